@@ -1,0 +1,341 @@
+//! The one error type of iotcs. Every crate of the workspace returns
+//! `Result<_, iotcs_core::Error>` (re-exported as `iotcs::Error`), so a user
+//! matches on one enum whatever layer failed.
+//!
+//! Each variant corresponds to one exception of the reference API; [`Error::kind`]
+//! names it when code wants to branch on the category rather than the detail.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use crate::validate::ValidationError;
+
+/// Everything that can go wrong in iotcs.
+///
+/// `Display` text is lower-case, has no trailing period, and says what to do
+/// where there is something to do. Secrets, tokens and keys never appear in it.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// A method received an argument it cannot use: an empty id, an unknown
+    /// attribute or format name, an unsupported option. Reference:
+    /// `ArgumentException` / `ValueError`.
+    Argument {
+        /// What was wrong, naming the argument.
+        reason: String,
+    },
+    /// A value was rejected by the device model before anything was sent: wrong
+    /// type, out of range, not writable, a required field missing. Reference:
+    /// `ValueError`.
+    Validation(ValidationError),
+    /// A device model's JSON is missing a required field or has a field of the
+    /// wrong type. Reference: `ValueError`.
+    Model {
+        /// The model's URN, or `"<unknown>"` when the URN itself is missing.
+        urn: String,
+        /// The field and what is wrong with it.
+        reason: String,
+    },
+    /// A configuration value could not be used. Reference: `ValueError`.
+    Config {
+        /// The ini section, e.g. `device_messaging`.
+        section: String,
+        /// The key within the section.
+        key: String,
+        /// The value as written in the file.
+        value: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// The operation is not allowed in the object's current state: activating an
+    /// activated device, sending before activation, using a closed device.
+    /// Reference: `StateException` (and the `IllegalArgumentException` that the
+    /// reference raises for a second `activate`).
+    State {
+        /// What state forbids the operation.
+        reason: String,
+    },
+    /// Credentials failed: wrong passphrase, a tampered or truncated trusted
+    /// assets store, an unknown store version, a bad signature or key.
+    /// Reference: `SecurityException`.
+    Security {
+        /// What failed. Never contains the secret itself.
+        reason: String,
+    },
+    /// The server answered with an HTTP status that means failure. Reference:
+    /// `TransportException` (with `getStatusCode`).
+    Transport {
+        /// The HTTP status code.
+        status: u16,
+        /// The request method.
+        method: String,
+        /// The request path (no query string, so no tokens).
+        path: String,
+        /// The start of the response body, for diagnosis.
+        body: String,
+    },
+    /// The server could not be reached: DNS, connection refused, TLS handshake,
+    /// a connection dropped mid-response. Reference: `NetworkException` /
+    /// `SocketException`.
+    Network {
+        /// What failed, for a person.
+        reason: String,
+        /// The underlying error, when there is one.
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// An operation took longer than its configured limit. Reference:
+    /// `SocketTimeoutException`.
+    Timeout {
+        /// What timed out, naming the limit.
+        operation: String,
+    },
+    /// The server's answer was not what the protocol allows: not JSON, a
+    /// required field missing, a malformed message. Reference: `HttpException`.
+    Protocol {
+        /// What was wrong with the answer.
+        reason: String,
+    },
+    /// A file or directory operation failed. Reference: `IOError` / `OSError`.
+    Io {
+        /// The file involved, when known.
+        path: Option<PathBuf>,
+        /// The operating system's error.
+        source: io::Error,
+    },
+}
+
+/// The reference API's exception that an [`Error`] corresponds to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// `ArgumentException` / `ValueError`: bad arguments, values, models or config.
+    Argument,
+    /// `StateException`.
+    State,
+    /// `SecurityException`.
+    Security,
+    /// `TransportException`: an HTTP error status.
+    Transport,
+    /// `NetworkException` / `SocketException`.
+    Network,
+    /// `SocketTimeoutException`.
+    Timeout,
+    /// `HttpException`: a malformed answer.
+    Http,
+    /// `IOError`.
+    Io,
+}
+
+impl Error {
+    /// The reference exception this error corresponds to.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Argument { .. }
+            | Error::Validation(_)
+            | Error::Model { .. }
+            | Error::Config { .. } => ErrorKind::Argument,
+            Error::State { .. } => ErrorKind::State,
+            Error::Security { .. } => ErrorKind::Security,
+            Error::Transport { .. } => ErrorKind::Transport,
+            Error::Network { .. } => ErrorKind::Network,
+            Error::Timeout { .. } => ErrorKind::Timeout,
+            Error::Protocol { .. } => ErrorKind::Http,
+            Error::Io { .. } => ErrorKind::Io,
+        }
+    }
+
+    /// The HTTP status of a [`Error::Transport`], as the reference's
+    /// `TransportException.getStatusCode()`.
+    pub fn status_code(&self) -> Option<u16> {
+        match self {
+            Error::Transport { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// Shorthand for [`Error::Argument`].
+    pub fn argument(reason: impl Into<String>) -> Self {
+        Error::Argument {
+            reason: reason.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::State`].
+    pub fn state(reason: impl Into<String>) -> Self {
+        Error::State {
+            reason: reason.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Security`].
+    pub fn security(reason: impl Into<String>) -> Self {
+        Error::Security {
+            reason: reason.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Protocol`].
+    pub fn protocol(reason: impl Into<String>) -> Self {
+        Error::Protocol {
+            reason: reason.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Model`].
+    pub fn model(urn: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Model {
+            urn: urn.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Io`] about one file.
+    pub fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Io {
+            path: Some(path.into()),
+            source,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Argument { reason } => write!(f, "invalid argument: {reason}"),
+            Error::Validation(e) => write!(f, "{e}"),
+            Error::Model { urn, reason } => write!(f, "device model {urn}: {reason}"),
+            Error::Config {
+                section,
+                key,
+                value,
+                reason,
+            } => {
+                write!(f, "config [{section}] {key} = {value:?}: {reason}")
+            }
+            Error::State { reason } => write!(f, "not allowed now: {reason}"),
+            Error::Security { reason } => write!(f, "security: {reason}"),
+            Error::Transport {
+                status,
+                method,
+                path,
+                body,
+            } => {
+                write!(f, "server answered {status} to {method} {path}")?;
+                if !body.is_empty() {
+                    write!(f, ": {body}")?;
+                }
+                Ok(())
+            }
+            Error::Network { reason, source } => {
+                write!(f, "network: {reason}")?;
+                if let Some(source) = source {
+                    write!(f, ": {source}")?;
+                }
+                Ok(())
+            }
+            Error::Timeout { operation } => write!(f, "timed out: {operation}"),
+            Error::Protocol { reason } => write!(f, "protocol: {reason}"),
+            Error::Io {
+                path: Some(path),
+                source,
+            } => write!(f, "{}: {source}", path.display()),
+            Error::Io { path: None, source } => write!(f, "i/o: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Validation(e) => Some(e),
+            Error::Network {
+                source: Some(source),
+                ..
+            } => Some(source.as_ref()),
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl From<ValidationError> for Error {
+    fn from(e: ValidationError) -> Self {
+        Error::Validation(e)
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(source: io::Error) -> Self {
+        Error::Io { path: None, source }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ensure_error_size() {
+        // Results travel through every call; keep the error small enough that
+        // `Result<(), Error>` stays cheap to move. Grows only deliberately.
+        assert!(
+            std::mem::size_of::<Error>() <= 112,
+            "{}",
+            std::mem::size_of::<Error>()
+        );
+    }
+
+    fn _ensure_send_sync() {
+        fn is_send_sync<T: Send + Sync + 'static>() {}
+        is_send_sync::<Error>();
+        is_send_sync::<ErrorKind>();
+    }
+
+    #[test]
+    fn kinds_follow_the_reference_exceptions() {
+        assert_eq!(Error::argument("x").kind(), ErrorKind::Argument);
+        assert_eq!(Error::state("x").kind(), ErrorKind::State);
+        assert_eq!(Error::security("x").kind(), ErrorKind::Security);
+        let t = Error::Transport {
+            status: 503,
+            method: "POST".into(),
+            path: "/iot/api/v2/messages".into(),
+            body: String::new(),
+        };
+        assert_eq!(t.kind(), ErrorKind::Transport);
+        assert_eq!(t.status_code(), Some(503));
+        assert_eq!(
+            t.to_string(),
+            "server answered 503 to POST /iot/api/v2/messages"
+        );
+        assert_eq!(Error::protocol("x").kind(), ErrorKind::Http);
+        let io = Error::io("/tmp/x", io::Error::other("boom"));
+        assert_eq!(io.kind(), ErrorKind::Io);
+        assert_eq!(io.to_string(), "/tmp/x: boom");
+    }
+
+    #[test]
+    fn display_is_lower_case_without_trailing_period() {
+        let samples = [
+            Error::argument("endpoint id is empty"),
+            Error::Config {
+                section: "device_messaging".into(),
+                key: "dispatcher_max_queue_size".into(),
+                value: "lots".into(),
+                reason: "expected a whole number".into(),
+            },
+            Error::Timeout {
+                operation: "token request after 15 s".into(),
+            },
+        ];
+        for e in samples {
+            let text = e.to_string();
+            assert!(!text.ends_with('.'), "{text}");
+            assert!(
+                text.chars().next().is_some_and(|c| !c.is_uppercase()),
+                "{text}"
+            );
+        }
+    }
+}

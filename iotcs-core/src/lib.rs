@@ -1,0 +1,83 @@
+//! The IO-free foundation of iotcs: device models, typed values and their
+//! validation, the wire message types, the `iotcs.ini` configuration, the
+//! trusted assets store format, and the protocol's cryptography.
+//!
+//! Nothing here opens a socket, spawns a thread or reads the clock: callers pass
+//! the time in. The only file access is in [`Config::load`] and
+//! [`TrustedAssetsStore`], kept thin over pure encode/decode functions.
+//!
+//! Most programs use these types through the `iotcs` crate; the device and
+//! gateway crates and the local cloud all build on this one implementation of
+//! the protocol.
+//!
+//! # Example
+//!
+//! Validate values against a device model before anything is sent, and build
+//! the DATA message a virtual device would send for them:
+//!
+//! ```
+//! use iotcs_core::message::{self, Message};
+//! use iotcs_core::model::samples;
+//! use iotcs_core::{Config, Value};
+//!
+//! let config = Config::default();
+//! assert_eq!(config.device_messaging.dispatcher_max_queue_size, 10_000);
+//!
+//! let model = samples::temperature_sensor();
+//! // The alias `temperature` names the attribute `temp`; the integer is
+//! // normalised to the attribute's NUMBER type.
+//! let (attribute, value) = model.validate_attribute("temperature", Value::from(21))?;
+//! assert_eq!(attribute.name(), "temp");
+//! assert_eq!(value, Value::Number(21.0));
+//!
+//! // Out of range: the error names the attribute, the value and the rule.
+//! let err = model.validate_attribute("temp", Value::from(500.0)).unwrap_err();
+//! assert!(err.to_string().contains("temp"), "{err}");
+//!
+//! let event_time = 1_700_000_000_000; // epoch ms: the caller owns the clock
+//! let msg = Message::data(
+//!     "ENDPOINT-1",
+//!     model.attributes_format_urn(),
+//!     vec![(attribute.name().to_string(), value)],
+//!     event_time,
+//! )?;
+//! let wire = message::to_json_array(&[msg]);
+//! assert!(wire.starts_with("[{") && !wire.contains(' '));
+//! # Ok::<(), iotcs_core::Error>(())
+//! ```
+//!
+//! # Layout
+//!
+//! - [`model`]: device models, capability and sample models.
+//! - `value` / `validate`: [`Value`], [`ValueType`], [`ValidationError`].
+//! - [`message`]: the wire message envelope and payloads.
+//! - `config`: [`Config`], one typed struct for `iotcs.ini`.
+//! - `tas`: [`TrustedAssets`] (the unified provisioning format) and [`TrustedAssetsStore`].
+//! - [`crypto`]: JWT client assertions, activation and ICD signatures, RSA.
+//! - [`encoding`], [`time`]: base64/hex and ISO-8601, lenient where the protocol needs it.
+//! - `error`: the one [`Error`] type of the workspace.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
+
+mod config;
+pub mod crypto;
+pub mod encoding;
+mod error;
+pub mod message;
+pub mod model;
+mod random;
+mod tas;
+pub mod time;
+mod validate;
+mod value;
+
+pub use config::*;
+pub use error::{Error, ErrorKind};
+pub use message::{Message, MessageType, Payload, Priority, Reliability, Severity};
+pub use model::DeviceModel;
+pub use random::{fill_random, uuid_v4};
+pub use tas::*;
+pub use validate::*;
+pub use value::*;
