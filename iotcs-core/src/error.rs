@@ -4,6 +4,17 @@
 //!
 //! Each variant corresponds to one exception of the reference API; [`Error::kind`]
 //! names it when code wants to branch on the category rather than the detail.
+//!
+//! | reference exception | [`ErrorKind`] | variants |
+//! | --- | --- | --- |
+//! | `ArgumentException`, `ValueError` | `Argument` | [`Error::Argument`], [`Error::Validation`], [`Error::Model`], [`Error::Config`] |
+//! | `StateException` (and `IllegalArgumentException` for a second `activate`) | `State` | [`Error::State`] |
+//! | `SecurityException` | `Security` | [`Error::Security`] |
+//! | `TransportException` (`getStatusCode()` → [`Error::status_code`]) | `Transport` | [`Error::Transport`] |
+//! | `NetworkException`, `SocketException` | `Network` | [`Error::Network`] |
+//! | `SocketTimeoutException` | `Timeout` | [`Error::Timeout`] |
+//! | `HttpException` | `Http` | [`Error::Protocol`] |
+//! | `IOError`, `OSError` | `Io` | [`Error::Io`] |
 
 use std::fmt;
 use std::io;
