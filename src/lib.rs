@@ -7,8 +7,12 @@
 //! - [`core`] (`iotcs-core`): device models, values and validation, messages,
 //!   configuration, the trusted assets store and the protocol's cryptography.
 //!   No network, no threads.
-//! - `iotcs-device` and `iotcs-gateway`: the directly-connected device, virtual
-//!   devices and the gateway (see the README for their status).
+//! - [`device`] (`iotcs-device`): the directly-connected device and virtual
+//!   devices; its paved-path types are re-exported here.
+//! - `iotcs-gateway`: the gateway device (issue 6, not built yet).
+//!
+//! The table mapping every name of the reference API (Oracle's Python client
+//! library) to its Rust name is in [`device`]'s documentation.
 //!
 //! # Example
 //!
@@ -30,6 +34,11 @@
 
 pub use iotcs_core as core;
 pub use iotcs_core::{
-    Config, DeviceModel, Error, ErrorKind, Message, TrustedAssets, TrustedAssetsStore,
+    Config, DeviceModel, Error, ErrorKind, Message, Severity, TrustedAssets, TrustedAssetsStore,
     ValidationError, Value, ValueType,
+};
+pub use iotcs_device as device;
+pub use iotcs_device::{
+    ActionEvent, Alert, ChangeEvent, Client, Data, DirectlyConnectedDevice, ErrorEvent,
+    ExternalObject, NamedValue, NamedValues, Update, VirtualDevice,
 };

@@ -1,0 +1,357 @@
+//! A thermostat-like directly-connected device.
+//!
+//! ```text
+//! cargo run --example directly_connected_device
+//!     Starts a local cloud in-process, provisions a device, and plays a
+//!     thermostat against it: readings, an alert, custom data, and a cloud
+//!     that changes a threshold and invokes actions.
+//! cargo run --example directly_connected_device -- --config device.tas --passphrase P [--ini iotcs.ini] [--readings N]
+//!     Runs the thermostat with an existing trusted assets store (and
+//!     optionally an iotcs.ini), against the cloud that store names.
+//! cargo run --example directly_connected_device -- --bench [N]
+//!     Measures how long a cloud action takes to reach its callback: N
+//!     actions (default 200) through a local cloud; prints median and p99.
+//! ```
+//!
+//! Set `RUST_LOG=debug` (or `trace`, to see every message sent) for the
+//! library's log.
+
+#![allow(
+    clippy::print_stdout,
+    reason = "an example reports to its user on stdout"
+)]
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+
+use iotcs_core::model::samples;
+use iotcs_device::{
+    Config, DirectlyConnectedDevice, Error, NamedValue, Severity, Value, VirtualDevice,
+};
+use iotcs_server::{AdminClient, DeviceRegistration, Server, ServerConfig, TempDir};
+use serde_json::json;
+
+/// The device model the thermostat implements (one of the local cloud's
+/// built-in sample models).
+const MODEL: &str = samples::TEMPERATURE_SENSOR_URN;
+
+/// The passphrase of the store the example provisions for itself.
+const PASSPHRASE: &str = "changeit";
+
+fn main() -> Result<(), Error> {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let option = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!(
+            "usage: directly_connected_device [--config STORE --passphrase P [--ini FILE] [--readings N] | --bench [N]]"
+        );
+        return Ok(());
+    }
+    if let Some(store) = option("--config") {
+        let passphrase =
+            option("--passphrase").ok_or_else(|| Error::argument("--config needs --passphrase"))?;
+        let config = match option("--ini") {
+            Some(ini) => Config::load(ini)?,
+            None => Config::default(),
+        };
+        let readings = option("--readings").map_or(Ok(20), |n| {
+            n.parse()
+                .map_err(|_| Error::argument("--readings needs a number"))
+        })?;
+        return run_thermostat(&PathBuf::from(store), &passphrase, config, readings, None);
+    }
+    let cloud = LocalCloud::start()?;
+    if args.iter().any(|a| a == "--bench") {
+        let count = option("--bench")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(200);
+        return bench(&cloud, count);
+    }
+    run_thermostat(
+        &cloud.store,
+        PASSPHRASE,
+        Config::default(),
+        8,
+        Some(&cloud.admin),
+    )?;
+    cloud.report()
+}
+
+/// A local cloud with one provisioned device.
+struct LocalCloud {
+    admin: AdminClient,
+    store: PathBuf,
+    device_id: String,
+    _dir: TempDir,
+    _server: iotcs_server::ServerHandle,
+}
+
+impl LocalCloud {
+    fn start() -> Result<LocalCloud, Error> {
+        let dir = TempDir::new("iotcs-example")?;
+        let server = Server::start(ServerConfig::for_tests())?;
+        println!("local cloud listening at {}", server.url());
+        let admin = server.admin()?;
+        let (device, store) =
+            admin.provision(&DeviceRegistration::new("thermostat-1"), PASSPHRASE)?;
+        let path = dir.path().join("thermostat-1.tas");
+        std::fs::write(&path, store).map_err(|e| Error::io(&path, e))?;
+        // Stores hold secrets: readable by their owner only.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| Error::io(&path, e))?;
+        }
+        println!("provisioned device {} into {}", device.id(), path.display());
+        Ok(LocalCloud {
+            admin,
+            store: path,
+            device_id: device.id().to_owned(),
+            _dir: dir,
+            _server: server,
+        })
+    }
+
+    /// What the cloud received.
+    fn report(&self) -> Result<(), Error> {
+        let messages = self
+            .admin
+            .messages(&iotcs_server::MessageFilter::new().device(&self.device_id))?;
+        println!(
+            "the cloud stored {} messages from the thermostat:",
+            messages.len()
+        );
+        for m in messages {
+            let payload = &m.json()["payload"];
+            println!("  {:?} {}", m.message_type(), payload["data"]);
+        }
+        Ok(())
+    }
+}
+
+/// Opens (and if needed activates) the device, then reports `readings`
+/// temperatures, reacting to the cloud. With `admin`, also plays the cloud.
+fn run_thermostat(
+    store: &PathBuf,
+    passphrase: &str,
+    config: Config,
+    readings: u32,
+    admin: Option<&AdminClient>,
+) -> Result<(), Error> {
+    let mut device = DirectlyConnectedDevice::open_with_config(store, passphrase, config)?;
+    if !device.is_activated() {
+        device.activate(&[MODEL])?;
+        println!(
+            "activated as endpoint {}",
+            device.endpoint_id().unwrap_or_default()
+        );
+    }
+    let endpoint = device.endpoint_id().unwrap_or_default().to_owned();
+    let model = device
+        .device_model(MODEL)?
+        .ok_or_else(|| Error::argument(format!("the cloud has no model {MODEL}")))?;
+    let thermostat = device.create_virtual_device(&endpoint, &model)?;
+    let powered = Arc::new(AtomicBool::new(true));
+    install_callbacks(&thermostat, &powered)?;
+
+    let start = now_ms();
+    thermostat
+        .update()
+        .set("startTime", Value::DateTime(start))?
+        .set("unit", "Celsius")?
+        .finish()?;
+    let (mut min, mut max, mut sum) = (f64::MAX, f64::MIN, 0.0);
+    let mut temp = 21.0_f64;
+    for i in 0..readings {
+        if powered.load(Ordering::SeqCst) {
+            // A gentle drift with a heat wave in the middle.
+            temp += if (3..5).contains(&i) {
+                12.0
+            } else {
+                (f64::from(i) * 1.7).sin()
+            };
+            temp = temp.clamp(-40.0, 125.0);
+            thermostat.set("temp", temp)?;
+            min = min.min(temp);
+            max = max.max(temp);
+            sum += temp;
+            println!("reading {i}: {temp:.1} °C");
+            let limit = thermostat
+                .get("maxThreshold")?
+                .and_then(|v| v.as_f64())
+                .unwrap_or(70.0);
+            if temp > limit {
+                thermostat
+                    .create_alert(samples::TEMPERATURE_TOO_HOT_FORMAT)?
+                    .set("temp", temp)?
+                    .set("maxThreshold", limit)?
+                    .set("unit", "Celsius")?
+                    .set_severity(Severity::Significant)
+                    .raise()?;
+                println!("  too hot (above {limit}): alert raised");
+            }
+        }
+        if let Some(admin) = admin {
+            play_cloud(admin, &endpoint, i)?;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    if readings > 0 {
+        thermostat
+            .create_data(samples::TEMPERATURE_SUMMARY_FORMAT)?
+            .set("minTemp", min)?
+            .set("maxTemp", max)?
+            .set("averageTemp", sum / f64::from(readings))?
+            .set("samples", i64::from(readings))?
+            .set("windowStart", Value::DateTime(start))?
+            .submit()?;
+    }
+    device.close()?;
+    println!("device closed");
+    Ok(())
+}
+
+/// The thermostat's reactions to the cloud.
+fn install_callbacks(thermostat: &VirtualDevice, powered: &Arc<AtomicBool>) -> Result<(), Error> {
+    thermostat.on_change(Some("maxThreshold"), |event| {
+        println!(
+            "  cloud set the maximum threshold to {}",
+            event.named_value().value()
+        );
+    })?;
+    thermostat.on_change(None, |event| {
+        let changes: Vec<String> = event
+            .named_value()
+            .iter()
+            .map(|nv| format!("{}={}", nv.name(), nv.value()))
+            .collect();
+        println!("  attributes changed by the cloud: {}", changes.join(", "));
+    })?;
+    thermostat.on_action(Some("reset"), |event| {
+        let device = event.virtual_device();
+        let now = device
+            .get("temp")
+            .ok()
+            .flatten()
+            .unwrap_or(Value::Number(21.0));
+        println!("  cloud asked for a reset; min and max restart at {now}");
+        let sent = device
+            .update()
+            .set("minTemp", now.clone())
+            .and_then(|u| u.set("maxTemp", now))
+            .and_then(|u| u.finish());
+        if let Err(e) = sent {
+            println!("  could not report the reset: {e}");
+        }
+    })?;
+    let powered = Arc::clone(powered);
+    thermostat.on_action(Some("power"), move |event| {
+        let on = event.argument().and_then(Value::as_bool).unwrap_or(true);
+        powered.store(on, Ordering::SeqCst);
+        println!(
+            "  cloud switched the thermostat {}",
+            if on { "on" } else { "off" }
+        );
+    })?;
+    thermostat.on_error(None, |event| {
+        let what: Vec<&str> = event
+            .named_value()
+            .map(|nv| nv.iter().map(NamedValue::name).collect())
+            .unwrap_or_default();
+        println!("  could not deliver {what:?}: {}", event.message());
+    })?;
+    Ok(())
+}
+
+/// What the cloud does at reading `i` of the local demo.
+fn play_cloud(admin: &AdminClient, endpoint: &str, i: u32) -> Result<(), Error> {
+    let request = match i {
+        2 => admin.set_attribute(endpoint, MODEL, "maxThreshold", json!(35))?,
+        5 => admin.set_attributes(
+            endpoint,
+            MODEL,
+            &json!({"minThreshold": 10, "reportingInterval": 5}),
+        )?,
+        6 => admin.invoke_action(endpoint, MODEL, "reset", None)?,
+        _ => return Ok(()),
+    };
+    let answered = admin.wait_for_request(&request, Duration::from_secs(10))?;
+    println!(
+        "  (cloud: request {} answered {:?})",
+        answered.id(),
+        answered.response_status()
+    );
+    Ok(())
+}
+
+/// Measures action latency: from just before the cloud is asked to queue an
+/// action until its callback runs on the device.
+fn bench(cloud: &LocalCloud, count: usize) -> Result<(), Error> {
+    let mut device = DirectlyConnectedDevice::open(&cloud.store, PASSPHRASE)?;
+    device.activate(&[MODEL])?;
+    let endpoint = device.endpoint_id().unwrap_or_default().to_owned();
+    let model = device
+        .device_model(MODEL)?
+        .ok_or_else(|| Error::argument("no model"))?;
+    let thermostat = device.create_virtual_device(&endpoint, &model)?;
+    let (tx, rx) = mpsc::channel::<Instant>();
+    thermostat.on_action(Some("power"), move |_| {
+        let _ = tx.send(Instant::now());
+    })?;
+    // One warm-up action: the first carries TLS handshakes and a token.
+    let mut queue_calls = Vec::with_capacity(count);
+    let mut latencies = Vec::with_capacity(count);
+    for i in 0..=count {
+        let asked = Instant::now();
+        cloud
+            .admin
+            .invoke_action(&endpoint, MODEL, "power", Some(json!(i % 2 == 0)))?;
+        let queued = asked.elapsed();
+        let reached = rx
+            .recv_timeout(Duration::from_secs(10))
+            .map_err(|_| Error::Timeout {
+                operation: "an action".into(),
+            })?;
+        if i > 0 {
+            queue_calls.push(queued);
+            latencies.push(reached.duration_since(asked));
+        }
+    }
+    device.close()?;
+    latencies.sort();
+    queue_calls.sort();
+    let at = |v: &[Duration], q: f64| v[((v.len() as f64 - 1.0) * q).round() as usize];
+    println!(
+        "{count} actions, from asking the cloud to queue an action to its callback on the device:"
+    );
+    println!(
+        "  median {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        ms(at(&latencies, 0.5)),
+        ms(at(&latencies, 0.99)),
+        ms(at(&latencies, 1.0))
+    );
+    println!(
+        "  (of which the admin call that queues it: median {:.2} ms)",
+        ms(at(&queue_calls, 0.5))
+    );
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

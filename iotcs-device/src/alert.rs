@@ -1,0 +1,213 @@
+//! [`Alert`] and [`Data`]: the fields of one of the model's ALERT or DATA
+//! formats, filled in fluently and sent with `raise` / `submit`.
+//!
+//! Both keep their fields after sending, so the same alert can be raised
+//! again (each time with a new event time), as the reference allows. Every
+//! non-optional field must be set before sending; a field set to `0`,
+//! `false` or `""` counts as set.
+
+use std::fmt;
+use std::sync::Arc;
+
+use iotcs_core::message::{Message, Severity};
+use iotcs_core::model::Format;
+use iotcs_core::{Error, Value};
+
+use crate::outbox::Outgoing;
+use crate::virtual_device::{Delivery, VirtualDevice};
+
+/// The fields of a format being filled in, shared by [`Alert`] and [`Data`].
+struct Fields {
+    device: VirtualDevice,
+    format: Format,
+    values: Vec<(String, Value)>,
+}
+
+impl Fields {
+    fn set(&mut self, field: &str, value: Value) -> Result<(), Error> {
+        let value = self.format.validate_field(field, value)?;
+        match self.values.iter_mut().find(|(n, _)| n == field) {
+            Some(slot) => slot.1 = value,
+            None => self.values.push((field.to_owned(), value)),
+        }
+        Ok(())
+    }
+
+    fn send(&self, message: Message) -> Result<(), Error> {
+        let listener = Arc::new(Delivery {
+            device: self.device.clone(),
+            values: self.values.clone(),
+            attributes: false,
+        });
+        self.device
+            .inner
+            .context
+            .outbox
+            .send(vec![Outgoing::with_listener(message, listener)])
+    }
+}
+
+/// An alert of one of the model's ALERT formats. Reference: `Alert`.
+///
+/// ```no_run
+/// # fn f(vd: &iotcs_device::VirtualDevice) -> Result<(), iotcs_core::Error> {
+/// vd.create_alert("urn:com:example:iotcs:temperature_sensor:too_hot")?
+///     .set("temp", 81.5)?
+///     .set("maxThreshold", 70.0)?
+///     .raise()?;
+/// # Ok(()) }
+/// ```
+pub struct Alert {
+    fields: Fields,
+    severity: Severity,
+}
+
+impl fmt::Debug for Alert {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Alert")
+            .field("format", &self.fields.format.urn())
+            .field("severity", &self.severity)
+            .field("values", &self.fields.values)
+            .finish()
+    }
+}
+
+impl Alert {
+    pub(crate) fn new(device: VirtualDevice, format: Format, severity: Severity) -> Self {
+        Alert {
+            fields: Fields {
+                device,
+                format,
+                values: Vec::new(),
+            },
+            severity,
+        }
+    }
+
+    /// The alert format's URN.
+    pub fn format_urn(&self) -> &str {
+        self.fields.format.urn()
+    }
+
+    /// Sets a field, checked against the format's type for it. Reference:
+    /// `set(field, value)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Validation`] if the format has no such field or the value is
+    /// of the wrong type.
+    pub fn set(&mut self, field: &str, value: impl Into<Value>) -> Result<&mut Self, Error> {
+        self.fields.set(field, value.into())?;
+        Ok(self)
+    }
+
+    /// Sets the severity; [`Severity::Significant`] unless changed, as
+    /// Oracle's libraries send.
+    pub fn set_severity(&mut self, severity: Severity) -> &mut Self {
+        self.severity = severity;
+        self
+    }
+
+    /// Queues the alert: an ALERT message with the format's description, the
+    /// severity, the fields set, and now as its event time. Reference:
+    /// `raise_()`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Validation`] if a non-optional field is not set (nothing is
+    /// sent); [`Error::State`] if the device is closed or its queue is full.
+    pub fn raise(&mut self) -> Result<(), Error> {
+        let fields = &self.fields;
+        fields
+            .format
+            .check_complete(fields.values.iter().map(|(n, _)| n.as_str()))?;
+        let context = &fields.device.inner.context;
+        let message = Message::alert(
+            fields.device.endpoint_id(),
+            fields.format.urn(),
+            fields.format.description(),
+            self.severity,
+            fields.values.clone(),
+            context.event_time(),
+        )?
+        .with_reliability(context.alert_reliability);
+        fields.send(message)
+    }
+}
+
+/// Custom data of one of the model's DATA formats. Reference: `Data`.
+///
+/// ```no_run
+/// # fn f(vd: &iotcs_device::VirtualDevice) -> Result<(), iotcs_core::Error> {
+/// vd.create_data("urn:com:example:iotcs:temperature_sensor:summary")?
+///     .set("minTemp", 18.0)?
+///     .set("maxTemp", 24.5)?
+///     .set("averageTemp", 21.0)?
+///     .set("samples", 360)?
+///     .submit()?;
+/// # Ok(()) }
+/// ```
+pub struct Data {
+    fields: Fields,
+}
+
+impl fmt::Debug for Data {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Data")
+            .field("format", &self.fields.format.urn())
+            .field("values", &self.fields.values)
+            .finish()
+    }
+}
+
+impl Data {
+    pub(crate) fn new(device: VirtualDevice, format: Format) -> Self {
+        Data {
+            fields: Fields {
+                device,
+                format,
+                values: Vec::new(),
+            },
+        }
+    }
+
+    /// The data format's URN.
+    pub fn format_urn(&self) -> &str {
+        self.fields.format.urn()
+    }
+
+    /// Sets a field, checked against the format's type for it. Reference:
+    /// `set(field, value)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Validation`] if the format has no such field or the value is
+    /// of the wrong type.
+    pub fn set(&mut self, field: &str, value: impl Into<Value>) -> Result<&mut Self, Error> {
+        self.fields.set(field, value.into())?;
+        Ok(self)
+    }
+
+    /// Queues a DATA message of the format with the fields set and now as its
+    /// event time. Reference: `submit()`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Validation`] if a non-optional field is not set (nothing is
+    /// sent); [`Error::State`] if the device is closed or its queue is full.
+    pub fn submit(&mut self) -> Result<(), Error> {
+        let fields = &self.fields;
+        fields
+            .format
+            .check_complete(fields.values.iter().map(|(n, _)| n.as_str()))?;
+        let context = &fields.device.inner.context;
+        let message = Message::data(
+            fields.device.endpoint_id(),
+            fields.format.urn(),
+            fields.values.clone(),
+            context.event_time(),
+        )?
+        .with_reliability(context.data_reliability);
+        fields.send(message)
+    }
+}

@@ -1,0 +1,364 @@
+//! The callbacks of a [`VirtualDevice`]: registering them (`on_change`,
+//! `on_error`, `on_action` and their `remove_` twins) and running them.
+//!
+//! For one event the specific callback (of the attribute or action) runs
+//! first, then the general one, as the reference says. Callbacks are cloned
+//! out of the lock before they run, so a callback may register callbacks;
+//! they always run on a callback-pool thread (or, during close, on the
+//! closing thread), never on the sender or receiver.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLockReadGuard, RwLockWriteGuard};
+
+use iotcs_core::{Error, Value};
+
+use crate::events::{ActionEvent, ChangeEvent, ErrorEvent, NamedValue};
+use crate::virtual_device::VirtualDevice;
+
+type ChangeCallback = Arc<dyn Fn(&ChangeEvent) + Send + Sync>;
+type ErrorCallback = Arc<dyn Fn(&ErrorEvent) + Send + Sync>;
+pub(crate) type ActionCallback = Arc<dyn Fn(&ActionEvent) + Send + Sync>;
+
+/// The registered callbacks; the specific one runs before the general one.
+#[derive(Default)]
+pub(crate) struct Callbacks {
+    change: HashMap<String, ChangeCallback>,
+    change_all: Option<ChangeCallback>,
+    error: HashMap<String, ErrorCallback>,
+    error_all: Option<ErrorCallback>,
+    action: HashMap<String, ActionCallback>,
+    action_all: Option<ActionCallback>,
+}
+
+impl VirtualDevice {
+    /// Calls `callback` when the cloud changes `attribute` (or, with `None`,
+    /// any attribute). For one change the attribute's callback runs first,
+    /// then the general one. Replaces a callback registered before for the
+    /// same attribute. Reference: `setOnChange(callback, attributeName)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Argument`] if the model has no such attribute.
+    pub fn on_change(
+        &self,
+        attribute: Option<&str>,
+        callback: impl Fn(&ChangeEvent) + Send + Sync + 'static,
+    ) -> Result<&Self, Error> {
+        let callback: ChangeCallback = Arc::new(callback);
+        match attribute {
+            Some(a) => {
+                let name = self.attribute_name(a)?;
+                self.callbacks_mut().change.insert(name, callback);
+            }
+            None => self.callbacks_mut().change_all = Some(callback),
+        }
+        Ok(self)
+    }
+
+    /// Removes the `on_change` callback of `attribute` (or the general one).
+    /// Reference: `setOnChange(None, attributeName)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Argument`] if the model has no such attribute.
+    pub fn remove_on_change(&self, attribute: Option<&str>) -> Result<&Self, Error> {
+        match attribute {
+            Some(a) => {
+                let name = self.attribute_name(a)?;
+                self.callbacks_mut().change.remove(&name);
+            }
+            None => self.callbacks_mut().change_all = None,
+        }
+        Ok(self)
+    }
+
+    /// Calls `callback` when a message of this virtual device could not be
+    /// delivered: attribute values (for `attribute`, or with `None` for any
+    /// attribute, alert or custom data). The attribute's callback runs first,
+    /// then the general one. Reference: `setOnError(callback, attributeName)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Argument`] if the model has no such attribute.
+    pub fn on_error(
+        &self,
+        attribute: Option<&str>,
+        callback: impl Fn(&ErrorEvent) + Send + Sync + 'static,
+    ) -> Result<&Self, Error> {
+        let callback: ErrorCallback = Arc::new(callback);
+        match attribute {
+            Some(a) => {
+                let name = self.attribute_name(a)?;
+                self.callbacks_mut().error.insert(name, callback);
+            }
+            None => self.callbacks_mut().error_all = Some(callback),
+        }
+        Ok(self)
+    }
+
+    /// Removes the `on_error` callback of `attribute` (or the general one).
+    /// Reference: `setOnError(None, attributeName)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Argument`] if the model has no such attribute.
+    pub fn remove_on_error(&self, attribute: Option<&str>) -> Result<&Self, Error> {
+        match attribute {
+            Some(a) => {
+                let name = self.attribute_name(a)?;
+                self.callbacks_mut().error.remove(&name);
+            }
+            None => self.callbacks_mut().error_all = None,
+        }
+        Ok(self)
+    }
+
+    /// Calls `callback` when the cloud invokes `action` (or, with `None`, any
+    /// action). The action's callback runs first, then the general one; an
+    /// action with neither is answered 404. A panic in the callback is
+    /// answered 500. Reference: `setOnAction(callback, actionName)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Argument`] if the model has no such action.
+    pub fn on_action(
+        &self,
+        action: Option<&str>,
+        callback: impl Fn(&ActionEvent) + Send + Sync + 'static,
+    ) -> Result<&Self, Error> {
+        let callback: ActionCallback = Arc::new(callback);
+        match action {
+            Some(a) => {
+                let name = self.action_name(a)?;
+                self.callbacks_mut().action.insert(name, callback);
+            }
+            None => self.callbacks_mut().action_all = Some(callback),
+        }
+        Ok(self)
+    }
+
+    /// Removes the `on_action` callback of `action` (or the general one).
+    /// Reference: `setOnAction(None, actionName)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Argument`] if the model has no such action.
+    pub fn remove_on_action(&self, action: Option<&str>) -> Result<&Self, Error> {
+        match action {
+            Some(a) => {
+                let name = self.action_name(a)?;
+                self.callbacks_mut().action.remove(&name);
+            }
+            None => self.callbacks_mut().action_all = None,
+        }
+        Ok(self)
+    }
+
+    /// The reference's older way to handle one action: `callable` receives
+    /// the virtual device and the action's argument (`None` for an action
+    /// without one). Reference: `setCallable(actionName, callable)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Argument`] if the model has no such action.
+    #[deprecated(
+        note = "use `on_action(Some(action), ..)`, as the reference deprecates `setCallable`"
+    )]
+    pub fn set_callable(
+        &self,
+        action: &str,
+        callable: impl Fn(&VirtualDevice, Option<&Value>) + Send + Sync + 'static,
+    ) -> Result<&Self, Error> {
+        self.on_action(Some(action), move |event| {
+            callable(event.virtual_device(), event.argument())
+        })
+    }
+
+    /// Runs the change callbacks for values the cloud sent: each attribute's
+    /// own callback, then the general one once with all of them. Returns
+    /// whether any callback ran.
+    pub(crate) fn run_change_callbacks(&self, values: &[(String, Value)]) -> bool {
+        let (specific, general) = {
+            let callbacks = self.callbacks();
+            let specific: Vec<(ChangeCallback, &(String, Value))> = values
+                .iter()
+                .filter_map(|pair| {
+                    callbacks
+                        .change
+                        .get(&pair.0)
+                        .map(|cb| (Arc::clone(cb), pair))
+                })
+                .collect();
+            (specific, callbacks.change_all.clone())
+        };
+        // Callbacks run without the lock held, so they may register callbacks.
+        let ran = !specific.is_empty() || general.is_some();
+        for (callback, (name, value)) in specific {
+            callback(&ChangeEvent::new(
+                self.clone(),
+                NamedValue::new(name.clone(), value.clone()),
+            ));
+        }
+        if let (Some(callback), Some(list)) =
+            (general, NamedValue::from_pairs(values.iter().cloned()))
+        {
+            callback(&ChangeEvent::new(self.clone(), list));
+        }
+        ran
+    }
+
+    /// The action callbacks for `action` (specific first), cloned out of the
+    /// lock.
+    pub(crate) fn action_callbacks(&self, action: &str) -> Vec<ActionCallback> {
+        let callbacks = self.callbacks();
+        callbacks
+            .action
+            .get(action)
+            .into_iter()
+            .chain(callbacks.action_all.as_ref())
+            .cloned()
+            .collect()
+    }
+
+    /// Hands the error callbacks for a failed message to the pool:
+    /// attribute-specific ones (for attribute messages), then the general
+    /// one.
+    pub(crate) fn report_error(
+        &self,
+        values: Vec<(String, Value)>,
+        attributes: bool,
+        message: String,
+    ) {
+        let device = self.clone();
+        self.inner.context.spawner().spawn(Box::new(move || {
+            let (specific, general) = {
+                let callbacks = device.callbacks();
+                let specific: Vec<ErrorCallback> = if attributes {
+                    values
+                        .iter()
+                        .filter_map(|(n, _)| callbacks.error.get(n).cloned())
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                (specific, callbacks.error_all.clone())
+            };
+            let event = ErrorEvent::new(device.clone(), NamedValue::from_pairs(values), message);
+            for callback in specific.iter().chain(general.as_ref()) {
+                callback(&event);
+            }
+        }));
+    }
+
+    /// Forgets every callback: at close, this breaks the reference cycles
+    /// callbacks holding a clone of their device would otherwise form.
+    pub(crate) fn clear_callbacks(&self) {
+        *self.callbacks_mut() = Callbacks::default();
+    }
+
+    fn callbacks(&self) -> RwLockReadGuard<'_, Callbacks> {
+        self.inner
+            .callbacks
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn callbacks_mut(&self) -> RwLockWriteGuard<'_, Callbacks> {
+        self.inner
+            .callbacks
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::virtual_device::tests::{device, queued};
+
+    #[test]
+    fn callbacks_need_known_names() {
+        let (vd, _pool) = device();
+        assert!(vd.on_change(Some("nosuch"), |_| {}).is_err());
+        assert!(vd.on_error(Some("nosuch"), |_| {}).is_err());
+        assert!(vd.on_action(Some("nosuch"), |_| {}).is_err());
+        assert!(vd.remove_on_change(Some("nosuch")).is_err());
+        vd.on_change(Some("temperature"), |_| {})
+            .unwrap()
+            .on_change(None, |_| {})
+            .unwrap();
+        vd.remove_on_change(Some("temp"))
+            .unwrap()
+            .remove_on_change(None)
+            .unwrap();
+        vd.on_action(Some("reset"), |_| {})
+            .unwrap()
+            .remove_on_action(Some("reset"))
+            .unwrap()
+            .remove_on_action(None)
+            .unwrap();
+        vd.on_error(None, |_| {})
+            .unwrap()
+            .remove_on_error(None)
+            .unwrap()
+            .remove_on_error(Some("temp"))
+            .unwrap();
+    }
+
+    #[test]
+    fn delivery_failure_runs_the_error_callbacks_specific_first() {
+        let (vd, mut pool) = device();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let o = order.clone();
+        vd.on_error(Some("temp"), move |e| {
+            o.lock()
+                .unwrap()
+                .push(format!("temp:{}", e.named_value().unwrap().name()))
+        })
+        .unwrap();
+        let o = order.clone();
+        vd.on_error(None, move |e| {
+            assert!(e.message().contains("boom"), "{}", e.message());
+            o.lock().unwrap().push("all".to_owned());
+        })
+        .unwrap();
+        vd.set("temp", 20.0).unwrap();
+        let sent = queued(&vd);
+        sent[0]
+            .listener
+            .as_ref()
+            .unwrap()
+            .failed(&sent[0].message, &Error::state("boom"));
+        pool.stop(Instant::now() + Duration::from_secs(10));
+        assert_eq!(*order.lock().unwrap(), ["temp:temp", "all"]);
+    }
+
+    #[test]
+    fn callables_are_action_callbacks() {
+        let (vd, _pool) = device();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c = calls.clone();
+        #[allow(deprecated)]
+        vd.set_callable("power", move |device, arg| {
+            assert_eq!(device.endpoint_id(), "EP-1");
+            assert_eq!(arg, Some(&Value::Boolean(true)));
+            c.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+        let event = ActionEvent::new(
+            vd.clone(),
+            "power".into(),
+            Some(NamedValue::new("value", Value::Boolean(true))),
+        );
+        for callback in vd.action_callbacks("power") {
+            callback(&event);
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        vd.clear_callbacks();
+        assert!(vd.action_callbacks("power").is_empty());
+    }
+}

@@ -1,0 +1,336 @@
+//! [`DirectlyConnectedDevice`]: a device that talks to the cloud itself,
+//! from its trusted assets store to activation, device models, virtual
+//! devices and close.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use iotcs_core::crypto::RsaKeyPair;
+use iotcs_core::model::{DeviceModel, capability};
+use iotcs_core::{Config, Error, TrustedAssetsStore};
+
+use crate::activation;
+use crate::client::Client;
+use crate::dispatcher::{Dispatcher, http_settings};
+use crate::models::Models;
+use crate::remote;
+use crate::rest::{Clock, RestClient, system_clock};
+use crate::transport::{Transport, UreqTransport};
+use crate::virtual_device::{Inner, VirtualDevice};
+
+/// How long [`DirectlyConnectedDevice::close`] (and `Drop`) waits in total for
+/// the threads to stop and the queued messages to go out. Longer than the
+/// default response timeout (15 s), so one last POST can finish.
+pub(crate) const CLOSE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A directly-connected device. Reference: `DirectlyConnectedDevice` (a
+/// `Client`).
+///
+/// ```no_run
+/// use iotcs_device::DirectlyConnectedDevice;
+///
+/// let mut device = DirectlyConnectedDevice::open("device.tas", "passphrase")?;
+/// if !device.is_activated() {
+///     device.activate(&["urn:com:example:iotcs:temperature_sensor"])?;
+/// }
+/// let model = device
+///     .device_model("urn:com:example:iotcs:temperature_sensor")?
+///     .expect("the cloud knows the model");
+/// let sensor = device.create_virtual_device(device.endpoint_id().expect("activated"), &model)?;
+/// sensor.set("temp", 21.5)?;
+/// device.close()?;
+/// # Ok::<(), iotcs_core::Error>(())
+/// ```
+///
+/// While the device is activated and open, three kinds of threads run for
+/// it (see the crate docs): `iotcs-sender`, `iotcs-receiver` and
+/// `iotcs-callback-N`. [`DirectlyConnectedDevice::close`] stops and joins
+/// them; dropping the device does the same, logging instead of returning
+/// errors.
+pub struct DirectlyConnectedDevice {
+    store: TrustedAssetsStore,
+    config: Config,
+    rest: Arc<RestClient>,
+    models: Models,
+    /// The models given to `activate` in this process, to check
+    /// `create_virtual_device` against; unknown for a store activated
+    /// earlier (the store does not record them).
+    activated_models: Option<Vec<String>>,
+    /// The virtual devices created, to release their callbacks at close.
+    devices: Mutex<Vec<Weak<Inner>>>,
+    /// Runs while activated and open.
+    dispatcher: Option<Dispatcher>,
+}
+
+impl fmt::Debug for DirectlyConnectedDevice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DirectlyConnectedDevice")
+            .field("store", &self.store.path())
+            .field("activation_id", &self.activation_id())
+            .field("endpoint_id", &self.endpoint_id())
+            .field("running", &self.dispatcher.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl DirectlyConnectedDevice {
+    /// Opens the device of the trusted assets store at `path`, with the
+    /// default configuration. To use an `iotcs.ini`, load it with
+    /// [`Config::load`] and call [`DirectlyConnectedDevice::open_with_config`].
+    /// Reference: `DirectlyConnectedDevice(path, passphrase)`.
+    ///
+    /// If the store is activated, the messaging threads start at once.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the store cannot be read; [`Error::Security`] for a
+    /// wrong passphrase, a corrupted store or one without trust anchors;
+    /// [`Error::Argument`] for a server scheme other than https.
+    pub fn open(path: impl AsRef<Path>, passphrase: &str) -> Result<Self, Error> {
+        DirectlyConnectedDevice::open_with_config(path, passphrase, Config::default())
+    }
+
+    /// As [`DirectlyConnectedDevice::open`], with `config`.
+    ///
+    /// # Errors
+    ///
+    /// As [`DirectlyConnectedDevice::open`], plus [`Error::Config`] for an
+    /// unusable `[http] proxy`.
+    pub fn open_with_config(
+        path: impl AsRef<Path>,
+        passphrase: &str,
+        config: Config,
+    ) -> Result<Self, Error> {
+        let store = TrustedAssetsStore::open(path, passphrase)?;
+        let assets = store.assets();
+        let transport = UreqTransport::new(
+            assets.server_scheme(),
+            assets.server_host(),
+            assets.server_port(),
+            assets.trust_anchors(),
+            &http_settings(&config),
+        )?;
+        DirectlyConnectedDevice::with_transport(store, config, Arc::new(transport), system_clock())
+    }
+
+    /// Opens with a given transport and clock (unit tests use a fake).
+    pub(crate) fn with_transport(
+        store: TrustedAssetsStore,
+        config: Config,
+        transport: Arc<dyn Transport>,
+        clock: Clock,
+    ) -> Result<Self, Error> {
+        let assets = store.assets();
+        let rest = Arc::new(RestClient::for_activation(
+            transport,
+            assets.client_id(),
+            assets.shared_secret(),
+            clock,
+            config.device_messaging.access_token_max_retries,
+        ));
+        let mut device = DirectlyConnectedDevice {
+            models: Models::new(config.device_model.clone()),
+            store,
+            config,
+            rest,
+            activated_models: None,
+            devices: Mutex::new(Vec::new()),
+            dispatcher: None,
+        };
+        if let (Some(endpoint_id), Some(key)) = (
+            device.store.assets().endpoint_id(),
+            device.store.assets().private_key(),
+        ) {
+            let key = Arc::new(RsaKeyPair::from_pkcs8(key)?);
+            device.rest.set_endpoint(endpoint_id, key);
+            device.dispatcher = Some(Dispatcher::start(Arc::clone(&device.rest), &device.config)?);
+        }
+        Ok(device)
+    }
+
+    /// Whether the store holds an activation. Reference: `isActivated()`.
+    pub fn is_activated(&self) -> bool {
+        self.store.assets().is_activated()
+    }
+
+    /// Activates the device with the device models it implements (the
+    /// capability URNs of the library are added), writes the endpoint id and
+    /// key to the store atomically, and starts the messaging threads.
+    /// Reference: `activate(deviceModels)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::State`] if the device is already activated (the reference
+    /// raises too; check [`DirectlyConnectedDevice::is_activated`] first) or
+    /// the server says it is; [`Error::Security`] if the server refuses the
+    /// credentials; [`Error::Transport`] / [`Error::Network`] /
+    /// [`Error::Protocol`] if the exchange fails; [`Error::Io`] if the store
+    /// cannot be rewritten.
+    pub fn activate(&mut self, device_models: &[&str]) -> Result<(), Error> {
+        if self.is_activated() {
+            return Err(Error::state(format!(
+                "device {} is already activated as endpoint {}",
+                self.activation_id(),
+                self.endpoint_id().unwrap_or_default()
+            )));
+        }
+        if let Some(empty) = device_models.iter().find(|m| m.trim().is_empty()) {
+            return Err(Error::argument(format!(
+                "device model URN {empty:?} is empty"
+            )));
+        }
+        activation::activate(
+            &self.rest,
+            &mut self.store,
+            device_models,
+            self.config.device_model.allow_draft_device_models,
+        )?;
+        self.activated_models = Some(device_models.iter().map(|m| (*m).to_owned()).collect());
+        self.dispatcher = Some(Dispatcher::start(Arc::clone(&self.rest), &self.config)?);
+        Ok(())
+    }
+
+    /// The endpoint id the server assigned at activation; `None` before.
+    /// Reference: `getEndpointId()`.
+    pub fn endpoint_id(&self) -> Option<&str> {
+        self.store.assets().endpoint_id()
+    }
+
+    /// The activation id (client id) of the store.
+    pub fn activation_id(&self) -> &str {
+        self.store.assets().client_id()
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The device model `urn`, from the cloud or the local model store;
+    /// `None` if the cloud does not know it, or it is a draft and
+    /// `allow_draft_device_models` is off. Reference:
+    /// `getDeviceModel(deviceModelUrn)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::State`] before activation; [`Error::Argument`] for an empty
+    /// URN; [`Error::Transport`] / [`Error::Network`] when the cloud fails;
+    /// [`Error::Model`] when its answer is not a valid model.
+    pub fn device_model(&self, urn: &str) -> Result<Option<DeviceModel>, Error> {
+        self.running()?;
+        Ok(self
+            .models
+            .get(&self.rest, urn)?
+            .map(|m| DeviceModel::clone(&m)))
+    }
+
+    /// A new virtual device for `endpoint_id` (this device's endpoint id)
+    /// implementing `model`. Requests from the cloud for its attributes and
+    /// actions are routed to it from now on (replacing an earlier virtual
+    /// device for the same endpoint and model). Reference:
+    /// `createVirtualDevice(endpointId, deviceModel)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::State`] before activation or after close;
+    /// [`Error::Argument`] if `endpoint_id` is not this device's, or the
+    /// device was activated in this process without `model`.
+    pub fn create_virtual_device(
+        &self,
+        endpoint_id: &str,
+        model: &DeviceModel,
+    ) -> Result<VirtualDevice, Error> {
+        let dispatcher = self.running()?;
+        let own = self.endpoint_id().unwrap_or_default();
+        if endpoint_id != own {
+            return Err(Error::argument(format!(
+                "endpoint id {endpoint_id:?} is not this device's ({own}); a directly-connected device models only itself"
+            )));
+        }
+        if let Some(models) = &self.activated_models
+            && !models.iter().any(|m| m == model.urn())
+            && !capability::is_capability_urn(model.urn())
+        {
+            return Err(Error::argument(format!(
+                "device {own} does not implement device model {} (it was activated with {})",
+                model.urn(),
+                models.join(", ")
+            )));
+        }
+        let device = VirtualDevice::new(
+            endpoint_id,
+            Arc::new(model.clone()),
+            Arc::clone(dispatcher.context()),
+        );
+        remote::register(&dispatcher.context().inbound, &device);
+        let mut devices = self.devices.lock().unwrap_or_else(|e| e.into_inner());
+        devices.retain(|d| d.strong_count() > 0);
+        devices.push(Arc::downgrade(&device.inner));
+        Ok(device)
+    }
+
+    /// Stops the messaging threads: no more requests are taken, those
+    /// received are answered, queued messages get one last attempt, and
+    /// every thread is joined, within 20 s in total. Virtual devices of this
+    /// device refuse to send afterwards. Reference: `close()`.
+    ///
+    /// # Errors
+    ///
+    /// The first problem met: a queued message that could not be sent (its
+    /// `on_error` callbacks have run by then), a thread that panicked or did
+    /// not stop in time.
+    pub fn close(mut self) -> Result<(), Error> {
+        self.shutdown(Instant::now() + CLOSE_TIMEOUT)
+    }
+
+    fn shutdown(&mut self, deadline: Instant) -> Result<(), Error> {
+        let result = match self.dispatcher.take() {
+            Some(mut dispatcher) => dispatcher.stop(deadline),
+            None => Ok(()),
+        };
+        let devices = std::mem::take(&mut *self.devices.lock().unwrap_or_else(|e| e.into_inner()));
+        for inner in devices.iter().filter_map(Weak::upgrade) {
+            VirtualDevice { inner }.clear_callbacks();
+        }
+        result
+    }
+
+    /// The dispatcher, or why there is none.
+    fn running(&self) -> Result<&Dispatcher, Error> {
+        self.dispatcher.as_ref().ok_or_else(|| {
+            if self.is_activated() {
+                Error::state("the device is closed")
+            } else {
+                Error::state(format!(
+                    "device {} is not activated; call activate first",
+                    self.activation_id()
+                ))
+            }
+        })
+    }
+}
+
+impl Drop for DirectlyConnectedDevice {
+    /// The best-effort [`DirectlyConnectedDevice::close`].
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown(Instant::now() + CLOSE_TIMEOUT) {
+            log::warn!("closing device {}: {e}", self.activation_id());
+        }
+    }
+}
+
+impl Client for DirectlyConnectedDevice {
+    fn create_virtual_device(
+        &self,
+        endpoint_id: &str,
+        model: &DeviceModel,
+    ) -> Result<VirtualDevice, Error> {
+        DirectlyConnectedDevice::create_virtual_device(self, endpoint_id, model)
+    }
+
+    fn device_model(&self, urn: &str) -> Result<Option<DeviceModel>, Error> {
+        DirectlyConnectedDevice::device_model(self, urn)
+    }
+}

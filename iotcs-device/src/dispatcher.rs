@@ -1,0 +1,342 @@
+//! The message dispatcher: the threads of an activated device and the
+//! context its virtual devices share.
+//!
+//! Threads (each named, each owned by [`Dispatcher`], each joined by
+//! [`Dispatcher::stop`]):
+//! - `iotcs-sender` drains the outbox ([`crate::sender`]);
+//! - `iotcs-receiver` long-polls for requests ([`crate::receiver`]);
+//! - `iotcs-callback-1..N` run request handlers and user callbacks
+//!   ([`crate::pool`]).
+//!
+//! Shutdown, in this order so nothing accepted is dropped silently:
+//! 1. the receiver is told to stop and its held long poll is interrupted, so
+//!    no new request comes in;
+//! 2. the pool runs every request already received (their responses go to
+//!    the outbox) and stops;
+//! 3. the handlers are unregistered, which releases the virtual devices;
+//! 4. the sender is told to stop: it closes the outbox, makes one attempt at
+//!    everything still queued and returns what it could not send, whose
+//!    listeners then hear about the failure on the closing thread.
+//!
+//! Every join waits at most until one shared deadline; a thread that does
+//! not finish in time (a user callback that never returns, a server that
+//! never answers) is left to finish on its own and reported.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender as Channel;
+use iotcs_core::message::Reliability;
+use iotcs_core::{Config, Error};
+
+use crate::inbound::Inbound;
+use crate::outbox::Outbox;
+use crate::pool::{CallbackPool, Spawner};
+use crate::receiver::{ReceiverLoop, ReceiverSettings};
+use crate::rest::RestClient;
+use crate::sender::{self, Sender, SenderExit, SenderSettings};
+use crate::worker::{Joined, Worker};
+
+/// The long-poll hold asked of the server (`iot.timeout`), in seconds. The
+/// reference's high-level dispatchers send none and wait forever; asking for
+/// a hold lets the client bound its own wait (hold plus
+/// `long_polling_timeout_offset`), so a connection that died silently is
+/// noticed.
+pub(crate) const LONG_POLL_HOLD: Duration = Duration::from_secs(30);
+
+/// Extra time a long poll may take beyond the hold and the configured offset
+/// before the client gives up on it: the server answers at the end of the
+/// hold, and the answer needs a moment to arrive.
+const LONG_POLL_GRACE: Duration = Duration::from_secs(5);
+
+/// What the device and its virtual devices share while the device is open.
+pub(crate) struct DeviceContext {
+    /// Where messages wait for the sender.
+    pub(crate) outbox: Arc<Outbox>,
+    /// The request routing table and the pool.
+    pub(crate) inbound: Arc<Inbound>,
+    /// For server-corrected event times.
+    pub(crate) rest: Arc<RestClient>,
+    /// `data_message_reliability`.
+    pub(crate) data_reliability: Reliability,
+    /// `alert_message_reliability`.
+    pub(crate) alert_reliability: Reliability,
+}
+
+impl fmt::Debug for DeviceContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeviceContext")
+            .field("queued", &self.outbox.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl DeviceContext {
+    /// Now, in the server's clock, for `eventTime`.
+    pub(crate) fn event_time(&self) -> i64 {
+        self.rest.server_now()
+    }
+
+    /// The callback pool.
+    pub(crate) fn spawner(&self) -> &Spawner {
+        self.inbound.spawner()
+    }
+}
+
+/// The owner of the dispatcher threads.
+#[derive(Debug)]
+pub(crate) struct Dispatcher {
+    context: Arc<DeviceContext>,
+    // Each stop channel is dropped (disconnected) to stop its actor; the
+    // actors also stop on a message, which `close` sends first.
+    receiver_stop: Option<Channel<()>>,
+    sender_stop: Option<Channel<()>>,
+    receiver: Option<Worker<()>>,
+    sender: Option<Worker<SenderExit>>,
+    pool: Option<CallbackPool>,
+}
+
+impl Dispatcher {
+    /// Starts the pool, the sender and the receiver for an activated device.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if a thread cannot be spawned (those started are
+    /// stopped again).
+    pub(crate) fn start(rest: Arc<RestClient>, config: &Config) -> Result<Self, Error> {
+        let messaging = &config.device_messaging;
+        let pool = CallbackPool::start(messaging.request_dispatcher_thread_pool_size.max(1))?;
+        let (outbox, wake) = Outbox::with_wait(
+            messaging.dispatcher_max_queue_size,
+            messaging.dispatcher_basic_number_of_retries,
+            messaging.message_queue_waittime,
+        );
+        let clock_rest = Arc::clone(&rest);
+        let inbound = Arc::new(Inbound::new(
+            pool.spawner(),
+            Arc::clone(&outbox),
+            Arc::new(move || clock_rest.server_now()),
+            messaging.request_buffer_size,
+            messaging.dispatcher_settle_time,
+        ));
+        let context = Arc::new(DeviceContext {
+            outbox: Arc::clone(&outbox),
+            inbound: Arc::clone(&inbound),
+            rest: Arc::clone(&rest),
+            data_reliability: messaging.data_message_reliability,
+            alert_reliability: messaging.alert_message_reliability,
+        });
+        let mut dispatcher = Dispatcher {
+            context,
+            receiver_stop: None,
+            sender_stop: None,
+            receiver: None,
+            sender: None,
+            pool: Some(pool),
+        };
+        let long_poll = !messaging.disable_long_polling;
+        let sender = Sender {
+            outbox,
+            rest: Arc::clone(&rest),
+            inbound: Arc::clone(&inbound),
+            settings: SenderSettings {
+                batch_max: messaging.dispatcher_max_messages_per_connection.max(1),
+                accept_requests: !long_poll,
+                retry_pause: messaging.message_dispatcher_backoff,
+                pretty_print: config.logging.pretty_print_messages,
+            },
+            buffer: Vec::with_capacity(4096),
+        };
+        let (stop_tx, stop) = crossbeam_channel::bounded(1);
+        dispatcher.sender_stop = Some(stop_tx);
+        match Worker::spawn("iotcs-sender", move || sender.run(&stop, &wake)) {
+            Ok(worker) => dispatcher.sender = Some(worker),
+            Err(e) => {
+                // The spawn error is the one worth reporting.
+                let _ = dispatcher.stop(Instant::now() + Duration::from_secs(5));
+                return Err(e);
+            }
+        }
+        let receiver = ReceiverLoop {
+            rest,
+            inbound,
+            settings: ReceiverSettings {
+                long_poll,
+                hold: LONG_POLL_HOLD,
+                polling_interval: messaging.dispatcher_polling_interval,
+                min_spacing: messaging.send_receive_timeout,
+                retry_pause: messaging.message_dispatcher_backoff,
+            },
+        };
+        let (stop_tx, stop) = crossbeam_channel::bounded(1);
+        dispatcher.receiver_stop = Some(stop_tx);
+        match Worker::spawn("iotcs-receiver", move || receiver.run(&stop)) {
+            Ok(worker) => dispatcher.receiver = Some(worker),
+            Err(e) => {
+                // The spawn error is the one worth reporting.
+                let _ = dispatcher.stop(Instant::now() + Duration::from_secs(5));
+                return Err(e);
+            }
+        }
+        Ok(dispatcher)
+    }
+
+    /// The context virtual devices share.
+    pub(crate) fn context(&self) -> &Arc<DeviceContext> {
+        &self.context
+    }
+
+    /// Stops every thread in the order of the module docs, waiting until
+    /// `deadline` at most. Idempotent.
+    ///
+    /// # Errors
+    ///
+    /// The first of: a message that could not be sent before closing (its
+    /// error), a thread that panicked or did not stop in time
+    /// ([`Error::State`]).
+    pub(crate) fn stop(&mut self, deadline: Instant) -> Result<(), Error> {
+        let mut first_error: Option<Error> = None;
+        let mut note = |e: Error| {
+            if first_error.is_none() {
+                first_error = Some(e);
+            }
+        };
+        if let Some(stop) = self.receiver_stop.take() {
+            let _ = stop.try_send(());
+        }
+        self.context.rest.transport().interrupt_long_polls();
+        if let Some(receiver) = self.receiver.take()
+            && let Err(e) = joined(receiver, deadline)
+        {
+            note(e);
+        }
+        // Requests parked for the settle time get their answer now.
+        self.context.inbound.release_parked(true);
+        if let Some(mut pool) = self.pool.take()
+            && !pool.stop(deadline)
+        {
+            note(Error::state(
+                "a callback thread panicked or did not finish before the close deadline",
+            ));
+        }
+        self.context.inbound.clear();
+        if let Some(stop) = self.sender_stop.take() {
+            let _ = stop.try_send(());
+        }
+        if let Some(sender) = self.sender.take() {
+            match joined(sender, deadline) {
+                Ok(exit) => {
+                    if let Some(error) = &exit.error {
+                        for item in &exit.unsent {
+                            sender::report_failed(item, error);
+                        }
+                    }
+                    if let Some(error) = exit.error {
+                        note(error);
+                    }
+                }
+                Err(e) => note(e),
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+impl Drop for Dispatcher {
+    /// The best-effort `stop`: bounded, errors logged.
+    fn drop(&mut self) {
+        if (self.sender.is_some() || self.receiver.is_some() || self.pool.is_some())
+            && let Err(e) = self.stop(Instant::now() + crate::device::CLOSE_TIMEOUT)
+        {
+            log::warn!("closing the device: {e}");
+        }
+    }
+}
+
+/// Joins `worker` by `deadline`, mapping every other outcome to an error.
+fn joined<T: Send + 'static>(worker: Worker<T>, deadline: Instant) -> Result<T, Error> {
+    let name = worker.name().to_owned();
+    match worker.join_until(deadline) {
+        Joined::Finished(value) => Ok(value),
+        Joined::Panicked => Err(Error::state(format!("thread {name} panicked"))),
+        Joined::TimedOut => Err(Error::Timeout {
+            operation: format!("stopping thread {name}"),
+        }),
+        Joined::OwnThread => Err(Error::state(format!("thread {name} cannot stop itself"))),
+    }
+}
+
+/// The timeouts of the ureq transport, from `[http]` and `[device_messaging]`.
+pub(crate) fn http_settings(config: &Config) -> crate::transport::HttpSettings {
+    let messaging = &config.device_messaging;
+    let response_timeout = config
+        .http
+        .http_read_timeout
+        .filter(|d| !d.is_zero())
+        .unwrap_or(messaging.http_response_timeout);
+    crate::transport::HttpSettings {
+        connect_timeout: config.http.http_connection_timeout.filter(|d| !d.is_zero()),
+        response_timeout: Some(response_timeout).filter(|d| !d.is_zero()),
+        long_poll_timeout: Some(
+            LONG_POLL_HOLD + messaging.long_polling_timeout_offset + LONG_POLL_GRACE,
+        ),
+        proxy: config.http.proxy.clone(),
+        proxy_auth: config.http.proxy_auth.clone(),
+    }
+}
+
+/// A context with an in-memory transport and no sender or receiver, for
+/// unit tests of virtual devices: messages stay in the outbox.
+#[cfg(test)]
+pub(crate) fn test_context() -> (Arc<DeviceContext>, CallbackPool) {
+    use crate::transport::memory::{MemoryTransport, json};
+    let transport = Arc::new(MemoryTransport::new(|_| {
+        json(200, r#"{"access_token":"t","token_type":"Bearer"}"#)
+    }));
+    let rest = Arc::new(RestClient::for_activation(
+        transport,
+        "EP-1",
+        b"s",
+        Arc::new(|| 1_000),
+        1,
+    ));
+    let pool = CallbackPool::start(1).expect("a thread for tests");
+    let (outbox, _) = Outbox::new(100, 3);
+    let inbound = Arc::new(Inbound::new(
+        pool.spawner(),
+        Arc::clone(&outbox),
+        Arc::new(|| 1_000),
+        4192,
+        std::time::Duration::ZERO,
+    ));
+    let context = DeviceContext {
+        outbox,
+        inbound,
+        rest,
+        data_reliability: Reliability::BestEffort,
+        alert_reliability: Reliability::GuaranteedDelivery,
+    };
+    (Arc::new(context), pool)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_settings_follow_the_config() {
+        let mut config = Config::default();
+        let s = http_settings(&config);
+        assert_eq!(s.response_timeout, Some(Duration::from_secs(15)));
+        assert_eq!(s.connect_timeout, None);
+        assert_eq!(s.long_poll_timeout, Some(Duration::from_millis(35_100)));
+        config.http.http_read_timeout = Some(Duration::from_secs(3));
+        config.http.http_connection_timeout = Some(Duration::from_secs(2));
+        config.http.proxy = Some("http://proxy:3128/".into());
+        let s = http_settings(&config);
+        assert_eq!(s.response_timeout, Some(Duration::from_secs(3)));
+        assert_eq!(s.connect_timeout, Some(Duration::from_secs(2)));
+        assert_eq!(s.proxy.as_deref(), Some("http://proxy:3128/"));
+    }
+}

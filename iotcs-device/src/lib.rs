@@ -1,0 +1,207 @@
+//! The directly-connected device of iotcs and its virtual devices: a device
+//! program opens its trusted assets store, activates, and from then on works
+//! with virtual devices whose attributes are validated against the device
+//! model, sends data and alerts, and reacts to attribute changes and actions
+//! coming from the cloud. Everything is blocking; the network work happens on
+//! a few named OS threads that [`DirectlyConnectedDevice::close`] joins.
+//!
+//! ```no_run
+//! use iotcs_device::{DirectlyConnectedDevice, Value};
+//!
+//! const THERMOSTAT: &str = "urn:com:example:iotcs:temperature_sensor";
+//!
+//! let mut device = DirectlyConnectedDevice::open("thermostat.tas", "changeit")?;
+//! if !device.is_activated() {
+//!     device.activate(&[THERMOSTAT])?;
+//! }
+//! let model = device.device_model(THERMOSTAT)?.expect("the cloud knows the model");
+//! let endpoint_id = device.endpoint_id().expect("activated").to_owned();
+//! let thermostat = device.create_virtual_device(&endpoint_id, &model)?;
+//!
+//! // The cloud changes a writable attribute: the attribute's callback runs,
+//! // then the general one, on a callback thread.
+//! thermostat.on_change(Some("maxThreshold"), |event| {
+//!     println!("new maximum: {:?}", event.named_value().value());
+//! })?;
+//! // The cloud invokes an action.
+//! thermostat.on_action(Some("reset"), |event| {
+//!     let device = event.virtual_device();
+//!     let now = device.get("temp").ok().flatten().unwrap_or(Value::Number(20.0));
+//!     let _ = device.update().set("minTemp", now.clone()).and_then(|u| u.set("maxTemp", now)).and_then(|u| u.finish());
+//! })?;
+//!
+//! // One DATA message per `set`; one for a whole `update`.
+//! thermostat.set("temp", 21.5)?;
+//! thermostat.update().set("minTemp", 18.0)?.set("maxTemp", 24.0)?.finish()?;
+//! thermostat
+//!     .create_alert("urn:com:example:iotcs:temperature_sensor:too_hot")?
+//!     .set("temp", 81.0)?
+//!     .set("maxThreshold", 70.0)?
+//!     .raise()?;
+//!
+//! device.close()?;
+//! # Ok::<(), iotcs_device::Error>(())
+//! ```
+//!
+//! A complete program that starts a local cloud and plays a thermostat is
+//! `examples/directly_connected_device.rs` in the repository.
+//!
+//! # Threads
+//!
+//! An activated, open device runs:
+//! - `iotcs-sender`: drains the outgoing queue (highest priority first, FIFO
+//!   within a priority) in batches of `dispatcher_max_messages_per_connection`;
+//! - `iotcs-receiver`: long-polls the cloud for requests (or polls every
+//!   `dispatcher_polling_interval` with `disable_long_polling`);
+//! - `iotcs-callback-1` .. `N` (`request_dispatcher_thread_pool_size`): answer
+//!   requests and run every user callback. Callbacks never run on the sender
+//!   or receiver, so a callback may call `set` (which only queues).
+//!
+//! Every request from the cloud is answered: 200 (with a DATA echo of changed
+//! attributes), 400 for a bad body or value or a read-only attribute, 404
+//! for an unknown resource or an action without callback, 405 for a wrong
+//! method, 500 when a callback panics.
+//!
+//! # Configuration
+//!
+//! [`Config`] (the reference's `iotcs.ini`, see [`Config::load`]) is honoured
+//! where this crate acts: `[device_model]` (`device_model_store`, `prefix`,
+//! `suffix`, `allow_draft_device_models`), `[device_messaging]` (queue size,
+//! batch size, polling, long polling and its offset, retries, pool size,
+//! request buffer, back-off pause, response timeout, token retries, default
+//! reliabilities), `[http]` (connection and read timeouts, `proxy`,
+//! `proxy_auth`) and `[logging]` (`pretty_print_messages` for the trace log
+//! of sent messages). Tokens, keys and secrets are never logged.
+//!
+//! # From the reference API to Rust
+//!
+//! The reference is Oracle's Python library. Getters lose their `get`
+//! prefix, callbacks are closures, `None` arguments become `Option`s, and
+//! failures are [`Error`] values whose [`Error::kind`] names the reference
+//! exception.
+//!
+//! | Reference | Rust |
+//! |---|---|
+//! | **`Client`** | trait [`Client`], implemented by [`DirectlyConnectedDevice`] |
+//! | `Client.createVirtualDevice(deviceId, deviceModel)` | [`Client::create_virtual_device`] |
+//! | `Client.getDeviceModel(deviceModelUrn)` | [`Client::device_model`] |
+//! | `Client.createStorageObject(name, contentType)` | not yet: storage objects come with a later issue |
+//! | **`DirectlyConnectedDevice(path, passphrase)`** | [`DirectlyConnectedDevice::open`], [`DirectlyConnectedDevice::open_with_config`] |
+//! | `DirectlyConnectedDevice.activate(deviceModels)` | [`DirectlyConnectedDevice::activate`] (a second call is [`Error::State`]) |
+//! | `DirectlyConnectedDevice.close()` | [`DirectlyConnectedDevice::close`], and `Drop` |
+//! | `DirectlyConnectedDevice.createStorageObject(name, contentType)` | not yet: storage objects come with a later issue |
+//! | `DirectlyConnectedDevice.createVirtualDevice(endpointId, deviceModel)` | [`DirectlyConnectedDevice::create_virtual_device`] |
+//! | `DirectlyConnectedDevice.getDeviceModel(urn)` | [`DirectlyConnectedDevice::device_model`] |
+//! | `DirectlyConnectedDevice.getEndpointId()` | [`DirectlyConnectedDevice::endpoint_id`] (`None` before activation) |
+//! | `DirectlyConnectedDevice.isActivated()` | [`DirectlyConnectedDevice::is_activated`] |
+//! | **`AbstractVirtualDevice`** | [`VirtualDevice`] (the one concrete kind on the device side) |
+//! | `AbstractVirtualDevice.finish()` | [`Update::finish`] |
+//! | `AbstractVirtualDevice.get(attributeName)` | [`VirtualDevice::get`] |
+//! | `AbstractVirtualDevice.getDeviceModel()` | [`VirtualDevice::device_model`] |
+//! | `AbstractVirtualDevice.getEndpointId()` | [`VirtualDevice::endpoint_id`] |
+//! | `AbstractVirtualDevice.getLastKnown(attributeName)` | [`VirtualDevice::last_known`] |
+//! | `AbstractVirtualDevice.set(attributeName, value)` | [`VirtualDevice::set`]; inside a transaction [`Update::set`] |
+//! | `AbstractVirtualDevice.setOnChange(callback, attributeName)` | [`VirtualDevice::on_change`]; with `callback=None` [`VirtualDevice::remove_on_change`] |
+//! | `AbstractVirtualDevice.setOnError(callback, attributeName)` | [`VirtualDevice::on_error`]; with `callback=None` [`VirtualDevice::remove_on_error`] |
+//! | `AbstractVirtualDevice.update()` | [`VirtualDevice::update`], returning an [`Update`] |
+//! | `AbstractVirtualDevice.ChangeCallback` / `.onChange(event)` | `impl Fn(&ChangeEvent) + Send + Sync` |
+//! | `AbstractVirtualDevice.ErrorCallback` / `.onError(event)` | `impl Fn(&ErrorEvent) + Send + Sync` |
+//! | `AbstractVirtualDevice.Event` | the accessors shared by [`ChangeEvent`], [`ErrorEvent`], [`ActionEvent`] |
+//! | `Event.getNamedValue()` | [`ChangeEvent::named_value`], [`ErrorEvent::named_value`], [`ActionEvent::named_value`] |
+//! | `Event.getVirtualDevice()` | [`ChangeEvent::virtual_device`], [`ErrorEvent::virtual_device`], [`ActionEvent::virtual_device`] |
+//! | `AbstractVirtualDevice.ChangeEvent` | [`ChangeEvent`] |
+//! | `AbstractVirtualDevice.ErrorEvent` / `.getMessage()` | [`ErrorEvent`] / [`ErrorEvent::message`] |
+//! | `AbstractVirtualDevice.NamedValue` | [`NamedValue`] (also iterable: [`NamedValue::iter`]) |
+//! | `NamedValue.getName()` / `.getValue()` / `.next()` | [`NamedValue::name`] / [`NamedValue::value`] / [`NamedValue::next`] |
+//! | **`VirtualDevice`** | [`VirtualDevice`] |
+//! | `VirtualDevice.createAlert(alertformaturn)` | [`VirtualDevice::create_alert`] |
+//! | `VirtualDevice.createData(messageformaturn)` | [`VirtualDevice::create_data`] |
+//! | `VirtualDevice.offer(attributeName, value)` | [`VirtualDevice::offer`] (as `set` until device policies exist) |
+//! | `VirtualDevice.setOnAction(callback, actionName)` | [`VirtualDevice::on_action`]; with `callback=None` [`VirtualDevice::remove_on_action`] |
+//! | `VirtualDevice.setCallable(actionName, callable)` (deprecated) | [`VirtualDevice::set_callable`] (deprecated) |
+//! | `VirtualDevice.ActionCallback` / `.onAction(actionEvent)` | `impl Fn(&ActionEvent) + Send + Sync` |
+//! | `VirtualDevice.ActionEvent` / `.getName()` | [`ActionEvent`] / [`ActionEvent::name`] (and [`ActionEvent::argument`]) |
+//! | `VirtualDevice.Callable` / `.call(virtualDevice, data)` (deprecated) | `impl Fn(&VirtualDevice, Option<&Value>) + Send + Sync` |
+//! | **`Alert`** | [`Alert`] |
+//! | `Alert.set(field, value)` | [`Alert::set`] (and [`Alert::set_severity`]) |
+//! | `Alert.raise_()` | [`Alert::raise`] |
+//! | **`Data`** | [`Data`] |
+//! | `Data.set(field, value)` | [`Data::set`] |
+//! | `Data.submit()` | [`Data::submit`] |
+//! | **`DeviceModel`** | [`DeviceModel`] (from `iotcs_core::model`) |
+//! | `DeviceModel.getURN()` / `.getName()` / `.getDescription()` | [`DeviceModel::urn`] / [`DeviceModel::name`] / [`DeviceModel::description`] |
+//! | **`ExternalObject(uri)`** | [`ExternalObject::new`] (converts into a URI [`Value`]) |
+//! | `ExternalObject.getURI()` | [`ExternalObject::uri`] |
+//! | `ValueError` / `ArgumentException` | [`Error::Argument`], [`Error::Validation`] ([`ErrorKind::Argument`]) |
+//! | `IllegalStateException` / `StateException` | [`Error::State`] |
+//! | `TransportException.getStatusCode()` | [`Error::Transport`] / [`Error::status_code`] |
+//! | `IOError` | [`Error::Io`] |
+//!
+//! Differences worth knowing: success answers to the cloud are 200 (Oracle's
+//! Java library sends 202, its JavaScript library 200; the cloud takes both);
+//! `last_known` is the last value the cloud is known to have rather than
+//! always the current one; `create_virtual_device` of a directly-connected
+//! device accepts only the device's own endpoint id.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
+
+mod activation;
+mod alert;
+mod callbacks;
+mod client;
+mod device;
+mod dispatcher;
+mod events;
+mod external;
+mod inbound;
+mod models;
+mod outbox;
+mod pool;
+mod queue;
+mod receiver;
+mod remote;
+mod rest;
+mod router;
+mod sender;
+mod token;
+mod transport;
+mod update;
+mod virtual_device;
+mod worker;
+
+pub use alert::{Alert, Data};
+pub use client::Client;
+pub use device::DirectlyConnectedDevice;
+pub use events::{ActionEvent, ChangeEvent, ErrorEvent, NamedValue, NamedValues};
+pub use external::ExternalObject;
+pub use iotcs_core::message::Severity;
+pub use iotcs_core::model::DeviceModel;
+pub use iotcs_core::{Config, Error, ErrorKind, Value, ValueType};
+pub use update::Update;
+pub use virtual_device::VirtualDevice;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The handles users share between threads must stay shareable.
+    fn _ensure_send_sync() {
+        fn is_send_sync<T: Send + Sync + 'static>() {}
+        is_send_sync::<DirectlyConnectedDevice>();
+        is_send_sync::<VirtualDevice>();
+        is_send_sync::<ChangeEvent>();
+        is_send_sync::<ErrorEvent>();
+        is_send_sync::<ActionEvent>();
+        is_send_sync::<NamedValue>();
+        is_send_sync::<Alert>();
+        is_send_sync::<Data>();
+        is_send_sync::<ExternalObject>();
+    }
+
+    fn _ensure_update_is_send() {
+        fn is_send<T: Send>() {}
+        is_send::<Update<'static>>();
+    }
+}

@@ -1,0 +1,291 @@
+//! The receiver thread (`iotcs-receiver`): fetches requests from the cloud
+//! and hands them to the callback pool.
+//!
+//! With long polling (the default) it keeps one `POST
+//! /iot/api/v2/messages?acceptBytes=N&iot.sync&iot.timeout=T` open at a time,
+//! so a request queued in the cloud arrives within a round trip. With
+//! `disable_long_polling` it polls every `dispatcher_polling_interval`
+//! instead. It never runs user code: [`Inbound::dispatch`] queues the
+//! requests for the pool and returns.
+//!
+//! Stopping: the owner drops (or sends on) the stop channel and interrupts
+//! the long-poll agent, so a held poll fails at once and the loop sees the
+//! stop before its next request.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, TryRecvError, select_biased};
+
+use crate::inbound::Inbound;
+use crate::rest::RestClient;
+use crate::sender::MESSAGES_PATH;
+use crate::transport::HttpRequest;
+
+/// How the receiver behaves, from the configuration.
+#[derive(Clone, Debug)]
+pub(crate) struct ReceiverSettings {
+    /// `!disable_long_polling`.
+    pub(crate) long_poll: bool,
+    /// The `iot.timeout` asked of the server for a long poll.
+    pub(crate) hold: Duration,
+    /// `dispatcher_polling_interval`: the gap between polls without long
+    /// polling.
+    pub(crate) polling_interval: Duration,
+    /// `send_receive_timeout`: the least time between two empty answers, so
+    /// a server that does not hold long polls is not hammered.
+    pub(crate) min_spacing: Duration,
+    /// The pause after a failed poll (`message_dispatcher_backoff`).
+    pub(crate) retry_pause: Duration,
+}
+
+/// The receiver actor.
+#[derive(Debug)]
+pub(crate) struct ReceiverLoop {
+    pub(crate) rest: Arc<RestClient>,
+    pub(crate) inbound: Arc<Inbound>,
+    pub(crate) settings: ReceiverSettings,
+}
+
+impl ReceiverLoop {
+    /// The thread body; returns when `stop` receives or disconnects.
+    pub(crate) fn run(self, stop: &Receiver<()>) {
+        let mut warned_min_accept = false;
+        loop {
+            if !matches!(stop.try_recv(), Err(TryRecvError::Empty)) {
+                return;
+            }
+            self.inbound.release_parked(false);
+            let accept = self.inbound.accept_bytes();
+            if accept == 0 {
+                // Requests already received fill the buffer; let the pool
+                // work through them first.
+                if wait(
+                    stop,
+                    self.settings.min_spacing.max(Duration::from_millis(10)),
+                ) {
+                    return;
+                }
+                continue;
+            }
+            let started = Instant::now();
+            let mut request = HttpRequest::post(self.path(accept), b"[]".to_vec());
+            request.long_poll = self.settings.long_poll;
+            let pause = match self.rest.call(request) {
+                Ok(response) if response.is_success() => {
+                    let taken = self.inbound.dispatch(&response.body);
+                    if let Some(needed) = response.header("x-min-acceptbytes").filter(|v| *v != "0")
+                        && !warned_min_accept
+                    {
+                        log::warn!(
+                            "a request of {needed} bytes waits in the cloud but only {accept} are accepted \
+                             (raise request_buffer_size)"
+                        );
+                        warned_min_accept = true;
+                    }
+                    if !self.settings.long_poll {
+                        self.settings.polling_interval
+                    } else if taken == 0 && started.elapsed() < self.settings.min_spacing {
+                        self.settings.min_spacing
+                    } else {
+                        Duration::ZERO
+                    }
+                }
+                Ok(response) => {
+                    log::warn!(
+                        "polling for requests: the server answered {}",
+                        response.status
+                    );
+                    self.settings.retry_pause
+                }
+                Err(e) => {
+                    if !matches!(stop.try_recv(), Err(TryRecvError::Empty)) {
+                        return;
+                    }
+                    log::warn!("polling for requests failed: {e}");
+                    self.settings.retry_pause
+                }
+            };
+            if !pause.is_zero() && wait(stop, pause) {
+                return;
+            }
+        }
+    }
+
+    /// The poll's path and query.
+    fn path(&self, accept: usize) -> String {
+        if self.settings.long_poll {
+            // With requests parked for the settle time, come back when it ends
+            // to answer them.
+            let hold = match self.inbound.settle_remaining() {
+                Some(remaining) => self.settings.hold.min(remaining),
+                None => self.settings.hold,
+            };
+            format!(
+                "{MESSAGES_PATH}?acceptBytes={accept}&iot.sync&iot.timeout={}",
+                hold.as_secs().max(1)
+            )
+        } else {
+            format!("{MESSAGES_PATH}?acceptBytes={accept}")
+        }
+    }
+}
+
+/// Waits `pause` unless told to stop first; returns whether to stop.
+fn wait(stop: &Receiver<()>, pause: Duration) -> bool {
+    select_biased! {
+        recv(stop) -> _ => true,
+        default(pause) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use iotcs_core::message::{Headers, Message};
+
+    use super::*;
+    use crate::inbound::{Handled, RequestHandler};
+    use crate::outbox::Outbox;
+    use crate::pool::CallbackPool;
+    use crate::transport::memory::{MemoryTransport, json};
+
+    struct Count(Arc<AtomicUsize>);
+
+    impl RequestHandler for Count {
+        fn handle(&self, _: &iotcs_core::message::RequestPayload) -> Handled {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Handled::ok()
+        }
+    }
+
+    fn settings(long_poll: bool) -> ReceiverSettings {
+        ReceiverSettings {
+            long_poll,
+            hold: Duration::from_secs(30),
+            polling_interval: Duration::from_millis(1),
+            min_spacing: Duration::from_millis(1),
+            retry_pause: Duration::from_millis(1),
+        }
+    }
+
+    fn run_until_handled(long_poll: bool) -> (Vec<String>, usize) {
+        let request = Message::request(
+            "EP-1",
+            "cloud",
+            "PUT",
+            "x",
+            Headers::new(),
+            b"{}".to_vec(),
+            1,
+        )
+        .unwrap();
+        let body = format!("[{}]", request.to_json());
+        let polls = Arc::new(AtomicUsize::new(0));
+        let p = polls.clone();
+        let transport = Arc::new(MemoryTransport::new(move |req| {
+            if req.path.contains("oauth2") {
+                return json(
+                    200,
+                    r#"{"access_token":"t","token_type":"Bearer","expires_in":3600000}"#,
+                );
+            }
+            // The first poll fails, the second brings the request, later ones nothing.
+            match p.fetch_add(1, Ordering::SeqCst) {
+                0 => json(503, "busy"),
+                1 => json(200, &body),
+                _ => json(200, "[]"),
+            }
+        }));
+        let rest = Arc::new(RestClient::for_activation(
+            transport.clone(),
+            "EP-1",
+            b"s",
+            crate::rest::system_clock(),
+            1,
+        ));
+        let mut pool = CallbackPool::start(1).unwrap();
+        let (outbox, _) = Outbox::new(10, 3);
+        let inbound = Arc::new(Inbound::new(
+            pool.spawner(),
+            outbox.clone(),
+            Arc::new(|| 1),
+            4192,
+            std::time::Duration::ZERO,
+        ));
+        let handled = Arc::new(AtomicUsize::new(0));
+        inbound.register(
+            "EP-1",
+            vec![("x".to_owned(), &["PUT"], Arc::new(Count(handled.clone())))],
+        );
+        let (stop_tx, stop) = crossbeam_channel::bounded::<()>(1);
+        let receiver = ReceiverLoop {
+            rest,
+            inbound,
+            settings: settings(long_poll),
+        };
+        let thread = std::thread::spawn(move || receiver.run(&stop));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while outbox.len() == 0 && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        drop(stop_tx);
+        thread.join().unwrap();
+        pool.stop(Instant::now() + Duration::from_secs(10));
+        let paths = transport
+            .paths()
+            .into_iter()
+            .filter(|p| p.starts_with(MESSAGES_PATH))
+            .collect();
+        (paths, handled.load(Ordering::SeqCst))
+    }
+
+    #[test]
+    fn long_poll_delivers_requests_after_a_failed_poll() {
+        let (paths, handled) = run_until_handled(true);
+        assert_eq!(handled, 1);
+        assert_eq!(
+            paths[0],
+            "/iot/api/v2/messages?acceptBytes=4190&iot.sync&iot.timeout=30"
+        );
+    }
+
+    #[test]
+    fn without_long_polling_it_polls_plainly() {
+        let (paths, handled) = run_until_handled(false);
+        assert_eq!(handled, 1);
+        assert_eq!(paths[0], "/iot/api/v2/messages?acceptBytes=4190");
+    }
+
+    #[test]
+    fn stop_before_start_makes_no_request() {
+        let transport = Arc::new(MemoryTransport::new(|_| json(200, "[]")));
+        let rest = Arc::new(RestClient::for_activation(
+            transport.clone(),
+            "EP-1",
+            b"s",
+            crate::rest::system_clock(),
+            1,
+        ));
+        let mut pool = CallbackPool::start(1).unwrap();
+        let (outbox, _) = Outbox::new(10, 3);
+        let inbound = Arc::new(Inbound::new(
+            pool.spawner(),
+            outbox,
+            Arc::new(|| 1),
+            4192,
+            std::time::Duration::ZERO,
+        ));
+        let (stop_tx, stop) = crossbeam_channel::bounded::<()>(1);
+        stop_tx.send(()).unwrap();
+        ReceiverLoop {
+            rest,
+            inbound,
+            settings: settings(true),
+        }
+        .run(&stop);
+        assert!(transport.paths().is_empty());
+        pool.stop(Instant::now() + Duration::from_secs(10));
+    }
+}

@@ -1,0 +1,472 @@
+//! The network behind one small trait, so everything above it (tokens,
+//! activation, the dispatcher) is tested with an in-memory fake, and the
+//! real implementation over ureq + rustls is the only code that opens
+//! sockets.
+//!
+//! The ureq transport trusts exactly the trust anchors of the trusted assets
+//! store (no system or Mozilla roots), checks the host name, and uses two
+//! agents: one for ordinary calls with the configured response timeout, one
+//! for long polls whose timeout is the long-poll hold plus the configured
+//! offset. `close` shuts the long-poll agent down, which interrupts a held
+//! poll at once instead of waiting for the server to answer.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use iotcs_core::Error;
+
+/// One HTTP request, path relative to the server root.
+#[derive(Clone)]
+pub(crate) struct HttpRequest {
+    /// `GET` or `POST`.
+    pub(crate) method: &'static str,
+    /// Path and query, e.g. `/iot/api/v2/messages?acceptBytes=4190`.
+    pub(crate) path: String,
+    /// Request headers. `Authorization` is never printed by `Debug`.
+    pub(crate) headers: Vec<(&'static str, String)>,
+    /// The body; empty for GET.
+    pub(crate) body: Vec<u8>,
+    /// A long poll: sent on the long-poll agent with its longer timeout.
+    pub(crate) long_poll: bool,
+}
+
+impl HttpRequest {
+    /// A GET of `path`.
+    pub(crate) fn get(path: impl Into<String>) -> Self {
+        HttpRequest {
+            method: "GET",
+            path: path.into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            long_poll: false,
+        }
+    }
+
+    /// A POST of `body` to `path`.
+    pub(crate) fn post(path: impl Into<String>, body: Vec<u8>) -> Self {
+        HttpRequest {
+            method: "POST",
+            path: path.into(),
+            headers: Vec::new(),
+            body,
+            long_poll: false,
+        }
+    }
+
+    /// Adds a header.
+    pub(crate) fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// The request path without its query string, for error messages: a
+    /// query may carry nothing secret today, but paths are what errors name.
+    pub(crate) fn path_only(&self) -> &str {
+        self.path.split_once('?').map_or(&self.path, |(p, _)| p)
+    }
+}
+
+impl fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                if n.eq_ignore_ascii_case("authorization") {
+                    (*n, "<redacted>")
+                } else {
+                    (*n, v.as_str())
+                }
+            })
+            .collect();
+        f.debug_struct("HttpRequest")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("headers", &headers)
+            .field("body_len", &self.body.len())
+            .field("long_poll", &self.long_poll)
+            .finish()
+    }
+}
+
+/// One HTTP response.
+#[derive(Debug)]
+pub(crate) struct HttpResponse {
+    /// The status code.
+    pub(crate) status: u16,
+    /// Response headers, names lower-cased.
+    pub(crate) headers: Vec<(String, String)>,
+    /// The whole body.
+    pub(crate) body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The first value of header `name` (case-insensitive).
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the status means success (the clients accept 200, 201, 202).
+    pub(crate) fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// Sends HTTP requests to the one server of the trusted assets store.
+pub(crate) trait Transport: Send + Sync + fmt::Debug {
+    /// Sends `request` and returns the response whatever its status. Fails
+    /// only when no response arrived: connection, TLS, timeout.
+    fn send(&self, request: &HttpRequest) -> Result<HttpResponse, Error>;
+
+    /// Interrupts long polls in flight and makes later ones fail at once;
+    /// ordinary requests keep working (the sender's last flush needs them).
+    fn interrupt_long_polls(&self);
+}
+
+/// Timeouts and proxy of the ureq transport, from `[http]` and
+/// `[device_messaging]`.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct HttpSettings {
+    /// TCP connect limit (`http_connection_timeout`, when positive).
+    pub(crate) connect_timeout: Option<Duration>,
+    /// Limit for a whole ordinary request (`http_read_timeout` when
+    /// positive, else `http_response_timeout`).
+    pub(crate) response_timeout: Option<Duration>,
+    /// Limit for a whole long poll: hold + `long_polling_timeout_offset`.
+    pub(crate) long_poll_timeout: Option<Duration>,
+    /// `[http] proxy`, e.g. `https://proxy.example.com:9090/`.
+    pub(crate) proxy: Option<String>,
+    /// `[http] proxy_auth`, `user:password`.
+    pub(crate) proxy_auth: Option<String>,
+}
+
+/// The real transport: HTTPS with ureq and rustls (aws-lc-rs).
+pub(crate) struct UreqTransport {
+    /// `https://host:port`, no trailing slash.
+    base: String,
+    /// Ordinary calls.
+    agent: ureq::Agent,
+    /// Long polls only, so that shutting it down spares ordinary calls.
+    long_poll_agent: ureq::Agent,
+}
+
+impl fmt::Debug for UreqTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UreqTransport")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+impl UreqTransport {
+    /// A transport to `scheme://host:port` trusting only `trust_anchors`
+    /// (DER certificates).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Argument`] for a scheme other than `https` or an unusable
+    /// proxy setting; [`Error::Security`] when there is no trust anchor.
+    pub(crate) fn new(
+        scheme: &str,
+        host: &str,
+        port: u16,
+        trust_anchors: &[Vec<u8>],
+        settings: &HttpSettings,
+    ) -> Result<Self, Error> {
+        if !scheme.eq_ignore_ascii_case("https") {
+            return Err(Error::argument(format!(
+                "server scheme {scheme:?} is not supported: only https is"
+            )));
+        }
+        if trust_anchors.is_empty() {
+            return Err(Error::security(
+                "the trusted assets store has no trust anchor to verify the server with",
+            ));
+        }
+        let roots: Vec<ureq::tls::Certificate<'static>> = trust_anchors
+            .iter()
+            .map(|der| ureq::tls::Certificate::from_der(der).to_owned())
+            .collect();
+        let tls = ureq::tls::TlsConfig::builder()
+            .provider(ureq::tls::TlsProvider::Rustls)
+            .root_certs(ureq::tls::RootCerts::new_with_certs(&roots))
+            .unversioned_rustls_crypto_provider(Arc::new(
+                rustls::crypto::aws_lc_rs::default_provider(),
+            ))
+            .build();
+        let proxy = proxy(settings)?;
+        let build = |timeout: Option<Duration>| {
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .https_only(true)
+                .tls_config(tls.clone())
+                .proxy(proxy.clone())
+                .max_redirects(0)
+                .user_agent(concat!("iotcs-device/", env!("CARGO_PKG_VERSION")))
+                .timeout_connect(settings.connect_timeout)
+                .timeout_global(timeout)
+                .build()
+                .new_agent()
+        };
+        let host = if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]")
+        } else {
+            host.to_owned()
+        };
+        Ok(UreqTransport {
+            base: format!("https://{host}:{port}"),
+            agent: build(settings.response_timeout),
+            long_poll_agent: build(settings.long_poll_timeout),
+        })
+    }
+}
+
+/// The ureq proxy for `settings`, with `proxy_auth` as its credentials.
+fn proxy(settings: &HttpSettings) -> Result<Option<ureq::Proxy>, Error> {
+    let Some(url) = settings
+        .proxy
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    else {
+        return Ok(None);
+    };
+    let bad = |reason: &str| Error::Config {
+        section: "http".into(),
+        key: "proxy".into(),
+        value: url.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let parsed = ureq::Proxy::new(url.trim_end_matches('/')).map_err(|_| bad("not a proxy url"))?;
+    let Some(auth) = settings.proxy_auth.as_deref().filter(|a| !a.is_empty()) else {
+        return Ok(Some(parsed));
+    };
+    let (user, password) = auth.split_once(':').unwrap_or((auth, ""));
+    ureq::Proxy::builder(parsed.protocol())
+        .host(parsed.host())
+        .port(parsed.port())
+        .username(user)
+        .password(password)
+        .build()
+        .map(Some)
+        .map_err(|_| bad("the proxy url and proxy_auth do not form a usable proxy"))
+}
+
+impl Transport for UreqTransport {
+    fn send(&self, request: &HttpRequest) -> Result<HttpResponse, Error> {
+        let agent = if request.long_poll {
+            &self.long_poll_agent
+        } else {
+            &self.agent
+        };
+        let url = format!("{}{}", self.base, request.path);
+        let result = match request.method {
+            "GET" => {
+                let mut builder = agent.get(&url);
+                for (name, value) in &request.headers {
+                    builder = builder.header(*name, value);
+                }
+                builder.call()
+            }
+            _ => {
+                let mut builder = agent.post(&url);
+                for (name, value) in &request.headers {
+                    builder = builder.header(*name, value);
+                }
+                builder.send(&request.body[..])
+            }
+        };
+        let mut response = result.map_err(|e| network_error(request, e))?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .filter_map(|(n, v)| {
+                v.to_str()
+                    .ok()
+                    .map(|v| (n.as_str().to_ascii_lowercase(), v.to_owned()))
+            })
+            .collect();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(16 * 1024 * 1024)
+            .read_to_vec()
+            .map_err(|e| network_error(request, e))?;
+        Ok(HttpResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    fn interrupt_long_polls(&self) {
+        self.long_poll_agent.clone().shutdown();
+    }
+}
+
+/// Maps a ureq failure to the error kinds of the reference: timeouts to
+/// [`Error::Timeout`], the rest to [`Error::Network`].
+fn network_error(request: &HttpRequest, e: ureq::Error) -> Error {
+    match e {
+        ureq::Error::Timeout(which) => Error::Timeout {
+            operation: format!("{} {} ({which})", request.method, request.path_only()),
+        },
+        other => Error::Network {
+            reason: format!("{} {} failed", request.method, request.path_only()),
+            source: Some(Box::new(other)),
+        },
+    }
+}
+
+/// An in-memory transport for unit tests: a handler answers every request,
+/// and every request is recorded.
+#[cfg(test)]
+pub(crate) mod memory {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    type Handler = Box<dyn Fn(&HttpRequest) -> Result<HttpResponse, Error> + Send + Sync>;
+
+    /// One recorded request: method, path, headers, body.
+    pub(crate) type Recorded = (String, String, Vec<(String, String)>, Vec<u8>);
+
+    /// The fake.
+    pub(crate) struct MemoryTransport {
+        handler: Handler,
+        /// (method, path, headers, body) of every request, in order.
+        pub(crate) log: Mutex<Vec<Recorded>>,
+    }
+
+    impl fmt::Debug for MemoryTransport {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("MemoryTransport")
+        }
+    }
+
+    impl MemoryTransport {
+        /// A transport answering with `handler`.
+        pub(crate) fn new(
+            handler: impl Fn(&HttpRequest) -> Result<HttpResponse, Error> + Send + Sync + 'static,
+        ) -> Self {
+            MemoryTransport {
+                handler: Box::new(handler),
+                log: Mutex::new(Vec::new()),
+            }
+        }
+
+        /// The paths requested so far.
+        pub(crate) fn paths(&self) -> Vec<String> {
+            self.log
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|r| r.1.clone())
+                .collect()
+        }
+    }
+
+    impl Transport for MemoryTransport {
+        fn send(&self, request: &HttpRequest) -> Result<HttpResponse, Error> {
+            self.log.lock().unwrap().push((
+                request.method.to_owned(),
+                request.path.clone(),
+                request
+                    .headers
+                    .iter()
+                    .map(|(n, v)| ((*n).to_owned(), v.clone()))
+                    .collect(),
+                request.body.clone(),
+            ));
+            (self.handler)(request)
+        }
+
+        fn interrupt_long_polls(&self) {}
+    }
+
+    /// A response with `status` and a JSON `body`.
+    pub(crate) fn json(status: u16, body: &str) -> Result<HttpResponse, Error> {
+        Ok(HttpResponse {
+            status,
+            headers: Vec::new(),
+            body: body.as_bytes().to_vec(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_redacts_the_authorization_header() {
+        let request = HttpRequest::get("/iot/api/v2/deviceModels/x")
+            .header("Authorization", "Bearer very-secret")
+            .header("X-EndpointId", "EP-1");
+        let text = format!("{request:?}");
+        assert!(!text.contains("very-secret"), "{text}");
+        assert!(text.contains("EP-1"), "{text}");
+    }
+
+    #[test]
+    fn path_only_drops_the_query() {
+        let request = HttpRequest::post("/iot/api/v2/messages?acceptBytes=0&iot.sync", Vec::new());
+        assert_eq!(request.path_only(), "/iot/api/v2/messages");
+    }
+
+    #[test]
+    fn only_https_with_trust_anchors_is_accepted() {
+        let settings = HttpSettings::default();
+        let e = UreqTransport::new("http", "localhost", 80, &[vec![1]], &settings).unwrap_err();
+        assert!(e.to_string().contains("only https"), "{e}");
+        let e = UreqTransport::new("https", "localhost", 443, &[], &settings).unwrap_err();
+        assert_eq!(e.kind(), iotcs_core::ErrorKind::Security);
+        assert!(UreqTransport::new("HTTPS", "localhost", 443, &[vec![1]], &settings).is_ok());
+    }
+
+    #[test]
+    fn proxy_settings_are_parsed_with_credentials() {
+        let mut settings = HttpSettings {
+            proxy: Some("https://proxy.example.com:9090/".into()),
+            proxy_auth: Some("user:pa:ss".into()),
+            ..HttpSettings::default()
+        };
+        let p = proxy(&settings).unwrap().unwrap();
+        assert_eq!(p.host(), "proxy.example.com");
+        assert_eq!(p.port(), 9090);
+        assert_eq!(p.username(), Some("user"));
+        assert_eq!(p.password(), Some("pa:ss"));
+        settings.proxy = Some("gopher://x:1/".into());
+        let e = proxy(&settings).unwrap_err();
+        assert!(e.to_string().contains("[http] proxy"), "{e}");
+        settings.proxy = Some("  ".into());
+        assert!(proxy(&settings).unwrap().is_none());
+    }
+
+    #[test]
+    fn unreachable_server_is_a_network_error() {
+        // Port 1 on localhost refuses connections; nothing leaves the machine.
+        let settings = HttpSettings {
+            connect_timeout: Some(Duration::from_secs(2)),
+            response_timeout: Some(Duration::from_secs(2)),
+            ..HttpSettings::default()
+        };
+        let t = UreqTransport::new("https", "127.0.0.1", 1, &[vec![1, 2, 3]], &settings).unwrap();
+        let e = t
+            .send(&HttpRequest::get("/iot/api/v2/x?secret=1"))
+            .unwrap_err();
+        assert!(
+            matches!(
+                e.kind(),
+                iotcs_core::ErrorKind::Network | iotcs_core::ErrorKind::Timeout
+            ),
+            "{e}"
+        );
+        assert!(!e.to_string().contains("secret"), "{e}");
+    }
+}

@@ -1,0 +1,475 @@
+//! [`VirtualDevice`]: a device's attributes, actions and formats as its
+//! device model describes them, with the values it last sent or received.
+//!
+//! The device reports with [`VirtualDevice::set`] (one DATA message per call)
+//! or [`VirtualDevice::update`] (one message for a whole transaction), raises
+//! alerts and submits custom data; the cloud changes writable attributes and
+//! invokes actions, which reach the `on_change` and `on_action` callbacks on
+//! a callback-pool thread. Failures to deliver reach `on_error`.
+//!
+//! A `VirtualDevice` is a cheap handle: clones share one state, so callbacks
+//! can hold one and call `set` (which only queues).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use iotcs_core::message::{Message, Severity};
+use iotcs_core::model::{DeviceModel, FormatType};
+use iotcs_core::{Error, Value};
+
+use crate::alert::{Alert, Data};
+use crate::callbacks::Callbacks;
+use crate::dispatcher::DeviceContext;
+use crate::outbox::{DeliveryListener, Outgoing};
+use crate::update::Update;
+
+/// One attribute's values.
+#[derive(Clone, Debug, Default)]
+struct Slot {
+    /// What `get` returns: the last value set by the device or the cloud, or
+    /// the model's default.
+    value: Option<Value>,
+    /// What `last_known` returns: the last value the cloud is known to have
+    /// (delivered by us, or sent by it), or the model's default.
+    last_known: Option<Value>,
+}
+
+/// The state every clone of a virtual device shares.
+pub(crate) struct Inner {
+    pub(crate) endpoint_id: String,
+    pub(crate) model: Arc<DeviceModel>,
+    slots: Mutex<HashMap<String, Slot>>,
+    pub(crate) callbacks: RwLock<Callbacks>,
+    pub(crate) context: Arc<DeviceContext>,
+}
+
+/// A device model instance for one endpoint. Reference: `VirtualDevice`
+/// (and `AbstractVirtualDevice`, whose methods it has).
+///
+/// Attribute, action and field names may be given by name or by alias.
+#[derive(Clone)]
+pub struct VirtualDevice {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl fmt::Debug for VirtualDevice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VirtualDevice")
+            .field("endpoint_id", &self.inner.endpoint_id)
+            .field("model", &self.inner.model.urn())
+            .finish()
+    }
+}
+
+impl VirtualDevice {
+    /// A virtual device of `endpoint_id` implementing `model`, with every
+    /// attribute at its default value.
+    pub(crate) fn new(
+        endpoint_id: &str,
+        model: Arc<DeviceModel>,
+        context: Arc<DeviceContext>,
+    ) -> Self {
+        let slots = model
+            .attributes()
+            .iter()
+            .map(|a| {
+                let default = a.default_value().cloned();
+                (
+                    a.name().to_owned(),
+                    Slot {
+                        value: default.clone(),
+                        last_known: default,
+                    },
+                )
+            })
+            .collect();
+        VirtualDevice {
+            inner: Arc::new(Inner {
+                endpoint_id: endpoint_id.to_owned(),
+                model,
+                slots: Mutex::new(slots),
+                callbacks: RwLock::new(Callbacks::default()),
+                context,
+            }),
+        }
+    }
+
+    /// The endpoint id of the device this virtual device represents.
+    /// Reference: `getEndpointId()`.
+    pub fn endpoint_id(&self) -> &str {
+        &self.inner.endpoint_id
+    }
+
+    /// The device model. Reference: `getDeviceModel()`.
+    pub fn device_model(&self) -> &DeviceModel {
+        &self.inner.model
+    }
+
+    /// The current value of an attribute: the last one set by the device or
+    /// the cloud, else the model's default, else `None`. No network call.
+    /// Reference: `get(attributeName)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Argument`] if the model has no such attribute.
+    pub fn get(&self, attribute: &str) -> Result<Option<Value>, Error> {
+        let name = self.attribute_name(attribute)?;
+        Ok(self.slots().get(&name).and_then(|s| s.value.clone()))
+    }
+
+    /// The last value of an attribute the cloud is known to have: the last
+    /// value the device delivered or the cloud set, else the model's default.
+    /// It lags [`VirtualDevice::get`] only while a `set` is on its way.
+    /// Reference: `getLastKnown(attributeName)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Argument`] if the model has no such attribute.
+    pub fn last_known(&self, attribute: &str) -> Result<Option<Value>, Error> {
+        let name = self.attribute_name(attribute)?;
+        Ok(self.slots().get(&name).and_then(|s| s.last_known.clone()))
+    }
+
+    /// Validates `value` against the model and sends it in one DATA message
+    /// (format `<urn>:attributes`). The device may set any attribute of its
+    /// model, writable or not. Returns `self` for chaining. Reference:
+    /// `set(attributeName, value)`.
+    ///
+    /// ```no_run
+    /// # fn f(vd: &iotcs_device::VirtualDevice) -> Result<(), iotcs_core::Error> {
+    /// vd.set("temp", 21.5)?.set("unit", "Celsius")?; // two messages
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Validation`] if the model has no such attribute or the value
+    /// breaks its type or range (nothing is sent); [`Error::State`] if the
+    /// device is closed or its outgoing queue is full.
+    pub fn set(&self, attribute: &str, value: impl Into<Value>) -> Result<&Self, Error> {
+        let (attribute, value) = self
+            .inner
+            .model
+            .validate_attribute(attribute, value.into())?;
+        self.send_attributes(vec![(attribute.name().to_owned(), value)])?;
+        Ok(self)
+    }
+
+    /// Offers a value: with a device policy for the attribute, the policy
+    /// decides what is sent; without one (always, until device policies are
+    /// implemented) this is [`VirtualDevice::set`]. Reference:
+    /// `offer(attributeName, value)`.
+    ///
+    /// # Errors
+    ///
+    /// As [`VirtualDevice::set`].
+    pub fn offer(&self, attribute: &str, value: impl Into<Value>) -> Result<&Self, Error> {
+        // The seam for device policies: they will filter or transform here.
+        self.set(attribute, value)
+    }
+
+    /// Starts a transaction: values set on the returned [`Update`] are sent
+    /// together in one DATA message by [`Update::finish`]. Reference:
+    /// `update()`.
+    pub fn update(&self) -> Update<'_> {
+        Update::new(self)
+    }
+
+    /// An alert of format `format_urn` (an ALERT format of the model) to fill
+    /// in and [`Alert::raise`]. Reference: `createAlert(formatURN)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Argument`] if the model has no ALERT format `format_urn`.
+    pub fn create_alert(&self, format_urn: &str) -> Result<Alert, Error> {
+        match self.inner.model.format(format_urn) {
+            Some(format) if format.format_type() == FormatType::Alert => Ok(Alert::new(
+                self.clone(),
+                format.clone(),
+                Severity::default(),
+            )),
+            _ => Err(Error::argument(format!(
+                "device model {} has no alert format {format_urn}",
+                self.inner.model.urn()
+            ))),
+        }
+    }
+
+    /// Custom data of format `format_urn` (a DATA format of the model) to
+    /// fill in and [`Data::submit`]. Reference: `createData(formatURN)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Argument`] if the model has no DATA format `format_urn`.
+    pub fn create_data(&self, format_urn: &str) -> Result<Data, Error> {
+        match self.inner.model.format(format_urn) {
+            Some(format) if format.format_type() == FormatType::Data => {
+                Ok(Data::new(self.clone(), format.clone()))
+            }
+            _ => Err(Error::argument(format!(
+                "device model {} has no data format {format_urn}",
+                self.inner.model.urn()
+            ))),
+        }
+    }
+
+    /// Sends validated `(canonical name, value)` pairs in one DATA message and
+    /// records them as current values once queued.
+    pub(crate) fn send_attributes(&self, values: Vec<(String, Value)>) -> Result<(), Error> {
+        let context = &self.inner.context;
+        let message = Message::data(
+            &self.inner.endpoint_id,
+            self.inner.model.attributes_format_urn(),
+            values.clone(),
+            context.event_time(),
+        )?
+        .with_reliability(context.data_reliability);
+        let listener = Arc::new(Delivery {
+            device: self.clone(),
+            values: values.clone(),
+            attributes: true,
+        });
+        context
+            .outbox
+            .send(vec![Outgoing::with_listener(message, listener)])?;
+        let mut slots = self.slots();
+        for (name, value) in values {
+            slots.entry(name).or_default().value = Some(value);
+        }
+        Ok(())
+    }
+
+    /// Records values the cloud set (current and last known at once).
+    pub(crate) fn store_remote(&self, values: &[(String, Value)]) {
+        let mut slots = self.slots();
+        for (name, value) in values {
+            let slot = slots.entry(name.clone()).or_default();
+            slot.value = Some(value.clone());
+            slot.last_known = Some(value.clone());
+        }
+    }
+
+    pub(crate) fn attribute_name(&self, name: &str) -> Result<String, Error> {
+        self.inner
+            .model
+            .attribute(name)
+            .map(|a| a.name().to_owned())
+            .ok_or_else(|| {
+                Error::argument(format!(
+                    "device model {} has no attribute {name:?}",
+                    self.inner.model.urn()
+                ))
+            })
+    }
+
+    pub(crate) fn action_name(&self, name: &str) -> Result<String, Error> {
+        self.inner
+            .model
+            .action(name)
+            .map(|a| a.name().to_owned())
+            .ok_or_else(|| {
+                Error::argument(format!(
+                    "device model {} has no action {name:?}",
+                    self.inner.model.urn()
+                ))
+            })
+    }
+
+    fn slots(&self) -> MutexGuard<'_, HashMap<String, Slot>> {
+        // Slot updates are plain assignments; a panic cannot leave one torn.
+        self.inner.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Records delivery of a virtual device's message, or reports its failure.
+pub(crate) struct Delivery {
+    pub(crate) device: VirtualDevice,
+    /// The values the message carried.
+    pub(crate) values: Vec<(String, Value)>,
+    /// Attribute values (as opposed to alert or data fields).
+    pub(crate) attributes: bool,
+}
+
+impl DeliveryListener for Delivery {
+    fn delivered(&self, _: &Message) {
+        if self.attributes {
+            let mut slots = self.device.slots();
+            for (name, value) in &self.values {
+                slots.entry(name.clone()).or_default().last_known = Some(value.clone());
+            }
+        }
+    }
+
+    fn failed(&self, message: &Message, error: &Error) {
+        let text = format!(
+            "{} message could not be delivered: {error}",
+            message.message_type()
+        );
+        self.device
+            .report_error(self.values.clone(), self.attributes, text);
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use iotcs_core::message::{Payload, Priority, Reliability};
+    use iotcs_core::model::samples;
+
+    use super::*;
+    use crate::dispatcher::test_context;
+    use crate::pool::CallbackPool;
+
+    pub(crate) fn device() -> (VirtualDevice, CallbackPool) {
+        let (context, pool) = test_context();
+        (
+            VirtualDevice::new("EP-1", Arc::new(samples::temperature_sensor()), context),
+            pool,
+        )
+    }
+
+    pub(crate) fn queued(device: &VirtualDevice) -> Vec<Outgoing> {
+        device
+            .inner
+            .context
+            .outbox
+            .pop_batch(100)
+            .into_iter()
+            .map(|e| e.item)
+            .collect()
+    }
+
+    pub(crate) fn data_of(message: &Message) -> (String, Vec<(String, serde_json::Value)>) {
+        match message.payload() {
+            Payload::Data(d) => (
+                d.format().to_owned(),
+                d.data().clone().into_iter().collect(),
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn set_sends_one_attributes_message_and_updates_get() {
+        let (vd, _pool) = device();
+        assert_eq!(vd.get("unit").unwrap(), Some(Value::from("Celsius")));
+        assert_eq!(vd.get("temp").unwrap(), None);
+        vd.set("temperature", 21.5)
+            .unwrap()
+            .set("unit", "Kelvin")
+            .unwrap();
+        let sent = queued(&vd);
+        assert_eq!(sent.len(), 2);
+        let (format, data) = data_of(&sent[0].message);
+        assert_eq!(
+            format,
+            "urn:com:example:iotcs:temperature_sensor:attributes"
+        );
+        assert_eq!(data, [("temp".to_owned(), serde_json::json!(21.5))]);
+        assert_eq!(sent[0].message.source(), "EP-1");
+        assert_eq!(sent[0].message.event_time(), 1_000);
+        assert_eq!(sent[0].message.reliability(), Reliability::BestEffort);
+        assert_eq!(sent[0].message.priority(), Priority::Medium);
+        assert_eq!(vd.get("temp").unwrap(), Some(Value::Number(21.5)));
+        // Not delivered yet: the cloud's view is unchanged.
+        assert_eq!(vd.last_known("temp").unwrap(), None);
+        sent[0]
+            .listener
+            .as_ref()
+            .unwrap()
+            .delivered(&sent[0].message);
+        assert_eq!(vd.last_known("temp").unwrap(), Some(Value::Number(21.5)));
+    }
+
+    #[test]
+    fn invalid_values_are_refused_and_nothing_is_sent() {
+        let (vd, _pool) = device();
+        for (name, value) in [
+            ("temp", Value::Number(500.0)),
+            ("temp", Value::from("hot")),
+            ("reportingInterval", Value::Number(1.5)),
+            ("nosuch", Value::Integer(1)),
+        ] {
+            let e = vd.set(name, value).unwrap_err();
+            assert_eq!(e.kind(), iotcs_core::ErrorKind::Argument, "{e}");
+        }
+        assert!(
+            vd.update()
+                .set("minThreshold", 1.0)
+                .unwrap()
+                .set("maxThreshold", 900.0)
+                .is_err()
+        );
+        assert!(queued(&vd).is_empty());
+        assert_eq!(vd.get("temp").unwrap(), None);
+        assert!(vd.get("nosuch").is_err());
+        assert!(vd.last_known("nosuch").is_err());
+    }
+
+    #[test]
+    fn a_closed_outbox_refuses_set() {
+        let (vd, _pool) = device();
+        vd.inner.context.outbox.close();
+        assert_eq!(
+            vd.set("temp", 20.0).unwrap_err().kind(),
+            iotcs_core::ErrorKind::State
+        );
+        assert_eq!(vd.get("temp").unwrap(), None);
+    }
+
+    #[test]
+    fn alerts_and_data_check_their_formats() {
+        let (vd, _pool) = device();
+        assert!(
+            vd.create_alert(samples::TEMPERATURE_SUMMARY_FORMAT)
+                .is_err()
+        );
+        assert!(vd.create_data(samples::TEMPERATURE_TOO_HOT_FORMAT).is_err());
+        assert!(vd.create_alert("urn:nosuch").is_err());
+        let mut alert = vd
+            .create_alert(samples::TEMPERATURE_TOO_HOT_FORMAT)
+            .unwrap();
+        assert_eq!(alert.format_urn(), samples::TEMPERATURE_TOO_HOT_FORMAT);
+        assert!(alert.set("nosuch", 1).is_err());
+        assert!(alert.set("temp", "hot").is_err());
+        alert.set("temp", 80.0).unwrap();
+        let e = alert.raise().unwrap_err();
+        assert!(e.to_string().contains("maxThreshold"), "{e}");
+        assert!(queued(&vd).is_empty());
+        alert.set("maxThreshold", 0.0).unwrap().raise().unwrap();
+        alert.set_severity(Severity::Critical).raise().unwrap();
+        let sent = queued(&vd);
+        assert_eq!(sent.len(), 2);
+        match sent[1].message.payload() {
+            Payload::Alert(a) => {
+                assert_eq!(a.format(), samples::TEMPERATURE_TOO_HOT_FORMAT);
+                assert_eq!(a.severity(), Severity::Critical);
+                assert_eq!(
+                    a.description(),
+                    "Temperature has risen above the maximum threshold"
+                );
+                assert_eq!(a.get("maxThreshold"), Some(&serde_json::json!(0.0)));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            sent[0].message.reliability(),
+            Reliability::GuaranteedDelivery
+        );
+        assert_eq!(sent[0].message.priority(), Priority::Highest);
+
+        let mut data = vd.create_data(samples::TEMPERATURE_SUMMARY_FORMAT).unwrap();
+        data.set("minTemp", 1.0)
+            .unwrap()
+            .set("maxTemp", 2.0)
+            .unwrap()
+            .set("averageTemp", 1.5)
+            .unwrap();
+        assert!(data.submit().is_err());
+        data.set("samples", 3).unwrap().submit().unwrap();
+        let sent = queued(&vd);
+        let (format, values) = data_of(&sent[0].message);
+        assert_eq!(format, samples::TEMPERATURE_SUMMARY_FORMAT);
+        assert_eq!(values.len(), 4);
+    }
+}

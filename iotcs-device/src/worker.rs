@@ -1,0 +1,155 @@
+//! Named background threads that can be joined within a deadline.
+//!
+//! `std::thread::JoinHandle::join` blocks without limit, but `close` and
+//! `Drop` promise a bounded wait. Each worker therefore owns the sending half
+//! of a channel that it never sends on: when the thread ends, normally or by
+//! panic, the channel disconnects, and `join_until` waits for exactly that
+//! with a deadline before calling `join`, which then returns at once.
+
+use std::thread::{self, JoinHandle};
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use iotcs_core::Error;
+
+/// A running named thread whose result is `T`.
+#[derive(Debug)]
+pub(crate) struct Worker<T> {
+    name: String,
+    handle: JoinHandle<T>,
+    /// Disconnects when the thread has finished (its sender is dropped).
+    done: Receiver<()>,
+}
+
+/// How a bounded join ended.
+#[derive(Debug)]
+pub(crate) enum Joined<T> {
+    /// The thread finished with this result.
+    Finished(T),
+    /// The thread panicked.
+    Panicked,
+    /// The deadline passed first; the thread is left to finish on its own.
+    TimedOut,
+    /// The caller is the worker itself, which cannot join itself; it is left
+    /// to finish on its own.
+    OwnThread,
+}
+
+impl<T: Send + 'static> Worker<T> {
+    /// Spawns `f` on a thread called `name`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the operating system refuses a new thread.
+    pub(crate) fn spawn(name: &str, f: impl FnOnce() -> T + Send + 'static) -> Result<Self, Error> {
+        let (alive, done): (Sender<()>, Receiver<()>) = crossbeam_channel::bounded(0);
+        let handle = thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || {
+                // Dropped when `f` returns or unwinds, which disconnects `done`.
+                let _alive = alive;
+                f()
+            })
+            .map_err(|e| Error::Io {
+                path: None,
+                source: e,
+            })?;
+        Ok(Worker {
+            name: name.to_owned(),
+            handle,
+            done,
+        })
+    }
+
+    /// The thread's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Waits until the thread ends or `deadline` passes.
+    pub(crate) fn join_until(self, deadline: Instant) -> Joined<T> {
+        if self.handle.thread().id() == thread::current().id() {
+            return Joined::OwnThread;
+        }
+        match self.done.recv_deadline(deadline) {
+            Err(RecvTimeoutError::Timeout) => {
+                log::warn!(
+                    "thread {} did not stop in time; leaving it to finish",
+                    self.name
+                );
+                Joined::TimedOut
+            }
+            // Nobody ever sends, so any other outcome is the disconnection.
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => match self.handle.join() {
+                Ok(value) => Joined::Finished(value),
+                Err(_) => {
+                    log::error!("thread {} panicked", self.name);
+                    Joined::Panicked
+                }
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn finished_thread_is_joined_with_its_result() {
+        let w = Worker::spawn("iotcs-test-ok", || 42).unwrap();
+        assert_eq!(w.name(), "iotcs-test-ok");
+        match w.join_until(Instant::now() + Duration::from_secs(10)) {
+            Joined::Finished(v) => assert_eq!(v, 42),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn thread_name_is_set() {
+        let w = Worker::spawn("iotcs-test-name", || {
+            thread::current().name().map(str::to_owned)
+        })
+        .unwrap();
+        assert!(matches!(
+            w.join_until(Instant::now() + Duration::from_secs(10)),
+            Joined::Finished(Some(n)) if n == "iotcs-test-name"
+        ));
+    }
+
+    #[test]
+    fn panicking_thread_is_reported() {
+        let w = Worker::spawn("iotcs-test-panic", || -> u8 { panic!("boom") }).unwrap();
+        assert!(matches!(
+            w.join_until(Instant::now() + Duration::from_secs(10)),
+            Joined::Panicked
+        ));
+    }
+
+    #[test]
+    fn blocked_thread_times_out_and_is_left_alone() {
+        let (tx, rx) = crossbeam_channel::bounded::<()>(0);
+        let w = Worker::spawn("iotcs-test-blocked", move || rx.recv().is_err()).unwrap();
+        assert!(matches!(
+            w.join_until(Instant::now() + Duration::from_millis(50)),
+            Joined::TimedOut
+        ));
+        drop(tx);
+    }
+
+    #[test]
+    fn a_worker_never_joins_itself() {
+        let (tx, rx) = crossbeam_channel::bounded::<Worker<()>>(1);
+        let (result_tx, result_rx) = crossbeam_channel::bounded(1);
+        let w = Worker::spawn("iotcs-test-self", move || {
+            let me = rx.recv().unwrap();
+            let joined = me.join_until(Instant::now() + Duration::from_secs(10));
+            result_tx.send(matches!(joined, Joined::OwnThread)).unwrap();
+        })
+        .unwrap();
+        tx.send(w).unwrap();
+        assert!(result_rx.recv_timeout(Duration::from_secs(10)).unwrap());
+    }
+}
