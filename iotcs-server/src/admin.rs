@@ -1,0 +1,407 @@
+//! The admin API (HTTP Basic, user `admin`), shaped like Oracle's REST API:
+//! devices and provisioning files, device models, received messages, requests
+//! to devices and their status, and fault injection (`/iot/admin/faults`).
+
+use iotcs_core::TrustedAssets;
+use iotcs_core::encoding::base64_decode;
+use iotcs_core::message::{Direction, MessageType};
+use serde_json::{Map, Value, json};
+
+use crate::app::App;
+use crate::faults;
+use crate::http::{ApiError, Reply, Req, constant_time_eq};
+use crate::state::{DeviceState, MessageQuery, NewRequest, Registration, now_ms};
+
+/// The default and largest page of `GET /iot/api/v2/messages`.
+const DEFAULT_LIMIT: usize = 1000;
+const MAX_LIMIT: usize = 10_000;
+
+/// Routes an admin request (after checking the credentials).
+pub(crate) fn route(app: &App, req: &Req) -> Result<Reply, ApiError> {
+    check_credentials(app, req)?;
+    let segs = req.segments();
+    let s: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let m = req.method.as_str();
+    match (m, s.as_slice()) {
+        ("POST", ["iot", "admin", "faults"]) => add_fault(app, req),
+        ("GET", ["iot", "admin", "faults"]) => {
+            Ok(Reply::json(200, &json!({"items": app.faults().rules()})))
+        }
+        ("DELETE", ["iot", "admin", "faults"]) => {
+            let n = app.faults().clear();
+            Ok(Reply::json(200, &json!({"cleared": n})))
+        }
+        ("POST", ["iot", "api", "v2", "devices"]) => register(app, req),
+        ("GET", ["iot", "api", "v2", "devices"]) => list_devices(app, req),
+        ("GET", ["iot", "api", "v2", "devices", id]) => {
+            let state = app.state();
+            let d = state.device(id).ok_or_else(|| no_device(id))?;
+            Ok(Reply::json(200, &d.to_admin_json()))
+        }
+        ("POST", ["iot", "api", "v2", "devices", id, "provisioningFile"]) => {
+            provisioning_file(app, req, id)
+        }
+        ("POST", ["iot", "api", "v2", "deviceModels"]) => {
+            let body = req.json()?;
+            let mut state = app.state();
+            let model = state.add_model(&body)?;
+            Ok(Reply::json(201, &model.to_value()))
+        }
+        ("GET", ["iot", "api", "v2", "deviceModels"]) => {
+            let state = app.state();
+            let items: Vec<Value> = state.models().map(|m| m.to_value()).collect();
+            Ok(Reply::json(
+                200,
+                &json!({"count": items.len(), "items": items, "hasMore": false}),
+            ))
+        }
+        ("GET", ["iot", "api", "v2", "deviceModels", urn]) => {
+            let state = app.state();
+            let model = state
+                .model(urn)
+                .ok_or_else(|| ApiError::not_found(format!("no device model {urn}")))?;
+            Ok(Reply::json(200, &model.to_value()))
+        }
+        ("GET", ["iot", "api", "v2", "messages"]) => messages(app, req),
+        ("GET", ["iot", "api", "v2", "requests", id]) => {
+            let mut state = app.state();
+            let r = state
+                .request(id, now_ms())?
+                .ok_or_else(|| ApiError::not_found(format!("no request {id}")))?;
+            Ok(Reply::json(200, &r.to_json()))
+        }
+        ("GET", ["iot", "api", "v2", "requests", id, "response"]) => {
+            let mut state = app.state();
+            let r = state
+                .request(id, now_ms())?
+                .ok_or_else(|| ApiError::not_found(format!("no request {id}")))?;
+            let resp = r
+                .response
+                .as_ref()
+                .ok_or_else(|| ApiError::not_found(format!("request {id} has no response yet")))?;
+            Ok(Reply::json(200, &json!(resp)))
+        }
+        (_, ["iot", "api", "v2", "apps", app_id, rest @ ..]) => {
+            device_request(app, req, app_id, rest)
+        }
+        (_, ["iot", "api", "v2", rest @ ..])
+            if rest.first() == Some(&"devices") && rest.len() >= 5 =>
+        {
+            device_request(app, req, crate::state::SERVER_SOURCE, rest)
+        }
+        _ => Err(ApiError::not_found(format!(
+            "no admin resource {} {}",
+            m, req.path
+        ))),
+    }
+}
+
+/// Checks `Authorization: Basic base64(admin:PASSWORD)`.
+fn check_credentials(app: &App, req: &Req) -> Result<(), ApiError> {
+    let refuse = |why: &str| {
+        ApiError::unauthorized(format!("admin credentials required: {why}")).with_header(
+            "www-authenticate",
+            "Basic realm=\"iotcs-server\"".to_owned(),
+        )
+    };
+    let header = req
+        .header("authorization")
+        .map(str::trim)
+        .unwrap_or_default();
+    let Some(encoded) = header.get(6..).filter(|_| {
+        header
+            .get(..6)
+            .is_some_and(|s| s.eq_ignore_ascii_case("basic "))
+    }) else {
+        return Err(refuse("no HTTP Basic Authorization header"));
+    };
+    let decoded = base64_decode(encoded.trim())
+        .map_err(|_| refuse("the Basic credentials are not base64"))?;
+    let text = String::from_utf8_lossy(&decoded);
+    let (user, password) = text.split_once(':').unwrap_or((&text, ""));
+    let ok =
+        user == "admin" && constant_time_eq(password.as_bytes(), app.admin_password.as_bytes());
+    if ok {
+        Ok(())
+    } else {
+        Err(refuse("wrong user or password"))
+    }
+}
+
+fn no_device(id: &str) -> ApiError {
+    ApiError::not_found(format!("no device {id}"))
+}
+
+fn string_field(body: &Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(ApiError::bad_request(format!("{key} must be a string"))),
+    }
+}
+
+fn secret_field(body: &Map<String, Value>, key: &str) -> Result<Option<Vec<u8>>, ApiError> {
+    string_field(body, key)?
+        .map(|s| {
+            base64_decode(&s)
+                .map_err(|_| ApiError::bad_request(format!("{key} must be base64 of the secret")))
+        })
+        .transpose()
+}
+
+/// `POST /iot/api/v2/devices`.
+fn register(app: &App, req: &Req) -> Result<Reply, ApiError> {
+    let Value::Object(body) = req.json()? else {
+        return Err(ApiError::bad_request("the device must be a JSON object"));
+    };
+    let mut reg = Registration {
+        hardware_id: string_field(&body, "hardwareId")?.unwrap_or_default(),
+        shared_secret: secret_field(&body, "sharedSecret")?,
+        name: string_field(&body, "name")?,
+        description: string_field(&body, "description")?,
+        ..Registration::default()
+    };
+    reg.gateway = match body.get("gateway") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(ApiError::bad_request("gateway must be a boolean")),
+    };
+    reg.metadata = match body.get("metadata") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) => m.clone(),
+        Some(_) => return Err(ApiError::bad_request("metadata must be an object")),
+    };
+    if let Some(icds) = body.get("icds").filter(|v| !v.is_null()) {
+        let Value::Array(items) = icds else {
+            return Err(ApiError::bad_request(
+                "icds must be an array of {hardwareId, sharedSecret?}",
+            ));
+        };
+        for item in items {
+            let Value::Object(icd) = item else {
+                return Err(ApiError::bad_request(
+                    "icds must be an array of {hardwareId, sharedSecret?}",
+                ));
+            };
+            let hw = string_field(icd, "hardwareId")?.unwrap_or_default();
+            reg.icds.push((hw, secret_field(icd, "sharedSecret")?));
+        }
+    }
+    let mut state = app.state();
+    let device = state.register(reg, now_ms())?;
+    Ok(Reply::json(201, &device.to_admin_json()))
+}
+
+/// `GET /iot/api/v2/devices[?hardwareId=...]`.
+fn list_devices(app: &App, req: &Req) -> Result<Reply, ApiError> {
+    let state = app.state();
+    let items: Vec<Value> = state
+        .devices()
+        .into_iter()
+        .filter(|d| req.query("hardwareId").is_none_or(|h| d.hardware_id == h))
+        .map(|d| d.to_admin_json())
+        .collect();
+    Ok(Reply::json(
+        200,
+        &json!({"count": items.len(), "items": items, "hasMore": false}),
+    ))
+}
+
+/// `POST /iot/api/v2/devices/{id}/provisioningFile` `{"passphrase": "..."}`:
+/// the unified trusted assets store for the device.
+fn provisioning_file(app: &App, req: &Req, id: &str) -> Result<Reply, ApiError> {
+    let Value::Object(body) = req.json()? else {
+        return Err(ApiError::bad_request(
+            "the body must be {\"passphrase\": \"...\"}",
+        ));
+    };
+    let passphrase = string_field(&body, "passphrase")?.filter(|p| !p.is_empty());
+    let passphrase =
+        passphrase.ok_or_else(|| ApiError::bad_request("passphrase is missing or empty"))?;
+    let state = app.state();
+    let device = state.device(id).ok_or_else(|| no_device(id))?;
+    let secret = device.secret().ok_or_else(|| {
+        ApiError::conflict(format!("device {id} has no shared secret to provision"))
+    })?;
+    if device.state == DeviceState::Activated {
+        log::warn!(
+            "provisioning file for {id}, which is already activated (the file cannot activate it again)"
+        );
+    }
+    let mut assets = TrustedAssets::new(&app.url, &device.hardware_id, &secret)?
+        .with_trust_anchor(app.ca_der.clone());
+    for hw in &device.icds {
+        if let Some(s) = state.device_by_hardware_id(hw).and_then(|d| d.secret()) {
+            assets = assets.with_icd(hw, &s);
+        }
+    }
+    let bytes = assets.encode(&passphrase)?;
+    log::info!(
+        "wrote a provisioning file for {} ({id})",
+        device.hardware_id
+    );
+    Ok(Reply::bytes(200, "application/octet-stream", bytes))
+}
+
+fn number<T: std::str::FromStr>(req: &Req, key: &str) -> Result<Option<T>, ApiError> {
+    req.query(key)
+        .map(|v| {
+            v.trim()
+                .parse::<T>()
+                .map_err(|_| ApiError::bad_request(format!("{key} {v:?} is not a valid number")))
+        })
+        .transpose()
+}
+
+/// `GET /iot/api/v2/messages?device=&type=&direction=&since=&until=&offset=&limit=`.
+fn messages(app: &App, req: &Req) -> Result<Reply, ApiError> {
+    let message_type = req
+        .query("type")
+        .map(|t| {
+            MessageType::parse(t)
+                .ok_or_else(|| ApiError::bad_request(format!("unknown message type {t:?}")))
+        })
+        .transpose()?;
+    let direction = req
+        .query("direction")
+        .map(|d| {
+            Direction::parse(d)
+                .ok_or_else(|| ApiError::bad_request(format!("unknown direction {d:?}")))
+        })
+        .transpose()?;
+    let limit = number::<usize>(req, "limit")?
+        .unwrap_or(DEFAULT_LIMIT)
+        .min(MAX_LIMIT);
+    let offset = number::<usize>(req, "offset")?.unwrap_or(0);
+    let q = MessageQuery {
+        device: req.query("device").map(str::to_owned),
+        message_type,
+        direction,
+        since: number(req, "since")?,
+        until: number(req, "until")?,
+        offset,
+        limit,
+    };
+    let state = app.state();
+    let (items, more) = state.query_messages(&q);
+    Ok(Reply::json(
+        200,
+        &json!({
+            "count": items.len(), "offset": offset, "limit": limit, "hasMore": more, "items": items,
+        }),
+    ))
+}
+
+/// `POST /iot/admin/faults`.
+fn add_fault(app: &App, req: &Req) -> Result<Reply, ApiError> {
+    let parsed = faults::parse_request(&req.json()?)?;
+    let mut expired = 0;
+    if parsed.expire_tokens {
+        expired = app.state().expire_tokens();
+        log::info!("fault injection: expired {expired} tokens");
+    }
+    let mut f = app.faults();
+    if let Some(rule) = parsed.rule {
+        log::info!("fault injection rule added: {rule:?}");
+        f.add(rule);
+    }
+    Ok(Reply::json(
+        200,
+        &json!({"items": f.rules(), "expiredTokens": expired}),
+    ))
+}
+
+/// Requests to a device: `devices/{id}/deviceModels/{urn}/attributes/{attr}`
+/// (PUT `{"value": v}`), `.../attributes` (POST or PATCH `{"a": v, ...}`),
+/// `.../actions/{action}` (POST `{"value": v}` or `{}`). `rest` starts at
+/// `devices`.
+fn device_request(app: &App, req: &Req, source: &str, rest: &[&str]) -> Result<Reply, ApiError> {
+    let m = req.method.as_str();
+    let (id, urn, tail) = match rest {
+        ["devices", id, "deviceModels", urn, tail @ ..] if !tail.is_empty() => (*id, *urn, tail),
+        _ => {
+            return Err(ApiError::not_found(format!(
+                "no admin resource {m} {}",
+                req.path
+            )));
+        }
+    };
+    let body = if req.body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        req.json()?
+    };
+    let mut state = app.state();
+    let device = state.device(id).ok_or_else(|| no_device(id))?;
+    if device.state != DeviceState::Activated {
+        return Err(ApiError::conflict(format!("device {id} is not activated")));
+    }
+    if !device.device_models.iter().any(|u| u == urn) {
+        return Err(ApiError::not_found(format!(
+            "device {id} does not implement {urn}"
+        )));
+    }
+    let model = state
+        .model(urn)
+        .ok_or_else(|| ApiError::not_found(format!("no device model {urn}")))?;
+    let bad = |e: iotcs_core::ValidationError| ApiError::bad_request(e.to_string());
+    let (method, patch, url, payload) = match (m, tail) {
+        ("PUT", ["attributes", name]) => {
+            let attribute = model
+                .attribute(name)
+                .ok_or_else(|| ApiError::not_found(format!("{urn} has no attribute {name}")))?;
+            let value = body
+                .get("value")
+                .filter(|_| body.as_object().is_some_and(|o| o.len() == 1))
+                .ok_or_else(|| ApiError::bad_request("the body must be {\"value\": v}"))?;
+            let value = attribute.validate_remote_json(value).map_err(bad)?;
+            let url = format!("deviceModels/{urn}/attributes/{}", attribute.name());
+            ("PUT", false, url, json!({"value": value.to_json()}))
+        }
+        ("POST" | "PATCH", ["attributes"]) => {
+            let map = body.as_object().filter(|o| !o.is_empty()).ok_or_else(|| {
+                ApiError::bad_request("the body must be a non-empty object {\"attr\": v, ...}")
+            })?;
+            let values = model.validate_remote_attributes_json(map).map_err(bad)?;
+            let out: Map<String, Value> =
+                values.into_iter().map(|(n, v)| (n, v.to_json())).collect();
+            (
+                "PATCH",
+                true,
+                format!("deviceModels/{urn}/attributes"),
+                Value::Object(out),
+            )
+        }
+        ("POST", ["actions", name]) => {
+            let action = model
+                .action(name)
+                .ok_or_else(|| ApiError::not_found(format!("{urn} has no action {name}")))?;
+            let args = action.validate_body(&body).map_err(bad)?;
+            let url = format!("deviceModels/{urn}/actions/{}", action.name());
+            ("POST", false, url, args.to_body())
+        }
+        (_, ["attributes", _] | ["attributes"] | ["actions", _]) => {
+            return Err(ApiError::method_not_allowed(m, &req.path));
+        }
+        _ => {
+            return Err(ApiError::not_found(format!(
+                "no admin resource {m} {}",
+                req.path
+            )));
+        }
+    };
+    let new = NewRequest {
+        endpoint_id: id,
+        source,
+        method,
+        patch_override: patch,
+        url,
+        body: payload,
+    };
+    let record = state.queue_request(new, now_ms())?;
+    let reply = Reply::json(202, &record.to_json());
+    let mailbox = state.mailbox(id);
+    drop(state);
+    app.wake(&mailbox);
+    Ok(reply)
+}

@@ -1,0 +1,305 @@
+//! The shared application (state, faults, long-poll wake-ups) and the request
+//! entry point: read the body, apply faults, route, log, answer.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use hyper::{Request, Response};
+use tokio::sync::{Notify, watch};
+
+use crate::faults::Faults;
+use crate::http::{ApiError, BodyError, Reply, Req, ResponseBody, collect, parse_pairs};
+use crate::state::State;
+use crate::{admin, device_api};
+
+/// Everything the request handlers share. `Debug` shows no secrets.
+pub(crate) struct App {
+    pub(crate) state: Mutex<State>,
+    pub(crate) faults: Mutex<Faults>,
+    pub(crate) admin_password: String,
+    /// `https://HOST:PORT`, the server URI of provisioning files.
+    pub(crate) url: String,
+    pub(crate) ca_der: Vec<u8>,
+    pub(crate) long_poll_limit: Duration,
+    pub(crate) max_body_bytes: usize,
+    /// One wake-up per endpoint whose connection carries requests (a
+    /// directly-connected device or a gateway), for long polls.
+    mailboxes: Mutex<HashMap<String, Arc<Notify>>>,
+    /// Becomes true at shutdown; long polls answer at once.
+    pub(crate) shutdown: watch::Receiver<bool>,
+    /// Long polls being held, so shutdown can wait for them to answer.
+    pub(crate) held_polls: AtomicUsize,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl App {
+    pub(crate) fn new(
+        state: State,
+        admin_password: String,
+        url: String,
+        ca_der: Vec<u8>,
+        long_poll_limit: Duration,
+        max_body_bytes: usize,
+        shutdown: watch::Receiver<bool>,
+    ) -> App {
+        App {
+            state: Mutex::new(state),
+            faults: Mutex::new(Faults::default()),
+            admin_password,
+            url,
+            ca_der,
+            long_poll_limit,
+            max_body_bytes,
+            mailboxes: Mutex::new(HashMap::new()),
+            shutdown,
+            held_polls: AtomicUsize::new(0),
+        }
+    }
+
+    /// The state. A handler never panics while holding the lock, but if one
+    /// ever did, the data is still consistent (every change is applied after
+    /// its checks), so a poisoned lock is simply taken over.
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn faults(&self) -> MutexGuard<'_, Faults> {
+        self.faults.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The wake-up of the endpoint `mailbox`.
+    pub(crate) fn mailbox(&self, mailbox: &str) -> Arc<Notify> {
+        let mut map = self
+            .mailboxes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        map.entry(mailbox.to_owned()).or_default().clone()
+    }
+
+    /// Wakes the long polls of `mailbox`.
+    pub(crate) fn wake(&self, mailbox: &str) {
+        self.mailbox(mailbox).notify_waiters();
+    }
+
+    /// Whether the server is shutting down.
+    pub(crate) fn shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+}
+
+/// Decrements the held-poll count when a long poll ends, however it ends.
+pub(crate) struct HeldPoll<'a>(&'a AtomicUsize);
+
+impl<'a> HeldPoll<'a> {
+    pub(crate) fn new(count: &'a AtomicUsize) -> HeldPoll<'a> {
+        count.fetch_add(1, Ordering::SeqCst);
+        HeldPoll(count)
+    }
+}
+
+impl Drop for HeldPoll<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Whether a request goes to the admin API: under `/iot/admin/`, or carrying
+/// HTTP Basic credentials (devices use bearer tokens).
+fn is_admin(req: &Req) -> bool {
+    req.path.starts_with("/iot/admin/")
+        || req.path == "/iot/admin"
+        || req.header("authorization").is_some_and(|a| {
+            a.trim_start()
+                .get(..6)
+                .is_some_and(|s| s.eq_ignore_ascii_case("basic "))
+        })
+}
+
+/// Handles one HTTP request.
+pub(crate) async fn handle(
+    app: Arc<App>,
+    request: Request<Incoming>,
+    peer: SocketAddr,
+) -> Response<ResponseBody> {
+    let started = Instant::now();
+    let method = request.method().as_str().to_ascii_uppercase();
+    let path = request.uri().path().to_owned();
+    let query = request.uri().query().map(parse_pairs).unwrap_or_default();
+    let (parts, body) = request.into_parts();
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let too_large = || {
+        ApiError::new(
+            413,
+            format!("the request body is over {} bytes", app.max_body_bytes),
+        )
+    };
+    let body = if declared.is_some_and(|n| n > app.max_body_bytes as u64) {
+        Err(too_large())
+    } else {
+        collect(body, app.max_body_bytes)
+            .await
+            .map_err(|e| match e {
+                BodyError::TooLarge => too_large(),
+                BodyError::Read(e) => {
+                    ApiError::bad_request(format!("cannot read the request body: {e}"))
+                }
+            })
+    };
+    let (reply, drop) = match body {
+        Err(e) => (e.into_reply(), false),
+        Ok(body) => {
+            let req = Req {
+                method,
+                path,
+                query,
+                headers: parts.headers,
+                body,
+                peer,
+            };
+            respond(&app, &req).await
+        }
+    };
+    log::debug!(
+        "{} {} -> {} ({} ms, {} bytes) from {peer}",
+        parts.method,
+        parts.uri.path(),
+        reply.status,
+        started.elapsed().as_millis(),
+        reply.body.len()
+    );
+    into_response(reply, drop)
+}
+
+/// Routes a request, with fault injection for the device API. Returns the
+/// reply and whether to cut the connection while sending it.
+async fn respond(app: &Arc<App>, req: &Req) -> (Reply, bool) {
+    let admin = is_admin(req);
+    let mut drop = false;
+    if !admin && req.path.starts_with("/iot/") {
+        let injected = app.faults().take(&req.path);
+        if let Some(f) = injected {
+            log::info!("fault injected into {} {}: {f:?}", req.method, req.path);
+            if let Some(delay) = f.delay {
+                tokio::time::sleep(delay).await;
+            }
+            if let Some(status) = f.status {
+                let e = ApiError::new(
+                    status,
+                    "fault injected by the test (POST /iot/admin/faults)",
+                );
+                return (e.into_reply(), f.drop);
+            }
+            drop = f.drop;
+        }
+    }
+    let result = if admin {
+        admin::route(app, req)
+    } else {
+        device_api::route(app, req).await
+    };
+    let reply = result.unwrap_or_else(|e| {
+        if matches!(e.status, 401 | 403) {
+            log::warn!(
+                "rejected {} {} from {}: {}",
+                req.method,
+                req.path,
+                req.peer,
+                e
+            );
+        } else if e.status >= 500 {
+            log::error!("{} {} failed: {}", req.method, req.path, e);
+        } else {
+            log::info!("refused {} {}: {}", req.method, req.path, e);
+        }
+        e.into_reply()
+    });
+    (reply, drop)
+}
+
+fn into_response(reply: Reply, drop: bool) -> Response<ResponseBody> {
+    let len = reply.body.len();
+    let body = if drop {
+        ResponseBody::truncated(reply.body)
+    } else {
+        ResponseBody::full(reply.body)
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = hyper::StatusCode::from_u16(reply.status)
+        .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(reply.content_type));
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
+    for (name, value) in reply.headers {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use hyper::HeaderMap;
+    use hyper::body::{Body, Bytes};
+
+    use super::*;
+
+    fn req(path: &str, auth: Option<&str>) -> Req {
+        let mut headers = HeaderMap::new();
+        if let Some(a) = auth {
+            headers.insert("authorization", HeaderValue::from_str(a).unwrap());
+        }
+        Req {
+            method: "GET".into(),
+            path: path.into(),
+            query: Vec::new(),
+            headers,
+            body: Bytes::new(),
+            peer: "127.0.0.1:1".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn basic_credentials_or_the_admin_prefix_select_the_admin_api() {
+        assert!(is_admin(&req("/iot/admin/faults", None)));
+        assert!(is_admin(&req(
+            "/iot/api/v2/devices",
+            Some("basic YWRtaW46eA==")
+        )));
+        assert!(!is_admin(&req("/iot/api/v2/devices", Some("Bearer abc"))));
+        assert!(!is_admin(&req("/iot/api/v2/messages", None)));
+        assert!(!is_admin(&req("/iot/administrator", Some("Basi"))));
+    }
+
+    #[test]
+    fn replies_become_responses_and_cut_ones_declare_the_full_length() {
+        let r = into_response(
+            Reply::json_text(202, "[1,2]".into()).with_header("x-min-acceptbytes", "9".into()),
+            false,
+        );
+        assert_eq!(r.status(), 202);
+        assert_eq!(r.headers()["content-length"], "5");
+        assert_eq!(r.headers()["x-min-acceptbytes"], "9");
+        let cut = into_response(Reply::json_text(200, "[1,2]".into()), true);
+        assert_eq!(cut.headers()["content-length"], "5");
+        assert_eq!(cut.body().size_hint().exact(), Some(5));
+        let odd = into_response(Reply::json_text(1000, "{}".into()), false);
+        assert_eq!(odd.status(), 500, "an impossible status becomes 500");
+    }
+}

@@ -1,0 +1,475 @@
+//! The device-facing REST API (spec protocol.md §2-§6, protocol-js.md §14):
+//! token, activation policy, direct and indirect activation, messages with
+//! long polling, device models, and "no policy" answers of the private API.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use iotcs_core::crypto::activation::{
+    ActivationPolicy, DirectActivationRequest, DirectActivationResponse, IndirectActivationRequest,
+};
+use iotcs_core::crypto::jwt::{self, AUDIENCE, Algorithm};
+use iotcs_core::time::format_iso8601;
+use serde_json::json;
+
+use crate::app::{App, HeldPoll};
+use crate::http::{ApiError, Reply, Req, pairs_map, parse_pairs};
+use crate::state::{Delivery, DeviceState, Token, now_ms};
+
+/// The scope of activation tokens.
+const ACTIVATION_SCOPE: &str = "oracle/iot/activation";
+/// How far in the future a client assertion may expire (Oracle's clients use
+/// 15 minutes); beyond that the client's clock is taken to be wrong.
+const MAX_ASSERTION_AHEAD_SECS: i64 = 3600;
+
+/// Routes a device-API request.
+pub(crate) async fn route(app: &Arc<App>, req: &Req) -> Result<Reply, ApiError> {
+    let segs = req.segments();
+    let s: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let m = req.method.as_str();
+    match s.as_slice() {
+        ["iot", "api"] | ["iot", "api", "v2"] if m == "GET" => Ok(Reply::json(
+            200,
+            &json!({"items": [{"version": "v2", "isLatest": true}]}),
+        )),
+        ["iot", "api", "v2", "oauth2", "token"] => {
+            only(m, "POST", req).and_then(|()| token(app, req))
+        }
+        ["iot", "api", "v2", "activation", "policy"] => {
+            only(m, "GET", req).and_then(|()| policy(app, req))
+        }
+        ["iot", "api", "v2", "activation", "direct"] => {
+            only(m, "POST", req).and_then(|()| direct(app, req))
+        }
+        ["iot", "api", "v2", "activation", "indirect", "device"] => {
+            only(m, "POST", req).and_then(|()| indirect(app, req))
+        }
+        ["iot", "api", "v2", "messages"] => {
+            only(m, "POST", req)?;
+            messages(app, req).await
+        }
+        ["iot", "api", "v2", "deviceModels", urn] => {
+            only(m, "GET", req).and_then(|()| model(app, req, urn))
+        }
+        ["iot", "api", "v2", "provisioner", "storage"] => {
+            device_auth(app, req)?;
+            Err(ApiError::not_found(
+                "storage objects are not supported by iotcs-server",
+            ))
+        }
+        [
+            "iot",
+            "privateapi",
+            "v2",
+            "deviceModels",
+            _,
+            "devicePolicies",
+            rest @ ..,
+        ] => {
+            only(m, "GET", req)?;
+            device_auth(app, req)?;
+            match rest {
+                [] => Ok(Reply::json(
+                    200,
+                    &json!({"items": [], "count": 0, "hasMore": false}),
+                )),
+                [id] => Err(ApiError::not_found(format!("no device policy {id}"))),
+                [_, "devices"] => Ok(Reply::json(
+                    200,
+                    &json!({"items": [], "count": 0, "hasMore": false}),
+                )),
+                _ => Err(ApiError::not_found(format!("no resource {}", req.path))),
+            }
+        }
+        _ => Err(ApiError::not_found(format!("no resource {}", req.path))),
+    }
+}
+
+fn only(method: &str, allowed: &str, req: &Req) -> Result<(), ApiError> {
+    if method == allowed {
+        Ok(())
+    } else {
+        Err(ApiError::method_not_allowed(method, &req.path)
+            .with_header("allow", allowed.to_owned()))
+    }
+}
+
+/// The grant of the request's bearer token. A missing, empty, malformed,
+/// unknown or expired token is a 401 (clients then fetch a new one).
+fn bearer(app: &App, req: &Req) -> Result<Token, ApiError> {
+    let header = req
+        .header("authorization")
+        .map(str::trim)
+        .unwrap_or_default();
+    if header.is_empty() {
+        return Err(ApiError::unauthorized(
+            "the Authorization header is missing or empty",
+        ));
+    }
+    let token = match header.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+        _ => {
+            return Err(ApiError::unauthorized(
+                "the Authorization header is not a bearer token",
+            ));
+        }
+    };
+    app.state()
+        .token(token, now_ms())
+        .ok_or_else(|| ApiError::unauthorized("the access token is unknown or expired"))
+}
+
+/// A device endpoint's identity: an empty-scope token whose subject is the
+/// `X-EndpointId` header.
+fn device_auth(app: &App, req: &Req) -> Result<String, ApiError> {
+    let token = bearer(app, req)?;
+    if token.activation {
+        return Err(ApiError::forbidden(
+            "an activation-scope token is only good for /activation/policy and /activation/direct",
+        ));
+    }
+    match req.header("x-endpointid").map(str::trim) {
+        None | Some("") => Err(ApiError::bad_request("the X-EndpointId header is missing")),
+        Some(id) if id == token.subject => Ok(token.subject),
+        Some(id) => Err(ApiError::forbidden(format!(
+            "the access token belongs to endpoint {}, not X-EndpointId {id}",
+            token.subject
+        ))),
+    }
+}
+
+/// An activation call's identity: an activation-scope token; `X-ActivationId`,
+/// when sent, must name the same device. An empty-scope token means the
+/// device is activated, which Oracle's clients expect as a 401.
+fn activation_auth(app: &App, req: &Req) -> Result<Token, ApiError> {
+    let token = bearer(app, req)?;
+    if !token.activation {
+        return Err(ApiError::unauthorized(format!(
+            "endpoint {} is already activated (the token's scope is not {ACTIVATION_SCOPE})",
+            token.subject
+        )));
+    }
+    if let Some(id) = req
+        .header("x-activationid")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let state = app.state();
+        if state.device_by_activation_id(id).map(|d| d.id.as_str()) != Some(token.subject.as_str())
+        {
+            return Err(ApiError::forbidden(format!(
+                "X-ActivationId {id} is not the token's device"
+            )));
+        }
+    }
+    Ok(token)
+}
+
+fn oauth_error(status: u16, code: &str, detail: impl Into<String>) -> ApiError {
+    let detail = detail.into();
+    ApiError::new(status, detail.clone())
+        .with("error", code.into())
+        .with("error_description", detail.into())
+}
+
+/// `POST /iot/api/v2/oauth2/token`.
+fn token(app: &App, req: &Req) -> Result<Reply, ApiError> {
+    let form = pairs_map(parse_pairs(&String::from_utf8_lossy(&req.body)));
+    let field = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
+    if field("grant_type") != "client_credentials" {
+        return Err(oauth_error(
+            400,
+            "unsupported_grant_type",
+            "grant_type must be client_credentials",
+        ));
+    }
+    if field("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
+        return Err(oauth_error(
+            400,
+            "invalid_request",
+            "client_assertion_type must be the JWT bearer type",
+        ));
+    }
+    let activation = match field("scope") {
+        ACTIVATION_SCOPE => true,
+        "" => false,
+        other => {
+            return Err(oauth_error(
+                400,
+                "invalid_scope",
+                format!("scope {other:?} is not allowed"),
+            ));
+        }
+    };
+    let assertion = jwt::parse(field("client_assertion"))
+        .map_err(|e| oauth_error(400, "invalid_request", e.to_string()))?;
+    if assertion.aud() != AUDIENCE {
+        return Err(oauth_error(
+            401,
+            "invalid_client",
+            format!("aud must be {AUDIENCE:?}"),
+        ));
+    }
+    if assertion.sub().is_some_and(|sub| sub != assertion.iss()) {
+        return Err(oauth_error(401, "invalid_client", "sub differs from iss"));
+    }
+    let now = now_ms();
+    let mut state = app.state();
+    let device = state
+        .device_by_activation_id(assertion.iss())
+        .cloned()
+        .ok_or_else(|| {
+            oauth_error(
+                401,
+                "invalid_client",
+                format!("no device {:?}", assertion.iss()),
+            )
+        })?;
+    match assertion.alg() {
+        Algorithm::Hs256 => {
+            if device.state != DeviceState::Registered {
+                return Err(oauth_error(
+                    401,
+                    "invalid_client",
+                    format!(
+                        "device {} is activated; use an RS256 assertion signed with its key",
+                        device.id
+                    ),
+                ));
+            }
+            let verified = device.secret().is_some_and(|s| assertion.verify_hs256(&s));
+            if !verified {
+                return Err(oauth_error(
+                    401,
+                    "invalid_client",
+                    "the HS256 signature does not verify (wrong shared secret?)",
+                ));
+            }
+            if !activation {
+                return Err(oauth_error(
+                    400,
+                    "invalid_scope",
+                    format!("HS256 assertions are only for scope {ACTIVATION_SCOPE}"),
+                ));
+            }
+        }
+        Algorithm::Rs256 => {
+            let key = device
+                .public_key_der()
+                .filter(|_| device.state == DeviceState::Activated);
+            let Some(key) = key else {
+                return Err(oauth_error(
+                    401,
+                    "invalid_client",
+                    format!("device {} is not activated", device.id),
+                ));
+            };
+            if !assertion.verify_rs256(&key) {
+                return Err(oauth_error(
+                    401,
+                    "invalid_client",
+                    "the RS256 signature does not verify",
+                ));
+            }
+            if activation {
+                return Err(oauth_error(
+                    400,
+                    "invalid_scope",
+                    "RS256 assertions are only for the empty scope",
+                ));
+            }
+        }
+        _ => {
+            return Err(oauth_error(
+                400,
+                "invalid_request",
+                "unsupported assertion algorithm",
+            ));
+        }
+    }
+    let now_secs = now.div_euclid(1000);
+    if assertion.exp() < now_secs || assertion.exp() > now_secs + MAX_ASSERTION_AHEAD_SECS {
+        let why = if assertion.exp() < now_secs {
+            "has expired"
+        } else {
+            "expires too far in the future"
+        };
+        return Err(oauth_error(
+            400,
+            "invalid_client",
+            format!(
+                "the client assertion {why} (exp {}, server time {now_secs}); check the clock",
+                assertion.exp()
+            ),
+        )
+        .with("currentTime", now.into()));
+    }
+    let (access_token, lifetime) = state.issue_token(&device.id, activation, now)?;
+    log::debug!(
+        "issued a {} token to {}",
+        if activation { "activation" } else { "device" },
+        device.id
+    );
+    Ok(Reply::json(
+        200,
+        &json!({
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": lifetime,
+        }),
+    ))
+}
+
+/// `GET /iot/api/v2/activation/policy`.
+fn policy(app: &App, req: &Req) -> Result<Reply, ApiError> {
+    activation_auth(app, req)?;
+    let policy = serde_json::to_value(ActivationPolicy::default())
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Reply::json(200, &policy))
+}
+
+fn create_draft(req: &Req) -> bool {
+    !req.query("createDraft")
+        .is_some_and(|v| v.eq_ignore_ascii_case("false"))
+}
+
+fn parse_body<T: serde::de::DeserializeOwned>(req: &Req, what: &str) -> Result<T, ApiError> {
+    serde_json::from_value(req.json()?)
+        .map_err(|e| ApiError::bad_request(format!("malformed {what} request: {e}")))
+}
+
+/// `POST /iot/api/v2/activation/direct`.
+fn direct(app: &App, req: &Req) -> Result<Reply, ApiError> {
+    let token = activation_auth(app, req)?;
+    let body: DirectActivationRequest = parse_body(req, "direct activation")?;
+    let now = now_ms();
+    let mut state = app.state();
+    let device = state.device(&token.subject).cloned().ok_or_else(|| {
+        ApiError::unauthorized(format!("device {} no longer exists", token.subject))
+    })?;
+    if state
+        .device_by_activation_id(body.subject())
+        .map(|d| d.id.as_str())
+        != Some(device.id.as_str())
+    {
+        return Err(ApiError::forbidden(format!(
+            "certificationRequestInfo.subject {:?} is not the token's device",
+            body.subject()
+        )));
+    }
+    let secret = device
+        .secret()
+        .ok_or_else(|| ApiError::bad_request("the device has no shared secret"))?;
+    let spki = body
+        .verify(&secret)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let models = state.activation_models(&body.device_models, create_draft(req), now)?;
+    let activated = state.activate_direct(&device.id, &spki, models, now)?;
+    let answer = DirectActivationResponse::activated(&activated.id)
+        .with_activation_time(&format_iso8601(now));
+    state.revoke_tokens_of(&device.id);
+    Ok(Reply::json(
+        200,
+        &serde_json::to_value(answer).map_err(|e| ApiError::internal(e.to_string()))?,
+    ))
+}
+
+/// `POST /iot/api/v2/activation/indirect/device`.
+fn indirect(app: &App, req: &Req) -> Result<Reply, ApiError> {
+    let gateway = device_auth(app, req)?;
+    let body: IndirectActivationRequest = parse_body(req, "indirect activation")?;
+    let now = now_ms();
+    let (id, activated) = app
+        .state()
+        .register_indirect(&gateway, &body, create_draft(req), now)?;
+    let answer =
+        DirectActivationResponse::activated(&id).with_activation_time(&format_iso8601(activated));
+    Ok(Reply::json(
+        200,
+        &serde_json::to_value(answer).map_err(|e| ApiError::internal(e.to_string()))?,
+    ))
+}
+
+/// `GET /iot/api/v2/deviceModels/{urn}` (URN raw or percent-encoded).
+fn model(app: &App, req: &Req, urn: &str) -> Result<Reply, ApiError> {
+    device_auth(app, req)?;
+    let state = app.state();
+    let model = state
+        .model(urn)
+        .ok_or_else(|| ApiError::not_found(format!("no device model {urn}")))?;
+    Ok(Reply::json(200, &model.to_value()))
+}
+
+/// `POST /iot/api/v2/messages?acceptBytes=N[&iot.sync][&iot.timeout=S]`.
+async fn messages(app: &Arc<App>, req: &Req) -> Result<Reply, ApiError> {
+    let caller = device_auth(app, req)?;
+    let accept_bytes = match req.query("acceptBytes") {
+        None => None,
+        Some(v) => Some(v.trim().parse::<usize>().map_err(|_| {
+            ApiError::bad_request(format!("acceptBytes {v:?} is not a non-negative integer"))
+        })?),
+    };
+    let hold = match (req.query("iot.sync"), req.query("iot.timeout")) {
+        (None, _) => None,
+        (Some(_), None) => Some(app.long_poll_limit),
+        (Some(_), Some(t)) => {
+            let secs = t.trim().parse::<u64>().map_err(|_| {
+                ApiError::bad_request(format!(
+                    "iot.timeout {t:?} is not a whole number of seconds"
+                ))
+            })?;
+            Some(Duration::from_secs(secs).min(app.long_poll_limit))
+        }
+    };
+    let batch = if req.body.iter().all(u8::is_ascii_whitespace) {
+        Vec::new()
+    } else {
+        iotcs_core::message::parse_array(&req.body)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?
+    };
+    if !batch.is_empty() {
+        let stored = app.state().ingest(&caller, &batch, now_ms())?;
+        log::debug!("{caller} posted {} messages, {stored} new", batch.len());
+    }
+    let delivery = match hold {
+        None => app.state().take_pending(&caller, accept_bytes, now_ms())?,
+        Some(hold) => long_poll(app, &caller, accept_bytes, hold).await?,
+    };
+    let mut reply = Reply::json_text(202, delivery.body());
+    if let Some(min) = delivery.min_accept_bytes {
+        reply = reply.with_header("x-min-acceptbytes", min.to_string());
+    }
+    Ok(reply)
+}
+
+/// Holds a long poll until a request is waiting for `caller`, the hold
+/// limit passes or the server shuts down.
+async fn long_poll(
+    app: &Arc<App>,
+    caller: &str,
+    accept_bytes: Option<usize>,
+    hold: Duration,
+) -> Result<Delivery, ApiError> {
+    let _held = HeldPoll::new(&app.held_polls);
+    let deadline = Instant::now() + hold;
+    let mut shutdown = app.shutdown.clone();
+    loop {
+        let notify = app.mailbox(caller);
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        // Registered before looking, so a request queued in between still wakes us.
+        notified.as_mut().enable();
+        let delivery = app.state().take_pending(caller, accept_bytes, now_ms())?;
+        if !delivery.messages.is_empty()
+            || delivery.min_accept_bytes.is_some()
+            || app.shutting_down()
+        {
+            return Ok(delivery);
+        }
+        tokio::select! {
+            () = &mut notified => {}
+            () = tokio::time::sleep_until(deadline.into()) => return Ok(Delivery::default()),
+            _ = shutdown.changed() => return Ok(Delivery::default()),
+        }
+    }
+}

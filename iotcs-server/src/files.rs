@@ -1,0 +1,167 @@
+//! Small files in the data directory (admin password, `server.json`), atomic
+//! writes, and [`TempDir`] for tests.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use iotcs_core::Error;
+
+/// Writes `bytes` to `path` atomically (temporary file, fsync, rename) with
+/// the given Unix mode, so a reader never sees half a file and a secret file
+/// is never readable by others, not even briefly.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(mode);
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    let result = (|| {
+        let mut f = options.open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::io(path, e));
+    }
+    Ok(())
+}
+
+/// A random printable secret: 24 random bytes as unpadded base64url (32
+/// characters). Printable because Oracle's JavaScript library handles secrets
+/// as text.
+pub(crate) fn random_secret() -> Result<String, Error> {
+    let mut b = [0u8; 24];
+    iotcs_core::fill_random(&mut b)?;
+    Ok(iotcs_core::encoding::base64url_encode(&b))
+}
+
+/// The admin password: the one given, else the one stored in
+/// `DATA_DIR/admin-password`, else a new random one (stored there with mode
+/// 0600 when there is a data directory).
+pub(crate) fn admin_password(given: Option<&str>, dir: Option<&Path>) -> Result<String, Error> {
+    if let Some(p) = given {
+        return Ok(p.to_owned());
+    }
+    let Some(dir) = dir else {
+        return random_secret();
+    };
+    let path = dir.join("admin-password");
+    match fs::read_to_string(&path) {
+        Ok(s) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
+        Ok(_) | Err(_) => {
+            let p = random_secret()?;
+            write_atomic(&path, format!("{p}\n").as_bytes(), 0o600)?;
+            log::info!("generated an admin password in {}", path.display());
+            Ok(p)
+        }
+    }
+}
+
+/// A uniquely named directory under the system temp dir, removed (with its
+/// contents) when dropped. For tests and examples that need a data directory.
+///
+/// ```
+/// let dir = iotcs_server::TempDir::new("doc").unwrap();
+/// assert!(dir.path().is_dir());
+/// let path = dir.path().to_path_buf();
+/// drop(dir);
+/// assert!(!path.exists());
+/// ```
+#[derive(Debug)]
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    /// Creates `$TMPDIR/iotcs-<prefix>-<random>`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the directory cannot be created, [`Error::Security`] if
+    /// the system random source fails.
+    pub fn new(prefix: &str) -> Result<TempDir, Error> {
+        let id = iotcs_core::uuid_v4()?;
+        let path = std::env::temp_dir().join(format!("iotcs-{prefix}-{}", &id[..13]));
+        fs::create_dir_all(&path).map_err(|e| Error::io(&path, e))?;
+        Ok(TempDir { path })
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if let Err(e) = fs::remove_dir_all(&self.path) {
+            log::debug!("cannot remove {}: {e}", self.path.display());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_atomic_replaces_and_sets_the_mode() {
+        let dir = TempDir::new("files").unwrap();
+        let p = dir.path().join("secret");
+        write_atomic(&p, b"one", 0o600).unwrap();
+        write_atomic(&p, b"two", 0o600).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+        let missing = dir.path().join("no/such/dir/file");
+        assert!(matches!(
+            write_atomic(&missing, b"x", 0o600),
+            Err(Error::Io { .. })
+        ));
+    }
+
+    #[test]
+    fn admin_password_is_generated_once_and_reused() {
+        let dir = TempDir::new("pw").unwrap();
+        let a = admin_password(None, Some(dir.path())).unwrap();
+        let b = admin_password(None, Some(dir.path())).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 32);
+        assert_eq!(
+            admin_password(Some("given"), Some(dir.path())).unwrap(),
+            "given"
+        );
+        assert_ne!(
+            admin_password(None, None).unwrap(),
+            a,
+            "no dir: a fresh random one"
+        );
+    }
+
+    #[test]
+    fn temp_dirs_are_unique_and_removed() {
+        let a = TempDir::new("t").unwrap();
+        let b = TempDir::new("t").unwrap();
+        assert_ne!(a.path(), b.path());
+        fs::write(a.path().join("f"), b"x").unwrap();
+        let p = a.path().to_path_buf();
+        drop(a);
+        assert!(!p.exists());
+    }
+}

@@ -1,0 +1,447 @@
+//! HTTP plumbing shared by every handler: the request as handlers see it, the
+//! reply they return, JSON error bodies, the response body type (which can cut
+//! a connection on purpose), and lenient URL/form decoding.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use hyper::HeaderMap;
+use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
+use serde_json::{Value, json};
+
+/// A request with its body read, as the handlers see it. `Debug` leaves
+/// the headers and body out (they carry credentials).
+pub(crate) struct Req {
+    /// The method, upper case.
+    pub(crate) method: String,
+    /// The path exactly as received (still percent-encoded).
+    pub(crate) path: String,
+    /// The decoded query parameters in order; a key without `=` has value "".
+    pub(crate) query: Vec<(String, String)>,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+    pub(crate) peer: SocketAddr,
+}
+
+impl fmt::Debug for Req {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Req")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("peer", &self.peer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Req {
+    /// A header as text; `None` when absent or not visible ASCII.
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The first value of a query parameter.
+    pub(crate) fn query(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The path split into percent-decoded segments (empty segments dropped).
+    pub(crate) fn segments(&self) -> Vec<String> {
+        self.path
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(percent_decode)
+            .collect()
+    }
+
+    /// The body parsed as JSON.
+    pub(crate) fn json(&self) -> Result<Value, ApiError> {
+        if self.body.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::bad_request(
+                "the request body is empty; a JSON value is required",
+            ));
+        }
+        serde_json::from_slice(&self.body)
+            .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
+    }
+}
+
+/// What a handler answers.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) content_type: &'static str,
+    pub(crate) headers: Vec<(&'static str, String)>,
+    pub(crate) body: Vec<u8>,
+}
+
+impl Reply {
+    /// A JSON reply. Every 2xx on `/iot/...` has one (Oracle's JS client treats
+    /// an empty body as a failure).
+    pub(crate) fn json(status: u16, value: &Value) -> Reply {
+        Reply {
+            status,
+            content_type: "application/json",
+            headers: Vec::new(),
+            body: value.to_string().into_bytes(),
+        }
+    }
+
+    /// A JSON reply whose body text is already serialised.
+    pub(crate) fn json_text(status: u16, text: String) -> Reply {
+        Reply {
+            status,
+            content_type: "application/json",
+            headers: Vec::new(),
+            body: text.into_bytes(),
+        }
+    }
+
+    /// Raw bytes.
+    pub(crate) fn bytes(status: u16, content_type: &'static str, body: Vec<u8>) -> Reply {
+        Reply {
+            status,
+            content_type,
+            headers: Vec::new(),
+            body,
+        }
+    }
+
+    /// Adds a header.
+    pub(crate) fn with_header(mut self, name: &'static str, value: String) -> Reply {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+/// A failed request: a status and a reason, answered as a JSON problem body
+/// `{"type", "title", "status", "detail"}` (never HTML).
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    pub(crate) status: u16,
+    pub(crate) detail: String,
+    /// Extra members merged into the body (the token endpoint's OAuth fields).
+    pub(crate) extra: serde_json::Map<String, Value>,
+    /// Extra headers (e.g. `WWW-Authenticate`).
+    pub(crate) headers: Vec<(&'static str, String)>,
+}
+
+impl ApiError {
+    /// An error with this status and reason.
+    pub(crate) fn new(status: u16, detail: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            detail: detail.into(),
+            extra: serde_json::Map::new(),
+            headers: Vec::new(),
+        }
+    }
+    pub(crate) fn bad_request(detail: impl Into<String>) -> ApiError {
+        ApiError::new(400, detail)
+    }
+    pub(crate) fn unauthorized(detail: impl Into<String>) -> ApiError {
+        ApiError::new(401, detail)
+    }
+    pub(crate) fn forbidden(detail: impl Into<String>) -> ApiError {
+        ApiError::new(403, detail)
+    }
+    pub(crate) fn not_found(detail: impl Into<String>) -> ApiError {
+        ApiError::new(404, detail)
+    }
+    pub(crate) fn method_not_allowed(method: &str, path: &str) -> ApiError {
+        ApiError::new(405, format!("{method} is not allowed on {path}"))
+    }
+    pub(crate) fn conflict(detail: impl Into<String>) -> ApiError {
+        ApiError::new(409, detail)
+    }
+    pub(crate) fn internal(detail: impl Into<String>) -> ApiError {
+        ApiError::new(500, detail)
+    }
+
+    /// Adds a member to the JSON body.
+    pub(crate) fn with(mut self, key: &str, value: Value) -> ApiError {
+        self.extra.insert(key.to_owned(), value);
+        self
+    }
+
+    /// Adds a header.
+    pub(crate) fn with_header(mut self, name: &'static str, value: String) -> ApiError {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// The reply carrying this error.
+    pub(crate) fn into_reply(self) -> Reply {
+        let title = hyper::StatusCode::from_u16(self.status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("Error");
+        let mut body = json!({
+            "type": "about:blank",
+            "title": title,
+            "status": self.status,
+            "detail": self.detail,
+        });
+        if let Value::Object(map) = &mut body {
+            map.extend(self.extra);
+        }
+        let mut reply = Reply::json(self.status, &body);
+        reply.headers = self.headers;
+        reply
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.status, self.detail)
+    }
+}
+
+impl From<iotcs_core::Error> for ApiError {
+    fn from(e: iotcs_core::Error) -> ApiError {
+        use iotcs_core::ErrorKind;
+        let status = match e.kind() {
+            ErrorKind::Argument | ErrorKind::Http => 400,
+            ErrorKind::Security => 400,
+            ErrorKind::State => 409,
+            _ => 500,
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
+/// The response body: the whole reply at once, or (fault injection) the first
+/// half of it followed by an error, which makes hyper abort the connection
+/// after a `Content-Length` it cannot honour.
+#[derive(Debug)]
+pub(crate) struct ResponseBody {
+    data: Option<Bytes>,
+    declared: u64,
+    fail_after: bool,
+}
+
+impl ResponseBody {
+    /// A complete body.
+    pub(crate) fn full(bytes: Vec<u8>) -> ResponseBody {
+        let declared = bytes.len() as u64;
+        ResponseBody {
+            data: Some(Bytes::from(bytes)),
+            declared,
+            fail_after: false,
+        }
+    }
+
+    /// A body that announces its full length, sends half of it and breaks.
+    pub(crate) fn truncated(bytes: Vec<u8>) -> ResponseBody {
+        let declared = bytes.len() as u64;
+        let half = bytes.len() / 2;
+        ResponseBody {
+            data: Some(Bytes::from(bytes).slice(..half)),
+            declared,
+            fail_after: true,
+        }
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        if let Some(data) = self.data.take()
+            && !data.is_empty()
+        {
+            return Poll::Ready(Some(Ok(Frame::data(data))));
+        }
+        if self.fail_after {
+            self.fail_after = false;
+            return Poll::Ready(Some(Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "connection dropped by fault injection",
+            ))));
+        }
+        Poll::Ready(None)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.is_none() && !self.fail_after
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.declared)
+    }
+}
+
+/// Why a request body could not be read.
+#[derive(Debug)]
+pub(crate) enum BodyError {
+    /// Larger than the limit.
+    TooLarge,
+    /// The connection failed while reading.
+    Read(hyper::Error),
+}
+
+/// Reads a request body, refusing more than `limit` bytes.
+pub(crate) async fn collect(mut body: Incoming, limit: usize) -> Result<Bytes, BodyError> {
+    let mut buf: Vec<u8> = Vec::new();
+    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+        let frame = frame.map_err(BodyError::Read)?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > limit {
+                return Err(BodyError::TooLarge);
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(Bytes::from(buf))
+}
+
+/// Percent-decodes `s` leniently: a `%` not followed by two hex digits stays
+/// as it is, `+` stays a plus (JWTs and base64 may contain it), and invalid
+/// UTF-8 is replaced rather than refused.
+pub(crate) fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let hex = |c: u8| (c as char).to_digit(16);
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                // Two hex digits make at most 255.
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986), for
+/// building URLs.
+pub(crate) fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Splits `a=1&b=2` (a query or a form body) into decoded pairs, on `&` and
+/// on the first `=` only, as the spec requires for Java's unescaped `=`.
+pub(crate) fn parse_pairs(s: &str) -> Vec<(String, String)> {
+    s.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (percent_decode(k), percent_decode(v)),
+            None => (percent_decode(p), String::new()),
+        })
+        .collect()
+}
+
+/// The pairs as a map (first occurrence wins).
+pub(crate) fn pairs_map(pairs: Vec<(String, String)>) -> HashMap<String, String> {
+    let mut map = HashMap::new();
+    for (k, v) in pairs {
+        map.entry(k).or_insert(v);
+    }
+    map
+}
+
+/// Compares two secrets in time independent of where they differ.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding_is_lenient() {
+        assert_eq!(percent_decode("urn%3Acom%3Aexample"), "urn:com:example");
+        assert_eq!(percent_decode("a+b"), "a+b");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(percent_decode("%E2%82%AC"), "€");
+        assert_eq!(percent_decode("%FF"), "\u{FFFD}");
+        assert_eq!(percent_decode(""), "");
+    }
+
+    #[test]
+    fn encoding_round_trips() {
+        for s in ["urn:com:example:x", "a b/c?d", "€"] {
+            assert_eq!(percent_decode(&percent_encode(s)), s);
+        }
+        assert_eq!(percent_encode("urn:a"), "urn%3Aa");
+    }
+
+    #[test]
+    fn pairs_split_on_the_first_equals() {
+        let p = parse_pairs(
+            "grant_type=client_credentials&client_assertion=ab==.c=&scope=oracle/iot/activation&flag&=x",
+        );
+        assert_eq!(p[1], ("client_assertion".into(), "ab==.c=".into()));
+        assert_eq!(p[2].1, "oracle/iot/activation");
+        assert_eq!(p[3], ("flag".into(), String::new()));
+        assert_eq!(p[4], (String::new(), "x".into()));
+        let m = pairs_map(parse_pairs("a=1&a=2"));
+        assert_eq!(m["a"], "1");
+    }
+
+    #[test]
+    fn error_bodies_are_problem_json() {
+        let r = ApiError::bad_request("field x is missing")
+            .with("currentTime", json!(5))
+            .into_reply();
+        assert_eq!(r.status, 400);
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(v["title"], "Bad Request");
+        assert_eq!(v["status"], 400);
+        assert_eq!(v["detail"], "field x is missing");
+        assert_eq!(v["currentTime"], 5);
+        let odd = ApiError::new(599, "x").into_reply();
+        assert_eq!(
+            serde_json::from_slice::<Value>(&odd.body).unwrap()["title"],
+            "Error"
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn percent_encoding_round_trips(s in "\\PC*") {
+            proptest::prop_assert_eq!(percent_decode(&percent_encode(&s)), s);
+        }
+
+        #[test]
+        fn pair_parsing_takes_anything(s in "\\PC*") {
+            let pairs = parse_pairs(&s);
+            proptest::prop_assert!(pairs.len() <= s.split('&').count());
+        }
+    }
+
+    #[test]
+    fn constant_time_eq_compares() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}

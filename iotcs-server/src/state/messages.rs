@@ -1,0 +1,326 @@
+//! Received (and sent) messages: checking a device's batch, storing it once
+//! per `(source, clientId)`, and querying for the admin API.
+//!
+//! At most `max_messages` are kept (default 50 000); beyond that the oldest go
+//! first, from memory and from the database.
+
+use iotcs_core::message::{Direction, Message, MessageType, Payload};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::State;
+use crate::http::ApiError;
+use crate::store::Table;
+
+/// One stored message.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct StoredMessage {
+    /// Storage order.
+    pub(crate) seq: u64,
+    /// The message as the admin API serves it: the wire JSON plus the server
+    /// fields `id`, `direction` and `receivedTime`.
+    pub(crate) json: Value,
+    /// The device it is about: the source of a message from a device, the
+    /// destination of one to a device.
+    pub(crate) endpoint: String,
+    pub(crate) message_type: String,
+    pub(crate) direction: String,
+    pub(crate) received_time: i64,
+    /// The client's id, for messages from devices (duplicate detection).
+    #[serde(default)]
+    pub(crate) client_id: Option<String>,
+}
+
+impl StoredMessage {
+    /// `(source, clientId)` of a message from a device.
+    pub(crate) fn dedup_key(&self) -> Option<(String, String)> {
+        let from_device = self.direction == Direction::FromDevice.as_str();
+        self.client_id
+            .clone()
+            .filter(|_| from_device)
+            .map(|c| (self.endpoint.clone(), c))
+    }
+}
+
+/// The filter of `GET /iot/api/v2/messages`.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct MessageQuery {
+    pub(crate) device: Option<String>,
+    pub(crate) message_type: Option<MessageType>,
+    pub(crate) direction: Option<Direction>,
+    /// Received at or after, epoch ms.
+    pub(crate) since: Option<i64>,
+    /// Received at or before, epoch ms.
+    pub(crate) until: Option<i64>,
+    pub(crate) offset: usize,
+    pub(crate) limit: usize,
+}
+
+fn data_map(data: &iotcs_core::message::DataItems) -> Map<String, Value> {
+    data.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+impl State {
+    /// Checks a DATA or ALERT payload against the model that declares its
+    /// format. Formats no model declares pass unchecked (a device may send
+    /// data the server has no model for; the real service kept it too).
+    fn check_payload(&self, payload: &Payload) -> Result<(), ApiError> {
+        let (format, data) = match payload {
+            Payload::Data(p) => (p.format(), p.data()),
+            Payload::Alert(p) => (p.format(), p.data()),
+            _ => return Ok(()),
+        };
+        let data = data_map(data);
+        let result = match format
+            .strip_suffix(":attributes")
+            .and_then(|urn| self.model(urn))
+        {
+            Some(model) => model.validate_attributes_json(&data).map(|_| ()),
+            None => match self.format(format) {
+                Some(f) => f.validate_data_json(&data).map(|_| ()),
+                None => {
+                    log::debug!("no model declares format {format}; storing unchecked");
+                    Ok(())
+                }
+            },
+        };
+        result.map_err(|e| ApiError::bad_request(format!("format {format}: {e}")))
+    }
+
+    /// Stores a batch posted by the endpoint `caller`: every message must come
+    /// from `caller` or a device registered through it (else 403) and match
+    /// its model (else 400); then nothing is stored, otherwise everything not
+    /// seen before. RESPONSE messages complete their requests. Returns how
+    /// many messages were new.
+    pub(crate) fn ingest(
+        &mut self,
+        caller: &str,
+        batch: &[Message],
+        now: i64,
+    ) -> Result<usize, ApiError> {
+        for (i, m) in batch.iter().enumerate() {
+            if !self.may_send_as(caller, m.source()) {
+                return Err(ApiError::forbidden(format!(
+                    "message {i}: source {:?} is neither endpoint {caller} nor a device registered \
+                     through it",
+                    m.source()
+                )));
+            }
+            self.check_payload(m.payload())
+                .map_err(|e| ApiError::bad_request(format!("message {i}: {}", e.detail)))?;
+        }
+        let mut stored = 0;
+        for m in batch {
+            let key = (m.source().to_owned(), m.client_id().to_owned());
+            if self.seen.contains(&key) {
+                log::debug!(
+                    "message {} from {} was stored before; ignoring the resend",
+                    key.1,
+                    key.0
+                );
+                continue;
+            }
+            let id = iotcs_core::uuid_v4().map_err(ApiError::from)?;
+            let wire = m
+                .clone()
+                .with_id(id)
+                .with_direction(Direction::FromDevice)
+                .with_received_time(now);
+            let json: Value = serde_json::from_str(&wire.to_json())
+                .map_err(|e| ApiError::internal(format!("cannot re-read a message: {e}")))?;
+            self.store_message(StoredMessage {
+                seq: self.next_message_seq,
+                json,
+                endpoint: m.source().to_owned(),
+                message_type: m.message_type().as_str().to_owned(),
+                direction: Direction::FromDevice.as_str().to_owned(),
+                received_time: now,
+                client_id: Some(m.client_id().to_owned()),
+            })?;
+            stored += 1;
+            if let Payload::Response(r) = m.payload() {
+                self.complete_request(m.source(), r, now)?;
+            }
+        }
+        Ok(stored)
+    }
+
+    /// Stores one message and drops the oldest beyond the cap.
+    pub(super) fn store_message(&mut self, m: StoredMessage) -> Result<(), ApiError> {
+        self.persist(Table::Messages, &m.seq.to_be_bytes(), &m)?;
+        self.next_message_seq = m.seq + 1;
+        if let Some(key) = m.dedup_key() {
+            self.seen.insert(key);
+        }
+        self.messages.push_back(m);
+        while self.messages.len() > self.limits.max_messages {
+            let Some(old) = self.messages.front() else {
+                break;
+            };
+            self.unpersist(Table::Messages, &old.seq.to_be_bytes())?;
+            if let Some(key) = old.dedup_key() {
+                self.seen.remove(&key);
+            }
+            self.messages.pop_front();
+        }
+        Ok(())
+    }
+
+    /// The messages matching `q`, oldest first, and whether more match.
+    pub(crate) fn query_messages(&self, q: &MessageQuery) -> (Vec<&Value>, bool) {
+        let matches = self.messages.iter().filter(|m| {
+            q.device.as_deref().is_none_or(|d| m.endpoint == d)
+                && q.message_type.is_none_or(|t| m.message_type == t.as_str())
+                && q.direction.is_none_or(|d| m.direction == d.as_str())
+                && q.since.is_none_or(|s| m.received_time >= s)
+                && q.until.is_none_or(|u| m.received_time <= u)
+        });
+        let mut page: Vec<&Value> = matches
+            .skip(q.offset)
+            .take(q.limit.saturating_add(1))
+            .map(|m| &m.json)
+            .collect();
+        let more = page.len() > q.limit;
+        page.truncate(q.limit);
+        (page, more)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use iotcs_core::message::Message;
+    use iotcs_core::model::samples::TEMPERATURE_SENSOR_URN;
+
+    use super::super::test_support::limits;
+    use super::super::{Limits, Registration};
+    use super::*;
+
+    fn setup(max_messages: usize) -> (State, String) {
+        let mut s = State::new(
+            Limits {
+                max_messages,
+                ..limits()
+            },
+            None,
+            Vec::new(),
+        )
+        .unwrap();
+        let id = s
+            .register(
+                Registration {
+                    hardware_id: "D".into(),
+                    ..Registration::default()
+                },
+                1,
+            )
+            .unwrap()
+            .id
+            .clone();
+        (s, id)
+    }
+
+    fn temp(source: &str, v: f64) -> Message {
+        Message::data(
+            source,
+            format!("{TEMPERATURE_SENSOR_URN}:attributes"),
+            [("temp", v)],
+            5,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn resends_are_stored_once_and_the_cap_drops_the_oldest() {
+        let (mut s, d) = setup(2);
+        let m = temp(&d, 1.0);
+        assert_eq!(s.ingest(&d, &[m.clone(), m.clone()], 10).unwrap(), 1);
+        assert_eq!(s.ingest(&d, std::slice::from_ref(&m), 11).unwrap(), 0);
+        s.ingest(&d, &[temp(&d, 2.0), temp(&d, 3.0)], 12).unwrap();
+        let q = MessageQuery {
+            limit: 10,
+            ..MessageQuery::default()
+        };
+        let (all, more) = s.query_messages(&q);
+        assert_eq!((all.len(), more), (2, false));
+        assert_eq!(all[0]["payload"]["data"]["temp"], 2.0);
+        assert_eq!(all[0]["direction"], "FROM_DEVICE");
+        assert_eq!(all[0]["receivedTime"], 12);
+        // The first one was evicted, so its resend is new again.
+        assert_eq!(s.ingest(&d, &[m], 13).unwrap(), 1);
+    }
+
+    #[test]
+    fn a_bad_message_stores_nothing_of_its_batch() {
+        let (mut s, d) = setup(10);
+        let wrong_type = Message::data(
+            &d,
+            format!("{TEMPERATURE_SENSOR_URN}:attributes"),
+            [("temp", "hot")],
+            5,
+        )
+        .unwrap();
+        let e = s.ingest(&d, &[temp(&d, 1.0), wrong_type], 10).unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(e.detail.starts_with("message 1:"), "{}", e.detail);
+        assert_eq!(
+            s.ingest(&d, &[temp("OTHER", 1.0)], 10).unwrap_err().status,
+            403
+        );
+        let q = MessageQuery {
+            limit: 10,
+            ..MessageQuery::default()
+        };
+        assert!(s.query_messages(&q).0.is_empty());
+    }
+
+    #[test]
+    fn queries_filter_and_page() {
+        let (mut s, d) = setup(10);
+        for (i, now) in [(1.0, 100), (2.0, 200), (3.0, 300)] {
+            s.ingest(&d, &[temp(&d, i)], now).unwrap();
+        }
+        let page = |q: MessageQuery| s.query_messages(&q).0.len();
+        let base = MessageQuery {
+            limit: 10,
+            ..MessageQuery::default()
+        };
+        assert_eq!(
+            page(MessageQuery {
+                since: Some(200),
+                ..base.clone()
+            }),
+            2
+        );
+        assert_eq!(
+            page(MessageQuery {
+                until: Some(200),
+                ..base.clone()
+            }),
+            2
+        );
+        assert_eq!(
+            page(MessageQuery {
+                device: Some("x".into()),
+                ..base.clone()
+            }),
+            0
+        );
+        assert_eq!(
+            page(MessageQuery {
+                message_type: Some(MessageType::Alert),
+                ..base.clone()
+            }),
+            0
+        );
+        assert_eq!(
+            page(MessageQuery {
+                offset: 2,
+                ..base.clone()
+            }),
+            1
+        );
+        let (two, more) = s.query_messages(&MessageQuery { limit: 2, ..base });
+        assert_eq!((two.len(), more), (2, true));
+    }
+}

@@ -1,0 +1,202 @@
+//! The server's state: devices, device models, messages, requests to devices
+//! and access tokens, kept in memory behind one mutex and written through to
+//! sled (see [`crate::store`]) unless the server is ephemeral.
+//!
+//! Every change follows the same order: build the new record, persist it,
+//! then change the maps. A failed write therefore leaves memory as it was and
+//! becomes a 500, never a state that disagrees with the disk.
+//!
+//! The methods are the operations of the HTTP API and return [`ApiError`]s
+//! directly: a rejected operation changes nothing.
+
+mod devices;
+mod messages;
+mod models;
+mod requests;
+mod tokens;
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use iotcs_core::Error;
+use serde::Serialize;
+
+pub use devices::DeviceState;
+pub(crate) use devices::{Device, Registration};
+pub(crate) use messages::{MessageQuery, StoredMessage};
+pub(crate) use models::ModelEntry;
+pub use requests::RequestStatus;
+pub(crate) use requests::{Delivery, NewRequest, RequestRecord, SERVER_SOURCE};
+pub(crate) use tokens::Token;
+
+use crate::http::ApiError;
+use crate::store::{Store, Table};
+
+/// The current time in epoch milliseconds.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Limits and lifetimes the state enforces.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub(crate) token_lifetime_ms: i64,
+    pub(crate) request_expiry_ms: i64,
+    pub(crate) max_messages: usize,
+}
+
+/// Everything the server knows. `Debug` shows counts only (no secrets or
+/// tokens).
+pub(crate) struct State {
+    limits: Limits,
+    store: Option<Store>,
+    /// Devices by id (= endpoint id).
+    devices: HashMap<String, Device>,
+    /// Device ids by hardware id.
+    by_hardware_id: HashMap<String, String>,
+    /// Device models by URN: built-in, loaded from `--models`, uploaded, drafts.
+    models: BTreeMap<String, ModelEntry>,
+    /// Stored messages, oldest first.
+    messages: VecDeque<StoredMessage>,
+    /// (source, clientId) of stored device messages, to store a resend once.
+    seen: HashSet<(String, String)>,
+    next_message_seq: u64,
+    /// Requests to devices by id.
+    requests: HashMap<String, RequestRecord>,
+    /// Request ids not yet delivered, by sequence number (delivery order).
+    pending: BTreeMap<u64, String>,
+    next_request_seq: u64,
+    /// Access tokens (memory only: after a restart clients get 401 and fetch
+    /// a new one, as they would from the real service).
+    tokens: HashMap<String, Token>,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("devices", &self.devices.len())
+            .field("models", &self.models.len())
+            .field("messages", &self.messages.len())
+            .field("requests", &self.requests.len())
+            .field("tokens", &self.tokens.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl State {
+    /// A state with the built-in models, then `extra_models`, then what the
+    /// store holds.
+    pub(crate) fn new(
+        limits: Limits,
+        store: Option<Store>,
+        extra_models: Vec<iotcs_core::model::DeviceModel>,
+    ) -> Result<State, Error> {
+        let mut state = State {
+            limits,
+            store,
+            devices: HashMap::new(),
+            by_hardware_id: HashMap::new(),
+            models: BTreeMap::new(),
+            messages: VecDeque::new(),
+            seen: HashSet::new(),
+            next_message_seq: 1,
+            requests: HashMap::new(),
+            pending: BTreeMap::new(),
+            next_request_seq: 1,
+            tokens: HashMap::new(),
+        };
+        state.load_builtin_models(extra_models);
+        state.load_stored()?;
+        Ok(state)
+    }
+
+    fn load_stored(&mut self) -> Result<(), Error> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let devices: Vec<(Vec<u8>, Device)> = store.load(Table::Devices)?;
+        let models: Vec<(Vec<u8>, serde_json::Value)> = store.load(Table::Models)?;
+        let messages: Vec<(Vec<u8>, StoredMessage)> = store.load(Table::Messages)?;
+        let requests: Vec<(Vec<u8>, RequestRecord)> = store.load(Table::Requests)?;
+        for (_, d) in devices {
+            self.by_hardware_id
+                .insert(d.hardware_id.clone(), d.id.clone());
+            self.devices.insert(d.id.clone(), d);
+        }
+        for (_, json) in models {
+            self.load_stored_model(&json);
+        }
+        for (_, m) in messages {
+            self.next_message_seq = self.next_message_seq.max(m.seq + 1);
+            if let Some(key) = m.dedup_key() {
+                self.seen.insert(key);
+            }
+            self.messages.push_back(m);
+        }
+        for (_, r) in requests {
+            self.next_request_seq = self.next_request_seq.max(r.seq + 1);
+            if r.status == RequestStatus::Received {
+                self.pending.insert(r.seq, r.id.clone());
+            }
+            self.requests.insert(r.id.clone(), r);
+        }
+        log::info!(
+            "loaded {} devices, {} messages, {} requests from the database",
+            self.devices.len(),
+            self.messages.len(),
+            self.requests.len()
+        );
+        Ok(())
+    }
+
+    /// Writes one record when persistent.
+    fn persist<T: Serialize>(&self, table: Table, key: &[u8], value: &T) -> Result<(), ApiError> {
+        match &self.store {
+            None => Ok(()),
+            Some(store) => store.put(table, key, value).map_err(|e| {
+                log::error!("cannot persist a change: {e}");
+                ApiError::internal(format!("the change could not be stored: {e}"))
+            }),
+        }
+    }
+
+    /// Deletes one record when persistent.
+    fn unpersist(&self, table: Table, key: &[u8]) -> Result<(), ApiError> {
+        match &self.store {
+            None => Ok(()),
+            Some(store) => store.remove(table, key).map_err(|e| {
+                log::error!("cannot persist a deletion: {e}");
+                ApiError::internal(format!("the change could not be stored: {e}"))
+            }),
+        }
+    }
+
+    /// Flushes the database (at shutdown).
+    pub(crate) fn flush(&self) -> Result<(), Error> {
+        match &self.store {
+            None => Ok(()),
+            Some(store) => store.flush(),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+
+    /// An in-memory state with default limits.
+    pub(crate) fn state() -> State {
+        State::new(limits(), None, Vec::new()).unwrap()
+    }
+
+    pub(crate) fn limits() -> Limits {
+        Limits {
+            token_lifetime_ms: 3_600_000,
+            request_expiry_ms: 600_000,
+            max_messages: 100,
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Access tokens: opaque 32 lower-case hex characters, mapped to the device
+//! they were issued to, their scope and their expiry.
+
+use super::State;
+use crate::http::ApiError;
+
+/// What a token grants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Token {
+    /// The device id the token was issued to.
+    pub(crate) subject: String,
+    /// `oracle/iot/activation` scope (only the activation endpoints), as
+    /// opposed to the empty scope (everything else).
+    pub(crate) activation: bool,
+    /// Expiry in epoch milliseconds.
+    pub(crate) expires: i64,
+}
+
+/// Above this many tokens, expired ones are swept at the next issue.
+const SWEEP_ABOVE: usize = 1024;
+
+impl State {
+    /// Issues a token for `subject`; returns it and its lifetime in ms.
+    pub(crate) fn issue_token(
+        &mut self,
+        subject: &str,
+        activation: bool,
+        now: i64,
+    ) -> Result<(String, i64), ApiError> {
+        if self.tokens.len() > SWEEP_ABOVE {
+            self.tokens.retain(|_, t| t.expires > now);
+        }
+        let mut bytes = [0u8; 16];
+        iotcs_core::fill_random(&mut bytes).map_err(ApiError::from)?;
+        let token = iotcs_core::encoding::hex_encode(&bytes).to_ascii_lowercase();
+        let lifetime = self.limits.token_lifetime_ms;
+        let expires = now.saturating_add(lifetime);
+        self.tokens.insert(
+            token.clone(),
+            Token {
+                subject: subject.to_owned(),
+                activation,
+                expires,
+            },
+        );
+        Ok((token, lifetime))
+    }
+
+    /// The grant of a valid, unexpired token.
+    pub(crate) fn token(&mut self, token: &str, now: i64) -> Option<Token> {
+        match self.tokens.get(token) {
+            Some(t) if t.expires > now => Some(t.clone()),
+            Some(_) => {
+                self.tokens.remove(token);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Invalidates every token (fault injection: "expire every token now").
+    pub(crate) fn expire_tokens(&mut self) -> usize {
+        let n = self.tokens.len();
+        self.tokens.clear();
+        n
+    }
+
+    /// Invalidates the tokens of one device (when its credentials change).
+    pub(crate) fn revoke_tokens_of(&mut self, subject: &str) {
+        self.tokens.retain(|_, t| t.subject != subject);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::state;
+
+    #[test]
+    fn tokens_are_hex_and_expire() {
+        let mut s = state();
+        let (t, lifetime) = s.issue_token("DEV", false, 1000).unwrap();
+        assert_eq!(t.len(), 32);
+        assert!(
+            t.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+            "{t}"
+        );
+        assert_eq!(lifetime, 3_600_000);
+        assert_eq!(s.token(&t, 1000).unwrap().subject, "DEV");
+        assert!(s.token(&t, 1000 + lifetime).is_none(), "expired");
+        assert!(s.token(&t, 1000).is_none(), "and removed");
+        assert!(s.token("nope", 0).is_none());
+    }
+
+    #[test]
+    fn tokens_can_be_expired_and_revoked() {
+        let mut s = state();
+        let (a, _) = s.issue_token("A", true, 0).unwrap();
+        let (b, _) = s.issue_token("B", false, 0).unwrap();
+        s.revoke_tokens_of("A");
+        assert!(s.token(&a, 1).is_none());
+        assert!(s.token(&b, 1).is_some());
+        assert_eq!(s.expire_tokens(), 1);
+        assert!(s.token(&b, 1).is_none());
+    }
+}

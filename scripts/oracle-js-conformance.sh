@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# Runs Oracle's own JavaScript device library (npm iotcs-csl-js@19.1.5, through
+# the harness in ../../shared/oracle-js) against iotcs-server:
+#
+#   1. copies the harness to a temp dir and installs the library (setup.sh,
+#      falling back to --sqlite-stub when nothing can be compiled);
+#   2. builds iotcs-server and starts `serve --listen 127.0.0.1:0 --ephemeral`;
+#   3. provisions a device and two gateways with OUR `iotcs-server provision`,
+#      so Oracle's library reads a trusted assets store written in Rust;
+#   4. dcd.js: activation, model, attributes, alert, custom data; while it
+#      listens, a multi-attribute change and an action are queued through the
+#      admin API and must reach its onChange/onAction and be answered;
+#   5. gateway.js: activation, two ICDs (one signed with a provisioned secret,
+#      one unsigned), data for both; and a second gateway with restricted
+#      (RSA-signed) ICDs;
+#   6. checks exit codes, and that the server stored the data and alerts.
+#
+# Prints one line per check and finally "oracle-js: N passed, M failed".
+# Exit status 0 only if nothing failed.
+#
+# Usage: scripts/oracle-js-conformance.sh [--debug] [--keep]
+#   --debug   use a debug build (target/debug) instead of a release build
+#   --keep    keep the work directory (logs, stores) for inspection
+# Environment:
+#   IOTCS_SERVER_BIN     use this iotcs-server binary, build nothing
+#   ORACLE_JS_PREPARED   a harness copy where setup.sh already ran (reused as is)
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+HARNESS="$(cd "$(dirname "$0")/../../shared/oracle-js" 2>/dev/null && pwd)" || {
+  echo "oracle-js: harness not found at $(dirname "$0")/../../shared/oracle-js" >&2; exit 2; }
+PROFILE=release
+KEEP=0
+for arg in "$@"; do
+  case "$arg" in
+    --debug) PROFILE=debug ;;
+    --keep) KEEP=1 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    *) echo "oracle-js: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+for tool in node npm curl cargo; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "oracle-js: $tool is required" >&2; exit 2; }
+done
+
+WORK="$(mktemp -d /tmp/iotcs-oraclejs.XXXXXX)"
+SERVER_PID=""
+cleanup() {
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill "$SERVER_PID" 2>/dev/null
+    wait "$SERVER_PID" 2>/dev/null
+  fi
+  if [ "$KEEP" = 1 ]; then echo "oracle-js: work dir kept: $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+pass=0; fail=0
+ok()  { pass=$((pass + 1)); echo "PASS $*"; }
+bad() { fail=$((fail + 1)); echo "FAIL $*"; }
+log() { echo "[oracle-js] $*" >&2; }
+check() { # name command...: PASS if the command succeeds
+  local name=$1; shift
+  if "$@"; then ok "$name"; else bad "$name"; fi
+}
+# jq-like: json FILE|- 'js expression on v' (prints the result)
+json() { node -e 'const fs=require("fs");const v=JSON.parse(fs.readFileSync(process.argv[1]==="-"?0:process.argv[1],"utf8"));const r=(eval(process.argv[2]));process.stdout.write(typeof r==="string"?r:JSON.stringify(r));' "$1" "$2"; }
+# the JSON line of an event in a harness output file
+event() { grep "\"event\":\"$2\"" "$1" | tail -n 1; }
+
+# 1. Oracle's library.
+if [ -n "${ORACLE_JS_PREPARED:-}" ] && [ -d "$ORACLE_JS_PREPARED/node_modules/iotcs-csl-js" ]; then
+  JS="$ORACLE_JS_PREPARED"
+  log "reusing the prepared harness in $JS"
+else
+  JS="$WORK/oracle-js"
+  cp -r "$HARNESS" "$JS" && chmod -R u+w "$JS"
+  log "installing iotcs-csl-js@19.1.5 (about 1-2 minutes)"
+  if ! (cd "$JS" && ./setup.sh > "$WORK/setup.log" 2>&1); then
+    log "setup.sh failed (see below); retrying with --sqlite-stub"
+    tail -n 5 "$WORK/setup.log" >&2
+    (cd "$JS" && ./setup.sh --sqlite-stub >> "$WORK/setup.log" 2>&1) || {
+      tail -n 20 "$WORK/setup.log" >&2; echo "oracle-js: 0 passed, 1 failed (setup)"; exit 1; }
+  fi
+fi
+ok "setup: $(grep -o 'OK: .*' "$WORK/setup.log" 2>/dev/null | tail -n 1 || echo prepared)"
+
+# 2. The server.
+if [ -n "${IOTCS_SERVER_BIN:-}" ]; then
+  BIN="$IOTCS_SERVER_BIN"
+else
+  log "building iotcs-server ($PROFILE)"
+  flags=(); [ "$PROFILE" = release ] && flags=(--release)
+  (cd "$ROOT" && cargo build "${flags[@]}" -p iotcs-server --bin iotcs-server) >&2 || {
+    echo "oracle-js: 0 passed, 1 failed (build)"; exit 1; }
+  BIN="$ROOT/target/$PROFILE/iotcs-server"
+fi
+DATA="$WORK/data"
+RUST_LOG="${RUST_LOG:-iotcs_server=debug,warn}" "$BIN" serve --data-dir "$DATA" --listen 127.0.0.1:0 --ephemeral \
+  > "$WORK/server.out" 2> "$WORK/server.log" &
+SERVER_PID=$!
+for _ in $(seq 1 300); do
+  grep -q "listening on" "$WORK/server.out" 2>/dev/null && [ -f "$DATA/server.json" ] && break
+  kill -0 "$SERVER_PID" 2>/dev/null || break
+  sleep 0.1
+done
+if ! grep -q "listening on" "$WORK/server.out" 2>/dev/null; then
+  tail -n 20 "$WORK/server.log" >&2; echo "oracle-js: $pass passed, $((fail + 1)) failed (server did not start)"; exit 1
+fi
+URL="$(json "$DATA/server.json" 'v.url')"
+PW="$(cat "$DATA/admin-password")"
+ok "server: $(cat "$WORK/server.out")"
+admin() { # METHOD PATH [JSON BODY]
+  local args=(-sS --cacert "$DATA/ca.pem" -u "admin:$PW" -X "$1" "$URL$2")
+  [ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' -d "$3")
+  curl "${args[@]}"
+}
+
+# 3. Trusted assets stores written by our provision command.
+STORES="$WORK/stores"
+prov() { "$BIN" provision --data-dir "$DATA" --passphrase changeit "$@" >> "$WORK/provision.log" 2>&1; }
+check "provision device (iotcs-server provision)" prov --hardware-id oracle-js-dcd --out "$STORES/dcd.tas"
+check "provision gateway with a pre-registered ICD" \
+  prov --hardware-id oracle-js-gw --gateway --icd oracle-js-gw-ICD-1:icd1-secret --out "$STORES/gw.tas"
+check "provision second gateway" prov --hardware-id oracle-js-gw2 --gateway --out "$STORES/gw2.tas"
+(cd "$JS" && node provision.js --inspect --tas "$STORES/gw.tas" --password changeit > "$WORK/inspect.out" 2>&1)
+check "Oracle's reader decodes the Rust-written store (server URI, CA, ICD)" \
+  grep -q "\"serverPort\":\"${URL##*:}\".*\"trustAnchors\":1.*\"connectedDevices\":{\"oracle-js-gw-ICD-1\"" "$WORK/inspect.out"
+
+TEMP=urn:com:example:iotcs:temperature_sensor
+HUM=urn:com:example:iotcs:humidity_sensor
+
+# 4. A directly-connected device; requests queued while it listens.
+(cd "$JS" && exec node dcd.js --tas "$STORES/dcd.tas" --password changeit --model "$TEMP" --wait 20 \
+  --expect-change 1 --expect-action 1 > "$WORK/dcd.out" 2> "$WORK/dcd.err") &
+DCD_PID=$!
+for _ in $(seq 1 600); do
+  grep -q '"event":"listening"' "$WORK/dcd.out" 2>/dev/null && break
+  kill -0 "$DCD_PID" 2>/dev/null || break
+  sleep 0.1
+done
+EP="$(event "$WORK/dcd.out" activated | json - 'v.endpointId' 2>/dev/null)"
+if [ -n "$EP" ]; then
+  admin POST "/iot/api/v2/devices/$EP/deviceModels/$TEMP/attributes" '{"maxThreshold": 80, "reportingInterval": 5}' \
+    > "$WORK/req-patch.json"
+  admin POST "/iot/api/v2/devices/$EP/deviceModels/$TEMP/actions/power" '{"value": true}' > "$WORK/req-action.json"
+fi
+wait "$DCD_PID"; rc=$?
+check "dcd.js exits 0 (activate, model, attributes, alert, data, onChange, onAction)" test "$rc" = 0
+check "dcd.js activated with an endpoint id" test -n "$EP"
+SUMMARY="$(event "$WORK/dcd.out" summary)"
+check "dcd.js saw the attribute change" test "$(echo "$SUMMARY" | json - 'v.onChange')" -ge 2
+check "dcd.js saw the action" test "$(echo "$SUMMARY" | json - 'v.onAction')" -ge 1
+check "dcd.js answered every request" test "$(echo "$SUMMARY" | json - 'v.unansweredRequests.length')" = 0
+for req in patch action; do
+  id="$(json "$WORK/req-$req.json" 'v.id' 2>/dev/null)"
+  status="$( [ -n "$id" ] && admin GET "/iot/api/v2/requests/$id" | json - 'v.status + " " + v.responseStatusCode')"
+  check "the $req request is COMPLETED with 200 ($status)" test "$status" = "COMPLETED 200"
+done
+
+(cd "$JS" && node dcd.js --tas "$STORES/dcd.tas" --password changeit --model "$TEMP" --wait 1 --alert none \
+  --data none > "$WORK/dcd2.out" 2> "$WORK/dcd2.err"); rc=$?
+check "dcd.js runs again with its stored activation" test "$rc" = 0 -a -n "$(event "$WORK/dcd2.out" alreadyActivated)"
+
+"$BIN" provision --data-dir "$DATA" --passphrase changeit --hardware-id oracle-js-unknown-model \
+  --out "$STORES/unknown.tas" >> "$WORK/provision.log" 2>&1
+(cd "$JS" && node dcd.js --tas "$STORES/unknown.tas" --password changeit --model urn:test:no-such-model --wait 0 \
+  > "$WORK/dcd3.out" 2> "$WORK/dcd3.err"); rc=$?
+check "an unknown model is refused at activation (createDraft=false)" \
+  test "$rc" = 1 -a -n "$(grep '"stage":"activate"' "$WORK/dcd3.out" | grep '"statusCode":400')"
+
+# 5. Gateways.
+(cd "$JS" && node gateway.js --tas "$STORES/gw.tas" --password changeit --icd-model "$HUM" --wait 3 \
+  > "$WORK/gw.out" 2> "$WORK/gw.err"); rc=$?
+check "gateway.js exits 0 (activate, 2 ICDs, data)" test "$rc" = 0
+check "gateway.js registered 2 ICDs (one HMAC-signed)" \
+  test "$(grep -c '"event":"registered"' "$WORK/gw.out")" = 2 -a -n "$(grep '"signedWithProvisionedSecret":true' "$WORK/gw.out")"
+(cd "$JS" && node gateway.js --tas "$STORES/gw2.tas" --password changeit --icd-model "$HUM" --restricted --wait 2 \
+  > "$WORK/gw2.out" 2> "$WORK/gw2.err"); rc=$?
+check "gateway.js --restricted exits 0 (RSA-signed ICDs)" test "$rc" = 0
+
+# 6. What the server stored.
+count() { admin GET "/iot/api/v2/messages?$1" | json - 'v.items.length'; }
+check "server stored the dcd's attribute and custom DATA" test "$(count "device=$EP&type=DATA")" -ge 2
+check "server stored the dcd's ALERT" test "$(count "device=$EP&type=ALERT")" -ge 1
+check "server stored the dcd's RESPONSEs" test "$(count "device=$EP&type=RESPONSE")" -ge 2
+for icd in $(event "$WORK/gw.out" summary | json - 'v.icds.map(i => i.endpointId).join(" ")'); do
+  check "server stored DATA from ICD $icd" test "$(count "device=$icd&type=DATA")" -ge 1
+done
+restricted="$(admin GET "/iot/api/v2/devices" | json - 'v.items.filter(d => d.restricted === true).length')"
+check "the restricted ICDs are locked to their gateway" test "$restricted" = 2
+check "the server is still running" kill -0 "$SERVER_PID"
+check "the server logged no errors" test -z "$(grep -E ' ERROR ' "$WORK/server.log")"
+
+echo "oracle-js: $pass passed, $fail failed"
+[ "$fail" = 0 ]
