@@ -104,6 +104,9 @@ fn oversized_bodies_get_413() {
                 .root_certs(ureq::tls::RootCerts::new_with_certs(&[
                     ureq::tls::Certificate::from_der(t.server.ca_der()).to_owned(),
                 ]))
+                .unversioned_rustls_crypto_provider(std::sync::Arc::new(
+                    rustls::crypto::aws_lc_rs::default_provider(),
+                ))
                 .build(),
         )
         .http_status_as_error(false)
