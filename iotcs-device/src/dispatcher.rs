@@ -16,7 +16,15 @@
 //! 3. the handlers are unregistered, which releases the virtual devices;
 //! 4. the sender is told to stop: it closes the outbox, makes one attempt at
 //!    everything still queued and returns what it could not send, whose
-//!    listeners then hear about the failure on the closing thread.
+//!    listeners then hear about the failure on the closing thread;
+//!    persisted guaranteed messages stay in the store instead and are sent
+//!    at the next open.
+//!
+//! At start, with `[message_persistence] enabled`, the store is opened (its
+//! failure fails the open: a device that promised durability must not run
+//! without it), what an earlier run left is queued again, the capability
+//! resources are registered ([`crate::capability`]) and the RESOURCES_REPORT
+//! announcing them is queued.
 //!
 //! Every join waits at most until one shared deadline; a thread that does
 //! not finish in time (a user callback that never returns, a server that
@@ -30,8 +38,12 @@ use crossbeam_channel::Sender as Channel;
 use iotcs_core::message::Reliability;
 use iotcs_core::{Config, Error};
 
+use crate::backoff::{Backoff, system_random};
+use crate::capability::Capabilities;
+use crate::counters::Counters;
 use crate::inbound::Inbound;
-use crate::outbox::Outbox;
+use crate::outbox::{Outbox, Outgoing, PersistSettings};
+use crate::persist::MessageStore;
 use crate::pool::{CallbackPool, Spawner};
 use crate::receiver::{ReceiverLoop, ReceiverSettings};
 use crate::rest::RestClient;
@@ -95,6 +107,31 @@ pub(crate) struct Dispatcher {
     receiver: Option<Worker<()>>,
     sender: Option<Worker<SenderExit>>,
     pool: Option<CallbackPool>,
+    /// The capability resources (their connectivity test owns a thread).
+    capabilities: Option<Arc<Capabilities>>,
+}
+
+/// The bound of the message store, `[message_persistence] max_messages`.
+fn max_persisted_messages(config: &Config) -> usize {
+    config.message_persistence.max_messages
+}
+
+/// Opens the message store of `endpoint_id` if persistence is enabled.
+///
+/// # Errors
+///
+/// [`Error::Config`] if `db_name` is relative and `HOME` is unset;
+/// [`Error::Io`] if the store cannot be opened.
+fn open_store(config: &Config, endpoint_id: &str) -> Result<Option<PersistSettings>, Error> {
+    if !config.message_persistence.enabled {
+        return Ok(None);
+    }
+    let path = config.message_persistence.db_path_from_env()?;
+    let store = MessageStore::open(&path, endpoint_id)?;
+    Ok(Some(PersistSettings {
+        store: Arc::new(store),
+        max_messages: max_persisted_messages(config),
+    }))
 }
 
 impl Dispatcher {
@@ -102,16 +139,29 @@ impl Dispatcher {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] if a thread cannot be spawned (those started are
-    /// stopped again).
+    /// [`Error::State`] if the client is not activated; [`Error::Io`] if
+    /// the message store cannot be opened or read, or a thread cannot be
+    /// spawned (those started are stopped again); [`Error::Config`] for an
+    /// unusable `[message_persistence] db_name`.
     pub(crate) fn start(rest: Arc<RestClient>, config: &Config) -> Result<Self, Error> {
         let messaging = &config.device_messaging;
-        let pool = CallbackPool::start(messaging.request_dispatcher_thread_pool_size.max(1))?;
-        let (outbox, wake) = Outbox::with_wait(
+        let endpoint_id = rest
+            .endpoint_id()
+            .ok_or_else(|| Error::state("the message dispatcher needs an activated device"))?;
+        let persist = open_store(config, &endpoint_id)?;
+        let clock_rest = Arc::clone(&rest);
+        let (outbox, wake) = Outbox::durable(
             messaging.dispatcher_max_queue_size,
             messaging.dispatcher_basic_number_of_retries,
             messaging.message_queue_waittime,
+            persist,
+            &endpoint_id,
+            Arc::new(move || clock_rest.server_now()),
         );
+        outbox.restore()?;
+        let pool = CallbackPool::start(messaging.request_dispatcher_thread_pool_size.max(1))?;
+        let counters = Arc::new(Counters::default());
+        counters.set_polling_interval(messaging.dispatcher_polling_interval);
         let clock_rest = Arc::clone(&rest);
         let inbound = Arc::new(Inbound::new(
             pool.spawner(),
@@ -134,7 +184,26 @@ impl Dispatcher {
             receiver: None,
             sender: None,
             pool: Some(pool),
+            capabilities: None,
         };
+        let clock_rest = Arc::clone(&rest);
+        let capabilities = Capabilities::new(
+            &endpoint_id,
+            config,
+            Arc::clone(&counters),
+            Arc::clone(&outbox),
+            Arc::new(move || clock_rest.server_now()),
+        );
+        capabilities.register(&inbound);
+        match capabilities.report() {
+            Ok(report) => {
+                if let Err(e) = outbox.send(vec![Outgoing::new(report)]) {
+                    log::warn!("the resources report could not be queued: {e}");
+                }
+            }
+            Err(e) => log::warn!("cannot build the resources report: {e}"),
+        }
+        dispatcher.capabilities = Some(capabilities);
         let long_poll = !messaging.disable_long_polling;
         let sender = Sender {
             outbox,
@@ -143,9 +212,10 @@ impl Dispatcher {
             settings: SenderSettings {
                 batch_max: messaging.dispatcher_max_messages_per_connection.max(1),
                 accept_requests: !long_poll,
-                retry_pause: messaging.message_dispatcher_backoff,
                 pretty_print: config.logging.pretty_print_messages,
             },
+            counters: Arc::clone(&counters),
+            backoff: Backoff::new(messaging.message_dispatcher_backoff, system_random()),
             buffer: Vec::with_capacity(4096),
         };
         let (stop_tx, stop) = crossbeam_channel::bounded(1);
@@ -168,6 +238,7 @@ impl Dispatcher {
                 min_spacing: messaging.send_receive_timeout,
                 retry_pause: messaging.message_dispatcher_backoff,
             },
+            counters,
         };
         let (stop_tx, stop) = crossbeam_channel::bounded(1);
         dispatcher.receiver_stop = Some(stop_tx);
@@ -211,6 +282,9 @@ impl Dispatcher {
         {
             note(e);
         }
+        if let Some(capabilities) = self.capabilities.take() {
+            capabilities.stop(deadline);
+        }
         // Requests parked for the settle time get their answer now.
         self.context.inbound.release_parked(true);
         if let Some(mut pool) = self.pool.take()
@@ -246,7 +320,10 @@ impl Dispatcher {
 impl Drop for Dispatcher {
     /// The best-effort `stop`: bounded, errors logged.
     fn drop(&mut self) {
-        if (self.sender.is_some() || self.receiver.is_some() || self.pool.is_some())
+        if (self.sender.is_some()
+            || self.receiver.is_some()
+            || self.pool.is_some()
+            || self.capabilities.is_some())
             && let Err(e) = self.stop(Instant::now() + crate::device::CLOSE_TIMEOUT)
         {
             log::warn!("closing the device: {e}");

@@ -149,8 +149,11 @@
 
 mod activation;
 mod alert;
+mod backoff;
 mod callbacks;
+mod capability;
 mod client;
+mod counters;
 mod device;
 mod dispatcher;
 mod events;
@@ -158,6 +161,7 @@ mod external;
 mod inbound;
 mod models;
 mod outbox;
+mod persist;
 mod pool;
 mod queue;
 mod receiver;

@@ -6,17 +6,30 @@
 //! device is closing; the sender thread is woken through a one-slot channel
 //! (a full slot already means "there is work"). A push into a full queue
 //! waits up to `message_queue_waittime` for the sender to make room before it
-//! fails. Issue 5 swaps the in-memory queue for a durable one behind the same
-//! methods.
+//! fails.
+//!
+//! `GUARANTEED_DELIVERY` messages are also written to the
+//! [`MessageStore`] (when persistence is enabled) and made durable before
+//! the push returns; the sender deletes them once the cloud accepted them
+//! (or rejected them for good), and [`Outbox::restore`] queues what a
+//! previous run left. Bounds: the memory queue holds at most
+//! `dispatcher_max_queue_size` messages and the store at most
+//! [`PersistSettings::max_messages`]; a push beyond either is refused with an
+//! error, its messages are handed back ([`Refused`]) and their error
+//! callbacks run, and a `message_dispatcher:overflow` alert is queued. Nothing
+//! already queued or stored is ever dropped to make room.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use iotcs_core::Error;
-use iotcs_core::message::{Message, Priority, Reliability};
+use iotcs_core::message::{Message, Priority, Reliability, Severity};
+use iotcs_core::model::capability;
 
+use crate::persist::MessageStore;
 use crate::queue::{Entry, OutboundQueue, PushError};
 
 /// Told what became of a message once the sender is done with it. Called on
@@ -25,8 +38,8 @@ use crate::queue::{Entry, OutboundQueue, PushError};
 pub(crate) trait DeliveryListener: Send + Sync {
     /// The server accepted the message.
     fn delivered(&self, message: &Message);
-    /// The message was given up: retries exhausted, or the device closed
-    /// before it could be sent.
+    /// The message was given up: retries exhausted, rejected by the server,
+    /// refused by a full queue, or the device closed before it could be sent.
     fn failed(&self, message: &Message, error: &Error);
 }
 
@@ -37,6 +50,8 @@ pub(crate) struct Outgoing {
     /// Told about delivery or failure; `None` for fire-and-forget messages
     /// (responses to requests).
     pub(crate) listener: Option<Arc<dyn DeliveryListener>>,
+    /// The message's key in the [`MessageStore`] once persisted.
+    pub(crate) key: Option<u64>,
 }
 
 impl fmt::Debug for Outgoing {
@@ -45,6 +60,7 @@ impl fmt::Debug for Outgoing {
             .field("client_id", &self.message.client_id())
             .field("type", &self.message.message_type())
             .field("listener", &self.listener.is_some())
+            .field("key", &self.key)
             .finish()
     }
 }
@@ -55,6 +71,7 @@ impl Outgoing {
         Outgoing {
             message,
             listener: None,
+            key: None,
         }
     }
 
@@ -63,12 +80,66 @@ impl Outgoing {
         Outgoing {
             message,
             listener: Some(listener),
+            key: None,
         }
     }
 }
 
-/// The queue shared by producers and the sender thread.
+/// Messages the outbox would not take, handed back with the reason
+/// (crossbeam's `SendError<T>` pattern).
 #[derive(Debug)]
+pub(crate) struct Refused {
+    /// Why.
+    pub(crate) error: Error,
+    /// The messages, untouched.
+    #[allow(
+        dead_code,
+        reason = "the hand-back for callers that keep or resend refused messages; \
+                  the device's own callers report through the listeners instead"
+    )]
+    pub(crate) items: Vec<Outgoing>,
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl From<Refused> for Error {
+    fn from(refused: Refused) -> Error {
+        refused.error
+    }
+}
+
+/// The durable side of the outbox: `[message_persistence]` and the bound of
+/// the store.
+#[derive(Debug)]
+pub(crate) struct PersistSettings {
+    /// The open store.
+    pub(crate) store: Arc<MessageStore>,
+    /// The most messages the store holds; guaranteed messages beyond it are
+    /// refused (see the module docs). Config key
+    /// `[message_persistence] max_messages`.
+    pub(crate) max_messages: usize,
+}
+
+/// The state of the group commit.
+#[derive(Debug, Default)]
+struct GroupCommit {
+    /// Every key below this is durable.
+    durable_upto: u64,
+    /// A caller is flushing now.
+    flushing: bool,
+}
+
+/// Who the overflow alert comes from.
+struct OverflowSource {
+    endpoint_id: String,
+    clock: crate::rest::Clock,
+}
+
+/// The queue shared by producers and the sender thread.
 pub(crate) struct Outbox {
     queue: Mutex<OutboundQueue<Outgoing, Priority>>,
     /// Signalled when the sender takes messages out (or the queue closes),
@@ -82,6 +153,32 @@ pub(crate) struct Outbox {
     retries_base: u32,
     /// `dispatcher_max_queue_size`, for error messages.
     capacity: usize,
+    /// The store of guaranteed messages, when persistence is on.
+    persist: Option<PersistSettings>,
+    /// The next store key; keys grow with every push, so the store's order
+    /// is the order of pushes.
+    next_key: AtomicU64,
+    /// Messages in the store.
+    persisted: AtomicUsize,
+    /// The group commit's state (see [`Outbox::make_durable`]).
+    commit: Mutex<GroupCommit>,
+    /// Signalled when a group-commit flush ends.
+    committed: Condvar,
+    /// Where overflow alerts come from; `None` sends none (unit tests).
+    overflow: Mutex<Option<OverflowSource>>,
+    /// An overflow alert is queued and not yet delivered or given up: no
+    /// second one until then.
+    alert_pending: Arc<AtomicBool>,
+}
+
+impl fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Outbox")
+            .field("len", &self.len())
+            .field("capacity", &self.capacity)
+            .field("persisted", &self.persisted.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
 }
 
 impl Outbox {
@@ -93,11 +190,40 @@ impl Outbox {
     }
 
     /// An empty outbox whose pushes wait up to `wait` for room.
+    #[cfg(test)]
     pub(crate) fn with_wait(
         capacity: usize,
         retries_base: u32,
         wait: Duration,
     ) -> (Arc<Outbox>, Receiver<()>) {
+        let (outbox, woken) = Outbox::build(capacity, retries_base, wait, None);
+        (Arc::new(outbox), woken)
+    }
+
+    /// An empty outbox whose pushes wait up to `wait` for room, that persists guaranteed messages
+    /// in `persist`, and sends overflow alerts as `endpoint_id`.
+    pub(crate) fn durable(
+        capacity: usize,
+        retries_base: u32,
+        wait: Duration,
+        persist: Option<PersistSettings>,
+        endpoint_id: &str,
+        clock: crate::rest::Clock,
+    ) -> (Arc<Outbox>, Receiver<()>) {
+        let (outbox, woken) = Outbox::build(capacity, retries_base, wait, persist);
+        *outbox.overflow_source() = Some(OverflowSource {
+            endpoint_id: endpoint_id.to_owned(),
+            clock,
+        });
+        (Arc::new(outbox), woken)
+    }
+
+    fn build(
+        capacity: usize,
+        retries_base: u32,
+        wait: Duration,
+        persist: Option<PersistSettings>,
+    ) -> (Outbox, Receiver<()>) {
         let (wake, woken) = crossbeam_channel::bounded(1);
         let outbox = Outbox {
             queue: Mutex::new(OutboundQueue::new(capacity)),
@@ -106,8 +232,15 @@ impl Outbox {
             wake,
             retries_base: retries_base.max(3),
             capacity: capacity.max(1),
+            persist,
+            next_key: AtomicU64::new(0),
+            persisted: AtomicUsize::new(0),
+            commit: Mutex::new(GroupCommit::default()),
+            committed: Condvar::new(),
+            overflow: Mutex::new(None),
+            alert_pending: Arc::new(AtomicBool::new(false)),
         };
-        (Arc::new(outbox), woken)
+        (outbox, woken)
     }
 
     /// How many failed attempts a message of `reliability` survives (spec
@@ -121,18 +254,77 @@ impl Outbox {
         }
     }
 
+    /// Queues what a previous run left in the store (in store order, beyond
+    /// the capacity if need be: refusing them now would lose them). Returns
+    /// how many were queued.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the store cannot be read.
+    pub(crate) fn restore(&self) -> Result<usize, Error> {
+        let Some(persist) = &self.persist else {
+            return Ok(0);
+        };
+        let loaded = persist.store.load_all()?;
+        let count = loaded.len();
+        if let Some((last, _)) = loaded.last() {
+            self.next_key.store(last + 1, Ordering::SeqCst);
+        }
+        self.persisted.store(count, Ordering::SeqCst);
+        let mut queue = self.lock();
+        for (key, message) in loaded {
+            let priority = message.priority();
+            let item = Outgoing {
+                message,
+                listener: None,
+                key: Some(key),
+            };
+            queue.force_push(item, priority, None);
+        }
+        drop(queue);
+        if count > 0 {
+            log::info!(
+                "{}: resending {count} guaranteed message(s) from an earlier run",
+                persist.store.path().display()
+            );
+            let _ = self.wake.try_send(());
+        }
+        Ok(count)
+    }
+
     /// Queues `items` all together or not at all, and wakes the sender.
+    /// Guaranteed messages are durable in the store when this returns.
+    ///
+    /// When the queue or the store is full the refused messages' listeners
+    /// hear of it (their error callbacks run) and an overflow alert is
+    /// queued.
     ///
     /// # Errors
     ///
     /// [`Error::Argument`] if a message breaks the wire's size limits;
-    /// [`Error::State`] if the queue is full (`dispatcher_max_queue_size`) or
-    /// the device is closing.
+    /// [`Error::State`] if the queue is full (`dispatcher_max_queue_size`),
+    /// the store is full, or the device is closing; [`Error::Io`] if the
+    /// store cannot write.
     pub(crate) fn send(&self, items: Vec<Outgoing>) -> Result<(), Error> {
-        for item in &items {
-            item.message.check_limits()?;
+        match self.try_send(items) {
+            Ok(()) => Ok(()),
+            Err(refused) => Err(refused.error),
         }
-        let entries = items
+    }
+
+    /// As [`Outbox::send`], handing the messages back on failure.
+    ///
+    /// # Errors
+    ///
+    /// As [`Outbox::send`]; the messages come back in [`Refused::items`]
+    /// (empty when they were queued but could not be made durable).
+    pub(crate) fn try_send(&self, items: Vec<Outgoing>) -> Result<(), Refused> {
+        for item in &items {
+            if let Err(error) = item.message.check_limits() {
+                return Err(Refused { error, items });
+            }
+        }
+        let mut entries = items
             .into_iter()
             .map(|item| {
                 let priority = item.message.priority();
@@ -140,6 +332,13 @@ impl Outbox {
                 (item, priority, retries)
             })
             .collect::<Vec<_>>();
+        let durable = self.persist.as_ref().map(|p| {
+            let n = entries
+                .iter()
+                .filter(|(item, ..)| item.message.reliability() == Reliability::GuaranteedDelivery)
+                .count();
+            (p, n)
+        });
         let mut queue = self.lock();
         let deadline = Instant::now() + self.wait;
         while !queue.is_closed() && !queue.has_room(entries.len()) {
@@ -154,18 +353,172 @@ impl Outbox {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
-        match queue.push_all(entries) {
-            Ok(()) => {
-                // A full slot means a wake-up is pending already.
-                let _ = self.wake.try_send(());
-                Ok(())
-            }
-            Err(PushError::Full(_)) => Err(Error::state(format!(
+        if queue.is_closed() {
+            return Err(Refused {
+                error: Error::state("the device is closed"),
+                items: entries.into_iter().map(|e| e.0).collect(),
+            });
+        }
+        if !queue.has_room(entries.len()) {
+            drop(queue);
+            let error = Error::state(format!(
                 "the outgoing message queue is full (dispatcher_max_queue_size = {})",
                 self.capacity
-            ))),
-            Err(PushError::Closed(_)) => Err(Error::state("the device is closed")),
+            ));
+            return Err(self.overflowed(error, entries.into_iter().map(|e| e.0).collect()));
         }
+        // The key after the last one this push wrote: durable once the
+        // group commit has flushed up to it.
+        let mut wrote_upto = None;
+        if let Some((persist, n)) = durable.filter(|(_, n)| *n > 0) {
+            if self.persisted.load(Ordering::SeqCst) + n > persist.max_messages {
+                drop(queue);
+                let error = Error::state(format!(
+                    "the store of guaranteed messages is full ([message_persistence] \
+                     max_messages = {})",
+                    persist.max_messages
+                ));
+                return Err(self.overflowed(error, entries.into_iter().map(|e| e.0).collect()));
+            }
+            for (item, ..) in &mut entries {
+                if item.message.reliability() == Reliability::GuaranteedDelivery {
+                    item.key = Some(self.next_key.fetch_add(1, Ordering::SeqCst));
+                }
+            }
+            let records: Vec<(u64, &Message)> = entries
+                .iter()
+                .filter_map(|(item, ..)| item.key.map(|k| (k, &item.message)))
+                .collect();
+            // Inserted under the queue lock so store order is queue order;
+            // flushed after it, so concurrent producers share one fsync.
+            if let Err(error) = persist.store.insert(&records) {
+                drop(queue);
+                return Err(Refused {
+                    error,
+                    items: entries.into_iter().map(|e| e.0).collect(),
+                });
+            }
+            self.persisted.fetch_add(n, Ordering::SeqCst);
+            wrote_upto = Some(self.next_key.load(Ordering::SeqCst));
+        }
+        if let Err(PushError::Full(items) | PushError::Closed(items)) = queue.push_all(entries) {
+            // Room and the closed flag were checked under this same lock, so
+            // this does not happen; if it did, the caller gets the messages.
+            return Err(Refused {
+                error: Error::state("the outgoing message queue refused the messages"),
+                items,
+            });
+        }
+        drop(queue);
+        // A full slot means a wake-up is pending already.
+        let _ = self.wake.try_send(());
+        if let (Some(upto), Some(persist)) = (wrote_upto, &self.persist) {
+            self.make_durable(persist, upto).map_err(|error| Refused {
+                error,
+                items: Vec::new(),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Group commit: returns once every key below `upto` is flushed. One
+    /// caller at a time flushes, covering everything inserted so far; the
+    /// others wait for it and return without a flush of their own when it
+    /// covered them, so concurrent producers share `fsync`s.
+    fn make_durable(&self, persist: &PersistSettings, upto: u64) -> Result<(), Error> {
+        let mut commit = self.commit.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if commit.durable_upto >= upto {
+                return Ok(());
+            }
+            if !commit.flushing {
+                commit.flushing = true;
+                drop(commit);
+                // Keys are taken and inserted under the queue lock, so every
+                // key below this one is in sled's log when it is read.
+                let target = {
+                    let _queue = self.lock();
+                    self.next_key.load(Ordering::SeqCst)
+                };
+                let result = persist.store.flush();
+                commit = self.commit.lock().unwrap_or_else(|e| e.into_inner());
+                commit.flushing = false;
+                if result.is_ok() {
+                    commit.durable_upto = commit.durable_upto.max(target);
+                }
+                self.committed.notify_all();
+                result?;
+                continue;
+            }
+            commit = self
+                .committed
+                .wait(commit)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Reports refused messages to their listeners, queues an overflow alert,
+    /// and builds the refusal.
+    fn overflowed(&self, error: Error, items: Vec<Outgoing>) -> Refused {
+        log::warn!("refusing {} message(s): {error}", items.len());
+        for item in &items {
+            if let Some(listener) = &item.listener {
+                listener.failed(&item.message, &error);
+            }
+        }
+        self.raise_overflow_alert(&error);
+        Refused { error, items }
+    }
+
+    /// Queues one `message_dispatcher:overflow` alert, beyond the capacity,
+    /// unless one is still on its way.
+    fn raise_overflow_alert(&self, error: &Error) {
+        let source = self.overflow_source();
+        let Some(source) = source.as_ref() else {
+            return;
+        };
+        if self.alert_pending.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let max = i64::try_from(self.capacity).unwrap_or(i64::MAX);
+        let alert = Message::alert(
+            &source.endpoint_id,
+            capability::MESSAGE_DISPATCHER_OVERFLOW_FORMAT,
+            "The device's outgoing message queue is full and messages were refused",
+            Severity::Significant,
+            vec![
+                (
+                    "description".to_owned(),
+                    iotcs_core::Value::from(error.to_string()),
+                ),
+                ("maxNumMessages".to_owned(), iotcs_core::Value::Integer(max)),
+            ],
+            (source.clock)(),
+        );
+        let alert = match alert {
+            Ok(alert) => alert
+                .with_priority(Priority::Highest)
+                .with_reliability(Reliability::BestEffort),
+            Err(e) => {
+                log::warn!("cannot build the overflow alert: {e}");
+                self.alert_pending.store(false, Ordering::SeqCst);
+                return;
+            }
+        };
+        let listener = Arc::new(AlertDone(Arc::clone(&self.alert_pending)));
+        let retries = self.retries_for(Reliability::BestEffort);
+        let mut queue = self.lock();
+        if queue.is_closed() {
+            self.alert_pending.store(false, Ordering::SeqCst);
+            return;
+        }
+        queue.force_push(
+            Outgoing::with_listener(alert, listener),
+            Priority::Highest,
+            retries,
+        );
+        drop(queue);
+        let _ = self.wake.try_send(());
     }
 
     /// Removes up to `max` messages, highest priority first.
@@ -185,6 +538,25 @@ impl Outbox {
         self.lock().requeue(batch)
     }
 
+    /// Deletes the stored copies of `items` (delivered, or rejected for
+    /// good). A failure is logged: the message would only be resent and
+    /// de-duplicated by the cloud.
+    pub(crate) fn forget<'a>(&self, items: impl Iterator<Item = &'a Outgoing>) {
+        let Some(persist) = &self.persist else {
+            return;
+        };
+        let keys: Vec<u64> = items.filter_map(|item| item.key).collect();
+        if keys.is_empty() {
+            return;
+        }
+        match persist.store.remove(&keys) {
+            Ok(()) => {
+                self.persisted.fetch_sub(keys.len(), Ordering::SeqCst);
+            }
+            Err(e) => log::warn!("cannot delete {} delivered message(s): {e}", keys.len()),
+        }
+    }
+
     /// Refuses new messages from now on; queued ones can still be drained.
     pub(crate) fn close(&self) {
         self.lock().close();
@@ -196,11 +568,46 @@ impl Outbox {
         self.lock().len()
     }
 
+    /// `dispatcher_max_queue_size`.
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Whether guaranteed messages are persisted.
+    #[cfg(test)]
+    pub(crate) fn is_durable(&self) -> bool {
+        self.persist.is_some()
+    }
+
+    /// Messages in the store.
+    #[cfg(test)]
+    pub(crate) fn persisted(&self) -> usize {
+        self.persisted.load(Ordering::SeqCst)
+    }
+
+    fn overflow_source(&self) -> MutexGuard<'_, Option<OverflowSource>> {
+        // Set once, read after; nothing can leave it torn.
+        self.overflow.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn lock(&self) -> MutexGuard<'_, OutboundQueue<Outgoing, Priority>> {
         // Every queue operation leaves it consistent before it can panic
         // (there is nothing in them that panics), so a poisoned lock still
         // guards a sound queue.
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Clears the "overflow alert pending" flag once the alert is settled.
+struct AlertDone(Arc<AtomicBool>);
+
+impl DeliveryListener for AlertDone {
+    fn delivered(&self, _: &Message) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+
+    fn failed(&self, _: &Message, _: &Error) {
+        self.0.store(false, Ordering::SeqCst);
     }
 }
 
@@ -284,6 +691,155 @@ mod tests {
         }
         let e = waiting.join().unwrap().unwrap_err();
         assert!(e.to_string().contains("closed"), "{e}");
+    }
+
+    struct Failed(Mutex<Vec<String>>);
+
+    impl DeliveryListener for Failed {
+        fn delivered(&self, _: &Message) {}
+        fn failed(&self, message: &Message, error: &Error) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("{} {error}", message.client_id()));
+        }
+    }
+
+    fn durable(dir: &std::path::Path, capacity: usize, max: usize) -> Arc<Outbox> {
+        let store = MessageStore::open(&dir.join("msps.db"), "EP-1").unwrap();
+        let persist = PersistSettings {
+            store: Arc::new(store),
+            max_messages: max,
+        };
+        Outbox::durable(
+            capacity,
+            3,
+            Duration::ZERO,
+            Some(persist),
+            "EP-1",
+            Arc::new(|| 5),
+        )
+        .0
+    }
+
+    fn temp_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "iotcs-outbox-{name}-{}",
+            iotcs_core::uuid_v4().unwrap()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn guaranteed(n: i64) -> Message {
+        data(n).with_reliability(Reliability::GuaranteedDelivery)
+    }
+
+    #[test]
+    fn guaranteed_messages_are_persisted_forgotten_and_restored() {
+        let dir = temp_dir("restore");
+        let outbox = durable(&dir, 10, 100);
+        assert!(outbox.is_durable());
+        let kept = guaranteed(1).with_priority(Priority::Low);
+        let kept_id = kept.client_id().to_owned();
+        outbox
+            .send(vec![
+                Outgoing::new(kept),
+                Outgoing::new(data(2)),
+                Outgoing::new(guaranteed(3).with_priority(Priority::High)),
+            ])
+            .unwrap();
+        assert_eq!(outbox.persisted(), 2);
+        let batch = outbox.pop_batch(10);
+        // The HIGH one is delivered; the LOW one is not.
+        assert_eq!(batch[0].item.key, Some(1));
+        assert_eq!(batch[1].item.key, None);
+        outbox.forget(std::iter::once(&batch[0].item));
+        assert_eq!(outbox.persisted(), 1);
+        drop((batch, outbox));
+        // A new run gets the undelivered one back, keys continuing.
+        let outbox = durable(&dir, 10, 100);
+        assert_eq!(outbox.restore().unwrap(), 1);
+        outbox.send(vec![Outgoing::new(guaranteed(4))]).unwrap();
+        let batch = outbox.pop_batch(10);
+        assert_eq!(batch.len(), 2);
+        // Priority order still holds: the restored LOW one comes second.
+        assert_eq!(batch[0].item.key, Some(1));
+        assert_eq!(batch[1].item.message.client_id(), kept_id);
+        assert_eq!(batch[1].item.key, Some(0));
+        drop((batch, outbox));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn overflow_hands_messages_back_reports_them_and_alerts_once() {
+        let dir = temp_dir("overflow");
+        let outbox = durable(&dir, 2, 1);
+        let listener = Arc::new(Failed(Mutex::new(Vec::new())));
+        outbox.send(vec![Outgoing::new(guaranteed(1))]).unwrap();
+        // The store is full: a second guaranteed message is refused.
+        let refused = outbox
+            .try_send(vec![Outgoing::with_listener(
+                guaranteed(2),
+                listener.clone(),
+            )])
+            .unwrap_err();
+        assert!(
+            refused.to_string().contains("max_messages = 1"),
+            "{refused}"
+        );
+        assert_eq!(refused.items.len(), 1);
+        assert_eq!(listener.0.lock().unwrap().len(), 1);
+        // The memory queue is full (the alert took the second slot).
+        assert_eq!(outbox.len(), 2);
+        let e = outbox
+            .send(vec![Outgoing::with_listener(data(3), listener.clone())])
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("dispatcher_max_queue_size = 2"),
+            "{e}"
+        );
+        assert_eq!(listener.0.lock().unwrap().len(), 2);
+        // One alert only, first in line, until it is settled.
+        let batch = outbox.pop_batch(10);
+        assert_eq!(batch.len(), 2);
+        let alert = &batch[0].item;
+        assert_eq!(
+            alert.message.message_type(),
+            iotcs_core::message::MessageType::Alert
+        );
+        assert_eq!(alert.message.event_time(), 5);
+        match alert.message.payload() {
+            iotcs_core::message::Payload::Alert(a) => {
+                assert_eq!(a.format(), capability::MESSAGE_DISPATCHER_OVERFLOW_FORMAT);
+                assert_eq!(a.get("maxNumMessages"), Some(&serde_json::json!(2)));
+            }
+            other => panic!("{other:?}"),
+        }
+        alert.listener.as_ref().unwrap().delivered(&alert.message);
+        drop((batch, outbox));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_failing_store_refuses_and_hands_back() {
+        let dir = temp_dir("failing");
+        let outbox = durable(&dir, 10, 100);
+        outbox.persist.as_ref().unwrap().store.fail.arm("put");
+        let refused = outbox
+            .try_send(vec![Outgoing::new(guaranteed(1))])
+            .unwrap_err();
+        assert_eq!(refused.items.len(), 1);
+        assert_eq!(outbox.len(), 0);
+        outbox.persist.as_ref().unwrap().store.fail.arm("flush");
+        let refused = outbox
+            .try_send(vec![Outgoing::new(guaranteed(2))])
+            .unwrap_err();
+        // Queued already; only the durability failed.
+        assert!(refused.items.is_empty());
+        assert_eq!(outbox.len(), 1);
+        drop(outbox);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

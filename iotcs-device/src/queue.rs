@@ -5,8 +5,7 @@
 //! This is plain state with no IO, no clock and no threads (STYLE practice 8):
 //! the sender thread pops batches, posts them, and hands failed batches back
 //! with [`OutboundQueue::requeue`], which decides what is retried and what has
-//! run out of attempts. Issue 5 makes the queue durable behind the same
-//! operations.
+//! run out of attempts. Durability lives a layer up, in the outbox.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, VecDeque};
@@ -114,6 +113,22 @@ impl<T, P: Ord + Copy> OutboundQueue<T, P> {
             self.len += 1;
         }
         Ok(())
+    }
+
+    /// Queues `item` at the back of its lane whatever the capacity: for
+    /// messages that must not be refused (those restored from the store, the
+    /// overflow alert). They count towards the length, so pushes wait until
+    /// the queue is back under its capacity.
+    pub(crate) fn force_push(&mut self, item: T, priority: P, retries: Option<u32>) {
+        self.lanes
+            .entry(Reverse(priority))
+            .or_default()
+            .push_back(Entry {
+                item,
+                priority,
+                retries_left: retries,
+            });
+        self.len += 1;
     }
 
     /// Removes and returns up to `max` items, highest priority first and in
@@ -249,6 +264,17 @@ mod tests {
         assert_eq!(q.len(), 1);
         q.push_all(vec![("b", 1, None), ("c", 0, None)]).unwrap();
         assert_eq!(items(&q.pop_batch(5)), ["b", "a", "c"]);
+    }
+
+    #[test]
+    fn forced_pushes_exceed_the_capacity_and_block_normal_ones() {
+        let mut q = OutboundQueue::new(1);
+        q.push("a", 0, None).unwrap();
+        q.force_push("b", 1, None);
+        assert_eq!(q.len(), 2);
+        assert!(!q.has_room(1));
+        assert!(matches!(q.push("c", 0, None), Err(PushError::Full("c"))));
+        assert_eq!(items(&q.pop_batch(5)), ["b", "a"]);
     }
 
     #[test]

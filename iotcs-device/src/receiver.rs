@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, TryRecvError, select_biased};
 
+use crate::counters::Counters;
 use crate::inbound::Inbound;
 use crate::rest::RestClient;
 use crate::sender::MESSAGES_PATH;
@@ -45,6 +46,9 @@ pub(crate) struct ReceiverLoop {
     pub(crate) rest: Arc<RestClient>,
     pub(crate) inbound: Arc<Inbound>,
     pub(crate) settings: ReceiverSettings,
+    /// Received-message counters and the polling interval the cloud may
+    /// change (the message-dispatcher capability).
+    pub(crate) counters: Arc<Counters>,
 }
 
 impl ReceiverLoop {
@@ -74,6 +78,9 @@ impl ReceiverLoop {
             let pause = match self.rest.call(request) {
                 Ok(response) if response.is_success() => {
                     let taken = self.inbound.dispatch(&response.body);
+                    if taken > 0 {
+                        self.counters.received(taken, response.body.len());
+                    }
                     if let Some(needed) = response.header("x-min-acceptbytes").filter(|v| *v != "0")
                         && !warned_min_accept
                     {
@@ -84,7 +91,9 @@ impl ReceiverLoop {
                         warned_min_accept = true;
                     }
                     if !self.settings.long_poll {
-                        self.settings.polling_interval
+                        self.counters
+                            .polling_interval()
+                            .unwrap_or(self.settings.polling_interval)
                     } else if taken == 0 && started.elapsed() < self.settings.min_spacing {
                         self.settings.min_spacing
                     } else {
@@ -224,6 +233,7 @@ mod tests {
             rest,
             inbound,
             settings: settings(long_poll),
+            counters: Arc::default(),
         };
         let thread = std::thread::spawn(move || receiver.run(&stop));
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -283,6 +293,7 @@ mod tests {
             rest,
             inbound,
             settings: settings(true),
+            counters: Arc::default(),
         }
         .run(&stop);
         assert!(transport.paths().is_empty());

@@ -111,6 +111,14 @@ impl RestClient {
         self.lock_token().invalidate();
     }
 
+    /// The endpoint id once the identity is the activated endpoint's.
+    pub(crate) fn endpoint_id(&self) -> Option<String> {
+        match &*self.identity.read().unwrap_or_else(|e| e.into_inner()) {
+            Identity::Endpoint { id, .. } => Some(id.clone()),
+            Identity::Activation { .. } => None,
+        }
+    }
+
     /// The transport, for callers that need to interrupt long polls.
     pub(crate) fn transport(&self) -> &Arc<dyn Transport> {
         &self.transport

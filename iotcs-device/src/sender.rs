@@ -2,22 +2,40 @@
 //! `dispatcher_max_messages_per_connection`, highest priority first, one
 //! `POST /iot/api/v2/messages` per batch.
 //!
-//! A failed batch goes back to the front of the queue with one retry spent
-//! per message; messages out of retries are reported to their listeners.
-//! After a failure the thread pauses for `message_dispatcher_backoff` before
-//! trying again (a fixed pause; the growing back-off of spec §8.4 comes with
-//! issue 5). On stop it closes the outbox, makes one attempt at every batch
-//! still queued, and hands what could not be sent back to its owner.
+//! What a POST's outcome does to its batch:
+//! - accepted (2xx): listeners hear `delivered`, stored copies are deleted,
+//!   the back-off resets;
+//! - rejected for good (a 4xx other than 401, 403, 408 and 429; the cloud
+//!   refuses a whole batch when one message is bad): the batch is split in
+//!   halves and each half sent again, down to single messages, so the one
+//!   poisoned message is found, deleted and reported to `on_error`, and the
+//!   messages beside and behind it go through;
+//! - failed for now (5xx, 401/403 after the token refresh and retry of
+//!   [`RestClient::call`], 408, 429, no connection, a timeout): the batch
+//!   goes back to the front of the queue with one retry spent per message
+//!   (unlimited for `GUARANTEED_DELIVERY`), messages out of retries are
+//!   reported, and the thread backs off ([`crate::backoff`]): it waits on its
+//!   stop channel until the deadline, so a server that is down costs no CPU
+//!   and new messages do not cut the wait short.
+//!
+//! On stop it closes the outbox, makes one attempt at every batch still
+//! queued, and hands what could not be sent back to its owner; persisted
+//! guaranteed messages are not handed back, they stay in the store for the
+//! next open.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::Instant;
 
 use crossbeam_channel::{Receiver, select_biased};
 use iotcs_core::Error;
-use iotcs_core::message::{Message, write_json_array};
+use iotcs_core::message::{Message, Priority, write_json_array};
 
+use crate::backoff::Backoff;
+use crate::counters::Counters;
 use crate::inbound::Inbound;
 use crate::outbox::{Outbox, Outgoing};
+use crate::queue::Entry;
 use crate::rest::{RestClient, transport_error};
 use crate::transport::HttpRequest;
 
@@ -33,8 +51,6 @@ pub(crate) struct SenderSettings {
     /// polling is off (with long polling, Java sends `acceptBytes=0` and
     /// requests come on the long poll).
     pub(crate) accept_requests: bool,
-    /// The pause after a failed POST (`message_dispatcher_backoff`).
-    pub(crate) retry_pause: Duration,
     /// `[logging] pretty_print_messages`, for the trace log of sent batches.
     pub(crate) pretty_print: bool,
 }
@@ -42,10 +58,13 @@ pub(crate) struct SenderSettings {
 /// What the sender leaves behind when it stops.
 #[derive(Debug, Default)]
 pub(crate) struct SenderExit {
-    /// Messages that could not be sent before the thread stopped.
+    /// Messages that could not be sent before the thread stopped (persisted
+    /// guaranteed messages are not among them: they wait in the store).
     pub(crate) unsent: Vec<Outgoing>,
     /// Why the first of them failed.
     pub(crate) error: Option<Error>,
+    /// Persisted messages left in the store for the next open.
+    pub(crate) kept: usize,
 }
 
 /// The sender actor.
@@ -54,8 +73,18 @@ pub(crate) struct Sender {
     pub(crate) rest: Arc<RestClient>,
     pub(crate) inbound: Arc<Inbound>,
     pub(crate) settings: SenderSettings,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) backoff: Backoff,
     /// Reused for every batch's JSON.
     pub(crate) buffer: Vec<u8>,
+}
+
+/// A batch of queue entries.
+type Batch = Vec<Entry<Outgoing, Priority>>;
+
+/// Whether a failed POST's error means the server will never take the batch.
+pub(crate) fn is_permanent(error: &Error) -> bool {
+    matches!(error.status_code(), Some(s) if (400..500).contains(&s) && ![401, 403, 408, 429].contains(&s))
 }
 
 impl Sender {
@@ -72,20 +101,15 @@ impl Sender {
                 if batch.is_empty() {
                     break;
                 }
-                if let Err(e) = self.post(batch.iter().map(|entry| &entry.item.message)) {
-                    log::warn!("sending {} message(s) failed: {e}", batch.len());
-                    for entry in self.outbox.requeue(batch) {
-                        report_failed(&entry.item, &e);
-                    }
+                if let Some(until) = self.deliver(batch) {
+                    let pause = until.saturating_duration_since(Instant::now());
+                    log::debug!(
+                        "backing off for {pause:?} after {} failure(s)",
+                        self.backoff.failures()
+                    );
                     select_biased! {
                         recv(stop) -> _ => break 'running,
-                        default(self.settings.retry_pause) => {}
-                    }
-                } else {
-                    for entry in &batch {
-                        if let Some(listener) = &entry.item.listener {
-                            listener.delivered(&entry.item.message);
-                        }
+                        default(pause) => {}
                     }
                 }
             }
@@ -93,40 +117,113 @@ impl Sender {
         self.flush()
     }
 
+    /// Sends `batch`, splitting it on permanent rejections; returns the
+    /// back-off deadline after a retryable failure.
+    fn deliver(&mut self, batch: Batch) -> Option<Instant> {
+        let mut pending: VecDeque<Batch> = VecDeque::from([batch]);
+        while let Some(mut batch) = pending.pop_front() {
+            match self.post(batch.iter().map(|entry| &entry.item.message)) {
+                Ok(bytes) => {
+                    self.backoff.succeeded();
+                    self.delivered(&batch, bytes);
+                }
+                Err(e) if is_permanent(&e) => {
+                    self.counters.protocol_error();
+                    if batch.len() > 1 {
+                        log::debug!(
+                            "the server rejected a batch of {} ({e}); sending it in halves",
+                            batch.len()
+                        );
+                        let second = batch.split_off(batch.len() / 2);
+                        pending.push_front(second);
+                        pending.push_front(batch);
+                    } else {
+                        for entry in batch {
+                            log::warn!(
+                                "the server rejected message {}: {e}",
+                                entry.item.message.client_id()
+                            );
+                            self.outbox.forget(std::iter::once(&entry.item));
+                            report_failed(&entry.item, &e);
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.counters.protocol_error();
+                    let mut rest = batch;
+                    rest.extend(pending.drain(..).flatten());
+                    log::warn!("sending {} message(s) failed: {e}", rest.len());
+                    let total = rest.len();
+                    let exhausted = self.outbox.requeue(rest);
+                    self.counters.retried(total - exhausted.len());
+                    for entry in exhausted {
+                        self.outbox.forget(std::iter::once(&entry.item));
+                        report_failed(&entry.item, &e);
+                    }
+                    return Some(self.backoff.failed(Instant::now()));
+                }
+            }
+        }
+        None
+    }
+
+    /// Bookkeeping for an accepted batch.
+    fn delivered(&self, batch: &Batch, bytes: usize) {
+        self.counters.sent(batch.len(), bytes);
+        self.outbox.forget(batch.iter().map(|entry| &entry.item));
+        for entry in batch {
+            if let Some(listener) = &entry.item.listener {
+                listener.delivered(&entry.item.message);
+            }
+        }
+    }
+
     /// The last pass at stop: no new messages, one attempt per batch, and
     /// after the first failure no more network calls.
     fn flush(mut self) -> SenderExit {
         self.outbox.close();
         let mut exit = SenderExit::default();
+        let mut failure: Option<Error> = None;
         loop {
             let batch = self.outbox.pop_batch(self.settings.batch_max);
             if batch.is_empty() {
                 break;
             }
-            if exit.error.is_none() {
+            if failure.is_none() {
                 match self.post(batch.iter().map(|entry| &entry.item.message)) {
-                    Ok(()) => {
-                        for entry in &batch {
-                            if let Some(listener) = &entry.item.listener {
-                                listener.delivered(&entry.item.message);
-                            }
-                        }
+                    Ok(bytes) => {
+                        self.delivered(&batch, bytes);
                         continue;
                     }
                     Err(e) => {
                         log::warn!("could not send the queued messages before closing: {e}");
-                        exit.error = Some(e);
+                        failure = Some(e);
                     }
                 }
             }
-            exit.unsent
-                .extend(batch.into_iter().map(|entry| entry.item));
+            for entry in batch {
+                if entry.item.key.is_some() {
+                    exit.kept += 1;
+                } else {
+                    exit.unsent.push(entry.item);
+                }
+            }
+        }
+        if exit.kept > 0 {
+            log::info!(
+                "{} guaranteed message(s) stay persisted for the next open",
+                exit.kept
+            );
+        }
+        if !exit.unsent.is_empty() {
+            exit.error = failure;
         }
         exit
     }
 
     /// POSTs one batch; hands any requests in the answer to the inbound side.
-    fn post<'a>(&mut self, messages: impl Iterator<Item = &'a Message>) -> Result<(), Error> {
+    /// Returns the bytes sent.
+    fn post<'a>(&mut self, messages: impl Iterator<Item = &'a Message>) -> Result<usize, Error> {
         self.buffer.clear();
         write_json_array(messages, &mut self.buffer);
         if log::log_enabled!(log::Level::Trace) {
@@ -141,6 +238,7 @@ impl Sender {
             0
         };
         let path = format!("{MESSAGES_PATH}?acceptBytes={accept}");
+        let bytes = self.buffer.len();
         let response = self
             .rest
             .call(HttpRequest::post(path, self.buffer.clone()))?;
@@ -148,9 +246,12 @@ impl Sender {
             return Err(transport_error("POST", MESSAGES_PATH, &response));
         }
         if accept > 0 {
-            self.inbound.dispatch(&response.body);
+            let taken = self.inbound.dispatch(&response.body);
+            if taken > 0 {
+                self.counters.received(taken, response.body.len());
+            }
         }
-        Ok(())
+        Ok(bytes)
     }
 }
 
@@ -181,7 +282,7 @@ pub(crate) fn render(json: &[u8], pretty: bool) -> String {
 mod tests {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::time::Instant;
+    use std::time::{Duration, Instant};
 
     use iotcs_core::message::{Priority, Reliability};
 
@@ -248,7 +349,6 @@ mod tests {
         let settings = SenderSettings {
             batch_max,
             accept_requests: false,
-            retry_pause: Duration::from_millis(1),
             pretty_print: true,
         };
         let sender = Sender {
@@ -256,6 +356,8 @@ mod tests {
             rest,
             inbound,
             settings,
+            counters: Arc::new(Counters::default()),
+            backoff: Backoff::new(Duration::from_millis(1), Box::new(|| 0)),
             buffer: Vec::new(),
         };
         (
@@ -390,6 +492,68 @@ mod tests {
             seen.lock().unwrap()[0],
             "/iot/api/v2/messages?acceptBytes=4190"
         );
+    }
+
+    #[test]
+    fn a_poisoned_message_is_isolated_and_the_rest_delivered() {
+        let (rig, wake) = rig(10, |req| {
+            let body = String::from_utf8_lossy(&req.body);
+            if body.contains(r#""n":3"#) {
+                json(400, r#"{"detail":"bad value"}"#)
+            } else {
+                json(202, "[]")
+            }
+        });
+        let counts = Arc::new(Counts::default());
+        for n in 0..7 {
+            rig.outbox
+                .send(vec![Outgoing::with_listener(
+                    data(n, Priority::Medium),
+                    counts.clone(),
+                )])
+                .unwrap();
+        }
+        let counters = rig.sender.counters.clone();
+        let (stop_tx, stop) = crossbeam_channel::bounded::<()>(1);
+        let outbox = rig.outbox.clone();
+        let handle = std::thread::spawn(move || rig.sender.run(&stop, &wake));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while counts.delivered.load(Ordering::SeqCst) < 6 && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        stop_tx.send(()).unwrap();
+        let exit = handle.join().unwrap();
+        assert!(exit.unsent.is_empty());
+        assert_eq!(counts.delivered.load(Ordering::SeqCst), 6);
+        assert_eq!(counts.failed.load(Ordering::SeqCst), 1);
+        assert_eq!(outbox.len(), 0);
+        let snapshot = counters.snapshot();
+        assert_eq!(snapshot.messages_sent, 6);
+        assert!(snapshot.protocol_errors >= 3, "{snapshot:?}");
+        assert_eq!(snapshot.messages_retried, 0);
+        // Rejections are not retries: the budget is untouched by bisection.
+        let posted = posted(&rig.transport);
+        let sizes: Vec<usize> = posted.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [7, 3, 4, 2, 1, 1, 2], "{sizes:?}");
+    }
+
+    #[test]
+    fn permanent_statuses_are_the_4xx_other_than_auth_timeout_and_throttling() {
+        let status = |s| Error::Transport {
+            status: s,
+            method: "POST".into(),
+            path: MESSAGES_PATH.into(),
+            body: String::new(),
+        };
+        for s in [400, 404, 409, 413, 415] {
+            assert!(is_permanent(&status(s)), "{s}");
+        }
+        for s in [401, 403, 408, 429, 500, 503] {
+            assert!(!is_permanent(&status(s)), "{s}");
+        }
+        assert!(!is_permanent(&Error::Timeout {
+            operation: "x".into()
+        }));
     }
 
     #[test]

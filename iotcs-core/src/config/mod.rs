@@ -266,6 +266,7 @@ mod tests {
             ("device_policy", "network_cost", "WIFI"),
             ("message_persistence", "db_name", ""),
             ("message_persistence", "enabled", "perhaps"),
+            ("message_persistence", "max_messages", "0"),
             ("batchby_persistence", "db_name", ""),
             ("batchby_persistence", "enabled", "2"),
         ];

@@ -200,6 +200,9 @@ fn apply(c: &mut Config, f: &Field<'_>, warnings: &mut Vec<ConfigWarning>) -> Re
 
         ("message_persistence", "db_name") => c.message_persistence.db_name = f.path()?,
         ("message_persistence", "enabled") => c.message_persistence.enabled = f.boolean()?,
+        ("message_persistence", "max_messages") => {
+            c.message_persistence.max_messages = f.at_least_one("messages")?
+        }
         ("batchby_persistence", "db_name") => c.batchby_persistence.db_name = f.path()?,
         ("batchby_persistence", "enabled") => c.batchby_persistence.enabled = f.boolean()?,
 

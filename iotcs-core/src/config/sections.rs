@@ -362,6 +362,12 @@ pub struct MessagePersistenceConfig {
     /// Persist messages so they survive a restart.
     /// Key `enabled`, a boolean. Defaults to `true`.
     pub enabled: bool,
+    /// Most GUARANTEED_DELIVERY messages the store holds (an iotcs extension:
+    /// the reference leaves the store unbounded). A send beyond it fails, the
+    /// messages' error callbacks run and a `message_dispatcher:overflow` alert
+    /// is sent; stored messages are never dropped to make room.
+    /// Key `max_messages`, a whole number of messages, at least 1. Defaults to `100000`.
+    pub max_messages: usize,
 }
 
 impl Default for MessagePersistenceConfig {
@@ -369,6 +375,7 @@ impl Default for MessagePersistenceConfig {
         MessagePersistenceConfig {
             db_name: PathBuf::from("iotcs/msps.db"),
             enabled: true,
+            max_messages: 100_000,
         }
     }
 }
@@ -492,7 +499,7 @@ mod tests {
     fn absolute_db_names_ignore_home() {
         let messages = MessagePersistenceConfig {
             db_name: PathBuf::from("/var/lib/m.db"),
-            enabled: true,
+            ..MessagePersistenceConfig::default()
         };
         assert_eq!(
             messages.db_path(Path::new("/home/dev")),
@@ -544,7 +551,7 @@ mod tests {
     fn a_dot_relative_db_name_is_still_under_home() {
         let messages = MessagePersistenceConfig {
             db_name: PathBuf::from("./m.db"),
-            enabled: true,
+            ..MessagePersistenceConfig::default()
         };
         assert_eq!(
             messages.db_path(Path::new("/h")),

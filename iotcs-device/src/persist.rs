@@ -1,0 +1,469 @@
+//! The durable store of `GUARANTEED_DELIVERY` messages: the one module that
+//! touches sled.
+//!
+//! Layout: one sled database per `[message_persistence] db_name`, one tree
+//! per owning endpoint (the device whose dispatcher sends the messages, so a
+//! gateway's tree also holds its indirectly-connected devices' messages).
+//! Keys are a big-endian `u64` sequence number, so iteration is insertion
+//! order; values are the message's wire JSON, which carries its `clientId`.
+//!
+//! Crash-safety assumptions, stated once:
+//! - [`MessageStore::insert`] writes into sled's log buffer and
+//!   [`MessageStore::flush`] writes the log and `fsync`s it; the outbox calls
+//!   both before `set` returns, so a message is durable from then on, through
+//!   a process kill and, as far as the disk honours `fsync`, a power loss.
+//!   Concurrent producers insert under the queue lock and flush after it, so
+//!   they share `fsync`s.
+//! - [`MessageStore::remove`] does not flush. Losing a removal in a crash
+//!   means the message is sent again after the restart with the same
+//!   `clientId`, which the cloud de-duplicates: a lost removal costs a
+//!   resend, never a loss or a duplicate.
+//! - sled detects torn writes at the end of its log by checksum and drops
+//!   them at recovery; a message whose `put` did not return may or may not
+//!   survive, which is the contract (its `set` never returned success).
+//! - A database whose files are corrupt beyond that is reported as an
+//!   [`Error::Io`] naming the path, with sled's reason. sled 0.34 can panic on
+//!   some malformed files instead of returning an error; opening runs inside
+//!   [`std::panic::catch_unwind`] so that too becomes an error.
+//!
+//! Several devices in one process may share a `db_name`: the database is
+//! opened once per path and shared (sled locks its directory against other
+//! processes, so two processes need two `db_name`s).
+//!
+//! Tests inject failures through [`FailPoints`], checked before every sled
+//! call (STYLE practice 11).
+
+use std::collections::HashMap;
+use std::io;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+use iotcs_core::Error;
+use iotcs_core::message::Message;
+
+/// Named failure sites, for tests: when a name is armed, the next call at
+/// that site fails with an injected I/O error.
+#[derive(Debug, Default)]
+pub(crate) struct FailPoints {
+    armed: Mutex<Vec<&'static str>>,
+}
+
+impl FailPoints {
+    /// Makes the next call at `site` fail (test seam).
+    #[cfg(test)]
+    pub(crate) fn arm(&self, site: &'static str) {
+        self.armed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(site);
+    }
+
+    /// Whether `site` is armed; disarms it.
+    fn hit(&self, site: &'static str) -> bool {
+        let mut armed = self.armed.lock().unwrap_or_else(|e| e.into_inner());
+        match armed.iter().position(|s| *s == site) {
+            Some(i) => {
+                armed.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// One open sled database, shared by every store of its path in this process.
+struct SharedDb {
+    db: sled::Db,
+    path: PathBuf,
+}
+
+/// The open databases of this process, by path.
+fn registry() -> &'static Mutex<HashMap<PathBuf, Weak<SharedDb>>> {
+    static OPEN: OnceLock<Mutex<HashMap<PathBuf, Weak<SharedDb>>>> = OnceLock::new();
+    OPEN.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// The persisted messages of one endpoint.
+pub(crate) struct MessageStore {
+    shared: Arc<SharedDb>,
+    tree: sled::Tree,
+    /// Injected failures (tests).
+    pub(crate) fail: FailPoints,
+}
+
+impl std::fmt::Debug for MessageStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageStore")
+            .field("path", &self.shared.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MessageStore {
+    /// Opens (creating it if needed) the database at `path` and the tree of
+    /// `endpoint_id` in it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] naming `path` when the directory cannot be created, is
+    /// locked by another process, or is corrupt (including a panic inside
+    /// sled, which is caught here).
+    pub(crate) fn open(path: &Path, endpoint_id: &str) -> Result<Self, Error> {
+        let shared = open_shared(path)?;
+        let tree = guarded(path, "open the message tree", || {
+            shared.db.open_tree(endpoint_id.as_bytes())
+        })?;
+        Ok(MessageStore {
+            shared,
+            tree,
+            fail: FailPoints::default(),
+        })
+    }
+
+    /// The database directory.
+    pub(crate) fn path(&self) -> &Path {
+        &self.shared.path
+    }
+
+    /// Writes `messages` under their keys and makes them durable (sled
+    /// `flush`, which `fsync`s) before returning.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when sled cannot write or flush; some of the messages
+    /// may then be stored, which is harmless: a stored message is resent
+    /// with its `clientId` and de-duplicated by the cloud.
+    #[cfg(test)]
+    pub(crate) fn put(&self, messages: &[(u64, &Message)]) -> Result<(), Error> {
+        self.insert(messages)?;
+        self.flush()
+    }
+
+    /// Writes `messages` under their keys without waiting for the disk; a
+    /// [`MessageStore::flush`] must follow before they count as durable.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when sled cannot write.
+    pub(crate) fn insert(&self, messages: &[(u64, &Message)]) -> Result<(), Error> {
+        if self.fail.hit("put") {
+            return Err(self.injected("put"));
+        }
+        let mut batch = sled::Batch::default();
+        for (key, message) in messages {
+            batch.insert(&key.to_be_bytes(), message.to_json().into_bytes());
+        }
+        self.tree
+            .apply_batch(batch)
+            .map_err(|e| self.error("write guaranteed messages", e))
+    }
+
+    /// Makes everything written so far durable.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when sled cannot flush.
+    pub(crate) fn flush(&self) -> Result<(), Error> {
+        if self.fail.hit("flush") {
+            return Err(self.injected("flush"));
+        }
+        self.tree
+            .flush()
+            .map(|_| ())
+            .map_err(|e| self.error("flush guaranteed messages", e))
+    }
+
+    /// Deletes the messages with `keys` (delivered, or rejected for good).
+    /// Not flushed: see the module docs.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when sled cannot write.
+    pub(crate) fn remove(&self, keys: &[u64]) -> Result<(), Error> {
+        if self.fail.hit("remove") {
+            return Err(self.injected("remove"));
+        }
+        let mut batch = sled::Batch::default();
+        for key in keys {
+            batch.remove(&key.to_be_bytes());
+        }
+        self.tree
+            .apply_batch(batch)
+            .map_err(|e| self.error("delete delivered messages", e))
+    }
+
+    /// Every stored message with its key, in insertion order. An entry that
+    /// is not a valid message (written by an incompatible version, or
+    /// damaged) is logged, deleted and skipped, so one bad record cannot
+    /// block the others forever.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when sled cannot read.
+    pub(crate) fn load_all(&self) -> Result<Vec<(u64, Message)>, Error> {
+        if self.fail.hit("load") {
+            return Err(self.injected("load"));
+        }
+        let mut out = Vec::new();
+        let mut bad = Vec::new();
+        for item in self.tree.iter() {
+            let (key, value) = item.map_err(|e| self.error("read guaranteed messages", e))?;
+            let Ok(key_bytes) = <[u8; 8]>::try_from(key.as_ref()) else {
+                log::warn!(
+                    "{}: skipping a record with a {}-byte key",
+                    self.path().display(),
+                    key.len()
+                );
+                bad.push(key);
+                continue;
+            };
+            let seq = u64::from_be_bytes(key_bytes);
+            match std::str::from_utf8(&value)
+                .map_err(|e| e.to_string())
+                .and_then(|json| Message::parse(json).map_err(|e| e.to_string()))
+            {
+                Ok(message) => out.push((seq, message)),
+                Err(reason) => {
+                    log::warn!(
+                        "{}: dropping unreadable persisted message {seq}: {reason}",
+                        self.path().display()
+                    );
+                    bad.push(key);
+                }
+            }
+        }
+        for key in bad {
+            let _ = self.tree.remove(key);
+        }
+        Ok(out)
+    }
+
+    /// How many messages are stored (walks the tree: for tests and start-up).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.tree.len()
+    }
+
+    fn error(&self, what: &str, e: sled::Error) -> Error {
+        sled_error(&self.shared.path, what, e)
+    }
+
+    fn injected(&self, site: &str) -> Error {
+        Error::io(
+            &self.shared.path,
+            io::Error::other(format!("injected failure at {site}")),
+        )
+    }
+}
+
+/// The shared database of `path`, opening it if this process has not.
+fn open_shared(path: &Path) -> Result<Arc<SharedDb>, Error> {
+    let mut open = registry().lock().unwrap_or_else(|e| e.into_inner());
+    open.retain(|_, db| db.strong_count() > 0);
+    if let Some(shared) = open.get(path).and_then(Weak::upgrade) {
+        return Ok(shared);
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
+    let db = guarded(path, "open the message store", || {
+        sled::Config::new()
+            .path(path)
+            // Messages are small and read back only at start: a small cache
+            // keeps an idle device's memory low.
+            .cache_capacity(4 * 1024 * 1024)
+            .mode(sled::Mode::LowSpace)
+            .open()
+    })?;
+    let shared = Arc::new(SharedDb {
+        db,
+        path: path.to_owned(),
+    });
+    open.insert(path.to_owned(), Arc::downgrade(&shared));
+    Ok(shared)
+}
+
+/// Runs a sled call, turning its errors and panics into [`Error::Io`].
+fn guarded<T>(path: &Path, what: &str, f: impl FnOnce() -> sled::Result<T>) -> Result<T, Error> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(sled_error(path, what, e)),
+        Err(panic) => {
+            let reason = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_owned());
+            Err(Error::io(
+                path,
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "cannot {what}: the message store is corrupt (sled panicked: {reason}); \
+                         move the directory away to start with an empty store"
+                    ),
+                ),
+            ))
+        }
+    }
+}
+
+/// A sled error as [`Error::Io`] with a reason a user can act on.
+fn sled_error(path: &Path, what: &str, e: sled::Error) -> Error {
+    let source = match e {
+        sled::Error::Io(io) if io.kind() == io::ErrorKind::WouldBlock => io::Error::new(
+            io::ErrorKind::WouldBlock,
+            format!(
+                "cannot {what}: the message store is in use by another process (give each \
+                 device process its own [message_persistence] db_name)"
+            ),
+        ),
+        sled::Error::Io(io) => io::Error::new(io.kind(), format!("cannot {what}: {io}")),
+        sled::Error::Corruption { at, .. } => io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "cannot {what}: the message store is corrupt (at {at:?}); move the directory \
+                 away to start with an empty store"
+            ),
+        ),
+        other => io::Error::other(format!("cannot {what}: {other}")),
+    };
+    Error::io(path, source)
+}
+
+#[cfg(test)]
+mod tests {
+    use iotcs_core::message::Reliability;
+
+    use super::*;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "iotcs-persist-{name}-{}-{}",
+            std::process::id(),
+            iotcs_core::uuid_v4().unwrap()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn message(n: i64) -> Message {
+        Message::data("EP-1", "urn:x:attributes", [("n", n)], n)
+            .unwrap()
+            .with_reliability(Reliability::GuaranteedDelivery)
+    }
+
+    #[test]
+    fn put_load_remove_round_trip_in_insertion_order() {
+        let dir = temp_dir("roundtrip");
+        let path = dir.join("msps.db");
+        let messages: Vec<Message> = (0..5).map(message).collect();
+        {
+            let store = MessageStore::open(&path, "EP-1").unwrap();
+            let refs: Vec<(u64, &Message)> = messages
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (10 - i as u64, m))
+                .collect();
+            store.put(&refs).unwrap();
+            assert_eq!(store.len(), 5);
+            store.remove(&[10]).unwrap();
+        }
+        // Reopened (the registry dropped the database with the last store).
+        let store = MessageStore::open(&path, "EP-1").unwrap();
+        let loaded = store.load_all().unwrap();
+        let keys: Vec<u64> = loaded.iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys, [6, 7, 8, 9]);
+        assert_eq!(loaded[3].1.client_id(), messages[1].client_id());
+        // Another endpoint's tree is separate.
+        let other = MessageStore::open(&path, "EP-2").unwrap();
+        assert_eq!(other.len(), 0);
+        drop((store, other));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn two_stores_of_one_path_share_the_database() {
+        let dir = temp_dir("shared");
+        let path = dir.join("msps.db");
+        let a = MessageStore::open(&path, "EP-1").unwrap();
+        let b = MessageStore::open(&path, "EP-1").unwrap();
+        a.put(&[(1, &message(1))]).unwrap();
+        assert_eq!(b.len(), 1);
+        drop((a, b));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn injected_failures_are_errors_naming_the_site() {
+        let dir = temp_dir("fail");
+        let store = MessageStore::open(&dir.join("msps.db"), "EP-1").unwrap();
+        for site in ["put", "flush", "remove", "load"] {
+            store.fail.arm(site);
+        }
+        let e = store.put(&[(1, &message(1))]).unwrap_err();
+        assert!(e.to_string().contains("injected failure at put"), "{e}");
+        assert_eq!(store.len(), 0);
+        assert!(store.flush().is_err());
+        assert!(store.remove(&[1]).is_err());
+        assert!(store.load_all().is_err());
+        // Disarmed after one hit.
+        store.put(&[(1, &message(1))]).unwrap();
+        assert_eq!(store.load_all().unwrap().len(), 1);
+        drop(store);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn unreadable_records_are_dropped_not_fatal() {
+        let dir = temp_dir("badrecord");
+        let store = MessageStore::open(&dir.join("msps.db"), "EP-1").unwrap();
+        store.put(&[(1, &message(1))]).unwrap();
+        store
+            .tree
+            .insert(2u64.to_be_bytes(), &b"not json"[..])
+            .unwrap();
+        store.tree.insert(b"short", &b"{}"[..]).unwrap();
+        let loaded = store.load_all().unwrap();
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(store.len(), 1);
+        drop(store);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_corrupt_directory_is_a_clear_error_and_no_panic() {
+        let dir = temp_dir("corrupt");
+        let path = dir.join("msps.db");
+        {
+            let store = MessageStore::open(&path, "EP-1").unwrap();
+            let messages: Vec<Message> = (0..50).map(message).collect();
+            let refs: Vec<(u64, &Message)> = messages
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (i as u64, m))
+                .collect();
+            store.put(&refs).unwrap();
+        }
+        // Garbage over every file sled wrote.
+        let mut garbage = vec![0u8; 4096];
+        iotcs_core::fill_random(&mut garbage).unwrap();
+        for entry in std::fs::read_dir(&path).unwrap() {
+            let file = entry.unwrap().path();
+            if file.is_file() {
+                std::fs::write(&file, &garbage).unwrap();
+            }
+        }
+        let e = MessageStore::open(&path, "EP-1").unwrap_err();
+        let text = e.to_string();
+        assert_eq!(e.kind(), iotcs_core::ErrorKind::Io, "{text}");
+        assert!(text.contains("msps.db"), "{text}");
+        assert!(text.contains("cannot open the message store"), "{text}");
+        // A file where the directory should be is an error too.
+        let file_path = dir.join("not-a-dir");
+        std::fs::write(&file_path, b"x").unwrap();
+        assert!(MessageStore::open(&file_path, "EP-1").is_err());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
