@@ -9,7 +9,8 @@
 //!   No network, no threads.
 //! - [`device`] (`iotcs-device`): the directly-connected device and virtual
 //!   devices; its paved-path types are re-exported here.
-//! - `iotcs-gateway`: the gateway device (issue 6, not built yet).
+//! - [`gateway`] (`iotcs-gateway`): the gateway device and the virtual devices
+//!   of its indirectly-connected devices; [`GatewayDevice`] is re-exported here.
 //!
 //! The table mapping every name of the reference API (Oracle's Python client
 //! library) to its Rust name is in [`device`]'s documentation.
@@ -42,3 +43,5 @@ pub use iotcs_device::{
     ActionEvent, Alert, ChangeEvent, Client, Data, DirectlyConnectedDevice, ErrorEvent,
     ExternalObject, NamedValue, NamedValues, Update, VirtualDevice,
 };
+pub use iotcs_gateway as gateway;
+pub use iotcs_gateway::GatewayDevice;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use iotcs_core::crypto::RsaKeyPair;
 use iotcs_core::crypto::activation::{
-    ActivationPolicy, DirectActivationRequest, DirectActivationResponse,
+    ActivationPolicy, DirectActivationRequest, DirectActivationResponse, IndirectActivationRequest,
 };
 use iotcs_core::model::capability;
 use iotcs_core::{Error, TrustedAssetsStore};
@@ -114,6 +114,52 @@ pub(crate) fn activate(
     rest.set_endpoint(&endpoint_id, Arc::clone(&key));
     log::info!("activated {activation_id} as endpoint {endpoint_id}");
     Ok((endpoint_id, key))
+}
+
+/// The indirect activation endpoint (spec §4).
+const INDIRECT_PATH: &str = "/iot/api/v2/activation/indirect/device";
+
+/// Registers an indirectly-connected device (spec §4) with the identity
+/// `rest` holds, which must be an activated gateway's; returns the device's
+/// endpoint id. The request arrives built and signed: the signature rules
+/// belong to the gateway.
+///
+/// # Errors
+///
+/// [`Error::Transport`] when the server refuses the registration (its
+/// answer names why); [`Error::Network`] / [`Error::Security`] when it
+/// cannot be asked; [`Error::Protocol`] when its answer is not an activated
+/// endpoint.
+pub(crate) fn activate_indirect(
+    rest: &RestClient,
+    request: &IndirectActivationRequest,
+    allow_drafts: bool,
+) -> Result<String, Error> {
+    let body = serde_json::to_vec(request).map_err(|e| {
+        Error::protocol(format!(
+            "cannot serialise the indirect activation request: {e}"
+        ))
+    })?;
+    let path = if allow_drafts {
+        INDIRECT_PATH.to_owned()
+    } else {
+        format!("{INDIRECT_PATH}?createDraft=false")
+    };
+    let response = rest.call(HttpRequest::post(path, body))?;
+    if !response.is_success() {
+        return Err(transport_error("POST", INDIRECT_PATH, &response));
+    }
+    let answer: DirectActivationResponse = serde_json::from_slice(&response.body).map_err(|e| {
+        Error::protocol(format!(
+            "indirect activation response is not the expected JSON: {e}"
+        ))
+    })?;
+    let endpoint_id = answer.ensure_activated()?.to_owned();
+    log::debug!(
+        "registered indirectly-connected device {} as endpoint {endpoint_id}",
+        request.hardware_id
+    );
+    Ok(endpoint_id)
 }
 
 fn already_activated(activation_id: &str) -> Error {
@@ -295,6 +341,46 @@ mod tests {
                 .is_activated()
         );
         let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn indirect_activation_posts_the_request_and_returns_the_endpoint() {
+        let transport = Arc::new(MemoryTransport::new(|req| {
+            if req.path.contains("oauth2") {
+                return token();
+            }
+            assert_eq!(
+                req.path,
+                "/iot/api/v2/activation/indirect/device?createDraft=false"
+            );
+            let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
+            assert_eq!(body["hardwareId"], "ICD-1");
+            assert_eq!(body["manufacturer"], "Acme");
+            if body["deviceModels"][0] == "urn:test:unknown" {
+                return json(400, r#"{"detail":"unknown device model urn:test:unknown"}"#);
+            }
+            json(
+                200,
+                r#"{"endpointId":"EP-ICD","endpointState":"ACTIVATED"}"#,
+            )
+        }));
+        let rest = RestClient::for_activation(
+            transport,
+            "GW-1",
+            b"secret",
+            crate::rest::system_clock(),
+            1,
+        );
+        let request = IndirectActivationRequest::new("ICD-1", vec!["urn:test:model".into()])
+            .with_metadata("manufacturer", "Acme")
+            .unwrap();
+        assert_eq!(activate_indirect(&rest, &request, false).unwrap(), "EP-ICD");
+        let refused = IndirectActivationRequest::new("ICD-1", vec!["urn:test:unknown".into()])
+            .with_metadata("manufacturer", "Acme")
+            .unwrap();
+        let e = activate_indirect(&rest, &refused, false).unwrap_err();
+        assert_eq!(e.status_code(), Some(400));
+        assert!(e.to_string().contains("urn:test:unknown"), "{e}");
     }
 
     #[test]

@@ -8,8 +8,9 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use iotcs_core::crypto::RsaKeyPair;
+use iotcs_core::crypto::activation::IndirectActivationRequest;
 use iotcs_core::model::{DeviceModel, capability};
-use iotcs_core::{Config, Error, TrustedAssetsStore};
+use iotcs_core::{Config, Error, TrustedAssets, TrustedAssetsStore};
 
 use crate::activation;
 use crate::client::Client;
@@ -259,6 +260,72 @@ impl DirectlyConnectedDevice {
                 models.join(", ")
             )));
         }
+        Ok(self.new_virtual_device(dispatcher, endpoint_id, model))
+    }
+
+    /// For gateways: a virtual device for `endpoint_id`, an
+    /// indirectly-connected device this device proxies. Its messages carry
+    /// `endpoint_id` as `source` and go out on this device's connection;
+    /// requests whose `destination` is `endpoint_id` reach it. Nothing here
+    /// checks that the endpoint was registered through this device (the
+    /// cloud refuses the messages if not): `iotcs_gateway::GatewayDevice`
+    /// does, and is the API to use.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::State`] before activation or after close;
+    /// [`Error::Argument`] for an empty `endpoint_id`.
+    pub fn create_proxy_virtual_device(
+        &self,
+        endpoint_id: &str,
+        model: &DeviceModel,
+    ) -> Result<VirtualDevice, Error> {
+        let dispatcher = self.running()?;
+        if endpoint_id.trim().is_empty() {
+            return Err(Error::argument(
+                "the endpoint id of a proxied device is empty",
+            ));
+        }
+        Ok(self.new_virtual_device(dispatcher, endpoint_id, model))
+    }
+
+    /// For gateways: sends an indirect activation request (spec §4), built
+    /// and signed by the caller, with this device's identity, and returns the
+    /// endpoint id of the indirectly-connected device. `?createDraft=false`
+    /// is added unless `allow_draft_device_models` is set.
+    /// `iotcs_gateway::GatewayDevice::register_device` builds the request
+    /// and is the API to use.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::State`] before activation or after close;
+    /// [`Error::Transport`] when the cloud refuses the registration (the
+    /// error carries its reason); [`Error::Network`] / [`Error::Security`]
+    /// when it cannot be asked; [`Error::Protocol`] for an answer that is
+    /// not an activated endpoint.
+    pub fn activate_indirect(&self, request: &IndirectActivationRequest) -> Result<String, Error> {
+        self.running()?;
+        activation::activate_indirect(
+            &self.rest,
+            request,
+            self.config.device_model.allow_draft_device_models,
+        )
+    }
+
+    /// The trusted assets (read-only): for gateways, the provisioned secrets
+    /// of indirectly-connected devices and the key that signs their
+    /// registration. Their `Debug` output shows no secret.
+    pub fn trusted_assets(&self) -> &TrustedAssets {
+        self.store.assets()
+    }
+
+    /// A virtual device routed and released at close like every other.
+    fn new_virtual_device(
+        &self,
+        dispatcher: &Dispatcher,
+        endpoint_id: &str,
+        model: &DeviceModel,
+    ) -> VirtualDevice {
         let device = VirtualDevice::new(
             endpoint_id,
             Arc::new(model.clone()),
@@ -268,7 +335,7 @@ impl DirectlyConnectedDevice {
         let mut devices = self.devices.lock().unwrap_or_else(|e| e.into_inner());
         devices.retain(|d| d.strong_count() > 0);
         devices.push(Arc::downgrade(&device.inner));
-        Ok(device)
+        device
     }
 
     /// Stops the messaging threads: no more requests are taken, those

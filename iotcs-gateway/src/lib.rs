@@ -1,9 +1,85 @@
-//! The gateway device and indirectly-connected devices: **not built yet** (issue 6).
+//! The gateway device of iotcs: a directly-connected device that registers
+//! indirectly-connected devices (sensors it reaches over Modbus, BLE,
+//! serial...) with the cloud, and sends and receives their messages over its
+//! own connection.
 //!
-//! This crate will hold `GatewayDevice` (activation with the indirect-activation
-//! capability, `register_device` with the signature rules of the protocol, the
-//! metadata key constants) and virtual devices for indirectly-connected devices
-//! whose messages travel through the gateway's connection. It depends on
-//! `iotcs-device`, never the reverse. Until then it exports nothing.
+//! ```no_run
+//! use iotcs_gateway::GatewayDevice;
+//!
+//! const HUMIDITY: &str = "urn:com:example:iotcs:humidity_sensor";
+//!
+//! let mut gateway = GatewayDevice::open("gateway.tas", "changeit")?;
+//! if !gateway.is_activated() {
+//!     gateway.activate(&[])?; // adds the indirect_activation capability
+//! }
+//! let model = gateway.device_model(HUMIDITY)?.expect("the cloud knows the model");
+//! let mut sensors = Vec::new();
+//! for address in 1..=3 {
+//!     // The same hardware id always gets the same endpoint id, so a
+//!     // restarted gateway simply registers its devices again.
+//!     let endpoint_id = gateway.register_device(
+//!         &format!("ble-hum-{address}"),
+//!         [
+//!             (GatewayDevice::MANUFACTURER, "Acme".to_owned()),
+//!             (GatewayDevice::PROTOCOL, "BLE".to_owned()),
+//!             (GatewayDevice::PROTOCOL_DEVICE_ID, address.to_string()),
+//!         ],
+//!         &[HUMIDITY],
+//!         false,
+//!     )?;
+//!     let sensor = gateway.create_virtual_device(&endpoint_id, &model)?;
+//!     // Requests for this endpoint reach this callback only.
+//!     sensor.on_action(Some("selfTest"), |event| {
+//!         println!("self test of {}", event.virtual_device().endpoint_id());
+//!     })?;
+//!     sensors.push(sensor);
+//! }
+//! for sensor in &sensors {
+//!     sensor.set("humidity", 55)?; // source: the sensor's endpoint id
+//! }
+//! gateway.close()?;
+//! # Ok::<(), iotcs_core::Error>(())
+//! ```
+//!
+//! The complete program, against a local cloud it starts itself, is
+//! `examples/gateway.rs` in the repository (`cargo run --release --example
+//! gateway`).
+//!
+//! # Registration and its credentials
+//!
+//! [`GatewayDevice::register_device`] posts the indirect activation request
+//! of the protocol (spec §4) with the device's hardware id, metadata and
+//! device models, signed over the gateway's endpoint id: with the device's
+//! own secret when the gateway's provisioning file holds one (HMAC), else,
+//! for a `restricted` registration, with the gateway's key (RSA; the device
+//! is then locked to this gateway), else not signed. The cloud keeps the
+//! endpoint id of a hardware id, so registering again (after a restart, say)
+//! returns the same one.
+//!
+//! # Cost
+//!
+//! No thread per device: every virtual device shares the gateway's sender,
+//! receiver and callback pool, and costs a handle plus a few entries in the
+//! routing table that dispatches requests by `destination`.
+//!
+//! # From the reference API to Rust
+//!
+//! | Reference | Rust |
+//! |---|---|
+//! | **`GatewayDevice(path, passphrase)`** | [`GatewayDevice::open`], [`GatewayDevice::open_with_config`] |
+//! | `GatewayDevice.activate(deviceModels)` | [`GatewayDevice::activate`] (adds `indirect_activation`) |
+//! | `GatewayDevice.registerDevice(hardwareId, metaData, deviceModels, restricted)` | [`GatewayDevice::register_device`] |
+//! | `GatewayDevice.MANUFACTURER`, `MODEL_NUMBER`, `SERIAL_NUMBER`, `DEVICE_CLASS`, `PROTOCOL`, `PROTOCOL_DEVICE_CLASS`, `PROTOCOL_DEVICE_ID` | the associated constants [`GatewayDevice::MANUFACTURER`] ... [`GatewayDevice::PROTOCOL_DEVICE_ID`] |
+//! | `GatewayDevice.createVirtualDevice(endpointId, deviceModel)` | [`GatewayDevice::create_virtual_device`] (the gateway's own endpoint or a registered device) |
+//! | `GatewayDevice.getDeviceModel(urn)` | [`GatewayDevice::device_model`] |
+//! | `GatewayDevice.getEndpointId()` / `isActivated()` / `close()` | [`GatewayDevice::endpoint_id`] / [`GatewayDevice::is_activated`] / [`GatewayDevice::close`] |
+//! | `Client` | trait `Client`, implemented by [`GatewayDevice`] |
 
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
+
+mod gateway;
+mod registration;
+
+pub use gateway::GatewayDevice;

@@ -19,3 +19,22 @@ mod device_messages;
 // read-only change refused, actions and their responses, polling without
 // long polls.
 mod device_requests;
+// Guaranteed messages through SIGKILL: a child process killed at random
+// moments, then reopened; the cloud holds each acknowledged message once.
+mod reliability_crash;
+// The sender against a misbehaving cloud: 503 storms with back-off, expired
+// tokens, cut connections, a restarted cloud, a poisoned message, a full
+// queue with its overflow alert.
+mod reliability_faults;
+// The message store through the device API: guaranteed messages kept across
+// close and open, a corrupt store refused with a clear error.
+mod reliability_persistence;
+// Gateways: 100 devices registered with metadata, each sending with its own
+// source; re-registration after reopening; restricted and pre-provisioned
+// registrations; an unknown model refused.
+mod gateway_registration;
+// Gateways: a cloud request for one indirectly-connected device reaches only
+// that device's callback; endpoints not registered are refused.
+mod gateway_routing;
+// The bundled gateway example, run as a program: exit status and summary.
+mod example_gateway;

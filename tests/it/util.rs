@@ -146,3 +146,102 @@ pub(crate) fn eventually(what: &str, mut check: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// The test configuration with `[message_persistence]` on, in `db`, and
+/// every data message `GUARANTEED_DELIVERY`.
+pub(crate) fn durable_config(db: &std::path::Path) -> Config {
+    let mut config = Config::for_tests();
+    config.message_persistence.enabled = true;
+    config.message_persistence.db_name = db.to_owned();
+    config.device_messaging.data_message_reliability =
+        iotcs_core::message::Reliability::GuaranteedDelivery;
+    config
+}
+
+impl TestCloud {
+    /// Starts a cloud for the test `name` that holds long polls for up to a
+    /// minute: once a device's long poll is held
+    /// ([`TestCloud::wait_for_held_poll`]), faults injected on
+    /// `/iot/api/v2/messages` hit that device's sender only.
+    pub(crate) fn start_holding_polls(name: &str) -> TestCloud {
+        let _ = env_logger::builder().is_test(true).try_init();
+        let dir = TempDir::new(&format!("it-{name}")).unwrap();
+        let server =
+            Server::start(ServerConfig::for_tests().long_poll_limit(Duration::from_secs(60)))
+                .unwrap();
+        let admin = server.admin().unwrap();
+        TestCloud { admin, dir, server }
+    }
+
+    /// Waits until the server holds a long poll.
+    pub(crate) fn wait_for_held_poll(&self) {
+        eventually("a long poll is held", || self.server.held_long_polls() > 0);
+    }
+}
+
+/// The integer `field` of every DATA message from `endpoint` the cloud
+/// holds (up to 10,000), in arrival order.
+pub(crate) fn data_field_values(admin: &AdminClient, endpoint: &str, field: &str) -> Vec<i64> {
+    let filter = MessageFilter::new()
+        .device(endpoint)
+        .message_type(MessageType::Data)
+        .limit(10_000);
+    admin
+        .messages(&filter)
+        .unwrap()
+        .iter()
+        .filter_map(|m| match m.message().unwrap().payload() {
+            Payload::Data(d) => d.data().get(field).and_then(serde_json::Value::as_i64),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Polls `check` until it holds or `patience` passes.
+#[track_caller]
+pub(crate) fn eventually_within(what: &str, patience: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + patience;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        // A poll interval, not a wait for something: `check` decides.
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Asserts that `values` holds every one of `expected` exactly once, and
+/// nothing twice.
+#[track_caller]
+pub(crate) fn assert_exactly_once(values: &[i64], expected: impl IntoIterator<Item = i64>) {
+    let mut counts = std::collections::BTreeMap::new();
+    for v in values {
+        *counts.entry(*v).or_insert(0usize) += 1;
+    }
+    let twice: Vec<_> = counts.iter().filter(|(_, c)| **c > 1).collect();
+    assert!(twice.is_empty(), "stored more than once: {twice:?}");
+    let missing: Vec<i64> = expected
+        .into_iter()
+        .filter(|v| !counts.contains_key(v))
+        .collect();
+    assert!(missing.is_empty(), "never stored: {missing:?}");
+}
+
+/// Registers a gateway (with `icds` pre-registered: their generated secrets
+/// go into its provisioning file), writes its store, opens it with the test
+/// configuration and activates it. Returns the gateway and the store's path.
+pub(crate) fn gateway(
+    cloud: &TestCloud,
+    hardware_id: &str,
+    icds: &[&str],
+) -> (iotcs_gateway::GatewayDevice, PathBuf) {
+    let mut registration = DeviceRegistration::new(hardware_id).gateway(true);
+    for icd in icds {
+        registration = registration.icd(icd, None);
+    }
+    let (_, store) = cloud.admin.provision(&registration, PASSPHRASE).unwrap();
+    let path = cloud.dir.path().join(format!("{hardware_id}.tas"));
+    std::fs::write(&path, store).unwrap();
+    let mut gateway =
+        iotcs_gateway::GatewayDevice::open_with_config(&path, PASSPHRASE, config()).unwrap();
+    gateway.activate(&[]).unwrap();
+    (gateway, path)
+}

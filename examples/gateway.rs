@@ -1,0 +1,597 @@
+//! A gateway with simulated sensors: the whole product in one run.
+//!
+//! ```text
+//! cargo run --release --example gateway
+//!     Starts a local cloud in-process (temporary data directory, nothing
+//!     on the network), provisions and activates a gateway, registers a few
+//!     temperature and humidity sensors as indirectly-connected devices,
+//!     streams their readings, raises an alert when a threshold is crossed,
+//!     and plays the cloud: it changes a sensor's threshold and invokes an
+//!     action on it. Ends with a summary line after a short run.
+//! cargo run --release --example gateway -- --devices N --duration SECONDS
+//!     The same with N sensors (default 3) for SECONDS (default 6).
+//! cargo run --release --example gateway -- --config gateway.tas --passphrase P [--devices N]
+//!     Runs the gateway with an existing provisioning file, against the
+//!     cloud it names, until Ctrl-C (or --duration), then closes cleanly.
+//! ```
+//!
+//! `RUST_LOG=debug` shows the protocol (`trace`: every message sent).
+
+#![allow(
+    clippy::print_stdout,
+    reason = "an example reports to its user on stdout"
+)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+
+use iotcs_core::model::samples;
+use iotcs_device::{DeviceModel, Error, Severity, Value, VirtualDevice};
+use iotcs_gateway::GatewayDevice;
+use iotcs_server::{AdminClient, DeviceRegistration, MessageFilter, Server, ServerConfig, TempDir};
+use serde_json::json;
+
+/// The passphrase of the provisioning file the example writes for itself.
+const PASSPHRASE: &str = "changeit";
+
+/// How often every sensor reports.
+const TICK: Duration = Duration::from_millis(500);
+
+/// What the run counted, shared with the callbacks.
+#[derive(Debug, Default)]
+struct Counts {
+    /// Messages the program queued (readings, alerts, reset reports).
+    sent: AtomicU64,
+    /// Messages reported undeliverable to an `on_error` callback.
+    failed: AtomicU64,
+    /// Requests from the cloud that reached a callback.
+    requests: AtomicU64,
+}
+
+fn main() -> Result<(), Error> {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let option = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!(
+            "usage: gateway [--devices N] [--duration SECONDS] [--config FILE --passphrase P]"
+        );
+        return Ok(());
+    }
+    let devices: usize = option("--devices").map_or(Ok(3), |n| {
+        n.parse()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| Error::argument(format!("--devices needs a positive number, not {n:?}")))
+    })?;
+    let duration = option("--duration")
+        .map(|s| {
+            s.parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .map(Duration::from_secs_f64)
+                .ok_or_else(|| {
+                    Error::argument(format!("--duration needs a positive number, not {s:?}"))
+                })
+        })
+        .transpose()?;
+    let sensors = sensor_list(devices);
+
+    if let Some(store) = option("--config") {
+        let passphrase =
+            option("--passphrase").ok_or_else(|| Error::argument("--config needs --passphrase"))?;
+        let stop = until_ctrl_c()?;
+        println!("running until Ctrl-C");
+        let counts = run(
+            &PathBuf::from(store),
+            &passphrase,
+            &sensors,
+            duration,
+            None,
+            &stop,
+        )?;
+        print_summary(&sensors, &counts, &[], None);
+        return Ok(());
+    }
+
+    // No arguments: the local cloud, in-process.
+    let dir = TempDir::new("iotcs-gateway-example")?;
+    let server = Server::start(
+        ServerConfig::default()
+            .data_dir(dir.path().join("cloud"))
+            .listen(([127, 0, 0, 1], 0).into()),
+    )?;
+    println!(
+        "local cloud listening at {} (data in {})",
+        server.url(),
+        dir.path().display()
+    );
+    let admin = server.admin()?;
+    // The humidity sensors' secrets go into the gateway's provisioning file,
+    // so the gateway proves their identity when it registers them; the
+    // temperature sensors are registered "restricted" to this gateway.
+    let mut registration = DeviceRegistration::new("gateway-1").gateway(true);
+    for sensor in sensors.iter().filter(|s| s.kind == Kind::Humidity) {
+        registration = registration.icd(&sensor.hardware_id, None);
+    }
+    let (gateway, file) = admin.provision(&registration, PASSPHRASE)?;
+    let store = dir.path().join("gateway-1.tas");
+    write_private(&store, &file)?;
+    println!(
+        "provisioned gateway {} into {}",
+        gateway.id(),
+        store.display()
+    );
+
+    let (_never, stop) = mpsc::channel();
+    let cloud = Cloud {
+        admin: &admin,
+        round_trips: Vec::new(),
+        asked: 0,
+    };
+    let mut cloud = Some(cloud);
+    let duration = duration.unwrap_or(Duration::from_secs(6));
+    let counts = run(
+        &store,
+        PASSPHRASE,
+        &sensors,
+        Some(duration),
+        cloud.as_mut(),
+        &stop,
+    )?;
+    let cloud = cloud.expect("set above");
+    let stored: usize = sensors
+        .iter()
+        .filter_map(|s| s.endpoint.get())
+        .map(|ep| {
+            admin
+                .messages(&MessageFilter::new().device(ep))
+                .map(|m| m.len())
+        })
+        .sum::<Result<usize, Error>>()?;
+    println!(
+        "the cloud stored {stored} messages from the sensors (readings, alerts, echoes, responses)"
+    );
+    print_summary(&sensors, &counts, &cloud.round_trips, Some(cloud.asked));
+    server.shutdown()?;
+    Ok(())
+}
+
+/// The kinds of simulated sensor.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+enum Kind {
+    Temperature,
+    Humidity,
+}
+
+/// One simulated sensor behind the gateway.
+#[derive(Debug)]
+struct Sensor {
+    hardware_id: String,
+    kind: Kind,
+    /// Set once registered.
+    endpoint: std::sync::OnceLock<String>,
+}
+
+/// `n` sensors, alternating temperature and humidity.
+fn sensor_list(n: usize) -> Vec<Sensor> {
+    (1..=n)
+        .map(|i| {
+            let kind = if i % 2 == 1 {
+                Kind::Temperature
+            } else {
+                Kind::Humidity
+            };
+            let name = if kind == Kind::Temperature {
+                "temp"
+            } else {
+                "hum"
+            };
+            Sensor {
+                hardware_id: format!("modbus-{name}-{i}"),
+                kind,
+                endpoint: std::sync::OnceLock::new(),
+            }
+        })
+        .collect()
+}
+
+/// The local cloud's side of the story, played through the admin API.
+struct Cloud<'a> {
+    admin: &'a AdminClient,
+    /// From asking the cloud to send a request until the device's answer is
+    /// back in the cloud.
+    round_trips: Vec<Duration>,
+    /// Requests asked.
+    asked: u64,
+}
+
+impl Cloud<'_> {
+    /// Sends one request with `ask` and waits for its answer.
+    fn request(
+        &mut self,
+        what: &str,
+        ask: impl FnOnce(&AdminClient) -> Result<String, Error>,
+    ) -> Result<(), Error> {
+        println!("cloud: {what}");
+        self.asked += 1;
+        let started = Instant::now();
+        let id = ask(self.admin)?;
+        let answer = self.admin.wait_for_request(&id, Duration::from_secs(10))?;
+        let elapsed = started.elapsed();
+        println!(
+            "cloud: the gateway answered {} in {:.1} ms",
+            answer
+                .response_status()
+                .map_or("nothing".to_owned(), |s| s.to_string()),
+            elapsed.as_secs_f64() * 1000.0
+        );
+        if answer.response_status() == Some(200) {
+            self.round_trips.push(elapsed);
+        }
+        Ok(())
+    }
+}
+
+/// Opens (and if needed activates) the gateway, registers the sensors and
+/// streams their readings until `duration` passes or `stop` fires; with
+/// `cloud`, also plays the cloud.
+fn run(
+    store: &Path,
+    passphrase: &str,
+    sensors: &[Sensor],
+    duration: Option<Duration>,
+    mut cloud: Option<&mut Cloud<'_>>,
+    stop: &mpsc::Receiver<()>,
+) -> Result<Arc<Counts>, Error> {
+    let mut gateway = GatewayDevice::open(store, passphrase)?;
+    if !gateway.is_activated() {
+        gateway.activate(&[])?;
+    }
+    println!(
+        "gateway {} activated as endpoint {}",
+        gateway.activation_id(),
+        gateway.endpoint_id().unwrap_or_default()
+    );
+    let counts = Arc::new(Counts::default());
+    let temperature = model(&gateway, samples::TEMPERATURE_SENSOR_URN)?;
+    let humidity = model(&gateway, samples::HUMIDITY_SENSOR_URN)?;
+    let mut live = Vec::with_capacity(sensors.len());
+    for (i, sensor) in sensors.iter().enumerate() {
+        let model = match sensor.kind {
+            Kind::Temperature => &temperature,
+            Kind::Humidity => &humidity,
+        };
+        let provisioned = gateway
+            .trusted_assets()
+            .icd_secret(&sensor.hardware_id)
+            .is_some();
+        let endpoint = gateway.register_device(
+            &sensor.hardware_id,
+            [
+                (GatewayDevice::MANUFACTURER, "Acme Sensors".to_owned()),
+                (
+                    GatewayDevice::MODEL_NUMBER,
+                    format!("{:?}-200", sensor.kind).to_uppercase(),
+                ),
+                (GatewayDevice::SERIAL_NUMBER, format!("SN-{:05}", 1000 + i)),
+                (
+                    GatewayDevice::DEVICE_CLASS,
+                    format!("{:?} sensor", sensor.kind),
+                ),
+                (GatewayDevice::PROTOCOL, "Modbus RTU".to_owned()),
+                (
+                    GatewayDevice::PROTOCOL_DEVICE_CLASS,
+                    "holding-register".to_owned(),
+                ),
+                (GatewayDevice::PROTOCOL_DEVICE_ID, (i + 1).to_string()),
+            ],
+            &[model.urn()],
+            !provisioned,
+        )?;
+        println!(
+            "registered {} as endpoint {endpoint} ({})",
+            sensor.hardware_id,
+            if provisioned {
+                "signed with its provisioned secret"
+            } else {
+                "restricted to this gateway"
+            }
+        );
+        let _ = sensor.endpoint.set(endpoint.clone());
+        let device = gateway.create_virtual_device(&endpoint, model)?;
+        install_callbacks(&device, &sensor.hardware_id, &counts)?;
+        live.push(Reading::new(sensor, device, i));
+    }
+
+    let started = Instant::now();
+    let (mut changed, mut invoked) = (false, false);
+    let mut tick = 0u32;
+    loop {
+        if duration.is_some_and(|d| started.elapsed() >= d) {
+            break;
+        }
+        for reading in &mut live {
+            reading.report(tick, &counts)?;
+        }
+        if let (Some(cloud), Some(duration)) = (cloud.as_deref_mut(), duration) {
+            let first = &live[0];
+            let endpoint = first.device.endpoint_id().to_owned();
+            let urn = first.device.device_model().urn().to_owned();
+            if !changed && started.elapsed() >= duration / 3 {
+                changed = true;
+                // Just under the current reading, so the next ones cross it.
+                let limit = (first.value - 0.5).floor();
+                let attribute = first.threshold_attribute();
+                cloud.request(
+                    &format!("set {attribute} of {} to {limit}", first.name),
+                    |admin| admin.set_attribute(&endpoint, &urn, attribute, json!(limit)),
+                )?;
+            } else if changed && !invoked && started.elapsed() >= duration * 2 / 3 {
+                invoked = true;
+                let action = first.action();
+                cloud.request(&format!("invoke {action} on {}", first.name), |admin| {
+                    admin.invoke_action(&endpoint, &urn, action, None)
+                })?;
+            }
+        }
+        tick += 1;
+        match stop.recv_timeout(TICK) {
+            Ok(()) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) if duration.is_some() => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    println!("closing the gateway");
+    // Close waits until every queued message is delivered or reported to
+    // `on_error`, so the counts are final afterwards.
+    gateway.close()?;
+    Ok(counts)
+}
+
+/// A model the cloud must know.
+fn model(gateway: &GatewayDevice, urn: &str) -> Result<DeviceModel, Error> {
+    gateway
+        .device_model(urn)?
+        .ok_or_else(|| Error::model(urn, "the cloud does not know this model"))
+}
+
+/// A sensor's simulated value and its alert state.
+struct Reading {
+    name: String,
+    kind: Kind,
+    device: VirtualDevice,
+    value: f64,
+    rng: u64,
+    above: bool,
+}
+
+impl Reading {
+    fn new(sensor: &Sensor, device: VirtualDevice, i: usize) -> Reading {
+        let start = match sensor.kind {
+            Kind::Temperature => 21.0 + i as f64 * 0.7,
+            Kind::Humidity => 45.0 + i as f64 * 1.5,
+        };
+        let mut seed = [0u8; 8];
+        let _ = iotcs_core::fill_random(&mut seed);
+        Reading {
+            name: sensor.hardware_id.clone(),
+            kind: sensor.kind,
+            device,
+            value: start,
+            rng: u64::from_le_bytes(seed) | 1,
+            above: false,
+        }
+    }
+
+    fn threshold_attribute(&self) -> &'static str {
+        "maxThreshold"
+    }
+
+    fn action(&self) -> &'static str {
+        match self.kind {
+            Kind::Temperature => "reset",
+            Kind::Humidity => "selfTest",
+        }
+    }
+
+    /// A step of a random walk in [-1, 1) (xorshift).
+    fn step(&mut self) -> f64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        (self.rng >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+    }
+
+    /// Sends one reading, and an alert when it crosses the threshold.
+    fn report(&mut self, tick: u32, counts: &Counts) -> Result<(), Error> {
+        let step = self.step();
+        let limit = self
+            .device
+            .get(self.threshold_attribute())?
+            .and_then(|v| v.as_f64())
+            .unwrap_or(f64::MAX);
+        match self.kind {
+            Kind::Temperature => {
+                self.value = (self.value + 0.3 * step + 0.05).clamp(-40.0, 125.0);
+                let temp = (self.value * 10.0).round() / 10.0;
+                self.device.set("temp", temp)?;
+                counts.sent.fetch_add(1, Ordering::Relaxed);
+                println!("  {} reading {tick}: {temp:.1} °C", self.name);
+                if temp > limit && !self.above {
+                    self.device
+                        .create_alert(samples::TEMPERATURE_TOO_HOT_FORMAT)?
+                        .set("temp", temp)?
+                        .set("maxThreshold", limit)?
+                        .set("unit", "Celsius")?
+                        .set_severity(Severity::Significant)
+                        .raise()?;
+                    counts.sent.fetch_add(1, Ordering::Relaxed);
+                    println!(
+                        "  {}: {temp:.1} °C is above {limit}: alert raised",
+                        self.name
+                    );
+                }
+                self.above = temp > limit;
+            }
+            Kind::Humidity => {
+                self.value = (self.value + 1.5 * step).clamp(0.0, 100.0);
+                let humidity = self.value.round() as i64;
+                let dew_point = ((self.value - 100.0) / 5.0 + 20.0).clamp(-60.0, 60.0);
+                self.device
+                    .update()
+                    .set("humidity", humidity)?
+                    .set("dewPoint", (dew_point * 10.0).round() / 10.0)?
+                    .finish()?;
+                counts.sent.fetch_add(1, Ordering::Relaxed);
+                println!("  {} reading {tick}: {humidity} %", self.name);
+                if humidity as f64 > limit && !self.above {
+                    self.device
+                        .create_alert(samples::HUMIDITY_TOO_HUMID_FORMAT)?
+                        .set("humidity", humidity)?
+                        .set("maxThreshold", limit as i64)?
+                        .raise()?;
+                    counts.sent.fetch_add(1, Ordering::Relaxed);
+                    println!(
+                        "  {}: {humidity} % is above {limit}: alert raised",
+                        self.name
+                    );
+                }
+                self.above = humidity as f64 > limit;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a sensor does when the cloud talks to it. Callbacks run on the
+/// gateway's callback threads, shared by every sensor.
+fn install_callbacks(
+    device: &VirtualDevice,
+    name: &str,
+    counts: &Arc<Counts>,
+) -> Result<(), Error> {
+    let (who, seen) = (name.to_owned(), Arc::clone(counts));
+    device.on_change(None, move |event| {
+        seen.requests.fetch_add(1, Ordering::Relaxed);
+        let changes: Vec<String> = event
+            .named_value()
+            .iter()
+            .map(|nv| format!("{}={}", nv.name(), nv.value()))
+            .collect();
+        println!(
+            "  {who}: callback: the cloud changed {}",
+            changes.join(", ")
+        );
+    })?;
+    let (who, seen) = (name.to_owned(), Arc::clone(counts));
+    device.on_action(None, move |event| {
+        seen.requests.fetch_add(1, Ordering::Relaxed);
+        let argument = event
+            .argument()
+            .map_or(String::new(), |a| format!(" ({a})"));
+        println!(
+            "  {who}: callback: the cloud invoked {}{argument}",
+            event.name()
+        );
+        let device = event.virtual_device();
+        if event.name() == "reset" {
+            let now = device
+                .get("temp")
+                .ok()
+                .flatten()
+                .unwrap_or(Value::Number(21.0));
+            let reported = device
+                .update()
+                .set("minTemp", now.clone())
+                .and_then(|u| u.set("maxTemp", now.clone()))
+                .and_then(|u| u.finish());
+            match reported {
+                Ok(()) => {
+                    seen.sent.fetch_add(1, Ordering::Relaxed);
+                    println!("  {who}: min and max restart at {now}");
+                }
+                Err(e) => println!("  {who}: could not report the reset: {e}"),
+            }
+        }
+    })?;
+    let (who, seen) = (name.to_owned(), Arc::clone(counts));
+    device.on_error(None, move |event| {
+        seen.failed.fetch_add(1, Ordering::Relaxed);
+        println!("  {who}: not delivered: {}", event.message());
+    })?;
+    Ok(())
+}
+
+/// The last lines: what happened, in one greppable `summary:` line.
+fn print_summary(
+    sensors: &[Sensor],
+    counts: &Counts,
+    round_trips: &[Duration],
+    asked: Option<u64>,
+) {
+    let sent = counts.sent.load(Ordering::Relaxed);
+    let failed = counts.failed.load(Ordering::Relaxed);
+    let answered = counts.requests.load(Ordering::Relaxed);
+    let requests = match asked {
+        Some(asked) => format!("{}/{asked}", round_trips.len()),
+        None => answered.to_string(),
+    };
+    let latency = match round_trips.iter().max() {
+        Some(max) => format!(
+            "round-trip mean={:.1}ms max={:.1}ms",
+            round_trips.iter().sum::<Duration>().as_secs_f64() * 1000.0 / round_trips.len() as f64,
+            max.as_secs_f64() * 1000.0
+        ),
+        None => "round-trip n/a".to_owned(),
+    };
+    println!(
+        "summary: devices={} sent={sent} acknowledged={} failed={failed} requests answered={requests} {latency}",
+        sensors
+            .iter()
+            .filter(|s| s.endpoint.get().is_some())
+            .count(),
+        sent.saturating_sub(failed),
+    );
+}
+
+/// Writes a provisioning file readable by its owner only (it holds secrets).
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    std::fs::write(path, bytes).map_err(|e| Error::io(path, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| Error::io(path, e))?;
+    }
+    Ok(())
+}
+
+/// A channel that fires on Ctrl-C (SIGINT) or SIGTERM.
+///
+/// The standard library cannot wait for a signal and the SDK has no
+/// dependency that can; the local cloud's handle can (it owns a tokio
+/// runtime), so a tiny in-memory one on a loopback port serves as the signal
+/// waiter. A real firmware would use its own signal handling instead.
+fn until_ctrl_c() -> Result<mpsc::Receiver<()>, Error> {
+    let waiter = Server::start(ServerConfig::default().listen(([127, 0, 0, 1], 0).into()))?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("ctrl-c".into())
+        .spawn(move || {
+            if let Err(e) = waiter.wait_for_signal() {
+                println!("cannot wait for Ctrl-C: {e}");
+            }
+            let _ = tx.send(());
+        })
+        .map_err(|e| Error::io("<thread>", e))?;
+    Ok(rx)
+}
