@@ -29,7 +29,11 @@ fn main() -> Result<(), Error> {
         "  queue {} messages, {} per POST, long polling {}, data {} / alerts {}",
         messaging.dispatcher_max_queue_size,
         messaging.dispatcher_max_messages_per_connection,
-        if messaging.disable_long_polling { "off" } else { "on" },
+        if messaging.disable_long_polling {
+            "off"
+        } else {
+            "on"
+        },
         messaging.data_message_reliability,
         messaging.alert_message_reliability,
     );
@@ -37,16 +41,34 @@ fn main() -> Result<(), Error> {
     let model = samples::temperature_sensor();
     println!("\ndevice model {} ({})", model.urn(), model.name());
     for attribute in model.attributes() {
-        let range = attribute.range().map(|r| format!(" range {r}")).unwrap_or_default();
-        let access = if attribute.is_writable() { "writable" } else { "read-only" };
-        println!("  attribute {:<18} {:<8} {access}{range}", attribute.name(), attribute.value_type());
+        let range = attribute
+            .range()
+            .map(|r| format!(" range {r}"))
+            .unwrap_or_default();
+        let access = if attribute.is_writable() {
+            "writable"
+        } else {
+            "read-only"
+        };
+        println!(
+            "  attribute {:<18} {:<8} {access}{range}",
+            attribute.name(),
+            attribute.value_type()
+        );
     }
     for action in model.actions() {
-        let arg = action.arg_type().map(|t| format!("({t})")).unwrap_or_else(|| "()".into());
+        let arg = action
+            .arg_type()
+            .map(|t| format!("({t})"))
+            .unwrap_or_else(|| "()".into());
         println!("  action    {}{arg}", action.name());
     }
     for format in model.formats() {
-        println!("  format    {} {}", format.format_type().as_str(), format.urn());
+        println!(
+            "  format    {} {}",
+            format.format_type().as_str(),
+            format.urn()
+        );
     }
 
     println!("\nvalidating values a device might set:");
@@ -66,7 +88,10 @@ fn main() -> Result<(), Error> {
         let shown = value.to_string();
         match model.validate_attribute(name, value) {
             Ok((attribute, value)) => {
-                println!("  ok       {name} = {shown} -> {} = {value}", attribute.name());
+                println!(
+                    "  ok       {name} = {shown} -> {} = {value}",
+                    attribute.name()
+                );
                 accepted.insert(attribute.name().to_string(), value);
             }
             Err(e) => println!("  refused  {name} = {shown}: {e}"),
@@ -75,7 +100,15 @@ fn main() -> Result<(), Error> {
 
     // The time is passed in: iotcs-core never reads the clock.
     let event_time = 1_700_000_000_000;
-    let msg = Message::data("EXAMPLE-ENDPOINT", model.attributes_format_urn(), accepted, event_time)?;
-    println!("\nthe DATA message for the accepted values:\n{}", message::to_json_array(&[msg]));
+    let msg = Message::data(
+        "EXAMPLE-ENDPOINT",
+        model.attributes_format_urn(),
+        accepted,
+        event_time,
+    )?;
+    println!(
+        "\nthe DATA message for the accepted values:\n{}",
+        message::to_json_array(&[msg])
+    );
     Ok(())
 }

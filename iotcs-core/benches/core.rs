@@ -39,7 +39,10 @@ fn row(name: &str, per_round: usize, unit: &str, d: Duration) {
 
 fn data_message(i: usize) -> Message {
     let data = vec![
-        ("temp".to_string(), Value::Number(20.0 + (i % 10) as f64 / 10.0)),
+        (
+            "temp".to_string(),
+            Value::Number(20.0 + (i % 10) as f64 / 10.0),
+        ),
         ("minTemp".to_string(), Value::Number(18.5)),
         ("maxTemp".to_string(), Value::Number(24.25)),
         ("unit".to_string(), Value::from("Celsius")),
@@ -56,8 +59,12 @@ fn data_message(i: usize) -> Message {
 fn main() {
     const BATCH: usize = 100;
     const ROUNDS: usize = 31;
-    println!("| operation                                      | throughput             | per item     |");
-    println!("| ---------------------------------------------- | ---------------------- | ------------ |");
+    println!(
+        "| operation                                      | throughput             | per item     |"
+    );
+    println!(
+        "| ---------------------------------------------- | ---------------------- | ------------ |"
+    );
 
     let batch: Vec<Message> = (0..BATCH).map(data_message).collect();
     row(
@@ -98,7 +105,11 @@ fn main() {
         "values",
         median(ROUNDS, || {
             for i in 0..10_000 {
-                black_box(model.validate_attribute("temp", Value::from(i as f64 % 100.0)).is_ok());
+                black_box(
+                    model
+                        .validate_attribute("temp", Value::from(i as f64 % 100.0))
+                        .is_ok(),
+                );
             }
         }),
     );
@@ -110,7 +121,11 @@ fn main() {
         "tokens",
         median(ROUNDS, || {
             for _ in 0..1_000 {
-                black_box(jwt::client_assertion_hs256("DEVICE-1", secret, 1_795_531_267));
+                black_box(jwt::client_assertion_hs256(
+                    "DEVICE-1",
+                    secret,
+                    1_795_531_267,
+                ));
             }
         }),
     );

@@ -199,7 +199,7 @@ impl DeviceInfo {
     }
 }
 
-/// Which messages [`AdminClient::messages`] returns.
+/// Which messages [`AdminClient::messages`](super::AdminClient::messages) returns.
 #[derive(Clone, Debug, Default)]
 pub struct MessageFilter {
     device: Option<String>,
