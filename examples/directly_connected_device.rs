@@ -78,7 +78,7 @@ fn main() -> Result<(), Error> {
     run_thermostat(
         &cloud.store,
         PASSPHRASE,
-        Config::default(),
+        cloud.config(),
         8,
         Some(&cloud.admin),
     )?;
@@ -90,11 +90,19 @@ struct LocalCloud {
     admin: AdminClient,
     store: PathBuf,
     device_id: String,
-    _dir: TempDir,
+    dir: TempDir,
     _server: iotcs_server::ServerHandle,
 }
 
 impl LocalCloud {
+    /// The device's config: defaults, except that guaranteed messages are kept
+    /// beside this throwaway cloud rather than in the user's `$HOME` store.
+    fn config(&self) -> Config {
+        let mut config = Config::default();
+        config.message_persistence.db_name = self.dir.path().join("msps.db");
+        config
+    }
+
     fn start() -> Result<LocalCloud, Error> {
         let dir = TempDir::new("iotcs-example")?;
         let server = Server::start(ServerConfig::for_tests())?;
@@ -116,7 +124,7 @@ impl LocalCloud {
             admin,
             store: path,
             device_id: device.id().to_owned(),
-            _dir: dir,
+            dir,
             _server: server,
         })
     }
@@ -296,7 +304,8 @@ fn play_cloud(admin: &AdminClient, endpoint: &str, i: u32) -> Result<(), Error> 
 /// Measures action latency: from just before the cloud is asked to queue an
 /// action until its callback runs on the device.
 fn bench(cloud: &LocalCloud, count: usize) -> Result<(), Error> {
-    let mut device = DirectlyConnectedDevice::open(&cloud.store, PASSPHRASE)?;
+    let mut device =
+        DirectlyConnectedDevice::open_with_config(&cloud.store, PASSPHRASE, cloud.config())?;
     device.activate(&[MODEL])?;
     let endpoint = device.endpoint_id().unwrap_or_default().to_owned();
     let model = device

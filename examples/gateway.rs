@@ -28,7 +28,7 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use iotcs_core::model::samples;
-use iotcs_device::{DeviceModel, Error, Severity, Value, VirtualDevice};
+use iotcs_device::{Config, DeviceModel, Error, Severity, Value, VirtualDevice};
 use iotcs_gateway::GatewayDevice;
 use iotcs_server::{AdminClient, DeviceRegistration, MessageFilter, Server, ServerConfig, TempDir};
 use serde_json::json;
@@ -92,6 +92,7 @@ fn main() -> Result<(), Error> {
         let counts = run(
             &PathBuf::from(store),
             &passphrase,
+            Config::default(),
             &sensors,
             duration,
             None,
@@ -138,9 +139,14 @@ fn main() -> Result<(), Error> {
     };
     let mut cloud = Some(cloud);
     let duration = duration.unwrap_or(Duration::from_secs(6));
+    // The demo's cloud is thrown away at the end, so its guaranteed messages
+    // are kept beside it, not in the user's $HOME store (`Config::default()`).
+    let mut config = Config::default();
+    config.message_persistence.db_name = dir.path().join("msps.db");
     let counts = run(
         &store,
         PASSPHRASE,
+        config,
         &sensors,
         Some(duration),
         cloud.as_mut(),
@@ -246,12 +252,13 @@ impl Cloud<'_> {
 fn run(
     store: &Path,
     passphrase: &str,
+    config: Config,
     sensors: &[Sensor],
     duration: Option<Duration>,
     mut cloud: Option<&mut Cloud<'_>>,
     stop: &mpsc::Receiver<()>,
 ) -> Result<Arc<Counts>, Error> {
-    let mut gateway = GatewayDevice::open(store, passphrase)?;
+    let mut gateway = GatewayDevice::open_with_config(store, passphrase, config)?;
     if !gateway.is_activated() {
         gateway.activate(&[])?;
     }
