@@ -15,11 +15,13 @@
 //! | `SocketTimeoutException` | `Timeout` | [`Error::Timeout`] |
 //! | `HttpException` | `Http` | [`Error::Protocol`] |
 //! | `IOError`, `OSError` | `Io` | [`Error::Io`] |
+//! | (none: an iotcs addition) | that of its source | [`Error::Unsent`] hands refused messages back |
 
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
+use crate::message::Message;
 use crate::validate::ValidationError;
 
 /// Everything that can go wrong in iotcs.
@@ -107,6 +109,17 @@ pub enum Error {
         /// What was wrong with the answer.
         reason: String,
     },
+    /// Messages could not be queued or stored: the outgoing queue or the
+    /// message store is full, or the device is closing. The messages are
+    /// handed back untouched (crossbeam's `SendError<T>` pattern), so nothing
+    /// is lost silently: keep them, resend them later, or drop them knowingly.
+    /// Its [`kind`](Error::kind) is that of `source`.
+    Unsent {
+        /// The refused messages, exactly as they would have been sent.
+        messages: Vec<Message>,
+        /// Why they were refused.
+        source: Box<Error>,
+    },
     /// A file or directory operation failed. Reference: `IOError` / `OSError`.
     Io {
         /// The file involved, when known.
@@ -152,7 +165,25 @@ impl Error {
             Error::Network { .. } => ErrorKind::Network,
             Error::Timeout { .. } => ErrorKind::Timeout,
             Error::Protocol { .. } => ErrorKind::Http,
+            Error::Unsent { source, .. } => source.kind(),
             Error::Io { .. } => ErrorKind::Io,
+        }
+    }
+
+    /// The messages an [`Error::Unsent`] hands back; empty for every other error.
+    pub fn unsent_messages(&self) -> &[Message] {
+        match self {
+            Error::Unsent { messages, .. } => messages,
+            _ => &[],
+        }
+    }
+
+    /// Takes the messages an [`Error::Unsent`] hands back; empty for every
+    /// other error.
+    pub fn into_unsent_messages(self) -> Vec<Message> {
+        match self {
+            Error::Unsent { messages, .. } => messages,
+            _ => Vec::new(),
         }
     }
 
@@ -247,6 +278,9 @@ impl fmt::Display for Error {
             }
             Error::Timeout { operation } => write!(f, "timed out: {operation}"),
             Error::Protocol { reason } => write!(f, "protocol: {reason}"),
+            Error::Unsent { messages, source } => {
+                write!(f, "{} message(s) not sent: {source}", messages.len())
+            }
             Error::Io {
                 path: Some(path),
                 source,
@@ -260,6 +294,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Validation(e) => Some(e),
+            Error::Unsent { source, .. } => Some(source.as_ref()),
             Error::Network {
                 source: Some(source),
                 ..
@@ -321,6 +356,20 @@ mod tests {
             "server answered 503 to POST /iot/api/v2/messages"
         );
         assert_eq!(Error::protocol("x").kind(), ErrorKind::Http);
+        let msg = Message::data("EP", "urn:x:attributes", [("a", 1)], 0).unwrap();
+        let unsent = Error::Unsent {
+            messages: vec![msg.clone()],
+            source: Box::new(Error::state("the outgoing queue is full")),
+        };
+        assert_eq!(unsent.kind(), ErrorKind::State);
+        assert_eq!(unsent.unsent_messages(), std::slice::from_ref(&msg));
+        assert_eq!(
+            unsent.to_string(),
+            "1 message(s) not sent: not allowed now: the outgoing queue is full"
+        );
+        assert!(std::error::Error::source(&unsent).is_some());
+        assert_eq!(unsent.into_unsent_messages(), vec![msg]);
+        assert!(Error::state("x").into_unsent_messages().is_empty());
         let io = Error::io("/tmp/x", io::Error::other("boom"));
         assert_eq!(io.kind(), ErrorKind::Io);
         assert_eq!(io.to_string(), "/tmp/x: boom");

@@ -92,11 +92,6 @@ pub(crate) struct Refused {
     /// Why.
     pub(crate) error: Error,
     /// The messages, untouched.
-    #[allow(
-        dead_code,
-        reason = "the hand-back for callers that keep or resend refused messages; \
-                  the device's own callers report through the listeners instead"
-    )]
     pub(crate) items: Vec<Outgoing>,
 }
 
@@ -106,9 +101,15 @@ impl fmt::Display for Refused {
     }
 }
 
+/// The public form hands the messages back too: a caller of `set`, `raise`
+/// or `submit` gets them in [`Error::Unsent`] (their listeners have already
+/// reported the refusal through `on_error`).
 impl From<Refused> for Error {
     fn from(refused: Refused) -> Error {
-        refused.error
+        Error::Unsent {
+            messages: refused.items.into_iter().map(|item| item.message).collect(),
+            source: Box::new(refused.error),
+        }
     }
 }
 
@@ -302,14 +303,12 @@ impl Outbox {
     /// # Errors
     ///
     /// [`Error::Argument`] if a message breaks the wire's size limits;
+    /// [`Error::Unsent`] handing the messages back, whose source is
     /// [`Error::State`] if the queue is full (`dispatcher_max_queue_size`),
-    /// the store is full, or the device is closing; [`Error::Io`] if the
+    /// the store is full, or the device is closing, or [`Error::Io`] if the
     /// store cannot write.
     pub(crate) fn send(&self, items: Vec<Outgoing>) -> Result<(), Error> {
-        match self.try_send(items) {
-            Ok(()) => Ok(()),
-            Err(refused) => Err(refused.error),
-        }
+        self.try_send(items).map_err(Error::from)
     }
 
     /// As [`Outbox::send`], handing the messages back on failure.

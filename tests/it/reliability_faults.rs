@@ -169,7 +169,19 @@ fn a_full_queue_refuses_hands_the_values_back_and_alerts() {
         refused.to_string().contains("dispatcher_max_queue_size"),
         "{refused}"
     );
-    // The refused value comes back through on_error.
+    // The refused message comes back in the error, untouched...
+    let [unsent] = refused.unsent_messages() else {
+        panic!("one message handed back: {refused:?}");
+    };
+    match unsent.payload() {
+        Payload::Data(data) => assert_eq!(
+            data.get(NUMBER).and_then(|v| v.as_i64()),
+            Some(accepted + 1),
+            "{unsent:?}"
+        ),
+        other => panic!("not a DATA message: {other:?}"),
+    }
+    // ...and the refused value through on_error.
     let (value, message) = errors.recv_timeout(Duration::from_secs(10)).unwrap();
     assert_eq!(value, Value::Integer(accepted + 1));
     assert!(message.contains("queue is full"), "{message}");
