@@ -85,7 +85,7 @@ pub(crate) fn route(app: &App, req: &Req) -> Result<Reply, ApiError> {
             device_request(app, req, app_id, rest)
         }
         (_, ["iot", "api", "v2", rest @ ..])
-            if rest.first() == Some(&"devices") && rest.len() >= 5 =>
+            if rest.first() == Some(&"devices") && rest.len() >= 4 =>
         {
             device_request(app, req, crate::state::SERVER_SOURCE, rest)
         }
@@ -313,11 +313,15 @@ fn add_fault(app: &App, req: &Req) -> Result<Reply, ApiError> {
 
 /// Requests to a device: `devices/{id}/deviceModels/{urn}/attributes/{attr}`
 /// (PUT `{"value": v}`), `.../attributes` (POST or PATCH `{"a": v, ...}`),
-/// `.../actions/{action}` (POST `{"value": v}` or `{}`). `rest` starts at
+/// `.../actions/{action}` (POST `{"value": v}` or `{}`), and any resource
+/// `devices/{id}/resources/{path}` ([`resource_request`]). `rest` starts at
 /// `devices`.
 fn device_request(app: &App, req: &Req, source: &str, rest: &[&str]) -> Result<Reply, ApiError> {
     let m = req.method.as_str();
     let (id, urn, tail) = match rest {
+        ["devices", id, "resources", path @ ..] if !path.is_empty() => {
+            return resource_request(app, req, source, id, path);
+        }
         ["devices", id, "deviceModels", urn, tail @ ..] if !tail.is_empty() => (*id, *urn, tail),
         _ => {
             return Err(ApiError::not_found(format!(
@@ -331,7 +335,7 @@ fn device_request(app: &App, req: &Req, source: &str, rest: &[&str]) -> Result<R
     } else {
         req.json()?
     };
-    let mut state = app.state();
+    let state = app.state();
     let device = state.device(id).ok_or_else(|| no_device(id))?;
     if device.state != DeviceState::Activated {
         return Err(ApiError::conflict(format!("device {id} is not activated")));
@@ -398,6 +402,54 @@ fn device_request(app: &App, req: &Req, source: &str, rest: &[&str]) -> Result<R
         url,
         body: payload,
     };
+    queue(app, state, new)
+}
+
+/// A request to any resource of a device (Oracle's enterprise form
+/// `devices/{id}/resources/{path}`, protocol.md §5.4), e.g. the capability
+/// resources of §8.6: sent as is, with the caller's method and JSON body
+/// (`{}` when there is none). Unlike attributes and actions there is no
+/// model to check the body against; the device answers 404/405 itself.
+fn resource_request(
+    app: &App,
+    req: &Req,
+    source: &str,
+    id: &str,
+    path: &[&str],
+) -> Result<Reply, ApiError> {
+    let method = match req.method.as_str() {
+        m @ ("GET" | "PUT" | "POST" | "DELETE") => m,
+        m => return Err(ApiError::method_not_allowed(m, &req.path)),
+    };
+    let body = if req.body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        req.json()?
+    };
+    let state = app.state();
+    let device = state.device(id).ok_or_else(|| no_device(id))?;
+    if device.state != DeviceState::Activated {
+        return Err(ApiError::conflict(format!("device {id} is not activated")));
+    }
+    let new = NewRequest {
+        endpoint_id: id,
+        source,
+        method,
+        patch_override: false,
+        url: path.join("/"),
+        body,
+    };
+    queue(app, state, new)
+}
+
+/// Queues `new`, wakes the device's long poll and answers 202 with the
+/// request record.
+fn queue(
+    app: &App,
+    mut state: std::sync::MutexGuard<'_, crate::state::State>,
+    new: NewRequest<'_>,
+) -> Result<Reply, ApiError> {
+    let id = new.endpoint_id;
     let record = state.queue_request(new, now_ms())?;
     let reply = Reply::json(202, &record.to_json());
     let mailbox = state.mailbox(id);

@@ -63,6 +63,7 @@
 //! | `PUT [apps/{app}/]devices/{id}/deviceModels/{urn}/attributes/{attr}` `{"value"}` | 202 `{"id", "status", ...}` |
 //! | `POST` (or `PATCH`) `.../deviceModels/{urn}/attributes` `{"a": v, ...}` | 202; sent as POST + `x-http-method-override: PATCH` |
 //! | `POST .../deviceModels/{urn}/actions/{action}` `{"value"}` or `{}` | 202 |
+//! | `GET`, `PUT`, `POST` or `DELETE` `[apps/{app}/]devices/{id}/resources/{path}` (JSON body optional) | 202; any resource, e.g. the capability resources (protocol.md §8.6), sent with that method, url `{path}` and the body (`{}` when none) |
 //! | `GET /iot/api/v2/requests/{id}[/response]` | status `RECEIVED`, `DISPATCHED`, `COMPLETED`, `FAILED`, `EXPIRED`, and the response |
 //! | `POST /iot/admin/faults` `{"status"?, "delayMs"?, "drop"?, "count"? (1), "path"?, "expireTokens"?}` | the active rules |
 //! | `GET /iot/admin/faults`, `DELETE /iot/admin/faults` | the rules / clears them |

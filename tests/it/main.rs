@@ -26,6 +26,10 @@ mod reliability_crash;
 // tokens, cut connections, a restarted cloud, a poisoned message, a full
 // queue with its overflow alert.
 mod reliability_faults;
+// The capability resources of a real device through the cloud's resource
+// requests: counters and their reset, the polling interval, diagnostics,
+// 405 for a method a resource does not accept.
+mod reliability_capability;
 // The message store through the device API: guaranteed messages kept across
 // close and open, a corrupt store refused with a clear error.
 mod reliability_persistence;

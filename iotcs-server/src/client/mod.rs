@@ -118,6 +118,19 @@ impl AdminClient {
         let url = format!("{}{path}", self.base);
         let auth = self.authorization.as_str();
         let result = match (method, body) {
+            // Resource requests may carry a body with any method.
+            ("GET", Some(b)) => self
+                .agent
+                .get(&url)
+                .header("Authorization", auth)
+                .force_send_body()
+                .send_json(b),
+            ("DELETE", Some(b)) => self
+                .agent
+                .delete(&url)
+                .header("Authorization", auth)
+                .force_send_body()
+                .send_json(b),
             ("GET", _) => self.agent.get(&url).header("Authorization", auth).call(),
             ("DELETE", _) => self.agent.delete(&url).header("Authorization", auth).call(),
             ("PUT", Some(b)) => self
@@ -401,6 +414,59 @@ impl AdminClient {
         );
         let body = value.map_or_else(|| json!({}), |v| json!({"value": v}));
         self.request_id("POST", &path, &body)
+    }
+
+    /// Queues a request to any resource of a device (Oracle's enterprise
+    /// form `devices/{id}/resources/{path}`), e.g. a capability resource such
+    /// as `deviceModels/urn:oracle:iot:dcd:capability:diagnostics/info`; the
+    /// device receives `method`, url `path` (without a leading slash) and the
+    /// JSON `body` (`{}` when `None`). Returns the request id; follow it with
+    /// [`AdminClient::wait_for_request`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Argument`] if `method` is not `GET`, `PUT`, `POST` or
+    /// `DELETE` or `path` is empty; [`Error::Transport`] with status 404 for
+    /// an unknown device, 409 if the device is not activated.
+    pub fn request_resource(
+        &self,
+        endpoint_id: &str,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<String, Error> {
+        if !matches!(method, "GET" | "PUT" | "POST" | "DELETE") {
+            return Err(Error::argument(format!(
+                "resource request method {method:?} is not GET, PUT, POST or DELETE"
+            )));
+        }
+        let segments: Vec<String> = path
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(percent_encode)
+            .collect();
+        if segments.is_empty() {
+            return Err(Error::argument(format!(
+                "resource request path {path:?} is empty"
+            )));
+        }
+        let url = format!(
+            "/iot/api/v2/devices/{}/resources/{}",
+            percent_encode(endpoint_id),
+            segments.join("/")
+        );
+        let empty = json!({});
+        let body = match (method, body) {
+            // PUT and POST always carry a body so the server sees a JSON
+            // request rather than an empty POST.
+            ("PUT" | "POST", None) => Some(&empty),
+            (_, b) => b,
+        };
+        let answer = self.call_json(method, &url, body)?;
+        answer["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| bad_answer(&url, "no request id"))
     }
 
     /// The status of a request to a device.

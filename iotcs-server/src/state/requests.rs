@@ -65,7 +65,7 @@ pub(crate) struct RequestRecord {
     pub(crate) seq: u64,
     /// The target endpoint (a directly-connected device, a gateway or an ICD).
     pub(crate) endpoint_id: String,
-    /// The effective method (`PUT`, `PATCH`, `POST`).
+    /// The effective method (`PUT`, `PATCH`, `POST`; any of `GET`, `PUT`, `POST`, `DELETE` for a resource request).
     pub(crate) method: String,
     pub(crate) url: String,
     /// The request body as JSON.
@@ -136,7 +136,7 @@ pub(crate) struct NewRequest<'a> {
     pub(crate) endpoint_id: &'a str,
     /// The REQUEST's `source`: the application id, or [`SERVER_SOURCE`].
     pub(crate) source: &'a str,
-    /// The effective method (`PUT`, `PATCH`, `POST`).
+    /// The effective method (`PUT`, `PATCH`, `POST`; any of `GET`, `PUT`, `POST`, `DELETE` for a resource request).
     pub(crate) method: &'a str,
     /// Send as POST with `x-http-method-override: ["PATCH"]`, which both of
     /// Oracle's clients understand.

@@ -16,6 +16,7 @@ mod gateway; // indirect activation (HMAC, unsigned, restricted) and messages fo
 mod lifecycle; // provision -> token -> policy -> activation -> messages -> request -> response
 mod persistence; // a restart keeps devices, keys, messages, requests and the CA
 mod rejections; // every rejection path, answered with the right status, nothing stored
+mod resources; // requests to any device resource (capabilities): method, url, body, refusals
 mod robustness; // garbage requests never crash the server or change its state
 mod startup; // certificates, server.json, trust, shutdown releasing long polls
 mod util;
