@@ -38,6 +38,7 @@ use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
 
 use iotcs_core::Error;
 use iotcs_core::message::Message;
@@ -267,14 +268,14 @@ fn open_shared(path: &Path) -> Result<Arc<SharedDb>, Error> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     }
+    let config = sled::Config::new()
+        .path(path)
+        // Messages are small and read back only at start: a small cache
+        // keeps an idle device's memory low.
+        .cache_capacity(4 * 1024 * 1024)
+        .mode(sled::Mode::LowSpace);
     let db = guarded(path, "open the message store", || {
-        sled::Config::new()
-            .path(path)
-            // Messages are small and read back only at start: a small cache
-            // keeps an idle device's memory low.
-            .cache_capacity(4 * 1024 * 1024)
-            .mode(sled::Mode::LowSpace)
-            .open()
+        open_waiting_for_lock(LOCK_WAIT, || config.open())
     })?;
     let shared = Arc::new(SharedDb {
         db,
@@ -282,6 +283,43 @@ fn open_shared(path: &Path) -> Result<Arc<SharedDb>, Error> {
     });
     open.insert(path.to_owned(), Arc::downgrade(&shared));
     Ok(shared)
+}
+
+/// How long an open waits for sled's directory lock to be released.
+const LOCK_WAIT: Duration = Duration::from_secs(3);
+
+/// Whether `e` says the directory lock is held: sled 0.34 reports the
+/// `WouldBlock` of its `flock` as an error of kind `Other` with this text.
+fn is_lock_held(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io)
+        if io.kind() == io::ErrorKind::WouldBlock
+            || io.to_string().starts_with("could not acquire lock"))
+}
+
+/// Calls `open` until it stops failing with `WouldBlock` (sled's directory
+/// lock is held) or `wait` has passed.
+///
+/// Why: sled 0.34 releases the lock only when its flusher thread exits, a
+/// little after the last handle is dropped (spacejam/sled#1234), and the
+/// kernel releases a killed process's lock a little after it dies. So a
+/// device reopened in the same process, or restarted right after a crash,
+/// can meet the lock still held by nobody who will keep it. A lock that
+/// another live process keeps still fails, after `wait`.
+fn open_waiting_for_lock<T>(
+    wait: Duration,
+    mut open: impl FnMut() -> sled::Result<T>,
+) -> sled::Result<T> {
+    let deadline = Instant::now() + wait;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match open() {
+            Err(e) if is_lock_held(&e) && Instant::now() < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Runs a sled call, turning its errors and panics into [`Error::Io`].
@@ -312,7 +350,7 @@ fn guarded<T>(path: &Path, what: &str, f: impl FnOnce() -> sled::Result<T>) -> R
 /// A sled error as [`Error::Io`] with a reason a user can act on.
 fn sled_error(path: &Path, what: &str, e: sled::Error) -> Error {
     let source = match e {
-        sled::Error::Io(io) if io.kind() == io::ErrorKind::WouldBlock => io::Error::new(
+        e if is_lock_held(&e) => io::Error::new(
             io::ErrorKind::WouldBlock,
             format!(
                 "cannot {what}: the message store is in use by another process (give each \
@@ -381,6 +419,45 @@ mod tests {
         assert_eq!(other.len(), 0);
         drop((store, other));
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn opening_waits_for_a_lock_that_is_being_released() {
+        let dir = temp_dir("lock");
+        let path = dir.join("msps.db");
+        let held = sled::Config::new().path(&path).open().unwrap();
+        // While it is held, a second open fails after the wait.
+        let e = open_waiting_for_lock(Duration::from_millis(50), || {
+            sled::Config::new().path(&path).open()
+        })
+        .unwrap_err();
+        assert!(is_lock_held(&e), "{e:?}");
+        let text = sled_error(&path, "open the message store", e).to_string();
+        assert!(text.contains("in use by another process"), "{text}");
+        // Released while the open waits: the open succeeds.
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            drop(held);
+        });
+        let store = MessageStore::open(&path, "EP-1").unwrap();
+        releaser.join().unwrap();
+        store.put(&[(1, &message(1))]).unwrap();
+        drop(store);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn other_open_errors_are_not_retried() {
+        let mut calls = 0;
+        let e = open_waiting_for_lock(Duration::from_secs(60), || -> sled::Result<()> {
+            calls += 1;
+            Err(sled::Error::Io(io::Error::from(
+                io::ErrorKind::PermissionDenied,
+            )))
+        })
+        .unwrap_err();
+        assert!(matches!(e, sled::Error::Io(_)));
+        assert_eq!(calls, 1);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! second.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use iotcs_core::Error;
 use serde::Serialize;
@@ -51,11 +52,47 @@ fn db_error(what: &str, e: sled::Error) -> Error {
     }
 }
 
+/// How long an open waits for sled's directory lock to be released.
+const LOCK_WAIT: Duration = Duration::from_secs(3);
+
+/// Whether `e` says the directory lock is held: sled 0.34 reports the
+/// `WouldBlock` of its `flock` as an error of kind `Other` with this text.
+fn is_lock_held(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io)
+        if io.kind() == std::io::ErrorKind::WouldBlock
+            || io.to_string().starts_with("could not acquire lock"))
+}
+
+/// Calls `open` until it stops failing with `WouldBlock` (sled's directory
+/// lock is held) or `wait` has passed.
+///
+/// Why: sled 0.34 releases the lock only when its flusher thread exits, a
+/// little after the last handle is dropped (spacejam/sled#1234), so a server
+/// restarted in the same process (tests, examples) can meet the lock still
+/// held. Another live server on the same directory still fails, after `wait`.
+fn open_waiting_for_lock<T>(
+    wait: Duration,
+    mut open: impl FnMut() -> sled::Result<T>,
+) -> sled::Result<T> {
+    let deadline = Instant::now() + wait;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match open() {
+            Err(e) if is_lock_held(&e) && Instant::now() < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            other => return other,
+        }
+    }
+}
+
 impl Store {
     /// Opens (or creates) the database in `dir/db`.
     pub(crate) fn open(dir: &Path) -> Result<Store, Error> {
         let path = dir.join("db");
-        let db = sled::Config::new().path(&path).open().map_err(|e| match e {
+        let config = sled::Config::new().path(&path);
+        let db = open_waiting_for_lock(LOCK_WAIT, || config.open()).map_err(|e| match e {
             sled::Error::Io(io) => Error::io(&path, io),
             other => Error::state(format!(
                 "cannot open the database {} (is another server using this data directory?): {other}",
@@ -149,6 +186,25 @@ mod tests {
         assert_eq!(devices[0].1["x"], 1);
         let messages: Vec<(Vec<u8>, String)> = s.load(Table::Messages).unwrap();
         assert_eq!(messages[0].1, "m");
+    }
+
+    #[test]
+    fn opening_waits_for_a_lock_being_released_but_not_for_a_live_one() {
+        let dir = crate::TempDir::new("store").unwrap();
+        let held = Store::open(dir.path()).unwrap();
+        let path = dir.path().join("db");
+        let e = open_waiting_for_lock(Duration::from_millis(50), || {
+            sled::Config::new().path(&path).open()
+        })
+        .unwrap_err();
+        assert!(is_lock_held(&e), "{e:?}");
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            drop(held);
+        });
+        let reopened = Store::open(dir.path()).unwrap();
+        releaser.join().unwrap();
+        reopened.put(Table::Models, b"k", &1u32).unwrap();
     }
 
     #[test]
