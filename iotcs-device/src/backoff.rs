@@ -1,7 +1,7 @@
-//! The sender's back-off after failed POSTs, as plain state: the caller
-//! passes `now` in and gets a deadline back, and the jitter comes from an
-//! injected random source, so the schedule is unit-tested without clocks or
-//! threads (STYLE practice 8).
+//! The back-off after failed sends (the sender's) and polls (the
+//! receiver's), as plain state: the caller passes `now` in and gets a
+//! deadline back, and the jitter comes from an injected random source, so
+//! the schedule is unit-tested without clocks or threads (STYLE practice 8).
 //!
 //! The schedule follows Oracle's Java dispatcher (spec §8.4): Fibonacci
 //! multiples of `message_dispatcher_backoff` (1, 1, 2, 3, 5, 8, ... × base),

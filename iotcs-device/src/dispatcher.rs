@@ -236,9 +236,9 @@ impl Dispatcher {
                 hold: LONG_POLL_HOLD,
                 polling_interval: messaging.dispatcher_polling_interval,
                 min_spacing: messaging.send_receive_timeout,
-                retry_pause: messaging.message_dispatcher_backoff,
             },
             counters,
+            backoff: Backoff::new(messaging.message_dispatcher_backoff, system_random()),
         };
         let (stop_tx, stop) = crossbeam_channel::bounded(1);
         dispatcher.receiver_stop = Some(stop_tx);

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, TryRecvError, select_biased};
 
+use crate::backoff::Backoff;
 use crate::counters::Counters;
 use crate::inbound::Inbound;
 use crate::rest::RestClient;
@@ -36,8 +37,6 @@ pub(crate) struct ReceiverSettings {
     /// `send_receive_timeout`: the least time between two empty answers, so
     /// a server that does not hold long polls is not hammered.
     pub(crate) min_spacing: Duration,
-    /// The pause after a failed poll (`message_dispatcher_backoff`).
-    pub(crate) retry_pause: Duration,
 }
 
 /// The receiver actor.
@@ -49,11 +48,15 @@ pub(crate) struct ReceiverLoop {
     /// Received-message counters and the polling interval the cloud may
     /// change (the message-dispatcher capability).
     pub(crate) counters: Arc<Counters>,
+    /// The pause after failed polls: the sender's schedule (from
+    /// `message_dispatcher_backoff`), so a cloud that is down for hours is
+    /// asked about once a minute, not once a second.
+    pub(crate) backoff: Backoff,
 }
 
 impl ReceiverLoop {
     /// The thread body; returns when `stop` receives or disconnects.
-    pub(crate) fn run(self, stop: &Receiver<()>) {
+    pub(crate) fn run(mut self, stop: &Receiver<()>) {
         let mut warned_min_accept = false;
         loop {
             if !matches!(stop.try_recv(), Err(TryRecvError::Empty)) {
@@ -77,6 +80,7 @@ impl ReceiverLoop {
             request.long_poll = self.settings.long_poll;
             let pause = match self.rest.call(request) {
                 Ok(response) if response.is_success() => {
+                    self.backoff.succeeded();
                     let taken = self.inbound.dispatch(&response.body);
                     if taken > 0 {
                         self.counters.received(taken, response.body.len());
@@ -105,20 +109,26 @@ impl ReceiverLoop {
                         "polling for requests: the server answered {}",
                         response.status
                     );
-                    self.settings.retry_pause
+                    self.backoff_pause()
                 }
                 Err(e) => {
                     if !matches!(stop.try_recv(), Err(TryRecvError::Empty)) {
                         return;
                     }
                     log::warn!("polling for requests failed: {e}");
-                    self.settings.retry_pause
+                    self.backoff_pause()
                 }
             };
             if !pause.is_zero() && wait(stop, pause) {
                 return;
             }
         }
+    }
+
+    /// Records a failed poll; the time to wait before the next.
+    fn backoff_pause(&mut self) -> Duration {
+        let now = Instant::now();
+        self.backoff.failed(now).saturating_duration_since(now)
     }
 
     /// The poll's path and query.
@@ -175,7 +185,6 @@ mod tests {
             hold: Duration::from_secs(30),
             polling_interval: Duration::from_millis(1),
             min_spacing: Duration::from_millis(1),
-            retry_pause: Duration::from_millis(1),
         }
     }
 
@@ -234,6 +243,7 @@ mod tests {
             inbound,
             settings: settings(long_poll),
             counters: Arc::default(),
+            backoff: Backoff::new(Duration::from_millis(1), Box::new(|| 0)),
         };
         let thread = std::thread::spawn(move || receiver.run(&stop));
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -294,9 +304,73 @@ mod tests {
             inbound,
             settings: settings(true),
             counters: Arc::default(),
+            backoff: Backoff::new(Duration::from_millis(1), Box::new(|| 0)),
         }
         .run(&stop);
         assert!(transport.paths().is_empty());
         pool.stop(Instant::now() + Duration::from_secs(10));
+    }
+
+    #[test]
+    fn failed_polls_back_off_instead_of_hammering() {
+        let transport = Arc::new(MemoryTransport::new(|req| {
+            if req.path.contains("oauth2") {
+                return json(
+                    200,
+                    r#"{"access_token":"t","token_type":"Bearer","expires_in":3600000}"#,
+                );
+            }
+            json(503, "down")
+        }));
+        let rest = Arc::new(RestClient::for_activation(
+            transport.clone(),
+            "EP-1",
+            b"s",
+            crate::rest::system_clock(),
+            1,
+        ));
+        let mut pool = CallbackPool::start(1).unwrap();
+        let (outbox, _) = Outbox::new(10, 3);
+        let inbound = Arc::new(Inbound::new(
+            pool.spawner(),
+            outbox,
+            Arc::new(|| 1),
+            4192,
+            std::time::Duration::ZERO,
+        ));
+        let (stop_tx, stop) = crossbeam_channel::bounded::<()>(1);
+        let receiver = ReceiverLoop {
+            rest,
+            inbound,
+            settings: settings(true),
+            counters: Arc::default(),
+            backoff: Backoff::new(Duration::from_millis(10), Box::new(|| 0)),
+        };
+        let started = Instant::now();
+        let thread = std::thread::spawn(move || receiver.run(&stop));
+        std::thread::sleep(Duration::from_millis(400));
+        drop(stop_tx);
+        thread.join().unwrap();
+        let elapsed = started.elapsed();
+        pool.stop(Instant::now() + Duration::from_secs(10));
+        let polls = transport
+            .paths()
+            .iter()
+            .filter(|p| p.starts_with(MESSAGES_PATH))
+            .count();
+        // Fibonacci pauses of 10, 10, 20, 30, 50, ... ms: the most polls
+        // that fit in the time that passed (a fixed 10 ms pause would allow
+        // one every 10 ms). A slow machine makes fewer, never more.
+        let (mut allowed, mut waited, mut a, mut b) = (1, 0u128, 10u128, 10u128);
+        while waited + a <= elapsed.as_millis() {
+            waited += a;
+            allowed += 1;
+            (a, b) = (b, a + b);
+        }
+        assert!(polls >= 2, "it retried: {polls}");
+        assert!(
+            polls <= allowed,
+            "{polls} polls in {elapsed:?}, at most {allowed} with back-off"
+        );
     }
 }
