@@ -332,7 +332,7 @@ mod tests {
             .listener
             .as_ref()
             .unwrap()
-            .failed(&sent[0].message, &Error::state("boom"));
+            .failed(sent[0].kind(), &Error::state("boom"));
         pool.stop(Instant::now() + Duration::from_secs(10));
         assert_eq!(*order.lock().unwrap(), ["temp:temp", "all"]);
     }

@@ -612,7 +612,7 @@ mod tests {
         assert_eq!(state["currentCount"], 3);
         let sent = outbox.pop_batch(10);
         assert_eq!(sent.len(), 3);
-        match sent[2].item.message.payload() {
+        match sent[2].item.message().payload() {
             Payload::Data(d) => {
                 assert_eq!(d.format(), capability::DIAGNOSTICS_TEST_MESSAGE_FORMAT);
                 assert_eq!(d.data().get("payload"), Some(&json!("*****")));

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use iotcs_core::Error;
 use iotcs_core::message::{Headers, Message, Payload, Priority, RequestPayload};
 
+use crate::counters::Counters;
 use crate::outbox::{Outbox, Outgoing};
 use crate::pool::Spawner;
 use crate::rest::Clock;
@@ -181,21 +182,31 @@ impl Inbound {
     }
 
     /// Takes the body of a `/messages` response: every REQUEST in it goes to
-    /// the pool; anything else is logged and dropped. Returns how many
-    /// requests were taken.
-    pub(crate) fn dispatch(self: &Arc<Self>, body: &[u8]) -> usize {
-        let mut taken = 0;
-        for message in parse_messages(body) {
-            if !matches!(message.payload(), Payload::Request(_)) {
-                log::debug!(
-                    "ignoring a {} message from the server",
-                    message.message_type()
-                );
-                continue;
-            }
+    /// the pool; anything else is logged and dropped. The requests are
+    /// counted in `counters` before any is handed on, so a handler that reads
+    /// the counters (the capability resource) sees its own request. Returns
+    /// how many requests were taken.
+    pub(crate) fn dispatch(self: &Arc<Self>, body: &[u8], counters: &Counters) -> usize {
+        let requests: Vec<Message> = parse_messages(body)
+            .into_iter()
+            .filter(|message| {
+                let request = matches!(message.payload(), Payload::Request(_));
+                if !request {
+                    log::debug!(
+                        "ignoring a {} message from the server",
+                        message.message_type()
+                    );
+                }
+                request
+            })
+            .collect();
+        let taken = requests.len();
+        if taken > 0 {
+            counters.received(taken, body.len());
+        }
+        for message in requests {
             let size = message.to_json().len();
             self.pending.fetch_add(size, Ordering::SeqCst);
-            taken += 1;
             self.spawn_answer(message, size);
         }
         taken
@@ -388,7 +399,11 @@ mod tests {
     }
 
     fn status_of(out: &[Outgoing]) -> u16 {
-        match out[0].message.payload() {
+        status_of_message(&out[0].message)
+    }
+
+    fn status_of_message(message: &Message) -> u16 {
+        match message.payload() {
             Payload::Response(r) => r.status_code(),
             other => panic!("{other:?}"),
         }
@@ -479,13 +494,15 @@ mod tests {
             .unwrap()
             .to_json();
         let body = format!(r#"[{good},{{"type":"REQUEST"}},{data}]"#);
-        assert_eq!(inbound.dispatch(body.as_bytes()), 1);
+        let counters = Counters::default();
+        assert_eq!(inbound.dispatch(body.as_bytes(), &counters), 1);
+        assert_eq!(counters.snapshot().messages_received, 1);
         pool.stop(Instant::now() + Duration::from_secs(10));
         let queued = outbox.pop_batch(10);
         assert_eq!(queued.len(), 1);
         assert_eq!(inbound.accept_bytes(), 4190);
-        assert_eq!(inbound.dispatch(b"not json"), 0);
-        assert_eq!(inbound.dispatch(b""), 0);
+        assert_eq!(inbound.dispatch(b"not json", &counters), 0);
+        assert_eq!(inbound.dispatch(b"", &counters), 0);
         inbound.clear();
     }
 
@@ -508,7 +525,10 @@ mod tests {
             }
         };
         let late = request("EP-1", "PUT", "late", Headers::new()).to_json();
-        assert_eq!(inbound.dispatch(format!("[{late}]").as_bytes()), 1);
+        assert_eq!(
+            inbound.dispatch(format!("[{late}]").as_bytes(), &Counters::default()),
+            1
+        );
         wait_until("parked", &|| inbound.settle_remaining().is_some());
         assert!(
             inbound.accept_bytes() < 4190,
@@ -520,17 +540,23 @@ mod tests {
             vec![("late".to_owned(), &["PUT"], Arc::new(Fixed(200)))],
         );
         wait_until("answered after registration", &|| outbox.len() == 1);
-        assert_eq!(status_of(&[outbox.pop_batch(1).remove(0).item]), 200);
+        assert_eq!(
+            status_of_message(&outbox.pop_batch(1)[0].item.message()),
+            200
+        );
         assert_eq!(inbound.settle_remaining(), None);
 
         let never = request("EP-1", "PUT", "never", Headers::new()).to_json();
-        inbound.dispatch(format!("[{never}]").as_bytes());
+        inbound.dispatch(format!("[{never}]").as_bytes(), &Counters::default());
         wait_until("parked", &|| inbound.settle_remaining().is_some());
         inbound.release_parked(false);
         assert!(inbound.settle_remaining().is_some(), "still settling");
         inbound.release_parked(true);
         wait_until("answered at release", &|| outbox.len() == 1);
-        assert_eq!(status_of(&[outbox.pop_batch(1).remove(0).item]), 404);
+        assert_eq!(
+            status_of_message(&outbox.pop_batch(1)[0].item.message()),
+            404
+        );
         assert_eq!(inbound.accept_bytes(), 4190);
     }
 }

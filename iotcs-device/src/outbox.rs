@@ -1,7 +1,9 @@
 //! The outbox: where virtual devices, alerts, data and request handlers put
 //! messages for the sender thread.
 //!
-//! It is the [`OutboundQueue`] behind a mutex plus a wake-up channel. Pushes
+//! It is the [`OutboundQueue`] behind a mutex plus a wake-up channel; a
+//! message enters it as its wire JSON ([`Queued`]), written once outside the
+//! lock and used as is by the sender's batches and by the store. Pushes
 //! are synchronous, so a caller learns at once that the queue is full or the
 //! device is closing; the sender thread is woken through a one-slot channel
 //! (a full slot already means "there is work"). A push into a full queue
@@ -26,21 +28,22 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use iotcs_core::Error;
-use iotcs_core::message::{Message, Priority, Reliability, Severity};
+use iotcs_core::message::{Message, MessageType, Priority, Reliability, Severity};
 use iotcs_core::model::capability;
 
 use crate::persist::MessageStore;
-use crate::queue::{Entry, OutboundQueue, PushError};
+use crate::queue::{Entry, OutboundQueue};
 
 /// Told what became of a message once the sender is done with it. Called on
 /// the sender thread, so implementations only record state or hand work to
 /// the callback pool; they never run user code.
 pub(crate) trait DeliveryListener: Send + Sync {
     /// The server accepted the message.
-    fn delivered(&self, message: &Message);
-    /// The message was given up: retries exhausted, rejected by the server,
-    /// refused by a full queue, or the device closed before it could be sent.
-    fn failed(&self, message: &Message, error: &Error);
+    fn delivered(&self);
+    /// The message, of type `kind`, was given up: retries exhausted, rejected
+    /// by the server, refused by a full queue, or the device closed before it
+    /// could be sent.
+    fn failed(&self, kind: MessageType, error: &Error);
 }
 
 /// A message waiting to be sent, and who wants to hear about it.
@@ -82,6 +85,75 @@ impl Outgoing {
             listener: Some(listener),
             key: None,
         }
+    }
+}
+
+/// A message as it waits in the queue: its wire JSON, written once when it
+/// is queued, and the little the dispatcher needs without parsing it back.
+///
+/// Why not the [`Message`]: a queued message is never changed again, the
+/// sender and the store need its JSON anyway, and the JSON is about a
+/// quarter of the size of the parsed form (whose data items sit in a
+/// `BTreeMap`), which is what bounds a device holding thousands of messages
+/// through an outage.
+pub(crate) struct Queued {
+    /// The compact JSON of the one message.
+    wire: Box<str>,
+    kind: MessageType,
+    /// Told about delivery or failure.
+    pub(crate) listener: Option<Arc<dyn DeliveryListener>>,
+    /// The message's key in the [`MessageStore`] once persisted.
+    pub(crate) key: Option<u64>,
+}
+
+impl fmt::Debug for Queued {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Queued")
+            .field("client_id", &self.client_id())
+            .field("type", &self.kind)
+            .field("listener", &self.listener.is_some())
+            .field("key", &self.key)
+            .finish()
+    }
+}
+
+impl Queued {
+    /// Writes `item`'s message as JSON.
+    fn pack(item: Outgoing) -> Queued {
+        Queued {
+            wire: item.message.to_json().into_boxed_str(),
+            kind: item.message.message_type(),
+            listener: item.listener,
+            key: item.key,
+        }
+    }
+
+    /// The message's compact JSON, as sent and stored.
+    pub(crate) fn wire(&self) -> &str {
+        &self.wire
+    }
+
+    /// The message's type.
+    pub(crate) fn kind(&self) -> MessageType {
+        self.kind
+    }
+
+    /// The message's `clientId`, read from its JSON (for logs).
+    pub(crate) fn client_id(&self) -> String {
+        #[derive(serde::Deserialize)]
+        struct Id {
+            #[serde(rename = "clientId")]
+            client_id: String,
+        }
+        serde_json::from_str::<Id>(&self.wire)
+            .map(|id| id.client_id)
+            .unwrap_or_default()
+    }
+
+    /// The message parsed back (tests look at what was queued).
+    #[cfg(test)]
+    pub(crate) fn message(&self) -> Message {
+        Message::parse(&self.wire).expect("the outbox wrote this JSON")
     }
 }
 
@@ -142,7 +214,7 @@ struct OverflowSource {
 
 /// The queue shared by producers and the sender thread.
 pub(crate) struct Outbox {
-    queue: Mutex<OutboundQueue<Outgoing, Priority>>,
+    queue: Mutex<OutboundQueue<Queued, Priority>>,
     /// Signalled when the sender takes messages out (or the queue closes),
     /// for pushes waiting for room.
     space: Condvar,
@@ -275,11 +347,11 @@ impl Outbox {
         let mut queue = self.lock();
         for (key, message) in loaded {
             let priority = message.priority();
-            let item = Outgoing {
+            let item = Queued::pack(Outgoing {
                 message,
                 listener: None,
                 key: Some(key),
-            };
+            });
             queue.force_push(item, priority, None);
         }
         drop(queue);
@@ -323,18 +395,21 @@ impl Outbox {
                 return Err(Refused { error, items });
             }
         }
-        let mut entries = items
+        // Written outside the lock; the messages are kept until they are
+        // queued, so a refusal hands back exactly what was given.
+        let mut entries: Vec<(Outgoing, Box<str>)> = items
             .into_iter()
             .map(|item| {
-                let priority = item.message.priority();
-                let retries = self.retries_for(item.message.reliability());
-                (item, priority, retries)
+                let wire = item.message.to_json().into_boxed_str();
+                (item, wire)
             })
-            .collect::<Vec<_>>();
+            .collect();
+        let give_back =
+            |entries: Vec<(Outgoing, Box<str>)>| entries.into_iter().map(|e| e.0).collect();
         let durable = self.persist.as_ref().map(|p| {
             let n = entries
                 .iter()
-                .filter(|(item, ..)| item.message.reliability() == Reliability::GuaranteedDelivery)
+                .filter(|(item, _)| item.message.reliability() == Reliability::GuaranteedDelivery)
                 .count();
             (p, n)
         });
@@ -355,7 +430,7 @@ impl Outbox {
         if queue.is_closed() {
             return Err(Refused {
                 error: Error::state("the device is closed"),
-                items: entries.into_iter().map(|e| e.0).collect(),
+                items: give_back(entries),
             });
         }
         if !queue.has_room(entries.len()) {
@@ -364,7 +439,7 @@ impl Outbox {
                 "the outgoing message queue is full (dispatcher_max_queue_size = {})",
                 self.capacity
             ));
-            return Err(self.overflowed(error, entries.into_iter().map(|e| e.0).collect()));
+            return Err(self.overflowed(error, give_back(entries)));
         }
         // The key after the last one this push wrote: durable once the
         // group commit has flushed up to it.
@@ -377,16 +452,16 @@ impl Outbox {
                      max_messages = {})",
                     persist.max_messages
                 ));
-                return Err(self.overflowed(error, entries.into_iter().map(|e| e.0).collect()));
+                return Err(self.overflowed(error, give_back(entries)));
             }
-            for (item, ..) in &mut entries {
+            for (item, _) in &mut entries {
                 if item.message.reliability() == Reliability::GuaranteedDelivery {
                     item.key = Some(self.next_key.fetch_add(1, Ordering::SeqCst));
                 }
             }
-            let records: Vec<(u64, &Message)> = entries
+            let records: Vec<(u64, &str)> = entries
                 .iter()
-                .filter_map(|(item, ..)| item.key.map(|k| (k, &item.message)))
+                .filter_map(|(item, wire)| item.key.map(|k| (k, &**wire)))
                 .collect();
             // Inserted under the queue lock so store order is queue order;
             // flushed after it, so concurrent producers share one fsync.
@@ -394,19 +469,23 @@ impl Outbox {
                 drop(queue);
                 return Err(Refused {
                     error,
-                    items: entries.into_iter().map(|e| e.0).collect(),
+                    items: give_back(entries),
                 });
             }
             self.persisted.fetch_add(n, Ordering::SeqCst);
             wrote_upto = Some(self.next_key.load(Ordering::SeqCst));
         }
-        if let Err(PushError::Full(items) | PushError::Closed(items)) = queue.push_all(entries) {
-            // Room and the closed flag were checked under this same lock, so
-            // this does not happen; if it did, the caller gets the messages.
-            return Err(Refused {
-                error: Error::state("the outgoing message queue refused the messages"),
-                items,
-            });
+        // Room and the closed flag were checked under this same lock.
+        for (item, wire) in entries {
+            let priority = item.message.priority();
+            let retries = self.retries_for(item.message.reliability());
+            let queued = Queued {
+                wire,
+                kind: item.message.message_type(),
+                listener: item.listener,
+                key: item.key,
+            };
+            queue.force_push(queued, priority, retries);
         }
         drop(queue);
         // A full slot means a wake-up is pending already.
@@ -462,7 +541,7 @@ impl Outbox {
         log::warn!("refusing {} message(s): {error}", items.len());
         for item in &items {
             if let Some(listener) = &item.listener {
-                listener.failed(&item.message, &error);
+                listener.failed(item.message.message_type(), &error);
             }
         }
         self.raise_overflow_alert(&error);
@@ -512,7 +591,7 @@ impl Outbox {
             return;
         }
         queue.force_push(
-            Outgoing::with_listener(alert, listener),
+            Queued::pack(Outgoing::with_listener(alert, listener)),
             Priority::Highest,
             retries,
         );
@@ -521,7 +600,7 @@ impl Outbox {
     }
 
     /// Removes up to `max` messages, highest priority first.
-    pub(crate) fn pop_batch(&self, max: usize) -> Vec<Entry<Outgoing, Priority>> {
+    pub(crate) fn pop_batch(&self, max: usize) -> Vec<Entry<Queued, Priority>> {
         let batch = self.lock().pop_batch(max);
         if !batch.is_empty() {
             self.space.notify_all();
@@ -532,15 +611,15 @@ impl Outbox {
     /// Puts a failed batch back; returns the entries out of retries.
     pub(crate) fn requeue(
         &self,
-        batch: Vec<Entry<Outgoing, Priority>>,
-    ) -> Vec<Entry<Outgoing, Priority>> {
+        batch: Vec<Entry<Queued, Priority>>,
+    ) -> Vec<Entry<Queued, Priority>> {
         self.lock().requeue(batch)
     }
 
     /// Deletes the stored copies of `items` (delivered, or rejected for
     /// good). A failure is logged: the message would only be resent and
     /// de-duplicated by the cloud.
-    pub(crate) fn forget<'a>(&self, items: impl Iterator<Item = &'a Outgoing>) {
+    pub(crate) fn forget<'a>(&self, items: impl Iterator<Item = &'a Queued>) {
         let Some(persist) = &self.persist else {
             return;
         };
@@ -589,7 +668,7 @@ impl Outbox {
         self.overflow.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn lock(&self) -> MutexGuard<'_, OutboundQueue<Outgoing, Priority>> {
+    fn lock(&self) -> MutexGuard<'_, OutboundQueue<Queued, Priority>> {
         // Every queue operation leaves it consistent before it can panic
         // (there is nothing in them that panics), so a poisoned lock still
         // guards a sound queue.
@@ -601,11 +680,11 @@ impl Outbox {
 struct AlertDone(Arc<AtomicBool>);
 
 impl DeliveryListener for AlertDone {
-    fn delivered(&self, _: &Message) {
+    fn delivered(&self) {
         self.0.store(false, Ordering::SeqCst);
     }
 
-    fn failed(&self, _: &Message, _: &Error) {
+    fn failed(&self, _: MessageType, _: &Error) {
         self.0.store(false, Ordering::SeqCst);
     }
 }
@@ -640,7 +719,7 @@ mod tests {
         assert!(woken.try_recv().is_ok());
         assert!(woken.try_recv().is_err());
         let batch = outbox.pop_batch(10);
-        let first = &batch[0].item.message;
+        let first = batch[0].item.message();
         assert_eq!(first.priority(), Priority::Highest);
         assert_eq!(batch[0].retries_left, Some(6));
         assert_eq!(outbox.len(), 0);
@@ -695,12 +774,9 @@ mod tests {
     struct Failed(Mutex<Vec<String>>);
 
     impl DeliveryListener for Failed {
-        fn delivered(&self, _: &Message) {}
-        fn failed(&self, message: &Message, error: &Error) {
-            self.0
-                .lock()
-                .unwrap()
-                .push(format!("{} {error}", message.client_id()));
+        fn delivered(&self) {}
+        fn failed(&self, kind: MessageType, error: &Error) {
+            self.0.lock().unwrap().push(format!("{kind} {error}"));
         }
     }
 
@@ -764,7 +840,7 @@ mod tests {
         assert_eq!(batch.len(), 2);
         // Priority order still holds: the restored LOW one comes second.
         assert_eq!(batch[0].item.key, Some(1));
-        assert_eq!(batch[1].item.message.client_id(), kept_id);
+        assert_eq!(batch[1].item.client_id(), kept_id);
         assert_eq!(batch[1].item.key, Some(0));
         drop((batch, outbox));
         std::fs::remove_dir_all(dir).unwrap();
@@ -803,19 +879,16 @@ mod tests {
         let batch = outbox.pop_batch(10);
         assert_eq!(batch.len(), 2);
         let alert = &batch[0].item;
-        assert_eq!(
-            alert.message.message_type(),
-            iotcs_core::message::MessageType::Alert
-        );
-        assert_eq!(alert.message.event_time(), 5);
-        match alert.message.payload() {
+        assert_eq!(alert.kind(), MessageType::Alert);
+        assert_eq!(alert.message().event_time(), 5);
+        match alert.message().payload() {
             iotcs_core::message::Payload::Alert(a) => {
                 assert_eq!(a.format(), capability::MESSAGE_DISPATCHER_OVERFLOW_FORMAT);
                 assert_eq!(a.get("maxNumMessages"), Some(&serde_json::json!(2)));
             }
             other => panic!("{other:?}"),
         }
-        alert.listener.as_ref().unwrap().delivered(&alert.message);
+        alert.listener.as_ref().unwrap().delivered();
         drop((batch, outbox));
         std::fs::remove_dir_all(dir).unwrap();
     }

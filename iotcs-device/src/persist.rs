@@ -136,24 +136,25 @@ impl MessageStore {
     /// may then be stored, which is harmless: a stored message is resent
     /// with its `clientId` and de-duplicated by the cloud.
     #[cfg(test)]
-    pub(crate) fn put(&self, messages: &[(u64, &Message)]) -> Result<(), Error> {
+    pub(crate) fn put(&self, messages: &[(u64, &str)]) -> Result<(), Error> {
         self.insert(messages)?;
         self.flush()
     }
 
-    /// Writes `messages` under their keys without waiting for the disk; a
-    /// [`MessageStore::flush`] must follow before they count as durable.
+    /// Writes `messages` (each a message's wire JSON) under their keys
+    /// without waiting for the disk; a [`MessageStore::flush`] must follow
+    /// before they count as durable.
     ///
     /// # Errors
     ///
     /// [`Error::Io`] when sled cannot write.
-    pub(crate) fn insert(&self, messages: &[(u64, &Message)]) -> Result<(), Error> {
+    pub(crate) fn insert(&self, messages: &[(u64, &str)]) -> Result<(), Error> {
         if self.fail.hit("put") {
             return Err(self.injected("put"));
         }
         let mut batch = sled::Batch::default();
-        for (key, message) in messages {
-            batch.insert(&key.to_be_bytes(), message.to_json().into_bytes());
+        for (key, json) in messages {
+            batch.insert(&key.to_be_bytes(), json.as_bytes());
         }
         self.tree
             .apply_batch(batch)
@@ -399,10 +400,11 @@ mod tests {
         let messages: Vec<Message> = (0..5).map(message).collect();
         {
             let store = MessageStore::open(&path, "EP-1").unwrap();
-            let refs: Vec<(u64, &Message)> = messages
+            let json: Vec<String> = messages.iter().map(Message::to_json).collect();
+            let refs: Vec<(u64, &str)> = json
                 .iter()
                 .enumerate()
-                .map(|(i, m)| (10 - i as u64, m))
+                .map(|(i, m)| (10 - i as u64, m.as_str()))
                 .collect();
             store.put(&refs).unwrap();
             assert_eq!(store.len(), 5);
@@ -441,7 +443,7 @@ mod tests {
         });
         let store = MessageStore::open(&path, "EP-1").unwrap();
         releaser.join().unwrap();
-        store.put(&[(1, &message(1))]).unwrap();
+        store.put(&[(1, &message(1).to_json())]).unwrap();
         drop(store);
         std::fs::remove_dir_all(dir).unwrap();
     }
@@ -466,7 +468,7 @@ mod tests {
         let path = dir.join("msps.db");
         let a = MessageStore::open(&path, "EP-1").unwrap();
         let b = MessageStore::open(&path, "EP-1").unwrap();
-        a.put(&[(1, &message(1))]).unwrap();
+        a.put(&[(1, &message(1).to_json())]).unwrap();
         assert_eq!(b.len(), 1);
         drop((a, b));
         std::fs::remove_dir_all(dir).unwrap();
@@ -479,14 +481,14 @@ mod tests {
         for site in ["put", "flush", "remove", "load"] {
             store.fail.arm(site);
         }
-        let e = store.put(&[(1, &message(1))]).unwrap_err();
+        let e = store.put(&[(1, &message(1).to_json())]).unwrap_err();
         assert!(e.to_string().contains("injected failure at put"), "{e}");
         assert_eq!(store.len(), 0);
         assert!(store.flush().is_err());
         assert!(store.remove(&[1]).is_err());
         assert!(store.load_all().is_err());
         // Disarmed after one hit.
-        store.put(&[(1, &message(1))]).unwrap();
+        store.put(&[(1, &message(1).to_json())]).unwrap();
         assert_eq!(store.load_all().unwrap().len(), 1);
         drop(store);
         std::fs::remove_dir_all(dir).unwrap();
@@ -496,7 +498,7 @@ mod tests {
     fn unreadable_records_are_dropped_not_fatal() {
         let dir = temp_dir("badrecord");
         let store = MessageStore::open(&dir.join("msps.db"), "EP-1").unwrap();
-        store.put(&[(1, &message(1))]).unwrap();
+        store.put(&[(1, &message(1).to_json())]).unwrap();
         store
             .tree
             .insert(2u64.to_be_bytes(), &b"not json"[..])
@@ -515,11 +517,11 @@ mod tests {
         let path = dir.join("msps.db");
         {
             let store = MessageStore::open(&path, "EP-1").unwrap();
-            let messages: Vec<Message> = (0..50).map(message).collect();
-            let refs: Vec<(u64, &Message)> = messages
+            let json: Vec<String> = (0..50).map(|n| message(n).to_json()).collect();
+            let refs: Vec<(u64, &str)> = json
                 .iter()
                 .enumerate()
-                .map(|(i, m)| (i as u64, m))
+                .map(|(i, m)| (i as u64, m.as_str()))
                 .collect();
             store.put(&refs).unwrap();
         }

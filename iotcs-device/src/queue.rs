@@ -24,6 +24,7 @@ pub(crate) struct Entry<T, P> {
 
 /// Why [`OutboundQueue::push_all`] refused an item; the item is handed back so
 /// the caller can report it rather than lose it.
+#[cfg(test)]
 #[derive(Debug)]
 pub(crate) enum PushError<T> {
     /// The queue holds `capacity` items already.
@@ -89,6 +90,7 @@ impl<T, P: Ord + Copy> OutboundQueue<T, P> {
 
     /// Queues several items atomically: either all fit, or none is queued and
     /// all are handed back.
+    #[cfg(test)]
     pub(crate) fn push_all(
         &mut self,
         items: Vec<(T, P, Option<u32>)>,

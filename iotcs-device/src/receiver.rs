@@ -81,10 +81,7 @@ impl ReceiverLoop {
             let pause = match self.rest.call(request) {
                 Ok(response) if response.is_success() => {
                     self.backoff.succeeded();
-                    let taken = self.inbound.dispatch(&response.body);
-                    if taken > 0 {
-                        self.counters.received(taken, response.body.len());
-                    }
+                    let taken = self.inbound.dispatch(&response.body, &self.counters);
                     if let Some(needed) = response.header("x-min-acceptbytes").filter(|v| *v != "0")
                         && !warned_min_accept
                     {

@@ -29,12 +29,12 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, select_biased};
 use iotcs_core::Error;
-use iotcs_core::message::{Message, Priority, write_json_array};
+use iotcs_core::message::Priority;
 
 use crate::backoff::Backoff;
 use crate::counters::Counters;
 use crate::inbound::Inbound;
-use crate::outbox::{Outbox, Outgoing};
+use crate::outbox::{Outbox, Queued};
 use crate::queue::Entry;
 use crate::rest::{RestClient, transport_error};
 use crate::transport::HttpRequest;
@@ -60,7 +60,7 @@ pub(crate) struct SenderSettings {
 pub(crate) struct SenderExit {
     /// Messages that could not be sent before the thread stopped (persisted
     /// guaranteed messages are not among them: they wait in the store).
-    pub(crate) unsent: Vec<Outgoing>,
+    pub(crate) unsent: Vec<Queued>,
     /// Why the first of them failed.
     pub(crate) error: Option<Error>,
     /// Persisted messages left in the store for the next open.
@@ -80,7 +80,7 @@ pub(crate) struct Sender {
 }
 
 /// A batch of queue entries.
-type Batch = Vec<Entry<Outgoing, Priority>>;
+type Batch = Vec<Entry<Queued, Priority>>;
 
 /// Whether a failed POST's error means the server will never take the batch.
 pub(crate) fn is_permanent(error: &Error) -> bool {
@@ -122,7 +122,7 @@ impl Sender {
     fn deliver(&mut self, batch: Batch) -> Option<Instant> {
         let mut pending: VecDeque<Batch> = VecDeque::from([batch]);
         while let Some(mut batch) = pending.pop_front() {
-            match self.post(batch.iter().map(|entry| &entry.item.message)) {
+            match self.post(batch.iter().map(|entry| entry.item.wire())) {
                 Ok(bytes) => {
                     self.backoff.succeeded();
                     self.delivered(&batch, bytes);
@@ -141,7 +141,7 @@ impl Sender {
                         for entry in batch {
                             log::warn!(
                                 "the server rejected message {}: {e}",
-                                entry.item.message.client_id()
+                                entry.item.client_id()
                             );
                             self.outbox.forget(std::iter::once(&entry.item));
                             report_failed(&entry.item, &e);
@@ -173,7 +173,7 @@ impl Sender {
         self.outbox.forget(batch.iter().map(|entry| &entry.item));
         for entry in batch {
             if let Some(listener) = &entry.item.listener {
-                listener.delivered(&entry.item.message);
+                listener.delivered();
             }
         }
     }
@@ -190,7 +190,7 @@ impl Sender {
                 break;
             }
             if failure.is_none() {
-                match self.post(batch.iter().map(|entry| &entry.item.message)) {
+                match self.post(batch.iter().map(|entry| entry.item.wire())) {
                     Ok(bytes) => {
                         self.delivered(&batch, bytes);
                         continue;
@@ -223,9 +223,18 @@ impl Sender {
 
     /// POSTs one batch; hands any requests in the answer to the inbound side.
     /// Returns the bytes sent.
-    fn post<'a>(&mut self, messages: impl Iterator<Item = &'a Message>) -> Result<usize, Error> {
+    fn post<'a>(&mut self, messages: impl Iterator<Item = &'a str>) -> Result<usize, Error> {
+        // The messages were written as JSON when queued: the batch is their
+        // array.
         self.buffer.clear();
-        write_json_array(messages, &mut self.buffer);
+        self.buffer.push(b'[');
+        for (i, json) in messages.enumerate() {
+            if i > 0 {
+                self.buffer.push(b',');
+            }
+            self.buffer.extend_from_slice(json.as_bytes());
+        }
+        self.buffer.push(b']');
         if log::log_enabled!(log::Level::Trace) {
             log::trace!(
                 "sending {}",
@@ -246,24 +255,21 @@ impl Sender {
             return Err(transport_error("POST", MESSAGES_PATH, &response));
         }
         if accept > 0 {
-            let taken = self.inbound.dispatch(&response.body);
-            if taken > 0 {
-                self.counters.received(taken, response.body.len());
-            }
+            self.inbound.dispatch(&response.body, &self.counters);
         }
         Ok(bytes)
     }
 }
 
 /// Tells a message's listener it was given up.
-pub(crate) fn report_failed(item: &Outgoing, error: &Error) {
+pub(crate) fn report_failed(item: &Queued, error: &Error) {
     log::warn!(
         "giving up on {} message {}: {error}",
-        item.message.message_type(),
-        item.message.client_id()
+        item.kind(),
+        item.client_id()
     );
     if let Some(listener) = &item.listener {
-        listener.failed(&item.message, error);
+        listener.failed(item.kind(), error);
     }
 }
 
@@ -284,10 +290,10 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::{Duration, Instant};
 
-    use iotcs_core::message::{Priority, Reliability};
+    use iotcs_core::message::{Message, MessageType, Priority, Reliability};
 
     use super::*;
-    use crate::outbox::DeliveryListener;
+    use crate::outbox::{DeliveryListener, Outgoing};
     use crate::pool::CallbackPool;
     use crate::transport::memory::{MemoryTransport, json};
 
@@ -298,10 +304,10 @@ mod tests {
     }
 
     impl DeliveryListener for Counts {
-        fn delivered(&self, _: &Message) {
+        fn delivered(&self) {
             self.delivered.fetch_add(1, Ordering::SeqCst);
         }
-        fn failed(&self, _: &Message, _: &Error) {
+        fn failed(&self, _: MessageType, _: &Error) {
             self.failed.fetch_add(1, Ordering::SeqCst);
         }
     }

@@ -119,7 +119,7 @@ mod tests {
             .unwrap();
         let sent = queued(&vd);
         assert_eq!(sent.len(), 1);
-        let (_, data) = data_of(&sent[0].message);
+        let (_, data) = data_of(&sent[0].message());
         assert_eq!(
             data,
             [

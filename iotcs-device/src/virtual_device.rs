@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-use iotcs_core::message::{Message, Severity};
+use iotcs_core::message::{Message, MessageType, Severity};
 use iotcs_core::model::{DeviceModel, FormatType};
 use iotcs_core::{Error, Value};
 
@@ -292,7 +292,7 @@ pub(crate) struct Delivery {
 }
 
 impl DeliveryListener for Delivery {
-    fn delivered(&self, _: &Message) {
+    fn delivered(&self) {
         if self.attributes {
             let mut slots = self.device.slots();
             for (name, value) in &self.values {
@@ -301,11 +301,8 @@ impl DeliveryListener for Delivery {
         }
     }
 
-    fn failed(&self, message: &Message, error: &Error) {
-        let text = format!(
-            "{} message could not be delivered: {error}",
-            message.message_type()
-        );
+    fn failed(&self, kind: MessageType, error: &Error) {
+        let text = format!("{kind} message could not be delivered: {error}");
         self.device
             .report_error(self.values.clone(), self.attributes, text);
     }
@@ -328,7 +325,7 @@ pub(crate) mod tests {
         )
     }
 
-    pub(crate) fn queued(device: &VirtualDevice) -> Vec<Outgoing> {
+    pub(crate) fn queued(device: &VirtualDevice) -> Vec<crate::outbox::Queued> {
         device
             .inner
             .context
@@ -360,24 +357,20 @@ pub(crate) mod tests {
             .unwrap();
         let sent = queued(&vd);
         assert_eq!(sent.len(), 2);
-        let (format, data) = data_of(&sent[0].message);
+        let (format, data) = data_of(&sent[0].message());
         assert_eq!(
             format,
             "urn:com:example:iotcs:temperature_sensor:attributes"
         );
         assert_eq!(data, [("temp".to_owned(), serde_json::json!(21.5))]);
-        assert_eq!(sent[0].message.source(), "EP-1");
-        assert_eq!(sent[0].message.event_time(), 1_000);
-        assert_eq!(sent[0].message.reliability(), Reliability::BestEffort);
-        assert_eq!(sent[0].message.priority(), Priority::Medium);
+        assert_eq!(sent[0].message().source(), "EP-1");
+        assert_eq!(sent[0].message().event_time(), 1_000);
+        assert_eq!(sent[0].message().reliability(), Reliability::BestEffort);
+        assert_eq!(sent[0].message().priority(), Priority::Medium);
         assert_eq!(vd.get("temp").unwrap(), Some(Value::Number(21.5)));
         // Not delivered yet: the cloud's view is unchanged.
         assert_eq!(vd.last_known("temp").unwrap(), None);
-        sent[0]
-            .listener
-            .as_ref()
-            .unwrap()
-            .delivered(&sent[0].message);
+        sent[0].listener.as_ref().unwrap().delivered();
         assert_eq!(vd.last_known("temp").unwrap(), Some(Value::Number(21.5)));
     }
 
@@ -440,7 +433,7 @@ pub(crate) mod tests {
         alert.set_severity(Severity::Critical).raise().unwrap();
         let sent = queued(&vd);
         assert_eq!(sent.len(), 2);
-        match sent[1].message.payload() {
+        match sent[1].message().payload() {
             Payload::Alert(a) => {
                 assert_eq!(a.format(), samples::TEMPERATURE_TOO_HOT_FORMAT);
                 assert_eq!(a.severity(), Severity::Critical);
@@ -453,10 +446,10 @@ pub(crate) mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(
-            sent[0].message.reliability(),
+            sent[0].message().reliability(),
             Reliability::GuaranteedDelivery
         );
-        assert_eq!(sent[0].message.priority(), Priority::Highest);
+        assert_eq!(sent[0].message().priority(), Priority::Highest);
 
         let mut data = vd.create_data(samples::TEMPERATURE_SUMMARY_FORMAT).unwrap();
         data.set("minTemp", 1.0)
@@ -468,7 +461,7 @@ pub(crate) mod tests {
         assert!(data.submit().is_err());
         data.set("samples", 3).unwrap().submit().unwrap();
         let sent = queued(&vd);
-        let (format, values) = data_of(&sent[0].message);
+        let (format, values) = data_of(&sent[0].message());
         assert_eq!(format, samples::TEMPERATURE_SUMMARY_FORMAT);
         assert_eq!(values.len(), 4);
     }
