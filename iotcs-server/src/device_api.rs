@@ -428,8 +428,9 @@ async fn messages(app: &Arc<App>, req: &Req) -> Result<Reply, ApiError> {
             .map_err(|e| ApiError::bad_request(e.to_string()))?
     };
     if !batch.is_empty() {
-        let stored = app.state().ingest(&caller, &batch, now_ms())?;
-        log::debug!("{caller} posted {} messages, {stored} new", batch.len());
+        let posted = batch.len();
+        let stored = app.state().ingest(&caller, batch, now_ms())?;
+        log::debug!("{caller} posted {posted} messages, {stored} new");
     }
     let delivery = match hold {
         None => app.state().take_pending(&caller, accept_bytes, now_ms())?,

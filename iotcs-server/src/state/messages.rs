@@ -6,6 +6,7 @@
 
 use iotcs_core::message::{Direction, Message, MessageType, Payload};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::State;
@@ -19,8 +20,10 @@ pub(crate) struct StoredMessage {
     /// Storage order.
     pub(crate) seq: u64,
     /// The message as the admin API serves it: the wire JSON plus the server
-    /// fields `id`, `direction` and `receivedTime`.
-    pub(crate) json: Value,
+    /// fields `id`, `direction` and `receivedTime`. Kept as text: it is only
+    /// read when the admin API lists messages, and a parsed tree costs
+    /// several times the memory and time on every message received.
+    pub(crate) json: Box<RawValue>,
     /// The device it is about: the source of a message from a device, the
     /// destination of one to a device.
     pub(crate) endpoint: String,
@@ -34,12 +37,12 @@ pub(crate) struct StoredMessage {
 
 impl StoredMessage {
     /// `(source, clientId)` of a message from a device.
-    pub(crate) fn dedup_key(&self) -> Option<(String, String)> {
+    pub(crate) fn dedup_key(&self) -> Option<(&str, &str)> {
         let from_device = self.direction == Direction::FromDevice.as_str();
         self.client_id
-            .clone()
+            .as_deref()
             .filter(|_| from_device)
-            .map(|c| (self.endpoint.clone(), c))
+            .map(|c| (self.endpoint.as_str(), c))
     }
 }
 
@@ -96,7 +99,7 @@ impl State {
     pub(crate) fn ingest(
         &mut self,
         caller: &str,
-        batch: &[Message],
+        batch: Vec<Message>,
         now: i64,
     ) -> Result<usize, ApiError> {
         for (i, m) in batch.iter().enumerate() {
@@ -112,23 +115,22 @@ impl State {
         }
         let mut stored = 0;
         for m in batch {
-            let key = (m.source().to_owned(), m.client_id().to_owned());
-            if self.seen.contains(&key) {
+            if self.was_stored(m.source(), m.client_id()) {
                 log::debug!(
                     "message {} from {} was stored before; ignoring the resend",
-                    key.1,
-                    key.0
+                    m.client_id(),
+                    m.source()
                 );
                 continue;
             }
             let id = iotcs_core::uuid_v4().map_err(ApiError::from)?;
-            let wire = m
-                .clone()
+            let m = m
                 .with_id(id)
                 .with_direction(Direction::FromDevice)
                 .with_received_time(now);
-            let json: Value = serde_json::from_str(&wire.to_json())
-                .map_err(|e| ApiError::internal(format!("cannot re-read a message: {e}")))?;
+            // Serialized straight into its stored form, with no second parse.
+            let json = serde_json::value::to_raw_value(&m)
+                .map_err(|e| ApiError::internal(format!("cannot store a message: {e}")))?;
             self.store_message(StoredMessage {
                 seq: self.next_message_seq,
                 json,
@@ -146,21 +148,41 @@ impl State {
         Ok(stored)
     }
 
+    /// Whether a message `client_id` from `source` is stored already.
+    fn was_stored(&self, source: &str, client_id: &str) -> bool {
+        self.seen
+            .get(source)
+            .is_some_and(|ids| ids.contains(client_id))
+    }
+
+    /// Records a stored message's `(source, clientId)` for [`State::was_stored`].
+    pub(super) fn remember(&mut self, m: &StoredMessage) {
+        if let Some((source, client_id)) = m.dedup_key() {
+            self.seen
+                .entry(source.to_owned())
+                .or_default()
+                .insert(client_id.to_owned());
+        }
+    }
+
     /// Stores one message and drops the oldest beyond the cap.
     pub(super) fn store_message(&mut self, m: StoredMessage) -> Result<(), ApiError> {
         self.persist(Table::Messages, &m.seq.to_be_bytes(), &m)?;
         self.next_message_seq = m.seq + 1;
-        if let Some(key) = m.dedup_key() {
-            self.seen.insert(key);
-        }
+        self.remember(&m);
         self.messages.push_back(m);
         while self.messages.len() > self.limits.max_messages {
             let Some(old) = self.messages.front() else {
                 break;
             };
             self.unpersist(Table::Messages, &old.seq.to_be_bytes())?;
-            if let Some(key) = old.dedup_key() {
-                self.seen.remove(&key);
+            if let Some((source, client_id)) = old.dedup_key()
+                && let Some(ids) = self.seen.get_mut(source)
+            {
+                ids.remove(client_id);
+                if ids.is_empty() {
+                    self.seen.remove(source);
+                }
             }
             self.messages.pop_front();
         }
@@ -168,7 +190,7 @@ impl State {
     }
 
     /// The messages matching `q`, oldest first, and whether more match.
-    pub(crate) fn query_messages(&self, q: &MessageQuery) -> (Vec<&Value>, bool) {
+    pub(crate) fn query_messages(&self, q: &MessageQuery) -> (Vec<&RawValue>, bool) {
         let matches = self.messages.iter().filter(|m| {
             q.device.as_deref().is_none_or(|d| m.endpoint == d)
                 && q.message_type.is_none_or(|t| m.message_type == t.as_str())
@@ -176,10 +198,10 @@ impl State {
                 && q.since.is_none_or(|s| m.received_time >= s)
                 && q.until.is_none_or(|u| m.received_time <= u)
         });
-        let mut page: Vec<&Value> = matches
+        let mut page: Vec<&RawValue> = matches
             .skip(q.offset)
             .take(q.limit.saturating_add(1))
-            .map(|m| &m.json)
+            .map(|m| &*m.json)
             .collect();
         let more = page.len() > q.limit;
         page.truncate(q.limit);
@@ -234,20 +256,25 @@ mod tests {
     fn resends_are_stored_once_and_the_cap_drops_the_oldest() {
         let (mut s, d) = setup(2);
         let m = temp(&d, 1.0);
-        assert_eq!(s.ingest(&d, &[m.clone(), m.clone()], 10).unwrap(), 1);
-        assert_eq!(s.ingest(&d, std::slice::from_ref(&m), 11).unwrap(), 0);
-        s.ingest(&d, &[temp(&d, 2.0), temp(&d, 3.0)], 12).unwrap();
+        assert_eq!(s.ingest(&d, vec![m.clone(), m.clone()], 10).unwrap(), 1);
+        assert_eq!(s.ingest(&d, vec![m.clone()], 11).unwrap(), 0);
+        s.ingest(&d, vec![temp(&d, 2.0), temp(&d, 3.0)], 12)
+            .unwrap();
         let q = MessageQuery {
             limit: 10,
             ..MessageQuery::default()
         };
         let (all, more) = s.query_messages(&q);
         assert_eq!((all.len(), more), (2, false));
+        let all: Vec<Value> = all
+            .iter()
+            .map(|raw| serde_json::from_str(raw.get()).unwrap())
+            .collect();
         assert_eq!(all[0]["payload"]["data"]["temp"], 2.0);
         assert_eq!(all[0]["direction"], "FROM_DEVICE");
         assert_eq!(all[0]["receivedTime"], 12);
         // The first one was evicted, so its resend is new again.
-        assert_eq!(s.ingest(&d, &[m], 13).unwrap(), 1);
+        assert_eq!(s.ingest(&d, vec![m], 13).unwrap(), 1);
     }
 
     #[test]
@@ -260,11 +287,15 @@ mod tests {
             5,
         )
         .unwrap();
-        let e = s.ingest(&d, &[temp(&d, 1.0), wrong_type], 10).unwrap_err();
+        let e = s
+            .ingest(&d, vec![temp(&d, 1.0), wrong_type], 10)
+            .unwrap_err();
         assert_eq!(e.status, 400);
         assert!(e.detail.starts_with("message 1:"), "{}", e.detail);
         assert_eq!(
-            s.ingest(&d, &[temp("OTHER", 1.0)], 10).unwrap_err().status,
+            s.ingest(&d, vec![temp("OTHER", 1.0)], 10)
+                .unwrap_err()
+                .status,
             403
         );
         let q = MessageQuery {
@@ -278,7 +309,7 @@ mod tests {
     fn queries_filter_and_page() {
         let (mut s, d) = setup(10);
         for (i, now) in [(1.0, 100), (2.0, 200), (3.0, 300)] {
-            s.ingest(&d, &[temp(&d, i)], now).unwrap();
+            s.ingest(&d, vec![temp(&d, i)], now).unwrap();
         }
         let page = |q: MessageQuery| s.query_messages(&q).0.len();
         let base = MessageQuery {

@@ -61,8 +61,9 @@ pub(crate) struct State {
     models: BTreeMap<String, ModelEntry>,
     /// Stored messages, oldest first.
     messages: VecDeque<StoredMessage>,
-    /// (source, clientId) of stored device messages, to store a resend once.
-    seen: HashSet<(String, String)>,
+    /// The clientIds of stored device messages by source, to store a resend
+    /// once (nested so a look-up needs no allocation).
+    seen: HashMap<String, HashSet<String>>,
     next_message_seq: u64,
     /// Requests to devices by id.
     requests: HashMap<String, RequestRecord>,
@@ -101,7 +102,7 @@ impl State {
             by_hardware_id: HashMap::new(),
             models: BTreeMap::new(),
             messages: VecDeque::new(),
-            seen: HashSet::new(),
+            seen: HashMap::new(),
             next_message_seq: 1,
             requests: HashMap::new(),
             pending: BTreeMap::new(),
@@ -131,9 +132,7 @@ impl State {
         }
         for (_, m) in messages {
             self.next_message_seq = self.next_message_seq.max(m.seq + 1);
-            if let Some(key) = m.dedup_key() {
-                self.seen.insert(key);
-            }
+            self.remember(&m);
             self.messages.push_back(m);
         }
         for (_, r) in requests {

@@ -196,7 +196,7 @@ impl State {
         let logged = message
             .with_direction(Direction::ToDevice)
             .with_received_time(now);
-        let json: Value = serde_json::from_str(&logged.to_json())
+        let json = serde_json::value::RawValue::from_string(logged.to_json())
             .map_err(|e| ApiError::internal(format!("cannot re-read a request: {e}")))?;
         self.store_message(StoredMessage {
             seq: self.next_message_seq,
