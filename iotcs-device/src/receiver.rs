@@ -165,6 +165,7 @@ mod tests {
     use crate::inbound::{Handled, RequestHandler};
     use crate::outbox::Outbox;
     use crate::pool::CallbackPool;
+    use crate::transport::HttpResponse;
     use crate::transport::memory::{MemoryTransport, json};
 
     struct Count(Arc<AtomicUsize>);
@@ -176,13 +177,71 @@ mod tests {
         }
     }
 
-    fn settings(long_poll: bool) -> ReceiverSettings {
-        ReceiverSettings {
-            long_poll,
-            hold: Duration::from_secs(30),
-            polling_interval: Duration::from_millis(1),
-            min_spacing: Duration::from_millis(1),
+    /// A receiver against `answer` (tokens are granted), with its pool, its
+    /// outbox and the transport that records the calls.
+    struct Rig {
+        receiver: ReceiverLoop,
+        pool: CallbackPool,
+        outbox: Arc<Outbox>,
+        transport: Arc<MemoryTransport>,
+    }
+
+    fn rig(
+        long_poll: bool,
+        backoff_base: Duration,
+        answer: impl Fn(&str) -> Result<HttpResponse, iotcs_core::Error> + Send + Sync + 'static,
+    ) -> Rig {
+        let transport = Arc::new(MemoryTransport::new(move |req| {
+            if req.path.contains("oauth2") {
+                return json(
+                    200,
+                    r#"{"access_token":"t","token_type":"Bearer","expires_in":3600000}"#,
+                );
+            }
+            answer(&req.path)
+        }));
+        let rest = Arc::new(RestClient::for_activation(
+            transport.clone(),
+            "EP-1",
+            b"s",
+            crate::rest::system_clock(),
+            1,
+        ));
+        let pool = CallbackPool::start(1).unwrap();
+        let (outbox, _) = Outbox::new(10, 3);
+        let inbound = Arc::new(Inbound::new(
+            pool.spawner(),
+            outbox.clone(),
+            Arc::new(|| 1),
+            4192,
+            std::time::Duration::ZERO,
+        ));
+        let receiver = ReceiverLoop {
+            rest,
+            inbound,
+            settings: ReceiverSettings {
+                long_poll,
+                hold: Duration::from_secs(30),
+                polling_interval: Duration::from_millis(1),
+                min_spacing: Duration::from_millis(1),
+            },
+            counters: Arc::default(),
+            backoff: Backoff::new(backoff_base, Box::new(|| 0)),
+        };
+        Rig {
+            receiver,
+            pool,
+            outbox,
+            transport,
         }
+    }
+
+    fn message_paths(transport: &MemoryTransport) -> Vec<String> {
+        transport
+            .paths()
+            .into_iter()
+            .filter(|p| p.starts_with(MESSAGES_PATH))
+            .collect()
     }
 
     fn run_until_handled(long_poll: bool) -> (Vec<String>, usize) {
@@ -197,65 +256,34 @@ mod tests {
         )
         .unwrap();
         let body = format!("[{}]", request.to_json());
-        let polls = Arc::new(AtomicUsize::new(0));
-        let p = polls.clone();
-        let transport = Arc::new(MemoryTransport::new(move |req| {
-            if req.path.contains("oauth2") {
-                return json(
-                    200,
-                    r#"{"access_token":"t","token_type":"Bearer","expires_in":3600000}"#,
-                );
-            }
-            // The first poll fails, the second brings the request, later ones nothing.
-            match p.fetch_add(1, Ordering::SeqCst) {
+        let polls = AtomicUsize::new(0);
+        // The first poll fails, the second brings the request, later ones nothing.
+        let mut rig = rig(long_poll, Duration::from_millis(1), move |_| {
+            match polls.fetch_add(1, Ordering::SeqCst) {
                 0 => json(503, "busy"),
                 1 => json(200, &body),
                 _ => json(200, "[]"),
             }
-        }));
-        let rest = Arc::new(RestClient::for_activation(
-            transport.clone(),
-            "EP-1",
-            b"s",
-            crate::rest::system_clock(),
-            1,
-        ));
-        let mut pool = CallbackPool::start(1).unwrap();
-        let (outbox, _) = Outbox::new(10, 3);
-        let inbound = Arc::new(Inbound::new(
-            pool.spawner(),
-            outbox.clone(),
-            Arc::new(|| 1),
-            4192,
-            std::time::Duration::ZERO,
-        ));
+        });
         let handled = Arc::new(AtomicUsize::new(0));
-        inbound.register(
+        rig.receiver.inbound.register(
             "EP-1",
             vec![("x".to_owned(), &["PUT"], Arc::new(Count(handled.clone())))],
         );
         let (stop_tx, stop) = crossbeam_channel::bounded::<()>(1);
-        let receiver = ReceiverLoop {
-            rest,
-            inbound,
-            settings: settings(long_poll),
-            counters: Arc::default(),
-            backoff: Backoff::new(Duration::from_millis(1), Box::new(|| 0)),
-        };
+        let receiver = rig.receiver;
         let thread = std::thread::spawn(move || receiver.run(&stop));
         let deadline = Instant::now() + Duration::from_secs(10);
-        while outbox.len() == 0 && Instant::now() < deadline {
+        while rig.outbox.len() == 0 && Instant::now() < deadline {
             std::thread::yield_now();
         }
         drop(stop_tx);
         thread.join().unwrap();
-        pool.stop(Instant::now() + Duration::from_secs(10));
-        let paths = transport
-            .paths()
-            .into_iter()
-            .filter(|p| p.starts_with(MESSAGES_PATH))
-            .collect();
-        (paths, handled.load(Ordering::SeqCst))
+        rig.pool.stop(Instant::now() + Duration::from_secs(10));
+        (
+            message_paths(&rig.transport),
+            handled.load(Ordering::SeqCst),
+        )
     }
 
     #[test]
@@ -277,84 +305,27 @@ mod tests {
 
     #[test]
     fn stop_before_start_makes_no_request() {
-        let transport = Arc::new(MemoryTransport::new(|_| json(200, "[]")));
-        let rest = Arc::new(RestClient::for_activation(
-            transport.clone(),
-            "EP-1",
-            b"s",
-            crate::rest::system_clock(),
-            1,
-        ));
-        let mut pool = CallbackPool::start(1).unwrap();
-        let (outbox, _) = Outbox::new(10, 3);
-        let inbound = Arc::new(Inbound::new(
-            pool.spawner(),
-            outbox,
-            Arc::new(|| 1),
-            4192,
-            std::time::Duration::ZERO,
-        ));
+        let mut rig = rig(true, Duration::from_millis(1), |_| json(200, "[]"));
         let (stop_tx, stop) = crossbeam_channel::bounded::<()>(1);
         stop_tx.send(()).unwrap();
-        ReceiverLoop {
-            rest,
-            inbound,
-            settings: settings(true),
-            counters: Arc::default(),
-            backoff: Backoff::new(Duration::from_millis(1), Box::new(|| 0)),
-        }
-        .run(&stop);
-        assert!(transport.paths().is_empty());
-        pool.stop(Instant::now() + Duration::from_secs(10));
+        rig.receiver.run(&stop);
+        assert!(rig.transport.paths().is_empty());
+        rig.pool.stop(Instant::now() + Duration::from_secs(10));
     }
 
     #[test]
     fn failed_polls_back_off_instead_of_hammering() {
-        let transport = Arc::new(MemoryTransport::new(|req| {
-            if req.path.contains("oauth2") {
-                return json(
-                    200,
-                    r#"{"access_token":"t","token_type":"Bearer","expires_in":3600000}"#,
-                );
-            }
-            json(503, "down")
-        }));
-        let rest = Arc::new(RestClient::for_activation(
-            transport.clone(),
-            "EP-1",
-            b"s",
-            crate::rest::system_clock(),
-            1,
-        ));
-        let mut pool = CallbackPool::start(1).unwrap();
-        let (outbox, _) = Outbox::new(10, 3);
-        let inbound = Arc::new(Inbound::new(
-            pool.spawner(),
-            outbox,
-            Arc::new(|| 1),
-            4192,
-            std::time::Duration::ZERO,
-        ));
+        let mut rig = rig(true, Duration::from_millis(10), |_| json(503, "down"));
         let (stop_tx, stop) = crossbeam_channel::bounded::<()>(1);
-        let receiver = ReceiverLoop {
-            rest,
-            inbound,
-            settings: settings(true),
-            counters: Arc::default(),
-            backoff: Backoff::new(Duration::from_millis(10), Box::new(|| 0)),
-        };
+        let receiver = rig.receiver;
         let started = Instant::now();
         let thread = std::thread::spawn(move || receiver.run(&stop));
         std::thread::sleep(Duration::from_millis(400));
         drop(stop_tx);
         thread.join().unwrap();
         let elapsed = started.elapsed();
-        pool.stop(Instant::now() + Duration::from_secs(10));
-        let polls = transport
-            .paths()
-            .iter()
-            .filter(|p| p.starts_with(MESSAGES_PATH))
-            .count();
+        rig.pool.stop(Instant::now() + Duration::from_secs(10));
+        let polls = message_paths(&rig.transport).len();
         // Fibonacci pauses of 10, 10, 20, 30, 50, ... ms: the most polls
         // that fit in the time that passed (a fixed 10 ms pause would allow
         // one every 10 ms). A slow machine makes fewer, never more.
