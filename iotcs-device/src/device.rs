@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::path::Path;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use iotcs_core::crypto::RsaKeyPair;
@@ -18,8 +18,9 @@ use crate::dispatcher::{Dispatcher, http_settings};
 use crate::models::Models;
 use crate::remote;
 use crate::rest::{Clock, RestClient, system_clock};
+use crate::restored::Registry;
 use crate::transport::{Transport, UreqTransport};
-use crate::virtual_device::{Inner, VirtualDevice};
+use crate::virtual_device::VirtualDevice;
 
 /// How long [`DirectlyConnectedDevice::close`] (and `Drop`) waits in total for
 /// the threads to stop and the queued messages to go out. Longer than the
@@ -59,8 +60,9 @@ pub struct DirectlyConnectedDevice {
     /// `create_virtual_device` against; unknown for a store activated
     /// earlier (the store does not record them).
     activated_models: Option<Vec<String>>,
-    /// The virtual devices created, to release their callbacks at close.
-    devices: Mutex<Vec<Weak<Inner>>>,
+    /// The virtual devices created, to release their callbacks at close and
+    /// to hear about messages restored from an earlier run.
+    devices: Registry,
     /// Runs while activated and open.
     dispatcher: Option<Dispatcher>,
 }
@@ -137,7 +139,7 @@ impl DirectlyConnectedDevice {
             config,
             rest,
             activated_models: None,
-            devices: Mutex::new(Vec::new()),
+            devices: Registry::default(),
             dispatcher: None,
         };
         if let (Some(endpoint_id), Some(key)) = (
@@ -146,7 +148,11 @@ impl DirectlyConnectedDevice {
         ) {
             let key = Arc::new(RsaKeyPair::from_pkcs8(key)?);
             device.rest.set_endpoint(endpoint_id, key);
-            device.dispatcher = Some(Dispatcher::start(Arc::clone(&device.rest), &device.config)?);
+            device.dispatcher = Some(Dispatcher::start(
+                Arc::clone(&device.rest),
+                &device.config,
+                &device.devices,
+            )?);
         }
         Ok(device)
     }
@@ -189,7 +195,11 @@ impl DirectlyConnectedDevice {
             self.config.device_model.allow_draft_device_models,
         )?;
         self.activated_models = Some(device_models.iter().map(|m| (*m).to_owned()).collect());
-        self.dispatcher = Some(Dispatcher::start(Arc::clone(&self.rest), &self.config)?);
+        self.dispatcher = Some(Dispatcher::start(
+            Arc::clone(&self.rest),
+            &self.config,
+            &self.devices,
+        )?);
         Ok(())
     }
 

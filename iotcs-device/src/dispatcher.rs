@@ -47,6 +47,7 @@ use crate::persist::MessageStore;
 use crate::pool::{CallbackPool, Spawner};
 use crate::receiver::{ReceiverLoop, ReceiverSettings};
 use crate::rest::RestClient;
+use crate::restored::{self, Registry};
 use crate::sender::{self, Sender, SenderExit, SenderSettings};
 use crate::worker::{Joined, Worker};
 
@@ -143,7 +144,11 @@ impl Dispatcher {
     /// the message store cannot be opened or read, or a thread cannot be
     /// spawned (those started are stopped again); [`Error::Config`] for an
     /// unusable `[message_persistence] db_name`.
-    pub(crate) fn start(rest: Arc<RestClient>, config: &Config) -> Result<Self, Error> {
+    pub(crate) fn start(
+        rest: Arc<RestClient>,
+        config: &Config,
+        devices: &Registry,
+    ) -> Result<Self, Error> {
         let messaging = &config.device_messaging;
         let endpoint_id = rest
             .endpoint_id()
@@ -158,7 +163,8 @@ impl Dispatcher {
             &endpoint_id,
             Arc::new(move || clock_rest.server_now()),
         );
-        outbox.restore()?;
+        // Restored messages report to the virtual devices of this run.
+        outbox.restore(|message| restored::listener(devices, message))?;
         let pool = CallbackPool::start(messaging.request_dispatcher_thread_pool_size.max(1))?;
         let counters = Arc::new(Counters::default());
         counters.set_polling_interval(messaging.dispatcher_polling_interval);

@@ -167,6 +167,7 @@ mod queue;
 mod receiver;
 mod remote;
 mod rest;
+mod restored;
 mod router;
 mod sender;
 mod token;

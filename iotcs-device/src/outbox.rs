@@ -328,13 +328,16 @@ impl Outbox {
     }
 
     /// Queues what a previous run left in the store (in store order, beyond
-    /// the capacity if need be: refusing them now would lose them). Returns
-    /// how many were queued.
+    /// the capacity if need be: refusing them now would lose them), each with
+    /// the listener `listener_for` gives it. Returns how many were queued.
     ///
     /// # Errors
     ///
     /// [`Error::Io`] if the store cannot be read.
-    pub(crate) fn restore(&self) -> Result<usize, Error> {
+    pub(crate) fn restore(
+        &self,
+        listener_for: impl Fn(&Message) -> Option<Arc<dyn DeliveryListener>>,
+    ) -> Result<usize, Error> {
         let Some(persist) = &self.persist else {
             return Ok(0);
         };
@@ -348,8 +351,8 @@ impl Outbox {
         for (key, message) in loaded {
             let priority = message.priority();
             let item = Queued::pack(Outgoing {
+                listener: listener_for(&message),
                 message,
-                listener: None,
                 key: Some(key),
             });
             queue.force_push(item, priority, None);
@@ -834,13 +837,23 @@ mod tests {
         drop((batch, outbox));
         // A new run gets the undelivered one back, keys continuing.
         let outbox = durable(&dir, 10, 100);
-        assert_eq!(outbox.restore().unwrap(), 1);
+        let listener: Arc<dyn DeliveryListener> = Arc::new(Failed(Mutex::new(Vec::new())));
+        assert_eq!(
+            outbox
+                .restore(|m| (m.client_id() == kept_id).then(|| Arc::clone(&listener)))
+                .unwrap(),
+            1
+        );
         outbox.send(vec![Outgoing::new(guaranteed(4))]).unwrap();
         let batch = outbox.pop_batch(10);
         assert_eq!(batch.len(), 2);
         // Priority order still holds: the restored LOW one comes second.
         assert_eq!(batch[0].item.key, Some(1));
         assert_eq!(batch[1].item.client_id(), kept_id);
+        assert!(
+            batch[1].item.listener.is_some(),
+            "the restored one has its listener"
+        );
         assert_eq!(batch[1].item.key, Some(0));
         drop((batch, outbox));
         std::fs::remove_dir_all(dir).unwrap();
