@@ -456,13 +456,23 @@ mod tests {
         assert!(is_lock_held(&e), "{e:?}");
         let text = sled_error(&path, "open the message store", e).to_string();
         assert!(text.contains("in use by another process"), "{text}");
-        // Released while the open waits: the open succeeds.
+        // Released once the open has met the lock: the open succeeds.
+        let (met_tx, met) = std::sync::mpsc::channel::<()>();
         let releaser = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(100));
+            met.recv().unwrap();
             drop(held);
         });
-        let store = MessageStore::open(&path, "EP-1").unwrap();
+        let db = open_waiting_for_lock(Duration::from_secs(30), || {
+            let opened = sled::Config::new().path(&path).open();
+            if opened.as_ref().is_err_and(is_lock_held) {
+                let _ = met_tx.send(());
+            }
+            opened
+        })
+        .unwrap();
         releaser.join().unwrap();
+        drop(db);
+        let store = MessageStore::open(&path, "EP-1").unwrap();
         store.put(&[(1, &message(1).to_json())]).unwrap();
         drop(store);
         std::fs::remove_dir_all(dir).unwrap();

@@ -315,30 +315,31 @@ mod tests {
 
     #[test]
     fn failed_polls_back_off_instead_of_hammering() {
-        let mut rig = rig(true, Duration::from_millis(10), |_| json(503, "down"));
+        let polled = Arc::new(std::sync::Mutex::new(Vec::<Instant>::new()));
+        let p = Arc::clone(&polled);
+        let mut rig = rig(true, Duration::from_millis(10), move |_| {
+            p.lock().unwrap().push(Instant::now());
+            json(503, "down")
+        });
         let (stop_tx, stop) = crossbeam_channel::bounded::<()>(1);
         let receiver = rig.receiver;
-        let started = Instant::now();
         let thread = std::thread::spawn(move || receiver.run(&stop));
-        std::thread::sleep(Duration::from_millis(400));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while polled.lock().unwrap().len() < 5 && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
         drop(stop_tx);
         thread.join().unwrap();
-        let elapsed = started.elapsed();
         rig.pool.stop(Instant::now() + Duration::from_secs(10));
-        let polls = message_paths(&rig.transport).len();
-        // Fibonacci pauses of 10, 10, 20, 30, 50, ... ms: the most polls
-        // that fit in the time that passed (a fixed 10 ms pause would allow
-        // one every 10 ms). A slow machine makes fewer, never more.
-        let (mut allowed, mut waited, mut a, mut b) = (1, 0u128, 10u128, 10u128);
-        while waited + a <= elapsed.as_millis() {
-            waited += a;
-            allowed += 1;
-            (a, b) = (b, a + b);
-        }
-        assert!(polls >= 2, "it retried: {polls}");
+        let polled = polled.lock().unwrap();
+        assert!(polled.len() >= 5, "it retried: {} polls", polled.len());
+        // Fibonacci pauses of 10, 10, 20 and 30 ms lie between the first
+        // five polls (a fixed pause would give 40 ms). A slow machine makes
+        // the gap longer, never shorter.
+        let span = polled[4] - polled[0];
         assert!(
-            polls <= allowed,
-            "{polls} polls in {elapsed:?}, at most {allowed} with back-off"
+            span >= Duration::from_millis(70),
+            "five polls within {span:?}: no back-off"
         );
     }
 }

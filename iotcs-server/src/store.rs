@@ -198,12 +198,23 @@ mod tests {
         })
         .unwrap_err();
         assert!(is_lock_held(&e), "{e:?}");
+        // Released once the open has met the lock: the open succeeds.
+        let (met_tx, met) = std::sync::mpsc::channel::<()>();
         let releaser = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(100));
+            met.recv().unwrap();
             drop(held);
         });
-        let reopened = Store::open(dir.path()).unwrap();
+        let db = open_waiting_for_lock(Duration::from_secs(30), || {
+            let opened = sled::Config::new().path(&path).open();
+            if opened.as_ref().is_err_and(is_lock_held) {
+                let _ = met_tx.send(());
+            }
+            opened
+        })
+        .unwrap();
         releaser.join().unwrap();
+        drop(db);
+        let reopened = Store::open(dir.path()).unwrap();
         reopened.put(Table::Models, b"k", &1u32).unwrap();
     }
 
