@@ -328,11 +328,11 @@ mod tests {
         .unwrap();
         vd.set("temp", 20.0).unwrap();
         let sent = queued(&vd);
-        sent[0]
-            .listener
-            .as_ref()
-            .unwrap()
-            .failed(sent[0].kind(), &Error::state("boom"));
+        sent[0].listener.as_ref().unwrap().failed(
+            sent[0].kind(),
+            sent[0].wire(),
+            &Error::state("boom"),
+        );
         pool.stop(Instant::now() + Duration::from_secs(10));
         assert_eq!(*order.lock().unwrap(), ["temp:temp", "all"]);
     }

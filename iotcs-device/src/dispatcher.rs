@@ -164,7 +164,7 @@ impl Dispatcher {
             Arc::new(move || clock_rest.server_now()),
         );
         // Restored messages report to the virtual devices of this run.
-        outbox.restore(|message| restored::listener(devices, message))?;
+        outbox.restore(&restored::listener(devices))?;
         let pool = CallbackPool::start(messaging.request_dispatcher_thread_pool_size.max(1))?;
         let counters = Arc::new(Counters::default());
         counters.set_polling_interval(messaging.dispatcher_polling_interval);

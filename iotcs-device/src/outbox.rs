@@ -40,10 +40,10 @@ use crate::queue::{Entry, OutboundQueue};
 pub(crate) trait DeliveryListener: Send + Sync {
     /// The server accepted the message.
     fn delivered(&self);
-    /// The message, of type `kind`, was given up: retries exhausted, rejected
-    /// by the server, refused by a full queue, or the device closed before it
-    /// could be sent.
-    fn failed(&self, kind: MessageType, error: &Error);
+    /// The message, of type `kind` and with wire JSON `json`, was given up:
+    /// retries exhausted, rejected by the server, refused by a full queue, or
+    /// the device closed before it could be sent.
+    fn failed(&self, kind: MessageType, json: &str, error: &Error);
 }
 
 /// A message waiting to be sent, and who wants to hear about it.
@@ -328,16 +328,13 @@ impl Outbox {
     }
 
     /// Queues what a previous run left in the store (in store order, beyond
-    /// the capacity if need be: refusing them now would lose them), each with
-    /// the listener `listener_for` gives it. Returns how many were queued.
+    /// the capacity if need be: refusing them now would lose them), all with
+    /// `listener`. Returns how many were queued.
     ///
     /// # Errors
     ///
     /// [`Error::Io`] if the store cannot be read.
-    pub(crate) fn restore(
-        &self,
-        listener_for: impl Fn(&Message) -> Option<Arc<dyn DeliveryListener>>,
-    ) -> Result<usize, Error> {
+    pub(crate) fn restore(&self, listener: &Arc<dyn DeliveryListener>) -> Result<usize, Error> {
         let Some(persist) = &self.persist else {
             return Ok(0);
         };
@@ -351,7 +348,7 @@ impl Outbox {
         for (key, message) in loaded {
             let priority = message.priority();
             let item = Queued::pack(Outgoing {
-                listener: listener_for(&message),
+                listener: Some(Arc::clone(listener)),
                 message,
                 key: Some(key),
             });
@@ -442,7 +439,7 @@ impl Outbox {
                 "the outgoing message queue is full (dispatcher_max_queue_size = {})",
                 self.capacity
             ));
-            return Err(self.overflowed(error, give_back(entries)));
+            return Err(self.overflowed(error, entries));
         }
         // The key after the last one this push wrote: durable once the
         // group commit has flushed up to it.
@@ -455,7 +452,7 @@ impl Outbox {
                      max_messages = {})",
                     persist.max_messages
                 ));
-                return Err(self.overflowed(error, give_back(entries)));
+                return Err(self.overflowed(error, entries));
             }
             for (item, _) in &mut entries {
                 if item.message.reliability() == Reliability::GuaranteedDelivery {
@@ -540,15 +537,18 @@ impl Outbox {
 
     /// Reports refused messages to their listeners, queues an overflow alert,
     /// and builds the refusal.
-    fn overflowed(&self, error: Error, items: Vec<Outgoing>) -> Refused {
-        log::warn!("refusing {} message(s): {error}", items.len());
-        for item in &items {
+    fn overflowed(&self, error: Error, entries: Vec<(Outgoing, Box<str>)>) -> Refused {
+        log::warn!("refusing {} message(s): {error}", entries.len());
+        for (item, json) in &entries {
             if let Some(listener) = &item.listener {
-                listener.failed(item.message.message_type(), &error);
+                listener.failed(item.message.message_type(), json, &error);
             }
         }
         self.raise_overflow_alert(&error);
-        Refused { error, items }
+        Refused {
+            error,
+            items: entries.into_iter().map(|e| e.0).collect(),
+        }
     }
 
     /// Queues one `message_dispatcher:overflow` alert, beyond the capacity,
@@ -687,7 +687,7 @@ impl DeliveryListener for AlertDone {
         self.0.store(false, Ordering::SeqCst);
     }
 
-    fn failed(&self, _: MessageType, _: &Error) {
+    fn failed(&self, _: MessageType, _: &str, _: &Error) {
         self.0.store(false, Ordering::SeqCst);
     }
 }
@@ -778,7 +778,7 @@ mod tests {
 
     impl DeliveryListener for Failed {
         fn delivered(&self) {}
-        fn failed(&self, kind: MessageType, error: &Error) {
+        fn failed(&self, kind: MessageType, _: &str, error: &Error) {
             self.0.lock().unwrap().push(format!("{kind} {error}"));
         }
     }
@@ -838,12 +838,7 @@ mod tests {
         // A new run gets the undelivered one back, keys continuing.
         let outbox = durable(&dir, 10, 100);
         let listener: Arc<dyn DeliveryListener> = Arc::new(Failed(Mutex::new(Vec::new())));
-        assert_eq!(
-            outbox
-                .restore(|m| (m.client_id() == kept_id).then(|| Arc::clone(&listener)))
-                .unwrap(),
-            1
-        );
+        assert_eq!(outbox.restore(&listener).unwrap(), 1);
         outbox.send(vec![Outgoing::new(guaranteed(4))]).unwrap();
         let batch = outbox.pop_batch(10);
         assert_eq!(batch.len(), 2);

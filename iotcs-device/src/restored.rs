@@ -2,7 +2,8 @@
 //! restart.
 //!
 //! The virtual device that sent it belonged to the earlier run, so the
-//! message is queued with no listener of its own. If the cloud later gives it
+//! message is queued with one listener all restored messages share. If the
+//! cloud later gives it
 //! up for good (it rejects it, say because the device model changed), the
 //! error goes to the `on_error` callbacks of the virtual devices of this run
 //! that match it: same endpoint, and a model with the message's format. With
@@ -10,9 +11,8 @@
 
 use std::sync::{Arc, Mutex, Weak};
 
-use iotcs_core::message::{Message, MessageType, Payload};
+use iotcs_core::message::{DataItems, Message, MessageType, Payload};
 use iotcs_core::{Error, Value};
-use serde_json::Value as Json;
 
 use crate::outbox::DeliveryListener;
 use crate::virtual_device::{Inner, VirtualDevice};
@@ -21,85 +21,86 @@ use crate::virtual_device::{Inner, VirtualDevice};
 /// to it) and the listeners of restored messages (which look in it).
 pub(crate) type Registry = Arc<Mutex<Vec<Weak<Inner>>>>;
 
-/// The listener of one restored DATA or ALERT message.
+/// The listener every restored message shares: it reads what it needs from
+/// the message's JSON when (rarely) one fails, so restoring many messages at
+/// start-up costs no more than queueing them.
 pub(crate) struct Restored {
     registry: Registry,
-    source: String,
-    format: String,
-    /// The message's data items, as sent.
-    data: Vec<(String, Json)>,
 }
 
-/// A listener for `message`, if it is a kind a virtual device sends.
-pub(crate) fn listener(
-    registry: &Registry,
-    message: &Message,
-) -> Option<Arc<dyn DeliveryListener>> {
-    let (format, data) = match message.payload() {
-        Payload::Data(p) => (p.format(), p.data()),
-        Payload::Alert(p) => (p.format(), p.data()),
-        _ => return None,
-    };
-    Some(Arc::new(Restored {
+/// The listener for the messages restored into a device whose virtual
+/// devices are in `registry`.
+pub(crate) fn listener(registry: &Registry) -> Arc<dyn DeliveryListener> {
+    Arc::new(Restored {
         registry: Arc::clone(registry),
-        source: message.source().to_owned(),
-        format: format.to_owned(),
-        data: data.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-    }))
+    })
 }
 
 impl Restored {
-    /// The open virtual devices this message belongs to.
-    fn devices(&self) -> Vec<VirtualDevice> {
+    /// The open virtual devices a message of `source` and `format` belongs to.
+    fn devices(&self, source: &str, format: &str) -> Vec<VirtualDevice> {
         let registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
         registry
             .iter()
             .filter_map(Weak::upgrade)
             .filter(|inner| {
-                inner.endpoint_id == self.source
-                    && (inner.model.attributes_format_urn() == self.format
-                        || inner.model.format(&self.format).is_some())
+                inner.endpoint_id == source
+                    && (inner.model.attributes_format_urn() == format
+                        || inner.model.format(format).is_some())
             })
             .map(|inner| VirtualDevice { inner })
             .collect()
     }
+}
 
-    /// The data items as typed values of `device`'s model; items the model
-    /// does not type (or that no longer fit it) are left out.
-    fn values(&self, device: &VirtualDevice, attributes: bool) -> Vec<(String, Value)> {
-        let model = &device.inner.model;
-        self.data
-            .iter()
-            .filter_map(|(name, json)| {
-                let ty = if attributes {
-                    model.attribute(name)?.value_type()
-                } else {
-                    model.format(&self.format)?.field(name)?.value_type()
-                };
-                Value::from_json(json, ty).ok().map(|v| (name.clone(), v))
-            })
-            .collect()
-    }
+/// `data` as typed values of `device`'s model; items the model does not
+/// type (or that no longer fit it) are left out.
+fn values(
+    device: &VirtualDevice,
+    format: &str,
+    data: &DataItems,
+    attributes: bool,
+) -> Vec<(String, Value)> {
+    let model = &device.inner.model;
+    data.iter()
+        .filter_map(|(name, json)| {
+            let ty = if attributes {
+                model.attribute(name)?.value_type()
+            } else {
+                model.format(format)?.field(name)?.value_type()
+            };
+            Value::from_json(json, ty).ok().map(|v| (name.clone(), v))
+        })
+        .collect()
 }
 
 impl DeliveryListener for Restored {
     /// Nothing to record: last-known values belong to the run that set them.
     fn delivered(&self) {}
 
-    fn failed(&self, kind: MessageType, error: &Error) {
-        let devices = self.devices();
+    fn failed(&self, kind: MessageType, json: &str, error: &Error) {
+        let Ok(message) = Message::parse(json) else {
+            // The outbox wrote this JSON; the sender has logged the failure.
+            return;
+        };
+        let (format, data) = match message.payload() {
+            Payload::Data(p) => (p.format(), p.data()),
+            Payload::Alert(p) => (p.format(), p.data()),
+            // Responses and reports are not a virtual device's.
+            _ => return,
+        };
+        let devices = self.devices(message.source(), format);
         if devices.is_empty() {
             log::warn!(
-                "no virtual device of {} for {} is open to hear that a {kind} message from an \
-                 earlier run was given up",
-                self.source,
-                self.format
+                "no virtual device of {} for {format} is open to hear that a {kind} message \
+                 from an earlier run was given up",
+                message.source()
             );
         }
         let text = format!("{kind} message from an earlier run could not be delivered: {error}");
         for device in devices {
-            let attributes = device.inner.model.attributes_format_urn() == self.format;
-            let values = self.values(&device, attributes);
+            let attributes = device.inner.model.attributes_format_urn() == format;
+            let values = values(&device, format, data, attributes);
             device.report_error(values, attributes, text.clone());
         }
     }
@@ -127,11 +128,10 @@ mod tests {
             .lock()
             .unwrap()
             .extend([Arc::downgrade(&device.inner), Arc::downgrade(&other.inner)]);
-        let heard = Arc::new(Mutex::new(Vec::new()));
-        let h = Arc::clone(&heard);
+        let (heard_tx, heard) = crossbeam_channel::unbounded();
         device
             .on_error(None, move |event| {
-                h.lock().unwrap().push((
+                let _ = heard_tx.send((
                     event.message().to_owned(),
                     event
                         .named_value()
@@ -154,24 +154,32 @@ mod tests {
             1,
         )
         .unwrap();
-        let listener = listener(&registry, &message).unwrap();
-        listener.failed(MessageType::Data, &Error::state("rejected"));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while heard.lock().unwrap().is_empty() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        listener(&registry).failed(
+            MessageType::Data,
+            &message.to_json(),
+            &Error::state("rejected"),
+        );
+        let (text, names) = heard.recv_timeout(Duration::from_secs(10)).unwrap();
+        // The pool has run every callback once it stops.
         pool.stop(Instant::now() + Duration::from_secs(10));
-        let heard = heard.lock().unwrap();
-        assert_eq!(heard.len(), 1);
-        assert!(heard[0].0.contains("earlier run"), "{}", heard[0].0);
-        assert!(heard[0].0.contains("rejected"), "{}", heard[0].0);
-        assert_eq!(heard[0].1, ["maxThreshold"]);
+        assert!(heard.try_recv().is_err(), "reported once");
+        assert!(text.contains("earlier run"), "{text}");
+        assert!(text.contains("rejected"), "{text}");
+        assert_eq!(names, ["maxThreshold"]);
         assert_eq!(wrong.load(Ordering::SeqCst), 0, "another endpoint heard it");
     }
 
     #[test]
-    fn only_data_and_alerts_get_a_listener() {
+    fn messages_no_virtual_device_sends_are_left_to_the_log() {
+        let (device, mut pool) = crate::virtual_device::tests::device();
         let registry: Registry = Arc::default();
+        registry.lock().unwrap().push(Arc::downgrade(&device.inner));
+        let (heard_tx, heard) = crossbeam_channel::unbounded();
+        device
+            .on_error(None, move |_| {
+                let _ = heard_tx.send(());
+            })
+            .unwrap();
         let request = Message::request(
             "EP-1",
             "cloud",
@@ -182,6 +190,15 @@ mod tests {
             1,
         )
         .unwrap();
-        assert!(listener(&registry, &request).is_none());
+        let listener = listener(&registry);
+        listener.failed(
+            MessageType::Request,
+            &request.to_json(),
+            &Error::state("no"),
+        );
+        listener.failed(MessageType::Data, "not json", &Error::state("no"));
+        // The pool has run every callback once it stops.
+        pool.stop(Instant::now() + Duration::from_secs(10));
+        assert!(heard.try_recv().is_err(), "no error callback ran");
     }
 }

@@ -269,7 +269,7 @@ pub(crate) fn report_failed(item: &Queued, error: &Error) {
         item.client_id()
     );
     if let Some(listener) = &item.listener {
-        listener.failed(item.kind(), error);
+        listener.failed(item.kind(), item.wire(), error);
     }
 }
 
@@ -307,7 +307,7 @@ mod tests {
         fn delivered(&self) {
             self.delivered.fetch_add(1, Ordering::SeqCst);
         }
-        fn failed(&self, _: MessageType, _: &Error) {
+        fn failed(&self, _: MessageType, _: &str, _: &Error) {
             self.failed.fetch_add(1, Ordering::SeqCst);
         }
     }

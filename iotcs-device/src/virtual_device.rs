@@ -301,7 +301,7 @@ impl DeliveryListener for Delivery {
         }
     }
 
-    fn failed(&self, kind: MessageType, error: &Error) {
+    fn failed(&self, kind: MessageType, _: &str, error: &Error) {
         let text = format!("{kind} message could not be delivered: {error}");
         self.device
             .report_error(self.values.clone(), self.attributes, text);
