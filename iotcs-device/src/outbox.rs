@@ -729,6 +729,21 @@ mod tests {
     }
 
     #[test]
+    fn a_send_of_several_is_queued_whole_or_handed_back_whole() {
+        let (outbox, _) = Outbox::new(3, 3);
+        outbox.send(vec![Outgoing::new(data(1))]).unwrap();
+        let refused = outbox
+            .try_send((2..=4).map(|n| Outgoing::new(data(n))).collect())
+            .unwrap_err();
+        assert_eq!(refused.items.len(), 3);
+        assert_eq!(outbox.len(), 1);
+        outbox
+            .send((2..=3).map(|n| Outgoing::new(data(n))).collect())
+            .unwrap();
+        assert_eq!(outbox.len(), 3);
+    }
+
+    #[test]
     fn full_and_closed_are_state_errors() {
         let (outbox, _) = Outbox::new(1, 3);
         outbox.send(vec![Outgoing::new(data(1))]).unwrap();

@@ -22,7 +22,7 @@ pub(crate) struct Entry<T, P> {
     pub(crate) retries_left: Option<u32>,
 }
 
-/// Why [`OutboundQueue::push_all`] refused an item; the item is handed back so
+/// Why [`OutboundQueue::push`] refused an item; the item is handed back so
 /// the caller can report it rather than lose it.
 #[cfg(test)]
 #[derive(Debug)]
@@ -59,11 +59,16 @@ impl<T, P: Ord + Copy> OutboundQueue<T, P> {
         }
     }
 
-    /// Queues `item` at the back of its priority's lane.
-    #[cfg(test)]
+    /// Queues `item` at the back of its priority's lane, if there is room:
+    /// the checked push the outbox makes in two steps ([`has_room`] under its
+    /// lock, then [`force_push`]); kept for these tests.
     ///
     /// `retries` is the number of failed attempts the item survives (`None`:
     /// unlimited).
+    ///
+    /// [`has_room`]: OutboundQueue::has_room
+    /// [`force_push`]: OutboundQueue::force_push
+    #[cfg(test)]
     pub(crate) fn push(
         &mut self,
         item: T,
@@ -85,35 +90,6 @@ impl<T, P: Ord + Copy> OutboundQueue<T, P> {
                 retries_left: retries,
             });
         self.len += 1;
-        Ok(())
-    }
-
-    /// Queues several items atomically: either all fit, or none is queued and
-    /// all are handed back.
-    #[cfg(test)]
-    pub(crate) fn push_all(
-        &mut self,
-        items: Vec<(T, P, Option<u32>)>,
-    ) -> Result<(), PushError<Vec<T>>> {
-        let give_back = |items: Vec<(T, P, Option<u32>)>| items.into_iter().map(|i| i.0).collect();
-        if self.closed {
-            return Err(PushError::Closed(give_back(items)));
-        }
-        if self.len + items.len() > self.capacity {
-            return Err(PushError::Full(give_back(items)));
-        }
-        for (item, priority, retries) in items {
-            // Capacity and closed state were checked for the whole set above.
-            self.lanes
-                .entry(Reverse(priority))
-                .or_default()
-                .push_back(Entry {
-                    item,
-                    priority,
-                    retries_left: retries,
-                });
-            self.len += 1;
-        }
         Ok(())
     }
 
@@ -258,17 +234,6 @@ mod tests {
     }
 
     #[test]
-    fn push_all_is_all_or_nothing() {
-        let mut q = OutboundQueue::new(3);
-        q.push("a", 0, None).unwrap();
-        let refused = q.push_all(vec![("b", 0, None), ("c", 0, None), ("d", 0, None)]);
-        assert!(matches!(refused, Err(PushError::Full(v)) if v == ["b", "c", "d"]));
-        assert_eq!(q.len(), 1);
-        q.push_all(vec![("b", 1, None), ("c", 0, None)]).unwrap();
-        assert_eq!(items(&q.pop_batch(5)), ["b", "a", "c"]);
-    }
-
-    #[test]
     fn forced_pushes_exceed_the_capacity_and_block_normal_ones() {
         let mut q = OutboundQueue::new(1);
         q.push("a", 0, None).unwrap();
@@ -286,10 +251,6 @@ mod tests {
         q.close();
         assert!(q.is_closed());
         assert!(matches!(q.push("b", 0, None), Err(PushError::Closed("b"))));
-        assert!(matches!(
-            q.push_all(vec![("c", 0, None)]),
-            Err(PushError::Closed(_))
-        ));
         assert_eq!(items(&q.pop_batch(5)), ["a"]);
     }
 
