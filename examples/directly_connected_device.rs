@@ -41,7 +41,7 @@ const MODEL: &str = samples::TEMPERATURE_SENSOR_URN;
 const PASSPHRASE: &str = "changeit";
 
 fn main() -> Result<(), Error> {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    iotcs::logging::init("info");
     let args: Vec<String> = std::env::args().skip(1).collect();
     let option = |name: &str| {
         args.iter()

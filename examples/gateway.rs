@@ -51,7 +51,7 @@ struct Counts {
 }
 
 fn main() -> Result<(), Error> {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    iotcs::logging::init("warn");
     let args: Vec<String> = std::env::args().skip(1).collect();
     let option = |name: &str| {
         args.iter()

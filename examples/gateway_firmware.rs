@@ -22,7 +22,7 @@ use iotcs::core::model::samples;
 use iotcs_gateway::GatewayDevice;
 
 fn main() -> Result<(), Error> {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    iotcs::logging::init("warn");
     let args: Vec<String> = std::env::args().skip(1).collect();
     let option = |name: &str| {
         args.iter()

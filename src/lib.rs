@@ -12,6 +12,20 @@
 //! - [`gateway`] (`iotcs-gateway`): the gateway device and the virtual devices
 //!   of its indirectly-connected devices; [`GatewayDevice`] is re-exported here.
 //!
+//! - [`logging`]: installing a logger that keeps credentials out of the log.
+//!
+//! # Logging
+//!
+//! Set the logger up with `iotcs::logging::init("warn")` (feature
+//! `env_logger`; `RUST_LOG` overrides the default filter) or, for a logger of
+//! your own, [`logging::install`]`(logger, max_level)`. Either wraps the
+//! logger in [`logging::RedactingLogger`]: with `RUST_LOG=trace`, the HTTP
+//! stack under the SDK hex-dumps every byte it sends (bearer tokens, client
+//! assertions, `access_token` answers, shared secrets, passphrases), and the
+//! wrapper is what drops those dumps and redacts credentials from every other
+//! record. A logger installed with `log::set_logger` directly, without the
+//! wrapper, writes them as soon as `trace` is on for `ureq_proto`.
+//!
 //! The table mapping every name of the reference API (Oracle's Python client
 //! library) to its Rust name is in [`device`]'s documentation.
 //!
@@ -39,6 +53,7 @@ pub use iotcs_core::{
     ValidationError, Value, ValueType,
 };
 pub use iotcs_device as device;
+pub use iotcs_device::logging;
 pub use iotcs_device::{
     ActionEvent, Alert, ChangeEvent, Client, Data, DirectlyConnectedDevice, ErrorEvent,
     ExternalObject, NamedValue, NamedValues, Update, VirtualDevice,

@@ -56,6 +56,7 @@
 //! - [`crypto`]: JWT client assertions, activation and ICD signatures, RSA.
 //! - [`encoding`], [`time`]: base64/hex and ISO-8601, lenient where the protocol needs it.
 //! - `error`: the one [`Error`] type of the workspace.
+//! - [`logging`]: a logger wrapper that keeps credentials and protocol dumps out of logs.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -65,6 +66,7 @@ mod config;
 pub mod crypto;
 pub mod encoding;
 mod error;
+pub mod logging;
 pub mod message;
 pub mod model;
 mod random;

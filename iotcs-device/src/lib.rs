@@ -46,6 +46,16 @@
 //! A complete program that starts a local cloud and plays a thermostat is
 //! `examples/directly_connected_device.rs` in the repository.
 //!
+//! # Logging
+//!
+//! The SDK logs through the `log` crate. Install the logger with
+//! [`logging::install`] (any `log` backend) or, with the `env_logger` feature,
+//! `logging::init("warn")`: both wrap it in [`logging::RedactingLogger`],
+//! which keeps the HTTP and TLS stacks' protocol dumps (written at `trace`,
+//! with every bearer token and password in them) and credentials out of the
+//! log. A logger installed any other way writes those dumps whenever `trace`
+//! is enabled for `ureq_proto`.
+//!
 //! # Threads
 //!
 //! An activated, open device runs:
@@ -159,6 +169,7 @@ mod dispatcher;
 mod events;
 mod external;
 mod inbound;
+pub mod logging;
 mod models;
 mod outbox;
 mod persist;

@@ -36,13 +36,18 @@ provision  registers a device on the running server (URL, CA and admin password 
              --secret S          the device's shared secret (default: generated)
              --server URL        override the URL from DIR/server.json
 
-Logging: RUST_LOG=debug (one line per request), RUST_LOG=info (default).";
+Logging: RUST_LOG=debug (one line per request), RUST_LOG=info (default); protocol
+dumps and credentials are never logged.";
 
 fn main() -> ExitCode {
     let env = env_logger::Env::default().default_filter_or("info");
-    env_logger::Builder::from_env(env)
+    let logger = env_logger::Builder::from_env(env)
         .format_timestamp_millis()
-        .init();
+        .build();
+    // Wrapped so that protocol dumps and credentials (`provision` sends the
+    // admin password and a passphrase) never reach the log.
+    let max_level = logger.filter();
+    iotcs_core::logging::install(logger, max_level).expect("main installs the only logger");
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("serve") => Options::parse(&args[1..]).and_then(serve),

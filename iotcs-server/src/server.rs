@@ -307,6 +307,15 @@ impl ServerHandle {
             .map_or(0, |app| app.held_polls.load(Ordering::SeqCst))
     }
 
+    /// The access tokens the server holds right now (issued, not yet revoked
+    /// or swept), for tests that check no token reaches a log. A real cloud
+    /// has no such door; this one is a test double.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.app
+            .as_ref()
+            .map_or_else(Vec::new, |app| app.state().token_values())
+    }
+
     /// A blocking client for the admin API of this server, trusting only its CA.
     ///
     /// # Errors

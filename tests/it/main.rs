@@ -42,3 +42,6 @@ mod gateway_registration;
 mod gateway_routing;
 // The bundled gateway example, run as a program: exit status and summary.
 mod example_gateway;
+// No secret in the log at trace level: a child runs a device, a gateway and
+// the admin client with RUST_LOG=trace; its log is searched for every secret.
+mod secrets_in_logs;

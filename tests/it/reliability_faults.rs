@@ -200,7 +200,7 @@ fn a_full_queue_refuses_hands_the_values_back_and_alerts() {
 
 #[test]
 fn a_cloud_stopped_and_restarted_mid_stream_gets_everything_once() {
-    let _ = env_logger::builder().is_test(true).try_init();
+    let _ = iotcs::logging::try_init_from(env_logger::builder().is_test(true));
     let dir = TempDir::new("it-restart").unwrap();
     let cloud_dir = dir.path().join("cloud");
     let server = Server::start(ServerConfig::for_tests().data_dir(&cloud_dir)).unwrap();

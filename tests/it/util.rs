@@ -38,7 +38,7 @@ pub(crate) struct TestCloud {
 impl TestCloud {
     /// Starts a cloud for the test `name`.
     pub(crate) fn start(name: &str) -> TestCloud {
-        let _ = env_logger::builder().is_test(true).try_init();
+        let _ = iotcs::logging::try_init_from(env_logger::builder().is_test(true));
         let dir = TempDir::new(&format!("it-{name}")).unwrap();
         let server = Server::start(ServerConfig::for_tests()).unwrap();
         let admin = server.admin().unwrap();
@@ -164,7 +164,7 @@ impl TestCloud {
     /// ([`TestCloud::wait_for_held_poll`]), faults injected on
     /// `/iot/api/v2/messages` hit that device's sender only.
     pub(crate) fn start_holding_polls(name: &str) -> TestCloud {
-        let _ = env_logger::builder().is_test(true).try_init();
+        let _ = iotcs::logging::try_init_from(env_logger::builder().is_test(true));
         let dir = TempDir::new(&format!("it-{name}")).unwrap();
         let server =
             Server::start(ServerConfig::for_tests().long_poll_limit(Duration::from_secs(60)))

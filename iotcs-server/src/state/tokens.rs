@@ -58,6 +58,11 @@ impl State {
         }
     }
 
+    /// Every token held (issued, not yet revoked or swept).
+    pub(crate) fn token_values(&self) -> Vec<String> {
+        self.tokens.keys().cloned().collect()
+    }
+
     /// Invalidates every token (fault injection: "expire every token now").
     pub(crate) fn expire_tokens(&mut self) -> usize {
         let n = self.tokens.len();
