@@ -10,7 +10,10 @@
 //! and the passphrases the admin client posts. A credential there is split
 //! across records, so no text filter can find it; the records must not be
 //! written at all. rustls logs whole handshake messages at `trace` (session
-//! tickets among them). `RUST_LOG=trace` enables all of that, so a filter the
+//! tickets among them), and sled, under the device's message store and the
+//! local cloud's store, prints stored records at `trace`, the cloud's device
+//! records with their shared secrets among them. `RUST_LOG=trace` enables all
+//! of that, so a filter the
 //! user sets cannot be the defence: [`RedactingLogger`] drops records of
 //! [`PROTOCOL_DUMP_CAPS`] targets above their cap whatever the filter says,
 //! and rewrites any other record whose text shows a credential (see
@@ -32,13 +35,18 @@ use log::{LevelFilter, Log, Metadata, Record, SetLoggerError};
 
 /// Log targets (and their submodules) whose records above the given level
 /// are dropped by [`RedactingLogger`] whatever the logger's own filter says:
-/// ureq's protocol hex dumps (`trace`) and rustls's handshake dumps (`trace`).
-/// Their `debug` records (connections, redacted request lines, cipher
-/// suites) are kept.
+/// ureq's protocol hex dumps (`trace`), rustls's handshake dumps (`trace`)
+/// and sled's dumps of stored records (`trace`, `debug`). ureq's and rustls's
+/// `debug` records (connections, redacted request lines, cipher suites) are
+/// kept.
 pub const PROTOCOL_DUMP_CAPS: &[(&str, LevelFilter)] = &[
     ("ureq_proto", LevelFilter::Debug),
     ("rustls", LevelFilter::Debug),
     ("tokio_rustls", LevelFilter::Debug),
+    // sled prints stored records as byte lists at `trace` (the local cloud
+    // stores devices' shared secrets) and a page at `debug` when one is
+    // unexpected.
+    ("sled", LevelFilter::Info),
 ];
 
 /// What replaces a credential in a log record.
@@ -351,6 +359,8 @@ mod tests {
         assert!(!within_caps(&meta("rustls::client::hs", Trace)));
         assert!(within_caps(&meta("ureq_proto::client", Debug)));
         assert!(within_caps(&meta("rustls", Info)));
+        assert!(!within_caps(&meta("sled::pagecache", Debug)));
+        assert!(within_caps(&meta("sled", Info)));
         // Only whole path segments match.
         assert!(within_caps(&meta("ureq_protocols", Trace)));
         assert!(within_caps(&meta("ureq::run", Trace)));

@@ -2,7 +2,8 @@
 //!
 //! With `RUST_LOG=trace`, the HTTP stack under the SDK (ureq) hex-dumps every
 //! byte it sends and receives, bearer tokens, client assertions, `access_token`
-//! answers and passphrases included, and rustls dumps TLS handshake messages.
+//! answers and passphrases included; rustls dumps TLS handshake messages, and
+//! sled (the message store) prints stored records.
 //! [`RedactingLogger`] (from `iotcs-core`) wraps any [`log::Log`], drops those
 //! dumps ([`PROTOCOL_DUMP_CAPS`]) whatever the filter says, and replaces
 //! credentials in every other record ([`redact`]).

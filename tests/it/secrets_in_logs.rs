@@ -32,7 +32,7 @@ use iotcs_device::{Config, DirectlyConnectedDevice};
 use iotcs_gateway::GatewayDevice;
 use iotcs_server::{AdminClient, DeviceRegistration, MessageFilter, Server, ServerConfig, TempDir};
 
-use crate::util::{PATIENCE, THERMOSTAT};
+use crate::util::{PATIENCE, THERMOSTAT, durable_config};
 
 /// Set in the child.
 const CHILD: &str = "IOTCS_SECRETS_IN_LOGS_CHILD";
@@ -192,20 +192,40 @@ fn wait_within(child: &mut Child, patience: Duration) -> std::process::ExitStatu
     }
 }
 
-/// The forms a secret can take in a log: as is, hex, base64.
-fn forms(secret: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
+/// The forms a secret can take in a log: as is, hex, base64, and each of
+/// those as the list of decimal bytes that `{:?}` of a byte slice prints
+/// (sled's trace output shows stored records that way).
+fn forms(secret: &[u8]) -> Vec<(String, Vec<u8>)> {
     let hex = hex_encode(secret);
-    vec![
+    let plain = [
         ("raw", secret.to_vec()),
         ("hex", hex.to_ascii_lowercase().into_bytes()),
         ("HEX", hex.to_ascii_uppercase().into_bytes()),
         ("base64", base64_encode(secret).into_bytes()),
         ("base64url", base64url_encode(secret).into_bytes()),
-    ]
+    ];
+    let mut forms = Vec::new();
+    for (name, bytes) in plain {
+        let listed = format!("{bytes:?}");
+        let listed = listed.trim_start_matches('[').trim_end_matches(']');
+        forms.push((
+            format!("{name} as decimal bytes"),
+            listed.as_bytes().to_vec(),
+        ));
+        forms.push((name.to_owned(), bytes));
+    }
+    forms
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+    if needle.is_empty() {
+        return false;
+    }
+    // `str::contains` is much faster than comparing every window.
+    match (std::str::from_utf8(haystack), std::str::from_utf8(needle)) {
+        (Ok(h), Ok(n)) => h.contains(n),
+        _ => haystack.windows(needle.len()).any(|w| w == needle),
+    }
 }
 
 /// The bytes of ureq's hex dumps (`ureq_proto::util`, one record per 16
@@ -260,15 +280,20 @@ fn child() {
     iotcs::logging::init("warn");
     let started = now_secs();
     let dir = TempDir::new("it-secrets-in-logs").unwrap();
-    let server = Server::start(ServerConfig::for_tests()).unwrap();
+    // Stores on disk on both sides, so sled's own trace output is in the log.
+    let server =
+        Server::start(ServerConfig::for_tests().data_dir(dir.path().join("cloud"))).unwrap();
     let admin = server.admin().unwrap();
     let mut tokens = Vec::new();
 
     // A directly-connected device: activation, a token, a message.
     let device_store = provision(&admin, &DeviceRegistration::new("secrets-device"), &dir);
-    let mut device =
-        DirectlyConnectedDevice::open_with_config(&device_store, PASSPHRASE, Config::for_tests())
-            .unwrap();
+    let mut device = DirectlyConnectedDevice::open_with_config(
+        &device_store,
+        PASSPHRASE,
+        durable(&dir, "device"),
+    )
+    .unwrap();
     device.activate(&[THERMOSTAT]).unwrap();
     let endpoint = device.endpoint_id().unwrap().to_owned();
     let model = device.device_model(THERMOSTAT).unwrap().unwrap();
@@ -284,7 +309,8 @@ fn child() {
         .icd("secrets-icd", Some(ICD_SECRET));
     let gateway_store = provision(&admin, &registration, &dir);
     let mut gateway =
-        GatewayDevice::open_with_config(&gateway_store, PASSPHRASE, Config::for_tests()).unwrap();
+        GatewayDevice::open_with_config(&gateway_store, PASSPHRASE, durable(&dir, "gateway"))
+            .unwrap();
     gateway.activate(&[]).unwrap();
     let icd = gateway
         .register_device(
@@ -364,6 +390,10 @@ fn write_private(path: &Path, bytes: &[u8]) {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
+}
+
+fn durable(dir: &TempDir, name: &str) -> Config {
+    durable_config(&dir.path().join(format!("{name}.db")))
 }
 
 fn wait_for_data(admin: &AdminClient, endpoint: &str) {
