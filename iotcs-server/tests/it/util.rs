@@ -47,7 +47,9 @@ impl TestServer {
 
     /// A server whose config `tweak` adjusts (the data dir is set already).
     pub(crate) fn with(name: &str, tweak: impl FnOnce(ServerConfig) -> ServerConfig) -> TestServer {
-        let _ = env_logger::builder().is_test(true).try_init();
+        let logger = env_logger::builder().is_test(true).build();
+        let max_level = logger.filter();
+        let _ = iotcs_core::logging::install(logger, max_level);
         let dir = TempDir::new(name).unwrap();
         let config = tweak(
             ServerConfig::for_tests()
