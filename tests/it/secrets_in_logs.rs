@@ -104,8 +104,20 @@ fn no_secret_reaches_the_log_at_trace_level() {
     );
 
     let dump = HexDump::parse(&log);
+    let found = search(&secrets, &log, &dump);
+    assert!(
+        found.is_empty(),
+        "secrets in a log at trace level ({} hex dump rows, {} bytes of log):\n{}",
+        dump.rows.len(),
+        log.len(),
+        found.join("\n")
+    );
+}
+
+/// Where each secret, in each of its [`forms`], shows in `log` or `dump`.
+fn search(secrets: &[(String, Vec<u8>)], log: &str, dump: &HexDump) -> Vec<String> {
     let mut found = Vec::new();
-    for (label, secret) in &secrets {
+    for (label, secret) in secrets {
         for (form, bytes) in forms(secret) {
             if contains(log.as_bytes(), &bytes) {
                 found.push(format!("{label} ({form}) in the log text"));
@@ -128,13 +140,7 @@ fn no_secret_reaches_the_log_at_trace_level() {
             found.push(format!("{marker:?} in ureq's hex dump"));
         }
     }
-    assert!(
-        found.is_empty(),
-        "secrets in a log at trace level ({} hex dump rows, {} bytes of log):\n{}",
-        dump.rows.len(),
-        log.len(),
-        found.join("\n")
-    );
+    found
 }
 
 /// Runs the child; returns its stdout and stderr.
