@@ -370,9 +370,11 @@ mod tests {
             let h = heard.clone();
             vd.on_error(attribute, move |e| {
                 let fields: Vec<&str> = e.named_value().unwrap().iter().map(|v| v.name()).collect();
-                h.lock()
-                    .unwrap()
-                    .push(format!("{}:{}", attribute.unwrap_or("all"), fields.join(",")));
+                h.lock().unwrap().push(format!(
+                    "{}:{}",
+                    attribute.unwrap_or("all"),
+                    fields.join(",")
+                ));
             })
             .unwrap();
         }

@@ -168,6 +168,7 @@ mod receiver;
 mod remote;
 mod rest;
 mod restored;
+mod room;
 mod router;
 mod sender;
 mod token;

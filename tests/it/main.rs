@@ -42,3 +42,7 @@ mod gateway_registration;
 mod gateway_routing;
 // The bundled gateway example, run as a program: exit status and summary.
 mod example_gateway;
+// The reference's semantics: a `set` joins an open `update()`, an
+// attribute's `on_error` hears of a failed alert, and the queue bound
+// counts messages in flight.
+mod reference_semantics;
