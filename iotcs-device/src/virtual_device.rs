@@ -1,8 +1,9 @@
 //! [`VirtualDevice`]: a device's attributes, actions and formats as its
 //! device model describes them, with the values it last sent or received.
 //!
-//! The device reports with [`VirtualDevice::set`] (one DATA message per call)
-//! or [`VirtualDevice::update`] (one message for a whole transaction), raises
+//! The device reports with [`VirtualDevice::set`] (one DATA message per call,
+//! unless an update is open: then it joins it) or [`VirtualDevice::update`]
+//! (one message for a whole transaction), raises
 //! alerts and submits custom data; the cloud changes writable attributes and
 //! invokes actions, which reach the `on_change` and `on_action` callbacks on
 //! a callback-pool thread. Failures to deliver reach `on_error`.
