@@ -428,8 +428,8 @@ impl Outbox {
             Ok(places) => places,
             Err(NoRoom::Full) => {
                 let error = Error::state(format!(
-                    "the outgoing message queue is full (dispatcher_max_queue_size = {} \
-                     messages queued or being sent)",
+                    "the outgoing message queue is full (dispatcher_max_queue_size = {}, \
+                     messages being sent included)",
                     self.capacity
                 ));
                 return Err(self.overflowed(error, entries));

@@ -247,6 +247,56 @@ mod tests {
     }
 
     #[test]
+    fn sets_racing_updates_lose_nothing_and_keep_their_order() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        const SETS: i64 = 30;
+        let (vd, _pool) = device();
+        let attributes = ["temp", "minTemp", "maxTemp"];
+        let done = Arc::new(AtomicUsize::new(0));
+        let setters: Vec<_> = attributes
+            .into_iter()
+            .map(|attribute| {
+                let (vd, done) = (vd.clone(), Arc::clone(&done));
+                std::thread::spawn(move || {
+                    for n in 1..=SETS {
+                        vd.set(attribute, n).unwrap();
+                    }
+                    done.fetch_add(1, Ordering::SeqCst);
+                })
+            })
+            .collect();
+        let mut sent = Vec::new();
+        while done.load(Ordering::SeqCst) < attributes.len() {
+            let update = vd.update();
+            std::thread::yield_now();
+            update.finish().unwrap();
+            sent.extend(queued(&vd));
+        }
+        for setter in setters {
+            setter.join().unwrap();
+        }
+        sent.extend(queued(&vd));
+        for attribute in attributes {
+            let values: Vec<f64> = sent
+                .iter()
+                .filter_map(|q| {
+                    data_of(&q.message())
+                        .1
+                        .into_iter()
+                        .find(|(n, _)| n == attribute)
+                        .and_then(|(_, v)| v.as_f64())
+                })
+                .collect();
+            assert!(
+                values.windows(2).all(|w| w[0] < w[1]),
+                "{attribute} out of order: {values:?}"
+            );
+            assert_eq!(values.last(), Some(&(SETS as f64)), "{attribute}");
+        }
+    }
+
+    #[test]
     fn an_update_stays_open_while_any_of_its_handles_lives() {
         let (vd, _pool) = device();
         let first = vd.update().set("minThreshold", 1).unwrap();
