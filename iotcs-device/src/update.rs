@@ -4,11 +4,16 @@
 //! As in the reference, the open update belongs to the virtual device, not to
 //! the handle: while one is open, [`VirtualDevice::set`] (from any thread)
 //! adds to it instead of sending, and `finish` sends everything gathered. The
-//! gathered values live in the device's shared state ([`Transaction`]), behind
-//! one lock that `set` and the handles take; nothing is sent under it.
+//! gathered values live in the device's shared state ([`SharedUpdate`]),
+//! behind one lock that `set` and the handles take; nothing is sent under
+//! it. So that a thread's values reach the queue in the order it set them, a
+//! `set` or `finish` that would queue while another thread's `finish` is
+//! queueing what it took waits until that message is queued (at most as
+//! long as that push waits for room).
 
 use std::fmt;
-use std::sync::MutexGuard;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::thread::{self, ThreadId};
 
 use iotcs_core::{Error, Value};
 
@@ -17,12 +22,42 @@ use crate::virtual_device::VirtualDevice;
 
 /// The update a virtual device has open, shared by every clone of it.
 #[derive(Debug, Default)]
-pub(crate) struct Transaction {
+pub(crate) struct SharedUpdate {
+    state: Mutex<Transaction>,
+    /// Signalled when a `finish` has queued what it took.
+    queued: Condvar,
+}
+
+/// What [`SharedUpdate`] guards.
+#[derive(Debug, Default)]
+struct Transaction {
     /// Live [`Update`] handles: the update is open while there is one.
     holders: usize,
     /// The validated values gathered, by canonical name, in the order first
     /// set; a later value for an attribute replaces the earlier one.
     values: Vec<(String, Value)>,
+    /// The thread whose `finish` took the values and is queueing them.
+    /// Others wait before they queue; that thread itself does not (an error
+    /// callback run inline from its push may call `set`).
+    queueing: Option<ThreadId>,
+}
+
+impl SharedUpdate {
+    fn lock(&self) -> MutexGuard<'_, Transaction> {
+        // Each change to it is a single push, count or flag; a panic cannot
+        // leave it torn.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Locks once no other thread's `finish` is queueing.
+    fn lock_when_queued(&self) -> MutexGuard<'_, Transaction> {
+        let me = thread::current().id();
+        let mut state = self.lock();
+        while state.queueing.is_some_and(|id| id != me) {
+            state = self.queued.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        state
+    }
 }
 
 impl Transaction {
@@ -34,25 +69,38 @@ impl Transaction {
     }
 }
 
+/// Marks this thread as queueing an update's message until dropped.
+struct Queueing<'a> {
+    shared: &'a SharedUpdate,
+    previous: Option<ThreadId>,
+}
+
+impl Drop for Queueing<'_> {
+    fn drop(&mut self) {
+        self.shared.lock().queueing = self.previous;
+        self.shared.queued.notify_all();
+    }
+}
+
 impl VirtualDevice {
     /// Adds a validated value to the open update; hands it back when no
-    /// update is open (then the caller sends it).
+    /// update is open (then the caller sends it; another thread's `finish`
+    /// has queued its message by then).
     pub(crate) fn join_update(&self, name: String, value: Value) -> Option<(String, Value)> {
-        let mut transaction = self.transaction();
-        if transaction.holders == 0 {
-            return Some((name, value));
+        let mut state = self.shared_update().lock();
+        if state.holders == 0 {
+            drop(state);
+            state = self.shared_update().lock_when_queued();
+            if state.holders == 0 {
+                return Some((name, value));
+            }
         }
-        transaction.put(name, value);
+        state.put(name, value);
         None
     }
 
-    fn transaction(&self) -> MutexGuard<'_, Transaction> {
-        // Each change to it is a single push or count; a panic cannot leave it
-        // torn.
-        self.inner
-            .transaction
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+    fn shared_update(&self) -> &SharedUpdate {
+        &self.inner.update
     }
 }
 
@@ -90,7 +138,7 @@ impl fmt::Debug for Update<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Update")
             .field("device", self.device)
-            .field("values", &self.device.transaction().values)
+            .field("values", &self.device.shared_update().lock().values)
             .finish()
     }
 }
@@ -98,7 +146,7 @@ impl fmt::Debug for Update<'_> {
 impl<'a> Update<'a> {
     /// Opens `device`'s update, or joins the one open.
     pub(crate) fn new(device: &'a VirtualDevice) -> Self {
-        device.transaction().holders += 1;
+        device.shared_update().lock().holders += 1;
         Update {
             device,
             finished: false,
@@ -119,7 +167,8 @@ impl<'a> Update<'a> {
             .model
             .validate_attribute(attribute, value.into())?;
         self.device
-            .transaction()
+            .shared_update()
+            .lock()
             .put(attribute.name().to_owned(), value);
         Ok(self)
     }
@@ -134,14 +183,18 @@ impl<'a> Update<'a> {
     /// its queue is full; the `on_error` callbacks hear of it too.
     pub fn finish(mut self) -> Result<(), Error> {
         self.finished = true;
-        let values = {
-            let mut transaction = self.device.transaction();
-            transaction.holders = transaction.holders.saturating_sub(1);
-            std::mem::take(&mut transaction.values)
-        };
+        let shared = self.device.shared_update();
+        let mut state = shared.lock_when_queued();
+        state.holders = state.holders.saturating_sub(1);
+        let values = std::mem::take(&mut state.values);
         if values.is_empty() {
             return Ok(());
         }
+        let _queueing = Queueing {
+            shared,
+            previous: state.queueing.replace(thread::current().id()),
+        };
+        drop(state);
         self.device.send_attributes(values)
     }
 }
@@ -152,13 +205,13 @@ impl Drop for Update<'_> {
             return;
         }
         let values = {
-            let mut transaction = self.device.transaction();
-            transaction.holders = transaction.holders.saturating_sub(1);
-            if transaction.holders > 0 {
+            let mut state = self.device.shared_update().lock();
+            state.holders = state.holders.saturating_sub(1);
+            if state.holders > 0 {
                 // Another handle will finish what was gathered.
                 return;
             }
-            std::mem::take(&mut transaction.values)
+            std::mem::take(&mut state.values)
         };
         if values.is_empty() {
             return;
@@ -294,6 +347,33 @@ mod tests {
             );
             assert_eq!(values.last(), Some(&(SETS as f64)), "{attribute}");
         }
+    }
+
+    #[test]
+    fn an_error_callback_run_inline_by_finish_may_call_set() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let (vd, mut pool) = device();
+        // With the pool stopped, a refused push runs the error callbacks on
+        // the pushing thread: here, inside `finish`.
+        pool.stop(std::time::Instant::now() + std::time::Duration::from_secs(10));
+        while vd.set("temp", 20.0).is_ok() {}
+        let once = AtomicBool::new(false);
+        vd.on_error(None, move |event| {
+            if !once.swap(true, Ordering::SeqCst) {
+                let _ = event.virtual_device().set("unit", "Kelvin");
+            }
+        })
+        .unwrap();
+        let (tx, finished) = std::sync::mpsc::channel();
+        let other = vd.clone();
+        std::thread::spawn(move || {
+            let result = other.update().set("minThreshold", 1).unwrap().finish();
+            tx.send(result.is_err()).unwrap();
+        });
+        let refused = finished
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("finish returned (a set from its own inline callback must not wait for it)");
+        assert!(refused);
     }
 
     #[test]

@@ -23,7 +23,7 @@ use crate::alert::{Alert, Data};
 use crate::callbacks::{Callbacks, Content};
 use crate::dispatcher::DeviceContext;
 use crate::outbox::{DeliveryListener, Outgoing};
-use crate::update::{Transaction, Update};
+use crate::update::{SharedUpdate, Update};
 
 /// One attribute's values.
 #[derive(Clone, Debug, Default)]
@@ -42,7 +42,7 @@ pub(crate) struct Inner {
     pub(crate) model: Arc<DeviceModel>,
     slots: Mutex<HashMap<String, Slot>>,
     /// The open update, if any (see [`Update`]).
-    pub(crate) transaction: Mutex<Transaction>,
+    pub(crate) update: SharedUpdate,
     pub(crate) callbacks: RwLock<Callbacks>,
     pub(crate) context: Arc<DeviceContext>,
 }
@@ -92,7 +92,7 @@ impl VirtualDevice {
                 endpoint_id: endpoint_id.to_owned(),
                 model,
                 slots: Mutex::new(slots),
-                transaction: Mutex::new(Transaction::default()),
+                update: SharedUpdate::default(),
                 callbacks: RwLock::new(Callbacks::default()),
                 context,
             }),
