@@ -142,6 +142,11 @@ impl VirtualDevice {
     /// any attribute of its model, writable or not. Returns `self` for
     /// chaining. Reference: `set(attributeName, value)`.
     ///
+    /// A value sent on its own is queued after any update of this virtual
+    /// device another thread is finishing (waiting, at most, as long as that
+    /// push waits for room), so a thread's values arrive in the order it set
+    /// them.
+    ///
     /// ```no_run
     /// # fn f(vd: &iotcs_device::VirtualDevice) -> Result<(), iotcs_core::Error> {
     /// vd.set("temp", 21.5)?.set("unit", "Celsius")?; // two messages
