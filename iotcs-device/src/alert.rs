@@ -13,6 +13,7 @@ use iotcs_core::message::{Message, Severity};
 use iotcs_core::model::Format;
 use iotcs_core::{Error, Value};
 
+use crate::callbacks::Content;
 use crate::outbox::Outgoing;
 use crate::virtual_device::{Delivery, VirtualDevice};
 
@@ -33,11 +34,11 @@ impl Fields {
         Ok(())
     }
 
-    fn send(&self, message: Message) -> Result<(), Error> {
+    fn send(&self, message: Message, content: Content) -> Result<(), Error> {
         let listener = Arc::new(Delivery {
             device: self.device.clone(),
             values: self.values.clone(),
-            attributes: false,
+            content,
         });
         self.device
             .inner
@@ -131,7 +132,7 @@ impl Alert {
             context.event_time(),
         )?
         .with_reliability(context.alert_reliability);
-        fields.send(message)
+        fields.send(message, Content::Alert)
     }
 }
 
@@ -208,6 +209,6 @@ impl Data {
             context.event_time(),
         )?
         .with_reliability(context.data_reliability);
-        fields.send(message)
+        fields.send(message, Content::Data)
     }
 }

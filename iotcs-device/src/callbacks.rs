@@ -19,6 +19,22 @@ type ChangeCallback = Arc<dyn Fn(&ChangeEvent) + Send + Sync>;
 type ErrorCallback = Arc<dyn Fn(&ErrorEvent) + Send + Sync>;
 pub(crate) type ActionCallback = Arc<dyn Fn(&ActionEvent) + Send + Sync>;
 
+/// What a failed message of a virtual device carried, which decides whose
+/// `on_error` callbacks hear of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Content {
+    /// Attribute values: the callbacks of those attributes, then the general
+    /// one.
+    Attributes,
+    /// An alert: the callbacks of every attribute, then the general one (the
+    /// reference: an attribute's callback hears "an error when setting the
+    /// value for attributeName or an error when raising an Alert").
+    Alert,
+    /// Custom data: the general callback only (the reference names only
+    /// attributes and alerts for an attribute's callback).
+    Data,
+}
+
 /// The registered callbacks; the specific one runs before the general one.
 #[derive(Default)]
 pub(crate) struct Callbacks {
@@ -73,9 +89,11 @@ impl VirtualDevice {
     }
 
     /// Calls `callback` when a message of this virtual device could not be
-    /// delivered: attribute values (for `attribute`, or with `None` for any
-    /// attribute, alert or custom data). The attribute's callback runs first,
-    /// then the general one. Reference: `setOnError(callback, attributeName)`.
+    /// delivered. With `Some(attribute)`: a message carrying that attribute's
+    /// value, or any alert. With `None`: any message (attribute values,
+    /// alerts, custom data). The attributes' callbacks run first (for an
+    /// alert, every attribute's, in model order), then the general one.
+    /// Reference: `setOnError(callback, attributeName)`.
     ///
     /// # Errors
     ///
@@ -221,25 +239,30 @@ impl VirtualDevice {
     }
 
     /// Hands the error callbacks for a failed message to the pool:
-    /// attribute-specific ones (for attribute messages), then the general
-    /// one.
+    /// attribute-specific ones (see [`Content`]), then the general one.
     pub(crate) fn report_error(
         &self,
         values: Vec<(String, Value)>,
-        attributes: bool,
+        content: Content,
         message: String,
     ) {
         let device = self.clone();
         self.inner.context.spawner().spawn(Box::new(move || {
             let (specific, general) = {
                 let callbacks = device.callbacks();
-                let specific: Vec<ErrorCallback> = if attributes {
-                    values
+                let specific: Vec<ErrorCallback> = match content {
+                    Content::Attributes => values
                         .iter()
                         .filter_map(|(n, _)| callbacks.error.get(n).cloned())
-                        .collect()
-                } else {
-                    Vec::new()
+                        .collect(),
+                    Content::Alert => device
+                        .inner
+                        .model
+                        .attributes()
+                        .iter()
+                        .filter_map(|a| callbacks.error.get(a.name()).cloned())
+                        .collect(),
+                    Content::Data => Vec::new(),
                 };
                 (specific, callbacks.error_all.clone())
             };
@@ -276,6 +299,8 @@ mod tests {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::{Duration, Instant};
+
+    use iotcs_core::model::samples;
 
     use super::*;
     use crate::virtual_device::tests::{device, queued};
@@ -335,6 +360,67 @@ mod tests {
         );
         pool.stop(Instant::now() + Duration::from_secs(10));
         assert_eq!(*order.lock().unwrap(), ["temp:temp", "all"]);
+    }
+
+    #[test]
+    fn an_alert_failure_reaches_attribute_error_callbacks_too() {
+        let (vd, mut pool) = device();
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        for attribute in [Some("maxThreshold"), Some("temp"), None] {
+            let h = heard.clone();
+            vd.on_error(attribute, move |e| {
+                let fields: Vec<&str> = e.named_value().unwrap().iter().map(|v| v.name()).collect();
+                h.lock().unwrap().push(format!(
+                    "{}:{}",
+                    attribute.unwrap_or("all"),
+                    fields.join(",")
+                ));
+            })
+            .unwrap();
+        }
+        let fail = |vd: &VirtualDevice| {
+            for sent in queued(vd) {
+                sent.listener.as_ref().unwrap().failed(
+                    sent.kind(),
+                    sent.wire(),
+                    &Error::state("boom"),
+                );
+            }
+        };
+        vd.create_alert(samples::TEMPERATURE_TOO_HOT_FORMAT)
+            .unwrap()
+            .set("temp", 80.0)
+            .unwrap()
+            .set("maxThreshold", 70.0)
+            .unwrap()
+            .raise()
+            .unwrap();
+        fail(&vd);
+        // Custom data is not an alert: only the general callback hears.
+        vd.create_data(samples::TEMPERATURE_SUMMARY_FORMAT)
+            .unwrap()
+            .set("minTemp", 1.0)
+            .unwrap()
+            .set("maxTemp", 2.0)
+            .unwrap()
+            .set("averageTemp", 1.5)
+            .unwrap()
+            .set("samples", 3)
+            .unwrap()
+            .submit()
+            .unwrap();
+        fail(&vd);
+        pool.stop(Instant::now() + Duration::from_secs(10));
+        // Every attribute's callback (in model order), then the general one.
+        assert_eq!(
+            *heard.lock().unwrap(),
+            [
+                "temp:temp,maxThreshold",
+                "maxThreshold:temp,maxThreshold",
+                "all:temp,maxThreshold",
+                "all:minTemp,maxTemp,averageTemp,samples",
+            ]
+        );
     }
 
     #[test]

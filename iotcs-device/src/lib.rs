@@ -105,15 +105,15 @@
 //! | `DirectlyConnectedDevice.getEndpointId()` | [`DirectlyConnectedDevice::endpoint_id`] (`None` before activation) |
 //! | `DirectlyConnectedDevice.isActivated()` | [`DirectlyConnectedDevice::is_activated`] |
 //! | **`AbstractVirtualDevice`** | [`VirtualDevice`] (the one concrete kind on the device side) |
-//! | `AbstractVirtualDevice.finish()` | [`Update::finish`] |
+//! | `AbstractVirtualDevice.finish()` | [`Update::finish`] (sends what the update gathered, also from `set`) |
 //! | `AbstractVirtualDevice.get(attributeName)` | [`VirtualDevice::get`] |
 //! | `AbstractVirtualDevice.getDeviceModel()` | [`VirtualDevice::device_model`] |
 //! | `AbstractVirtualDevice.getEndpointId()` | [`VirtualDevice::endpoint_id`] |
 //! | `AbstractVirtualDevice.getLastKnown(attributeName)` | [`VirtualDevice::last_known`] |
-//! | `AbstractVirtualDevice.set(attributeName, value)` | [`VirtualDevice::set`]; inside a transaction [`Update::set`] |
+//! | `AbstractVirtualDevice.set(attributeName, value)` | [`VirtualDevice::set`] (joins the open update, if any); also [`Update::set`] |
 //! | `AbstractVirtualDevice.setOnChange(callback, attributeName)` | [`VirtualDevice::on_change`]; with `callback=None` [`VirtualDevice::remove_on_change`] |
-//! | `AbstractVirtualDevice.setOnError(callback, attributeName)` | [`VirtualDevice::on_error`]; with `callback=None` [`VirtualDevice::remove_on_error`] |
-//! | `AbstractVirtualDevice.update()` | [`VirtualDevice::update`], returning an [`Update`] |
+//! | `AbstractVirtualDevice.setOnError(callback, attributeName)` | [`VirtualDevice::on_error`] (an attribute's callback hears of failed alerts too); with `callback=None` [`VirtualDevice::remove_on_error`] |
+//! | `AbstractVirtualDevice.update()` | [`VirtualDevice::update`], returning an [`Update`] handle to the virtual device's one open update |
 //! | `AbstractVirtualDevice.ChangeCallback` / `.onChange(event)` | `impl Fn(&ChangeEvent) + Send + Sync` |
 //! | `AbstractVirtualDevice.ErrorCallback` / `.onError(event)` | `impl Fn(&ErrorEvent) + Send + Sync` |
 //! | `AbstractVirtualDevice.Event` | the accessors shared by [`ChangeEvent`], [`ErrorEvent`], [`ActionEvent`] |
@@ -151,7 +151,11 @@
 //! Java library sends 202, its JavaScript library 200; the cloud takes both);
 //! `last_known` is the last value the cloud is known to have rather than
 //! always the current one; `create_virtual_device` of a directly-connected
-//! device accepts only the device's own endpoint id.
+//! device accepts only the device's own endpoint id; an [`Update`] dropped
+//! without `finish` (the reference cannot abandon one) sends nothing and
+//! hands its values to `on_error`. `dispatcher_max_queue_size` counts every
+//! message from `set` until it is delivered or given up, as in the reference,
+//! so the queue plus the batch being sent never exceed it.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -179,6 +183,7 @@ mod receiver;
 mod remote;
 mod rest;
 mod restored;
+mod room;
 mod router;
 mod sender;
 mod token;

@@ -7,15 +7,16 @@
 //! are synchronous, so a caller learns at once that the queue is full or the
 //! device is closing; the sender thread is woken through a one-slot channel
 //! (a full slot already means "there is work"). A push into a full queue
-//! waits up to `message_queue_waittime` for the sender to make room before it
-//! fails.
+//! waits up to `message_queue_waittime` for the sender to settle messages
+//! before it fails.
 //!
 //! `GUARANTEED_DELIVERY` messages are also written to the
 //! [`MessageStore`] (when persistence is enabled) and made durable before
 //! the push returns; the sender deletes them once the cloud accepted them
 //! (or rejected them for good), and [`Outbox::restore`] queues what a
-//! previous run left. Bounds: the memory queue holds at most
-//! `dispatcher_max_queue_size` messages and the store at most
+//! previous run left. Bounds: the dispatcher holds at most
+//! `dispatcher_max_queue_size` messages, queued or in flight until their
+//! fate is settled ([`crate::room`]), and the store at most
 //! [`PersistSettings::max_messages`]; a push beyond either is refused with an
 //! error, its messages are handed back ([`Refused`]) and their error
 //! callbacks run, and a `message_dispatcher:overflow` alert is queued. Nothing
@@ -24,7 +25,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 use iotcs_core::Error;
@@ -33,6 +34,7 @@ use iotcs_core::model::capability;
 
 use crate::persist::MessageStore;
 use crate::queue::{Entry, OutboundQueue};
+use crate::room::{NoRoom, Place, Room};
 
 /// Told what became of a message once the sender is done with it. Called on
 /// the sender thread, so implementations only record state or hand work to
@@ -104,6 +106,9 @@ pub(crate) struct Queued {
     pub(crate) listener: Option<Arc<dyn DeliveryListener>>,
     /// The message's key in the [`MessageStore`] once persisted.
     pub(crate) key: Option<u64>,
+    /// Its place in `dispatcher_max_queue_size`, freed when the message is
+    /// dropped.
+    _place: Place,
 }
 
 impl fmt::Debug for Queued {
@@ -119,12 +124,13 @@ impl fmt::Debug for Queued {
 
 impl Queued {
     /// Writes `item`'s message as JSON.
-    fn pack(item: Outgoing) -> Queued {
+    fn pack(item: Outgoing, place: Place) -> Queued {
         Queued {
             wire: item.message.to_json().into_boxed_str(),
             kind: item.message.message_type(),
             listener: item.listener,
             key: item.key,
+            _place: place,
         }
     }
 
@@ -215,9 +221,8 @@ struct OverflowSource {
 /// The queue shared by producers and the sender thread.
 pub(crate) struct Outbox {
     queue: Mutex<OutboundQueue<Queued, Priority>>,
-    /// Signalled when the sender takes messages out (or the queue closes),
-    /// for pushes waiting for room.
-    space: Condvar,
+    /// The places of `dispatcher_max_queue_size`, for which pushes wait.
+    room: Arc<Room>,
     /// `message_queue_waittime`: how long a push waits for room.
     wait: Duration,
     /// One-slot wake-up for the sender thread.
@@ -248,6 +253,7 @@ impl fmt::Debug for Outbox {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Outbox")
             .field("len", &self.len())
+            .field("held", &self.room.held())
             .field("capacity", &self.capacity)
             .field("persisted", &self.persisted.load(Ordering::Relaxed))
             .finish_non_exhaustive()
@@ -299,8 +305,8 @@ impl Outbox {
     ) -> (Outbox, Receiver<()>) {
         let (wake, woken) = crossbeam_channel::bounded(1);
         let outbox = Outbox {
-            queue: Mutex::new(OutboundQueue::new(capacity)),
-            space: Condvar::new(),
+            queue: Mutex::new(OutboundQueue::new()),
+            room: Room::new(capacity),
             wait,
             wake,
             retries_base: retries_base.max(3),
@@ -347,11 +353,14 @@ impl Outbox {
         let mut queue = self.lock();
         for (key, message) in loaded {
             let priority = message.priority();
-            let item = Queued::pack(Outgoing {
-                listener: Some(Arc::clone(listener)),
-                message,
-                key: Some(key),
-            });
+            let item = Queued::pack(
+                Outgoing {
+                    listener: Some(Arc::clone(listener)),
+                    message,
+                    key: Some(key),
+                },
+                self.room.force(),
+            );
             queue.force_push(item, priority, None);
         }
         drop(queue);
@@ -413,33 +422,31 @@ impl Outbox {
                 .count();
             (p, n)
         });
-        let mut queue = self.lock();
-        let deadline = Instant::now() + self.wait;
-        while !queue.is_closed() && !queue.has_room(entries.len()) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
+        // A place each in the bound, taken before the queue lock; messages
+        // being sent hold theirs until settled.
+        let places = match self.room.take(entries.len(), self.wait) {
+            Ok(places) => places,
+            Err(NoRoom::Full) => {
+                let error = Error::state(format!(
+                    "the outgoing message queue is full (dispatcher_max_queue_size = {}, \
+                     messages being sent included)",
+                    self.capacity
+                ));
+                return Err(self.overflowed(error, entries));
             }
-            // The same invariant as `lock`: a poisoned queue is still sound.
-            queue = self
-                .space
-                .wait_timeout(queue, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+            Err(NoRoom::Closed) => {
+                return Err(Refused {
+                    error: Error::state("the device is closed"),
+                    items: give_back(entries),
+                });
+            }
+        };
+        let mut queue = self.lock();
         if queue.is_closed() {
             return Err(Refused {
                 error: Error::state("the device is closed"),
                 items: give_back(entries),
             });
-        }
-        if !queue.has_room(entries.len()) {
-            drop(queue);
-            let error = Error::state(format!(
-                "the outgoing message queue is full (dispatcher_max_queue_size = {})",
-                self.capacity
-            ));
-            return Err(self.overflowed(error, entries));
         }
         // The key after the last one this push wrote: durable once the
         // group commit has flushed up to it.
@@ -475,8 +482,9 @@ impl Outbox {
             self.persisted.fetch_add(n, Ordering::SeqCst);
             wrote_upto = Some(self.next_key.load(Ordering::SeqCst));
         }
-        // Room and the closed flag were checked under this same lock.
-        for (item, wire) in entries {
+        // The closed flag was checked under this same lock; the places are
+        // taken.
+        for ((item, wire), place) in entries.into_iter().zip(places) {
             let priority = item.message.priority();
             let retries = self.retries_for(item.message.reliability());
             let queued = Queued {
@@ -484,6 +492,7 @@ impl Outbox {
                 kind: item.message.message_type(),
                 listener: item.listener,
                 key: item.key,
+                _place: place,
             };
             queue.force_push(queued, priority, retries);
         }
@@ -594,7 +603,7 @@ impl Outbox {
             return;
         }
         queue.force_push(
-            Queued::pack(Outgoing::with_listener(alert, listener)),
+            Queued::pack(Outgoing::with_listener(alert, listener), self.room.force()),
             Priority::Highest,
             retries,
         );
@@ -602,13 +611,10 @@ impl Outbox {
         let _ = self.wake.try_send(());
     }
 
-    /// Removes up to `max` messages, highest priority first.
+    /// Removes up to `max` messages, highest priority first. They keep
+    /// their places in the bound until dropped.
     pub(crate) fn pop_batch(&self, max: usize) -> Vec<Entry<Queued, Priority>> {
-        let batch = self.lock().pop_batch(max);
-        if !batch.is_empty() {
-            self.space.notify_all();
-        }
-        batch
+        self.lock().pop_batch(max)
     }
 
     /// Puts a failed batch back; returns the entries out of retries.
@@ -641,7 +647,7 @@ impl Outbox {
     /// Refuses new messages from now on; queued ones can still be drained.
     pub(crate) fn close(&self) {
         self.lock().close();
-        self.space.notify_all();
+        self.room.close();
     }
 
     /// Messages waiting.
@@ -694,6 +700,8 @@ impl DeliveryListener for AlertDone {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
     use super::*;
 
     fn data(n: i64) -> Message {
@@ -756,6 +764,44 @@ mod tests {
         let e = outbox.send(vec![Outgoing::new(data(3))]).unwrap_err();
         assert_eq!(e.kind(), iotcs_core::ErrorKind::State);
         assert_eq!(outbox.pop_batch(5).len(), 1);
+    }
+
+    #[test]
+    fn messages_in_flight_count_against_the_bound_until_settled() {
+        let (outbox, _) = Outbox::new(5, 3);
+        for n in 1..=5 {
+            outbox.send(vec![Outgoing::new(data(n))]).unwrap();
+        }
+        // The sender took them all: they are in flight, not gone.
+        let batch = outbox.pop_batch(5);
+        assert_eq!(batch.len(), 5);
+        let e = outbox.send(vec![Outgoing::new(data(6))]).unwrap_err();
+        assert!(
+            e.to_string().contains("dispatcher_max_queue_size = 5"),
+            "{e}"
+        );
+        // A failed attempt puts them back: still held.
+        assert!(outbox.requeue(batch).is_empty());
+        assert!(outbox.send(vec![Outgoing::new(data(6))]).is_err());
+        // Two are settled (delivered or given up): two places free up.
+        drop(outbox.pop_batch(2));
+        outbox
+            .send((6..=7).map(|n| Outgoing::new(data(n))).collect())
+            .unwrap();
+        assert!(outbox.send(vec![Outgoing::new(data(8))]).is_err());
+        assert_eq!(outbox.len(), 5);
+    }
+
+    #[test]
+    fn a_push_waiting_for_room_goes_through_once_messages_settle() {
+        let (outbox, _) = Outbox::with_wait(1, 3, Duration::from_secs(60));
+        outbox.send(vec![Outgoing::new(data(1))]).unwrap();
+        let in_flight = outbox.pop_batch(1);
+        let o = outbox.clone();
+        let waiting = std::thread::spawn(move || o.send(vec![Outgoing::new(data(2))]));
+        drop(in_flight);
+        waiting.join().unwrap().unwrap();
+        assert_eq!(outbox.len(), 1);
     }
 
     #[test]

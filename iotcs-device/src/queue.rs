@@ -1,6 +1,7 @@
 //! The outbound message queue: priority first (HIGHEST before LOWEST), then
-//! first-in first-out within a priority, with a capacity and a per-message
-//! retry budget.
+//! first-in first-out within a priority, with a per-message retry budget.
+//! Its bound, `dispatcher_max_queue_size`, is the outbox's: it counts the
+//! messages in flight too ([`crate::room`]).
 //!
 //! This is plain state with no IO, no clock and no threads (STYLE practice 8):
 //! the sender thread pops batches, posts them, and hands failed batches back
@@ -27,8 +28,6 @@ pub(crate) struct Entry<T, P> {
 #[cfg(test)]
 #[derive(Debug)]
 pub(crate) enum PushError<T> {
-    /// The queue holds `capacity` items already.
-    Full(T),
     /// The queue no longer accepts items (the device is closing).
     Closed(T),
 }
@@ -41,32 +40,30 @@ pub(crate) struct OutboundQueue<T, P: Ord> {
     lanes: BTreeMap<Reverse<P>, VecDeque<Entry<T, P>>>,
     /// Items in all lanes.
     len: usize,
-    /// `dispatcher_max_queue_size`: pushes beyond it fail.
-    capacity: usize,
     /// Set once by [`OutboundQueue::close`]; later pushes fail, but what is
     /// queued can still be drained.
     closed: bool,
 }
 
 impl<T, P: Ord + Copy> OutboundQueue<T, P> {
-    /// An empty queue holding at most `capacity` items (at least one).
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// An empty queue.
+    pub(crate) fn new() -> Self {
         OutboundQueue {
             lanes: BTreeMap::new(),
             len: 0,
-            capacity: capacity.max(1),
             closed: false,
         }
     }
 
-    /// Queues `item` at the back of its priority's lane, if there is room:
-    /// the checked push the outbox makes in two steps ([`has_room`] under its
-    /// lock, then [`force_push`]); kept for these tests.
+    /// Queues `item` at the back of its priority's lane unless the queue is
+    /// closed: the checked push the outbox makes in two steps
+    /// ([`is_closed`] under its lock, then [`force_push`]); kept for these
+    /// tests.
     ///
     /// `retries` is the number of failed attempts the item survives (`None`:
     /// unlimited).
     ///
-    /// [`has_room`]: OutboundQueue::has_room
+    /// [`is_closed`]: OutboundQueue::is_closed
     /// [`force_push`]: OutboundQueue::force_push
     #[cfg(test)]
     pub(crate) fn push(
@@ -77,9 +74,6 @@ impl<T, P: Ord + Copy> OutboundQueue<T, P> {
     ) -> Result<(), PushError<T>> {
         if self.closed {
             return Err(PushError::Closed(item));
-        }
-        if self.len >= self.capacity {
-            return Err(PushError::Full(item));
         }
         self.lanes
             .entry(Reverse(priority))
@@ -93,10 +87,8 @@ impl<T, P: Ord + Copy> OutboundQueue<T, P> {
         Ok(())
     }
 
-    /// Queues `item` at the back of its lane whatever the capacity: for
-    /// messages that must not be refused (those restored from the store, the
-    /// overflow alert). They count towards the length, so pushes wait until
-    /// the queue is back under its capacity.
+    /// Queues `item` at the back of its lane, closed or not: the outbox has
+    /// checked the closed flag and taken the item's place in the bound.
     pub(crate) fn force_push(&mut self, item: T, priority: P, retries: Option<u32>) {
         self.lanes
             .entry(Reverse(priority))
@@ -134,8 +126,8 @@ impl<T, P: Ord + Copy> OutboundQueue<T, P> {
     /// original order (so a retry does not overtake nor fall behind newer
     /// items of the same priority); the exhausted ones are returned.
     ///
-    /// Requeued items may exceed the capacity briefly: they were accounted for
-    /// when they were first pushed, and refusing them now would lose them.
+    /// Requeued items keep the places in the bound they took when first
+    /// pushed.
     pub(crate) fn requeue(&mut self, batch: Vec<Entry<T, P>>) -> Vec<Entry<T, P>> {
         let mut exhausted = Vec::new();
         let mut retry = Vec::new();
@@ -169,11 +161,6 @@ impl<T, P: Ord + Copy> OutboundQueue<T, P> {
         self.closed
     }
 
-    /// Whether `n` more items fit.
-    pub(crate) fn has_room(&self, n: usize) -> bool {
-        self.len + n <= self.capacity
-    }
-
     /// Items waiting.
     pub(crate) fn len(&self) -> usize {
         self.len
@@ -198,7 +185,7 @@ mod tests {
 
     #[test]
     fn highest_priority_first_then_fifo() {
-        let mut q = OutboundQueue::new(10);
+        let mut q = OutboundQueue::new();
         q.push("low-1", 1, Some(3)).unwrap();
         q.push("high-1", 4, Some(3)).unwrap();
         q.push("low-2", 1, Some(3)).unwrap();
@@ -213,7 +200,7 @@ mod tests {
 
     #[test]
     fn batches_are_limited_and_continue_where_they_stopped() {
-        let mut q = OutboundQueue::new(10);
+        let mut q = OutboundQueue::new();
         for (i, name) in ["a", "b", "c", "d", "e"].into_iter().enumerate() {
             q.push(name, u8::from(i % 2 == 0), None).unwrap();
         }
@@ -225,28 +212,8 @@ mod tests {
     }
 
     #[test]
-    fn full_queue_hands_the_item_back() {
-        let mut q = OutboundQueue::new(2);
-        q.push("a", 0, None).unwrap();
-        q.push("b", 0, None).unwrap();
-        assert!(matches!(q.push("c", 9, None), Err(PushError::Full("c"))));
-        assert_eq!(q.len(), 2);
-    }
-
-    #[test]
-    fn forced_pushes_exceed_the_capacity_and_block_normal_ones() {
-        let mut q = OutboundQueue::new(1);
-        q.push("a", 0, None).unwrap();
-        q.force_push("b", 1, None);
-        assert_eq!(q.len(), 2);
-        assert!(!q.has_room(1));
-        assert!(matches!(q.push("c", 0, None), Err(PushError::Full("c"))));
-        assert_eq!(items(&q.pop_batch(5)), ["b", "a"]);
-    }
-
-    #[test]
     fn closed_queue_refuses_pushes_but_drains() {
-        let mut q = OutboundQueue::new(3);
+        let mut q = OutboundQueue::new();
         q.push("a", 0, None).unwrap();
         q.close();
         assert!(q.is_closed());
@@ -256,7 +223,7 @@ mod tests {
 
     #[test]
     fn requeue_keeps_order_ahead_of_newer_items_and_spends_retries() {
-        let mut q = OutboundQueue::new(10);
+        let mut q = OutboundQueue::new();
         q.push("a", 1, Some(1)).unwrap();
         q.push("b", 1, Some(0)).unwrap();
         q.push("c", 1, None).unwrap();
@@ -282,7 +249,7 @@ mod tests {
             priorities in proptest::collection::vec(0u8..5, 0..60),
             batch in 1usize..8,
         ) {
-            let mut q = OutboundQueue::new(100);
+            let mut q = OutboundQueue::new();
             for (i, p) in priorities.iter().enumerate() {
                 q.push(i, *p, None).unwrap();
             }

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, Weak};
 use iotcs_core::message::{DataItems, Message, MessageType, Payload};
 use iotcs_core::{Error, Value};
 
+use crate::callbacks::Content;
 use crate::outbox::DeliveryListener;
 use crate::virtual_device::{Inner, VirtualDevice};
 
@@ -101,7 +102,12 @@ impl DeliveryListener for Restored {
         for device in devices {
             let attributes = device.inner.model.attributes_format_urn() == format;
             let values = values(&device, format, data, attributes);
-            device.report_error(values, attributes, text.clone());
+            let content = match message.payload() {
+                _ if attributes => Content::Attributes,
+                Payload::Alert(_) => Content::Alert,
+                _ => Content::Data,
+            };
+            device.report_error(values, content, text.clone());
         }
     }
 }
@@ -167,6 +173,37 @@ mod tests {
         assert!(text.contains("rejected"), "{text}");
         assert_eq!(names, ["maxThreshold"]);
         assert_eq!(wrong.load(Ordering::SeqCst), 0, "another endpoint heard it");
+    }
+
+    #[test]
+    fn a_restored_alert_reaches_the_attribute_error_callbacks() {
+        let (device, mut pool) = crate::virtual_device::tests::device();
+        let registry: Registry = Arc::default();
+        registry.lock().unwrap().push(Arc::downgrade(&device.inner));
+        let (heard_tx, heard) = crossbeam_channel::unbounded();
+        device
+            .on_error(Some("unit"), move |event| {
+                let _ = heard_tx.send(event.message().to_owned());
+            })
+            .unwrap();
+        let alert = Message::alert(
+            "EP-1",
+            samples::TEMPERATURE_TOO_HOT_FORMAT,
+            "too hot",
+            iotcs_core::message::Severity::Critical,
+            vec![("temp".to_owned(), Value::Number(90.0))],
+            1,
+        )
+        .unwrap();
+        listener(&registry).failed(
+            MessageType::Alert,
+            &alert.to_json(),
+            &Error::state("rejected"),
+        );
+        // The pool has run every callback once it stops.
+        pool.stop(Instant::now() + Duration::from_secs(10));
+        let text = heard.try_recv().expect("the attribute's callback heard");
+        assert!(text.contains("ALERT"), "{text}");
     }
 
     #[test]

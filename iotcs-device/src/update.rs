@@ -1,26 +1,136 @@
-//! [`Update`]: a transaction of attribute values, sent as one DATA message
-//! by [`Update::finish`].
+//! [`Update`]: the transaction of attribute values a virtual device has
+//! open, sent as one DATA message by [`Update::finish`].
+//!
+//! As in the reference, the open update belongs to the virtual device, not to
+//! the handle: while one is open, [`VirtualDevice::set`] (from any thread)
+//! adds to it instead of sending, and `finish` sends everything gathered. The
+//! gathered values live in the device's shared state ([`SharedUpdate`]),
+//! behind one lock that `set` and the handles take; nothing is sent under
+//! it. So that a thread's values reach the queue in the order it set them, a
+//! `set` or `finish` that would queue while another thread's `finish` is
+//! queueing what it took waits until that message is queued (at most as
+//! long as that push waits for room).
 
 use std::fmt;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::thread::{self, ThreadId};
 
 use iotcs_core::{Error, Value};
 
+use crate::callbacks::Content;
 use crate::virtual_device::VirtualDevice;
 
-/// A transaction of attribute values sent as one DATA message. Reference:
-/// the `update()` ... `finish()` pair.
+/// The update a virtual device has open, shared by every clone of it.
+#[derive(Debug, Default)]
+pub(crate) struct SharedUpdate {
+    state: Mutex<Transaction>,
+    /// Signalled when a `finish` has queued what it took.
+    queued: Condvar,
+}
+
+/// What [`SharedUpdate`] guards.
+#[derive(Debug, Default)]
+struct Transaction {
+    /// Live [`Update`] handles: the update is open while there is one.
+    holders: usize,
+    /// The validated values gathered, by canonical name, in the order first
+    /// set; a later value for an attribute replaces the earlier one.
+    values: Vec<(String, Value)>,
+    /// The thread whose `finish` took the values and is queueing them.
+    /// Others wait before they queue; that thread itself does not (an error
+    /// callback run inline from its push may call `set`).
+    queueing: Option<ThreadId>,
+}
+
+impl SharedUpdate {
+    fn lock(&self) -> MutexGuard<'_, Transaction> {
+        // Each change to it is a single push, count or flag; a panic cannot
+        // leave it torn.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Locks once no other thread's `finish` is queueing.
+    fn lock_when_queued(&self) -> MutexGuard<'_, Transaction> {
+        let me = thread::current().id();
+        let mut state = self.lock();
+        while state.queueing.is_some_and(|id| id != me) {
+            state = self.queued.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        state
+    }
+}
+
+impl Transaction {
+    fn put(&mut self, name: String, value: Value) {
+        match self.values.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = value,
+            None => self.values.push((name, value)),
+        }
+    }
+}
+
+/// Marks this thread as queueing an update's message until dropped.
+struct Queueing<'a> {
+    shared: &'a SharedUpdate,
+    previous: Option<ThreadId>,
+}
+
+impl Drop for Queueing<'_> {
+    fn drop(&mut self) {
+        self.shared.lock().queueing = self.previous;
+        self.shared.queued.notify_all();
+    }
+}
+
+impl VirtualDevice {
+    /// Adds a validated value to the open update; hands it back when no
+    /// update is open (then the caller sends it; another thread's `finish`
+    /// has queued its message by then).
+    pub(crate) fn join_update(&self, name: String, value: Value) -> Option<(String, Value)> {
+        let mut state = self.shared_update().lock();
+        if state.holders == 0 {
+            drop(state);
+            state = self.shared_update().lock_when_queued();
+            if state.holders == 0 {
+                return Some((name, value));
+            }
+        }
+        state.put(name, value);
+        None
+    }
+
+    fn shared_update(&self) -> &SharedUpdate {
+        &self.inner.update
+    }
+}
+
+/// An open update of a virtual device: values set on it, or with
+/// [`VirtualDevice::set`] while it is open, are sent together in one DATA
+/// message by [`Update::finish`]. Reference: `update()` ... `finish()`.
 ///
 /// ```no_run
 /// # fn f(vd: &iotcs_device::VirtualDevice) -> Result<(), iotcs_core::Error> {
 /// vd.update().set("minThreshold", 10)?.set("maxThreshold", 20)?.finish()?;
+/// // The same, as the reference writes it:
+/// let update = vd.update();
+/// vd.set("minThreshold", 10)?.set("maxThreshold", 20)?;
+/// update.finish()?;
 /// # Ok(()) }
 /// ```
 ///
-/// Dropping an unfinished update discards its values (and logs that).
+/// A virtual device has at most one open update: a second
+/// [`VirtualDevice::update`] while one is open joins it, so two threads
+/// updating the same virtual device share one transaction. It stays open
+/// while any handle lives; each `finish` sends what was gathered so far.
+///
+/// Dropping the last handle without `finish` (also when [`Update::set`]
+/// refuses a value) closes the update and sends nothing: its values, with
+/// any that `set` added, are handed to the `on_error` callbacks (and logged),
+/// since each `set` that joined it had returned `Ok`. The reference has no
+/// way to abandon an update.
 #[must_use = "nothing is sent until `finish` is called"]
 pub struct Update<'a> {
     device: &'a VirtualDevice,
-    values: Vec<(String, Value)>,
     finished: bool,
 }
 
@@ -28,17 +138,17 @@ impl fmt::Debug for Update<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Update")
             .field("device", self.device)
-            .field("values", &self.values)
+            .field("values", &self.device.shared_update().lock().values)
             .finish()
     }
 }
 
 impl<'a> Update<'a> {
-    /// An empty transaction on `device`.
+    /// Opens `device`'s update, or joins the one open.
     pub(crate) fn new(device: &'a VirtualDevice) -> Self {
+        device.shared_update().lock().holders += 1;
         Update {
             device,
-            values: Vec::new(),
             finished: false,
         }
     }
@@ -48,55 +158,74 @@ impl<'a> Update<'a> {
     ///
     /// # Errors
     ///
-    /// [`Error::Validation`] as [`VirtualDevice::set`]; the transaction is
-    /// then dropped unsent.
-    pub fn set(mut self, attribute: &str, value: impl Into<Value>) -> Result<Self, Error> {
-        let (attribute, value) = match self
+    /// [`Error::Validation`] as [`VirtualDevice::set`]; this handle is then
+    /// dropped unfinished (see [`Update`]).
+    pub fn set(self, attribute: &str, value: impl Into<Value>) -> Result<Self, Error> {
+        let (attribute, value) = self
             .device
             .inner
             .model
-            .validate_attribute(attribute, value.into())
-        {
-            Ok(checked) => checked,
-            Err(e) => {
-                // The caller hears why through the error; no warning needed.
-                self.finished = true;
-                return Err(e.into());
-            }
-        };
-        let name = attribute.name().to_owned();
-        match self.values.iter_mut().find(|(n, _)| *n == name) {
-            Some(slot) => slot.1 = value,
-            None => self.values.push((name, value)),
-        }
+            .validate_attribute(attribute, value.into())?;
+        self.device
+            .shared_update()
+            .lock()
+            .put(attribute.name().to_owned(), value);
         Ok(self)
     }
 
-    /// Sends every value set in one DATA message; sends nothing when none
-    /// was set. Reference: `finish()`.
+    /// Sends every value gathered in one DATA message (nothing when none
+    /// was), and closes the update unless another handle holds it.
+    /// Reference: `finish()`.
     ///
     /// # Errors
     ///
-    /// [`Error::State`] if the device is closed or its queue is full.
+    /// [`Error::Unsent`] handing the message back if the device is closed or
+    /// its queue is full; the `on_error` callbacks hear of it too.
     pub fn finish(mut self) -> Result<(), Error> {
         self.finished = true;
-        let values = std::mem::take(&mut self.values);
+        let shared = self.device.shared_update();
+        let mut state = shared.lock_when_queued();
+        state.holders = state.holders.saturating_sub(1);
+        let values = std::mem::take(&mut state.values);
         if values.is_empty() {
             return Ok(());
         }
+        let _queueing = Queueing {
+            shared,
+            previous: state.queueing.replace(thread::current().id()),
+        };
+        drop(state);
         self.device.send_attributes(values)
     }
 }
 
 impl Drop for Update<'_> {
     fn drop(&mut self) {
-        if !self.finished && !self.values.is_empty() {
-            log::warn!(
-                "an update of {} attribute(s) of {} was dropped without finish(); nothing was sent",
-                self.values.len(),
-                self.device.endpoint_id()
-            );
+        if self.finished {
+            return;
         }
+        let values = {
+            let mut state = self.device.shared_update().lock();
+            state.holders = state.holders.saturating_sub(1);
+            if state.holders > 0 {
+                // Another handle will finish what was gathered.
+                return;
+            }
+            std::mem::take(&mut state.values)
+        };
+        if values.is_empty() {
+            return;
+        }
+        log::warn!(
+            "an update of {} attribute(s) of {} was dropped without finish(); nothing was sent",
+            values.len(),
+            self.device.endpoint_id()
+        );
+        self.device.report_error(
+            values,
+            Content::Attributes,
+            "the update was dropped without finish(): these values were not sent".to_owned(),
+        );
     }
 }
 
@@ -132,5 +261,173 @@ mod tests {
         drop(vd.update().set("minThreshold", 5).unwrap());
         assert!(queued(&vd).is_empty());
         assert_eq!(vd.get("minThreshold").unwrap(), Some(Value::Number(11.0)));
+    }
+
+    #[test]
+    fn set_while_an_update_is_open_joins_it_from_any_thread() {
+        let (vd, _pool) = device();
+        let update = vd.update();
+        vd.set("temp", 20.0).unwrap();
+        let other = vd.clone();
+        std::thread::spawn(move || {
+            other.set("unit", "Kelvin").unwrap();
+        })
+        .join()
+        .unwrap();
+        assert!(queued(&vd).is_empty(), "nothing is sent before finish()");
+        update
+            .set("minThreshold", 10)
+            .unwrap()
+            .set("temp", 21.0)
+            .unwrap()
+            .finish()
+            .unwrap();
+        let sent = queued(&vd);
+        assert_eq!(sent.len(), 1);
+        let (_, data) = data_of(&sent[0].message());
+        assert_eq!(
+            data,
+            [
+                ("minThreshold".to_owned(), serde_json::json!(10.0)),
+                ("temp".to_owned(), serde_json::json!(21.0)),
+                ("unit".to_owned(), serde_json::json!("Kelvin")),
+            ]
+        );
+        assert_eq!(vd.get("unit").unwrap(), Some(Value::from("Kelvin")));
+        // finish() closed the update: a set goes at once again.
+        vd.set("temp", 22.0).unwrap();
+        assert_eq!(queued(&vd).len(), 1);
+    }
+
+    #[test]
+    fn sets_racing_updates_lose_nothing_and_keep_their_order() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        const SETS: i64 = 30;
+        let (vd, _pool) = device();
+        let attributes = ["temp", "minTemp", "maxTemp"];
+        let done = Arc::new(AtomicUsize::new(0));
+        let setters: Vec<_> = attributes
+            .into_iter()
+            .map(|attribute| {
+                let (vd, done) = (vd.clone(), Arc::clone(&done));
+                std::thread::spawn(move || {
+                    for n in 1..=SETS {
+                        vd.set(attribute, n).unwrap();
+                    }
+                    done.fetch_add(1, Ordering::SeqCst);
+                })
+            })
+            .collect();
+        let mut sent = Vec::new();
+        while done.load(Ordering::SeqCst) < attributes.len() {
+            let update = vd.update();
+            std::thread::yield_now();
+            update.finish().unwrap();
+            sent.extend(queued(&vd));
+        }
+        for setter in setters {
+            setter.join().unwrap();
+        }
+        sent.extend(queued(&vd));
+        for attribute in attributes {
+            let values: Vec<f64> = sent
+                .iter()
+                .filter_map(|q| {
+                    data_of(&q.message())
+                        .1
+                        .into_iter()
+                        .find(|(n, _)| n == attribute)
+                        .and_then(|(_, v)| v.as_f64())
+                })
+                .collect();
+            assert!(
+                values.windows(2).all(|w| w[0] < w[1]),
+                "{attribute} out of order: {values:?}"
+            );
+            assert_eq!(values.last(), Some(&(SETS as f64)), "{attribute}");
+        }
+    }
+
+    #[test]
+    fn an_error_callback_run_inline_by_finish_may_call_set() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let (vd, mut pool) = device();
+        // With the pool stopped, a refused push runs the error callbacks on
+        // the pushing thread: here, inside `finish`.
+        pool.stop(std::time::Instant::now() + std::time::Duration::from_secs(10));
+        while vd.set("temp", 20.0).is_ok() {}
+        let once = AtomicBool::new(false);
+        vd.on_error(None, move |event| {
+            if !once.swap(true, Ordering::SeqCst) {
+                let _ = event.virtual_device().set("unit", "Kelvin");
+            }
+        })
+        .unwrap();
+        let (tx, finished) = std::sync::mpsc::channel();
+        let other = vd.clone();
+        std::thread::spawn(move || {
+            let result = other.update().set("minThreshold", 1).unwrap().finish();
+            tx.send(result.is_err()).unwrap();
+        });
+        let refused = finished
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("finish returned (a set from its own inline callback must not wait for it)");
+        assert!(refused);
+    }
+
+    #[test]
+    fn an_update_stays_open_while_any_of_its_handles_lives() {
+        let (vd, _pool) = device();
+        let first = vd.update().set("minThreshold", 1).unwrap();
+        let second = vd.update().set("maxThreshold", 2).unwrap();
+        // One transaction per virtual device: the first finish sends what
+        // both handles and `set` gathered so far...
+        first.finish().unwrap();
+        let sent = queued(&vd);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(data_of(&sent[0].message()).1.len(), 2);
+        // ...and the transaction stays open for the second handle.
+        vd.set("temp", 20.0).unwrap();
+        assert!(queued(&vd).is_empty());
+        second.finish().unwrap();
+        let sent = queued(&vd);
+        assert_eq!(
+            data_of(&sent[0].message()).1,
+            [("temp".to_owned(), serde_json::json!(20.0))]
+        );
+    }
+
+    #[test]
+    fn an_update_dropped_unfinished_reports_what_it_held() {
+        let (vd, mut pool) = device();
+        let (tx, errors) = std::sync::mpsc::channel();
+        vd.on_error(None, move |event| {
+            let names: Vec<String> = event
+                .named_value()
+                .unwrap()
+                .iter()
+                .map(|v| v.name().to_owned())
+                .collect();
+            tx.send((names, event.message().to_owned())).unwrap();
+        })
+        .unwrap();
+        let update = vd.update().set("minThreshold", 5).unwrap();
+        vd.set("temp", 20.0).unwrap();
+        drop(update);
+        // A validation error drops the update it was called on.
+        let update = vd.update().set("maxThreshold", 6).unwrap();
+        assert!(update.set("maxThreshold", 900).is_err());
+        pool.stop(std::time::Instant::now() + std::time::Duration::from_secs(10));
+        assert!(queued(&vd).is_empty());
+        let (names, message) = errors.try_recv().unwrap();
+        assert_eq!(names, ["minThreshold", "temp"]);
+        assert!(message.contains("without finish()"), "{message}");
+        assert_eq!(errors.try_recv().unwrap().0, ["maxThreshold"]);
+        // Nothing was sent: `get` still has the defaults.
+        assert_eq!(vd.get("temp").unwrap(), None);
+        // The update is closed: a set goes at once.
+        vd.set("temp", 21.0).unwrap();
+        assert_eq!(queued(&vd).len(), 1);
     }
 }

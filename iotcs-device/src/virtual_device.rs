@@ -1,8 +1,9 @@
 //! [`VirtualDevice`]: a device's attributes, actions and formats as its
 //! device model describes them, with the values it last sent or received.
 //!
-//! The device reports with [`VirtualDevice::set`] (one DATA message per call)
-//! or [`VirtualDevice::update`] (one message for a whole transaction), raises
+//! The device reports with [`VirtualDevice::set`] (one DATA message per call,
+//! unless an update is open: then it joins it) or [`VirtualDevice::update`]
+//! (one message for a whole transaction), raises
 //! alerts and submits custom data; the cloud changes writable attributes and
 //! invokes actions, which reach the `on_change` and `on_action` callbacks on
 //! a callback-pool thread. Failures to deliver reach `on_error`.
@@ -19,10 +20,10 @@ use iotcs_core::model::{DeviceModel, FormatType};
 use iotcs_core::{Error, Value};
 
 use crate::alert::{Alert, Data};
-use crate::callbacks::Callbacks;
+use crate::callbacks::{Callbacks, Content};
 use crate::dispatcher::DeviceContext;
 use crate::outbox::{DeliveryListener, Outgoing};
-use crate::update::Update;
+use crate::update::{SharedUpdate, Update};
 
 /// One attribute's values.
 #[derive(Clone, Debug, Default)]
@@ -40,6 +41,8 @@ pub(crate) struct Inner {
     pub(crate) endpoint_id: String,
     pub(crate) model: Arc<DeviceModel>,
     slots: Mutex<HashMap<String, Slot>>,
+    /// The open update, if any (see [`Update`]).
+    pub(crate) update: SharedUpdate,
     pub(crate) callbacks: RwLock<Callbacks>,
     pub(crate) context: Arc<DeviceContext>,
 }
@@ -89,6 +92,7 @@ impl VirtualDevice {
                 endpoint_id: endpoint_id.to_owned(),
                 model,
                 slots: Mutex::new(slots),
+                update: SharedUpdate::default(),
                 callbacks: RwLock::new(Callbacks::default()),
                 context,
             }),
@@ -132,9 +136,16 @@ impl VirtualDevice {
     }
 
     /// Validates `value` against the model and sends it in one DATA message
-    /// (format `<urn>:attributes`). The device may set any attribute of its
-    /// model, writable or not. Returns `self` for chaining. Reference:
-    /// `set(attributeName, value)`.
+    /// (format `<urn>:attributes`), or, while an [`update`](Self::update) is
+    /// open on this virtual device (from any thread), adds it to that update,
+    /// which sends it with the rest at [`Update::finish`]. The device may set
+    /// any attribute of its model, writable or not. Returns `self` for
+    /// chaining. Reference: `set(attributeName, value)`.
+    ///
+    /// A value sent on its own is queued after any update of this virtual
+    /// device another thread is finishing (waiting, at most, as long as that
+    /// push waits for room), so a thread's values arrive in the order it set
+    /// them.
     ///
     /// ```no_run
     /// # fn f(vd: &iotcs_device::VirtualDevice) -> Result<(), iotcs_core::Error> {
@@ -145,14 +156,17 @@ impl VirtualDevice {
     /// # Errors
     ///
     /// [`Error::Validation`] if the model has no such attribute or the value
-    /// breaks its type or range (nothing is sent); [`Error::State`] if the
-    /// device is closed or its outgoing queue is full.
+    /// breaks its type or range (nothing is sent); [`Error::Unsent`] handing
+    /// the message back if the device is closed or its outgoing queue is
+    /// full (a value that joined an update cannot fail here: `finish` reports).
     pub fn set(&self, attribute: &str, value: impl Into<Value>) -> Result<&Self, Error> {
         let (attribute, value) = self
             .inner
             .model
             .validate_attribute(attribute, value.into())?;
-        self.send_attributes(vec![(attribute.name().to_owned(), value)])?;
+        if let Some(pair) = self.join_update(attribute.name().to_owned(), value) {
+            self.send_attributes(vec![pair])?;
+        }
         Ok(self)
     }
 
@@ -169,9 +183,10 @@ impl VirtualDevice {
         self.set(attribute, value)
     }
 
-    /// Starts a transaction: values set on the returned [`Update`] are sent
-    /// together in one DATA message by [`Update::finish`]. Reference:
-    /// `update()`.
+    /// Opens this virtual device's update (or joins the one open): values
+    /// set on the returned [`Update`], or with [`VirtualDevice::set`] until it
+    /// is finished, are sent together in one DATA message by
+    /// [`Update::finish`]. Reference: `update()`.
     pub fn update(&self) -> Update<'_> {
         Update::new(self)
     }
@@ -228,7 +243,7 @@ impl VirtualDevice {
         let listener = Arc::new(Delivery {
             device: self.clone(),
             values: values.clone(),
-            attributes: true,
+            content: Content::Attributes,
         });
         context
             .outbox
@@ -287,13 +302,13 @@ pub(crate) struct Delivery {
     pub(crate) device: VirtualDevice,
     /// The values the message carried.
     pub(crate) values: Vec<(String, Value)>,
-    /// Attribute values (as opposed to alert or data fields).
-    pub(crate) attributes: bool,
+    /// What the message carried.
+    pub(crate) content: Content,
 }
 
 impl DeliveryListener for Delivery {
     fn delivered(&self) {
-        if self.attributes {
+        if self.content == Content::Attributes {
             let mut slots = self.device.slots();
             for (name, value) in &self.values {
                 slots.entry(name.clone()).or_default().last_known = Some(value.clone());
@@ -304,7 +319,7 @@ impl DeliveryListener for Delivery {
     fn failed(&self, kind: MessageType, _: &str, error: &Error) {
         let text = format!("{kind} message could not be delivered: {error}");
         self.device
-            .report_error(self.values.clone(), self.attributes, text);
+            .report_error(self.values.clone(), self.content, text);
     }
 }
 

@@ -45,3 +45,7 @@ mod example_gateway;
 // No secret in the log at trace level: a child runs a device, a gateway and
 // the admin client with RUST_LOG=trace; its log is searched for every secret.
 mod secrets_in_logs;
+// The reference's semantics: a `set` joins an open `update()`, an
+// attribute's `on_error` hears of a failed alert, and the queue bound
+// counts messages in flight.
+mod reference_semantics;

@@ -68,7 +68,9 @@ pub struct DeviceMessagingConfig {
     /// values below 1 to 1 with a warning, as the reference does.
     /// Key `request_dispatcher_thread_pool_size`, a count. Defaults to 1.
     pub request_dispatcher_thread_pool_size: usize,
-    /// Outgoing messages the queue holds; sending to a full queue is an error.
+    /// Outgoing messages the dispatcher holds, queued or being sent (until
+    /// delivered or given up); sending when it holds this many is an error
+    /// after `message_queue_waittime`.
     /// Key `dispatcher_max_queue_size`, a count of at least 1. Defaults to 10000.
     pub dispatcher_max_queue_size: usize,
     /// Most outgoing messages sent in one POST.
