@@ -158,6 +158,7 @@ mod device;
 mod dispatcher;
 mod events;
 mod external;
+mod fate;
 mod inbound;
 mod models;
 mod outbox;

@@ -42,3 +42,7 @@ mod gateway_registration;
 mod gateway_routing;
 // The bundled gateway example, run as a program: exit status and summary.
 mod example_gateway;
+// A roamed indirectly-connected device: the cloud's 403 for its queued
+// messages is reported through its on_error and holds back nothing, also
+// after a restart that restores them from the store.
+mod roaming;
