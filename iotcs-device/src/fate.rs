@@ -147,6 +147,9 @@ pub(crate) fn detail(body: &[u8]) -> String {
 }
 
 #[cfg(test)]
+mod sender_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

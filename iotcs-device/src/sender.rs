@@ -116,7 +116,7 @@ impl Sender {
     /// Sends `batch`, looking for the culprit when the cloud rejects it for
     /// good ([`crate::fate`]); returns the back-off deadline after a
     /// retryable failure.
-    fn deliver(&mut self, batch: Batch) -> Option<Instant> {
+    pub(crate) fn deliver(&mut self, batch: Batch) -> Option<Instant> {
         let own = self.rest.endpoint_id();
         // The cloud accepted the current token in this round (see
         // `fate::refresh_on_403`).
