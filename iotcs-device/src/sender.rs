@@ -33,10 +33,10 @@ use iotcs_core::message::Priority;
 
 use crate::backoff::Backoff;
 use crate::counters::Counters;
+use crate::fate::{self, Fate};
 use crate::inbound::Inbound;
 use crate::outbox::{Outbox, Queued};
 use crate::queue::Entry;
-use crate::fate::{self, Fate};
 use crate::rest::RestClient;
 use crate::transport::HttpRequest;
 
@@ -139,10 +139,10 @@ impl Sender {
             vouched |= refresh && error.status_code() == Some(403);
             match fate::fate(&error, sources, batch.len()) {
                 Fate::BySource => {
-                    let groups = fate::by_source(batch, |e| e.item.wire(), own.as_deref());
+                    let groups = fate::split_by_source(batch, |e| e.item.wire(), own.as_deref());
                     log::debug!(
-                        "the cloud rejected a batch from {} sources ({error}); sending each \
-                         source's messages on their own",
+                        "the cloud rejected a batch from several sources ({error}); sending it \
+                         in {} parts by source",
                         groups.len()
                     );
                     for group in groups.into_iter().rev() {

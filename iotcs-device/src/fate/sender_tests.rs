@@ -42,7 +42,7 @@ impl DeliveryListener for Fates {
         self.delivered.fetch_add(1, Ordering::SeqCst);
     }
     fn failed(&self, _: MessageType, json: &str, error: &Error) {
-        let source = crate::fate::source(json).unwrap_or_default();
+        let source = crate::fate::source(json).unwrap_or_default().into_owned();
         self.failed
             .lock()
             .unwrap()
@@ -183,7 +183,10 @@ fn refusing(
     let needle = format!(r#""source":"{bad}""#);
     move |body| {
         if body.contains(&needle) {
-            (status, r#"{"title":"Refused","detail":"source X is not yours"}"#)
+            (
+                status,
+                r#"{"title":"Refused","detail":"source X is not yours"}"#,
+            )
         } else {
             (202, "[]")
         }
@@ -226,6 +229,23 @@ fn a_refused_source_costs_two_requests_and_the_rest_go_through() {
         }
         assert_eq!(rig.outbox.len(), 0, "{status}");
     }
+}
+
+#[test]
+fn a_batch_from_many_sources_is_split_in_halves_of_whole_sources() {
+    let sources: Vec<String> = (0..20).map(|n| format!("S{n}")).collect();
+    let sources: Vec<&str> = sources.iter().map(String::as_str).collect();
+    let (outbox, _wake) = Outbox::new(100, 3);
+    let mut rig = Rig::new(outbox, refusing("S3", 403));
+    let fates = Arc::new(Fates::default());
+    rig.queue(&sources, &fates);
+    assert!(!rig.deliver_all());
+    let posts = rig.posts();
+    let sizes: Vec<usize> = posts.iter().map(Vec::len).collect();
+    // 20 sources, 10, 5, then one request each for S0..S4, and the rest.
+    assert_eq!(sizes, [20, 10, 5, 1, 1, 1, 1, 1, 5, 10], "{posts:?}");
+    assert_eq!(fates.failed_sources(), ["S3"]);
+    assert_eq!(fates.delivered.load(Ordering::SeqCst), 19);
 }
 
 #[test]
