@@ -7,6 +7,11 @@
 //! cloud's requests: neither while A runs nor after a restart that brings
 //! them back from A's message store.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "the helpers below fail the test on a failed call, which is what a panic reports"
+)]
+
 use std::sync::mpsc;
 use std::time::Duration;
 
