@@ -28,8 +28,8 @@
 //!
 //! A 403 condemns another source's messages only when the token it was sent
 //! with is as good as can be had: just refreshed, or accepted by the cloud
-//! for another request of the same round. The sender sees to that
-//! ([`refresh_on_403`]).
+//! for the last POST, with no retryable failure since. The sender sees to
+//! that ([`refresh_on_403`]).
 
 use std::borrow::Cow;
 
@@ -77,13 +77,14 @@ pub(crate) fn fate(error: &Error, sources: Sources, len: usize) -> Fate {
     }
 }
 
-/// Whether a POST of a batch from `sources` should fetch a new token and
-/// try again on 403. A batch from several sources never does (a 403 only
-/// splits it); a batch from one source does unless `vouched`, i.e. the cloud
-/// accepted the current token earlier in the same round, so that a 403
-/// [`fate`] takes for another source's is never a stale token's.
-pub(crate) fn refresh_on_403(sources: Sources, vouched: bool) -> bool {
-    sources != Sources::Several && !vouched
+/// Whether a POST of a batch should fetch a new token and try again on 403.
+/// Not when the cloud accepted the token in use for the last POST
+/// (`vouched`), so that a 403 [`fate`] takes for another source's is never a
+/// stale token's; nor for a batch from several sources, which a 403 only
+/// splits. `sources` is asked only when it matters: reading them parses
+/// every message.
+pub(crate) fn refresh_on_403(vouched: bool, sources: impl FnOnce() -> Sources) -> bool {
+    !vouched && sources() != Sources::Several
 }
 
 /// The most sources a rejected batch is split into at once, one request
@@ -296,10 +297,12 @@ mod tests {
 
     #[test]
     fn a_refresh_on_403_unless_the_token_is_vouched_for_or_the_batch_is_mixed() {
-        assert!(refresh_on_403(Sources::Own, false));
-        assert!(refresh_on_403(Sources::Other, false));
-        assert!(!refresh_on_403(Sources::Other, true));
-        assert!(!refresh_on_403(Sources::Several, false));
+        assert!(refresh_on_403(false, || Sources::Own));
+        assert!(refresh_on_403(false, || Sources::Other));
+        assert!(!refresh_on_403(false, || Sources::Several));
+        assert!(!refresh_on_403(true, || unreachable!(
+            "not read when vouched"
+        )));
     }
 
     #[test]

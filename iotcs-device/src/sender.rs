@@ -87,6 +87,8 @@ impl Sender {
     /// The thread body: wakes on `wake`, stops when `stop` receives or
     /// disconnects.
     pub(crate) fn run(mut self, stop: &Receiver<()>, wake: &Receiver<()>) -> SenderExit {
+        // The cloud accepted the token in use (see `fate::refresh_on_403`).
+        let mut vouched = false;
         'running: loop {
             select_biased! {
                 recv(stop) -> _ => break 'running,
@@ -97,7 +99,7 @@ impl Sender {
                 if batch.is_empty() {
                     break;
                 }
-                if let Some(until) = self.deliver(batch) {
+                if let Some(until) = self.deliver(batch, &mut vouched) {
                     let pause = until.saturating_duration_since(Instant::now());
                     log::debug!(
                         "backing off for {pause:?} after {} failure(s)",
@@ -115,19 +117,18 @@ impl Sender {
 
     /// Sends `batch`, looking for the culprit when the cloud rejects it for
     /// good ([`crate::fate`]); returns the back-off deadline after a
-    /// retryable failure.
-    pub(crate) fn deliver(&mut self, batch: Batch) -> Option<Instant> {
+    /// retryable failure. `vouched` says whether the cloud accepted the token
+    /// in use for the last POST, and is kept up to date.
+    pub(crate) fn deliver(&mut self, batch: Batch, vouched: &mut bool) -> Option<Instant> {
         let own = self.rest.endpoint_id();
-        // The cloud accepted the current token in this round (see
-        // `fate::refresh_on_403`).
-        let mut vouched = false;
+        let sources_of =
+            |batch: &Batch| fate::sources(batch.iter().map(|e| e.item.wire()), own.as_deref());
         let mut pending: VecDeque<Batch> = VecDeque::from([batch]);
         while let Some(mut batch) = pending.pop_front() {
-            let sources = fate::sources(batch.iter().map(|e| e.item.wire()), own.as_deref());
-            let refresh = fate::refresh_on_403(sources, vouched);
+            let refresh = fate::refresh_on_403(*vouched, || sources_of(&batch));
             let error = match self.post_with(batch.iter().map(|e| e.item.wire()), refresh) {
                 Ok(bytes) => {
-                    vouched = true;
+                    *vouched = true;
                     self.backoff.succeeded();
                     self.delivered(&batch, bytes);
                     continue;
@@ -136,7 +137,8 @@ impl Sender {
             };
             self.counters.protocol_error();
             // A 403 after a refresh: the token is as good as can be had.
-            vouched |= refresh && error.status_code() == Some(403);
+            *vouched |= refresh && error.status_code() == Some(403);
+            let sources = sources_of(&batch);
             match fate::fate(&error, sources, batch.len()) {
                 Fate::BySource => {
                     let groups = fate::split_by_source(batch, |e| e.item.wire(), own.as_deref());
@@ -160,6 +162,8 @@ impl Sender {
                 }
                 Fate::Reject => self.rejected(batch, &error),
                 Fate::Retry => {
+                    // Whatever failed, the next POST checks the token again.
+                    *vouched = false;
                     batch.extend(pending.drain(..).flatten());
                     return Some(self.retry_later(batch, &error));
                 }

@@ -63,6 +63,8 @@ impl Fates {
 
 struct Rig {
     sender: Sender,
+    /// Carried from round to round, as the sender's thread does.
+    vouched: bool,
     transport: Arc<MemoryTransport>,
     outbox: Arc<Outbox>,
     _pool: CallbackPool,
@@ -116,6 +118,7 @@ impl Rig {
         };
         Rig {
             sender,
+            vouched: false,
             transport,
             outbox,
             _pool: pool,
@@ -139,7 +142,7 @@ impl Rig {
     /// One round of the sender over everything queued; whether it backs off.
     fn deliver_all(&mut self) -> bool {
         let batch = self.outbox.pop_batch(100);
-        self.sender.deliver(batch).is_some()
+        self.sender.deliver(batch, &mut self.vouched).is_some()
     }
 
     /// The sources of each POST of messages, in order.
@@ -317,6 +320,21 @@ fn a_batch_of_another_source_alone_is_rejected_after_a_token_refresh() {
     rig.queue(&["Y"], &fates);
     assert!(!rig.deliver_all());
     assert_eq!(fates.delivered.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_token_the_cloud_accepted_for_the_last_post_is_not_refreshed() {
+    let (outbox, _wake) = Outbox::new(100, 3);
+    let mut rig = Rig::new(outbox, refusing("X", 403));
+    let fates = Arc::new(Fates::default());
+    rig.queue(&["Y"], &fates);
+    assert!(!rig.deliver_all());
+    // The cloud took the last POST: a 403 for X alone condemns X at once.
+    rig.queue(&["X"], &fates);
+    assert!(!rig.deliver_all());
+    assert_eq!(rig.posts().len(), 2);
+    assert_eq!(rig.tokens(), 1);
+    assert_eq!(fates.failed_sources(), ["X"]);
 }
 
 #[test]
