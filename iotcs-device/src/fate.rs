@@ -10,7 +10,7 @@
 //! | 400, 409, 413 or 422, the batch one message | rejected for good: the message is bad |
 //! | 403, 404, 400, 409, 413 or 422, the batch from several sources | the culprit is looked for: one request per source, our own first (from more than [`MAX_SPLIT`] sources: two requests of half the sources each, split again if rejected) |
 //! | 400, 409, 413 or 422, the batch from one source, several messages | the culprit is looked for: the batch is sent in halves |
-//! | 403 or 404 for our own endpoint (after a token refresh) | back off and retry: it is about our identity, not about these messages |
+//! | 403 or 404 for our own endpoint | back off and retry: it is about our identity, not about these messages (a 403 also gets a new token, at once or at the next attempt) |
 //! | 408, 429, 5xx | back off and retry |
 //! | any other status (3xx, another 4xx) | back off and retry: it says nothing about particular messages, and nothing is dropped on a guess |
 //! | no connection, a timeout, a token refused | back off and retry |

@@ -10,13 +10,13 @@
 //!   request per source), then by halves, down to single messages, so the
 //!   messages the cloud will never take are found, deleted and reported to
 //!   `on_error`, and the messages beside and behind them go through;
-//! - failed for now (5xx, 403 for our own endpoint after a token refresh,
-//!   408, 429, no connection, a timeout): the batch goes back to the front
-//!   of the queue with one retry spent per message (unlimited for
-//!   `GUARANTEED_DELIVERY`), messages out of retries are reported, and the
-//!   thread backs off ([`crate::backoff`]): it waits on its stop channel
-//!   until the deadline, so a server that is down costs no CPU and new
-//!   messages do not cut the wait short.
+//! - failed for now (5xx, 403 for our own endpoint, 408, 429, a status that
+//!   says nothing about the messages, no connection, a timeout): the batch
+//!   goes back to the front of the queue with one retry spent per message
+//!   (unlimited for `GUARANTEED_DELIVERY`), messages out of retries are
+//!   reported, and the thread backs off ([`crate::backoff`]): it waits on
+//!   its stop channel until the deadline, so a server that is down costs no
+//!   CPU and new messages do not cut the wait short.
 //!
 //! On stop it closes the outbox, makes one attempt at every batch still
 //! queued, and hands what could not be sent back to its owner; persisted
