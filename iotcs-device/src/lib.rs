@@ -172,6 +172,7 @@ mod device;
 mod dispatcher;
 mod events;
 mod external;
+mod fate;
 mod inbound;
 pub mod logging;
 mod models;

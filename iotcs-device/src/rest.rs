@@ -145,11 +145,26 @@ impl RestClient {
     /// [`Error::Network`] / [`Error::Timeout`] when the server cannot be
     /// reached.
     pub(crate) fn call(&self, request: HttpRequest) -> Result<HttpResponse, Error> {
+        self.call_with(request, true)
+    }
+
+    /// As [`RestClient::call`], fetching a new token on 403 only if
+    /// `refresh_on_403` (a 401 always does): the sender knows when a 403 is
+    /// about a message's source rather than our token ([`crate::fate`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`RestClient::call`].
+    pub(crate) fn call_with(
+        &self,
+        request: HttpRequest,
+        refresh_on_403: bool,
+    ) -> Result<HttpResponse, Error> {
         let authorization = self.authorization()?;
         let response = self
             .transport
             .send(&self.with_headers(request.clone(), &authorization))?;
-        if response.status != 401 && response.status != 403 {
+        if response.status != 401 && !(refresh_on_403 && response.status == 403) {
             return Ok(response);
         }
         log::debug!(

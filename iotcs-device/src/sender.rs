@@ -2,21 +2,21 @@
 //! `dispatcher_max_messages_per_connection`, highest priority first, one
 //! `POST /iot/api/v2/messages` per batch.
 //!
-//! What a POST's outcome does to its batch:
+//! What a POST's outcome does to its batch is the table of [`crate::fate`]:
 //! - accepted (2xx): listeners hear `delivered`, stored copies are deleted,
 //!   the back-off resets;
-//! - rejected for good (a 4xx other than 401, 403, 408 and 429; the cloud
-//!   refuses a whole batch when one message is bad): the batch is split in
-//!   halves and each half sent again, down to single messages, so the one
-//!   poisoned message is found, deleted and reported to `on_error`, and the
-//!   messages beside and behind it go through;
-//! - failed for now (5xx, 401/403 after the token refresh and retry of
-//!   [`RestClient::call`], 408, 429, no connection, a timeout): the batch
+//! - rejected for good (the cloud refuses a whole batch when one message or
+//!   one source is bad): the culprit is looked for by source first (one
+//!   request per source), then by halves, down to single messages, so the
+//!   messages the cloud will never take are found, deleted and reported to
+//!   `on_error`, and the messages beside and behind them go through;
+//! - failed for now (5xx, 403 for our own endpoint, 408, 429, a status that
+//!   says nothing about the messages, no connection, a timeout): the batch
 //!   goes back to the front of the queue with one retry spent per message
 //!   (unlimited for `GUARANTEED_DELIVERY`), messages out of retries are
-//!   reported, and the thread backs off ([`crate::backoff`]): it waits on its
-//!   stop channel until the deadline, so a server that is down costs no CPU
-//!   and new messages do not cut the wait short.
+//!   reported, and the thread backs off ([`crate::backoff`]): it waits on
+//!   its stop channel until the deadline, so a server that is down costs no
+//!   CPU and new messages do not cut the wait short.
 //!
 //! On stop it closes the outbox, makes one attempt at every batch still
 //! queued, and hands what could not be sent back to its owner; persisted
@@ -33,10 +33,11 @@ use iotcs_core::message::Priority;
 
 use crate::backoff::Backoff;
 use crate::counters::Counters;
+use crate::fate::{self, Fate};
 use crate::inbound::Inbound;
 use crate::outbox::{Outbox, Queued};
 use crate::queue::Entry;
-use crate::rest::{RestClient, transport_error};
+use crate::rest::RestClient;
 use crate::transport::HttpRequest;
 
 /// The messages endpoint.
@@ -82,15 +83,12 @@ pub(crate) struct Sender {
 /// A batch of queue entries.
 type Batch = Vec<Entry<Queued, Priority>>;
 
-/// Whether a failed POST's error means the server will never take the batch.
-pub(crate) fn is_permanent(error: &Error) -> bool {
-    matches!(error.status_code(), Some(s) if (400..500).contains(&s) && ![401, 403, 408, 429].contains(&s))
-}
-
 impl Sender {
     /// The thread body: wakes on `wake`, stops when `stop` receives or
     /// disconnects.
     pub(crate) fn run(mut self, stop: &Receiver<()>, wake: &Receiver<()>) -> SenderExit {
+        // The cloud accepted the token in use (see `fate::refresh_on_403`).
+        let mut vouched = false;
         'running: loop {
             select_biased! {
                 recv(stop) -> _ => break 'running,
@@ -101,7 +99,7 @@ impl Sender {
                 if batch.is_empty() {
                     break;
                 }
-                if let Some(until) = self.deliver(batch) {
+                if let Some(until) = self.deliver(batch, &mut vouched) {
                     let pause = until.saturating_duration_since(Instant::now());
                     log::debug!(
                         "backing off for {pause:?} after {} failure(s)",
@@ -117,54 +115,87 @@ impl Sender {
         self.flush()
     }
 
-    /// Sends `batch`, splitting it on permanent rejections; returns the
-    /// back-off deadline after a retryable failure.
-    fn deliver(&mut self, batch: Batch) -> Option<Instant> {
+    /// Sends `batch`, looking for the culprit when the cloud rejects it for
+    /// good ([`crate::fate`]); returns the back-off deadline after a
+    /// retryable failure. `vouched` says whether the cloud accepted the token
+    /// in use for the last POST, and is kept up to date.
+    pub(crate) fn deliver(&mut self, batch: Batch, vouched: &mut bool) -> Option<Instant> {
+        let own = self.rest.endpoint_id();
+        let sources_of =
+            |batch: &Batch| fate::sources(batch.iter().map(|e| e.item.wire()), own.as_deref());
         let mut pending: VecDeque<Batch> = VecDeque::from([batch]);
         while let Some(mut batch) = pending.pop_front() {
-            match self.post(batch.iter().map(|entry| entry.item.wire())) {
+            let refresh = fate::refresh_on_403(*vouched, || sources_of(&batch));
+            let error = match self.post_with(batch.iter().map(|e| e.item.wire()), refresh) {
                 Ok(bytes) => {
+                    *vouched = true;
                     self.backoff.succeeded();
                     self.delivered(&batch, bytes);
+                    continue;
                 }
-                Err(e) if is_permanent(&e) => {
-                    self.counters.protocol_error();
-                    if batch.len() > 1 {
-                        log::debug!(
-                            "the server rejected a batch of {} ({e}); sending it in halves",
-                            batch.len()
-                        );
-                        let second = batch.split_off(batch.len() / 2);
-                        pending.push_front(second);
-                        pending.push_front(batch);
-                    } else {
-                        for entry in batch {
-                            log::warn!(
-                                "the server rejected message {}: {e}",
-                                entry.item.client_id()
-                            );
-                            self.outbox.forget(std::iter::once(&entry.item));
-                            report_failed(&entry.item, &e);
-                        }
+                Err(e) => e,
+            };
+            self.counters.protocol_error();
+            // A 403 after a refresh: the token is as good as can be had.
+            *vouched |= refresh && error.status_code() == Some(403);
+            let sources = sources_of(&batch);
+            match fate::fate(&error, sources, batch.len()) {
+                Fate::BySource => {
+                    let groups = fate::split_by_source(batch, |e| e.item.wire(), own.as_deref());
+                    log::debug!(
+                        "the cloud rejected a batch from several sources ({error}); sending it \
+                         in {} parts by source",
+                        groups.len()
+                    );
+                    for group in groups.into_iter().rev() {
+                        pending.push_front(group);
                     }
                 }
-                Err(e) => {
-                    self.counters.protocol_error();
-                    let mut rest = batch;
-                    rest.extend(pending.drain(..).flatten());
-                    log::warn!("sending {} message(s) failed: {e}", rest.len());
-                    let total = rest.len();
-                    let exhausted = self.outbox.requeue(rest);
-                    self.counters.retried(total - exhausted.len());
-                    for entry in exhausted {
-                        self.outbox.forget(std::iter::once(&entry.item));
-                        report_failed(&entry.item, &e);
-                    }
-                    return Some(self.backoff.failed(Instant::now()));
+                Fate::Halve => {
+                    log::debug!(
+                        "the cloud rejected a batch of {} ({error}); sending it in halves",
+                        batch.len()
+                    );
+                    let second = batch.split_off(batch.len() / 2);
+                    pending.push_front(second);
+                    pending.push_front(batch);
+                }
+                Fate::Reject => self.rejected(batch, &error),
+                Fate::Retry => {
+                    // Whatever failed, the next POST checks the token again.
+                    *vouched = false;
+                    batch.extend(pending.drain(..).flatten());
+                    return Some(self.retry_later(batch, &error));
                 }
             }
         }
         None
+    }
+
+    /// Gives `batch` up for good: out of the queue and the store, reported.
+    fn rejected(&self, batch: Batch, error: &Error) {
+        for entry in batch {
+            log::warn!(
+                "the cloud rejected message {} for good: {error}",
+                entry.item.client_id()
+            );
+            self.outbox.forget(std::iter::once(&entry.item));
+            report_failed(&entry.item, error);
+        }
+    }
+
+    /// Puts `batch` back with one retry spent, reports the messages out of
+    /// retries, and returns the back-off deadline.
+    fn retry_later(&mut self, batch: Batch, error: &Error) -> Instant {
+        log::warn!("sending {} message(s) failed: {error}", batch.len());
+        let total = batch.len();
+        let exhausted = self.outbox.requeue(batch);
+        self.counters.retried(total - exhausted.len());
+        for entry in exhausted {
+            self.outbox.forget(std::iter::once(&entry.item));
+            report_failed(&entry.item, error);
+        }
+        self.backoff.failed(Instant::now())
     }
 
     /// Bookkeeping for an accepted batch.
@@ -224,6 +255,17 @@ impl Sender {
     /// POSTs one batch; hands any requests in the answer to the inbound side.
     /// Returns the bytes sent.
     fn post<'a>(&mut self, messages: impl Iterator<Item = &'a str>) -> Result<usize, Error> {
+        self.post_with(messages, true)
+    }
+
+    /// As [`Sender::post`], fetching a new token on 403 only if
+    /// `refresh_on_403` ([`fate::refresh_on_403`]). A failure is an
+    /// [`Error::Transport`] carrying the cloud's status and its explanation.
+    fn post_with<'a>(
+        &mut self,
+        messages: impl Iterator<Item = &'a str>,
+        refresh_on_403: bool,
+    ) -> Result<usize, Error> {
         // The messages were written as JSON when queued: the batch is their
         // array.
         self.buffer.clear();
@@ -250,9 +292,14 @@ impl Sender {
         let bytes = self.buffer.len();
         let response = self
             .rest
-            .call(HttpRequest::post(path, self.buffer.clone()))?;
+            .call_with(HttpRequest::post(path, self.buffer.clone()), refresh_on_403)?;
         if !response.is_success() {
-            return Err(transport_error("POST", MESSAGES_PATH, &response));
+            return Err(Error::Transport {
+                status: response.status,
+                method: "POST".to_owned(),
+                path: MESSAGES_PATH.to_owned(),
+                body: fate::detail(&response.body),
+            });
         }
         if accept > 0 {
             self.inbound.dispatch(&response.body, &self.counters);
@@ -541,25 +588,6 @@ mod tests {
         let posted = posted(&rig.transport);
         let sizes: Vec<usize> = posted.iter().map(Vec::len).collect();
         assert_eq!(sizes, [7, 3, 4, 2, 1, 1, 2], "{sizes:?}");
-    }
-
-    #[test]
-    fn permanent_statuses_are_the_4xx_other_than_auth_timeout_and_throttling() {
-        let status = |s| Error::Transport {
-            status: s,
-            method: "POST".into(),
-            path: MESSAGES_PATH.into(),
-            body: String::new(),
-        };
-        for s in [400, 404, 409, 413, 415] {
-            assert!(is_permanent(&status(s)), "{s}");
-        }
-        for s in [401, 403, 408, 429, 500, 503] {
-            assert!(!is_permanent(&status(s)), "{s}");
-        }
-        assert!(!is_permanent(&Error::Timeout {
-            operation: "x".into()
-        }));
     }
 
     #[test]
