@@ -551,10 +551,7 @@ mod tests {
         let now = now_rx.recv_timeout(std::time::Duration::from_secs(10));
         release.send(()).unwrap();
         assert!(call.join().unwrap());
-        assert_eq!(
-            now.expect("server_now waited for the token request"),
-            NOW
-        );
+        assert_eq!(now.expect("server_now waited for the token request"), NOW);
     }
 
     #[test]
