@@ -47,14 +47,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender as Channel;
-use iotcs_core::message::Reliability;
+use iotcs_core::message::{Message, Reliability};
 use iotcs_core::{Config, Error};
 
 use crate::backoff::{Backoff, system_random};
 use crate::capability::Capabilities;
 use crate::counters::Counters;
 use crate::inbound::Inbound;
-use crate::outbox::{Outbox, Outgoing, PersistSettings};
+use crate::outbox::{Outbox, Outgoing, PersistSettings, Queued};
 use crate::persist::MessageStore;
 use crate::pool::{self, CallbackPool, Spawner};
 use crate::receiver::{ReceiverLoop, ReceiverSettings};
@@ -349,11 +349,11 @@ impl Dispatcher {
         if let Some(stop) = self.sender_stop.take() {
             let _ = stop.try_send(());
         }
-        if self
+        let interrupted = self
             .sender
             .as_ref()
-            .is_some_and(|s| !s.wait_until(network_by))
-        {
+            .is_some_and(|s| !s.wait_until(network_by));
+        if interrupted {
             transport.interrupt_all();
         }
         for worker in [self.receiver.take(), self.watchdog.take()]
@@ -372,7 +372,7 @@ impl Dispatcher {
                         for item in &exit.unsent {
                             sender::report_failed(item, &error);
                         }
-                        errors.insert(0, error);
+                        errors.insert(0, unsent_error(&exit.unsent, error, interrupted));
                     }
                 }
                 Err(e) => errors.push(e),
@@ -412,6 +412,31 @@ impl Drop for Dispatcher {
         {
             log::warn!("closing the device: {e}");
         }
+    }
+}
+
+/// The error `close` returns for messages its last flush could not send:
+/// they are handed back, and the cause says when the server did not answer
+/// in time (its request was interrupted).
+fn unsent_error(unsent: &[Queued], error: Error, interrupted: bool) -> Error {
+    let source = if interrupted {
+        Error::Timeout {
+            operation: format!(
+                "sending {} queued message(s) at close: the server did not answer before \
+                 the close deadline ({error})",
+                unsent.len()
+            ),
+        }
+    } else {
+        error
+    };
+    Error::Unsent {
+        // The outbox wrote each JSON from a `Message`, so each parses back.
+        messages: unsent
+            .iter()
+            .filter_map(|item| Message::parse(item.wire()).ok())
+            .collect(),
+        source: Box::new(source),
     }
 }
 

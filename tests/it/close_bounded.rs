@@ -74,7 +74,10 @@ fn in_child(name: &str) {
         // A poll interval: `try_wait` decides.
         std::thread::sleep(Duration::from_millis(50));
     };
-    assert!(status.success(), "the child running {name} failed: {status}");
+    assert!(
+        status.success(),
+        "the child running {name} failed: {status}"
+    );
 }
 
 /// The names of this process's threads that belong to a device: `iotcs-*`
@@ -187,9 +190,11 @@ fn set_and_close_against_silence(store: &Path, model: &DeviceModel, in_flight: i
     })
     .unwrap();
     let started = Instant::now();
-    let closed = within("close() against a silent cloud", CLOSE_PATIENCE, move || {
-        device.close()
-    });
+    let closed = within(
+        "close() against a silent cloud",
+        CLOSE_PATIENCE,
+        move || device.close(),
+    );
     eprintln!("close() took {:?}: {closed:?}", started.elapsed());
     if let Err(e) = &closed {
         // The value could not be sent, which close reports; no thread may
