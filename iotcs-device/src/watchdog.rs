@@ -197,7 +197,7 @@ mod tests {
             "EP-1",
             "cloud",
             "POST",
-            &format!("a/{n}"),
+            format!("a/{n}"),
             iotcs_core::message::Headers::new(),
             Vec::new(),
             1,

@@ -10,6 +10,11 @@
 //! the process: each runs in a child process (this test binary again, with
 //! [`CHILD`] set, running just that test), and the parent checks its exit.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "the helpers below fail the test on a failed step, which is what a panic reports"
+)]
+
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
