@@ -342,7 +342,7 @@ impl Dispatcher {
         {
             transport.interrupt_all();
         }
-        self.answer_requests(requests_by);
+        self.answer_requests(requests_by, network_by);
         if let Some(stop) = self.watchdog_stop.take() {
             let _ = stop.try_send(());
         }
@@ -387,14 +387,15 @@ impl Dispatcher {
     }
 
     /// Step 2 of the shutdown: waits until every request received is
-    /// answered or `by`, answers `503` for those still open, and unregisters
-    /// the handlers.
-    fn answer_requests(&self, by: Instant) {
+    /// answered or `by`, answers `503` for those still open (waiting for
+    /// room in a full queue until `queue_by`), and unregisters the handlers.
+    fn answer_requests(&self, by: Instant, queue_by: Instant) {
         let inbound = &self.context.inbound;
         // Requests parked for the settle time get their answer now.
         inbound.release_parked(true);
         if !inbound.tickets().wait_settled(by) {
-            inbound.answer_all_unavailable("the device closed before its callback answered");
+            inbound
+                .answer_all_unavailable("the device closed before its callback answered", queue_by);
         }
         inbound.clear();
     }

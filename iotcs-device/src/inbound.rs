@@ -141,8 +141,9 @@ impl Inbound {
         &self.tickets
     }
 
-    /// Answers `open` with `503` and `text`, for the watchdog and close.
-    pub(crate) fn answer_unavailable(&self, open: &Open, text: &str) {
+    /// Answers `open` with `503` and `text`, for the watchdog and close,
+    /// waiting for room in a full queue until `by` at most.
+    pub(crate) fn answer_unavailable(&self, open: &Open, text: &str, by: Instant) {
         log::warn!("answering request {:?} with 503: {text}", open.request.id());
         self.pending.fetch_sub(open.size, Ordering::SeqCst);
         let response = Message::response_to(
@@ -152,20 +153,27 @@ impl Inbound {
             format!("Service Unavailable: {text}").into_bytes(),
             (self.clock)(),
         );
-        match response {
-            Ok(response) => self.queue_answer(
-                &open.request,
-                vec![Outgoing::new(response.with_priority(Priority::High))],
-            ),
-            Err(e) => log::warn!("cannot answer a request from the server: {e}"),
+        let queued = response.and_then(|response| {
+            self.outbox
+                .try_send_by(
+                    vec![Outgoing::new(response.with_priority(Priority::High))],
+                    by,
+                )
+                .map_err(|refused| refused.error)
+        });
+        if let Err(e) = queued {
+            log::warn!(
+                "the 503 answer to request {:?} could not be queued: {e}",
+                open.request.id()
+            );
         }
     }
 
     /// Answers every request still waiting for its handler with `503`
-    /// (at close).
-    pub(crate) fn answer_all_unavailable(&self, text: &str) {
+    /// (at close), waiting for room in a full queue until `by` at most.
+    pub(crate) fn answer_all_unavailable(&self, text: &str, by: Instant) {
         for open in self.tickets.all() {
-            self.answer_unavailable(&open, text);
+            self.answer_unavailable(&open, text, by);
         }
     }
 

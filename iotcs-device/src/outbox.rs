@@ -390,6 +390,20 @@ impl Outbox {
     /// As [`Outbox::send`]; the messages come back in [`Refused::items`]
     /// (empty when they were queued but could not be made durable).
     pub(crate) fn try_send(&self, items: Vec<Outgoing>) -> Result<(), Refused> {
+        self.try_send_by(items, Instant::now() + self.wait)
+    }
+
+    /// As [`Outbox::try_send`], waiting for room until `deadline` at most
+    /// (close answers requests on a deadline of its own).
+    ///
+    /// # Errors
+    ///
+    /// As [`Outbox::try_send`].
+    pub(crate) fn try_send_by(
+        &self,
+        items: Vec<Outgoing>,
+        deadline: Instant,
+    ) -> Result<(), Refused> {
         for item in &items {
             if let Err(error) = item.message.check_limits() {
                 return Err(Refused { error, items });
@@ -414,7 +428,6 @@ impl Outbox {
             (p, n)
         });
         let mut queue = self.lock();
-        let deadline = Instant::now() + self.wait;
         while !queue.is_closed() && !queue.has_room(entries.len()) {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {

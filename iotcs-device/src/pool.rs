@@ -168,27 +168,33 @@ impl CallbackPool {
         }
         let mut stuck = Vec::new();
         let mut panicked = false;
+        let mut own = false;
         for worker in self.workers.drain(..) {
             let name = worker.name().to_owned();
             match worker.join_until(deadline) {
                 Joined::Finished(()) => {}
                 Joined::OwnThread => {
                     log::debug!("callback pool stopped from one of its own callbacks");
+                    // It runs what is left once its callback returns.
+                    own = true;
                 }
                 Joined::Panicked => panicked = true,
                 Joined::TimedOut => stuck.push(name),
             }
         }
         // Left only when a thread is stuck: jobs queued behind its callback.
-        let not_run = self
-            .jobs
-            .try_iter()
-            .filter(|command| matches!(command, Command::Run(_)))
-            .count();
-        // The drain took their stop commands too: a stuck thread that comes
-        // back must find one, or it would wait for jobs forever.
-        for _ in &stuck {
-            let _ = self.spawner.inbox.send(Command::Stop);
+        let mut not_run = 0;
+        if !own {
+            not_run = self
+                .jobs
+                .try_iter()
+                .filter(|command| matches!(command, Command::Run(_)))
+                .count();
+            // The drain took their stop commands too: a stuck thread that
+            // comes back must find one, or it would wait for jobs forever.
+            for _ in &stuck {
+                let _ = self.spawner.inbox.send(Command::Stop);
+            }
         }
         if stuck.is_empty() && !panicked {
             return Ok(());
@@ -331,6 +337,28 @@ mod tests {
         .join()
         .unwrap();
         assert_eq!(ran.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn a_stop_from_a_callback_leaves_the_queued_jobs_to_that_thread() {
+        let pool = Arc::new(std::sync::Mutex::new(Some(CallbackPool::start(1).unwrap())));
+        let spawner = pool.lock().unwrap().as_ref().unwrap().spawner();
+        let (gate_tx, gate) = crossbeam_channel::bounded::<()>(1);
+        let (tx, rx) = crossbeam_channel::bounded(2);
+        let (p, t) = (pool.clone(), tx.clone());
+        spawner.spawn(Box::new(move || {
+            gate.recv().unwrap();
+            let mut pool = p.lock().unwrap().take().unwrap();
+            t.send(format!("stopped cleanly: {}", pool.stop(deadline())))
+                .unwrap();
+        }));
+        // Queued behind the stopping callback.
+        spawner.spawn(Box::new(move || tx.send("ran".to_owned()).unwrap()));
+        gate_tx.send(()).unwrap();
+        let got: Vec<String> = (0..2)
+            .map(|_| rx.recv_timeout(Duration::from_secs(10)).unwrap())
+            .collect();
+        assert_eq!(got, ["stopped cleanly: true", "ran"]);
     }
 
     #[test]

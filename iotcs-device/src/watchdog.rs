@@ -28,6 +28,10 @@ use crate::inbound::Inbound;
 /// configuration (unit tests).
 pub(crate) const DEFAULT_CALLBACK_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long the watchdog waits for room in a full queue for one answer;
+/// the outbox is closed (and the wait ends) at close.
+const ANSWER_WAIT: Duration = Duration::from_secs(10);
+
 /// A request waiting for its answer.
 #[derive(Debug)]
 pub(crate) struct Open {
@@ -170,6 +174,7 @@ pub(crate) fn run(inbound: &Arc<Inbound>, stop: &Receiver<()>) {
                     "the device's callback did not answer within request_callback_timeout ({} ms)",
                     limit.as_millis()
                 ),
+                Instant::now() + ANSWER_WAIT,
             );
         }
         match next {
