@@ -335,11 +335,11 @@ impl Dispatcher {
         }
         // A receiver that has not stopped by now is inside a request that
         // the server does not answer; nothing more will come in.
-        if self
+        let mut interrupted = self
             .receiver
             .as_ref()
-            .is_some_and(|r| !r.wait_until(requests_by))
-        {
+            .is_some_and(|r| !r.wait_until(requests_by));
+        if interrupted {
             transport.interrupt_all();
         }
         self.answer_requests(requests_by, network_by);
@@ -349,11 +349,12 @@ impl Dispatcher {
         if let Some(stop) = self.sender_stop.take() {
             let _ = stop.try_send(());
         }
-        let interrupted = self
+        if self
             .sender
             .as_ref()
-            .is_some_and(|s| !s.wait_until(network_by));
-        if interrupted {
+            .is_some_and(|s| !s.wait_until(network_by))
+        {
+            interrupted = true;
             transport.interrupt_all();
         }
         for worker in [self.receiver.take(), self.watchdog.take()]

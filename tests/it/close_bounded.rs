@@ -200,12 +200,18 @@ fn set_and_close_against_silence(store: &Path, model: &DeviceModel, in_flight: i
         CLOSE_PATIENCE,
         move || device.close(),
     );
-    eprintln!("close() took {:?}: {closed:?}", started.elapsed());
-    if let Err(e) = &closed {
-        // The value could not be sent, which close reports; no thread may
-        // be left behind.
-        assert!(!e.to_string().contains("stopping thread"), "{e}");
-    }
+    eprintln!("close() took {:?}", started.elapsed());
+    // The value could not be sent, which close reports, handing it back; no
+    // thread may be left behind.
+    let e = closed.unwrap_err();
+    eprintln!("close(): {e}");
+    assert!(!e.to_string().contains("stopping thread"), "{e}");
+    assert!(
+        e.unsent_messages()
+            .iter()
+            .any(|m| m.message_type() == iotcs_core::MessageType::Data),
+        "{e}"
+    );
     assert_eq!(device_threads(), Vec::<String>::new());
     let reported = errors.recv_timeout(util::PATIENCE).unwrap();
     assert!(
