@@ -108,7 +108,8 @@ impl fmt::Debug for DeviceContext {
 }
 
 impl DeviceContext {
-    /// Now, in the server's clock, for `eventTime`.
+    /// Now, in the server's clock, for `eventTime`. Lock-free: `set`,
+    /// `raise` and `submit` call it and must never wait on the network.
     pub(crate) fn event_time(&self) -> i64 {
         self.rest.server_now()
     }

@@ -78,7 +78,7 @@
 //! `suffix`, `allow_draft_device_models`), `[device_messaging]` (queue size,
 //! batch size, polling, long polling and its offset, retries, pool size,
 //! request buffer, back-off pause, response timeout, token retries, default
-//! reliabilities), `[http]` (connection and read timeouts, `proxy`,
+//! reliabilities, and this crate's `request_callback_timeout`), `[http]` (connection and read timeouts, `proxy`,
 //! `proxy_auth`) and `[logging]` (`pretty_print_messages` for the trace log
 //! of sent messages). Tokens, keys and secrets are never logged.
 //!
