@@ -350,14 +350,25 @@ impl DirectlyConnectedDevice {
 
     /// Stops the messaging threads: no more requests are taken, those
     /// received are answered, queued messages get one last attempt, and
-    /// every thread is joined, within 20 s in total. Virtual devices of this
-    /// device refuse to send afterwards. Reference: `close()`.
+    /// every thread is joined, within 20 s in total, also when the cloud
+    /// never answers (requests still in flight 2 s before the end are
+    /// interrupted). Requests received get their answer within the first
+    /// 10 s: `503` for those whose callback has not returned by then.
+    /// Virtual devices of this device refuse to send afterwards. Reference:
+    /// `close()`.
+    ///
+    /// A callback thread stuck in a user callback that never returns is the
+    /// one thread `close` cannot join: it is left running, detached, and
+    /// ends when the callback returns (its late answer is dropped); the
+    /// error says so.
     ///
     /// # Errors
     ///
-    /// The first problem met: a queued message that could not be sent (its
-    /// `on_error` callbacks have run by then), a thread that panicked or did
-    /// not stop in time.
+    /// The first problem met: queued messages that could not be sent
+    /// ([`Error::Unsent`] handing them back; their `on_error` callbacks have
+    /// run by then, and its source is [`Error::Timeout`] when the cloud did
+    /// not answer before the deadline), a thread that panicked or did not
+    /// stop in time ([`Error::Timeout`] naming it).
     pub fn close(mut self) -> Result<(), Error> {
         self.shutdown(Instant::now() + CLOSE_TIMEOUT)
     }

@@ -8,17 +8,28 @@
 //! - `iotcs-callback-1..N` run request handlers and user callbacks
 //!   ([`crate::pool`]).
 //!
-//! Shutdown, in this order so nothing accepted is dropped silently:
+//! - `iotcs-watchdog` answers `503` for requests whose callback does not
+//!   return within `request_callback_timeout` ([`crate::watchdog`]).
+//!
+//! Shutdown, in this order so nothing accepted is dropped silently, within
+//! [`crate::device::CLOSE_TIMEOUT`] (20 s) of its start, `D`:
 //! 1. the receiver is told to stop and its held long poll is interrupted, so
-//!    no new request comes in;
-//! 2. the pool runs every request already received (their responses go to
-//!    the outbox) and stops;
-//! 3. the handlers are unregistered, which releases the virtual devices;
-//! 4. the sender is told to stop: it closes the outbox, makes one attempt at
-//!    everything still queued and returns what it could not send, whose
-//!    listeners then hear about the failure on the closing thread;
+//!    no new request comes in; the connectivity test stops;
+//! 2. by `D - 10 s`, every request already received is answered: by its
+//!    handler, or `503` (by the watchdog at its callback limit, or here for
+//!    those still open then); the handlers are then unregistered, which
+//!    releases the virtual devices;
+//! 3. the sender is told to stop: it closes the outbox, makes one attempt
+//!    at everything still queued and returns what it could not send;
 //!    persisted guaranteed messages stay in the store instead and are sent
-//!    at the next open.
+//!    at the next open. At `D - 2 s` every request still in flight, of any
+//!    thread, is interrupted (its socket shut down), so a server that never
+//!    answers cannot hold a thread;
+//! 4. what the sender could not send is reported to its listeners, whose
+//!    `on_error` callbacks run on the callback pool, which is still running:
+//!    the sender's failure reports always end before the pool stops, so none
+//!    runs on an IO thread;
+//! 5. the pool runs every job queued so far and stops, by `D`.
 //!
 //! At start, with `[message_persistence] enabled`, the store is opened (its
 //! failure fails the open: a device that promised durability must not run
@@ -26,25 +37,26 @@
 //! resources are registered ([`crate::capability`]) and the RESOURCES_REPORT
 //! announcing them is queued.
 //!
-//! Every join waits at most until one shared deadline; a thread that does
-//! not finish in time (a user callback that never returns, a server that
-//! never answers) is left to finish on its own and reported.
+//! Every join waits at most until `D`. The one thread that can miss it is a
+//! callback thread inside a user callback that never returns: it cannot be
+//! interrupted, so it is left running detached (it ends when the callback
+//! returns) and `close` reports it ([`crate::pool`]).
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender as Channel;
-use iotcs_core::message::Reliability;
+use iotcs_core::message::{Message, Reliability};
 use iotcs_core::{Config, Error};
 
 use crate::backoff::{Backoff, system_random};
 use crate::capability::Capabilities;
 use crate::counters::Counters;
 use crate::inbound::Inbound;
-use crate::outbox::{Outbox, Outgoing, PersistSettings};
+use crate::outbox::{Outbox, Outgoing, PersistSettings, Queued};
 use crate::persist::MessageStore;
-use crate::pool::{CallbackPool, Spawner};
+use crate::pool::{self, CallbackPool, Spawner};
 use crate::receiver::{ReceiverLoop, ReceiverSettings};
 use crate::rest::RestClient;
 use crate::restored::{self, Registry};
@@ -62,6 +74,16 @@ pub(crate) const LONG_POLL_HOLD: Duration = Duration::from_secs(30);
 /// before the client gives up on it: the server answers at the end of the
 /// hold, and the answer needs a moment to arrive.
 const LONG_POLL_GRACE: Duration = Duration::from_secs(5);
+
+/// At close, how long before the deadline the requests received must all be
+/// answered (module docs, step 2): the other half of the close timeout is
+/// the sender's, for the last flush.
+const CLOSE_SENDER_SHARE: Duration = Duration::from_secs(10);
+
+/// At close, how long before the deadline every request in flight is
+/// interrupted: the time left to join the threads and run the failure
+/// reports.
+const CLOSE_JOIN_SHARE: Duration = Duration::from_secs(2);
 
 /// What the device and its virtual devices share while the device is open.
 pub(crate) struct DeviceContext {
@@ -86,7 +108,8 @@ impl fmt::Debug for DeviceContext {
 }
 
 impl DeviceContext {
-    /// Now, in the server's clock, for `eventTime`.
+    /// Now, in the server's clock, for `eventTime`. Lock-free: `set`,
+    /// `raise` and `submit` call it and must never wait on the network.
     pub(crate) fn event_time(&self) -> i64 {
         self.rest.server_now()
     }
@@ -105,8 +128,10 @@ pub(crate) struct Dispatcher {
     // actors also stop on a message, which `close` sends first.
     receiver_stop: Option<Channel<()>>,
     sender_stop: Option<Channel<()>>,
+    watchdog_stop: Option<Channel<()>>,
     receiver: Option<Worker<()>>,
     sender: Option<Worker<SenderExit>>,
+    watchdog: Option<Worker<()>>,
     pool: Option<CallbackPool>,
     /// The capability resources (their connectivity test owns a thread).
     capabilities: Option<Arc<Capabilities>>,
@@ -169,13 +194,16 @@ impl Dispatcher {
         let counters = Arc::new(Counters::default());
         counters.set_polling_interval(messaging.dispatcher_polling_interval);
         let clock_rest = Arc::clone(&rest);
-        let inbound = Arc::new(Inbound::new(
-            pool.spawner(),
-            Arc::clone(&outbox),
-            Arc::new(move || clock_rest.server_now()),
-            messaging.request_buffer_size,
-            messaging.dispatcher_settle_time,
-        ));
+        let inbound = Arc::new(
+            Inbound::new(
+                pool.spawner(),
+                Arc::clone(&outbox),
+                Arc::new(move || clock_rest.server_now()),
+                messaging.request_buffer_size,
+                messaging.dispatcher_settle_time,
+            )
+            .with_callback_timeout(messaging.request_callback_timeout),
+        );
         let context = Arc::new(DeviceContext {
             outbox: Arc::clone(&outbox),
             inbound: Arc::clone(&inbound),
@@ -187,8 +215,10 @@ impl Dispatcher {
             context,
             receiver_stop: None,
             sender_stop: None,
+            watchdog_stop: None,
             receiver: None,
             sender: None,
+            watchdog: None,
             pool: Some(pool),
             capabilities: None,
         };
@@ -226,7 +256,10 @@ impl Dispatcher {
         };
         let (stop_tx, stop) = crossbeam_channel::bounded(1);
         dispatcher.sender_stop = Some(stop_tx);
-        match Worker::spawn("iotcs-sender", move || sender.run(&stop, &wake)) {
+        match Worker::spawn("iotcs-sender", move || {
+            pool::mark_io_thread();
+            sender.run(&stop, &wake)
+        }) {
             Ok(worker) => dispatcher.sender = Some(worker),
             Err(e) => {
                 // The spawn error is the one worth reporting.
@@ -248,10 +281,27 @@ impl Dispatcher {
         };
         let (stop_tx, stop) = crossbeam_channel::bounded(1);
         dispatcher.receiver_stop = Some(stop_tx);
-        match Worker::spawn("iotcs-receiver", move || receiver.run(&stop)) {
+        match Worker::spawn("iotcs-receiver", move || {
+            pool::mark_io_thread();
+            receiver.run(&stop)
+        }) {
             Ok(worker) => dispatcher.receiver = Some(worker),
             Err(e) => {
                 // The spawn error is the one worth reporting.
+                let _ = dispatcher.stop(Instant::now() + Duration::from_secs(5));
+                return Err(e);
+            }
+        }
+        let (stop_tx, stop) = crossbeam_channel::bounded(1);
+        dispatcher.watchdog_stop = Some(stop_tx);
+        let watched = Arc::clone(&dispatcher.context.inbound);
+        match Worker::spawn("iotcs-watchdog", move || {
+            // It never runs user code either.
+            pool::mark_io_thread();
+            crate::watchdog::run(&watched, &stop);
+        }) {
+            Ok(worker) => dispatcher.watchdog = Some(worker),
+            Err(e) => {
                 let _ = dispatcher.stop(Instant::now() + Duration::from_secs(5));
                 return Err(e);
             }
@@ -271,55 +321,85 @@ impl Dispatcher {
     ///
     /// The first of: a message that could not be sent before closing (its
     /// error), a thread that panicked or did not stop in time
-    /// ([`Error::State`]).
+    /// ([`Error::State`], [`Error::Timeout`]).
     pub(crate) fn stop(&mut self, deadline: Instant) -> Result<(), Error> {
-        let mut first_error: Option<Error> = None;
-        let mut note = |e: Error| {
-            if first_error.is_none() {
-                first_error = Some(e);
-            }
-        };
+        let mut errors: Vec<Error> = Vec::new();
+        let requests_by = deadline.checked_sub(CLOSE_SENDER_SHARE).unwrap_or(deadline);
+        let network_by = deadline.checked_sub(CLOSE_JOIN_SHARE).unwrap_or(deadline);
         if let Some(stop) = self.receiver_stop.take() {
             let _ = stop.try_send(());
         }
-        self.context.rest.transport().interrupt_long_polls();
-        if let Some(receiver) = self.receiver.take()
-            && let Err(e) = joined(receiver, deadline)
-        {
-            note(e);
-        }
+        let transport = Arc::clone(self.context.rest.transport());
+        transport.interrupt_long_polls();
         if let Some(capabilities) = self.capabilities.take() {
             capabilities.stop(deadline);
         }
-        // Requests parked for the settle time get their answer now.
-        self.context.inbound.release_parked(true);
-        if let Some(mut pool) = self.pool.take()
-            && !pool.stop(deadline)
-        {
-            note(Error::state(
-                "a callback thread panicked or did not finish before the close deadline",
-            ));
+        // A receiver that has not stopped by now is inside a request that
+        // the server does not answer; nothing more will come in.
+        let mut interrupted = self
+            .receiver
+            .as_ref()
+            .is_some_and(|r| !r.wait_until(requests_by));
+        if interrupted {
+            transport.interrupt_all();
         }
-        self.context.inbound.clear();
+        self.answer_requests(requests_by, network_by);
+        if let Some(stop) = self.watchdog_stop.take() {
+            let _ = stop.try_send(());
+        }
         if let Some(stop) = self.sender_stop.take() {
             let _ = stop.try_send(());
+        }
+        if self
+            .sender
+            .as_ref()
+            .is_some_and(|s| !s.wait_until(network_by))
+        {
+            interrupted = true;
+            transport.interrupt_all();
+        }
+        for worker in [self.receiver.take(), self.watchdog.take()]
+            .into_iter()
+            .flatten()
+        {
+            if let Err(e) = joined(worker, deadline) {
+                errors.push(e);
+            }
         }
         if let Some(sender) = self.sender.take() {
             match joined(sender, deadline) {
                 Ok(exit) => {
-                    if let Some(error) = &exit.error {
-                        for item in &exit.unsent {
-                            sender::report_failed(item, error);
-                        }
-                    }
                     if let Some(error) = exit.error {
-                        note(error);
+                        // On the pool, which is still running.
+                        for item in &exit.unsent {
+                            sender::report_failed(item, &error);
+                        }
+                        errors.insert(0, unsent_error(&exit.unsent, error, interrupted));
                     }
                 }
-                Err(e) => note(e),
+                Err(e) => errors.push(e),
             }
         }
-        first_error.map_or(Ok(()), Err)
+        if let Some(mut pool) = self.pool.take()
+            && let Err(e) = pool.stop_checked(deadline)
+        {
+            errors.push(e);
+        }
+        errors.into_iter().next().map_or(Ok(()), Err)
+    }
+
+    /// Step 2 of the shutdown: waits until every request received is
+    /// answered or `by`, answers `503` for those still open (waiting for
+    /// room in a full queue until `queue_by`), and unregisters the handlers.
+    fn answer_requests(&self, by: Instant, queue_by: Instant) {
+        let inbound = &self.context.inbound;
+        // Requests parked for the settle time get their answer now.
+        inbound.release_parked(true);
+        if !inbound.tickets().wait_settled(by) {
+            inbound
+                .answer_all_unavailable("the device closed before its callback answered", queue_by);
+        }
+        inbound.clear();
     }
 }
 
@@ -328,12 +408,38 @@ impl Drop for Dispatcher {
     fn drop(&mut self) {
         if (self.sender.is_some()
             || self.receiver.is_some()
+            || self.watchdog.is_some()
             || self.pool.is_some()
             || self.capabilities.is_some())
             && let Err(e) = self.stop(Instant::now() + crate::device::CLOSE_TIMEOUT)
         {
             log::warn!("closing the device: {e}");
         }
+    }
+}
+
+/// The error `close` returns for messages its last flush could not send:
+/// they are handed back, and the cause says when the server did not answer
+/// in time (its request was interrupted).
+fn unsent_error(unsent: &[Queued], error: Error, interrupted: bool) -> Error {
+    let source = if interrupted {
+        Error::Timeout {
+            operation: format!(
+                "sending {} queued message(s) at close: the server did not answer before \
+                 the close deadline ({error})",
+                unsent.len()
+            ),
+        }
+    } else {
+        error
+    };
+    Error::Unsent {
+        // The outbox wrote each JSON from a `Message`, so each parses back.
+        messages: unsent
+            .iter()
+            .filter_map(|item| Message::parse(item.wire()).ok())
+            .collect(),
+        source: Box::new(source),
     }
 }
 

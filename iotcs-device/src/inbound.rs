@@ -13,6 +13,9 @@
 //! may simply not have created its virtual devices yet. Parked requests are
 //! dispatched again whenever handlers are registered, and once the settle
 //! time is over they get their answer (404 if still nobody serves them).
+//!
+//! A handler that does not return within `request_callback_timeout` has its
+//! request answered `503` by the watchdog ([`crate::watchdog`]).
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -28,6 +31,7 @@ use crate::outbox::{Outbox, Outgoing};
 use crate::pool::Spawner;
 use crate::rest::Clock;
 use crate::router::{Lookup, Router};
+use crate::watchdog::{DEFAULT_CALLBACK_TIMEOUT, Open, Tickets};
 
 /// The bytes `acceptBytes` holds back for the `[]` of the array (Java and
 /// Node both subtract 2).
@@ -89,6 +93,8 @@ pub(crate) struct Inbound {
     /// Requests for unknown paths received during the settle time, with
     /// their size in the request buffer.
     parked: Mutex<Vec<(Message, usize)>>,
+    /// Requests handed to the pool and not yet answered.
+    tickets: Tickets,
 }
 
 impl fmt::Debug for Inbound {
@@ -119,6 +125,55 @@ impl Inbound {
             buffer_size,
             settle_until: Instant::now() + settle,
             parked: Mutex::new(Vec::new()),
+            tickets: Tickets::new(DEFAULT_CALLBACK_TIMEOUT),
+        }
+    }
+
+    /// The same, answering `503` for a handler that takes longer than
+    /// `limit` (`request_callback_timeout`).
+    pub(crate) fn with_callback_timeout(mut self, limit: Duration) -> Self {
+        self.tickets = Tickets::new(limit);
+        self
+    }
+
+    /// The requests handed to the pool and not yet answered.
+    pub(crate) fn tickets(&self) -> &Tickets {
+        &self.tickets
+    }
+
+    /// Answers `open` with `503` and `text`, for the watchdog and close,
+    /// waiting for room in a full queue until `by` at most.
+    pub(crate) fn answer_unavailable(&self, open: &Open, text: &str, by: Instant) {
+        log::warn!("answering request {:?} with 503: {text}", open.request.id());
+        self.pending.fetch_sub(open.size, Ordering::SeqCst);
+        let response = Message::response_to(
+            &open.request,
+            503,
+            Headers::new(),
+            format!("Service Unavailable: {text}").into_bytes(),
+            (self.clock)(),
+        );
+        let queued = response.and_then(|response| {
+            self.outbox
+                .try_send_by(
+                    vec![Outgoing::new(response.with_priority(Priority::High))],
+                    by,
+                )
+                .map_err(|refused| refused.error)
+        });
+        if let Err(e) = queued {
+            log::warn!(
+                "the 503 answer to request {:?} could not be queued: {e}",
+                open.request.id()
+            );
+        }
+    }
+
+    /// Answers every request still waiting for its handler with `503`
+    /// (at close), waiting for room in a full queue until `by` at most.
+    pub(crate) fn answer_all_unavailable(&self, text: &str, by: Instant) {
+        for open in self.tickets.all() {
+            self.answer_unavailable(&open, text, by);
         }
     }
 
@@ -217,36 +272,60 @@ impl Inbound {
     /// buffer once it is answered.
     fn spawn_answer(self: &Arc<Self>, message: Message, size: usize) {
         let inbound = Arc::clone(self);
+        let ticket = self.tickets.admit(&message, size);
         self.spawner.spawn(Box::new(move || {
-            if Instant::now() < inbound.settle_until && inbound.is_unrouted(&message) {
-                log::debug!(
-                    "parking request {:?} until handlers are registered",
-                    message.id()
-                );
-                inbound.parked().push((message, size));
+            if !inbound.tickets.is_open(ticket) {
+                // Answered 503 while it waited behind a slow callback.
                 return;
             }
-            inbound.finish(&message, size);
+            if Instant::now() < inbound.settle_until && inbound.is_unrouted(&message) {
+                if inbound.tickets.claim(ticket) {
+                    log::debug!(
+                        "parking request {:?} until handlers are registered",
+                        message.id()
+                    );
+                    inbound.parked().push((message, size));
+                }
+                return;
+            }
+            inbound.finish(ticket, &message, size);
         }));
     }
 
     /// Answers `message` on the pool, parked or not.
     fn spawn_answer_final(self: &Arc<Self>, message: Message, size: usize) {
         let inbound = Arc::clone(self);
-        self.spawner
-            .spawn(Box::new(move || inbound.finish(&message, size)));
+        let ticket = self.tickets.admit(&message, size);
+        self.spawner.spawn(Box::new(move || {
+            if inbound.tickets.is_open(ticket) {
+                inbound.finish(ticket, &message, size);
+            }
+        }));
     }
 
-    /// Answers and queues the answer.
-    fn finish(&self, message: &Message, size: usize) {
+    /// Answers and queues the answer, unless the watchdog answered first.
+    fn finish(&self, ticket: u64, message: &Message, size: usize) {
         let answer = self.answer(message);
+        if !self.tickets.claim(ticket) {
+            log::warn!(
+                "the callback for request {:?} returned after the request was answered 503; \
+                 its answer is dropped",
+                message.id()
+            );
+            return;
+        }
         self.pending.fetch_sub(size, Ordering::SeqCst);
+        self.queue_answer(message, answer);
+    }
+
+    /// Queues a request's answer (and what follows it).
+    fn queue_answer(&self, request: &Message, answer: Vec<Outgoing>) {
         if !answer.is_empty()
             && let Err(e) = self.outbox.send(answer)
         {
             log::warn!(
                 "the response to request {:?} could not be queued: {e}",
-                message.id()
+                request.id()
             );
         }
     }
@@ -557,6 +636,68 @@ mod tests {
             status_of_message(&outbox.pop_batch(1)[0].item.message()),
             404
         );
+        assert_eq!(inbound.accept_bytes(), 4190);
+    }
+
+    struct Blocks(crossbeam_channel::Receiver<()>);
+
+    impl RequestHandler for Blocks {
+        fn handle(&self, _: &RequestPayload) -> Handled {
+            let _ = self.0.recv();
+            Handled::ok()
+        }
+    }
+
+    #[test]
+    fn a_callback_that_does_not_return_in_time_gets_its_request_answered_503() {
+        let mut pool = CallbackPool::start(1).unwrap();
+        let (outbox, _) = Outbox::new(100, 3);
+        let inbound = Arc::new(
+            Inbound::new(
+                pool.spawner(),
+                outbox.clone(),
+                Arc::new(|| 7),
+                4192,
+                Duration::ZERO,
+            )
+            .with_callback_timeout(Duration::from_millis(100)),
+        );
+        let (release, blocked) = crossbeam_channel::bounded(0);
+        inbound.register(
+            "EP-1",
+            vec![("slow".to_owned(), &["POST"], Arc::new(Blocks(blocked)))],
+        );
+        let (stop_tx, stop) = crossbeam_channel::bounded(1);
+        let watched = Arc::clone(&inbound);
+        let watchdog = std::thread::spawn(move || crate::watchdog::run(&watched, &stop));
+        // The second waits behind the first in the one-thread pool.
+        let slow = request("EP-1", "POST", "slow", Headers::new()).to_json();
+        let body = format!("[{slow},{slow}]");
+        assert_eq!(inbound.dispatch(body.as_bytes(), &Counters::default()), 2);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while outbox.len() < 2 {
+            assert!(Instant::now() < deadline, "no 503 in time");
+            std::thread::yield_now();
+        }
+        // The stuck callback returns at last: its answer is dropped, and the
+        // request behind it, answered already, is not run.
+        release.send(()).unwrap();
+        assert!(pool.stop(Instant::now() + Duration::from_secs(10)));
+        stop_tx.send(()).unwrap();
+        watchdog.join().unwrap();
+        let answers = outbox.pop_batch(10);
+        assert_eq!(answers.len(), 2);
+        for answer in answers {
+            let message = answer.item.message();
+            assert_eq!(status_of_message(&message), 503);
+            let Payload::Response(response) = message.payload() else {
+                unreachable!()
+            };
+            assert!(
+                String::from_utf8_lossy(response.body()).contains("request_callback_timeout"),
+                "{message:?}"
+            );
+        }
         assert_eq!(inbound.accept_bytes(), 4190);
     }
 }

@@ -65,12 +65,21 @@
 //!   `dispatcher_polling_interval` with `disable_long_polling`);
 //! - `iotcs-callback-1` .. `N` (`request_dispatcher_thread_pool_size`): answer
 //!   requests and run every user callback. Callbacks never run on the sender
-//!   or receiver, so a callback may call `set` (which only queues).
+//!   or receiver, so a callback may call `set` (which only queues);
+//! - `iotcs-watchdog`: answers `503` for a request whose callback has not
+//!   returned within `request_callback_timeout`.
 //!
 //! Every request from the cloud is answered: 200 (with a DATA echo of changed
 //! attributes), 400 for a bad body or value or a read-only attribute, 404
 //! for an unknown resource or an action without callback, 405 for a wrong
-//! method, 500 when a callback panics.
+//! method, 500 when a callback panics, 503 when it does not return within
+//! `request_callback_timeout` (its late answer is then dropped).
+//!
+//! `close` (and `Drop`) joins every thread within 20 s, also when the cloud
+//! never answers: requests get their answer within the first 10 s, requests
+//! still in flight at 18 s are interrupted. A callback thread stuck in user
+//! code is the exception: it cannot be interrupted, so it is left running
+//! detached (it ends when the callback returns) and `close` reports it.
 //!
 //! # Configuration
 //!
@@ -79,7 +88,7 @@
 //! `suffix`, `allow_draft_device_models`), `[device_messaging]` (queue size,
 //! batch size, polling, long polling and its offset, retries, pool size,
 //! request buffer, back-off pause, response timeout, token retries, default
-//! reliabilities), `[http]` (connection and read timeouts, `proxy`,
+//! reliabilities, and this crate's `request_callback_timeout`), `[http]` (connection and read timeouts, `proxy`,
 //! `proxy_auth`) and `[logging]` (`pretty_print_messages` for the trace log
 //! of sent messages). Tokens, keys and secrets are never logged.
 //!
@@ -191,6 +200,7 @@ mod token;
 mod transport;
 mod update;
 mod virtual_device;
+mod watchdog;
 mod worker;
 
 pub use alert::{Alert, Data};

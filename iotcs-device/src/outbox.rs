@@ -399,6 +399,20 @@ impl Outbox {
     /// As [`Outbox::send`]; the messages come back in [`Refused::items`]
     /// (empty when they were queued but could not be made durable).
     pub(crate) fn try_send(&self, items: Vec<Outgoing>) -> Result<(), Refused> {
+        self.try_send_by(items, Instant::now() + self.wait)
+    }
+
+    /// As [`Outbox::try_send`], waiting for room until `deadline` at most
+    /// (close answers requests on a deadline of its own).
+    ///
+    /// # Errors
+    ///
+    /// As [`Outbox::try_send`].
+    pub(crate) fn try_send_by(
+        &self,
+        items: Vec<Outgoing>,
+        deadline: Instant,
+    ) -> Result<(), Refused> {
         for item in &items {
             if let Err(error) = item.message.check_limits() {
                 return Err(Refused { error, items });
@@ -424,7 +438,10 @@ impl Outbox {
         });
         // A place each in the bound, taken before the queue lock; messages
         // being sent hold theirs until settled.
-        let places = match self.room.take(entries.len(), self.wait) {
+        let places = match self.room.take(
+            entries.len(),
+            deadline.saturating_duration_since(Instant::now()),
+        ) {
             Ok(places) => places,
             Err(NoRoom::Full) => {
                 let error = Error::state(format!(

@@ -6,8 +6,20 @@
 //! to the pool. So a callback may block, call `set` (which only queues), or
 //! take its time without stalling the network. A panicking job is caught and
 //! logged; the thread lives on.
+//!
+//! Stopping: every job queued before [`CallbackPool::stop`] runs first; the
+//! threads are then joined by the deadline. A thread still inside a user
+//! callback at the deadline cannot be interrupted: it is left running,
+//! detached, and ends by itself when the callback returns (it then finds
+//! the pool stopped and exits; process exit ends it otherwise). Jobs it
+//! kept from running are counted and reported, never dropped silently.
+//! After the stop a job runs on the thread that submits it, unless that is
+//! an IO thread (see [`mark_io_thread`]), where it is dropped with an error
+//! log rather than run user code there.
 
+use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -17,6 +29,17 @@ use crate::worker::{Joined, Worker};
 
 /// A unit of work for the pool.
 pub(crate) type Job = Box<dyn FnOnce() + Send + 'static>;
+
+thread_local! {
+    /// Set on the sender and receiver threads.
+    static IO_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the calling thread as an IO thread (sender, receiver): no job
+/// ever runs on it, even after the pool has stopped.
+pub(crate) fn mark_io_thread() {
+    IO_THREAD.with(|flag| flag.set(true));
+}
 
 /// What the pool's inbox carries.
 enum Command {
@@ -30,6 +53,10 @@ enum Command {
 #[derive(Clone, Debug)]
 pub(crate) struct Spawner {
     inbox: Sender<Command>,
+    /// Set (under the write lock) when the pool stops; a job is queued only
+    /// under the read lock with this unset, so none lands behind the stop
+    /// commands.
+    stopped: Arc<RwLock<bool>>,
 }
 
 impl std::fmt::Debug for Command {
@@ -42,16 +69,29 @@ impl std::fmt::Debug for Command {
 }
 
 impl Spawner {
-    /// Queues `job`; runs it inline when the pool has stopped, so that no
-    /// request goes unanswered and no failure unreported during shutdown.
+    /// Queues `job`. Once the pool has stopped, runs it on the calling
+    /// thread so that no failure goes unreported after close, except on an
+    /// IO thread, where it is dropped with an error log.
     pub(crate) fn spawn(&self, job: Job) {
-        if let Err(crossbeam_channel::SendError(Command::Run(job))) =
-            self.inbox.send(Command::Run(job))
         {
-            log::debug!("callback pool stopped; running a job on the calling thread");
-            if catch_unwind(AssertUnwindSafe(job)).is_err() {
-                log::error!("a callback panicked");
+            let stopped = self.stopped.read().unwrap_or_else(|e| e.into_inner());
+            if !*stopped {
+                // The pool keeps a receiver until it is dropped, and it is
+                // not dropped before it is stopped.
+                let _ = self.inbox.send(Command::Run(job));
+                return;
             }
+        }
+        if IO_THREAD.with(Cell::get) {
+            log::error!(
+                "a callback was not run: the callback pool has stopped and {} is an IO thread",
+                std::thread::current().name().unwrap_or("this")
+            );
+            return;
+        }
+        log::debug!("callback pool stopped; running a job on the calling thread");
+        if catch_unwind(AssertUnwindSafe(job)).is_err() {
+            log::error!("a callback panicked");
         }
     }
 }
@@ -60,6 +100,8 @@ impl Spawner {
 #[derive(Debug)]
 pub(crate) struct CallbackPool {
     spawner: Spawner,
+    /// Kept to count what is left in the inbox after the stop.
+    jobs: Receiver<Command>,
     workers: Vec<Worker<()>>,
 }
 
@@ -73,7 +115,11 @@ impl CallbackPool {
     pub(crate) fn start(size: usize) -> Result<Self, Error> {
         let (inbox, jobs) = crossbeam_channel::unbounded();
         let mut pool = CallbackPool {
-            spawner: Spawner { inbox },
+            spawner: Spawner {
+                inbox,
+                stopped: Arc::new(RwLock::new(false)),
+            },
+            jobs: jobs.clone(),
             workers: Vec::new(),
         };
         for n in 1..=size.max(1) {
@@ -98,22 +144,71 @@ impl CallbackPool {
     /// waiting no longer than `deadline`. Returns whether every thread ended
     /// cleanly in time.
     pub(crate) fn stop(&mut self, deadline: Instant) -> bool {
-        for _ in &self.workers {
-            // The receiving threads are alive until they see a Stop, so the
-            // send cannot fail while a worker remains to receive it.
-            let _ = self.spawner.inbox.send(Command::Stop);
+        self.stop_checked(deadline).is_ok()
+    }
+
+    /// As [`CallbackPool::stop`], saying what went wrong.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] naming the threads still inside a callback at
+    /// `deadline` (left running, see the module docs) and the jobs they kept
+    /// from running; [`Error::State`] if a thread panicked.
+    pub(crate) fn stop_checked(&mut self, deadline: Instant) -> Result<(), Error> {
+        {
+            let mut stopped = self
+                .spawner
+                .stopped
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            *stopped = true;
+            for _ in &self.workers {
+                let _ = self.spawner.inbox.send(Command::Stop);
+            }
         }
-        let mut clean = true;
+        let mut stuck = Vec::new();
+        let mut panicked = false;
+        let mut own = false;
         for worker in self.workers.drain(..) {
+            let name = worker.name().to_owned();
             match worker.join_until(deadline) {
                 Joined::Finished(()) => {}
                 Joined::OwnThread => {
                     log::debug!("callback pool stopped from one of its own callbacks");
+                    // It runs what is left once its callback returns.
+                    own = true;
                 }
-                Joined::Panicked | Joined::TimedOut => clean = false,
+                Joined::Panicked => panicked = true,
+                Joined::TimedOut => stuck.push(name),
             }
         }
-        clean
+        // Left only when a thread is stuck: jobs queued behind its callback.
+        let mut not_run = 0;
+        if !own {
+            not_run = self
+                .jobs
+                .try_iter()
+                .filter(|command| matches!(command, Command::Run(_)))
+                .count();
+            // The drain took their stop commands too: a stuck thread that
+            // comes back must find one, or it would wait for jobs forever.
+            for _ in &stuck {
+                let _ = self.spawner.inbox.send(Command::Stop);
+            }
+        }
+        if stuck.is_empty() && !panicked {
+            return Ok(());
+        }
+        if stuck.is_empty() {
+            return Err(Error::state("a callback thread panicked"));
+        }
+        let text = format!(
+            "stopping {}: a user callback did not return; the thread is left running \
+             until it does, and {not_run} queued callback(s) were not run",
+            stuck.join(", ")
+        );
+        log::error!("{text}");
+        Err(Error::Timeout { operation: text })
     }
 }
 
@@ -192,6 +287,78 @@ mod tests {
             r.fetch_add(1, Ordering::SeqCst);
         }));
         assert_eq!(ran.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn jobs_behind_a_stuck_callback_are_reported_and_later_ones_run_inline() {
+        let mut pool = CallbackPool::start(1).unwrap();
+        let (tx, rx) = crossbeam_channel::bounded::<()>(0);
+        let (started_tx, started) = crossbeam_channel::bounded::<()>(1);
+        pool.spawner().spawn(Box::new(move || {
+            started_tx.send(()).unwrap();
+            let _ = rx.recv();
+        }));
+        started.recv_timeout(Duration::from_secs(10)).unwrap();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let r = ran.clone();
+        pool.spawner().spawn(Box::new(move || {
+            r.fetch_add(1, Ordering::SeqCst);
+        }));
+        let e = pool
+            .stop_checked(Instant::now() + Duration::from_millis(50))
+            .unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("iotcs-callback-1") && text.contains("1 queued callback(s) were not run"),
+            "{text}"
+        );
+        // A job submitted after the stop runs on the submitting thread.
+        let r = ran.clone();
+        pool.spawner().spawn(Box::new(move || {
+            r.fetch_add(10, Ordering::SeqCst);
+        }));
+        assert_eq!(ran.load(Ordering::SeqCst), 10);
+        drop(tx);
+    }
+
+    #[test]
+    fn after_stop_no_job_runs_on_an_io_thread() {
+        let mut pool = CallbackPool::start(1).unwrap();
+        let spawner = pool.spawner();
+        assert!(pool.stop(deadline()));
+        let ran = Arc::new(AtomicUsize::new(0));
+        let r = ran.clone();
+        std::thread::spawn(move || {
+            mark_io_thread();
+            spawner.spawn(Box::new(move || {
+                r.fetch_add(1, Ordering::SeqCst);
+            }));
+        })
+        .join()
+        .unwrap();
+        assert_eq!(ran.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn a_stop_from_a_callback_leaves_the_queued_jobs_to_that_thread() {
+        let pool = Arc::new(std::sync::Mutex::new(Some(CallbackPool::start(1).unwrap())));
+        let spawner = pool.lock().unwrap().as_ref().unwrap().spawner();
+        let (gate_tx, gate) = crossbeam_channel::bounded::<()>(1);
+        let (tx, rx) = crossbeam_channel::bounded(2);
+        let (p, t) = (pool.clone(), tx.clone());
+        spawner.spawn(Box::new(move || {
+            gate.recv().unwrap();
+            let mut pool = p.lock().unwrap().take().unwrap();
+            t.send(format!("stopped cleanly: {}", pool.stop(deadline())))
+                .unwrap();
+        }));
+        // Queued behind the stopping callback.
+        spawner.spawn(Box::new(move || tx.send("ran".to_owned()).unwrap()));
+        gate_tx.send(()).unwrap();
+        let got: Vec<String> = (0..2)
+            .map(|_| rx.recv_timeout(Duration::from_secs(10)).unwrap())
+            .collect();
+        assert_eq!(got, ["stopped cleanly: true", "ran"]);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! scope). Tokens, assertions and keys are never logged.
 
 use std::fmt;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -62,6 +63,11 @@ pub(crate) struct RestClient {
     /// Held while a token is fetched, so concurrent callers wait for one
     /// fetch instead of starting their own.
     token: Mutex<TokenState>,
+    /// A copy of the token state's server clock offset (ms), readable
+    /// without the token lock: a token fetch holds that lock across a
+    /// request, and `set`, `raise` and `submit` read the server's clock for
+    /// `eventTime` and must never wait on the network.
+    server_offset_ms: AtomicI64,
     clock: Clock,
     /// `access_token_max_retries`: attempts at the token endpoint when it
     /// cannot be reached or fails with 5xx.
@@ -96,6 +102,7 @@ impl RestClient {
                 secret: Secret::new(secret),
             }),
             token: Mutex::new(TokenState::new()),
+            server_offset_ms: AtomicI64::new(0),
             clock,
             token_attempts: token_attempts.max(1),
         }
@@ -130,10 +137,11 @@ impl RestClient {
     }
 
     /// Now in the server's clock (corrected for a skew learnt at the token
-    /// endpoint), for `eventTime`.
+    /// endpoint), for `eventTime`. Takes no lock, so it never waits for a
+    /// token request in flight.
     pub(crate) fn server_now(&self) -> i64 {
-        let now = self.now();
-        self.lock_token().server_now(now)
+        self.now()
+            .saturating_add(self.server_offset_ms.load(Ordering::Relaxed))
     }
 
     /// Sends `request` with credentials; on 401 or 403 fetches a new token
@@ -268,7 +276,11 @@ impl RestClient {
                 continue;
             }
             match state.refused(response.status, &response.body, self.now(), retried_skew) {
-                Refused::RetryInServerTime => retried_skew = true,
+                Refused::RetryInServerTime => {
+                    retried_skew = true;
+                    self.server_offset_ms
+                        .store(state.server_offset_ms(), Ordering::Relaxed);
+                }
                 Refused::Fail if response.status >= 500 => {
                     return Err(transport_error("POST", TOKEN_PATH, &response));
                 }
@@ -523,6 +535,38 @@ mod tests {
         );
         rest.call_ok(HttpRequest::get("/x")).unwrap();
         assert_eq!(rest.server_now(), server_time);
+    }
+
+    #[test]
+    fn server_now_does_not_wait_for_a_token_request_in_flight() {
+        let (entered_tx, entered) = crossbeam_channel::bounded::<()>(1);
+        let (release, released) = crossbeam_channel::bounded::<()>(1);
+        let transport = Arc::new(MemoryTransport::new(move |_| {
+            let _ = entered_tx.send(());
+            // The server that never answers, until the test lets it.
+            let _ = released.recv();
+            json(503, "{}")
+        }));
+        let rest = Arc::new(RestClient::for_activation(
+            transport,
+            "ACT-1",
+            b"s",
+            fixed_clock(Arc::new(AtomicI64::new(NOW))),
+            1,
+        ));
+        let caller = Arc::clone(&rest);
+        let call = std::thread::spawn(move || caller.call(HttpRequest::get("/x")).is_err());
+        entered
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .unwrap();
+        // The token request holds the token lock now.
+        let (now_tx, now_rx) = crossbeam_channel::bounded(1);
+        let reader = Arc::clone(&rest);
+        std::thread::spawn(move || now_tx.send(reader.server_now()));
+        let now = now_rx.recv_timeout(std::time::Duration::from_secs(10));
+        release.send(()).unwrap();
+        assert!(call.join().unwrap());
+        assert_eq!(now.expect("server_now waited for the token request"), NOW);
     }
 
     #[test]

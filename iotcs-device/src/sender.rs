@@ -213,6 +213,9 @@ impl Sender {
     /// after the first failure no more network calls.
     fn flush(mut self) -> SenderExit {
         self.outbox.close();
+        // Requests taken now could no longer be answered: the outbox is
+        // closed.
+        self.settings.accept_requests = false;
         let mut exit = SenderExit::default();
         let mut failure: Option<Error> = None;
         loop {
@@ -539,11 +542,40 @@ mod tests {
             .send(vec![Outgoing::new(data(1, Priority::Medium))])
             .unwrap();
         let (stop_tx, stop) = crossbeam_channel::bounded::<()>(1);
+        let sender = rig.sender;
+        let handle = std::thread::spawn(move || sender.run(&stop, &wake));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while seen.lock().unwrap().is_empty() && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
         stop_tx.send(()).unwrap();
-        rig.sender.run(&stop, &wake);
+        handle.join().unwrap();
         assert_eq!(
             seen.lock().unwrap()[0],
             "/iot/api/v2/messages?acceptBytes=4190"
+        );
+    }
+
+    #[test]
+    fn the_last_flush_takes_no_requests() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let (mut rig, wake) = rig(10, move |req| {
+            s.lock().unwrap().push(req.path.clone());
+            json(202, "[]")
+        });
+        rig.sender.settings.accept_requests = true;
+        rig.outbox
+            .send(vec![Outgoing::new(data(1, Priority::Medium))])
+            .unwrap();
+        let (stop_tx, stop) = crossbeam_channel::bounded::<()>(1);
+        // Stop is checked first, so the message goes out in the flush, when
+        // a request could no longer be answered.
+        stop_tx.send(()).unwrap();
+        rig.sender.run(&stop, &wake);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            ["/iot/api/v2/messages?acceptBytes=0"]
         );
     }
 

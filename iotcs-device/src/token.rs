@@ -71,6 +71,11 @@ impl TokenState {
         now.saturating_add(self.server_offset_ms)
     }
 
+    /// Server time minus local time, in ms (0 until a skew was learnt).
+    pub(crate) fn server_offset_ms(&self) -> i64 {
+        self.server_offset_ms
+    }
+
     /// Records a token received at `now`: `authorization` is the header
     /// value (`"<token_type> <access_token>"`), `lifetime_ms` the normalised
     /// `expires_in` (`TokenResponse::lifetime_ms`). The stored expiry

@@ -8,7 +8,9 @@
 //! agents: one for ordinary calls with the configured response timeout, one
 //! for long polls whose timeout is the long-poll hold plus the configured
 //! offset. `close` shuts the long-poll agent down, which interrupts a held
-//! poll at once instead of waiting for the server to answer.
+//! poll at once instead of waiting for the server to answer, and at the end
+//! of its network phase shuts both down, which interrupts whatever request
+//! is still in flight (ureq shuts its socket down, even mid-TLS-handshake).
 
 use std::fmt;
 use std::sync::Arc;
@@ -125,6 +127,11 @@ pub(crate) trait Transport: Send + Sync + fmt::Debug {
     /// Interrupts long polls in flight and makes later ones fail at once;
     /// ordinary requests keep working (the sender's last flush needs them).
     fn interrupt_long_polls(&self);
+
+    /// Interrupts every request in flight (a TLS handshake included) and
+    /// makes later ones fail at once: the end of `close`'s network phase.
+    /// Permanent: the transport is not used again.
+    fn interrupt_all(&self);
 }
 
 /// Timeouts and proxy of the ureq transport, from `[http]` and
@@ -307,6 +314,13 @@ impl Transport for UreqTransport {
     fn interrupt_long_polls(&self) {
         self.long_poll_agent.clone().shutdown();
     }
+
+    fn interrupt_all(&self) {
+        // ureq shuts the sockets of requests in flight down, which wakes a
+        // blocked read at once, and refuses new connections.
+        self.long_poll_agent.clone().shutdown();
+        self.agent.clone().shutdown();
+    }
 }
 
 /// Maps a ureq failure to the error kinds of the reference: timeouts to
@@ -387,6 +401,8 @@ pub(crate) mod memory {
         }
 
         fn interrupt_long_polls(&self) {}
+
+        fn interrupt_all(&self) {}
     }
 
     /// A response with `status` and a JSON `body`.

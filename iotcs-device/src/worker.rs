@@ -66,6 +66,15 @@ impl<T: Send + 'static> Worker<T> {
         &self.name
     }
 
+    /// Waits until the thread ends or `deadline` passes, without joining
+    /// it; whether it has ended.
+    pub(crate) fn wait_until(&self, deadline: Instant) -> bool {
+        matches!(
+            self.done.recv_deadline(deadline),
+            Ok(()) | Err(RecvTimeoutError::Disconnected)
+        )
+    }
+
     /// Waits until the thread ends or `deadline` passes.
     pub(crate) fn join_until(self, deadline: Instant) -> Joined<T> {
         if self.handle.thread().id() == thread::current().id() {
@@ -137,6 +146,19 @@ mod tests {
             Joined::TimedOut
         ));
         drop(tx);
+    }
+
+    #[test]
+    fn waiting_does_not_consume_the_worker() {
+        let (tx, rx) = crossbeam_channel::bounded::<()>(0);
+        let w = Worker::spawn("iotcs-test-wait", move || rx.recv().is_err()).unwrap();
+        assert!(!w.wait_until(Instant::now() + Duration::from_millis(20)));
+        drop(tx);
+        assert!(w.wait_until(Instant::now() + Duration::from_secs(10)));
+        assert!(matches!(
+            w.join_until(Instant::now() + Duration::from_secs(10)),
+            Joined::Finished(true)
+        ));
     }
 
     #[test]

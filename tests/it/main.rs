@@ -40,6 +40,10 @@ mod gateway_registration;
 // Gateways: a cloud request for one indirectly-connected device reaches only
 // that device's callback; endpoints not registered are refused.
 mod gateway_routing;
+// close() against a cloud that never answers (TCP only, or TLS but no HTTP):
+// bounded, every thread joined, `set` returning at once; a user callback
+// that never returns gets its request answered 503 and close still returns.
+mod close_bounded;
 // The bundled gateway example, run as a program: exit status and summary.
 mod example_gateway;
 // No secret in the log at trace level: a child runs a device, a gateway and

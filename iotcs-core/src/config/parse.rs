@@ -255,6 +255,16 @@ fn device_messaging(
                 backoff
             };
         }
+        "request_callback_timeout" => {
+            let least = Duration::from_millis(100);
+            let limit = f.millis()?;
+            m.request_callback_timeout = if limit < least {
+                warnings.push(f.warning("raised to 100 ms, the least callback limit allowed"));
+                least
+            } else {
+                limit
+            };
+        }
         "data_message_reliability" => m.data_message_reliability = f.reliability()?,
         "alert_message_reliability" => m.alert_message_reliability = f.reliability()?,
         _ => return Ok(false),

@@ -114,6 +114,15 @@ pub struct DeviceMessagingConfig {
     /// warning, following the reference's "not less than 100 milliseconds".
     /// Key `message_dispatcher_backoff`, in milliseconds. Defaults to 1 s.
     pub message_dispatcher_backoff: Duration,
+    /// How long a request from the cloud waits for its user callback
+    /// (`on_change`, `on_action`), counted from when the request reaches
+    /// the callback pool: a request not answered by then is answered `503`
+    /// (Service Unavailable) and the callback's late answer is dropped. At
+    /// close, requests get at most half of the close timeout (10 s) whatever
+    /// this says. Not in the reference, which waits forever.
+    /// Key `request_callback_timeout`, in milliseconds; values below 100 are
+    /// raised to 100 with a warning. Defaults to 10 s.
+    pub request_callback_timeout: Duration,
     /// Reliability given to data messages that do not set one.
     /// Key `data_message_reliability`, one of `GUARANTEED_DELIVERY`,
     /// `BEST_EFFORT`, `NO_GUARANTEE`. Defaults to [`Reliability::BestEffort`].
@@ -142,6 +151,7 @@ impl Default for DeviceMessagingConfig {
             access_token_max_retries: 3,
             message_queue_waittime: Duration::from_secs(10),
             message_dispatcher_backoff: Duration::from_millis(1000),
+            request_callback_timeout: Duration::from_secs(10),
             data_message_reliability: Reliability::BestEffort,
             alert_message_reliability: Reliability::GuaranteedDelivery,
         }
