@@ -19,7 +19,9 @@
 //!   CPU and new messages do not cut the wait short.
 //!
 //! On stop it closes the outbox, makes one attempt at every batch still
-//! queued, and hands what could not be sent back to its owner; persisted
+//! queued (finding and giving up messages rejected for good as above, so
+//! they hold back nothing), stops at the first failure worth retrying, and
+//! hands what could not be sent back to its owner; persisted
 //! guaranteed messages are not handed back, they stay in the store for the
 //! next open.
 
@@ -115,11 +117,21 @@ impl Sender {
         self.flush()
     }
 
-    /// Sends `batch`, looking for the culprit when the cloud rejects it for
-    /// good ([`crate::fate`]); returns the back-off deadline after a
-    /// retryable failure. `vouched` says whether the cloud accepted the token
-    /// in use for the last POST, and is kept up to date.
+    /// Sends `batch` as [`Sender::attempt`] does; returns the back-off
+    /// deadline after a retryable failure, with the messages not yet sent
+    /// back in the queue.
     pub(crate) fn deliver(&mut self, batch: Batch, vouched: &mut bool) -> Option<Instant> {
+        self.attempt(batch, vouched)
+            .err()
+            .map(|(rest, error)| self.retry_later(rest, &error))
+    }
+
+    /// Sends `batch`, looking for the culprit when the cloud rejects it for
+    /// good ([`crate::fate`]): rejected messages are given up and reported,
+    /// the rest delivered. After a retryable failure, hands back what is not
+    /// yet sent with the error. `vouched` says whether the cloud accepted the
+    /// token in use for the last POST, and is kept up to date.
+    fn attempt(&mut self, batch: Batch, vouched: &mut bool) -> Result<(), (Batch, Error)> {
         let own = self.rest.endpoint_id();
         let sources_of =
             |batch: &Batch| fate::sources(batch.iter().map(|e| e.item.wire()), own.as_deref());
@@ -165,11 +177,11 @@ impl Sender {
                     // Whatever failed, the next POST checks the token again.
                     *vouched = false;
                     batch.extend(pending.drain(..).flatten());
-                    return Some(self.retry_later(batch, &error));
+                    return Err((batch, error));
                 }
             }
         }
-        None
+        Ok(())
     }
 
     /// Gives `batch` up for good: out of the queue and the store, reported.
@@ -210,7 +222,8 @@ impl Sender {
     }
 
     /// The last pass at stop: no new messages, one attempt per batch, and
-    /// after the first failure no more network calls.
+    /// after the first failure worth retrying no more network calls;
+    /// messages rejected for good are given up as on the running path.
     fn flush(mut self) -> SenderExit {
         self.outbox.close();
         // Requests taken now could no longer be answered: the outbox is
@@ -218,20 +231,21 @@ impl Sender {
         self.settings.accept_requests = false;
         let mut exit = SenderExit::default();
         let mut failure: Option<Error> = None;
+        // Messages the cloud rejects for good are found and given up here
+        // as on the running path, so they hold back nothing behind them.
+        let mut vouched = false;
         loop {
-            let batch = self.outbox.pop_batch(self.settings.batch_max);
+            let mut batch = self.outbox.pop_batch(self.settings.batch_max);
             if batch.is_empty() {
                 break;
             }
             if failure.is_none() {
-                match self.post(batch.iter().map(|entry| entry.item.wire())) {
-                    Ok(bytes) => {
-                        self.delivered(&batch, bytes);
-                        continue;
-                    }
-                    Err(e) => {
+                match self.attempt(batch, &mut vouched) {
+                    Ok(()) => continue,
+                    Err((rest, e)) => {
                         log::warn!("could not send the queued messages before closing: {e}");
                         failure = Some(e);
+                        batch = rest;
                     }
                 }
             }
@@ -255,13 +269,8 @@ impl Sender {
         exit
     }
 
-    /// POSTs one batch; hands any requests in the answer to the inbound side.
-    /// Returns the bytes sent.
-    fn post<'a>(&mut self, messages: impl Iterator<Item = &'a str>) -> Result<usize, Error> {
-        self.post_with(messages, true)
-    }
-
-    /// As [`Sender::post`], fetching a new token on 403 only if
+    /// POSTs one batch and hands any requests in the answer to the inbound
+    /// side; returns the bytes sent. Fetches a new token on 403 only if
     /// `refresh_on_403` ([`fate::refresh_on_403`]). A failure is an
     /// [`Error::Transport`] carrying the cloud's status and its explanation.
     fn post_with<'a>(
@@ -527,6 +536,34 @@ mod tests {
         assert_eq!(exit.unsent.len(), 3);
         assert_eq!(exit.error.unwrap().status_code(), Some(503));
         assert_eq!(posted(&transport).len(), 1);
+    }
+
+    #[test]
+    fn final_flush_gives_up_a_rejected_message_and_delivers_the_rest() {
+        let (rig, wake) = rig(10, |req| {
+            if String::from_utf8_lossy(&req.body).contains(r#""n":1"#) {
+                json(400, r#"{"detail":"bad value"}"#)
+            } else {
+                json(202, "[]")
+            }
+        });
+        let counts = Arc::new(Counts::default());
+        for n in 0..4 {
+            rig.outbox
+                .send(vec![Outgoing::with_listener(
+                    data(n, Priority::Medium),
+                    counts.clone(),
+                )])
+                .unwrap();
+        }
+        // Stopped before it ever ran: everything goes out in the last flush.
+        let (stop_tx, stop) = crossbeam_channel::bounded::<()>(1);
+        drop(stop_tx);
+        let exit = rig.sender.run(&stop, &wake);
+        assert!(exit.unsent.is_empty(), "{:?}", exit.unsent.len());
+        assert!(exit.error.is_none());
+        assert_eq!(counts.delivered.load(Ordering::SeqCst), 3);
+        assert_eq!(counts.failed.load(Ordering::SeqCst), 1);
     }
 
     #[test]
