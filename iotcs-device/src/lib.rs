@@ -170,6 +170,7 @@ mod rest;
 mod restored;
 mod router;
 mod sender;
+mod state;
 mod token;
 mod transport;
 mod update;

@@ -275,6 +275,33 @@ impl MessageStore {
     }
 }
 
+/// A database opened and held open without a tree: activation opens the
+/// message store this way before it talks to the cloud, so a store that
+/// cannot be opened fails the activation while nothing has changed yet, and
+/// the dispatcher started after it finds the database already open.
+pub(crate) struct OpenDatabase {
+    _shared: Arc<SharedDb>,
+}
+
+impl std::fmt::Debug for OpenDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenDatabase")
+            .field("path", &self._shared.path)
+            .finish()
+    }
+}
+
+/// Opens the database at `path` (creating it if needed) and holds it open.
+///
+/// # Errors
+///
+/// As [`MessageStore::open`].
+pub(crate) fn open_database(path: &Path) -> Result<OpenDatabase, Error> {
+    Ok(OpenDatabase {
+        _shared: open_shared(path)?,
+    })
+}
+
 /// The shared database of `path`, opening it if this process has not.
 fn open_shared(path: &Path) -> Result<Arc<SharedDb>, Error> {
     let mut open = registry().lock().unwrap_or_else(|e| e.into_inner());

@@ -81,5 +81,6 @@
 
 mod gateway;
 mod registration;
+mod registry;
 
 pub use gateway::GatewayDevice;
