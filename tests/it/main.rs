@@ -42,3 +42,11 @@ mod gateway_registration;
 mod gateway_routing;
 // The bundled gateway example, run as a program: exit status and summary.
 mod example_gateway;
+// Booting with the cloud down: a gateway's earlier registrations and a
+// device's models kept locally; readings buffered and delivered once the
+// cloud is back.
+mod offline_boot;
+// Where state lives: a device without HOME, two devices with default
+// configurations on one host, an activation refused before the cloud is
+// asked when its store cannot be opened.
+mod state_location;
