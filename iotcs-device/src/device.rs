@@ -133,8 +133,7 @@ impl DirectlyConnectedDevice {
     ) -> Result<Self, Error> {
         let assets = store.assets();
         let state = state::state_directory(store.path());
-        let store_path =
-            state::message_store_path(&config, &state, std::env::var_os("HOME"));
+        let store_path = state::message_store_path(&config, &state, std::env::var_os("HOME"));
         let rest = Arc::new(RestClient::for_activation(
             transport,
             assets.client_id(),
@@ -242,8 +241,8 @@ impl DirectlyConnectedDevice {
     /// file is rewritten through a temporary file there), the state
     /// directory, and the message store, which is opened and returned open.
     fn check_state(&self) -> Result<Option<OpenDatabase>, Error> {
-        let provisioning = std::path::absolute(self.store.path())
-            .map_err(|e| Error::io(self.store.path(), e))?;
+        let provisioning =
+            std::path::absolute(self.store.path()).map_err(|e| Error::io(self.store.path(), e))?;
         if let Some(dir) = provisioning.parent() {
             state::check_writable(dir)?;
         }

@@ -115,7 +115,10 @@ pub(crate) fn read_device_record(state: &Path, endpoint_id: &str) -> Option<Devi
             None
         }
         Err(e) => {
-            log::warn!("{} is not a device record ({e}); ignoring it", path.display());
+            log::warn!(
+                "{} is not a device record ({e}); ignoring it",
+                path.display()
+            );
             None
         }
     }
@@ -344,7 +347,16 @@ mod tests {
             state_file(state, "registrations.json").unwrap(),
             PathBuf::from("/s/registrations.json")
         );
-        for bad in ["", ".hidden", "a/b", "..", "msps.db", "models", "device.json", "é"] {
+        for bad in [
+            "",
+            ".hidden",
+            "a/b",
+            "..",
+            "msps.db",
+            "models",
+            "device.json",
+            "é",
+        ] {
             assert!(state_file(state, bad).is_err(), "{bad:?}");
         }
     }

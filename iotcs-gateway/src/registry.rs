@@ -79,8 +79,8 @@ impl Registry {
 
     /// Parses the file's content for `gateway_endpoint_id`.
     fn decode(bytes: &[u8], gateway_endpoint_id: &str) -> Result<Registry, String> {
-        let stored: Stored = serde_json::from_slice(bytes)
-            .map_err(|e| format!("not a registrations file ({e})"))?;
+        let stored: Stored =
+            serde_json::from_slice(bytes).map_err(|e| format!("not a registrations file ({e})"))?;
         if stored.gateway_endpoint_id != gateway_endpoint_id {
             return Err(format!(
                 "the registrations are of gateway endpoint {}, not {gateway_endpoint_id}",

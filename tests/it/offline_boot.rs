@@ -37,6 +37,10 @@ struct Cloud {
     server: ServerHandle,
 }
 
+#[allow(
+    clippy::unwrap_used,
+    reason = "a harness failure is a failed test, which is what a panic reports"
+)]
 impl Cloud {
     fn start(dir: &Path) -> Cloud {
         let _ = env_logger::builder().is_test(true).try_init();

@@ -25,6 +25,10 @@ const NUMBER: &str = "reportingInterval";
 
 /// Starts this test binary as a child running `test` on the device in
 /// `store`; `env` adjusts its environment.
+#[allow(
+    clippy::unwrap_used,
+    reason = "a harness failure is a failed test, which is what a panic reports"
+)]
 fn spawn_child(test: &str, store: &Path, first: i64, env: impl FnOnce(&mut Command)) -> Child {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
@@ -44,6 +48,10 @@ fn spawn_child(test: &str, store: &Path, first: i64, env: impl FnOnce(&mut Comma
 
 /// The next line of `lines` starting with `prefix`, without it; a child that
 /// ends first fails the test with `what`.
+#[allow(
+    clippy::unwrap_used,
+    reason = "a harness failure is a failed test, which is what a panic reports"
+)]
 fn expect_line(lines: &mut Lines<BufReader<ChildStdout>>, prefix: &str, what: &str) -> String {
     for line in lines.by_ref() {
         // Anywhere in the line: the harness may have printed the test's
@@ -117,6 +125,10 @@ fn run_child(test: &str) -> bool {
 
 /// Waits until the cloud holds readings `first` and `first + 1` from
 /// `endpoint`.
+#[allow(
+    clippy::unwrap_used,
+    reason = "a harness failure is a failed test, which is what a panic reports"
+)]
 fn wait_for_readings(cloud: &TestCloud, endpoint: &str, first: i64) {
     eventually(&format!("{endpoint}'s readings are stored"), || {
         let values = data_field_values(&cloud.admin, endpoint, NUMBER);
@@ -205,8 +217,7 @@ fn activate_checks_its_store_before_it_asks_the_cloud() {
     device.close().unwrap();
     // With the cause fixed, the same provisioning file activates.
     config.message_persistence.db_name = cloud.dir.path().join("msps.db");
-    let mut device =
-        DirectlyConnectedDevice::open_with_config(&store, PASSPHRASE, config).unwrap();
+    let mut device = DirectlyConnectedDevice::open_with_config(&store, PASSPHRASE, config).unwrap();
     device.activate(&[THERMOSTAT]).unwrap();
     let endpoint = device.endpoint_id().unwrap().to_owned();
     let model = device.device_model(THERMOSTAT).unwrap().unwrap();

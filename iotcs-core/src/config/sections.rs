@@ -529,10 +529,7 @@ mod tests {
             db_name: PathBuf::from("./b.db"),
             ..BatchByPersistenceConfig::default()
         };
-        assert_eq!(
-            batches.db_path(Path::new("/h")),
-            PathBuf::from("/h/./b.db")
-        );
+        assert_eq!(batches.db_path(Path::new("/h")), PathBuf::from("/h/./b.db"));
     }
 
     #[test]
