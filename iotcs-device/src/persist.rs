@@ -31,9 +31,11 @@
 //!   some malformed files instead of returning an error; opening runs inside
 //!   [`std::panic::catch_unwind`] so that too becomes an error.
 //!
-//! Several devices in one process may share a `db_name`: the database is
-//! opened once per path and shared (sled locks its directory against other
-//! processes, so two processes need two `db_name`s).
+//! The path is resolved by the device (`crate::state`): by default each
+//! device has its own database beside its provisioning file. Several devices
+//! in one process may share a `db_name`: the database is opened once per
+//! path and shared (sled locks its directory against other processes, so two
+//! processes need two `db_name`s, which the default gives them).
 //!
 //! Tests inject failures through [`FailPoints`], checked before every sled
 //! call (STYLE practice 11).
