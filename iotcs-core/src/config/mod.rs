@@ -1,8 +1,11 @@
 //! The library's tunable parameters: the reference's `iotcs.ini`, parsed once
 //! into one typed [`Config`].
 //!
-//! `Config::default()` equals the reference's defaults, and the documented
-//! `iotcs.ini` at the repository root parses to exactly that (a test pins it).
+//! `Config::default()` equals the reference's defaults, except where a field's
+//! docs say why it cannot (`[message_persistence] db_name` and `[device_model]
+//! device_model_store`: a device's state lives beside its provisioning file,
+//! not under `HOME`), and the documented `iotcs.ini` at the repository root
+//! parses to exactly that (a test pins it).
 //! Each section of the file is one field of [`Config`], each key one field of
 //! that section's struct, named as in the file.
 //!
