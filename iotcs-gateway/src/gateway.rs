@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
+use iotcs_core::crypto::activation::IndirectActivationRequest;
 use iotcs_core::model::{DeviceModel, capability};
 use iotcs_core::{Config, Error, TrustedAssets};
 use iotcs_device::{Client, DirectlyConnectedDevice, VirtualDevice};
@@ -203,9 +204,11 @@ impl GatewayDevice {
     /// does not know; [`Error::State`] before activation or after close;
     /// [`Error::Transport`] when the cloud refuses the registration (a
     /// missing or wrong signature, a device restricted to another gateway;
-    /// the error carries the cloud's reason); [`Error::Network`] /
-    /// [`Error::Security`] / [`Error::Timeout`] when the cloud cannot be
-    /// asked and there is no matching record; [`Error::Io`] when the
+    /// the error carries the cloud's reason); [`Error::Security`] when it
+    /// refuses the gateway's credentials; [`Error::Network`] /
+    /// [`Error::Timeout`] (or the 408, 429 or 5xx [`Error::Transport`]) when
+    /// the cloud cannot be asked and no matching registration is recorded;
+    /// [`Error::Io`] when the
     /// registration (made in the cloud) cannot be recorded: calling again
     /// returns the same endpoint id and retries the record.
     pub fn register_device<K, V>(
@@ -261,7 +264,7 @@ impl GatewayDevice {
     fn register_with_cloud(
         &self,
         hardware_id: &str,
-        request: &iotcs_core::crypto::activation::IndirectActivationRequest,
+        request: &IndirectActivationRequest,
         device_models: &[&str],
     ) -> Result<String, Error> {
         if !self.config().device_model.allow_draft_device_models {
@@ -292,7 +295,7 @@ impl GatewayDevice {
     fn registered_offline(
         &self,
         hardware_id: &str,
-        request: &iotcs_core::crypto::activation::IndirectActivationRequest,
+        request: &IndirectActivationRequest,
         unreachable: Error,
     ) -> Result<String, Error> {
         let registered = self.registered();
