@@ -95,8 +95,9 @@ struct LocalCloud {
 }
 
 impl LocalCloud {
-    /// The device's config: defaults, except that guaranteed messages are kept
-    /// beside this throwaway cloud rather than in the user's `$HOME` store.
+    /// The device's config: defaults, with guaranteed messages kept beside
+    /// this throwaway cloud (where the default, beside the provisioning file,
+    /// also is: spelled out for readers who copy it).
     fn config(&self) -> Config {
         let mut config = Config::default();
         config.message_persistence.db_name = self.dir.path().join("msps.db");

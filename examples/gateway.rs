@@ -139,10 +139,9 @@ fn main() -> Result<(), Error> {
     };
     let mut cloud = Some(cloud);
     let duration = duration.unwrap_or(Duration::from_secs(6));
-    // The demo's cloud is thrown away at the end, so its guaranteed messages
-    // are kept beside it, not in the user's $HOME store (`Config::default()`).
-    let mut config = Config::default();
-    config.message_persistence.db_name = dir.path().join("msps.db");
+    // The defaults keep the gateway's state (guaranteed messages, models,
+    // registrations) beside its provisioning file, in the demo's directory.
+    let config = Config::default();
     let counts = run(
         &store,
         PASSPHRASE,

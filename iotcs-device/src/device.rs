@@ -3,7 +3,7 @@
 //! devices and close.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -16,9 +16,11 @@ use crate::activation;
 use crate::client::Client;
 use crate::dispatcher::{Dispatcher, http_settings};
 use crate::models::Models;
+use crate::persist::{self, OpenDatabase};
 use crate::remote;
 use crate::rest::{Clock, RestClient, system_clock};
 use crate::restored::Registry;
+use crate::state::{self, DeviceRecord};
 use crate::transport::{Transport, UreqTransport};
 use crate::virtual_device::VirtualDevice;
 
@@ -56,10 +58,14 @@ pub struct DirectlyConnectedDevice {
     config: Config,
     rest: Arc<RestClient>,
     models: Models,
-    /// The models given to `activate` in this process, to check
-    /// `create_virtual_device` against; unknown for a store activated
-    /// earlier (the store does not record them).
+    /// The models given to `activate`, to check `create_virtual_device`
+    /// against: recorded in the state directory at activation and read back
+    /// at open; unknown for a store activated by another program.
     activated_models: Option<Vec<String>>,
+    /// Where the device keeps its state ([`crate::state`]).
+    state: PathBuf,
+    /// The message store, resolved once at open.
+    store_path: PathBuf,
     /// The virtual devices created, to release their callbacks at close and
     /// to hear about messages restored from an earlier run.
     devices: Registry,
@@ -126,6 +132,8 @@ impl DirectlyConnectedDevice {
         clock: Clock,
     ) -> Result<Self, Error> {
         let assets = store.assets();
+        let state = state::state_directory(store.path());
+        let store_path = state::message_store_path(&config, &state, std::env::var_os("HOME"));
         let rest = Arc::new(RestClient::for_activation(
             transport,
             assets.client_id(),
@@ -134,11 +142,16 @@ impl DirectlyConnectedDevice {
             config.device_messaging.access_token_max_retries,
         ));
         let mut device = DirectlyConnectedDevice {
-            models: Models::new(config.device_model.clone()),
+            models: Models::new(
+                config.device_model.clone(),
+                state::model_store_path(&config, &state),
+            ),
             store,
             config,
             rest,
             activated_models: None,
+            state,
+            store_path,
             devices: Registry::default(),
             dispatcher: None,
         };
@@ -148,9 +161,12 @@ impl DirectlyConnectedDevice {
         ) {
             let key = Arc::new(RsaKeyPair::from_pkcs8(key)?);
             device.rest.set_endpoint(endpoint_id, key);
+            device.activated_models =
+                state::read_device_record(&device.state, endpoint_id).map(|r| r.device_models);
             device.dispatcher = Some(Dispatcher::start(
                 Arc::clone(&device.rest),
                 &device.config,
+                &device.store_path,
                 &device.devices,
             )?);
         }
@@ -173,8 +189,12 @@ impl DirectlyConnectedDevice {
     /// raises too; check [`DirectlyConnectedDevice::is_activated`] first) or
     /// the server says it is; [`Error::Security`] if the server refuses the
     /// credentials; [`Error::Transport`] / [`Error::Network`] /
-    /// [`Error::Protocol`] if the exchange fails; [`Error::Io`] if the store
-    /// cannot be rewritten.
+    /// [`Error::Protocol`] if the exchange fails; [`Error::Io`] if the
+    /// provisioning file's directory, the state directory
+    /// ([`DirectlyConnectedDevice::state_directory`]) or the message store
+    /// cannot be used: that is checked before the cloud is asked, so the
+    /// device is then still unactivated on both sides and `activate` can be
+    /// called again once the cause is fixed.
     pub fn activate(&mut self, device_models: &[&str]) -> Result<(), Error> {
         if self.is_activated() {
             return Err(Error::state(format!(
@@ -188,19 +208,86 @@ impl DirectlyConnectedDevice {
                 "device model URN {empty:?} is empty"
             )));
         }
-        activation::activate(
+        // Held open until the dispatcher has opened its tree in it.
+        let _store = self.check_state()?;
+        let (endpoint_id, _) = activation::activate(
             &self.rest,
             &mut self.store,
             device_models,
             self.config.device_model.allow_draft_device_models,
         )?;
-        self.activated_models = Some(device_models.iter().map(|m| (*m).to_owned()).collect());
+        let models: Vec<String> = device_models.iter().map(|m| (*m).to_owned()).collect();
+        let record = DeviceRecord {
+            endpoint_id,
+            device_models: models.clone(),
+        };
+        if let Err(e) = state::write_device_record(&self.state, &record) {
+            // Only the model check of a later run is lost: not worth failing
+            // an activation the cloud has already made.
+            log::warn!("{e}; after a restart create_virtual_device will not check the models");
+        }
+        self.activated_models = Some(models);
         self.dispatcher = Some(Dispatcher::start(
             Arc::clone(&self.rest),
             &self.config,
+            &self.store_path,
             &self.devices,
         )?);
         Ok(())
+    }
+
+    /// Checks, before activation talks to the cloud, that what the device
+    /// needs afterwards can be used: the provisioning file's directory (the
+    /// file is rewritten through a temporary file there), the state
+    /// directory, and the message store, which is opened and returned open.
+    fn check_state(&self) -> Result<Option<OpenDatabase>, Error> {
+        let provisioning =
+            std::path::absolute(self.store.path()).map_err(|e| Error::io(self.store.path(), e))?;
+        if let Some(dir) = provisioning.parent() {
+            state::check_writable(dir)?;
+        }
+        state::check_writable(&self.state)?;
+        if !self.config.message_persistence.enabled {
+            return Ok(None);
+        }
+        persist::open_database(&self.store_path).map(Some)
+    }
+
+    /// The directory where the device keeps its state, beside its
+    /// provisioning file: `gateway.tas` keeps it in `gateway.tas.state/`.
+    /// It holds the message store (`msps.db/`, unless `[message_persistence]
+    /// db_name` says otherwise), the device models it used (`models/`,
+    /// unless `[device_model] device_model_store` says otherwise), the
+    /// device models it was activated with (`device.json`) and the files
+    /// written with [`DirectlyConnectedDevice::write_state_file`]. Back it
+    /// up with the provisioning file; delete it with the provisioning file.
+    pub fn state_directory(&self) -> &Path {
+        &self.state
+    }
+
+    /// The content of the state file `name` in
+    /// [`DirectlyConnectedDevice::state_directory`]; `None` if there is none.
+    /// Gateways keep their registrations there.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Argument`] for a name that is not a plain file name (letters,
+    /// digits, `.`, `-`, `_`, not starting with `.`) or that the library
+    /// uses itself; [`Error::Io`] naming the file when it cannot be read.
+    pub fn read_state_file(&self, name: &str) -> Result<Option<Vec<u8>>, Error> {
+        state::read_file(&state::state_file(&self.state, name)?)
+    }
+
+    /// Replaces the state file `name` with `contents` atomically and
+    /// durably: a temporary file, `fsync`, a rename over the old one, `fsync`
+    /// of the directory, so a reader (or the next boot, after a power cut)
+    /// sees the old or the new content, never a mix.
+    ///
+    /// # Errors
+    ///
+    /// As [`DirectlyConnectedDevice::read_state_file`], for writing.
+    pub fn write_state_file(&self, name: &str, contents: &[u8]) -> Result<(), Error> {
+        state::write_atomically(&state::state_file(&self.state, name)?, contents)
     }
 
     /// The endpoint id the server assigned at activation; `None` before.

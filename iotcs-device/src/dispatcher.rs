@@ -43,6 +43,7 @@
 //! returns) and `close` reports it ([`crate::pool`]).
 
 use std::fmt;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -142,18 +143,21 @@ fn max_persisted_messages(config: &Config) -> usize {
     config.message_persistence.max_messages
 }
 
-/// Opens the message store of `endpoint_id` if persistence is enabled.
+/// Opens the message store of `endpoint_id` at `path` (the device resolves
+/// it, see `crate::state`) if persistence is enabled.
 ///
 /// # Errors
 ///
-/// [`Error::Config`] if `db_name` is relative and `HOME` is unset;
 /// [`Error::Io`] if the store cannot be opened.
-fn open_store(config: &Config, endpoint_id: &str) -> Result<Option<PersistSettings>, Error> {
+fn open_store(
+    config: &Config,
+    path: &Path,
+    endpoint_id: &str,
+) -> Result<Option<PersistSettings>, Error> {
     if !config.message_persistence.enabled {
         return Ok(None);
     }
-    let path = config.message_persistence.db_path_from_env()?;
-    let store = MessageStore::open(&path, endpoint_id)?;
+    let store = MessageStore::open(path, endpoint_id)?;
     Ok(Some(PersistSettings {
         store: Arc::new(store),
         max_messages: max_persisted_messages(config),
@@ -166,19 +170,19 @@ impl Dispatcher {
     /// # Errors
     ///
     /// [`Error::State`] if the client is not activated; [`Error::Io`] if
-    /// the message store cannot be opened or read, or a thread cannot be
-    /// spawned (those started are stopped again); [`Error::Config`] for an
-    /// unusable `[message_persistence] db_name`.
+    /// the message store at `store_path` cannot be opened or read, or a
+    /// thread cannot be spawned (those started are stopped again).
     pub(crate) fn start(
         rest: Arc<RestClient>,
         config: &Config,
+        store_path: &Path,
         devices: &Registry,
     ) -> Result<Self, Error> {
         let messaging = &config.device_messaging;
         let endpoint_id = rest
             .endpoint_id()
             .ok_or_else(|| Error::state("the message dispatcher needs an activated device"))?;
-        let persist = open_store(config, &endpoint_id)?;
+        let persist = open_store(config, store_path, &endpoint_id)?;
         let clock_rest = Arc::clone(&rest);
         let (outbox, wake) = Outbox::durable(
             messaging.dispatcher_max_queue_size,

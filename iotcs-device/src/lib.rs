@@ -85,12 +85,45 @@
 //!
 //! [`Config`] (the reference's `iotcs.ini`, see [`Config::load`]) is honoured
 //! where this crate acts: `[device_model]` (`device_model_store`, `prefix`,
-//! `suffix`, `allow_draft_device_models`), `[device_messaging]` (queue size,
+//! `suffix`, `allow_draft_device_models`), `[message_persistence]`
+//! (`db_name`, `enabled`, `max_messages`; see "Where state lives"), `[device_messaging]` (queue size,
 //! batch size, polling, long polling and its offset, retries, pool size,
 //! request buffer, back-off pause, response timeout, token retries, default
 //! reliabilities, and this crate's `request_callback_timeout`), `[http]` (connection and read timeouts, `proxy`,
 //! `proxy_auth`) and `[logging]` (`pretty_print_messages` for the trace log
 //! of sent messages). Tokens, keys and secrets are never logged.
+//!
+//! # Where state lives
+//!
+//! A device keeps its state in a directory beside its provisioning file,
+//! named after it (`thermostat.tas` → `thermostat.tas.state/`, see
+//! [`DirectlyConnectedDevice::state_directory`]): the message store
+//! (`msps.db/`), the device models it used (`models/`), the models it was
+//! activated with (`device.json`), and a gateway's registrations. That
+//! directory must be writable anyway (activation rewrites the provisioning
+//! file through a temporary file beside it), needs no `HOME` (systemd
+//! services have none), and is never shared by two devices of one host.
+//! So a device, or a gateway with its indirectly-connected devices, that
+//! boots without network still creates its virtual devices and buffers
+//! their messages: `GUARANTEED_DELIVERY` ones on disk, the others in memory
+//! while the process lives; everything goes out once the cloud answers.
+//!
+//! Deviations from the reference's `iotcs.ini`, where it could not work in
+//! the field:
+//! - `[message_persistence] db_name` is empty by default, meaning the state
+//!   directory. The reference's default, `iotcs/msps.db` under `HOME`, made
+//!   every device of a host share one database (the second process fails
+//!   on its lock) and could not be placed without `HOME`. An absolute
+//!   `db_name` is used as written; a relative one is under `HOME` as in the
+//!   reference when `HOME` is set, else under the state directory.
+//! - `[device_model] device_model_store` empty stores models in the state
+//!   directory instead of disabling the store: a device restarted offline
+//!   needs its models. Draft models are never stored.
+//!
+//! [`DirectlyConnectedDevice::activate`] opens the message store and checks
+//! that the state directory and the provisioning file's directory are
+//! writable *before* it talks to the cloud, so a device is never left
+//! activated in the cloud but unusable locally.
 //!
 //! # From the reference API to Rust
 //!
@@ -196,6 +229,7 @@ mod restored;
 mod room;
 mod router;
 mod sender;
+mod state;
 mod token;
 mod transport;
 mod update;

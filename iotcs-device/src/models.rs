@@ -1,35 +1,44 @@
 //! Device models: fetched from the cloud (`GET
 //! /iot/api/v2/deviceModels/<urn>`), kept in memory for the life of the
-//! device, and optionally in a local directory (`[device_model]
-//! device_model_store`, files `<prefix><url-encoded urn><suffix>`, as
-//! Oracle's Java library names them) so a restarted device need not fetch
-//! them again.
+//! device, and in a local directory (files `<prefix><url-encoded urn><suffix>`,
+//! as Oracle's Java library names them) so a restarted device need not fetch
+//! them again, and can start without the network: `[device_model]
+//! device_model_store` when set, else the device's own `models/` directory
+//! (see [`crate::state`]). The reference stores models only when
+//! `device_model_store` is set; a device that must boot offline needs them,
+//! so iotcs always does.
 //!
-//! A draft model counts as unknown unless `allow_draft_device_models` is set.
+//! A draft model counts as unknown unless `allow_draft_device_models` is set,
+//! and is never written to the directory: a draft is replaced by the real
+//! model once that is provisioned, and a stored copy would hide it.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use iotcs_core::model::DeviceModel;
 use iotcs_core::{DeviceModelConfig, Error};
 
 use crate::rest::{RestClient, transport_error};
+use crate::state::write_atomically;
 use crate::transport::HttpRequest;
 
 /// The device model cache.
 #[derive(Debug)]
 pub(crate) struct Models {
     config: DeviceModelConfig,
+    /// The local directory of models.
+    dir: PathBuf,
     /// Models fetched or read so far, by URN.
     memory: Mutex<HashMap<String, Arc<DeviceModel>>>,
 }
 
 impl Models {
-    /// An empty cache following `config`.
-    pub(crate) fn new(config: DeviceModelConfig) -> Self {
+    /// An empty cache following `config`, storing models in `dir`.
+    pub(crate) fn new(config: DeviceModelConfig, dir: PathBuf) -> Self {
         Models {
             config,
+            dir,
             memory: Mutex::new(HashMap::new()),
         }
     }
@@ -85,21 +94,20 @@ impl Models {
         Ok(Some(model))
     }
 
-    /// The local store file of `urn`, when a store is configured.
-    fn local_path(&self, urn: &str) -> Option<PathBuf> {
-        let dir = self.config.device_model_store.as_ref()?;
-        Some(dir.join(format!(
+    /// The local store file of `urn`.
+    fn local_path(&self, urn: &str) -> PathBuf {
+        self.dir.join(format!(
             "{}{}{}",
             self.config.prefix,
             url_encode(urn),
             self.config.suffix
-        )))
+        ))
     }
 
     /// The model from the local store; a file that cannot be read or parsed
     /// is ignored with a warning (it is refetched and rewritten).
     fn read_local(&self, urn: &str) -> Option<DeviceModel> {
-        let path = self.local_path(urn)?;
+        let path = self.local_path(urn);
         let text = std::fs::read_to_string(&path).ok()?;
         match DeviceModel::from_json(&text) {
             Ok(model) if model.urn() == urn => Some(model),
@@ -121,17 +129,19 @@ impl Models {
         }
     }
 
-    /// Writes `model` to the local store; failures are logged, since the
-    /// model is usable anyway.
+    /// Writes `model` to the local store, durably (an offline boot depends
+    /// on it); a draft is not stored (see the module docs). Failures are
+    /// logged, since the model is usable anyway.
     pub(crate) fn write_local(&self, model: &DeviceModel) {
-        let Some(path) = self.local_path(model.urn()) else {
+        if model.is_draft() {
             return;
-        };
+        }
+        let path = self.local_path(model.urn());
         if let Err(e) = write_atomically(&path, model.to_value().to_string().as_bytes()) {
             log::warn!(
-                "could not store device model {} in {}: {e}",
-                model.urn(),
-                path.display()
+                "could not store device model {}: {e}; a restart without network will not \
+                 find it",
+                model.urn()
             );
         }
     }
@@ -149,19 +159,6 @@ fn fetch(rest: &RestClient, urn: &str) -> Result<Option<DeviceModel>, Error> {
         }
         _ => Err(transport_error("GET", &path, &response)),
     }
-}
-
-/// Writes `bytes` to `path` through a temporary file and a rename, so a
-/// reader never sees half a model.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
 }
 
 /// Percent-encodes everything but ASCII letters, digits and `.-_*` (a space
@@ -229,7 +226,8 @@ mod tests {
             );
             (200, samples::TEMPERATURE_SENSOR_JSON.to_owned())
         });
-        let models = Models::new(DeviceModelConfig::default());
+        let dir = temp_dir("once");
+        let models = Models::new(DeviceModelConfig::default(), dir.clone());
         let m = models
             .get(&rest, samples::TEMPERATURE_SENSOR_URN)
             .unwrap()
@@ -240,6 +238,16 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(gets.load(Ordering::SeqCst), 1);
+        // A fresh cache (a restart) finds it on disk: no cloud needed.
+        let restarted = Models::new(DeviceModelConfig::default(), dir.clone());
+        assert!(
+            restarted
+                .get(&rest, samples::TEMPERATURE_SENSOR_URN)
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(gets.load(Ordering::SeqCst), 1);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -251,20 +259,23 @@ mod tests {
                 (500, "x".into())
             }
         });
-        let models = Models::new(DeviceModelConfig::default());
+        let dir = temp_dir("unknown");
+        let models = Models::new(DeviceModelConfig::default(), dir.clone());
         assert!(models.get(&rest, "urn:missing").unwrap().is_none());
         assert_eq!(
             models.get(&rest, "urn:broken").unwrap_err().status_code(),
             Some(500)
         );
         assert!(models.get(&rest, " ").is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn drafts_need_permission() {
         let draft = samples::TEMPERATURE_SENSOR_JSON.replace("\"draft\": false", "\"draft\": true");
-        let (rest, _) = rest(move |_| (200, draft.clone()));
-        let models = Models::new(DeviceModelConfig::default());
+        let (rest, gets) = rest(move |_| (200, draft.clone()));
+        let dir = temp_dir("drafts");
+        let models = Models::new(DeviceModelConfig::default(), dir.clone());
         assert!(
             models
                 .get(&rest, samples::TEMPERATURE_SENSOR_URN)
@@ -273,7 +284,7 @@ mod tests {
         );
         let mut config = DeviceModelConfig::default();
         config.allow_draft_device_models = true;
-        let allowed = Models::new(config);
+        let allowed = Models::new(config.clone(), dir.clone());
         assert!(
             allowed
                 .get(&rest, samples::TEMPERATURE_SENSOR_URN)
@@ -281,6 +292,13 @@ mod tests {
                 .unwrap()
                 .is_draft()
         );
+        // Drafts are not kept on disk: a restart asks the cloud again.
+        let restarted = Models::new(config, dir.clone());
+        restarted
+            .get(&rest, samples::TEMPERATURE_SENSOR_URN)
+            .unwrap();
+        assert_eq!(gets.load(Ordering::SeqCst), 3);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -289,7 +307,7 @@ mod tests {
         let mut config = DeviceModelConfig::default();
         config.device_model_store = Some(dir.clone());
         let (rest, gets) = rest(|_| (404, "{}".into()));
-        let models = Models::new(config.clone());
+        let models = Models::new(config.clone(), dir.clone());
         models.write_local(&samples::temperature_sensor());
         let file = dir.join("dm-urn%3Acom%3Aexample%3Aiotcs%3Atemperature_sensor.json");
         assert!(file.exists(), "{}", file.display());
@@ -303,7 +321,7 @@ mod tests {
         // A corrupt file falls back to the cloud.
         std::fs::write(&file, "garbage").unwrap();
         assert!(
-            Models::new(config)
+            Models::new(config, dir.clone())
                 .get(&rest, samples::TEMPERATURE_SENSOR_URN)
                 .unwrap()
                 .is_none()

@@ -31,9 +31,11 @@
 //!   some malformed files instead of returning an error; opening runs inside
 //!   [`std::panic::catch_unwind`] so that too becomes an error.
 //!
-//! Several devices in one process may share a `db_name`: the database is
-//! opened once per path and shared (sled locks its directory against other
-//! processes, so two processes need two `db_name`s).
+//! The path is resolved by the device (`crate::state`): by default each
+//! device has its own database beside its provisioning file. Several devices
+//! in one process may share a `db_name`: the database is opened once per
+//! path and shared (sled locks its directory against other processes, so two
+//! processes need two `db_name`s, which the default gives them).
 //!
 //! Tests inject failures through [`FailPoints`], checked before every sled
 //! call (STYLE practice 11).
@@ -273,6 +275,33 @@ impl MessageStore {
             io::Error::other(format!("injected failure at {site}")),
         )
     }
+}
+
+/// A database opened and held open without a tree: activation opens the
+/// message store this way before it talks to the cloud, so a store that
+/// cannot be opened fails the activation while nothing has changed yet, and
+/// the dispatcher started after it finds the database already open.
+pub(crate) struct OpenDatabase {
+    _shared: Arc<SharedDb>,
+}
+
+impl std::fmt::Debug for OpenDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenDatabase")
+            .field("path", &self._shared.path)
+            .finish()
+    }
+}
+
+/// Opens the database at `path` (creating it if needed) and holds it open.
+///
+/// # Errors
+///
+/// As [`MessageStore::open`].
+pub(crate) fn open_database(path: &Path) -> Result<OpenDatabase, Error> {
+    Ok(OpenDatabase {
+        _shared: open_shared(path)?,
+    })
 }
 
 /// The shared database of `path`, opening it if this process has not.

@@ -1,16 +1,17 @@
 //! [`GatewayDevice`]: a directly-connected device that registers
 //! indirectly-connected devices with the cloud and proxies their messages.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
+use iotcs_core::crypto::activation::IndirectActivationRequest;
 use iotcs_core::model::{DeviceModel, capability};
 use iotcs_core::{Config, Error, TrustedAssets};
 use iotcs_device::{Client, DirectlyConnectedDevice, VirtualDevice};
 
 use crate::registration::build_request;
+use crate::registry::{self, Registration, Registry};
 
 /// A gateway: a directly-connected device that registers
 /// indirectly-connected devices (sensors behind Modbus, BLE, serial...) with
@@ -50,17 +51,11 @@ use crate::registration::build_request;
 /// endpoint.
 pub struct GatewayDevice {
     device: DirectlyConnectedDevice,
-    /// Endpoints registered through this gateway since it was opened, with
-    /// the models each was registered with, so `create_virtual_device` can
-    /// refuse an endpoint or model the cloud would refuse.
-    registered: Mutex<HashMap<String, Registered>>,
-}
-
-/// An indirectly-connected device registered in this process.
-#[derive(Debug)]
-struct Registered {
-    hardware_id: String,
-    models: Vec<String>,
+    /// Devices registered through this gateway, in this run or an earlier
+    /// one (kept in the state directory), with the models each was
+    /// registered with, so `create_virtual_device` can refuse an endpoint or
+    /// model the cloud would refuse, and works without the network.
+    registered: Mutex<Registry>,
 }
 
 impl fmt::Debug for GatewayDevice {
@@ -114,10 +109,9 @@ impl GatewayDevice {
         passphrase: &str,
         config: Config,
     ) -> Result<Self, Error> {
-        Ok(GatewayDevice {
-            device: DirectlyConnectedDevice::open_with_config(path, passphrase, config)?,
-            registered: Mutex::new(HashMap::new()),
-        })
+        let device = DirectlyConnectedDevice::open_with_config(path, passphrase, config)?;
+        let registered = Mutex::new(Registry::load(&device));
+        Ok(GatewayDevice { device, registered })
     }
 
     /// Whether the store holds an activation. Reference: `isActivated()`.
@@ -180,6 +174,25 @@ impl GatewayDevice {
     /// returns the same endpoint id (the cloud keeps it), also after a
     /// restart; the metadata and models sent last are the ones kept.
     ///
+    /// The registration is recorded in the gateway's state directory
+    /// ([`DirectlyConnectedDevice::state_directory`], file
+    /// `registrations.json`), so after a restart
+    /// [`GatewayDevice::create_virtual_device`] accepts the device without
+    /// registering it again, and without the network.
+    ///
+    /// **Offline:** when the cloud cannot be asked (no connection, a
+    /// timeout, 408, 429 or 5xx) and this hardware id was registered through
+    /// this gateway before with the same device models, the recorded
+    /// endpoint id is returned instead of the error, and a warning is
+    /// logged. The reference raises `IOError` whenever the request cannot be
+    /// sent; iotcs answers from the record because the cloud would answer
+    /// with that same endpoint id, so a gateway that boots without network
+    /// runs the same code as one that boots with it. Metadata that differs
+    /// from the record is not sent then: it reaches the cloud at the next
+    /// `register_device` that does. New devices, or other models, still need
+    /// the cloud. To skip the attempt altogether, look the endpoint id up
+    /// with [`GatewayDevice::registered_endpoint_id`].
+    ///
     /// With `allow_draft_device_models` off (the default), every model must
     /// be one the cloud knows.
     ///
@@ -191,8 +204,13 @@ impl GatewayDevice {
     /// does not know; [`Error::State`] before activation or after close;
     /// [`Error::Transport`] when the cloud refuses the registration (a
     /// missing or wrong signature, a device restricted to another gateway;
-    /// the error carries the cloud's reason); [`Error::Network`] /
-    /// [`Error::Security`] when the cloud cannot be asked.
+    /// the error carries the cloud's reason); [`Error::Security`] when it
+    /// refuses the gateway's credentials; [`Error::Network`] /
+    /// [`Error::Timeout`] (or the 408, 429 or 5xx [`Error::Transport`]) when
+    /// the cloud cannot be asked and no matching registration is recorded;
+    /// [`Error::Io`] when the
+    /// registration (made in the cloud) cannot be recorded: calling again
+    /// returns the same endpoint id and retries the record.
     pub fn register_device<K, V>(
         &self,
         hardware_id: &str,
@@ -211,6 +229,44 @@ impl GatewayDevice {
             device_models,
             restricted,
         )?;
+        let endpoint_id = match self.register_with_cloud(hardware_id, &request, device_models) {
+            Ok(endpoint_id) => endpoint_id,
+            Err(e) if registry::is_unreachable(&e) => {
+                return self.registered_offline(hardware_id, &request, e);
+            }
+            Err(e) => return Err(e),
+        };
+        log::info!(
+            "registered {hardware_id} as endpoint {endpoint_id} ({})",
+            credentials.as_str()
+        );
+        self.record(Registration {
+            hardware_id: hardware_id.to_owned(),
+            endpoint_id: endpoint_id.clone(),
+            device_models: request.device_models.clone(),
+            metadata: request.metadata.clone(),
+            restricted,
+        })?;
+        Ok(endpoint_id)
+    }
+
+    /// The endpoint id of `hardware_id` if it was registered through this
+    /// gateway, in this run or an earlier one; no network involved. A
+    /// gateway that boots offline can create the virtual devices of its
+    /// known devices with it.
+    pub fn registered_endpoint_id(&self, hardware_id: &str) -> Option<String> {
+        self.registered()
+            .by_hardware_id(hardware_id)
+            .map(|r| r.endpoint_id.clone())
+    }
+
+    /// Checks the models and asks the cloud.
+    fn register_with_cloud(
+        &self,
+        hardware_id: &str,
+        request: &IndirectActivationRequest,
+        device_models: &[&str],
+    ) -> Result<String, Error> {
         if !self.config().device_model.allow_draft_device_models {
             // Asking first gives a clear error naming the model; the cloud
             // would refuse the registration anyway.
@@ -230,19 +286,69 @@ impl GatewayDevice {
                 }
             }
         }
-        let endpoint_id = self.device.activate_indirect(&request)?;
-        log::info!(
-            "registered {hardware_id} as endpoint {endpoint_id} ({})",
-            credentials.as_str()
+        self.device.activate_indirect(request)
+    }
+
+    /// The recorded endpoint id of `hardware_id` when the cloud could not be
+    /// asked (`unreachable` says why), if the record has the same models;
+    /// else `unreachable` itself.
+    fn registered_offline(
+        &self,
+        hardware_id: &str,
+        request: &IndirectActivationRequest,
+        unreachable: Error,
+    ) -> Result<String, Error> {
+        let registered = self.registered();
+        let Some(record) = registered.by_hardware_id(hardware_id) else {
+            return Err(unreachable);
+        };
+        let mut recorded = record.device_models.clone();
+        let mut asked = request.device_models.clone();
+        recorded.sort();
+        asked.sort();
+        if recorded != asked {
+            log::warn!(
+                "{hardware_id} was registered with device models {}, not {}; the cloud must \
+                 be asked, and cannot be",
+                record.device_models.join(", "),
+                request.device_models.join(", ")
+            );
+            return Err(unreachable);
+        }
+        log::warn!(
+            "the cloud cannot be asked to register {hardware_id} ({unreachable}); answering \
+             with its recorded endpoint {}",
+            record.endpoint_id
         );
-        self.registered().insert(
-            endpoint_id.clone(),
-            Registered {
-                hardware_id: hardware_id.to_owned(),
-                models: device_models.iter().map(|m| (*m).to_owned()).collect(),
-            },
-        );
-        Ok(endpoint_id)
+        if record.metadata != request.metadata {
+            log::warn!(
+                "the metadata of {hardware_id} changed; it is sent at the next register_device \
+                 that reaches the cloud"
+            );
+        }
+        Ok(record.endpoint_id.clone())
+    }
+
+    /// Records `registration` in memory and in the state directory; on a
+    /// failed write the memory is rolled back, so a retry writes again.
+    fn record(&self, registration: Registration) -> Result<(), Error> {
+        let mut registered = self.registered();
+        let hardware_id = registration.hardware_id.clone();
+        let old = registered.by_hardware_id(&hardware_id).cloned();
+        if !registered.insert(registration) {
+            return Ok(());
+        }
+        let gateway = self.endpoint_id().unwrap_or_default();
+        let written = registered
+            .encode(gateway)
+            .and_then(|bytes| self.device.write_state_file(registry::FILE, &bytes));
+        if written.is_err() {
+            registered.remove(&hardware_id);
+            if let Some(old) = old {
+                registered.insert(old);
+            }
+        }
+        written
     }
 
     /// The device model `urn`, from the cloud or the local model store.
@@ -257,17 +363,20 @@ impl GatewayDevice {
 
     /// A new virtual device for `endpoint_id` implementing `model`: the
     /// gateway's own endpoint, or an indirectly-connected device registered
-    /// through this gateway since it was opened (with `model` among its
-    /// models). Its messages carry `endpoint_id` as `source`; requests for
-    /// it are routed by `destination`. Reference:
-    /// `createVirtualDevice(endpointId, deviceModel)`.
+    /// through this gateway (with `model` among its models), in this run or
+    /// an earlier one: registrations are kept in the state directory, so a
+    /// gateway restarted without network creates its devices' virtual
+    /// devices and buffers their messages until the cloud is back. Its
+    /// messages carry `endpoint_id` as `source`; requests for it are routed
+    /// by `destination`. Reference: `createVirtualDevice(endpointId,
+    /// deviceModel)`.
     ///
     /// # Errors
     ///
-    /// [`Error::Argument`] if the endpoint was not registered through this
-    /// gateway in this process (register it again: the cloud returns the
-    /// same endpoint id) or not with `model`; [`Error::State`] before
-    /// activation or after close.
+    /// [`Error::Argument`] if the endpoint was never registered through
+    /// this gateway (or its record was lost: register it again, the cloud
+    /// returns the same endpoint id) or not with `model`; [`Error::State`]
+    /// before activation or after close.
     pub fn create_virtual_device(
         &self,
         endpoint_id: &str,
@@ -276,20 +385,21 @@ impl GatewayDevice {
         if self.endpoint_id() == Some(endpoint_id) {
             return self.device.create_virtual_device(endpoint_id, model);
         }
-        match self.registered().get(endpoint_id) {
+        match self.registered().by_endpoint_id(endpoint_id) {
             None => {
                 return Err(Error::argument(format!(
-                    "endpoint {endpoint_id} was not registered through this gateway since it \
-                     was opened; call register_device (it returns the same endpoint id for \
-                     the same hardware id)"
+                    "endpoint {endpoint_id} was not registered through this gateway (none is \
+                     recorded in {}); call register_device (it returns the same endpoint id \
+                     for the same hardware id)",
+                    self.device.state_directory().display()
                 )));
             }
-            Some(registered) if !registered.models.iter().any(|m| m == model.urn()) => {
+            Some(registered) if !registered.device_models.iter().any(|m| m == model.urn()) => {
                 return Err(Error::argument(format!(
                     "device {} (endpoint {endpoint_id}) was registered with device models {}, \
                      not {}",
                     registered.hardware_id,
-                    registered.models.join(", "),
+                    registered.device_models.join(", "),
                     model.urn()
                 )));
             }
@@ -309,7 +419,7 @@ impl GatewayDevice {
         self.device.close()
     }
 
-    fn registered(&self) -> MutexGuard<'_, HashMap<String, Registered>> {
+    fn registered(&self) -> MutexGuard<'_, Registry> {
         // Entries are inserted whole; a panic cannot leave one torn.
         self.registered.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -16,7 +16,8 @@
 //! let mut sensors = Vec::new();
 //! for address in 1..=3 {
 //!     // The same hardware id always gets the same endpoint id, so a
-//!     // restarted gateway simply registers its devices again.
+//!     // restarted gateway simply registers its devices again (offline,
+//!     // the registration recorded locally answers).
 //!     let endpoint_id = gateway.register_device(
 //!         &format!("ble-hum-{address}"),
 //!         [
@@ -56,6 +57,20 @@
 //! endpoint id of a hardware id, so registering again (after a restart, say)
 //! returns the same one.
 //!
+//! # Booting without network
+//!
+//! Every successful registration is recorded in the gateway's state
+//! directory (`registrations.json` beside the message store, written
+//! atomically; see `iotcs_device`'s "Where state lives"), with the device
+//! models the gateway used. A gateway restarted without network therefore
+//! still creates the virtual devices of the devices it registered before
+//! ([`GatewayDevice::create_virtual_device`], or look their endpoint ids up
+//! with [`GatewayDevice::registered_endpoint_id`]) and buffers their
+//! messages until the cloud answers. [`GatewayDevice::register_device`]
+//! asks the cloud first, as the reference does, and answers a known
+//! hardware id with the same models from the record when the cloud cannot
+//! be asked (the reference raises `IOError` there).
+//!
 //! # Cost
 //!
 //! No thread per device: every virtual device shares the gateway's sender,
@@ -71,6 +86,7 @@
 //! | `GatewayDevice.registerDevice(hardwareId, metaData, deviceModels, restricted)` | [`GatewayDevice::register_device`] |
 //! | `GatewayDevice.MANUFACTURER`, `MODEL_NUMBER`, `SERIAL_NUMBER`, `DEVICE_CLASS`, `PROTOCOL`, `PROTOCOL_DEVICE_CLASS`, `PROTOCOL_DEVICE_ID` | the associated constants [`GatewayDevice::MANUFACTURER`] ... [`GatewayDevice::PROTOCOL_DEVICE_ID`] |
 //! | `GatewayDevice.createVirtualDevice(endpointId, deviceModel)` | [`GatewayDevice::create_virtual_device`] (the gateway's own endpoint or a registered device) |
+//! | (none) | [`GatewayDevice::registered_endpoint_id`]: a registered device's endpoint id, without the network |
 //! | `GatewayDevice.getDeviceModel(urn)` | [`GatewayDevice::device_model`] |
 //! | `GatewayDevice.getEndpointId()` / `isActivated()` / `close()` | [`GatewayDevice::endpoint_id`] / [`GatewayDevice::is_activated`] / [`GatewayDevice::close`] |
 //! | `Client` | trait `Client`, implemented by [`GatewayDevice`] |
@@ -81,5 +97,6 @@
 
 mod gateway;
 mod registration;
+mod registry;
 
 pub use gateway::GatewayDevice;

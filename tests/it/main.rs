@@ -57,3 +57,11 @@ mod reference_semantics;
 // messages is reported through its on_error and holds back nothing, also
 // after a restart that restores them from the store.
 mod roaming;
+// Booting with the cloud down: a gateway's earlier registrations and a
+// device's models kept locally; readings buffered and delivered once the
+// cloud is back.
+mod offline_boot;
+// Where state lives: a device without HOME, two devices with default
+// configurations on one host, an activation refused before the cloud is
+// asked when its store cannot be opened.
+mod state_location;

@@ -1,8 +1,11 @@
 //! The library's tunable parameters: the reference's `iotcs.ini`, parsed once
 //! into one typed [`Config`].
 //!
-//! `Config::default()` equals the reference's defaults, and the documented
-//! `iotcs.ini` at the repository root parses to exactly that (a test pins it).
+//! `Config::default()` equals the reference's defaults, except where a field's
+//! docs say why it cannot (`[message_persistence] db_name` and `[device_model]
+//! device_model_store`: a device's state lives beside its provisioning file,
+//! not under `HOME`), and the documented `iotcs.ini` at the repository root
+//! parses to exactly that (a test pins it).
 //! Each section of the file is one field of [`Config`], each key one field of
 //! that section's struct, named as in the file.
 //!
@@ -17,8 +20,10 @@
 //!   key set twice in a section, or text that is not ini is an
 //!   [`Error::Config`] naming the section, the key and the value.
 //!
-//! Only [`Config::load`] and the `db_path_from_env` methods touch the file
-//! system or the environment; everything else works on strings and values.
+//! Only [`Config::load`] and [`BatchByPersistenceConfig::db_path_from_env`]
+//! touch the file system or the environment; everything else works on strings
+//! and values. (The message store's path depends on the device, so
+//! `iotcs_device` resolves it.)
 
 mod parse;
 mod sections;
@@ -113,9 +118,10 @@ impl Config {
     }
 
     /// A configuration for tests: tiny queues so overflow paths run, short
-    /// intervals so tests finish quickly, and persistence off so nothing is
-    /// written under `$HOME` (a test of persistence sets `enabled` and an
-    /// absolute `db_name` in its own temporary directory).
+    /// intervals so tests finish quickly, and persistence off so a test that
+    /// does not care writes no store (a test of persistence sets `enabled`,
+    /// and its store goes beside its provisioning file, or to an absolute
+    /// `db_name` in its own temporary directory).
     ///
     /// Differences from [`Config::default`]:
     /// - `device_messaging`: `dispatcher_max_queue_size` 100,
@@ -264,7 +270,6 @@ mod tests {
             ("media_storage", "storage_connection_retry_limit", "-1"),
             ("media_storage", "proxy", "proxyserver.com:9090/"),
             ("device_policy", "network_cost", "WIFI"),
-            ("message_persistence", "db_name", ""),
             ("message_persistence", "enabled", "perhaps"),
             ("message_persistence", "max_messages", "0"),
             ("batchby_persistence", "db_name", ""),

@@ -198,7 +198,10 @@ fn apply(c: &mut Config, f: &Field<'_>, warnings: &mut Vec<ConfigWarning>) -> Re
                 .ok_or_else(|| f.error("expected one of ETHERNET, CELLULAR, SATELLITE"))?;
         }
 
-        ("message_persistence", "db_name") => c.message_persistence.db_name = f.path()?,
+        ("message_persistence", "db_name") => {
+            // Empty is the default: the device's own state directory.
+            c.message_persistence.db_name = f.opt_path().unwrap_or_default();
+        }
         ("message_persistence", "enabled") => c.message_persistence.enabled = f.boolean()?,
         ("message_persistence", "max_messages") => {
             c.message_persistence.max_messages = f.at_least_one("messages")?

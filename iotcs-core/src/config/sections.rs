@@ -15,7 +15,10 @@ use crate::message::Reliability;
 #[non_exhaustive]
 pub struct DeviceModelConfig {
     /// Directory that stores fetched device models so a restart need not fetch
-    /// them again; `None` (an empty value) disables the store.
+    /// them again (and can start without the network). `None` (an empty
+    /// value) stores them in the device's own state directory
+    /// (`<provisioning file>.state/models`); the reference disables the store
+    /// then, but a device that must boot offline needs its models.
     /// Key `device_model_store`, a path. Defaults to `None`.
     pub device_model_store: Option<PathBuf>,
     /// File-name prefix of models in the store.
@@ -367,9 +370,17 @@ impl fmt::Display for NetworkCost {
 #[derive(Clone, Debug, Eq, PartialEq)]
 #[non_exhaustive]
 pub struct MessagePersistenceConfig {
-    /// Database of persisted messages; a relative path is under the user's
-    /// home directory (see [`db_path`](Self::db_path)).
-    /// Key `db_name`, a path. Defaults to `iotcs/msps.db`.
+    /// Database of persisted messages. Empty (the default): the device's
+    /// own state directory, beside its provisioning file
+    /// (`<provisioning file>.state/msps.db`), so two devices on one host
+    /// never share it and no `HOME` is needed. An absolute path is used as
+    /// written. A relative path is under the user's home directory as in the
+    /// reference when `HOME` is set, else under the device's state
+    /// directory. The device resolves it (`iotcs_device`'s crate docs,
+    /// "Where state lives"); the reference's default, `iotcs/msps.db` under
+    /// `HOME`, made every device of a host share one database and failed
+    /// without `HOME`.
+    /// Key `db_name`, a path. Defaults to empty.
     pub db_name: PathBuf,
     /// Persist messages so they survive a restart.
     /// Key `enabled`, a boolean. Defaults to `true`.
@@ -385,29 +396,10 @@ pub struct MessagePersistenceConfig {
 impl Default for MessagePersistenceConfig {
     fn default() -> Self {
         MessagePersistenceConfig {
-            db_name: PathBuf::from("iotcs/msps.db"),
+            db_name: PathBuf::new(),
             enabled: true,
             max_messages: 100_000,
         }
-    }
-}
-
-impl MessagePersistenceConfig {
-    /// The database path: [`db_name`](Self::db_name) if it is absolute, else
-    /// `db_name` under `home`, as the reference resolves it against `$HOME`.
-    pub fn db_path(&self, home: &Path) -> PathBuf {
-        resolve_under(home, &self.db_name)
-    }
-
-    /// [`db_path`](Self::db_path) with `home` taken from the `HOME`
-    /// environment variable, which is read only when `db_name` is relative.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Config`](crate::Error::Config) naming `[message_persistence]
-    /// db_name` when `db_name` is relative and `HOME` is unset or empty.
-    pub fn db_path_from_env(&self) -> Result<PathBuf, crate::Error> {
-        resolve_from_env("message_persistence", &self.db_name)
     }
 }
 
@@ -456,7 +448,7 @@ impl BatchByPersistenceConfig {
 }
 
 /// `Path::join` already keeps an absolute `name` as it is; the function exists
-/// so both persistence sections state the rule in one place.
+/// to state the rule in one place.
 fn resolve_under(home: &Path, name: &Path) -> PathBuf {
     if name.is_absolute() {
         name.to_path_buf()
@@ -498,10 +490,6 @@ mod tests {
     fn relative_db_names_resolve_under_home() {
         let home = Path::new("/home/dev");
         assert_eq!(
-            MessagePersistenceConfig::default().db_path(home),
-            PathBuf::from("/home/dev/iotcs/msps.db")
-        );
-        assert_eq!(
             BatchByPersistenceConfig::default().db_path(home),
             PathBuf::from("/home/dev/iotcs/bbps.db")
         );
@@ -509,18 +497,6 @@ mod tests {
 
     #[test]
     fn absolute_db_names_ignore_home() {
-        let messages = MessagePersistenceConfig {
-            db_name: PathBuf::from("/var/lib/m.db"),
-            ..MessagePersistenceConfig::default()
-        };
-        assert_eq!(
-            messages.db_path(Path::new("/home/dev")),
-            PathBuf::from("/var/lib/m.db")
-        );
-        assert_eq!(
-            messages.db_path_from_env().unwrap(),
-            PathBuf::from("/var/lib/m.db")
-        );
         let batches = BatchByPersistenceConfig {
             db_name: PathBuf::from("/var/lib/b.db"),
             enabled: false,
@@ -561,13 +537,19 @@ mod tests {
 
     #[test]
     fn a_dot_relative_db_name_is_still_under_home() {
-        let messages = MessagePersistenceConfig {
-            db_name: PathBuf::from("./m.db"),
-            ..MessagePersistenceConfig::default()
+        let batches = BatchByPersistenceConfig {
+            db_name: PathBuf::from("./b.db"),
+            ..BatchByPersistenceConfig::default()
         };
+        assert_eq!(batches.db_path(Path::new("/h")), PathBuf::from("/h/./b.db"));
+    }
+
+    #[test]
+    fn the_message_store_is_per_device_by_default() {
         assert_eq!(
-            messages.db_path(Path::new("/h")),
-            PathBuf::from("/h/./m.db")
+            MessagePersistenceConfig::default().db_name,
+            PathBuf::new(),
+            "empty: the device's state directory, not HOME"
         );
     }
 
