@@ -117,8 +117,8 @@ fn guaranteed_messages_survive_sigkill_exactly_once() {
         let mut finished = true;
         for line in lines.by_ref() {
             let line = line.unwrap();
-            if let Some(n) = line.strip_prefix("ACK ") {
-                acked.push(n.parse::<i64>().unwrap());
+            if let Some(n) = ack(&line) {
+                acked.push(n);
                 seen += 1;
                 if seen == kill_after {
                     finished = false;
@@ -137,8 +137,8 @@ fn guaranteed_messages_survive_sigkill_exactly_once() {
         // Acks printed before the kill and still in the pipe count too.
         for line in lines {
             let Ok(line) = line else { break };
-            if let Some(n) = line.strip_prefix("ACK ") {
-                acked.push(n.parse::<i64>().unwrap());
+            if let Some(n) = ack(&line) {
+                acked.push(n);
             }
         }
         child.wait().unwrap();
@@ -199,4 +199,11 @@ fn child(spec: &str) {
         writeln!(stdout, "ACK {n}").unwrap();
         stdout.flush().unwrap();
     }
+}
+
+/// The number of an `ACK n` line. The first may follow libtest's
+/// `test <name> ... ` on the same line, which has no line break.
+fn ack(line: &str) -> Option<i64> {
+    let (_, n) = line.split_once("ACK ")?;
+    Some(n.trim().parse().expect("an ACK line ends with its number"))
 }
