@@ -880,7 +880,7 @@ fn median_ms(values: &[f64]) -> String {
 // ---------------------------------------------------------------------------
 
 /// The device side: opens (activating the first time), then produces at the
-/// given rate until told `stop`, then closes when stdin ends.
+/// given rate until told `stop` (or stdin ends), then closes when stdin ends.
 fn child(spec: &str) {
     let lines: Vec<&str> = spec.lines().collect();
     let [store, db, models, base, rate] = lines[..] else {
@@ -914,6 +914,9 @@ fn child(spec: &str) {
                     Err(_) => break,
                 }
             }
+            // The parent is done with us, or gone (then nothing must keep
+            // producing behind its back).
+            flag.store(true, Ordering::SeqCst);
             let _ = eof_tx.send(());
         })
         .unwrap();
