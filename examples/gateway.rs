@@ -15,7 +15,8 @@
 //!     cloud it names, until Ctrl-C (or --duration), then closes cleanly.
 //! ```
 //!
-//! `RUST_LOG=debug` shows the protocol (`trace`: every message sent).
+//! `-- --help` lists every flag and its default. `RUST_LOG=debug` shows the
+//! protocol (`trace`: every message sent).
 
 #![allow(
     clippy::print_stdout,
