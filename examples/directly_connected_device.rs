@@ -21,7 +21,9 @@
     reason = "an example reports to its user on stdout"
 )]
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
@@ -31,7 +33,10 @@ use iotcs_device::{
     Config, DirectlyConnectedDevice, Error, NamedValue, Severity, Value, VirtualDevice,
 };
 use iotcs_server::{AdminClient, DeviceRegistration, Server, ServerConfig, TempDir};
+use lexopt::Arg::{Long, Short};
 use serde_json::json;
+
+mod cli;
 
 /// The device model the thermostat implements (one of the local cloud's
 /// built-in sample models).
@@ -40,49 +45,163 @@ const MODEL: &str = samples::TEMPERATURE_SENSOR_URN;
 /// The passphrase of the store the example provisions for itself.
 const PASSPHRASE: &str = "changeit";
 
-fn main() -> Result<(), Error> {
-    iotcs::logging::init("info");
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let option = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!(
-            "usage: directly_connected_device [--config STORE --passphrase P [--ini FILE] [--readings N] | --bench [N]]"
-        );
-        return Ok(());
+/// Readings with `--config` and without `--readings`.
+const READINGS: u32 = 20;
+
+/// Readings of the local demo, whose cloud acts at readings 2, 5 and 6.
+const DEMO_READINGS: u32 = 8;
+
+/// Actions measured by `--bench` without a number.
+const BENCH_ACTIONS: usize = 200;
+
+const HELP: &str = "\
+A thermostat-like directly-connected device. Without --config it starts a
+local cloud in-process, provisions a device and plays a thermostat against
+it: readings, an alert, custom data, and a cloud that changes a threshold
+and invokes actions.
+
+usage: directly_connected_device [--config STORE --passphrase P [--ini FILE] [--readings N]]
+       directly_connected_device --bench [N]
+
+  --config STORE   run with this trusted assets store against the cloud it
+                   names (default: a local cloud in-process)
+  --passphrase P   the store's passphrase (needed with --config)
+  --ini FILE       the SDK's settings, an iotcs.ini (default: the built-in
+                   defaults; only with --config)
+  --readings N     temperatures to report (default 20; only with --config)
+  --bench [N]      measure how long N cloud actions (default 200) take to
+                   reach their callback through a local cloud; prints median
+                   and p99
+  -h, --help       print this help
+
+RUST_LOG=debug shows the library's log (trace: every message sent).
+";
+
+/// The command line.
+#[derive(Debug)]
+enum Options {
+    /// The thermostat with an existing store, against the cloud it names.
+    Provisioned {
+        store: PathBuf,
+        passphrase: String,
+        ini: Option<PathBuf>,
+        readings: u32,
+    },
+    /// The thermostat against a local cloud that it plays.
+    Demo,
+    /// The action-latency measurement with this many actions.
+    Bench(usize),
+}
+
+/// The flags as given, before they are checked against each other.
+#[derive(Debug, Default)]
+struct Flags {
+    store: Option<PathBuf>,
+    passphrase: Option<String>,
+    ini: Option<PathBuf>,
+    readings: Option<u32>,
+    bench: Option<usize>,
+}
+
+impl Options {
+    fn parse(parser: &mut lexopt::Parser) -> Result<cli::Command<Options>, lexopt::Error> {
+        let mut flags = Flags::default();
+        while let Some(arg) = parser.next()? {
+            match arg {
+                Short('h') | Long("help") => return Ok(cli::Command::Help),
+                Long("config") => flags.store = Some(PathBuf::from(parser.value()?)),
+                Long("passphrase") => {
+                    flags.passphrase = Some(cli::value(parser, "--passphrase", "text", |_| true)?);
+                }
+                Long("ini") => flags.ini = Some(PathBuf::from(parser.value()?)),
+                Long("readings") => {
+                    flags.readings = Some(cli::value(parser, "--readings", "a number", |_| true)?);
+                }
+                Long("bench") => flags.bench = Some(bench_count(parser)?),
+                _ => return Err(arg.unexpected()),
+            }
+        }
+        flags.check().map(cli::Command::Run)
     }
-    if let Some(store) = option("--config") {
-        let passphrase =
-            option("--passphrase").ok_or_else(|| Error::argument("--config needs --passphrase"))?;
-        let config = match option("--ini") {
-            Some(ini) => Config::load(ini)?,
-            None => Config::default(),
+}
+
+/// The number after `--bench`, which may be left out (`--bench`,
+/// `--bench 50` and `--bench=50` all work).
+fn bench_count(parser: &mut lexopt::Parser) -> Result<usize, lexopt::Error> {
+    let what = "a positive number of actions";
+    let positive = |n: &usize| *n > 0;
+    if let Some(raw) = parser.optional_value() {
+        return cli::parsed("--bench", what, raw, positive);
+    }
+    let next_is_flag = |a: &OsStr| a.to_str().is_some_and(|a| a.starts_with('-'));
+    match parser.raw_args()?.next_if(|a| !next_is_flag(a)) {
+        Some(raw) => cli::parsed("--bench", what, raw, positive),
+        None => Ok(BENCH_ACTIONS),
+    }
+}
+
+impl Flags {
+    /// The mode these flags ask for, or an error naming a flag that has no
+    /// effect in it.
+    fn check(self) -> Result<Options, lexopt::Error> {
+        let Some(store) = self.store else {
+            for (flag, given) in [
+                ("--passphrase", self.passphrase.is_some()),
+                ("--ini", self.ini.is_some()),
+                ("--readings", self.readings.is_some()),
+            ] {
+                if given {
+                    return Err(format!("{flag} goes with --config").into());
+                }
+            }
+            return Ok(self.bench.map_or(Options::Demo, Options::Bench));
         };
-        let readings = option("--readings").map_or(Ok(20), |n| {
-            n.parse()
-                .map_err(|_| Error::argument("--readings needs a number"))
-        })?;
-        return run_thermostat(&PathBuf::from(store), &passphrase, config, readings, None);
+        if self.bench.is_some() {
+            return Err("--bench runs its own local cloud: leave out --config".into());
+        }
+        let passphrase = self.passphrase.ok_or("--config needs --passphrase")?;
+        Ok(Options::Provisioned {
+            store,
+            passphrase,
+            ini: self.ini,
+            readings: self.readings.unwrap_or(READINGS),
+        })
     }
-    let cloud = LocalCloud::start()?;
-    if args.iter().any(|a| a == "--bench") {
-        let count = option("--bench")
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(200);
-        return bench(&cloud, count);
-    }
-    run_thermostat(
-        &cloud.store,
-        PASSPHRASE,
-        cloud.config(),
-        8,
-        Some(&cloud.admin),
-    )?;
-    cloud.report()
+}
+
+fn main() -> ExitCode {
+    iotcs::logging::init("info");
+    cli::run(
+        "directly_connected_device",
+        HELP,
+        Options::parse,
+        |options| match options {
+            Options::Provisioned {
+                store,
+                passphrase,
+                ini,
+                readings,
+            } => {
+                let config = match ini {
+                    Some(ini) => Config::load(ini)?,
+                    None => Config::default(),
+                };
+                run_thermostat(&store, &passphrase, config, readings, None)
+            }
+            Options::Demo => {
+                let cloud = LocalCloud::start()?;
+                run_thermostat(
+                    &cloud.store,
+                    PASSPHRASE,
+                    cloud.config(),
+                    DEMO_READINGS,
+                    Some(&cloud.admin),
+                )?;
+                cloud.report()
+            }
+            Options::Bench(count) => bench(&LocalCloud::start()?, count),
+        },
+    )
 }
 
 /// A local cloud with one provisioned device.

@@ -15,7 +15,8 @@
 //!     cloud it names, until Ctrl-C (or --duration), then closes cleanly.
 //! ```
 //!
-//! `RUST_LOG=debug` shows the protocol (`trace`: every message sent).
+//! `-- --help` lists every flag and its default. `RUST_LOG=debug` shows the
+//! protocol (`trace`: every message sent).
 
 #![allow(
     clippy::print_stdout,
@@ -23,6 +24,8 @@
 )]
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
@@ -31,13 +34,38 @@ use iotcs_core::model::samples;
 use iotcs_device::{Config, DeviceModel, Error, Severity, Value, VirtualDevice};
 use iotcs_gateway::GatewayDevice;
 use iotcs_server::{AdminClient, DeviceRegistration, MessageFilter, Server, ServerConfig, TempDir};
+use lexopt::Arg::{Long, Short};
 use serde_json::json;
+
+mod cli;
 
 /// The passphrase of the provisioning file the example writes for itself.
 const PASSPHRASE: &str = "changeit";
 
 /// How often every sensor reports.
 const TICK: Duration = Duration::from_millis(500);
+
+/// How long the local demo runs without `--duration`.
+const DEMO_DURATION: Duration = Duration::from_secs(6);
+
+const HELP: &str = "\
+A gateway with simulated sensors. Without --config it starts a local cloud
+in-process, provisions a gateway, streams the sensors' readings, plays the
+cloud for a while and ends with a summary line.
+
+usage: gateway [--devices N] [--duration SECONDS] [--config FILE --passphrase P]
+
+  --devices N         simulated sensors, alternating temperature and humidity
+                      (default 3)
+  --duration SECONDS  how long to stream readings (default 6; with --config,
+                      until Ctrl-C)
+  --config FILE       run with this provisioning file against the cloud it
+                      names, until Ctrl-C (default: a local cloud in-process)
+  --passphrase P      the provisioning file's passphrase (needed with --config)
+  -h, --help          print this help
+
+RUST_LOG=debug shows the protocol (trace: every message sent).
+";
 
 /// What the run counted, shared with the callbacks.
 #[derive(Debug, Default)]
@@ -50,59 +78,108 @@ struct Counts {
     requests: AtomicU64,
 }
 
-fn main() -> Result<(), Error> {
-    iotcs::logging::init("warn");
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let option = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!(
-            "usage: gateway [--devices N] [--duration SECONDS] [--config FILE --passphrase P]"
-        );
-        return Ok(());
-    }
-    let devices: usize = option("--devices").map_or(Ok(3), |n| {
-        n.parse()
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or_else(|| Error::argument(format!("--devices needs a positive number, not {n:?}")))
-    })?;
-    let duration = option("--duration")
-        .map(|s| {
-            s.parse::<f64>()
-                .ok()
-                .filter(|s| s.is_finite() && *s > 0.0)
-                .map(Duration::from_secs_f64)
-                .ok_or_else(|| {
-                    Error::argument(format!("--duration needs a positive number, not {s:?}"))
-                })
-        })
-        .transpose()?;
-    let sensors = sensor_list(devices);
+/// The command line.
+#[derive(Debug)]
+struct Options {
+    /// How many sensors.
+    devices: usize,
+    /// How long to stream readings; `None`: the default for the mode.
+    duration: Option<Duration>,
+    /// A provisioning file and its passphrase; `None`: the local demo.
+    provisioned: Option<(PathBuf, String)>,
+}
 
-    if let Some(store) = option("--config") {
-        let passphrase =
-            option("--passphrase").ok_or_else(|| Error::argument("--config needs --passphrase"))?;
-        let stop = until_ctrl_c()?;
-        println!("running until Ctrl-C");
-        let counts = run(
-            &PathBuf::from(store),
-            &passphrase,
-            Config::default(),
-            &sensors,
+impl Options {
+    fn parse(parser: &mut lexopt::Parser) -> Result<cli::Command<Options>, lexopt::Error> {
+        let (mut devices, mut duration, mut file, mut passphrase) = (3, None, None, None);
+        while let Some(arg) = parser.next()? {
+            match arg {
+                Short('h') | Long("help") => return Ok(cli::Command::Help),
+                Long("devices") => {
+                    devices = cli::value(parser, "--devices", "a positive number", |n| *n > 0)?;
+                }
+                Long("duration") => {
+                    let Seconds(d) = cli::value(parser, "--duration", SECONDS, |_| true)?;
+                    duration = Some(d);
+                }
+                Long("config") => file = Some(PathBuf::from(parser.value()?)),
+                Long("passphrase") => {
+                    passphrase = Some(cli::value(parser, "--passphrase", "text", |_| true)?);
+                }
+                _ => return Err(arg.unexpected()),
+            }
+        }
+        let provisioned = match (file, passphrase) {
+            (Some(file), Some(passphrase)) => Some((file, passphrase)),
+            (None, None) => None,
+            (Some(_), None) => return Err("--config needs --passphrase".into()),
+            (None, Some(_)) => return Err("--passphrase goes with --config".into()),
+        };
+        Ok(cli::Command::Run(Options {
+            devices,
             duration,
-            None,
-            &stop,
-        )?;
-        print_summary(&sensors, &counts, &[], None);
-        return Ok(());
+            provisioned,
+        }))
     }
+}
 
-    // No arguments: the local cloud, in-process.
+/// A positive number of seconds that a `Duration` can hold.
+struct Seconds(Duration);
+
+/// What `Seconds` accepts, for an error message.
+const SECONDS: &str = "a positive number of seconds (under 1.8e19)";
+
+impl FromStr for Seconds {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Seconds, ()> {
+        let seconds: f64 = s.parse().map_err(|_| ())?;
+        Duration::try_from_secs_f64(seconds)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .map(Seconds)
+            .ok_or(())
+    }
+}
+
+fn main() -> ExitCode {
+    iotcs::logging::init("warn");
+    cli::run("gateway", HELP, Options::parse, |options| {
+        let sensors = sensor_list(options.devices);
+        match &options.provisioned {
+            Some((file, passphrase)) => {
+                run_provisioned(file, passphrase, &sensors, options.duration)
+            }
+            None => demo(&sensors, options.duration.unwrap_or(DEMO_DURATION)),
+        }
+    })
+}
+
+/// Runs the gateway of an existing provisioning file, against the cloud it
+/// names, until Ctrl-C (or `duration`).
+fn run_provisioned(
+    file: &Path,
+    passphrase: &str,
+    sensors: &[Sensor],
+    duration: Option<Duration>,
+) -> Result<(), Error> {
+    let stop = until_ctrl_c()?;
+    println!("running until Ctrl-C");
+    let counts = run(
+        file,
+        passphrase,
+        Config::default(),
+        sensors,
+        duration,
+        None,
+        &stop,
+    )?;
+    print_summary(sensors, &counts, &[], None);
+    Ok(())
+}
+
+/// The whole story against a local cloud in-process, for `duration`.
+fn demo(sensors: &[Sensor], duration: Duration) -> Result<(), Error> {
     let dir = TempDir::new("iotcs-gateway-example")?;
     let server = Server::start(
         ServerConfig::default()
@@ -115,30 +192,14 @@ fn main() -> Result<(), Error> {
         dir.path().display()
     );
     let admin = server.admin()?;
-    // The humidity sensors' secrets go into the gateway's provisioning file,
-    // so the gateway proves their identity when it registers them; the
-    // temperature sensors are registered "restricted" to this gateway.
-    let mut registration = DeviceRegistration::new("gateway-1").gateway(true);
-    for sensor in sensors.iter().filter(|s| s.kind == Kind::Humidity) {
-        registration = registration.icd(&sensor.hardware_id, None);
-    }
-    let (gateway, file) = admin.provision(&registration, PASSPHRASE)?;
-    let store = dir.path().join("gateway-1.tas");
-    write_private(&store, &file)?;
-    println!(
-        "provisioned gateway {} into {}",
-        gateway.id(),
-        store.display()
-    );
+    let store = provision(&admin, sensors, dir.path())?;
 
     let (_never, stop) = mpsc::channel();
-    let cloud = Cloud {
+    let mut cloud = Cloud {
         admin: &admin,
         round_trips: Vec::new(),
         asked: 0,
     };
-    let mut cloud = Some(cloud);
-    let duration = duration.unwrap_or(Duration::from_secs(6));
     // The defaults keep the gateway's state (guaranteed messages, models,
     // registrations) beside its provisioning file, in the demo's directory.
     let config = Config::default();
@@ -146,12 +207,11 @@ fn main() -> Result<(), Error> {
         &store,
         PASSPHRASE,
         config,
-        &sensors,
+        sensors,
         Some(duration),
-        cloud.as_mut(),
+        Some(&mut cloud),
         &stop,
     )?;
-    let cloud = cloud.expect("set above");
     let stored: usize = sensors
         .iter()
         .filter_map(|s| s.endpoint.get())
@@ -164,9 +224,29 @@ fn main() -> Result<(), Error> {
     println!(
         "the cloud stored {stored} messages from the sensors (readings, alerts, echoes, responses)"
     );
-    print_summary(&sensors, &counts, &cloud.round_trips, Some(cloud.asked));
+    print_summary(sensors, &counts, &cloud.round_trips, Some(cloud.asked));
     server.shutdown()?;
     Ok(())
+}
+
+/// Provisions the demo's gateway into a file in `dir`; returns its path.
+fn provision(admin: &AdminClient, sensors: &[Sensor], dir: &Path) -> Result<PathBuf, Error> {
+    // The humidity sensors' secrets go into the gateway's provisioning file,
+    // so the gateway proves their identity when it registers them; the
+    // temperature sensors are registered "restricted" to this gateway.
+    let mut registration = DeviceRegistration::new("gateway-1").gateway(true);
+    for sensor in sensors.iter().filter(|s| s.kind == Kind::Humidity) {
+        registration = registration.icd(&sensor.hardware_id, None);
+    }
+    let (gateway, file) = admin.provision(&registration, PASSPHRASE)?;
+    let store = dir.join("gateway-1.tas");
+    write_private(&store, &file)?;
+    println!(
+        "provisioned gateway {} into {}",
+        gateway.id(),
+        store.display()
+    );
+    Ok(store)
 }
 
 /// The kinds of simulated sensor.
@@ -254,7 +334,7 @@ fn run(
     config: Config,
     sensors: &[Sensor],
     duration: Option<Duration>,
-    mut cloud: Option<&mut Cloud<'_>>,
+    cloud: Option<&mut Cloud<'_>>,
     stop: &mpsc::Receiver<()>,
 ) -> Result<Arc<Counts>, Error> {
     let mut gateway = GatewayDevice::open_with_config(store, passphrase, config)?;
@@ -267,86 +347,109 @@ fn run(
         gateway.endpoint_id().unwrap_or_default()
     );
     let counts = Arc::new(Counts::default());
-    let temperature = model(&gateway, samples::TEMPERATURE_SENSOR_URN)?;
-    let humidity = model(&gateway, samples::HUMIDITY_SENSOR_URN)?;
+    let mut live = register(&gateway, sensors, &counts)?;
+    stream(&mut live, &counts, duration, cloud, stop)?;
+    println!("closing the gateway");
+    // Close waits until every queued message is delivered or reported to
+    // `on_error`, so the counts are final afterwards.
+    gateway.close()?;
+    Ok(counts)
+}
+
+/// Registers every sensor with the cloud and creates its virtual device,
+/// with callbacks that count into `counts`.
+fn register(
+    gateway: &GatewayDevice,
+    sensors: &[Sensor],
+    counts: &Arc<Counts>,
+) -> Result<Vec<Reading>, Error> {
+    let temperature = model(gateway, samples::TEMPERATURE_SENSOR_URN)?;
+    let humidity = model(gateway, samples::HUMIDITY_SENSOR_URN)?;
     let mut live = Vec::with_capacity(sensors.len());
     for (i, sensor) in sensors.iter().enumerate() {
         let model = match sensor.kind {
             Kind::Temperature => &temperature,
             Kind::Humidity => &humidity,
         };
-        let provisioned = gateway
-            .trusted_assets()
-            .icd_secret(&sensor.hardware_id)
-            .is_some();
-        let endpoint = gateway.register_device(
-            &sensor.hardware_id,
-            [
-                (GatewayDevice::MANUFACTURER, "Acme Sensors".to_owned()),
-                (
-                    GatewayDevice::MODEL_NUMBER,
-                    format!("{:?}-200", sensor.kind).to_uppercase(),
-                ),
-                (GatewayDevice::SERIAL_NUMBER, format!("SN-{:05}", 1000 + i)),
-                (
-                    GatewayDevice::DEVICE_CLASS,
-                    format!("{:?} sensor", sensor.kind),
-                ),
-                (GatewayDevice::PROTOCOL, "Modbus RTU".to_owned()),
-                (
-                    GatewayDevice::PROTOCOL_DEVICE_CLASS,
-                    "holding-register".to_owned(),
-                ),
-                (GatewayDevice::PROTOCOL_DEVICE_ID, (i + 1).to_string()),
-            ],
-            &[model.urn()],
-            !provisioned,
-        )?;
-        println!(
-            "registered {} as endpoint {endpoint} ({})",
-            sensor.hardware_id,
-            if provisioned {
-                "signed with its provisioned secret"
-            } else {
-                "restricted to this gateway"
-            }
-        );
+        let endpoint = register_sensor(gateway, sensor, i, model)?;
         let _ = sensor.endpoint.set(endpoint.clone());
         let device = gateway.create_virtual_device(&endpoint, model)?;
-        install_callbacks(&device, &sensor.hardware_id, &counts)?;
+        install_callbacks(&device, &sensor.hardware_id, counts)?;
         live.push(Reading::new(sensor, device, i));
     }
+    Ok(live)
+}
 
+/// Registers the `i`th sensor, with its metadata; returns its endpoint id.
+fn register_sensor(
+    gateway: &GatewayDevice,
+    sensor: &Sensor,
+    i: usize,
+    model: &DeviceModel,
+) -> Result<String, Error> {
+    let provisioned = gateway
+        .trusted_assets()
+        .icd_secret(&sensor.hardware_id)
+        .is_some();
+    let endpoint = gateway.register_device(
+        &sensor.hardware_id,
+        [
+            (GatewayDevice::MANUFACTURER, "Acme Sensors".to_owned()),
+            (
+                GatewayDevice::MODEL_NUMBER,
+                format!("{:?}-200", sensor.kind).to_uppercase(),
+            ),
+            (GatewayDevice::SERIAL_NUMBER, format!("SN-{:05}", 1000 + i)),
+            (
+                GatewayDevice::DEVICE_CLASS,
+                format!("{:?} sensor", sensor.kind),
+            ),
+            (GatewayDevice::PROTOCOL, "Modbus RTU".to_owned()),
+            (
+                GatewayDevice::PROTOCOL_DEVICE_CLASS,
+                "holding-register".to_owned(),
+            ),
+            (GatewayDevice::PROTOCOL_DEVICE_ID, (i + 1).to_string()),
+        ],
+        &[model.urn()],
+        !provisioned,
+    )?;
+    println!(
+        "registered {} as endpoint {endpoint} ({})",
+        sensor.hardware_id,
+        if provisioned {
+            "signed with its provisioned secret"
+        } else {
+            "restricted to this gateway"
+        }
+    );
+    Ok(endpoint)
+}
+
+/// Reports every sensor each `TICK` until `duration` passes or `stop` fires
+/// (without `duration`, until `stop` fires or its sender is gone); with
+/// `cloud`, plays the cloud's script on the first sensor along the way.
+fn stream(
+    live: &mut [Reading],
+    counts: &Counts,
+    duration: Option<Duration>,
+    mut cloud: Option<&mut Cloud<'_>>,
+    stop: &mpsc::Receiver<()>,
+) -> Result<(), Error> {
     let started = Instant::now();
-    let (mut changed, mut invoked) = (false, false);
+    let mut script = Script::default();
     let mut tick = 0u32;
     loop {
         if duration.is_some_and(|d| started.elapsed() >= d) {
             break;
         }
-        for reading in &mut live {
-            reading.report(tick, &counts)?;
+        for reading in live.iter_mut() {
+            reading.report(tick, counts)?;
         }
-        if let (Some(cloud), Some(duration)) = (cloud.as_deref_mut(), duration) {
-            let first = &live[0];
-            let endpoint = first.device.endpoint_id().to_owned();
-            let urn = first.device.device_model().urn().to_owned();
-            if !changed && started.elapsed() >= duration / 3 {
-                changed = true;
-                // Just under the current reading, so the next ones cross it.
-                let limit = (first.value - 0.5).floor();
-                let attribute = first.threshold_attribute();
-                cloud.request(
-                    &format!("set {attribute} of {} to {limit}", first.name),
-                    |admin| admin.set_attribute(&endpoint, &urn, attribute, json!(limit)),
-                )?;
-            } else if changed && !invoked && started.elapsed() >= duration * 2 / 3 {
-                invoked = true;
-                let action = first.action();
-                cloud.request(&format!("invoke {action} on {}", first.name), |admin| {
-                    admin.invoke_action(&endpoint, &urn, action, None)
-                })?;
-            }
+        if let (Some(cloud), Some(duration), Some(first)) =
+            (cloud.as_deref_mut(), duration, live.first())
+        {
+            script.play(cloud, first, started.elapsed(), duration)?;
         }
         tick += 1;
         match stop.recv_timeout(TICK) {
@@ -356,11 +459,47 @@ fn run(
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
-    println!("closing the gateway");
-    // Close waits until every queued message is delivered or reported to
-    // `on_error`, so the counts are final afterwards.
-    gateway.close()?;
-    Ok(counts)
+    Ok(())
+}
+
+/// What the demo's cloud does to the first sensor: after a third of the run
+/// it lowers the sensor's threshold, after two thirds it invokes an action.
+#[derive(Debug, Default)]
+struct Script {
+    changed: bool,
+    invoked: bool,
+}
+
+impl Script {
+    /// Plays the next step of the script if its time (`elapsed` of
+    /// `duration`) has come.
+    fn play(
+        &mut self,
+        cloud: &mut Cloud<'_>,
+        first: &Reading,
+        elapsed: Duration,
+        duration: Duration,
+    ) -> Result<(), Error> {
+        let endpoint = first.device.endpoint_id().to_owned();
+        let urn = first.device.device_model().urn().to_owned();
+        if !self.changed && elapsed >= duration / 3 {
+            self.changed = true;
+            // Just under the current reading, so the next ones cross it.
+            let limit = (first.value - 0.5).floor();
+            let attribute = first.threshold_attribute();
+            cloud.request(
+                &format!("set {attribute} of {} to {limit}", first.name),
+                |admin| admin.set_attribute(&endpoint, &urn, attribute, json!(limit)),
+            )?;
+        } else if self.changed && !self.invoked && elapsed >= duration / 3 * 2 {
+            self.invoked = true;
+            let action = first.action();
+            cloud.request(&format!("invoke {action} on {}", first.name), |admin| {
+                admin.invoke_action(&endpoint, &urn, action, None)
+            })?;
+        }
+        Ok(())
+    }
 }
 
 /// A model the cloud must know.

@@ -15,36 +15,84 @@
     reason = "an example reports to its user on stdout"
 )]
 
+use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use iotcs::Error;
 use iotcs::core::model::samples;
 use iotcs_gateway::GatewayDevice;
+use lexopt::Arg::{Long, Short};
 
-fn main() -> Result<(), Error> {
+mod cli;
+
+const HELP: &str = "\
+The gateway as firmware ships it: the SDK alone, no local cloud. Opens (and
+if needed activates) the gateway of a provisioning file, registers simulated
+temperature sensors, sends their readings (one a second) and closes.
+
+usage: gateway_firmware --config FILE --passphrase P [--devices N] [--readings N]
+
+  --config FILE    the gateway's provisioning file (required)
+  --passphrase P   its passphrase (required)
+  --devices N      simulated temperature sensors (default 2)
+  --readings N     readings of each sensor (default 10)
+  -h, --help       print this help
+
+RUST_LOG=debug shows the protocol.
+";
+
+/// The command line.
+#[derive(Debug)]
+struct Options {
+    store: PathBuf,
+    passphrase: String,
+    devices: u32,
+    readings: u32,
+}
+
+impl Options {
+    fn parse(parser: &mut lexopt::Parser) -> Result<cli::Command<Options>, lexopt::Error> {
+        let (mut store, mut passphrase, mut devices, mut readings) = (None, None, 2, 10);
+        while let Some(arg) = parser.next()? {
+            match arg {
+                Short('h') | Long("help") => return Ok(cli::Command::Help),
+                Long("config") => store = Some(PathBuf::from(parser.value()?)),
+                Long("passphrase") => {
+                    passphrase = Some(cli::value(parser, "--passphrase", "text", |_| true)?);
+                }
+                Long("devices") => devices = cli::value(parser, "--devices", "a number", |_| true)?,
+                Long("readings") => {
+                    readings = cli::value(parser, "--readings", "a number", |_| true)?;
+                }
+                _ => return Err(arg.unexpected()),
+            }
+        }
+        let (Some(store), Some(passphrase)) = (store, passphrase) else {
+            return Err("--config and --passphrase are required".into());
+        };
+        Ok(cli::Command::Run(Options {
+            store,
+            passphrase,
+            devices,
+            readings,
+        }))
+    }
+}
+
+fn main() -> ExitCode {
     iotcs::logging::init("warn");
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let option = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    let number = |name: &str, default: u32| {
-        option(name).map_or(Ok(default), |n| {
-            n.parse()
-                .map_err(|_| Error::argument(format!("{name} needs a number, not {n:?}")))
-        })
-    };
-    let (Some(store), Some(passphrase)) = (option("--config"), option("--passphrase")) else {
-        println!(
-            "usage: gateway_firmware --config FILE --passphrase P [--devices N] [--readings N]"
-        );
-        return Err(Error::argument("--config and --passphrase are required"));
-    };
-    let devices = number("--devices", 2)?;
-    let readings = number("--readings", 10)?;
+    cli::run("gateway_firmware", HELP, Options::parse, run)
+}
 
+/// Registers the sensors, sends their readings and closes the gateway.
+fn run(options: Options) -> Result<(), Error> {
+    let Options {
+        store,
+        passphrase,
+        devices,
+        readings,
+    } = options;
     let mut gateway = GatewayDevice::open(&store, &passphrase)?;
     if !gateway.is_activated() {
         gateway.activate(&[])?;
@@ -86,6 +134,6 @@ fn main() -> Result<(), Error> {
         std::thread::sleep(Duration::from_secs(1));
     }
     gateway.close()?;
-    println!("sent {} readings", readings * devices);
+    println!("sent {} readings", u64::from(readings) * u64::from(devices));
     Ok(())
 }

@@ -15,12 +15,61 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::process::ExitCode;
 
 use iotcs::core::message::{self, Message};
-use iotcs::core::model::samples;
+use iotcs::core::model::{DeviceModel, samples};
 use iotcs::{Config, Error, Value};
+use lexopt::Arg::{Long, Short};
 
-fn main() -> Result<(), Error> {
+mod cli;
+
+const HELP: &str = "\
+Loads iotcs.ini and the sample temperature-sensor device model, shows what
+the SDK validates before anything is sent, and prints the DATA message a
+device would send. Needs no server and no network.
+
+usage: validate_model
+
+  -h, --help   print this help
+";
+
+fn main() -> ExitCode {
+    cli::run("validate_model", HELP, parse, |()| run())
+}
+
+/// The command line: nothing but `--help`.
+fn parse(parser: &mut lexopt::Parser) -> Result<cli::Command<()>, lexopt::Error> {
+    match parser.next()? {
+        None => Ok(cli::Command::Run(())),
+        Some(Short('h') | Long("help")) => Ok(cli::Command::Help),
+        Some(arg) => Err(arg.unexpected()),
+    }
+}
+
+fn run() -> Result<(), Error> {
+    show_config()?;
+    let model = samples::temperature_sensor();
+    show_model(&model);
+    let accepted = validate(&model);
+
+    // The time is passed in: iotcs-core never reads the clock.
+    let event_time = 1_700_000_000_000;
+    let msg = Message::data(
+        "EXAMPLE-ENDPOINT",
+        model.attributes_format_urn(),
+        accepted,
+        event_time,
+    )?;
+    println!(
+        "\nthe DATA message for the accepted values:\n{}",
+        message::to_json_array(&[msg])
+    );
+    Ok(())
+}
+
+/// Loads the repository's `iotcs.ini` and prints its messaging settings.
+fn show_config() -> Result<(), Error> {
     let ini = Path::new(env!("CARGO_MANIFEST_DIR")).join("iotcs.ini");
     let config = Config::load(&ini)?;
     let messaging = &config.device_messaging;
@@ -37,8 +86,11 @@ fn main() -> Result<(), Error> {
         messaging.data_message_reliability,
         messaging.alert_message_reliability,
     );
+    Ok(())
+}
 
-    let model = samples::temperature_sensor();
+/// Prints the model's attributes, actions and formats.
+fn show_model(model: &DeviceModel) {
     println!("\ndevice model {} ({})", model.urn(), model.name());
     for attribute in model.attributes() {
         let range = attribute
@@ -70,7 +122,11 @@ fn main() -> Result<(), Error> {
             format.urn()
         );
     }
+}
 
+/// Validates values a device might set; prints each verdict and returns the
+/// accepted values, by attribute name.
+fn validate(model: &DeviceModel) -> BTreeMap<String, Value> {
     println!("\nvalidating values a device might set:");
     let attempts: Vec<(&str, Value)> = vec![
         ("temp", Value::from(21)),
@@ -97,18 +153,5 @@ fn main() -> Result<(), Error> {
             Err(e) => println!("  refused  {name} = {shown}: {e}"),
         }
     }
-
-    // The time is passed in: iotcs-core never reads the clock.
-    let event_time = 1_700_000_000_000;
-    let msg = Message::data(
-        "EXAMPLE-ENDPOINT",
-        model.attributes_format_urn(),
-        accepted,
-        event_time,
-    )?;
-    println!(
-        "\nthe DATA message for the accepted values:\n{}",
-        message::to_json_array(&[msg])
-    );
-    Ok(())
+    accepted
 }

@@ -1,13 +1,14 @@
 //! The bundled gateway example (the README's first command), run as a
-//! program against its own in-process local cloud.
+//! program against its own in-process local cloud; and every example's
+//! command line.
 
 #![allow(
     clippy::unwrap_used,
     reason = "a harness failure is a failed test, which is what a panic reports"
 )]
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long the example may take in all (it runs for 3 s, plus start-up).
@@ -46,11 +47,10 @@ fn field<'a>(summary: &'a str, key: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {key}= in {summary:?}"))
 }
 
-#[test]
-fn the_gateway_example_runs_the_whole_story_and_ends_with_a_summary() {
-    let binary = example_binary("gateway");
-    let mut child = Command::new(&binary)
-        .args(["--duration", "3"])
+/// Runs `binary` with `args` to its end, within `EXAMPLE_PATIENCE`.
+fn run_to_end(binary: &Path, args: &[&str]) -> Output {
+    let mut child = Command::new(binary)
+        .args(args)
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -60,12 +60,21 @@ fn the_gateway_example_runs_the_whole_story_and_ends_with_a_summary() {
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("the example did not finish within {EXAMPLE_PATIENCE:?}");
+            panic!(
+                "{} {args:?} did not finish within {EXAMPLE_PATIENCE:?}",
+                binary.display()
+            );
         }
         // A poll interval, not a wait for something: `try_wait` decides.
         std::thread::sleep(Duration::from_millis(50));
     }
-    let output = child.wait_with_output().unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn the_gateway_example_runs_the_whole_story_and_ends_with_a_summary() {
+    let binary = example_binary("gateway");
+    let output = run_to_end(&binary, &["--duration", "3"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -97,4 +106,73 @@ fn the_gateway_example_runs_the_whole_story_and_ends_with_a_summary() {
     assert_eq!(field(summary, "failed"), "0");
     assert_eq!(field(summary, "answered"), "2/2", "{summary}");
     assert!(field(summary, "mean").ends_with("ms"), "{summary}");
+}
+
+/// Every example in `examples/`.
+const EXAMPLES: [&str; 4] = [
+    "gateway",
+    "gateway_firmware",
+    "directly_connected_device",
+    "validate_model",
+];
+
+#[test]
+fn every_example_refuses_an_unknown_flag_by_name_and_runs_nothing() {
+    for name in EXAMPLES {
+        let output = run_to_end(&example_binary(name), &["--readngs", "1"]);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{name}: a usage error exits 2\n{stdout}\n{stderr}"
+        );
+        assert!(
+            stderr.contains("invalid option '--readngs'"),
+            "{name}: {stderr}"
+        );
+        assert!(stdout.is_empty(), "{name} ran anyway:\n{stdout}");
+    }
+}
+
+#[test]
+fn the_gateway_example_names_the_flag_of_a_bad_value_and_lists_every_flag_with_its_default() {
+    let binary = example_binary("gateway");
+    let output = run_to_end(&binary, &["--devices=many"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--devices needs a positive number, not \"many\""),
+        "{stderr}"
+    );
+
+    let output = run_to_end(&binary, &["--help"]);
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{help}");
+    // An entry is a line starting "  -" and the deeper-indented lines after it.
+    let mut entries: Vec<String> = Vec::new();
+    for line in help.lines() {
+        match entries.last_mut() {
+            Some(entry) if line.starts_with("   ") => entry.push_str(line),
+            _ if line.starts_with("  -") => entries.push(line.to_owned()),
+            _ => {}
+        }
+    }
+    for flag in [
+        "--devices N",
+        "--duration SECONDS",
+        "--config FILE",
+        "--passphrase P",
+    ] {
+        let entry = entries
+            .iter()
+            .find(|e| e.trim_start().starts_with(flag))
+            .unwrap_or_else(|| panic!("no {flag} in\n{help}"));
+        assert!(
+            entry.contains("default") || entry.contains("needed with --config"),
+            "{flag} has no default in\n{help}"
+        );
+    }
+    assert!(help.contains("(default 3)"), "{help}");
+    assert!(help.contains("(default 6;"), "{help}");
 }
