@@ -249,6 +249,9 @@ struct Demand {
     pending: bool,
     /// Syncs started so far.
     started: u64,
+    /// Whether the last started sync is still running, and its target.
+    in_flight: bool,
+    target: SyncPoint,
     /// The store is closing: the flusher ends once nothing is pending.
     stop: bool,
 }
@@ -308,9 +311,11 @@ fn run_flusher(db: &sled::Db, log: &File, log_path: &Path, sync: &Syncer) {
             }
             demand.pending = false;
             demand.started += 1;
+            demand.in_flight = true;
             // Read before syncing: every write counted here is in sled
             // already, so this sync covers it.
-            (demand.started, sync.written.load(Ordering::SeqCst))
+            demand.target = sync.written.load(Ordering::SeqCst);
+            (demand.started, demand.target)
         };
         let result = sync_once(db, log, log_path);
         if let Err(e) = &result {
@@ -332,6 +337,7 @@ fn run_flusher(db: &sled::Db, log: &File, log_path: &Path, sync: &Syncer) {
                 }
             }
         });
+        sync.demand().in_flight = false;
     }
 }
 
@@ -366,10 +372,15 @@ impl Durability {
             if demand.stop {
                 return Err(Error::state("the database is closing"));
             }
-            demand.pending = true;
-            self.sync.wake.notify_one();
-            // A sync that starts from now on covers `point`.
-            demand.started
+            if demand.in_flight && demand.target >= point {
+                // The running sync covers `point`: share it.
+                demand.started - 1
+            } else {
+                demand.pending = true;
+                self.sync.wake.notify_one();
+                // A sync that starts from now on covers `point`.
+                demand.started
+            }
         };
         let done = done
             .wait_for(|d| d.durable >= point || d.finished > asked_after)
@@ -444,6 +455,65 @@ mod tests {
         drop(db);
         let reopened = Store::open(dir.path()).unwrap();
         reopened.put(Table::Models, b"k", &1u32).unwrap();
+    }
+
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+
+    #[test]
+    fn a_wait_returns_once_a_sync_covers_its_point() {
+        let dir = crate::TempDir::new("store").unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let d = s.durability();
+        block_on(d.wait(d.point())).unwrap();
+        assert_eq!(s.sync.demand().started, 0, "nothing written: no sync");
+        s.put(Table::Devices, b"a", &1u32).unwrap();
+        s.remove(Table::Devices, b"b").unwrap();
+        let point = d.point();
+        assert_eq!(point, 2);
+        block_on(d.wait(point)).unwrap();
+        assert!(s.sync.done.borrow().durable >= point);
+        assert_eq!(s.sync.demand().started, 1);
+        block_on(d.wait(1)).unwrap();
+        assert_eq!(s.sync.demand().started, 1, "durable already: no new sync");
+    }
+
+    #[test]
+    fn concurrent_waiters_share_one_sync() {
+        let dir = crate::TempDir::new("store").unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let d = s.durability();
+        for i in 0u32..20 {
+            s.put(Table::Messages, &i.to_be_bytes(), &i).unwrap();
+        }
+        let point = d.point();
+        block_on(async {
+            let waiters: Vec<_> = (0..20)
+                .map(|_| {
+                    let d = d.clone();
+                    tokio::spawn(async move { d.wait(point).await })
+                })
+                .collect();
+            for w in waiters {
+                w.await.unwrap().unwrap();
+            }
+        });
+        assert_eq!(s.sync.demand().started, 1);
+    }
+
+    #[test]
+    fn a_wait_after_the_store_closed_fails_instead_of_hanging() {
+        let dir = crate::TempDir::new("store").unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let d = s.durability();
+        s.put(Table::Devices, b"a", &1u32).unwrap();
+        drop(s);
+        let e = block_on(d.wait(d.point())).unwrap_err();
+        assert!(e.to_string().contains("closing"), "{e}");
     }
 
     #[test]
