@@ -1,5 +1,6 @@
 //! The shared application (state, faults, long-poll wake-ups) and the request
-//! entry point: read the body, apply faults, route, log, answer.
+//! entry point: read the body, apply faults, route, wait until what the
+//! request changed is durable (before any 2xx), log, answer.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

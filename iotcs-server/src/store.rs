@@ -321,6 +321,10 @@ fn run_flusher(db: &sled::Db, log: &File, log_path: &Path, sync: &Syncer) {
         if let Err(e) = &result {
             log::error!("cannot make the database durable: {e}");
         }
+        // Published under the demand lock, so a waiter sees the sync either
+        // running or finished, never finished but still marked running.
+        let mut demand = sync.demand();
+        demand.in_flight = false;
         sync.done.send_modify(|done| {
             done.finished = attempt;
             match result {
@@ -337,7 +341,7 @@ fn run_flusher(db: &sled::Db, log: &File, log_path: &Path, sync: &Syncer) {
                 }
             }
         });
-        sync.demand().in_flight = false;
+        drop(demand);
     }
 }
 
