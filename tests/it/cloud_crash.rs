@@ -11,6 +11,11 @@
 //! must be in the cloud exactly once: a message the cloud acknowledged but
 //! did not keep is gone for good, since the device deleted it.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "the helpers here are part of the test: a panic fails it, which is what we want"
+)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::Path;
