@@ -187,14 +187,20 @@ fn acknowledged_messages_survive_sigkill_of_the_cloud() {
     // then count.
     let admin = cloud.admin(&data);
     let deadline = Instant::now() + Duration::from_secs(60);
+    let missing = |values: &[i64]| {
+        let stored: std::collections::HashSet<i64> = values.iter().copied().collect();
+        (0..TOTAL)
+            .filter(|n| !stored.contains(n))
+            .collect::<Vec<i64>>()
+    };
     let mut values = data_field_values(&admin, &endpoint, "samples");
-    while !(0..TOTAL).all(|n| values.contains(&n)) && Instant::now() < deadline {
+    while !missing(&values).is_empty() && Instant::now() < deadline {
         // A poll interval of the admin API, not a wait for something.
         std::thread::sleep(Duration::from_millis(100));
         values = data_field_values(&admin, &endpoint, "samples");
     }
     device.close().unwrap();
-    let lost: Vec<i64> = (0..TOTAL).filter(|n| !values.contains(n)).collect();
+    let lost = missing(&values);
     let mut sorted = values.clone();
     sorted.sort_unstable();
     let duplicated = sorted.windows(2).filter(|w| w[0] == w[1]).count();
