@@ -80,6 +80,14 @@ fn main() {
     }
     println!();
     println!("machine: {}", machine());
+    println!(
+        "cloud: {}",
+        if bench.persistent {
+            "persistent"
+        } else {
+            "in memory"
+        }
+    );
     bench.shutdown();
 }
 
@@ -90,24 +98,32 @@ struct Bench {
     dir: TempDir,
     /// Devices provisioned so far.
     devices: usize,
+    /// Whether the cloud keeps its state on disk.
+    persistent: bool,
 }
 
 impl Bench {
     fn start() -> Bench {
         let dir = TempDir::new("bench-messaging").unwrap();
-        let server = Server::start(
-            ServerConfig::for_tests()
-                .long_poll_limit(Duration::from_secs(30))
-                .max_messages(200_000)
-                .max_body_bytes(16 * 1024 * 1024),
-        )
-        .unwrap();
+        let mut cloud = ServerConfig::for_tests()
+            .long_poll_limit(Duration::from_secs(30))
+            .max_messages(200_000)
+            .max_body_bytes(16 * 1024 * 1024);
+        // With `IOTCS_BENCH_PERSISTENT_CLOUD` set, the cloud keeps its state on
+        // disk as `iotcs-server serve` does (each 2xx waits for a sync);
+        // otherwise it is in memory only, as with `--ephemeral`.
+        let persistent = std::env::var_os("IOTCS_BENCH_PERSISTENT_CLOUD").is_some();
+        if persistent {
+            cloud = cloud.data_dir(dir.path().join("cloud"));
+        }
+        let server = Server::start(cloud).unwrap();
         let admin = server.admin().unwrap();
         Bench {
             server,
             admin,
             dir,
             devices: 0,
+            persistent,
         }
     }
 

@@ -1,5 +1,6 @@
 //! The shared application (state, faults, long-poll wake-ups) and the request
-//! entry point: read the body, apply faults, route, log, answer.
+//! entry point: read the body, apply faults, route, wait until what the
+//! request changed is durable (before any 2xx), log, answer.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -15,11 +16,14 @@ use tokio::sync::{Notify, watch};
 use crate::faults::Faults;
 use crate::http::{ApiError, BodyError, Reply, Req, ResponseBody, collect, parse_pairs};
 use crate::state::State;
+use crate::store::Durability;
 use crate::{admin, device_api};
 
 /// Everything the request handlers share. `Debug` shows no secrets.
 pub(crate) struct App {
     pub(crate) state: Mutex<State>,
+    /// Waits until the store's writes are durable; `None` when ephemeral.
+    durability: Option<Durability>,
     pub(crate) faults: Mutex<Faults>,
     pub(crate) admin_password: String,
     /// `https://HOST:PORT`, the server URI of provisioning files.
@@ -55,6 +59,7 @@ impl App {
         shutdown: watch::Receiver<bool>,
     ) -> App {
         App {
+            durability: state.durability(),
             state: Mutex::new(state),
             faults: Mutex::new(Faults::default()),
             admin_password,
@@ -208,11 +213,24 @@ async fn respond(app: &Arc<App>, req: &Req) -> (Reply, bool) {
             drop = f.drop;
         }
     }
-    let result = if admin {
+    let mut result = if admin {
         admin::route(app, req)
     } else {
         device_api::route(app, req).await
     };
+    if let (Ok(reply), Some(durability)) = (&result, &app.durability)
+        && (200..300).contains(&reply.status)
+    {
+        // The client may forget what it sent once it has a 2xx (a device
+        // deletes its copy of a message): what this request wrote, and
+        // anything written before, must be on disk first (group commit).
+        let point = durability.point();
+        if let Err(e) = durability.wait(point).await {
+            result = Err(ApiError::internal(format!(
+                "the change could not be made durable ({e}); try again"
+            )));
+        }
+    }
     let reply = result.unwrap_or_else(|e| {
         if matches!(e.status, 401 | 403) {
             log::warn!(

@@ -92,7 +92,8 @@ impl ServerConfig {
 
     /// Keep devices, models, messages and requests in memory only, even with a
     /// data directory (which still holds the certificates and `server.json`).
-    /// Defaults to false.
+    /// Nothing is synced to disk then, so answers do not wait for a sync, and
+    /// a restart forgets everything. Defaults to false.
     pub fn ephemeral(mut self, ephemeral: bool) -> Self {
         self.ephemeral = ephemeral;
         self

@@ -75,7 +75,10 @@
 //!
 //! Devices, models, messages and requests live in memory and are written
 //! through to sled in `DATA_DIR/db`, so a restart keeps them; tokens are not
-//! kept (clients get a 401 and fetch a new one). Without a data directory, or
+//! kept (clients get a 401 and fetch a new one). A change is on disk (synced)
+//! before the 2xx that acknowledges it, so a device that forgets a message
+//! once it has the answer loses nothing if the server is killed; concurrent
+//! requests share the syncs. Without a data directory, or
 //! with [`ServerConfig::ephemeral`], nothing is stored. At most
 //! [`ServerConfig::max_messages`] messages are kept (oldest dropped first).
 //! Request bodies over [`ServerConfig::max_body_bytes`] get 413. Errors are

@@ -22,6 +22,9 @@ mod device_requests;
 // Guaranteed messages through SIGKILL: a child process killed at random
 // moments, then reopened; the cloud holds each acknowledged message once.
 mod reliability_crash;
+// The local cloud through SIGKILL: a cloud process killed three times while a
+// device sends guaranteed messages; nothing it acknowledged is lost or doubled.
+mod cloud_crash;
 // The sender against a misbehaving cloud: 503 storms with back-off, expired
 // tokens, cut connections, a restarted cloud, a poisoned message, a full
 // queue with its overflow alert.

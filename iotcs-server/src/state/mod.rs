@@ -173,6 +173,11 @@ impl State {
         }
     }
 
+    /// How to wait until writes are durable; `None` when ephemeral.
+    pub(crate) fn durability(&self) -> Option<crate::store::Durability> {
+        self.store.as_ref().map(Store::durability)
+    }
+
     /// Flushes the database (at shutdown).
     pub(crate) fn flush(&self) -> Result<(), Error> {
         match &self.store {
