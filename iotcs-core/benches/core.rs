@@ -13,8 +13,9 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use iotcs_core::crypto::{RsaKeyPair, jwt};
-use iotcs_core::message::{self, Message};
+use iotcs_core::__private::crypto::{RsaKeyPair, jwt};
+use iotcs_core::__private::{parse_array, to_json_array, write_json_array};
+use iotcs_core::message::Message;
 use iotcs_core::model::samples;
 use iotcs_core::{TrustedAssets, Value};
 
@@ -83,18 +84,18 @@ fn main() {
         "msgs",
         median(ROUNDS, || {
             buf.clear();
-            message::write_json_array(&batch, &mut buf);
+            write_json_array(&batch, &mut buf);
             black_box(&buf);
         }),
     );
 
-    let wire = message::to_json_array(&batch);
+    let wire = to_json_array(&batch);
     row(
         "parse batch of 100 DATA (parse_array)",
         BATCH,
         "msgs",
         median(ROUNDS, || {
-            black_box(message::parse_array(wire.as_bytes()).expect("our own output parses"));
+            black_box(parse_array(wire.as_bytes()).expect("our own output parses"));
         }),
     );
 

@@ -14,7 +14,7 @@ use super::{
 use crate::Error;
 
 impl Message {
-    /// The compact JSON of this one message (see [`to_json_array`](super::to_json_array)).
+    /// The compact JSON of this one message (see `to_json_array`).
     pub fn to_json(&self) -> String {
         let mut out = Vec::with_capacity(256);
         wire::write_json(self, &mut out);
