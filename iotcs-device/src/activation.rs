@@ -4,13 +4,13 @@
 //! key written to the trusted assets store atomically → the client switches
 //! to its endpoint identity (RS256).
 //!
-//! The request itself is built and signed by `iotcs_core::crypto::activation`;
+//! The request itself is built and signed by `iotcs_core::__private::crypto::activation`;
 //! this module only drives the exchange.
 
 use std::sync::Arc;
 
-use iotcs_core::crypto::RsaKeyPair;
-use iotcs_core::crypto::activation::{
+use iotcs_core::__private::crypto::RsaKeyPair;
+use iotcs_core::__private::crypto::activation::{
     ActivationPolicy, DirectActivationRequest, DirectActivationResponse, IndirectActivationRequest,
 };
 use iotcs_core::model::capability;
@@ -202,8 +202,8 @@ fn query_encode(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use iotcs_core::__private::crypto::jwt;
     use iotcs_core::TrustedAssets;
-    use iotcs_core::crypto::jwt;
 
     use super::*;
     use crate::transport::memory::{MemoryTransport, json};

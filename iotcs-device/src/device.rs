@@ -7,8 +7,8 @@ use std::path::Path;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use iotcs_core::crypto::RsaKeyPair;
-use iotcs_core::crypto::activation::IndirectActivationRequest;
+use iotcs_core::__private::crypto::RsaKeyPair;
+use iotcs_core::__private::crypto::activation::IndirectActivationRequest;
 use iotcs_core::model::{DeviceModel, capability};
 use iotcs_core::{Config, Error, TrustedAssets, TrustedAssetsStore};
 

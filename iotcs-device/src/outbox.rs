@@ -881,7 +881,7 @@ mod tests {
     fn temp_dir(name: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!(
             "iotcs-outbox-{name}-{}",
-            iotcs_core::uuid_v4().unwrap()
+            iotcs_core::__private::uuid_v4().unwrap()
         ));
         std::fs::create_dir_all(&dir).unwrap();
         dir

@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use iotcs_core::crypto::RsaKeyPair;
-use iotcs_core::crypto::activation::TokenResponse;
-use iotcs_core::crypto::jwt;
+use iotcs_core::__private::crypto::RsaKeyPair;
+use iotcs_core::__private::crypto::activation::TokenResponse;
+use iotcs_core::__private::crypto::jwt;
 use iotcs_core::{Error, Secret};
 
 use crate::token::{Refused, TokenState};

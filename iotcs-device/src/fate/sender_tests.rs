@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use iotcs_core::__private::crypto::RsaKeyPair;
 use iotcs_core::Error;
-use iotcs_core::crypto::RsaKeyPair;
 use iotcs_core::message::{Message, MessageType, Reliability};
 
 use crate::backoff::Backoff;
@@ -354,7 +354,7 @@ fn statuses_about_the_request_are_retried_and_lose_nothing() {
 fn temp_dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "iotcs-fate-{name}-{}",
-        iotcs_core::uuid_v4().unwrap()
+        iotcs_core::__private::uuid_v4().unwrap()
     ));
     std::fs::create_dir_all(&dir).unwrap();
     dir
