@@ -5,11 +5,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use iotcs_core::crypto::activation::{
+use iotcs_core::__private::crypto::activation::{
     ActivationPolicy, DirectActivationRequest, DirectActivationResponse, IndirectActivationRequest,
 };
-use iotcs_core::crypto::jwt::{self, AUDIENCE, Algorithm};
-use iotcs_core::time::format_iso8601;
+use iotcs_core::__private::crypto::jwt::{self, AUDIENCE, Algorithm};
+use iotcs_core::__private::time::format_iso8601;
 use serde_json::json;
 
 use crate::app::{App, HeldPoll};
@@ -424,7 +424,7 @@ async fn messages(app: &Arc<App>, req: &Req) -> Result<Reply, ApiError> {
     let batch = if req.body.iter().all(u8::is_ascii_whitespace) {
         Vec::new()
     } else {
-        iotcs_core::message::parse_array(&req.body)
+        iotcs_core::__private::parse_array(&req.body)
             .map_err(|e| ApiError::bad_request(e.to_string()))?
     };
     if !batch.is_empty() {
