@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use iotcs::core::message::{self, Message};
+use iotcs::core::message::Message;
 use iotcs::core::model::samples;
 use iotcs::{Config, Error, Value};
 
@@ -108,7 +108,7 @@ fn main() -> Result<(), Error> {
     )?;
     println!(
         "\nthe DATA message for the accepted values:\n{}",
-        message::to_json_array(&[msg])
+        msg.to_json()
     );
     Ok(())
 }
