@@ -389,7 +389,7 @@ impl DirectlyConnectedDevice {
     fn running(&self) -> Result<&Dispatcher, Error> {
         self.dispatcher.as_ref().ok_or_else(|| {
             if self.is_activated() {
-                Error::state("the device is closed")
+                Error::Closed
             } else {
                 Error::state(format!(
                     "device {} is not activated; call activate first",
