@@ -313,6 +313,9 @@ impl DirectlyConnectedDevice {
     /// error carries its reason); [`Error::Network`] / [`Error::Security`]
     /// when it cannot be asked; [`Error::Protocol`] for an answer that is
     /// not an activated endpoint.
+    // Hidden: its argument type lives in `iotcs_core::__private`, so only
+    // the gateway crate can call it; users call `register_device`.
+    #[doc(hidden)]
     pub fn activate_indirect(&self, request: &IndirectActivationRequest) -> Result<String, Error> {
         self.running()?;
         activation::activate_indirect(

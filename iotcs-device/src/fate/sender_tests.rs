@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use iotcs_core::__private::crypto::RsaKeyPair;
+use iotcs_core::__private::protocol::path::{MESSAGES, TOKEN};
 use iotcs_core::Error;
 use iotcs_core::message::{Message, MessageType, Reliability};
 
@@ -16,13 +17,11 @@ use crate::outbox::{DeliveryListener, Outbox, Outgoing, PersistSettings};
 use crate::persist::MessageStore;
 use crate::pool::CallbackPool;
 use crate::rest::RestClient;
-use crate::sender::{MESSAGES_PATH, Sender, SenderSettings};
+use crate::sender::{Sender, SenderSettings};
 use crate::transport::memory::{MemoryTransport, json};
 
 /// The gateway's own endpoint.
 const OWN: &str = "GW";
-
-const TOKEN: &str = "/iot/api/v2/oauth2/token";
 
 /// One key for every test: generating one takes a moment.
 fn key() -> Arc<RsaKeyPair> {
@@ -152,7 +151,7 @@ impl Rig {
             .lock()
             .unwrap()
             .iter()
-            .filter(|r| r.1.starts_with(MESSAGES_PATH))
+            .filter(|r| r.1.starts_with(MESSAGES))
             .map(|r| {
                 serde_json::from_slice::<Vec<serde_json::Value>>(&r.3)
                     .unwrap()
