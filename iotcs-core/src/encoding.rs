@@ -5,11 +5,11 @@
 //! alphabet half-way through a JWT), pad or do not (more `=` than needed
 //! too), end on non-canonical trailing bits, and wrap lines (Java's
 //! provisioning writer, spec §1.1, §2.2). [`base64_decode`] therefore
-//! checks and normalises the text in one pass (white space dropped, URL
-//! digits mapped to the standard ones, padding stripped) and hands the
-//! result to a standard engine that wants no padding and allows trailing
-//! bits. Encoders are strict and produce one canonical form each. Hex is
-//! ten lines, so it stays here.
+//! gives the text to a standard engine that takes padding or none and
+//! allows trailing bits; what that engine refuses is checked and normalised
+//! in one pass (white space dropped, URL digits mapped to the standard
+//! ones, padding stripped) and decoded again. Encoders are strict and
+//! produce one canonical form each. Hex is ten lines, so it stays here.
 
 use std::fmt;
 
