@@ -57,7 +57,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use iotcs_core::encoding::base64_encode;
+use iotcs_core::__private::encoding::base64_encode;
 use iotcs_core::message::Reliability;
 use iotcs_device::{Config, DirectlyConnectedDevice};
 use iotcs_server::{DeviceRegistration, Server, ServerConfig, ServerHandle, TempDir};

@@ -526,7 +526,7 @@ impl Reading {
             Kind::Humidity => 45.0 + i as f64 * 1.5,
         };
         let mut seed = [0u8; 8];
-        let _ = iotcs_core::fill_random(&mut seed);
+        let _ = iotcs_core::__private::fill_random(&mut seed);
         Reading {
             name: sensor.hardware_id.clone(),
             kind: sensor.kind,

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
 
-use iotcs::core::message::{self, Message};
+use iotcs::core::message::Message;
 use iotcs::core::model::{DeviceModel, samples};
 use iotcs::{Config, Error, Value};
 use lexopt::Arg::{Long, Short};
@@ -63,7 +63,7 @@ fn run() -> Result<(), Error> {
     )?;
     println!(
         "\nthe DATA message for the accepted values:\n{}",
-        message::to_json_array(&[msg])
+        msg.to_json()
     );
     Ok(())
 }

@@ -5,8 +5,8 @@
 //! This crate is the one dependency users add. It re-exports the member crates:
 //!
 //! - [`core`] (`iotcs-core`): device models, values and validation, messages,
-//!   configuration, the trusted assets store and the protocol's cryptography.
-//!   No network, no threads.
+//!   configuration, the trusted assets store and the error type. No network,
+//!   no threads.
 //! - [`device`] (`iotcs-device`): the directly-connected device and virtual
 //!   devices; its paved-path types are re-exported here.
 //! - [`gateway`] (`iotcs-gateway`): the gateway device and the virtual devices

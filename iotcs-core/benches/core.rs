@@ -13,8 +13,10 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use iotcs_core::crypto::{RsaKeyPair, jwt};
-use iotcs_core::message::{self, Message};
+use iotcs_core::__private::crypto::{RsaKeyPair, jwt};
+use iotcs_core::__private::encoding::{base64_decode, base64_encode};
+use iotcs_core::__private::{parse_array, to_json_array, write_json_array};
+use iotcs_core::message::Message;
 use iotcs_core::model::samples;
 use iotcs_core::{TrustedAssets, Value};
 
@@ -83,18 +85,18 @@ fn main() {
         "msgs",
         median(ROUNDS, || {
             buf.clear();
-            message::write_json_array(&batch, &mut buf);
+            write_json_array(&batch, &mut buf);
             black_box(&buf);
         }),
     );
 
-    let wire = message::to_json_array(&batch);
+    let wire = to_json_array(&batch);
     row(
         "parse batch of 100 DATA (parse_array)",
         BATCH,
         "msgs",
         median(ROUNDS, || {
-            black_box(message::parse_array(wire.as_bytes()).expect("our own output parses"));
+            black_box(parse_array(wire.as_bytes()).expect("our own output parses"));
         }),
     );
 
@@ -126,6 +128,47 @@ fn main() {
                     secret,
                     1_795_531_267,
                 ));
+            }
+        }),
+    );
+
+    // 4 KiB, standard alphabet, wrapped at 76 columns with CRLF as Java's
+    // provisioning writer does: the lenient path's worst case.
+    let bytes: Vec<u8> = (0..4096u32).map(|i| (i * 7 + 3) as u8).collect();
+    let encoded = base64_encode(&bytes);
+    let wrapped: String = encoded
+        .as_bytes()
+        .chunks(76)
+        .map(|line| std::str::from_utf8(line).expect("base64 is ASCII"))
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    row(
+        "base64 encode 4 KiB",
+        100,
+        "KiB",
+        median(ROUNDS, || {
+            for _ in 0..25 {
+                black_box(base64_encode(black_box(&bytes)));
+            }
+        }),
+    );
+    row(
+        "base64 decode 4 KiB, one line",
+        100,
+        "KiB",
+        median(ROUNDS, || {
+            for _ in 0..25 {
+                black_box(base64_decode(black_box(&encoded)).ok());
+            }
+        }),
+    );
+    row(
+        "base64 decode 4 KiB, wrapped (lenient)",
+        100,
+        "KiB",
+        median(ROUNDS, || {
+            for _ in 0..25 {
+                black_box(base64_decode(black_box(&wrapped)).ok());
             }
         }),
     );

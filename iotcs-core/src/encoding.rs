@@ -1,12 +1,32 @@
-//! Base64 and hex, written here because the protocol needs a lenient decoder
-//! that no general-purpose crate offers as one call: Oracle's clients mix the
-//! standard and URL-safe alphabets, pad or do not, and wrap lines (spec §1.1,
-//! §2.2). Encoders are strict and produce one canonical form each.
+//! Base64 and hex. The `base64` crate (already in the SDK through ureq)
+//! does the coding; this module adds the leniency the protocol needs, which
+//! none of the crate's engines offers alone: Oracle's clients mix the
+//! standard and URL-safe alphabets (Node maps a standard text to the URL
+//! alphabet half-way through a JWT), pad or do not (more `=` than needed
+//! too), end on non-canonical trailing bits, and wrap lines (Java's
+//! provisioning writer, spec §1.1, §2.2). [`base64_decode`] therefore
+//! gives the text to a standard engine that takes padding or none and
+//! allows trailing bits; what that engine refuses is checked and normalised
+//! in one pass (white space dropped, URL digits mapped to the standard
+//! ones, padding stripped) and decoded again. Encoders are strict and
+//! produce one canonical form each. Hex is ten lines, so it stays here.
 
 use std::fmt;
 
-const STD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-const URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+use base64::Engine as _;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{
+    GeneralPurpose, GeneralPurposeConfig, STANDARD, URL_SAFE_NO_PAD,
+};
+
+/// The decoder behind [`base64_decode`]: standard alphabet, padding
+/// optional, trailing bits allowed (Oracle's readers never checked them).
+const LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
 
 /// Why a base64 or hex text could not be decoded.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,90 +64,66 @@ impl fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
-fn encode_with(bytes: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        let digits = chunk.len() + 1;
-        for i in 0..4 {
-            if i < digits {
-                out.push(char::from(alphabet[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else if pad {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 /// Standard base64 (RFC 4648 §4) with `=` padding, on one line.
 pub fn base64_encode(bytes: &[u8]) -> String {
-    encode_with(bytes, STD, true)
+    STANDARD.encode(bytes)
 }
 
 /// URL-safe base64 without padding (RFC 7515 "base64url"), as in JWTs.
 pub fn base64url_encode(bytes: &[u8]) -> String {
-    encode_with(bytes, URL, false)
+    URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn digit(c: u8) -> Option<u32> {
-    Some(match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'+' | b'-' => 62,
-        b'/' | b'_' => 63,
-        _ => return None,
-    } as u32)
+/// The text as the standard engine takes it: white space dropped, URL-safe
+/// digits mapped to standard ones, trailing padding stripped. Errors carry
+/// offsets into `text` itself, which the engine could not give after the
+/// text was rewritten.
+fn normalise(text: &str) -> Result<Vec<u8>, DecodeError> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut padding_at: Option<usize> = None;
+    for (offset, c) in text.bytes().enumerate() {
+        let digit = match c {
+            _ if c.is_ascii_whitespace() => continue,
+            b'=' => {
+                padding_at.get_or_insert(offset);
+                continue;
+            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'+' | b'/' => c,
+            b'-' => b'+',
+            b'_' => b'/',
+            _ => {
+                let character = text[offset..].chars().next().unwrap_or('\u{fffd}');
+                return Err(DecodeError::InvalidCharacter { character, offset });
+            }
+        };
+        if let Some(at) = padding_at {
+            return Err(DecodeError::MisplacedPadding { offset: at });
+        }
+        out.push(digit);
+    }
+    Ok(out)
 }
 
-/// Decodes base64 in either alphabet, padded or not, ignoring ASCII white space
-/// (Java's provisioning writer wraps lines at 76 columns with CRLF).
+/// Decodes base64 in either alphabet (even mixed), padded or not, ignoring
+/// ASCII white space (Java's provisioning writer wraps lines at 76 columns
+/// with CRLF).
 ///
 /// # Errors
 ///
 /// [`DecodeError`] for a character outside both alphabets, a `=` followed by data,
 /// or a text that ends in the middle of a byte.
 pub fn base64_decode(text: &str) -> Result<Vec<u8>, DecodeError> {
-    let mut out = Vec::with_capacity(text.len() / 4 * 3 + 2);
-    let mut acc: u32 = 0;
-    let mut count = 0usize;
-    let mut padding_at: Option<usize> = None;
-    for (offset, c) in text.bytes().enumerate() {
-        if c.is_ascii_whitespace() {
-            continue;
-        }
-        if c == b'=' {
-            padding_at.get_or_insert(offset);
-            continue;
-        }
-        if let Some(at) = padding_at {
-            return Err(DecodeError::MisplacedPadding { offset: at });
-        }
-        let Some(d) = digit(c) else {
-            let character = text[offset..].chars().next().unwrap_or('\u{fffd}');
-            return Err(DecodeError::InvalidCharacter { character, offset });
-        };
-        acc = (acc << 6) | d;
-        count += 1;
-        if count == 4 {
-            out.extend_from_slice(&[(acc >> 16) as u8, (acc >> 8) as u8, acc as u8]);
-            acc = 0;
-            count = 0;
-        }
+    // Most texts (message bodies, secrets) are one line of standard base64,
+    // which the engine takes as it is, in one pass. Anything else, and every
+    // error, goes through `normalise`, which accepts a superset and names the
+    // problem with an offset into `text`.
+    if let Ok(bytes) = LENIENT.decode(text) {
+        return Ok(bytes);
     }
-    match count {
-        0 => {}
-        2 => out.push((acc >> 4) as u8),
-        3 => out.extend_from_slice(&[(acc >> 10) as u8, (acc >> 2) as u8]),
-        _ => return Err(DecodeError::Truncated),
-    }
-    Ok(out)
+    let digits = normalise(text)?;
+    // Every byte is a standard digit now, so the only failure left is a
+    // length that ends inside a byte (one digit over a multiple of four).
+    LENIENT.decode(&digits).map_err(|_| DecodeError::Truncated)
 }
 
 /// Lower-case hex.
@@ -202,6 +198,12 @@ mod tests {
         assert_eq!(base64url_encode(&bytes), "-__-Pg");
         assert_eq!(base64_decode("-__-Pg").unwrap(), bytes);
         assert_eq!(base64_decode("+//+\r\nPg==\n").unwrap(), bytes);
+        // Mixed alphabets, extra padding, non-canonical trailing bits: all
+        // seen from Oracle's clients, none accepted by one standard engine.
+        assert_eq!(base64_decode("+/_-Pg").unwrap(), bytes);
+        assert_eq!(base64_decode("Zg===").unwrap(), b"f");
+        assert_eq!(base64_decode("Zh").unwrap(), b"f");
+        assert_eq!(base64_decode(" = ").unwrap(), b"");
     }
 
     #[test]
@@ -237,6 +239,13 @@ mod tests {
             prop_assert_eq!(base64_decode(&base64_encode(&bytes)).unwrap(), bytes.clone());
             prop_assert_eq!(base64_decode(&base64url_encode(&bytes)).unwrap(), bytes.clone());
             prop_assert_eq!(hex_decode(&hex_encode(&bytes)).unwrap(), bytes);
+        }
+
+        #[test]
+        fn the_one_pass_path_agrees_with_the_normalising_one(text in "[A-Za-z0-9+/=]{0,40}") {
+            let normalised = normalise(&text)
+                .and_then(|digits| LENIENT.decode(digits).map_err(|_| DecodeError::Truncated));
+            prop_assert_eq!(base64_decode(&text), normalised);
         }
 
         #[test]

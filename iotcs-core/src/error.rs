@@ -8,7 +8,9 @@
 //! | reference exception | [`ErrorKind`] | variants |
 //! | --- | --- | --- |
 //! | `ArgumentException`, `ValueError` | `Argument` | [`Error::Argument`], [`Error::Validation`], [`Error::Model`], [`Error::Config`] |
+//! | `ArgumentException` for an attribute the model does not have | `Argument` | [`Error::UnknownAttribute`] |
 //! | `StateException` (and `IllegalArgumentException` for a second `activate`) | `State` | [`Error::State`] |
+//! | `StateException` for a full queue, a full store, a closed device | `State` | [`Error::QueueFull`], [`Error::StoreFull`], [`Error::Closed`] (as the `source` of an [`Error::Unsent`] that hands the messages back) |
 //! | `SecurityException` | `Security` | [`Error::Security`] |
 //! | `TransportException` (`getStatusCode()` → [`Error::status_code`]) | `Transport` | [`Error::Transport`] |
 //! | `NetworkException`, `SocketException` | `Network` | [`Error::Network`] |
@@ -16,13 +18,27 @@
 //! | `HttpException` | `Http` | [`Error::Protocol`] |
 //! | `IOError`, `OSError` | `Io` | [`Error::Io`] |
 //! | (none: an iotcs addition) | that of its source | [`Error::Unsent`] hands refused messages back |
+//!
+//! A program that wants to react to a full queue matches the reason the
+//! messages were refused, not the text:
+//!
+//! ```
+//! use iotcs_core::Error;
+//!
+//! fn should_retry_later(e: &Error) -> bool {
+//!     matches!(e.unsent_reason(), Error::QueueFull { .. } | Error::StoreFull { .. })
+//! }
+//! # let full = Error::Unsent { messages: Vec::new(), source: Box::new(Error::QueueFull { capacity: 1 }) };
+//! # assert!(should_retry_later(&full));
+//! # assert!(!should_retry_later(&Error::Closed));
+//! ```
 
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
 use crate::message::Message;
-use crate::validate::ValidationError;
+use crate::validate::{ValidationError, ValidationRule, ValidationTarget};
 
 /// Everything that can go wrong in iotcs.
 ///
@@ -40,8 +56,18 @@ pub enum Error {
     },
     /// A value was rejected by the device model before anything was sent: wrong
     /// type, out of range, not writable, a required field missing. Reference:
-    /// `ValueError`.
+    /// `ValueError`. An attribute the model does not have is
+    /// [`Error::UnknownAttribute`] instead.
     Validation(ValidationError),
+    /// The device model has no attribute of that name or alias: from
+    /// `get`, `set`, `update().set` and the attribute callbacks alike.
+    /// Reference: `ArgumentException`.
+    UnknownAttribute {
+        /// The device model's URN.
+        model: String,
+        /// The name as the caller gave it.
+        name: String,
+    },
     /// A device model's JSON is missing a required field or has a field of the
     /// wrong type. Reference: `ValueError`.
     Model {
@@ -69,6 +95,26 @@ pub enum Error {
         /// What state forbids the operation.
         reason: String,
     },
+    /// The outgoing message queue holds `dispatcher_max_queue_size`
+    /// messages (those being sent included), and no room was made within
+    /// `message_queue_waittime`. Arrives as the `source` of an
+    /// [`Error::Unsent`] that hands the messages back. Reference:
+    /// `StateException`.
+    QueueFull {
+        /// `[device_messaging] dispatcher_max_queue_size`.
+        capacity: usize,
+    },
+    /// The store of guaranteed-delivery messages holds `[message_persistence]
+    /// max_messages`. Arrives as the `source` of an [`Error::Unsent`] that
+    /// hands the messages back. Reference: `StateException`.
+    StoreFull {
+        /// `[message_persistence] max_messages`.
+        max_messages: usize,
+    },
+    /// The device is closed (or closing): it takes no more messages. Arrives
+    /// as the `source` of an [`Error::Unsent`] when messages were refused.
+    /// Reference: `StateException`.
+    Closed,
     /// Credentials failed: wrong passphrase, a tampered or truncated trusted
     /// assets store, an unknown store version, a bad signature or key.
     /// Reference: `SecurityException`.
@@ -158,8 +204,12 @@ impl Error {
             Error::Argument { .. }
             | Error::Validation(_)
             | Error::Model { .. }
-            | Error::Config { .. } => ErrorKind::Argument,
-            Error::State { .. } => ErrorKind::State,
+            | Error::Config { .. }
+            | Error::UnknownAttribute { .. } => ErrorKind::Argument,
+            Error::State { .. }
+            | Error::QueueFull { .. }
+            | Error::StoreFull { .. }
+            | Error::Closed => ErrorKind::State,
             Error::Security { .. } => ErrorKind::Security,
             Error::Transport { .. } => ErrorKind::Transport,
             Error::Network { .. } => ErrorKind::Network,
@@ -175,6 +225,16 @@ impl Error {
         match self {
             Error::Unsent { messages, .. } => messages,
             _ => &[],
+        }
+    }
+
+    /// Why the messages of an [`Error::Unsent`] were refused (its `source`);
+    /// any other error itself. Match this for [`Error::QueueFull`],
+    /// [`Error::StoreFull`] or [`Error::Closed`].
+    pub fn unsent_reason(&self) -> &Error {
+        match self {
+            Error::Unsent { source, .. } => source.unsent_reason(),
+            other => other,
         }
     }
 
@@ -255,7 +315,24 @@ impl fmt::Display for Error {
             } => {
                 write!(f, "config [{section}] {key} = {value:?}: {reason}")
             }
+            Error::UnknownAttribute { model, name } => write!(
+                f,
+                "device model {model} has no attribute {name:?}; use one of its attribute names or aliases"
+            ),
             Error::State { reason } => write!(f, "not allowed now: {reason}"),
+            Error::QueueFull { capacity } => write!(
+                f,
+                "the outgoing message queue is full ([device_messaging] \
+                 dispatcher_max_queue_size = {capacity}, messages being sent included); \
+                 resend later, or raise the limit"
+            ),
+            Error::StoreFull { max_messages } => write!(
+                f,
+                "the store of guaranteed messages is full ([message_persistence] \
+                 max_messages = {max_messages}); resend once messages are delivered, \
+                 or raise the limit"
+            ),
+            Error::Closed => f.write_str("the device is closed; open it again to send"),
             Error::Security { reason } => write!(f, "security: {reason}"),
             Error::Transport {
                 status,
@@ -306,8 +383,19 @@ impl std::error::Error for Error {
 }
 
 impl From<ValidationError> for Error {
+    /// [`Error::Validation`], except that an attribute the model does not
+    /// have is [`Error::UnknownAttribute`], so that `set` and `get` fail
+    /// alike for it.
     fn from(e: ValidationError) -> Self {
-        Error::Validation(e)
+        match (e.rule(), e.target()) {
+            (ValidationRule::Unknown, Some(ValidationTarget::Attribute { model, name })) => {
+                Error::UnknownAttribute {
+                    model: model.clone(),
+                    name: name.clone(),
+                }
+            }
+            _ => Error::Validation(e),
+        }
     }
 }
 
@@ -359,20 +447,66 @@ mod tests {
         let msg = Message::data("EP", "urn:x:attributes", [("a", 1)], 0).unwrap();
         let unsent = Error::Unsent {
             messages: vec![msg.clone()],
-            source: Box::new(Error::state("the outgoing queue is full")),
+            source: Box::new(Error::QueueFull { capacity: 7 }),
         };
         assert_eq!(unsent.kind(), ErrorKind::State);
         assert_eq!(unsent.unsent_messages(), std::slice::from_ref(&msg));
+        assert!(matches!(
+            unsent.unsent_reason(),
+            Error::QueueFull { capacity: 7 }
+        ));
         assert_eq!(
             unsent.to_string(),
-            "1 message(s) not sent: not allowed now: the outgoing queue is full"
+            "1 message(s) not sent: the outgoing message queue is full ([device_messaging] \
+             dispatcher_max_queue_size = 7, messages being sent included); resend later, \
+             or raise the limit"
         );
         assert!(std::error::Error::source(&unsent).is_some());
         assert_eq!(unsent.into_unsent_messages(), vec![msg]);
         assert!(Error::state("x").into_unsent_messages().is_empty());
+        assert_eq!(
+            Error::StoreFull { max_messages: 1 }.kind(),
+            ErrorKind::State
+        );
+        assert_eq!(Error::Closed.kind(), ErrorKind::State);
+        assert!(matches!(Error::Closed.unsent_reason(), Error::Closed));
         let io = Error::io("/tmp/x", io::Error::other("boom"));
         assert_eq!(io.kind(), ErrorKind::Io);
         assert_eq!(io.to_string(), "/tmp/x: boom");
+    }
+
+    #[test]
+    fn an_unknown_attribute_is_one_kind_whatever_found_it() {
+        let unknown = ValidationError::new(ValidationRule::Unknown).with_target(
+            ValidationTarget::Attribute {
+                model: "urn:x".into(),
+                name: "colour".into(),
+            },
+        );
+        let e = Error::from(unknown);
+        assert!(
+            matches!(&e, Error::UnknownAttribute { model, name } if model == "urn:x" && name == "colour"),
+            "{e:?}"
+        );
+        assert_eq!(e.kind(), ErrorKind::Argument);
+        assert_eq!(
+            e.to_string(),
+            "device model urn:x has no attribute \"colour\"; use one of its attribute names or aliases"
+        );
+        // Other rejections, and unknown fields or arguments, stay validations.
+        let field =
+            ValidationError::new(ValidationRule::Unknown).with_target(ValidationTarget::Field {
+                format: "urn:x:f".into(),
+                name: "colour".into(),
+            });
+        assert!(matches!(Error::from(field), Error::Validation(_)));
+        let range = ValidationError::new(ValidationRule::Missing).with_target(
+            ValidationTarget::Attribute {
+                model: "urn:x".into(),
+                name: "temp".into(),
+            },
+        );
+        assert!(matches!(Error::from(range), Error::Validation(_)));
     }
 
     #[test]
@@ -387,6 +521,13 @@ mod tests {
             },
             Error::Timeout {
                 operation: "token request after 15 s".into(),
+            },
+            Error::QueueFull { capacity: 1 },
+            Error::StoreFull { max_messages: 1 },
+            Error::Closed,
+            Error::UnknownAttribute {
+                model: "urn:x".into(),
+                name: "colour".into(),
             },
         ];
         for e in samples {

@@ -41,8 +41,8 @@
 //!     vec![(attribute.name().to_string(), value)],
 //!     event_time,
 //! )?;
-//! let wire = message::to_json_array(&[msg]);
-//! assert!(wire.starts_with("[{") && !wire.contains(' '));
+//! let wire = msg.to_json();
+//! assert!(wire.starts_with('{') && !wire.contains(' '));
 //! # Ok::<(), iotcs_core::Error>(())
 //! ```
 //!
@@ -53,33 +53,45 @@
 //! - [`message`]: the wire message envelope and payloads.
 //! - `config`: [`Config`], one typed struct for `iotcs.ini`.
 //! - `tas`: [`TrustedAssets`] (the unified provisioning format) and [`TrustedAssetsStore`].
-//! - [`crypto`]: JWT client assertions, activation and ICD signatures, RSA.
-//! - [`encoding`], [`time`]: base64/hex and ISO-8601, lenient where the protocol needs it.
 //! - `error`: the one [`Error`] type of the workspace.
 //! - [`logging`]: a logger wrapper that keeps credentials and protocol dumps out of logs.
+//!
+//! Used by the sibling crates only, behind the hidden `__private` module
+//! (not API, outside semver): `protocol` (endpoints, methods, query names,
+//! status classes, spelled once for the SDK and the local cloud), `crypto`
+//! (JWT client assertions and their claim checks, activation and ICD
+//! signatures, RSA), `encoding` and `time` (base64/hex and ISO-8601, lenient
+//! where the protocol needs it), `random`, and the wire form of message
+//! arrays.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
+#[doc(hidden)]
+pub mod __private;
 mod config;
-pub mod crypto;
-pub mod encoding;
+mod crypto;
+mod encoding;
 mod error;
 pub mod logging;
 pub mod message;
 pub mod model;
+mod protocol;
 mod random;
 mod tas;
-pub mod time;
+mod time;
 mod validate;
 mod value;
 
-pub use config::*;
+pub use config::{
+    BatchByPersistenceConfig, Config, ConfigWarning, DeviceMessagingConfig, DeviceModelConfig,
+    DevicePolicyConfig, DiagnosticsConfig, EnterpriseMessagingConfig, HttpConfig, LoggingConfig,
+    MediaStorageConfig, MessagePersistenceConfig, NetworkCost, RestApiConfig,
+};
 pub use error::{Error, ErrorKind};
 pub use message::{Message, MessageType, Payload, Priority, Reliability, Severity};
 pub use model::DeviceModel;
-pub use random::{fill_random, uuid_v4};
-pub use tas::*;
-pub use validate::*;
-pub use value::*;
+pub use tas::{Icd, Secret, TrustedAssets, TrustedAssetsStore};
+pub use validate::{ValidationError, ValidationRule, ValidationTarget};
+pub use value::{Value, ValueType};

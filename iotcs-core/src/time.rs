@@ -8,7 +8,7 @@
 //! allocation beyond the output string.
 //!
 //! ```
-//! use iotcs_core::time::{format_iso8601, parse_iso8601};
+//! use iotcs_core::__private::time::{format_iso8601, parse_iso8601};
 //!
 //! assert_eq!(parse_iso8601("2020-09-13T12:26:40Z"), Some(1_600_000_000_000));
 //! assert_eq!(format_iso8601(1_600_000_000_000), "2020-09-13T12:26:40.000Z");

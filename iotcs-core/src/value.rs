@@ -12,7 +12,6 @@ use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::time;
-use crate::validate::{ValidationError, ValidationRule};
 
 /// The type of an attribute, action argument or format field.
 #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
@@ -132,46 +131,6 @@ impl Value {
         }
     }
 
-    /// Reads a wire value of a known type, strictly (protocol §5.4):
-    ///
-    /// - BOOLEAN: a JSON boolean.
-    /// - INTEGER: a JSON number with no fractional part that fits in an `i64`
-    ///   (`5` and `5.0` are fine, `5.5` and `1e30` are not).
-    /// - NUMBER: any JSON number.
-    /// - DATETIME: a number of epoch milliseconds (integral, in `i64`) or an
-    ///   ISO-8601 string with a zone ([`time::parse_iso8601`]).
-    /// - STRING and URI: a JSON string.
-    ///
-    /// # Errors
-    ///
-    /// A [`ValidationError`] without a target (the caller knows which
-    /// attribute or field it was reading and adds it with
-    /// [`ValidationError::with_target`]) whose rule is
-    /// [`ValidationRule::WrongType`] or [`ValidationRule::OutsideI64`].
-    pub fn from_json(json: &serde_json::Value, ty: ValueType) -> Result<Value, ValidationError> {
-        let wrong =
-            || ValidationError::new(ValidationRule::WrongType { expected: ty }).with_json(json);
-        match (ty, json) {
-            (ValueType::Boolean, serde_json::Value::Bool(b)) => Ok(Value::Boolean(*b)),
-            (ValueType::Integer, serde_json::Value::Number(n)) => json_integer(n, ty)
-                .map(Value::Integer)
-                .map_err(|e| e.with_json(json)),
-            (ValueType::Number, serde_json::Value::Number(n)) => match n.as_f64() {
-                Some(f) if f.is_finite() => Ok(Value::Number(f)),
-                _ => Err(ValidationError::new(ValidationRule::NotFinite).with_json(json)),
-            },
-            (ValueType::DateTime, serde_json::Value::Number(n)) => json_integer(n, ty)
-                .map(Value::DateTime)
-                .map_err(|e| e.with_json(json)),
-            (ValueType::DateTime, serde_json::Value::String(s)) => time::parse_iso8601(s)
-                .map(Value::DateTime)
-                .ok_or_else(wrong),
-            (ValueType::String, serde_json::Value::String(s)) => Ok(Value::String(s.clone())),
-            (ValueType::Uri, serde_json::Value::String(s)) => Ok(Value::Uri(s.clone())),
-            _ => Err(wrong()),
-        }
-    }
-
     /// The value as an `i64`, for INTEGER and DATETIME (epoch ms) values.
     pub fn as_i64(&self) -> Option<i64> {
         match self {
@@ -204,40 +163,6 @@ impl Value {
             Value::Boolean(b) => Some(*b),
             _ => None,
         }
-    }
-}
-
-/// Reads a JSON number as an `i64`, accepting an integral float.
-fn json_integer(n: &serde_json::Number, ty: ValueType) -> Result<i64, ValidationError> {
-    if let Some(i) = n.as_i64() {
-        return Ok(i);
-    }
-    if n.is_u64() {
-        return Err(ValidationError::new(ValidationRule::OutsideI64));
-    }
-    match n.as_f64() {
-        Some(f) => integral_f64(f, ty).map_err(ValidationError::new),
-        None => Err(ValidationError::new(ValidationRule::WrongType {
-            expected: ty,
-        })),
-    }
-}
-
-/// Converts a float with no fractional part to an `i64`; `ty` names the type
-/// being read for the error.
-pub(crate) fn integral_f64(f: f64, ty: ValueType) -> Result<i64, ValidationRule> {
-    // 2^63 is exactly representable; every finite f64 below it in magnitude
-    // and integral converts exactly.
-    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
-    if !f.is_finite() {
-        Err(ValidationRule::NotFinite)
-    } else if f.fract() != 0.0 {
-        Err(ValidationRule::WrongType { expected: ty })
-    } else if !(-LIMIT..LIMIT).contains(&f) {
-        Err(ValidationRule::OutsideI64)
-    } else {
-        // Exact: checked integral and in range above.
-        Ok(f as i64)
     }
 }
 
@@ -418,170 +343,6 @@ mod tests {
             Value::DateTime(1_600_000_000_000).to_string(),
             "2020-09-13T12:26:40.000Z"
         );
-    }
-
-    #[test]
-    fn from_json_booleans_must_be_booleans() {
-        assert_eq!(
-            Value::from_json(&json!(true), ValueType::Boolean).unwrap(),
-            Value::Boolean(true)
-        );
-        for bad in [json!(1), json!("true"), json!(null), json!([true])] {
-            let e = Value::from_json(&bad, ValueType::Boolean).unwrap_err();
-            assert_eq!(
-                e.rule(),
-                &ValidationRule::WrongType {
-                    expected: ValueType::Boolean
-                }
-            );
-            assert!(e.to_string().contains("is not a BOOLEAN"), "{e}");
-        }
-    }
-
-    #[test]
-    fn from_json_integers_are_strict() {
-        let int = |j: serde_json::Value| Value::from_json(&j, ValueType::Integer);
-        assert_eq!(int(json!(5)).unwrap(), Value::Integer(5));
-        assert_eq!(int(json!(-5)).unwrap(), Value::Integer(-5));
-        assert_eq!(int(json!(5.0)).unwrap(), Value::Integer(5));
-        assert_eq!(int(json!(i64::MIN)).unwrap(), Value::Integer(i64::MIN));
-        assert_eq!(int(json!(i64::MAX)).unwrap(), Value::Integer(i64::MAX));
-
-        let e = int(json!(5.5)).unwrap_err();
-        assert_eq!(
-            e.rule(),
-            &ValidationRule::WrongType {
-                expected: ValueType::Integer
-            }
-        );
-        assert_eq!(e.to_string(), "value 5.5 is not an INTEGER");
-        assert_eq!(e.value(), Some("5.5"));
-
-        let e = int(json!(1e30)).unwrap_err();
-        assert_eq!(e.rule(), &ValidationRule::OutsideI64);
-        assert_eq!(
-            e.to_string(),
-            "value 1e+30 is outside the 64-bit integer range"
-        );
-        assert_eq!(
-            int(json!(u64::MAX)).unwrap_err().rule(),
-            &ValidationRule::OutsideI64
-        );
-        assert_eq!(
-            int(json!(9.3e18)).unwrap_err().rule(),
-            &ValidationRule::OutsideI64
-        );
-
-        for bad in [json!("5"), json!(true), json!(null), json!({})] {
-            assert_eq!(
-                int(bad).unwrap_err().rule(),
-                &ValidationRule::WrongType {
-                    expected: ValueType::Integer
-                }
-            );
-        }
-    }
-
-    #[test]
-    fn from_json_numbers_accept_any_json_number() {
-        let num = |j: serde_json::Value| Value::from_json(&j, ValueType::Number);
-        assert_eq!(num(json!(5)).unwrap(), Value::Number(5.0));
-        assert_eq!(num(json!(-0.25)).unwrap(), Value::Number(-0.25));
-        assert_eq!(num(json!(1e30)).unwrap(), Value::Number(1e30));
-        assert_eq!(
-            num(json!(u64::MAX)).unwrap(),
-            Value::Number(u64::MAX as f64)
-        );
-        let e = num(json!("5")).unwrap_err();
-        assert_eq!(e.to_string(), "value \"5\" is not a NUMBER");
-        assert!(num(json!(false)).is_err());
-    }
-
-    #[test]
-    fn from_json_datetimes_take_milliseconds_or_iso8601() {
-        let dt = |j: serde_json::Value| Value::from_json(&j, ValueType::DateTime);
-        assert_eq!(
-            dt(json!(1_600_000_000_000i64)).unwrap(),
-            Value::DateTime(1_600_000_000_000)
-        );
-        assert_eq!(
-            dt(json!(1.6e12)).unwrap(),
-            Value::DateTime(1_600_000_000_000)
-        );
-        assert_eq!(
-            dt(json!("2020-09-13T12:26:40.000Z")).unwrap(),
-            Value::DateTime(1_600_000_000_000)
-        );
-        assert_eq!(
-            dt(json!("2020-09-13T14:26:40+02:00")).unwrap(),
-            Value::DateTime(1_600_000_000_000)
-        );
-
-        let e = dt(json!("2020-09-13")).unwrap_err();
-        assert_eq!(
-            e.rule(),
-            &ValidationRule::WrongType {
-                expected: ValueType::DateTime
-            }
-        );
-        assert!(
-            e.to_string()
-                .starts_with("value \"2020-09-13\" is not a DATETIME"),
-            "{e}"
-        );
-        assert_eq!(
-            dt(json!(1.5)).unwrap_err().rule(),
-            &ValidationRule::WrongType {
-                expected: ValueType::DateTime
-            }
-        );
-        assert_eq!(
-            dt(json!(1e300)).unwrap_err().rule(),
-            &ValidationRule::OutsideI64
-        );
-        assert!(dt(json!(true)).is_err());
-        assert!(dt(json!("1600000000000")).is_err());
-    }
-
-    #[test]
-    fn from_json_strings_and_uris_must_be_strings() {
-        assert_eq!(
-            Value::from_json(&json!("x"), ValueType::String).unwrap(),
-            Value::from("x")
-        );
-        assert_eq!(
-            Value::from_json(&json!(""), ValueType::String).unwrap(),
-            Value::from("")
-        );
-        assert_eq!(
-            Value::from_json(&json!("https://h/o"), ValueType::Uri).unwrap(),
-            Value::Uri("https://h/o".into())
-        );
-        let e = Value::from_json(&json!(5), ValueType::String).unwrap_err();
-        assert_eq!(e.to_string(), "value 5 is not a STRING");
-        let e = Value::from_json(&json!(null), ValueType::Uri).unwrap_err();
-        assert_eq!(e.to_string(), "value null is not a URI");
-    }
-
-    #[test]
-    fn integral_f64_bounds() {
-        assert_eq!(
-            integral_f64(-9_223_372_036_854_775_808.0, ValueType::Integer),
-            Ok(i64::MIN)
-        );
-        assert_eq!(
-            integral_f64(9_223_372_036_854_775_808.0, ValueType::Integer),
-            Err(ValidationRule::OutsideI64)
-        );
-        assert_eq!(
-            integral_f64(f64::NAN, ValueType::Integer),
-            Err(ValidationRule::NotFinite)
-        );
-        assert_eq!(
-            integral_f64(f64::INFINITY, ValueType::Integer),
-            Err(ValidationRule::NotFinite)
-        );
-        assert_eq!(integral_f64(-0.0, ValueType::Integer), Ok(0));
     }
 
     fn any_value() -> impl Strategy<Value = Value> {

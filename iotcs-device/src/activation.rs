@@ -4,15 +4,17 @@
 //! key written to the trusted assets store atomically → the client switches
 //! to its endpoint identity (RS256).
 //!
-//! The request itself is built and signed by `iotcs_core::crypto::activation`;
+//! The request itself is built and signed by `iotcs_core::__private::crypto::activation`;
 //! this module only drives the exchange.
 
 use std::sync::Arc;
 
-use iotcs_core::crypto::RsaKeyPair;
-use iotcs_core::crypto::activation::{
+use iotcs_core::__private::crypto::RsaKeyPair;
+use iotcs_core::__private::crypto::activation::{
     ActivationPolicy, DirectActivationRequest, DirectActivationResponse, IndirectActivationRequest,
 };
+use iotcs_core::__private::protocol::query::{CREATE_DRAFT, OS_NAME, OS_VERSION};
+use iotcs_core::__private::protocol::{Method, path, status};
 use iotcs_core::model::capability;
 use iotcs_core::{Error, TrustedAssetsStore};
 
@@ -47,18 +49,19 @@ pub(crate) fn activate(
 ) -> Result<(String, Arc<RsaKeyPair>), Error> {
     let activation_id = store.assets().client_id().to_owned();
     let policy_path = format!(
-        "/iot/api/v2/activation/policy?OSName={}&OSVersion={}",
+        "{}?{OS_NAME}={}&{OS_VERSION}={}",
+        path::ACTIVATION_POLICY,
         query_encode(os_name()),
         query_encode(&os_version())
     );
     let response = rest.call(HttpRequest::get(policy_path.clone()))?;
-    if response.status == 401 {
+    if response.status == status::UNAUTHORIZED {
         return Err(already_activated(&activation_id));
     }
     if !response.is_success() {
         return Err(transport_error(
-            "GET",
-            "/iot/api/v2/activation/policy",
+            Method::Get,
+            path::ACTIVATION_POLICY,
             &response,
         ));
     }
@@ -88,18 +91,18 @@ pub(crate) fn activate(
     let body = serde_json::to_vec(&request)
         .map_err(|e| Error::protocol(format!("cannot serialise the activation request: {e}")))?;
     let path = if allow_drafts {
-        "/iot/api/v2/activation/direct".to_owned()
+        path::ACTIVATION_DIRECT.to_owned()
     } else {
-        "/iot/api/v2/activation/direct?createDraft=false".to_owned()
+        format!("{}?{CREATE_DRAFT}=false", path::ACTIVATION_DIRECT)
     };
     let response = rest.call(HttpRequest::post(path, body))?;
-    if response.status == 401 {
+    if response.status == status::UNAUTHORIZED {
         return Err(already_activated(&activation_id));
     }
     if !response.is_success() {
         return Err(transport_error(
-            "POST",
-            "/iot/api/v2/activation/direct",
+            Method::Post,
+            path::ACTIVATION_DIRECT,
             &response,
         ));
     }
@@ -115,9 +118,6 @@ pub(crate) fn activate(
     log::info!("activated {activation_id} as endpoint {endpoint_id}");
     Ok((endpoint_id, key))
 }
-
-/// The indirect activation endpoint (spec §4).
-const INDIRECT_PATH: &str = "/iot/api/v2/activation/indirect/device";
 
 /// Registers an indirectly-connected device (spec §4) with the identity
 /// `rest` holds, which must be an activated gateway's; returns the device's
@@ -141,13 +141,17 @@ pub(crate) fn activate_indirect(
         ))
     })?;
     let path = if allow_drafts {
-        INDIRECT_PATH.to_owned()
+        path::ACTIVATION_INDIRECT.to_owned()
     } else {
-        format!("{INDIRECT_PATH}?createDraft=false")
+        format!("{}?{CREATE_DRAFT}=false", path::ACTIVATION_INDIRECT)
     };
     let response = rest.call(HttpRequest::post(path, body))?;
     if !response.is_success() {
-        return Err(transport_error("POST", INDIRECT_PATH, &response));
+        return Err(transport_error(
+            Method::Post,
+            path::ACTIVATION_INDIRECT,
+            &response,
+        ));
     }
     let answer: DirectActivationResponse = serde_json::from_slice(&response.body).map_err(|e| {
         Error::protocol(format!(
@@ -202,8 +206,8 @@ fn query_encode(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use iotcs_core::__private::crypto::jwt;
     use iotcs_core::TrustedAssets;
-    use iotcs_core::crypto::jwt;
 
     use super::*;
     use crate::transport::memory::{MemoryTransport, json};

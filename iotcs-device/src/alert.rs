@@ -116,7 +116,10 @@ impl Alert {
     /// # Errors
     ///
     /// [`Error::Validation`] if a non-optional field is not set (nothing is
-    /// sent); [`Error::State`] if the device is closed or its queue is full.
+    /// sent); [`Error::Unsent`] handing the message back if the device is
+    /// closed or its queue or store is full (its
+    /// [`unsent_reason`](Error::unsent_reason) is [`Error::Closed`],
+    /// [`Error::QueueFull`] or [`Error::StoreFull`]).
     pub fn raise(&mut self) -> Result<(), Error> {
         let fields = &self.fields;
         fields
@@ -195,7 +198,10 @@ impl Data {
     /// # Errors
     ///
     /// [`Error::Validation`] if a non-optional field is not set (nothing is
-    /// sent); [`Error::State`] if the device is closed or its queue is full.
+    /// sent); [`Error::Unsent`] handing the message back if the device is
+    /// closed or its queue or store is full (its
+    /// [`unsent_reason`](Error::unsent_reason) is [`Error::Closed`],
+    /// [`Error::QueueFull`] or [`Error::StoreFull`]).
     pub fn submit(&mut self) -> Result<(), Error> {
         let fields = &self.fields;
         fields

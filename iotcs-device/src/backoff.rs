@@ -28,7 +28,7 @@ pub(crate) fn system_random() -> Random {
     let mut seed = [0u8; 8];
     // Without OS randomness the jitter degrades to a fixed offset, which is
     // still a correct back-off.
-    let _ = iotcs_core::fill_random(&mut seed);
+    let _ = iotcs_core::__private::fill_random(&mut seed);
     let mut state = u64::from_le_bytes(seed) | 1;
     Box::new(move || {
         state ^= state >> 12;

@@ -54,7 +54,7 @@ impl VirtualDevice {
     ///
     /// # Errors
     ///
-    /// [`Error::Argument`] if the model has no such attribute.
+    /// [`Error::UnknownAttribute`] if the model has no such attribute.
     pub fn on_change(
         &self,
         attribute: Option<&str>,
@@ -76,7 +76,7 @@ impl VirtualDevice {
     ///
     /// # Errors
     ///
-    /// [`Error::Argument`] if the model has no such attribute.
+    /// [`Error::UnknownAttribute`] if the model has no such attribute.
     pub fn remove_on_change(&self, attribute: Option<&str>) -> Result<&Self, Error> {
         match attribute {
             Some(a) => {
@@ -97,7 +97,7 @@ impl VirtualDevice {
     ///
     /// # Errors
     ///
-    /// [`Error::Argument`] if the model has no such attribute.
+    /// [`Error::UnknownAttribute`] if the model has no such attribute.
     pub fn on_error(
         &self,
         attribute: Option<&str>,
@@ -119,7 +119,7 @@ impl VirtualDevice {
     ///
     /// # Errors
     ///
-    /// [`Error::Argument`] if the model has no such attribute.
+    /// [`Error::UnknownAttribute`] if the model has no such attribute.
     pub fn remove_on_error(&self, attribute: Option<&str>) -> Result<&Self, Error> {
         match attribute {
             Some(a) => {

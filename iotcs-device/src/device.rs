@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use iotcs_core::crypto::RsaKeyPair;
-use iotcs_core::crypto::activation::IndirectActivationRequest;
+use iotcs_core::__private::crypto::RsaKeyPair;
+use iotcs_core::__private::crypto::activation::IndirectActivationRequest;
 use iotcs_core::model::{DeviceModel, capability};
 use iotcs_core::{Config, Error, TrustedAssets, TrustedAssetsStore};
 
@@ -400,6 +400,9 @@ impl DirectlyConnectedDevice {
     /// error carries its reason); [`Error::Network`] / [`Error::Security`]
     /// when it cannot be asked; [`Error::Protocol`] for an answer that is
     /// not an activated endpoint.
+    // Hidden: its argument type lives in `iotcs_core::__private`, so only
+    // the gateway crate can call it; users call `register_device`.
+    #[doc(hidden)]
     pub fn activate_indirect(&self, request: &IndirectActivationRequest) -> Result<String, Error> {
         self.running()?;
         activation::activate_indirect(
@@ -476,7 +479,7 @@ impl DirectlyConnectedDevice {
     fn running(&self) -> Result<&Dispatcher, Error> {
         self.dispatcher.as_ref().ok_or_else(|| {
             if self.is_activated() {
-                Error::state("the device is closed")
+                Error::Closed
             } else {
                 Error::state(format!(
                     "device {} is not activated; call activate first",

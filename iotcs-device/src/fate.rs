@@ -33,6 +33,7 @@
 
 use std::borrow::Cow;
 
+use iotcs_core::__private::protocol::StatusClass;
 use iotcs_core::Error;
 
 /// Where the messages of a batch come from.
@@ -65,8 +66,9 @@ pub(crate) fn fate(error: &Error, sources: Sources, len: usize) -> Fate {
     let Some(status) = error.status_code() else {
         return Fate::Retry;
     };
-    let refuses_source = matches!(status, 403 | 404);
-    let refuses_message = matches!(status, 400 | 409 | 413 | 422);
+    let class = StatusClass::of(status);
+    let refuses_source = class == StatusClass::RefusesSource;
+    let refuses_message = class == StatusClass::RefusesMessage;
     match sources {
         _ if !refuses_source && !refuses_message => Fate::Retry,
         Sources::Several => Fate::BySource,

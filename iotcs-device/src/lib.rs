@@ -184,8 +184,8 @@
 //! | `DeviceModel.getURN()` / `.getName()` / `.getDescription()` | [`DeviceModel::urn`] / [`DeviceModel::name`] / [`DeviceModel::description`] |
 //! | **`ExternalObject(uri)`** | [`ExternalObject::new`] (converts into a URI [`Value`]) |
 //! | `ExternalObject.getURI()` | [`ExternalObject::uri`] |
-//! | `ValueError` / `ArgumentException` | [`Error::Argument`], [`Error::Validation`] ([`ErrorKind::Argument`]) |
-//! | `IllegalStateException` / `StateException` | [`Error::State`] |
+//! | `ValueError` / `ArgumentException` | [`Error::Argument`], [`Error::Validation`], [`Error::UnknownAttribute`] for an attribute the model does not have ([`ErrorKind::Argument`]) |
+//! | `IllegalStateException` / `StateException` | [`Error::State`]; for refused messages [`Error::Unsent`] handing them back, whose [`Error::unsent_reason`] is [`Error::QueueFull`], [`Error::StoreFull`] or [`Error::Closed`] ([`ErrorKind::State`]) |
 //! | `TransportException.getStatusCode()` | [`Error::Transport`] / [`Error::status_code`] |
 //! | `IOError` | [`Error::Io`] |
 //!

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use iotcs_core::__private::protocol::{Endpoint, Method, status};
 use iotcs_core::model::DeviceModel;
 use iotcs_core::{DeviceModelConfig, Error};
 
@@ -149,15 +150,15 @@ impl Models {
 
 /// Fetches `urn` from the cloud; 404 means unknown.
 fn fetch(rest: &RestClient, urn: &str) -> Result<Option<DeviceModel>, Error> {
-    let path = format!("/iot/api/v2/deviceModels/{urn}");
+    let path = Endpoint::DeviceModel(urn).path();
     let response = rest.call(HttpRequest::get(path.clone()))?;
     match response.status {
-        404 => Ok(None),
-        200 => {
+        status::NOT_FOUND => Ok(None),
+        status::OK => {
             let text = String::from_utf8_lossy(&response.body);
             DeviceModel::from_json(&text).map(Some)
         }
-        _ => Err(transport_error("GET", &path, &response)),
+        _ => Err(transport_error(Method::Get, &path, &response)),
     }
 }
 

@@ -385,9 +385,9 @@ impl Outbox {
     ///
     /// [`Error::Argument`] if a message breaks the wire's size limits;
     /// [`Error::Unsent`] handing the messages back, whose source is
-    /// [`Error::State`] if the queue is full (`dispatcher_max_queue_size`),
-    /// the store is full, or the device is closing, or [`Error::Io`] if the
-    /// store cannot write.
+    /// [`Error::QueueFull`] (`dispatcher_max_queue_size`),
+    /// [`Error::StoreFull`], [`Error::Closed`] (the device is closing), or
+    /// [`Error::Io`] if the store cannot write.
     pub(crate) fn send(&self, items: Vec<Outgoing>) -> Result<(), Error> {
         self.try_send(items).map_err(Error::from)
     }
@@ -444,16 +444,14 @@ impl Outbox {
         ) {
             Ok(places) => places,
             Err(NoRoom::Full) => {
-                let error = Error::state(format!(
-                    "the outgoing message queue is full (dispatcher_max_queue_size = {}, \
-                     messages being sent included)",
-                    self.capacity
-                ));
+                let error = Error::QueueFull {
+                    capacity: self.capacity,
+                };
                 return Err(self.overflowed(error, entries));
             }
             Err(NoRoom::Closed) => {
                 return Err(Refused {
-                    error: Error::state("the device is closed"),
+                    error: Error::Closed,
                     items: give_back(entries),
                 });
             }
@@ -461,7 +459,7 @@ impl Outbox {
         let mut queue = self.lock();
         if queue.is_closed() {
             return Err(Refused {
-                error: Error::state("the device is closed"),
+                error: Error::Closed,
                 items: give_back(entries),
             });
         }
@@ -471,11 +469,9 @@ impl Outbox {
         if let Some((persist, n)) = durable.filter(|(_, n)| *n > 0) {
             if self.persisted.load(Ordering::SeqCst) + n > persist.max_messages {
                 drop(queue);
-                let error = Error::state(format!(
-                    "the store of guaranteed messages is full ([message_persistence] \
-                     max_messages = {})",
-                    persist.max_messages
-                ));
+                let error = Error::StoreFull {
+                    max_messages: persist.max_messages,
+                };
                 return Err(self.overflowed(error, entries));
             }
             for (item, _) in &mut entries {
@@ -881,7 +877,7 @@ mod tests {
     fn temp_dir(name: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!(
             "iotcs-outbox-{name}-{}",
-            iotcs_core::uuid_v4().unwrap()
+            iotcs_core::__private::uuid_v4().unwrap()
         ));
         std::fs::create_dir_all(&dir).unwrap();
         dir

@@ -430,7 +430,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!(
             "iotcs-persist-{name}-{}-{}",
             std::process::id(),
-            iotcs_core::uuid_v4().unwrap()
+            iotcs_core::__private::uuid_v4().unwrap()
         ));
         std::fs::create_dir_all(&dir).unwrap();
         dir
@@ -588,7 +588,7 @@ mod tests {
         }
         // Garbage over every file sled wrote.
         let mut garbage = vec![0u8; 4096];
-        iotcs_core::fill_random(&mut garbage).unwrap();
+        iotcs_core::__private::fill_random(&mut garbage).unwrap();
         for entry in std::fs::read_dir(&path).unwrap() {
             let file = entry.unwrap().path();
             if file.is_file() {

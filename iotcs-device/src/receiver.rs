@@ -16,12 +16,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, TryRecvError, select_biased};
+use iotcs_core::__private::protocol::path::MESSAGES;
+use iotcs_core::__private::protocol::query::{ACCEPT_BYTES, SYNC, TIMEOUT};
 
 use crate::backoff::Backoff;
 use crate::counters::Counters;
 use crate::inbound::Inbound;
 use crate::rest::RestClient;
-use crate::sender::MESSAGES_PATH;
 use crate::transport::HttpRequest;
 
 /// How the receiver behaves, from the configuration.
@@ -138,11 +139,11 @@ impl ReceiverLoop {
                 None => self.settings.hold,
             };
             format!(
-                "{MESSAGES_PATH}?acceptBytes={accept}&iot.sync&iot.timeout={}",
+                "{MESSAGES}?{ACCEPT_BYTES}={accept}&{SYNC}&{TIMEOUT}={}",
                 hold.as_secs().max(1)
             )
         } else {
-            format!("{MESSAGES_PATH}?acceptBytes={accept}")
+            format!("{MESSAGES}?{ACCEPT_BYTES}={accept}")
         }
     }
 }
@@ -240,7 +241,7 @@ mod tests {
         transport
             .paths()
             .into_iter()
-            .filter(|p| p.starts_with(MESSAGES_PATH))
+            .filter(|p| p.starts_with(MESSAGES))
             .collect()
     }
 

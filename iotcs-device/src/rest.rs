@@ -13,19 +13,14 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use iotcs_core::crypto::RsaKeyPair;
-use iotcs_core::crypto::activation::TokenResponse;
-use iotcs_core::crypto::jwt;
+use iotcs_core::__private::crypto::RsaKeyPair;
+use iotcs_core::__private::crypto::activation::TokenResponse;
+use iotcs_core::__private::crypto::jwt;
+use iotcs_core::__private::protocol::{Method, header, path, status};
 use iotcs_core::{Error, Secret};
 
 use crate::token::{Refused, TokenState};
 use crate::transport::{HttpRequest, HttpResponse, Transport};
-
-/// The token endpoint.
-const TOKEN_PATH: &str = "/iot/api/v2/oauth2/token";
-
-/// The scope of a token that may only activate.
-const ACTIVATION_SCOPE: &str = "oracle/iot/activation";
 
 /// The current time in epoch milliseconds; injected so tests can move time.
 pub(crate) type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -172,7 +167,9 @@ impl RestClient {
         let response = self
             .transport
             .send(&self.with_headers(request.clone(), &authorization))?;
-        if response.status != 401 && !(refresh_on_403 && response.status == 403) {
+        if response.status != status::UNAUTHORIZED
+            && !(refresh_on_403 && response.status == status::FORBIDDEN)
+        {
             return Ok(response);
         }
         log::debug!(
@@ -212,10 +209,10 @@ impl RestClient {
             .header("Authorization", authorization)
             .header("Accept", "application/json");
         let request = match &*identity {
-            Identity::Activation { id, .. } => request.header("X-ActivationId", id.as_str()),
-            Identity::Endpoint { id, .. } => request.header("X-EndpointId", id.as_str()),
+            Identity::Activation { id, .. } => request.header(header::ACTIVATION_ID, id.as_str()),
+            Identity::Endpoint { id, .. } => request.header(header::ENDPOINT_ID, id.as_str()),
         };
-        if request.method == "POST" {
+        if request.method == Method::Post {
             request.header("Content-Type", "application/json")
         } else {
             request
@@ -253,7 +250,7 @@ impl RestClient {
             attempt += 1;
             let now = self.now();
             let body = self.token_request_body(state.assertion_exp(now))?;
-            let request = HttpRequest::post(TOKEN_PATH, body.into_bytes())
+            let request = HttpRequest::post(path::TOKEN, body.into_bytes())
                 .header("Content-Type", "application/x-www-form-urlencoded")
                 .header("Accept", "application/json");
             let response = match self.transport.send(&request) {
@@ -282,7 +279,7 @@ impl RestClient {
                         .store(state.server_offset_ms(), Ordering::Relaxed);
                 }
                 Refused::Fail if response.status >= 500 => {
-                    return Err(transport_error("POST", TOKEN_PATH, &response));
+                    return Err(transport_error(Method::Post, path::TOKEN, &response));
                 }
                 Refused::Fail => {
                     return Err(Error::security(format!(
@@ -302,25 +299,25 @@ impl RestClient {
         let (assertion, scope) = match &*identity {
             Identity::Activation { id, secret } => (
                 jwt::client_assertion_hs256(id, secret.expose(), exp),
-                ACTIVATION_SCOPE,
+                jwt::ACTIVATION_SCOPE,
             ),
             Identity::Endpoint { id, key } => (jwt::client_assertion_rs256(id, key, exp)?, ""),
         };
         Ok(format!(
-            "grant_type=client_credentials\
-             &client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer\
-             &client_assertion={assertion}&scope={scope}"
+            "grant_type={}&client_assertion_type={}&client_assertion={assertion}&scope={scope}",
+            jwt::GRANT_TYPE,
+            jwt::ASSERTION_TYPE.replace(':', "%3A"),
         ))
     }
 }
 
 /// An [`Error::Transport`] for a failed call, with the start of the body.
-pub(crate) fn transport_error(method: &str, path: &str, response: &HttpResponse) -> Error {
+pub(crate) fn transport_error(method: Method, path: &str, response: &HttpResponse) -> Error {
     let body = String::from_utf8_lossy(&response.body);
     let body: String = body.chars().take(200).collect();
     Error::Transport {
         status: response.status,
-        method: method.to_owned(),
+        method: method.as_str().to_owned(),
         path: path.to_owned(),
         body,
     }
@@ -349,7 +346,7 @@ mod tests {
     #[test]
     fn activation_identity_uses_hs256_and_the_activation_scope() {
         let transport = Arc::new(MemoryTransport::new(|req| {
-            if req.path == TOKEN_PATH {
+            if req.path == path::TOKEN {
                 let assertion = form_value(&req.body, "client_assertion").unwrap();
                 let parsed = jwt::parse(assertion).unwrap();
                 assert!(parsed.verify_hs256(b"secret"));
@@ -385,7 +382,7 @@ mod tests {
             transport
                 .paths()
                 .iter()
-                .filter(|p| *p == TOKEN_PATH)
+                .filter(|p| *p == path::TOKEN)
                 .count(),
             1
         );
@@ -396,7 +393,7 @@ mod tests {
         let key = Arc::new(RsaKeyPair::generate(2048).unwrap());
         let spki = key.public_key_der().to_vec();
         let transport = Arc::new(MemoryTransport::new(move |req| {
-            if req.path == TOKEN_PATH {
+            if req.path == path::TOKEN {
                 let parsed =
                     jwt::parse(form_value(&req.body, "client_assertion").unwrap()).unwrap();
                 assert!(parsed.verify_rs256(&spki));
@@ -429,7 +426,7 @@ mod tests {
         let tokens = Arc::new(AtomicUsize::new(0));
         let t = tokens.clone();
         let transport = Arc::new(MemoryTransport::new(move |req| {
-            if req.path == TOKEN_PATH {
+            if req.path == path::TOKEN {
                 let n = t.fetch_add(1, Ordering::SeqCst) + 1;
                 return json(
                     200,
@@ -459,7 +456,7 @@ mod tests {
     #[test]
     fn still_unauthorized_after_the_retry_is_a_transport_error() {
         let transport = Arc::new(MemoryTransport::new(|req| {
-            if req.path == TOKEN_PATH {
+            if req.path == path::TOKEN {
                 json(
                     200,
                     r#"{"access_token":"t","token_type":"Bearer","expires_in":3600000}"#,
@@ -482,7 +479,7 @@ mod tests {
     fn expired_token_is_refreshed_before_the_call() {
         let now = Arc::new(AtomicI64::new(NOW));
         let transport = Arc::new(MemoryTransport::new(|req| {
-            if req.path == TOKEN_PATH {
+            if req.path == path::TOKEN {
                 json(
                     200,
                     r#"{"access_token":"t","token_type":"Bearer","expires_in":600000}"#,
@@ -502,14 +499,14 @@ mod tests {
         now.fetch_add(600_000, Ordering::SeqCst);
         rest.call_ok(HttpRequest::get("/x")).unwrap();
         let paths = transport.paths();
-        assert_eq!(paths, [TOKEN_PATH, "/x", TOKEN_PATH, "/x"]);
+        assert_eq!(paths, [path::TOKEN, "/x", path::TOKEN, "/x"]);
     }
 
     #[test]
     fn clock_skew_is_corrected_once() {
         let server_time = NOW + 3_600_000;
         let transport = Arc::new(MemoryTransport::new(move |req| {
-            if req.path == TOKEN_PATH {
+            if req.path == path::TOKEN {
                 let parsed =
                     jwt::parse(form_value(&req.body, "client_assertion").unwrap()).unwrap();
                 if parsed.exp() < server_time / 1000 {

@@ -30,6 +30,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, select_biased};
+use iotcs_core::__private::protocol::Method;
+use iotcs_core::__private::protocol::path::MESSAGES;
+use iotcs_core::__private::protocol::query::ACCEPT_BYTES;
 use iotcs_core::Error;
 use iotcs_core::message::Priority;
 
@@ -41,9 +44,6 @@ use crate::outbox::{Outbox, Queued};
 use crate::queue::Entry;
 use crate::rest::RestClient;
 use crate::transport::HttpRequest;
-
-/// The messages endpoint.
-pub(crate) const MESSAGES_PATH: &str = "/iot/api/v2/messages";
 
 /// How the sender behaves, from the configuration.
 #[derive(Clone, Debug)]
@@ -300,7 +300,7 @@ impl Sender {
         } else {
             0
         };
-        let path = format!("{MESSAGES_PATH}?acceptBytes={accept}");
+        let path = format!("{MESSAGES}?{ACCEPT_BYTES}={accept}");
         let bytes = self.buffer.len();
         let response = self
             .rest
@@ -308,8 +308,8 @@ impl Sender {
         if !response.is_success() {
             return Err(Error::Transport {
                 status: response.status,
-                method: "POST".to_owned(),
-                path: MESSAGES_PATH.to_owned(),
+                method: Method::Post.to_string(),
+                path: MESSAGES.to_owned(),
                 body: fate::detail(&response.body),
             });
         }
@@ -448,7 +448,7 @@ mod tests {
             .lock()
             .unwrap()
             .iter()
-            .filter(|r| r.1.starts_with(MESSAGES_PATH))
+            .filter(|r| r.1.starts_with(MESSAGES))
             .map(|r| serde_json::from_slice::<Vec<serde_json::Value>>(&r.3).unwrap())
             .collect()
     }

@@ -16,13 +16,14 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use iotcs_core::__private::protocol::Method;
 use iotcs_core::Error;
 
 /// One HTTP request, path relative to the server root.
 #[derive(Clone)]
 pub(crate) struct HttpRequest {
     /// `GET` or `POST`.
-    pub(crate) method: &'static str,
+    pub(crate) method: Method,
     /// Path and query, e.g. `/iot/api/v2/messages?acceptBytes=4190`.
     pub(crate) path: String,
     /// Request headers. `Authorization` is never printed by `Debug`.
@@ -37,7 +38,7 @@ impl HttpRequest {
     /// A GET of `path`.
     pub(crate) fn get(path: impl Into<String>) -> Self {
         HttpRequest {
-            method: "GET",
+            method: Method::Get,
             path: path.into(),
             headers: Vec::new(),
             body: Vec::new(),
@@ -48,7 +49,7 @@ impl HttpRequest {
     /// A POST of `body` to `path`.
     pub(crate) fn post(path: impl Into<String>, body: Vec<u8>) -> Self {
         HttpRequest {
-            method: "POST",
+            method: Method::Post,
             path: path.into(),
             headers: Vec::new(),
             body,
@@ -83,7 +84,7 @@ impl fmt::Debug for HttpRequest {
             })
             .collect();
         f.debug_struct("HttpRequest")
-            .field("method", &self.method)
+            .field("method", &self.method.as_str())
             .field("path", &self.path)
             .field("headers", &headers)
             .field("body_len", &self.body.len())
@@ -272,7 +273,7 @@ impl Transport for UreqTransport {
         };
         let url = format!("{}{}", self.base, request.path);
         let result = match request.method {
-            "GET" => {
+            Method::Get => {
                 let mut builder = agent.get(&url);
                 for (name, value) in &request.headers {
                     builder = builder.header(*name, value);
@@ -388,7 +389,7 @@ pub(crate) mod memory {
     impl Transport for MemoryTransport {
         fn send(&self, request: &HttpRequest) -> Result<HttpResponse, Error> {
             self.log.lock().unwrap().push((
-                request.method.to_owned(),
+                request.method.as_str().to_owned(),
                 request.path.clone(),
                 request
                     .headers

@@ -158,7 +158,8 @@ impl<'a> Update<'a> {
     ///
     /// # Errors
     ///
-    /// [`Error::Validation`] as [`VirtualDevice::set`]; this handle is then
+    /// [`Error::UnknownAttribute`] or [`Error::Validation`] as
+    /// [`VirtualDevice::set`]; this handle is then
     /// dropped unfinished (see [`Update`]).
     pub fn set(self, attribute: &str, value: impl Into<Value>) -> Result<Self, Error> {
         let (attribute, value) = self
@@ -180,7 +181,9 @@ impl<'a> Update<'a> {
     /// # Errors
     ///
     /// [`Error::Unsent`] handing the message back if the device is closed or
-    /// its queue is full; the `on_error` callbacks hear of it too.
+    /// its queue or store is full ([`Error::Closed`], [`Error::QueueFull`],
+    /// [`Error::StoreFull`] as its [`unsent_reason`](Error::unsent_reason));
+    /// the `on_error` callbacks hear of it too.
     pub fn finish(mut self) -> Result<(), Error> {
         self.finished = true;
         let shared = self.device.shared_update();

@@ -116,7 +116,7 @@ impl VirtualDevice {
     ///
     /// # Errors
     ///
-    /// [`Error::Argument`] if the model has no such attribute.
+    /// [`Error::UnknownAttribute`] if the model has no such attribute.
     pub fn get(&self, attribute: &str) -> Result<Option<Value>, Error> {
         let name = self.attribute_name(attribute)?;
         Ok(self.slots().get(&name).and_then(|s| s.value.clone()))
@@ -129,7 +129,7 @@ impl VirtualDevice {
     ///
     /// # Errors
     ///
-    /// [`Error::Argument`] if the model has no such attribute.
+    /// [`Error::UnknownAttribute`] if the model has no such attribute.
     pub fn last_known(&self, attribute: &str) -> Result<Option<Value>, Error> {
         let name = self.attribute_name(attribute)?;
         Ok(self.slots().get(&name).and_then(|s| s.last_known.clone()))
@@ -155,10 +155,13 @@ impl VirtualDevice {
     ///
     /// # Errors
     ///
-    /// [`Error::Validation`] if the model has no such attribute or the value
-    /// breaks its type or range (nothing is sent); [`Error::Unsent`] handing
-    /// the message back if the device is closed or its outgoing queue is
-    /// full (a value that joined an update cannot fail here: `finish` reports).
+    /// [`Error::UnknownAttribute`] if the model has no such attribute,
+    /// [`Error::Validation`] if the value breaks its type or range (nothing
+    /// is sent); [`Error::Unsent`] handing the message back if the device is
+    /// closed or its outgoing queue or store is full (its
+    /// [`unsent_reason`](Error::unsent_reason) is [`Error::Closed`],
+    /// [`Error::QueueFull`] or [`Error::StoreFull`]; a value that joined an
+    /// update cannot fail here: `finish` reports).
     pub fn set(&self, attribute: &str, value: impl Into<Value>) -> Result<&Self, Error> {
         let (attribute, value) = self
             .inner
@@ -270,11 +273,9 @@ impl VirtualDevice {
             .model
             .attribute(name)
             .map(|a| a.name().to_owned())
-            .ok_or_else(|| {
-                Error::argument(format!(
-                    "device model {} has no attribute {name:?}",
-                    self.inner.model.urn()
-                ))
+            .ok_or_else(|| Error::UnknownAttribute {
+                model: self.inner.model.urn().to_owned(),
+                name: name.to_owned(),
             })
     }
 

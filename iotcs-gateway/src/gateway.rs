@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
-use iotcs_core::crypto::activation::IndirectActivationRequest;
+use iotcs_core::__private::crypto::activation::IndirectActivationRequest;
 use iotcs_core::model::{DeviceModel, capability};
 use iotcs_core::{Config, Error, TrustedAssets};
 use iotcs_device::{Client, DirectlyConnectedDevice, VirtualDevice};

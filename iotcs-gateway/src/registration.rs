@@ -10,8 +10,8 @@
 //!    signature, which locks the device to this gateway;
 //! 3. otherwise no signature.
 
-use iotcs_core::crypto::activation::IndirectActivationRequest;
-use iotcs_core::crypto::{RsaKeyPair, icd_signature_hmac, icd_signature_rsa};
+use iotcs_core::__private::crypto::activation::IndirectActivationRequest;
+use iotcs_core::__private::crypto::{RsaKeyPair, icd_signature_hmac, icd_signature_rsa};
 use iotcs_core::{Error, TrustedAssets};
 
 /// Which credentials a registration carries (rule 1, 2 or 3 of the module
@@ -116,8 +116,8 @@ where
 
 #[cfg(test)]
 mod tests {
+    use iotcs_core::__private::crypto::{verify_icd_signature_hmac, verify_icd_signature_rsa};
     use iotcs_core::ErrorKind;
-    use iotcs_core::crypto::{verify_icd_signature_hmac, verify_icd_signature_rsa};
 
     use super::*;
 

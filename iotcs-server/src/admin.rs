@@ -2,8 +2,8 @@
 //! devices and provisioning files, device models, received messages, requests
 //! to devices and their status, and fault injection (`/iot/admin/faults`).
 
+use iotcs_core::__private::encoding::base64_decode;
 use iotcs_core::TrustedAssets;
-use iotcs_core::encoding::base64_decode;
 use iotcs_core::message::{Direction, MessageType};
 use serde_json::{Map, Value, json};
 

@@ -5,52 +5,41 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use iotcs_core::crypto::activation::{
+use iotcs_core::__private::crypto::activation::{
     ActivationPolicy, DirectActivationRequest, DirectActivationResponse, IndirectActivationRequest,
 };
-use iotcs_core::crypto::jwt::{self, AUDIENCE, Algorithm};
-use iotcs_core::time::format_iso8601;
+use iotcs_core::__private::crypto::jwt::{self, ACTIVATION_SCOPE, Algorithm};
+use iotcs_core::__private::protocol::query::{ACCEPT_BYTES, CREATE_DRAFT, SYNC, TIMEOUT};
+use iotcs_core::__private::protocol::{Endpoint, Method};
+use iotcs_core::__private::time::format_iso8601;
 use serde_json::json;
 
 use crate::app::{App, HeldPoll};
 use crate::http::{ApiError, Reply, Req, pairs_map, parse_pairs};
 use crate::state::{Delivery, DeviceState, Token, now_ms};
 
-/// The scope of activation tokens.
-const ACTIVATION_SCOPE: &str = "oracle/iot/activation";
-/// How far in the future a client assertion may expire (Oracle's clients use
-/// 15 minutes); beyond that the client's clock is taken to be wrong.
-const MAX_ASSERTION_AHEAD_SECS: i64 = 3600;
-
 /// Routes a device-API request.
 pub(crate) async fn route(app: &Arc<App>, req: &Req) -> Result<Reply, ApiError> {
     let segs = req.segments();
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
     let m = req.method.as_str();
+    // The endpoints the SDK calls, spelled once in iotcs-core.
+    if let Some(endpoint) = Endpoint::from_segments(&s) {
+        only(m, endpoint.method(), req)?;
+        return match endpoint {
+            Endpoint::Token => token(app, req),
+            Endpoint::ActivationPolicy => policy(app, req),
+            Endpoint::ActivationDirect => direct(app, req),
+            Endpoint::ActivationIndirect => indirect(app, req),
+            Endpoint::Messages => messages(app, req).await,
+            Endpoint::DeviceModel(urn) => model(app, req, urn),
+        };
+    }
     match s.as_slice() {
         ["iot", "api"] | ["iot", "api", "v2"] if m == "GET" => Ok(Reply::json(
             200,
             &json!({"items": [{"version": "v2", "isLatest": true}]}),
         )),
-        ["iot", "api", "v2", "oauth2", "token"] => {
-            only(m, "POST", req).and_then(|()| token(app, req))
-        }
-        ["iot", "api", "v2", "activation", "policy"] => {
-            only(m, "GET", req).and_then(|()| policy(app, req))
-        }
-        ["iot", "api", "v2", "activation", "direct"] => {
-            only(m, "POST", req).and_then(|()| direct(app, req))
-        }
-        ["iot", "api", "v2", "activation", "indirect", "device"] => {
-            only(m, "POST", req).and_then(|()| indirect(app, req))
-        }
-        ["iot", "api", "v2", "messages"] => {
-            only(m, "POST", req)?;
-            messages(app, req).await
-        }
-        ["iot", "api", "v2", "deviceModels", urn] => {
-            only(m, "GET", req).and_then(|()| model(app, req, urn))
-        }
         ["iot", "api", "v2", "provisioner", "storage"] => {
             device_auth(app, req)?;
             Err(ApiError::not_found(
@@ -66,7 +55,7 @@ pub(crate) async fn route(app: &Arc<App>, req: &Req) -> Result<Reply, ApiError> 
             "devicePolicies",
             rest @ ..,
         ] => {
-            only(m, "GET", req)?;
+            only(m, Method::Get, req)?;
             device_auth(app, req)?;
             match rest {
                 [] => Ok(Reply::json(
@@ -85,12 +74,12 @@ pub(crate) async fn route(app: &Arc<App>, req: &Req) -> Result<Reply, ApiError> 
     }
 }
 
-fn only(method: &str, allowed: &str, req: &Req) -> Result<(), ApiError> {
-    if method == allowed {
+fn only(method: &str, allowed: Method, req: &Req) -> Result<(), ApiError> {
+    if method == allowed.as_str() {
         Ok(())
     } else {
         Err(ApiError::method_not_allowed(method, &req.path)
-            .with_header("allow", allowed.to_owned()))
+            .with_header("allow", allowed.as_str().to_owned()))
     }
 }
 
@@ -176,14 +165,14 @@ fn oauth_error(status: u16, code: &str, detail: impl Into<String>) -> ApiError {
 fn token(app: &App, req: &Req) -> Result<Reply, ApiError> {
     let form = pairs_map(parse_pairs(&String::from_utf8_lossy(&req.body)));
     let field = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
-    if field("grant_type") != "client_credentials" {
+    if field("grant_type") != jwt::GRANT_TYPE {
         return Err(oauth_error(
             400,
             "unsupported_grant_type",
             "grant_type must be client_credentials",
         ));
     }
-    if field("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
+    if field("client_assertion_type") != jwt::ASSERTION_TYPE {
         return Err(oauth_error(
             400,
             "invalid_request",
@@ -203,16 +192,9 @@ fn token(app: &App, req: &Req) -> Result<Reply, ApiError> {
     };
     let assertion = jwt::parse(field("client_assertion"))
         .map_err(|e| oauth_error(400, "invalid_request", e.to_string()))?;
-    if assertion.aud() != AUDIENCE {
-        return Err(oauth_error(
-            401,
-            "invalid_client",
-            format!("aud must be {AUDIENCE:?}"),
-        ));
-    }
-    if assertion.sub().is_some_and(|sub| sub != assertion.iss()) {
-        return Err(oauth_error(401, "invalid_client", "sub differs from iss"));
-    }
+    assertion
+        .check_audience()
+        .map_err(|e| oauth_error(401, "invalid_client", e.to_string()))?;
     let now = now_ms();
     let mut state = app.state();
     let device = state
@@ -287,23 +269,9 @@ fn token(app: &App, req: &Req) -> Result<Reply, ApiError> {
             ));
         }
     }
-    let now_secs = now.div_euclid(1000);
-    if assertion.exp() < now_secs || assertion.exp() > now_secs + MAX_ASSERTION_AHEAD_SECS {
-        let why = if assertion.exp() < now_secs {
-            "has expired"
-        } else {
-            "expires too far in the future"
-        };
-        return Err(oauth_error(
-            400,
-            "invalid_client",
-            format!(
-                "the client assertion {why} (exp {}, server time {now_secs}); check the clock",
-                assertion.exp()
-            ),
-        )
-        .with("currentTime", now.into()));
-    }
+    assertion.check_expiry(now.div_euclid(1000)).map_err(|e| {
+        oauth_error(400, "invalid_client", e.to_string()).with("currentTime", now.into())
+    })?;
     let (access_token, lifetime) = state.issue_token(&device.id, activation, now)?;
     log::debug!(
         "issued a {} token to {}",
@@ -329,7 +297,7 @@ fn policy(app: &App, req: &Req) -> Result<Reply, ApiError> {
 }
 
 fn create_draft(req: &Req) -> bool {
-    !req.query("createDraft")
+    !req.query(CREATE_DRAFT)
         .is_some_and(|v| v.eq_ignore_ascii_case("false"))
 }
 
@@ -403,13 +371,13 @@ fn model(app: &App, req: &Req, urn: &str) -> Result<Reply, ApiError> {
 /// `POST /iot/api/v2/messages?acceptBytes=N[&iot.sync][&iot.timeout=S]`.
 async fn messages(app: &Arc<App>, req: &Req) -> Result<Reply, ApiError> {
     let caller = device_auth(app, req)?;
-    let accept_bytes = match req.query("acceptBytes") {
+    let accept_bytes = match req.query(ACCEPT_BYTES) {
         None => None,
         Some(v) => Some(v.trim().parse::<usize>().map_err(|_| {
             ApiError::bad_request(format!("acceptBytes {v:?} is not a non-negative integer"))
         })?),
     };
-    let hold = match (req.query("iot.sync"), req.query("iot.timeout")) {
+    let hold = match (req.query(SYNC), req.query(TIMEOUT)) {
         (None, _) => None,
         (Some(_), None) => Some(app.long_poll_limit),
         (Some(_), Some(t)) => {
@@ -424,7 +392,7 @@ async fn messages(app: &Arc<App>, req: &Req) -> Result<Reply, ApiError> {
     let batch = if req.body.iter().all(u8::is_ascii_whitespace) {
         Vec::new()
     } else {
-        iotcs_core::message::parse_array(&req.body)
+        iotcs_core::__private::parse_array(&req.body)
             .map_err(|e| ApiError::bad_request(e.to_string()))?
     };
     if !batch.is_empty() {

@@ -41,8 +41,8 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), E
 /// as text.
 pub(crate) fn random_secret() -> Result<String, Error> {
     let mut b = [0u8; 24];
-    iotcs_core::fill_random(&mut b)?;
-    Ok(iotcs_core::encoding::base64url_encode(&b))
+    iotcs_core::__private::fill_random(&mut b)?;
+    Ok(iotcs_core::__private::encoding::base64url_encode(&b))
 }
 
 /// The admin password: the one given, else the one stored in
@@ -90,7 +90,7 @@ impl TempDir {
     /// [`Error::Io`] if the directory cannot be created, [`Error::Security`] if
     /// the system random source fails.
     pub fn new(prefix: &str) -> Result<TempDir, Error> {
-        let id = iotcs_core::uuid_v4()?;
+        let id = iotcs_core::__private::uuid_v4()?;
         let path = std::env::temp_dir().join(format!("iotcs-{prefix}-{}", &id[..13]));
         fs::create_dir_all(&path).map_err(|e| Error::io(&path, e))?;
         Ok(TempDir { path })

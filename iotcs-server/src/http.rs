@@ -11,6 +11,7 @@ use std::task::{Context, Poll};
 
 use hyper::HeaderMap;
 use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
+use iotcs_core::__private::protocol::status;
 use serde_json::{Value, json};
 
 /// A request with its body read, as the handlers see it. `Debug` leaves
@@ -143,25 +144,28 @@ impl ApiError {
         }
     }
     pub(crate) fn bad_request(detail: impl Into<String>) -> ApiError {
-        ApiError::new(400, detail)
+        ApiError::new(status::BAD_REQUEST, detail)
     }
     pub(crate) fn unauthorized(detail: impl Into<String>) -> ApiError {
-        ApiError::new(401, detail)
+        ApiError::new(status::UNAUTHORIZED, detail)
     }
     pub(crate) fn forbidden(detail: impl Into<String>) -> ApiError {
-        ApiError::new(403, detail)
+        ApiError::new(status::FORBIDDEN, detail)
     }
     pub(crate) fn not_found(detail: impl Into<String>) -> ApiError {
-        ApiError::new(404, detail)
+        ApiError::new(status::NOT_FOUND, detail)
     }
     pub(crate) fn method_not_allowed(method: &str, path: &str) -> ApiError {
-        ApiError::new(405, format!("{method} is not allowed on {path}"))
+        ApiError::new(
+            status::METHOD_NOT_ALLOWED,
+            format!("{method} is not allowed on {path}"),
+        )
     }
     pub(crate) fn conflict(detail: impl Into<String>) -> ApiError {
-        ApiError::new(409, detail)
+        ApiError::new(status::CONFLICT, detail)
     }
     pub(crate) fn internal(detail: impl Into<String>) -> ApiError {
-        ApiError::new(500, detail)
+        ApiError::new(status::INTERNAL_SERVER_ERROR, detail)
     }
 
     /// Adds a member to the JSON body.
@@ -207,10 +211,10 @@ impl From<iotcs_core::Error> for ApiError {
     fn from(e: iotcs_core::Error) -> ApiError {
         use iotcs_core::ErrorKind;
         let status = match e.kind() {
-            ErrorKind::Argument | ErrorKind::Http => 400,
-            ErrorKind::Security => 400,
-            ErrorKind::State => 409,
-            _ => 500,
+            ErrorKind::Argument | ErrorKind::Http => status::BAD_REQUEST,
+            ErrorKind::Security => status::BAD_REQUEST,
+            ErrorKind::State => status::CONFLICT,
+            _ => status::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.to_string())
     }

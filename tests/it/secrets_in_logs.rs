@@ -23,9 +23,9 @@ use std::process::{Child, Command, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use iotcs_core::crypto::RsaKeyPair;
-use iotcs_core::crypto::jwt::{client_assertion_hs256, client_assertion_rs256};
-use iotcs_core::encoding::{base64_encode, base64url_encode, hex_encode};
+use iotcs_core::__private::crypto::RsaKeyPair;
+use iotcs_core::__private::crypto::jwt::{client_assertion_hs256, client_assertion_rs256};
+use iotcs_core::__private::encoding::{base64_encode, base64url_encode, hex_encode};
 use iotcs_core::message::MessageType;
 use iotcs_core::{TrustedAssets, TrustedAssetsStore};
 use iotcs_device::{Config, DirectlyConnectedDevice};
@@ -69,7 +69,7 @@ fn no_secret_reaches_the_log_at_trace_level() {
             let (label, hex) = l.split_once(' ').unwrap();
             (
                 label.to_owned(),
-                iotcs_core::encoding::hex_decode(hex).unwrap(),
+                iotcs_core::__private::encoding::hex_decode(hex).unwrap(),
             )
         })
         .collect();

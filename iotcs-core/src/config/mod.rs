@@ -516,7 +516,10 @@ mod tests {
 
     #[test]
     fn load_reads_a_file_and_names_it_when_it_cannot() {
-        let dir = std::env::temp_dir().join(format!("iotcs-config-{}", crate::uuid_v4().unwrap()));
+        let dir = std::env::temp_dir().join(format!(
+            "iotcs-config-{}",
+            crate::random::uuid_v4().unwrap()
+        ));
         std::fs::create_dir(&dir).unwrap();
         let path = dir.join("iotcs.ini");
         std::fs::write(&path, "[device_policy]\nnetwork_cost=cellular\n").unwrap();

@@ -88,49 +88,66 @@ pub(super) fn parse(text: &str) -> Result<(Config, Vec<ConfigWarning>), Error> {
             }
             continue;
         }
-        for (key, value) in properties.iter() {
-            // rust-ini reads a line without a separator as the start of a key
-            // that continues onto the next line; configparser rejects it.
-            if key.contains(['\n', '\r']) {
-                return Err(Error::Config {
-                    section: section.to_owned(),
-                    key: first_line(key).trim().to_owned(),
-                    value: String::new(),
-                    reason: "line has no '=' (expected key=value)".to_owned(),
-                });
-            }
-            let key = key.to_ascii_lowercase();
-            let field = Field {
-                section,
-                key: &key,
-                value,
-            };
-            if !seen_keys.insert((section, key.clone())) {
-                return Err(field.error("key is set more than once in this section"));
-            }
-            if !apply(&mut config, &field, &mut warnings)? {
-                warn(
-                    &mut warnings,
-                    section,
-                    Some(&key),
-                    None,
-                    "unknown key, ignored",
-                );
-            }
+        apply_section(
+            &mut config,
+            section,
+            properties,
+            &mut seen_keys,
+            &mut warnings,
+        )?;
+    }
+    check_together(&config, &mut warnings);
+    Ok((config, warnings))
+}
+
+/// Sets the fields of one known section from its `properties`; `seen`
+/// holds the (section, key) pairs the file set so far, to refuse a second.
+fn apply_section<'s>(
+    config: &mut Config,
+    section: &'s str,
+    properties: &ini::Properties,
+    seen: &mut HashSet<(&'s str, String)>,
+    warnings: &mut Vec<ConfigWarning>,
+) -> Result<(), Error> {
+    for (key, value) in properties.iter() {
+        // rust-ini reads a line without a separator as the start of a key
+        // that continues onto the next line; configparser rejects it.
+        if key.contains(['\n', '\r']) {
+            return Err(Error::Config {
+                section: section.to_owned(),
+                key: first_line(key).trim().to_owned(),
+                value: String::new(),
+                reason: "line has no '=' (expected key=value)".to_owned(),
+            });
+        }
+        let key = key.to_ascii_lowercase();
+        let field = Field {
+            section,
+            key: &key,
+            value,
+        };
+        if !seen.insert((section, key.clone())) {
+            return Err(field.error("key is set more than once in this section"));
+        }
+        if !apply(config, &field, warnings)? {
+            warn(warnings, section, Some(&key), None, "unknown key, ignored");
         }
     }
+    Ok(())
+}
 
+/// Warnings about values that are fine alone but not together.
+fn check_together(config: &Config, warnings: &mut Vec<ConfigWarning>) {
     let diagnostics = &config.diagnostics;
     if diagnostics.client_ip_address.is_some() && diagnostics.client_mac_address.is_none() {
         warn(
-            &mut warnings,
+            warnings,
             "diagnostics",
             Some("client_ip_address"),
             diagnostics.client_ip_address.as_deref(),
             "client_mac_address is not set; the reference assumes both are",
         );
     }
-    Ok((config, warnings))
 }
 
 /// Sets the field that `field` names; `Ok(false)` when the key is unknown.

@@ -19,6 +19,20 @@ use crate::encoding::{base64_decode, base64url_encode};
 /// The `aud` claim every client assertion carries.
 pub const AUDIENCE: &str = "oracle/iot/oauth2/token";
 
+/// The token request's `grant_type`.
+pub const GRANT_TYPE: &str = "client_credentials";
+
+/// The token request's `client_assertion_type`: a JWT bearer assertion.
+pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// The `scope` of an activation token (HS256 assertion, before
+/// activation); a device token's scope is empty.
+pub const ACTIVATION_SCOPE: &str = "oracle/iot/activation";
+
+/// How far in the future a client assertion may expire. Oracle's clients
+/// use 15 minutes; beyond an hour the client's clock is taken to be wrong.
+pub const MAX_ASSERTION_AHEAD_SECS: i64 = 3600;
+
 /// The signature algorithm of a client assertion.
 #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
 #[non_exhaustive]
@@ -147,6 +161,95 @@ impl ClientAssertion {
     pub fn verify_rs256(&self, spki_der: &[u8]) -> bool {
         self.alg == Algorithm::Rs256
             && self.verify_with(|input| verify_rsa_sha256(spki_der, input, &self.signature))
+    }
+}
+
+/// Why a token endpoint refuses a client assertion's claims (its signature
+/// is checked apart, with the key of the device `iss` names).
+#[derive(Clone, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub enum ClaimError {
+    /// `aud` is not [`AUDIENCE`].
+    Audience,
+    /// `sub` is present and is not `iss`.
+    Subject,
+    /// `exp` has passed.
+    Expired {
+        /// The claim, Unix seconds.
+        exp: i64,
+        /// The verifier's clock, Unix seconds.
+        now: i64,
+    },
+    /// `exp` is more than [`MAX_ASSERTION_AHEAD_SECS`] away.
+    TooFarAhead {
+        /// The claim, Unix seconds.
+        exp: i64,
+        /// The verifier's clock, Unix seconds.
+        now: i64,
+    },
+}
+
+impl ClaimError {
+    /// Whether the problem is the clock (the client's or the verifier's)
+    /// rather than who the assertion is for.
+    pub fn is_clock(&self) -> bool {
+        matches!(
+            self,
+            ClaimError::Expired { .. } | ClaimError::TooFarAhead { .. }
+        )
+    }
+}
+
+impl fmt::Display for ClaimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (why, exp, now) = match self {
+            ClaimError::Audience => return write!(f, "aud must be {AUDIENCE:?}"),
+            ClaimError::Subject => return f.write_str("sub differs from iss"),
+            ClaimError::Expired { exp, now } => ("has expired", exp, now),
+            ClaimError::TooFarAhead { exp, now } => ("expires too far in the future", exp, now),
+        };
+        write!(
+            f,
+            "the client assertion {why} (exp {exp}, server time {now}); check the clock"
+        )
+    }
+}
+
+impl std::error::Error for ClaimError {}
+
+impl ClientAssertion {
+    /// Checks who the assertion is for: `aud` is [`AUDIENCE`], and `sub`,
+    /// when present, is `iss`. A token endpoint checks this before looking
+    /// the device up.
+    ///
+    /// # Errors
+    ///
+    /// [`ClaimError::Audience`] or [`ClaimError::Subject`].
+    pub fn check_audience(&self) -> Result<(), ClaimError> {
+        if self.aud != AUDIENCE {
+            return Err(ClaimError::Audience);
+        }
+        if self.sub.as_ref().is_some_and(|sub| *sub != self.iss) {
+            return Err(ClaimError::Subject);
+        }
+        Ok(())
+    }
+
+    /// Checks `exp` against the verifier's clock `now_secs` (Unix seconds):
+    /// not passed, and at most [`MAX_ASSERTION_AHEAD_SECS`] away.
+    ///
+    /// # Errors
+    ///
+    /// [`ClaimError::Expired`] or [`ClaimError::TooFarAhead`].
+    pub fn check_expiry(&self, now_secs: i64) -> Result<(), ClaimError> {
+        let (exp, now) = (self.exp, now_secs);
+        if exp < now {
+            Err(ClaimError::Expired { exp, now })
+        } else if exp > now.saturating_add(MAX_ASSERTION_AHEAD_SECS) {
+            Err(ClaimError::TooFarAhead { exp, now })
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -425,6 +528,55 @@ mod tests {
         ))
         .unwrap();
         assert_eq!((a.exp(), a.sub()), (5, None));
+    }
+
+    #[test]
+    fn claims_a_token_endpoint_checks() {
+        let seg = |json: &str| base64url_encode(json.as_bytes());
+        let h = seg(r#"{"typ":"JWT","alg":"HS256"}"#);
+        let with = |claims: &str| parse(&format!("{h}.{}.AA", seg(claims))).unwrap();
+        let good = parse(&client_assertion_hs256("D", b"k", 1_000)).unwrap();
+        assert_eq!(good.check_audience(), Ok(()));
+        // sub may be absent (Oracle's REST sample), not different.
+        assert_eq!(
+            with(r#"{"iss":"D","aud":"oracle/iot/oauth2/token","exp":1}"#).check_audience(),
+            Ok(())
+        );
+        let e = with(r#"{"iss":"D","sub":"E","aud":"oracle/iot/oauth2/token","exp":1}"#)
+            .check_audience()
+            .unwrap_err();
+        assert_eq!(
+            (e.clone(), e.to_string()),
+            (ClaimError::Subject, "sub differs from iss".into())
+        );
+        let e = with(r#"{"iss":"D","aud":"other","exp":1}"#)
+            .check_audience()
+            .unwrap_err();
+        assert_eq!(e.to_string(), r#"aud must be "oracle/iot/oauth2/token""#);
+        assert!(!e.is_clock());
+        // exp: not passed, at most an hour ahead, both ends included.
+        assert_eq!(good.check_expiry(1_000), Ok(()));
+        assert_eq!(good.check_expiry(1_000 - 3600), Ok(()));
+        let e = good.check_expiry(1_001).unwrap_err();
+        assert!(e.is_clock());
+        assert_eq!(
+            e.to_string(),
+            "the client assertion has expired (exp 1000, server time 1001); check the clock"
+        );
+        assert_eq!(
+            good.check_expiry(1_000 - 3601),
+            Err(ClaimError::TooFarAhead {
+                exp: 1_000,
+                now: -2601
+            })
+        );
+        assert_eq!(
+            good.check_expiry(i64::MIN).unwrap_err().to_string(),
+            format!(
+                "the client assertion expires too far in the future (exp 1000, server time {}); check the clock",
+                i64::MIN
+            )
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use super::{
 use crate::Error;
 
 impl Message {
-    /// The compact JSON of this one message (see [`to_json_array`](super::to_json_array)).
+    /// The compact JSON of this one message (see `to_json_array`).
     pub fn to_json(&self) -> String {
         let mut out = Vec::with_capacity(256);
         wire::write_json(self, &mut out);
@@ -114,20 +114,11 @@ impl Message {
         let sent_time = wire::optional(&mut obj, "sentTime")
             .map(|v| wire::millis(ctx, v, "sentTime"))
             .transpose()?;
-        let payload = wire::object(
-            ctx,
+        let payload = Payload::from_wire(
+            ty,
             wire::required(ctx, &mut obj, "payload", "payload")?,
-            "payload",
+            ctx,
         )?;
-        let payload = match ty {
-            MessageType::Data => Payload::Data(DataPayload::parse(payload, ctx)?),
-            MessageType::Alert => Payload::Alert(AlertPayload::parse(payload, ctx)?),
-            MessageType::Request => Payload::Request(RequestPayload::parse(payload, ctx)?),
-            MessageType::Response => Payload::Response(ResponsePayload::parse(payload, ctx)?),
-            MessageType::ResourcesReport => {
-                Payload::ResourcesReport(ResourcesReport::parse(payload, ctx)?)
-            }
-        };
         Ok(Message {
             id,
             client_id,
@@ -143,6 +134,22 @@ impl Message {
             received_time,
             sent_time,
             payload,
+        })
+    }
+}
+
+impl Payload {
+    /// Reads the `payload` of a message of type `ty`.
+    fn from_wire(ty: MessageType, payload: Json, ctx: Ctx) -> Result<Payload, Error> {
+        let payload = wire::object(ctx, payload, "payload")?;
+        Ok(match ty {
+            MessageType::Data => Payload::Data(DataPayload::parse(payload, ctx)?),
+            MessageType::Alert => Payload::Alert(AlertPayload::parse(payload, ctx)?),
+            MessageType::Request => Payload::Request(RequestPayload::parse(payload, ctx)?),
+            MessageType::Response => Payload::Response(ResponsePayload::parse(payload, ctx)?),
+            MessageType::ResourcesReport => {
+                Payload::ResourcesReport(ResourcesReport::parse(payload, ctx)?)
+            }
         })
     }
 }

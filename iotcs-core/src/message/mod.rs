@@ -7,7 +7,7 @@
 //! alphabets, bare header strings, ISO-8601 dates in data) and strict where a
 //! wrong value would otherwise be misread (unknown names, fractional times).
 //! Serialization is compact and brace-safe for Oracle's Java client, see
-//! [`to_json_array`].
+//! [`Message::to_json`].
 //!
 //! # Layout
 //!
@@ -32,7 +32,7 @@ mod md5;
 mod request;
 mod resources;
 mod response;
-mod wire;
+pub(crate) mod wire;
 
 use std::collections::BTreeMap;
 
@@ -46,7 +46,8 @@ pub use limits::{MAX_KEY_BYTES, MAX_STRING_BYTES};
 pub use request::RequestPayload;
 pub use resources::{ReportType, Resource, ResourceStatus, ResourcesReport, reconciliation_mark};
 pub use response::ResponsePayload;
-pub use wire::{parse_array, to_json_array, write_json_array};
+#[cfg(test)]
+pub(crate) use wire::parse_array;
 
 use crate::{Error, Value};
 
@@ -182,7 +183,7 @@ impl Message {
         let payload = payload.into();
         Ok(Message {
             id: None,
-            client_id: crate::uuid_v4()?,
+            client_id: crate::random::uuid_v4()?,
             source,
             destination: String::new(),
             sender: String::new(),
@@ -270,7 +271,7 @@ impl Message {
             .with_body(body);
         Ok(Message::new(source, payload, event_time)?
             .with_destination(destination)
-            .with_id(crate::uuid_v4()?))
+            .with_id(crate::random::uuid_v4()?))
     }
 
     /// The RESPONSE to `request`: source = the request's destination,

@@ -232,9 +232,16 @@ pub(super) fn encode(
             "cannot write the trusted assets store: {problem}"
         )));
     }
-    // Sized up front so the buffer never reallocates and leaves secret copies behind.
     let uri = assets.server.to_string();
-    let capacity = 3 * 7
+    // Sized up front so the buffer never reallocates and leaves secret copies behind.
+    let mut plain = Secret::new(Vec::with_capacity(plain_len(assets, &uri)));
+    put_tlvs(plain.expose_mut(), assets, &uri)?;
+    seal(plain.expose(), passphrase, iv, &assets.comment)
+}
+
+/// The length of the plaintext [`put_tlvs`] writes.
+fn plain_len(assets: &TrustedAssets, uri: &str) -> usize {
+    3 * 7
         + uri.len()
         + assets.client_id.len()
         + assets.shared_secret.len()
@@ -250,9 +257,11 @@ pub(super) fn encode(
             .icds
             .iter()
             .map(|i| 9 + i.hardware_id.len() + i.secret.len())
-            .sum::<usize>();
-    let mut plain = Secret::new(Vec::with_capacity(capacity));
-    let out = plain.expose_mut();
+            .sum::<usize>()
+}
+
+/// Appends every TLV of the store to `out`, in Oracle's write order.
+fn put_tlvs(out: &mut Vec<u8>, assets: &TrustedAssets, uri: &str) -> Result<(), Error> {
     put_tlv(out, TAG_SERVER_URI, uri.as_bytes(), "the server URI")?;
     put_tlv(
         out,
@@ -295,25 +304,31 @@ pub(super) fn encode(
         put_tlv(out, TAG_PUBLIC_KEY, key, "the public key")?;
     }
     for icd in &assets.icds {
-        let mut nested = Secret::new(Vec::with_capacity(
-            6 + icd.hardware_id.len() + icd.secret.len(),
-        ));
-        put_tlv(
-            nested.expose_mut(),
-            TAG_CLIENT_ID,
-            icd.hardware_id.as_bytes(),
-            "an ICD id",
-        )?;
-        put_tlv(
-            nested.expose_mut(),
-            TAG_SHARED_SECRET,
-            icd.secret.expose(),
-            "an ICD secret",
-        )?;
-        let what = format!("the entry of connected device {:?}", icd.hardware_id);
-        put_tlv(out, TAG_ICD, nested.expose(), &what)?;
+        put_icd(out, icd)?;
     }
-    seal(plain.expose(), passphrase, iv, &assets.comment)
+    Ok(())
+}
+
+/// Appends the tag-8 entry of one indirectly-connected device: its id (2)
+/// and secret (3) nested in one value.
+fn put_icd(out: &mut Vec<u8>, icd: &Icd) -> Result<(), Error> {
+    let mut nested = Secret::new(Vec::with_capacity(
+        6 + icd.hardware_id.len() + icd.secret.len(),
+    ));
+    put_tlv(
+        nested.expose_mut(),
+        TAG_CLIENT_ID,
+        icd.hardware_id.as_bytes(),
+        "an ICD id",
+    )?;
+    put_tlv(
+        nested.expose_mut(),
+        TAG_SHARED_SECRET,
+        icd.secret.expose(),
+        "an ICD secret",
+    )?;
+    let what = format!("the entry of connected device {:?}", icd.hardware_id);
+    put_tlv(out, TAG_ICD, nested.expose(), &what)
 }
 
 #[cfg(test)]

@@ -288,7 +288,7 @@ impl TrustedAssets {
     /// [`Error::Security`] if the random source fails.
     pub fn encode(&self, passphrase: &str) -> Result<Vec<u8>, Error> {
         let mut iv = [0u8; 16];
-        crate::fill_random(&mut iv)?;
+        crate::random::fill_random(&mut iv)?;
         format::encode(self, passphrase.as_bytes(), iv)
     }
 

@@ -163,7 +163,7 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         _ => Path::new("."),
     };
     let mut suffix = [0u8; 6];
-    crate::fill_random(&mut suffix)?;
+    crate::random::fill_random(&mut suffix)?;
     let tmp = dir.join(format!(
         ".{}.{}.tmp",
         name.to_string_lossy(),
@@ -201,8 +201,10 @@ mod tests {
 
     impl TempDir {
         fn new(tag: &str) -> TempDir {
-            let dir =
-                std::env::temp_dir().join(format!("iotcs-tas-{tag}-{}", crate::uuid_v4().unwrap()));
+            let dir = std::env::temp_dir().join(format!(
+                "iotcs-tas-{tag}-{}",
+                crate::random::uuid_v4().unwrap()
+            ));
             fs::create_dir_all(&dir).unwrap();
             TempDir(dir)
         }

@@ -1,5 +1,14 @@
 //! The server URI of a trusted assets store (tag 1), split into scheme, host
 //! and port once at load time so that the transport never re-parses text.
+//!
+//! Hand-written rather than the `url` crate, on purpose: the grammar here is
+//! `scheme://host[:port][/]` and nothing more, and most of this file is
+//! refusing what `url` would accept and we would then have to refuse again
+//! (paths, queries, user names, other schemes, port 0); `url` would also
+//! rewrite the host (IDNA, percent-decoding, IPv4 shorthand such as
+//! `https://127.1`) where a store must keep what was provisioned, and it is
+//! not otherwise in the SDK's dependency tree (it brings `idna` and its
+//! Unicode tables onto every gateway for one line of input).
 
 use std::fmt;
 use std::net::Ipv6Addr;

@@ -5,8 +5,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use iotcs_core::__private::crypto::RsaKeyPair;
+use iotcs_core::__private::protocol::path::{MESSAGES, TOKEN};
 use iotcs_core::Error;
-use iotcs_core::crypto::RsaKeyPair;
 use iotcs_core::message::{Message, MessageType, Reliability};
 
 use crate::backoff::Backoff;
@@ -16,13 +17,11 @@ use crate::outbox::{DeliveryListener, Outbox, Outgoing, PersistSettings};
 use crate::persist::MessageStore;
 use crate::pool::CallbackPool;
 use crate::rest::RestClient;
-use crate::sender::{MESSAGES_PATH, Sender, SenderSettings};
+use crate::sender::{Sender, SenderSettings};
 use crate::transport::memory::{MemoryTransport, json};
 
 /// The gateway's own endpoint.
 const OWN: &str = "GW";
-
-const TOKEN: &str = "/iot/api/v2/oauth2/token";
 
 /// One key for every test: generating one takes a moment.
 fn key() -> Arc<RsaKeyPair> {
@@ -152,7 +151,7 @@ impl Rig {
             .lock()
             .unwrap()
             .iter()
-            .filter(|r| r.1.starts_with(MESSAGES_PATH))
+            .filter(|r| r.1.starts_with(MESSAGES))
             .map(|r| {
                 serde_json::from_slice::<Vec<serde_json::Value>>(&r.3)
                     .unwrap()
@@ -354,7 +353,7 @@ fn statuses_about_the_request_are_retried_and_lose_nothing() {
 fn temp_dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "iotcs-fate-{name}-{}",
-        iotcs_core::uuid_v4().unwrap()
+        iotcs_core::__private::uuid_v4().unwrap()
     ));
     std::fs::create_dir_all(&dir).unwrap();
     dir

@@ -8,8 +8,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use iotcs_core::__private::encoding::base64_encode;
 use iotcs_core::Error;
-use iotcs_core::encoding::base64_encode;
 use serde_json::{Value, json};
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
 

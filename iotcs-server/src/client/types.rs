@@ -5,8 +5,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use iotcs_core::__private::encoding::{base64_decode, base64_encode};
 use iotcs_core::Error;
-use iotcs_core::encoding::{base64_decode, base64_encode};
 use iotcs_core::message::{Direction, Message, MessageType};
 use serde_json::{Map, Value, json};
 

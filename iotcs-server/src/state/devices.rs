@@ -3,11 +3,11 @@
 
 use std::fmt;
 
-use iotcs_core::crypto::activation::IndirectActivationRequest;
-use iotcs_core::crypto::{verify_icd_signature_hmac, verify_icd_signature_rsa};
-use iotcs_core::encoding::{base64_decode, base64_encode};
+use iotcs_core::__private::crypto::activation::IndirectActivationRequest;
+use iotcs_core::__private::crypto::{verify_icd_signature_hmac, verify_icd_signature_rsa};
+use iotcs_core::__private::encoding::{base64_decode, base64_encode};
+use iotcs_core::__private::time::format_iso8601;
 use iotcs_core::model::capability;
-use iotcs_core::time::format_iso8601;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -183,7 +183,7 @@ impl fmt::Debug for Registration {
 
 /// A new endpoint id: an upper-case UUID, as later Oracle instances used.
 fn new_id() -> Result<String, ApiError> {
-    Ok(iotcs_core::uuid_v4()
+    Ok(iotcs_core::__private::uuid_v4()
         .map_err(ApiError::from)?
         .to_ascii_uppercase())
 }
@@ -468,7 +468,7 @@ impl State {
 
 #[cfg(test)]
 mod tests {
-    use iotcs_core::crypto::{RsaKeyPair, icd_signature_hmac, icd_signature_rsa};
+    use iotcs_core::__private::crypto::{RsaKeyPair, icd_signature_hmac, icd_signature_rsa};
 
     use super::super::test_support::state;
     use super::*;

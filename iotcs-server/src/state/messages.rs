@@ -123,7 +123,7 @@ impl State {
                 );
                 continue;
             }
-            let id = iotcs_core::uuid_v4().map_err(ApiError::from)?;
+            let id = iotcs_core::__private::uuid_v4().map_err(ApiError::from)?;
             let m = m
                 .with_id(id)
                 .with_direction(Direction::FromDevice)

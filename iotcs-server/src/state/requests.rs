@@ -2,8 +2,8 @@
 //! delivered exactly once in the body of the endpoint's next `POST /messages`
 //! (within its `acceptBytes`), completed by the device's RESPONSE, or expired.
 
+use iotcs_core::__private::time::format_iso8601;
 use iotcs_core::message::{Direction, Headers, Message, Priority, ResponsePayload};
-use iotcs_core::time::format_iso8601;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 

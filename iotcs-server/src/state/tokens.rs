@@ -31,8 +31,8 @@ impl State {
             self.tokens.retain(|_, t| t.expires > now);
         }
         let mut bytes = [0u8; 16];
-        iotcs_core::fill_random(&mut bytes).map_err(ApiError::from)?;
-        let token = iotcs_core::encoding::hex_encode(&bytes).to_ascii_lowercase();
+        iotcs_core::__private::fill_random(&mut bytes).map_err(ApiError::from)?;
+        let token = iotcs_core::__private::encoding::hex_encode(&bytes).to_ascii_lowercase();
         let lifetime = self.limits.token_lifetime_ms;
         let expires = now.saturating_add(lifetime);
         self.tokens.insert(

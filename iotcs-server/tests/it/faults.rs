@@ -49,7 +49,7 @@ fn delays_and_dropped_connections() {
     // client sees an error, and its resend is not stored twice.
     t.admin.inject_fault(&Fault::drop_connection()).unwrap();
     let m = d.temperature(&d.id, 3.0);
-    let body = iotcs_core::message::to_json_array(std::slice::from_ref(&m));
+    let body = iotcs_core::__private::to_json_array(std::slice::from_ref(&m));
     let auth = d.auth();
     let headers = [
         ("Authorization", auth.as_str()),

@@ -1,7 +1,7 @@
 //! A gateway registering indirectly-connected devices and speaking for them.
 
-use iotcs_core::crypto::activation::IndirectActivationRequest;
-use iotcs_core::crypto::{RsaKeyPair, icd_signature_hmac, icd_signature_rsa};
+use iotcs_core::__private::crypto::activation::IndirectActivationRequest;
+use iotcs_core::__private::crypto::{RsaKeyPair, icd_signature_hmac, icd_signature_rsa};
 use iotcs_core::message::MessageType;
 use iotcs_core::model::capability;
 use iotcs_server::{DeviceRegistration, DeviceState, MessageFilter};

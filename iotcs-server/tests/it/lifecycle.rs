@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use iotcs_core::encoding::base64_decode;
+use iotcs_core::__private::encoding::base64_decode;
 use iotcs_core::message::{Headers, Message, MessageType, Payload, Severity};
 use iotcs_core::model::capability;
 use iotcs_server::{DeviceState, MessageFilter, RequestStatus};
@@ -186,7 +186,7 @@ fn a_failed_answer_marks_the_request_failed_and_actions_carry_their_argument() {
 
 /// The admin `Authorization` header.
 pub(crate) fn basic(t: &TestServer) -> String {
-    let creds = iotcs_core::encoding::base64_encode(
+    let creds = iotcs_core::__private::encoding::base64_encode(
         format!("admin:{}", t.server.admin_password()).as_bytes(),
     );
     format!("Basic {creds}")

@@ -1,9 +1,9 @@
 //! Every rejection path: the right status, a JSON problem body, and nothing
 //! stored.
 
-use iotcs_core::crypto::RsaKeyPair;
-use iotcs_core::crypto::activation::{ActivationPolicy, DirectActivationRequest};
-use iotcs_core::crypto::jwt;
+use iotcs_core::__private::crypto::RsaKeyPair;
+use iotcs_core::__private::crypto::activation::{ActivationPolicy, DirectActivationRequest};
+use iotcs_core::__private::crypto::jwt;
 use iotcs_core::message::Message;
 use iotcs_server::DeviceState;
 use serde_json::json;
@@ -166,7 +166,7 @@ fn device_calls_need_the_right_token_and_endpoint_id() {
     let t = TestServer::start("rej-identity");
     let a = t.activated("dev-1", &[TEMPERATURE]);
     let b = t.activated("dev-2", &[TEMPERATURE]);
-    let body = iotcs_core::message::to_json_array(&[a.temperature(&a.id, 20.0)]);
+    let body = iotcs_core::__private::to_json_array(&[a.temperature(&a.id, 20.0)]);
     let path = "/iot/api/v2/messages?acceptBytes=4190";
     // Missing, empty, unknown tokens.
     problem(

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use iotcs_core::encoding::base64_decode;
+use iotcs_core::__private::encoding::base64_decode;
 use iotcs_core::message::{Headers, Message};
 use iotcs_core::model::capability;
 use iotcs_server::RequestStatus;

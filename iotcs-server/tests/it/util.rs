@@ -6,11 +6,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use iotcs_core::__private::crypto::RsaKeyPair;
+use iotcs_core::__private::crypto::activation::{ActivationPolicy, DirectActivationRequest};
+use iotcs_core::__private::crypto::jwt;
+use iotcs_core::__private::to_json_array;
 use iotcs_core::TrustedAssets;
-use iotcs_core::crypto::RsaKeyPair;
-use iotcs_core::crypto::activation::{ActivationPolicy, DirectActivationRequest};
-use iotcs_core::crypto::jwt;
-use iotcs_core::message::{Message, to_json_array};
+use iotcs_core::message::Message;
 use iotcs_server::{AdminClient, DeviceRegistration, Server, ServerConfig, ServerHandle, TempDir};
 use serde_json::Value;
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
