@@ -67,18 +67,8 @@ fn in_child(name: &str) {
         .unwrap();
     // The child's own checks are bounded; this only keeps a broken child
     // from hanging the suite.
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the child running {name} did not finish");
-        }
-        // A poll interval: `try_wait` decides.
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let what = format!("the child running {name}");
+    let status = crate::util::wait_for_exit(&mut child, Duration::from_secs(180), &what);
     assert!(
         status.success(),
         "the child running {name} failed: {status}"

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long the example may take in all (it runs for 3 s, plus start-up).
 const EXAMPLE_PATIENCE: Duration = Duration::from_secs(60);
@@ -56,18 +56,8 @@ fn run_to_end(binary: &Path, args: &[&str]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + EXAMPLE_PATIENCE;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!(
-                "{} {args:?} did not finish within {EXAMPLE_PATIENCE:?}",
-                binary.display()
-            );
-        }
-        // A poll interval, not a wait for something: `try_wait` decides.
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let what = format!("{} {args:?}", binary.display());
+    crate::util::wait_for_exit(&mut child, EXAMPLE_PATIENCE, &what);
     child.wait_with_output().unwrap()
 }
 

@@ -21,7 +21,7 @@ use std::io::Read;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use iotcs_core::__private::crypto::RsaKeyPair;
 use iotcs_core::__private::crypto::jwt::{client_assertion_hs256, client_assertion_rs256};
@@ -184,18 +184,7 @@ fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
 }
 
 fn wait_within(child: &mut Child, patience: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + patience;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the child did not finish within {patience:?}");
-        }
-        // A poll interval, not a wait for something: `try_wait` decides.
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    crate::util::wait_for_exit(child, patience, "the child")
 }
 
 /// The forms a secret can take in a log: as is, hex, base64, and each of

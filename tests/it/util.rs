@@ -245,3 +245,24 @@ pub(crate) fn gateway(
     gateway.activate(&[]).unwrap();
     (gateway, path)
 }
+
+/// Waits for `child` to exit within `patience`; kills it and fails the test
+/// if it does not (a broken child must not hang the suite).
+pub(crate) fn wait_for_exit(
+    child: &mut std::process::Child,
+    patience: Duration,
+    what: &str,
+) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        if let Some(status) = child.try_wait().expect("the child can be waited on") {
+            return status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{what} did not finish within {patience:?}");
+        }
+        // A poll interval, not a wait for something: `try_wait` decides.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
