@@ -86,8 +86,8 @@
 //!
 //! # Layout
 //!
-//! `server` (runtime, listener, [`ServerHandle`]), `app` (shared state and
-//! the request entry point), `device_api`, `admin`, `faults`, `state` (the
+//! `server` (runtime, listener, [`ServerHandle`]), `app` (what the handlers
+//! share), `router` (the request entry point), `device_api`, `admin`, `faults`, `state` (the
 //! model of devices, messages, requests, tokens), `store` (sled), `tls`
 //! (rcgen CA and server certificate), `http` (plumbing), `client`
 //! ([`AdminClient`]), `files`.
@@ -104,6 +104,7 @@ mod device_api;
 mod faults;
 mod files;
 mod http;
+mod router;
 mod server;
 mod state;
 mod store;

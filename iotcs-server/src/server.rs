@@ -224,7 +224,7 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, acceptor: TlsAccepto
     };
     let service = service_fn(move |request| {
         let app = app.clone();
-        async move { Ok::<_, Infallible>(crate::app::handle(app, request, peer).await) }
+        async move { Ok::<_, Infallible>(crate::router::handle(app, request, peer).await) }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
