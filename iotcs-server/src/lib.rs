@@ -8,9 +8,9 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use iotcs_server::{DeviceRegistration, MessageFilter, Server, ServerConfig, TempDir};
+//! use iotcs_server::{DeviceRegistration, MessageFilter, Server, ServerConfig};
 //!
-//! let dir = TempDir::new("doc")?;
+//! let dir = tempfile::TempDir::with_prefix("doc")?;
 //! let server = Server::start(ServerConfig::for_tests().data_dir(dir.path()))?;
 //! let admin = server.admin()?;
 //! let (device, store) = admin.provision(&DeviceRegistration::new("thermometer-1"), "changeit")?;
@@ -19,7 +19,7 @@
 //! let data = admin.messages(&MessageFilter::new().device(device.id()))?;
 //! assert!(data.is_empty());
 //! server.shutdown()?;
-//! # Ok::<(), iotcs_core::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! # The device API
@@ -114,6 +114,5 @@ pub use client::{
     AdminClient, DeviceInfo, DeviceRegistration, Fault, MessageFilter, ReceivedMessage, RequestInfo,
 };
 pub use config::ServerConfig;
-pub use files::TempDir;
 pub use server::{Server, ServerHandle};
 pub use state::{DeviceState, RequestStatus};

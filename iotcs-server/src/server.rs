@@ -421,7 +421,7 @@ mod tests {
 
     #[test]
     fn bad_model_files_name_the_file() {
-        let dir = crate::TempDir::new("models").unwrap();
+        let dir = tempfile::TempDir::with_prefix("models").unwrap();
         fs::write(
             dir.path().join("ok.json"),
             iotcs_core::model::samples::HUMIDITY_SENSOR_JSON,
