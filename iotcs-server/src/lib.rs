@@ -86,11 +86,12 @@
 //!
 //! # Layout
 //!
-//! `server` (runtime, listener, [`ServerHandle`]), `app` (what the handlers
-//! share), `router` (the request entry point), `device_api`, `admin`, `faults`, `state` (the
-//! model of devices, messages, requests, tokens), `store` (sled), `tls`
-//! (rcgen CA and server certificate), `http` (plumbing), `client`
-//! ([`AdminClient`]), `files`.
+//! `server` (runtime, listener, [`ServerHandle`]), `router` (the request
+//! entry point), `device_api`, `admin`, `app` (what the handlers share),
+//! `faults`, `http` (the HTTP edge: requests, replies, errors as statuses),
+//! `state` (the domain: one sub-structure per entity, domain errors), `store`
+//! (sled), `tls` (rcgen CA and server certificate), `client`
+//! ([`AdminClient`]), `files`, `config`. See ARCHITECTURE.md.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
