@@ -211,6 +211,16 @@ pub(crate) struct Devices {
     pub(super) by_hardware_id: HashMap<String, String>,
 }
 
+impl Devices {
+    /// Adds or replaces a device, keeping `by_hardware_id` in step (a
+    /// device's hardware id never changes once registered).
+    pub(super) fn insert(&mut self, device: Device) {
+        self.by_hardware_id
+            .insert(device.hardware_id.clone(), device.id.clone());
+        self.by_id.insert(device.id.clone(), device);
+    }
+}
+
 impl State {
     /// The device with this id.
     pub(crate) fn device(&self, id: &str) -> Option<&Device> {
@@ -262,10 +272,7 @@ impl State {
 
     fn save_device(&mut self, device: Device) -> Result<(), DomainError> {
         self.persist(Table::Devices, device.id.as_bytes(), &device)?;
-        self.devices
-            .by_hardware_id
-            .insert(device.hardware_id.clone(), device.id.clone());
-        self.devices.by_id.insert(device.id.clone(), device);
+        self.devices.insert(device);
         Ok(())
     }
 

@@ -80,6 +80,48 @@ pub(crate) struct Messages {
     pub(super) next_seq: u64,
 }
 
+impl Messages {
+    /// Whether a message `client_id` from `source` is stored already.
+    fn contains(&self, source: &str, client_id: &str) -> bool {
+        self.seen
+            .get(source)
+            .is_some_and(|ids| ids.contains(client_id))
+    }
+
+    /// Appends a message (the newest), remembering its `(source,
+    /// clientId)` and keeping `next_seq` above it.
+    pub(super) fn push(&mut self, m: StoredMessage) {
+        self.next_seq = self.next_seq.max(m.seq + 1);
+        if let Some((source, client_id)) = m.dedup_key() {
+            self.seen
+                .entry(source.to_owned())
+                .or_default()
+                .insert(client_id.to_owned());
+        }
+        self.log.push_back(m);
+    }
+
+    /// The oldest message when there are more than `max`.
+    fn oldest_over(&self, max: usize) -> Option<&StoredMessage> {
+        self.log.front().filter(|_| self.log.len() > max)
+    }
+
+    /// Drops the oldest message and forgets its `(source, clientId)`.
+    fn pop_oldest(&mut self) {
+        let Some(old) = self.log.pop_front() else {
+            return;
+        };
+        if let Some((source, client_id)) = old.dedup_key()
+            && let Some(ids) = self.seen.get_mut(source)
+        {
+            ids.remove(client_id);
+            if ids.is_empty() {
+                self.seen.remove(source);
+            }
+        }
+    }
+}
+
 impl Default for Messages {
     fn default() -> Messages {
         Messages {
@@ -141,7 +183,7 @@ impl State {
         }
         let mut stored = 0;
         for m in batch {
-            if self.was_stored(m.source(), m.client_id()) {
+            if self.messages.contains(m.source(), m.client_id()) {
                 log::debug!(
                     "message {} from {} was stored before; ignoring the resend",
                     m.client_id(),
@@ -174,45 +216,14 @@ impl State {
         Ok(stored)
     }
 
-    /// Whether a message `client_id` from `source` is stored already.
-    fn was_stored(&self, source: &str, client_id: &str) -> bool {
-        self.messages
-            .seen
-            .get(source)
-            .is_some_and(|ids| ids.contains(client_id))
-    }
-
-    /// Records a stored message's `(source, clientId)` for [`State::was_stored`].
-    pub(super) fn remember(&mut self, m: &StoredMessage) {
-        if let Some((source, client_id)) = m.dedup_key() {
-            self.messages
-                .seen
-                .entry(source.to_owned())
-                .or_default()
-                .insert(client_id.to_owned());
-        }
-    }
-
-    /// Stores one message and drops the oldest beyond the cap.
+    /// Stores one message and drops the oldest beyond the cap, on disk
+    /// first, then in memory.
     pub(super) fn store_message(&mut self, m: StoredMessage) -> Result<(), DomainError> {
         self.persist(Table::Messages, &m.seq.to_be_bytes(), &m)?;
-        self.messages.next_seq = m.seq + 1;
-        self.remember(&m);
-        self.messages.log.push_back(m);
-        while self.messages.log.len() > self.limits.max_messages {
-            let Some(old) = self.messages.log.front() else {
-                break;
-            };
+        self.messages.push(m);
+        while let Some(old) = self.messages.oldest_over(self.limits.max_messages) {
             self.unpersist(Table::Messages, &old.seq.to_be_bytes())?;
-            if let Some((source, client_id)) = old.dedup_key()
-                && let Some(ids) = self.messages.seen.get_mut(source)
-            {
-                ids.remove(client_id);
-                if ids.is_empty() {
-                    self.messages.seen.remove(source);
-                }
-            }
-            self.messages.log.pop_front();
+            self.messages.pop_oldest();
         }
         Ok(())
     }

@@ -107,25 +107,16 @@ impl State {
         let messages: Vec<(Vec<u8>, StoredMessage)> = store.load(Table::Messages)?;
         let requests: Vec<(Vec<u8>, RequestRecord)> = store.load(Table::Requests)?;
         for (_, d) in devices {
-            self.devices
-                .by_hardware_id
-                .insert(d.hardware_id.clone(), d.id.clone());
-            self.devices.by_id.insert(d.id.clone(), d);
+            self.devices.insert(d);
         }
         for (_, json) in models {
             self.load_stored_model(&json);
         }
         for (_, m) in messages {
-            self.messages.next_seq = self.messages.next_seq.max(m.seq + 1);
-            self.remember(&m);
-            self.messages.log.push_back(m);
+            self.messages.push(m);
         }
         for (_, r) in requests {
-            self.requests.next_seq = self.requests.next_seq.max(r.seq + 1);
-            if r.status == RequestStatus::Received {
-                self.requests.pending.insert(r.seq, r.id.clone());
-            }
-            self.requests.by_id.insert(r.id.clone(), r);
+            self.requests.insert(r);
         }
         log::info!(
             "loaded {} devices, {} messages, {} requests from the database",

@@ -162,6 +162,20 @@ pub(crate) struct Requests {
     pub(super) next_seq: u64,
 }
 
+impl Requests {
+    /// Adds or replaces a record, keeping `pending` to the `RECEIVED` ones
+    /// and `next_seq` above every record.
+    pub(super) fn insert(&mut self, record: RequestRecord) {
+        self.next_seq = self.next_seq.max(record.seq + 1);
+        if record.status == RequestStatus::Received {
+            self.pending.insert(record.seq, record.id.clone());
+        } else {
+            self.pending.remove(&record.seq);
+        }
+        self.by_id.insert(record.id.clone(), record);
+    }
+}
+
 impl Default for Requests {
     fn default() -> Requests {
         Requests {
@@ -231,19 +245,14 @@ impl State {
             received_time: now,
             client_id: None,
         })?;
-        self.requests.next_seq += 1;
-        self.requests.pending.insert(record.seq, id.clone());
         log::info!("queued request {id}: {method} {url} for {endpoint_id}");
-        self.requests.by_id.insert(id.clone(), record);
+        self.requests.insert(record);
         Ok(&self.requests.by_id[&id])
     }
 
     fn save_request(&mut self, record: RequestRecord) -> Result<(), DomainError> {
         self.persist(Table::Requests, record.id.as_bytes(), &record)?;
-        if record.status != RequestStatus::Received {
-            self.requests.pending.remove(&record.seq);
-        }
-        self.requests.by_id.insert(record.id.clone(), record);
+        self.requests.insert(record);
         Ok(())
     }
 
@@ -401,6 +410,32 @@ mod tests {
             body: json!({"value": n}),
         };
         s.queue_request(new, now).unwrap().id.clone()
+    }
+
+    #[test]
+    fn pending_holds_exactly_the_received_requests_and_next_seq_stays_ahead() {
+        let mut r = Requests::default();
+        let record = |id: &str, seq: u64, status: RequestStatus| RequestRecord {
+            id: id.into(),
+            seq,
+            endpoint_id: "D".into(),
+            method: "POST".into(),
+            url: "u".into(),
+            body: json!({}),
+            wire: String::new(),
+            status,
+            created: 0,
+            dispatched: None,
+            completed: None,
+            response: None,
+        };
+        r.insert(record("a", 7, RequestStatus::Received));
+        r.insert(record("b", 3, RequestStatus::Completed));
+        assert_eq!(r.pending.values().collect::<Vec<_>>(), ["a"]);
+        assert_eq!(r.next_seq, 8);
+        r.insert(record("a", 7, RequestStatus::Dispatched));
+        assert!(r.pending.is_empty(), "a delivered request leaves pending");
+        assert_eq!(r.by_id.len(), 2);
     }
 
     #[test]
