@@ -30,6 +30,46 @@ pub(crate) struct Tokens {
     pub(super) by_value: HashMap<String, Token>,
 }
 
+impl Tokens {
+    /// Issues a token for `subject`, valid for `lifetime_ms` from `now`;
+    /// sweeps expired tokens first when there are many.
+    fn issue(
+        &mut self,
+        subject: &str,
+        activation: bool,
+        lifetime_ms: i64,
+        now: i64,
+    ) -> Result<String, DomainError> {
+        if self.by_value.len() > SWEEP_ABOVE {
+            self.by_value.retain(|_, t| t.expires > now);
+        }
+        let mut bytes = [0u8; 16];
+        iotcs_core::__private::fill_random(&mut bytes).map_err(DomainError::from)?;
+        let token = iotcs_core::__private::encoding::hex_encode(&bytes).to_ascii_lowercase();
+        self.by_value.insert(
+            token.clone(),
+            Token {
+                subject: subject.to_owned(),
+                activation,
+                expires: now.saturating_add(lifetime_ms),
+            },
+        );
+        Ok(token)
+    }
+
+    /// The grant of a valid, unexpired token; an expired one is dropped.
+    fn grant(&mut self, token: &str, now: i64) -> Option<Token> {
+        match self.by_value.get(token) {
+            Some(t) if t.expires > now => Some(t.clone()),
+            Some(_) => {
+                self.by_value.remove(token);
+                None
+            }
+            None => None,
+        }
+    }
+}
+
 impl State {
     /// Issues a token for `subject`; returns it and its lifetime in ms.
     pub(crate) fn issue_token(
@@ -38,35 +78,14 @@ impl State {
         activation: bool,
         now: i64,
     ) -> Result<(String, i64), DomainError> {
-        if self.tokens.by_value.len() > SWEEP_ABOVE {
-            self.tokens.by_value.retain(|_, t| t.expires > now);
-        }
-        let mut bytes = [0u8; 16];
-        iotcs_core::__private::fill_random(&mut bytes).map_err(DomainError::from)?;
-        let token = iotcs_core::__private::encoding::hex_encode(&bytes).to_ascii_lowercase();
         let lifetime = self.limits.token_lifetime_ms;
-        let expires = now.saturating_add(lifetime);
-        self.tokens.by_value.insert(
-            token.clone(),
-            Token {
-                subject: subject.to_owned(),
-                activation,
-                expires,
-            },
-        );
+        let token = self.tokens.issue(subject, activation, lifetime, now)?;
         Ok((token, lifetime))
     }
 
     /// The grant of a valid, unexpired token.
     pub(crate) fn token(&mut self, token: &str, now: i64) -> Option<Token> {
-        match self.tokens.by_value.get(token) {
-            Some(t) if t.expires > now => Some(t.clone()),
-            Some(_) => {
-                self.tokens.by_value.remove(token);
-                None
-            }
-            None => None,
-        }
+        self.tokens.grant(token, now)
     }
 
     /// Every token held (issued, not yet revoked or swept).
