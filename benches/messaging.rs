@@ -24,9 +24,8 @@ use std::time::{Duration, Instant};
 use iotcs_core::message::Reliability;
 use iotcs_core::model::samples;
 use iotcs_device::{Config, DirectlyConnectedDevice};
-use iotcs_server::{
-    AdminClient, DeviceRegistration, Fault, RequestStatus, Server, ServerConfig, TempDir,
-};
+use iotcs_server::{AdminClient, DeviceRegistration, Fault, RequestStatus, Server, ServerConfig};
+use tempfile::TempDir;
 
 const CHILD: &str = "IOTCS_BENCH_CHILD";
 const PASSPHRASE: &str = "changeit";
@@ -104,7 +103,7 @@ struct Bench {
 
 impl Bench {
     fn start() -> Bench {
-        let dir = TempDir::new("bench-messaging").unwrap();
+        let dir = TempDir::with_prefix("bench-messaging").unwrap();
         let mut cloud = ServerConfig::for_tests()
             .long_poll_limit(Duration::from_secs(30))
             .max_messages(200_000)

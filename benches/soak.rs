@@ -60,8 +60,9 @@ use std::time::{Duration, Instant};
 use iotcs_core::__private::encoding::base64_encode;
 use iotcs_core::message::Reliability;
 use iotcs_device::{Config, DirectlyConnectedDevice};
-use iotcs_server::{DeviceRegistration, Server, ServerConfig, ServerHandle, TempDir};
+use iotcs_server::{DeviceRegistration, Server, ServerConfig, ServerHandle};
 use serde_json::{Value, json};
+use tempfile::TempDir;
 
 const CHILD: &str = "IOTCS_SOAK_CHILD";
 const PASSPHRASE: &str = "changeit";
@@ -531,7 +532,7 @@ struct Observed {
 }
 
 fn parent(opts: &Opts) {
-    let dir = TempDir::new("bench-soak").unwrap();
+    let dir = TempDir::with_prefix("bench-soak").unwrap();
     let mut cloud = Cloud::start(&dir.path().join("cloud"));
     let admin = cloud.server.as_ref().unwrap().admin().unwrap();
     admin.upload_model(&soak_model()).unwrap();

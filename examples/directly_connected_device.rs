@@ -32,9 +32,10 @@ use iotcs_core::model::samples;
 use iotcs_device::{
     Config, DirectlyConnectedDevice, Error, NamedValue, Severity, Value, VirtualDevice,
 };
-use iotcs_server::{AdminClient, DeviceRegistration, Server, ServerConfig, TempDir};
+use iotcs_server::{AdminClient, DeviceRegistration, Server, ServerConfig};
 use lexopt::Arg::{Long, Short};
 use serde_json::json;
+use tempfile::TempDir;
 
 mod cli;
 
@@ -224,7 +225,8 @@ impl LocalCloud {
     }
 
     fn start() -> Result<LocalCloud, Error> {
-        let dir = TempDir::new("iotcs-example")?;
+        let dir = TempDir::with_prefix("iotcs-example")
+            .map_err(|e| Error::io(std::env::temp_dir(), e))?;
         let server = Server::start(ServerConfig::for_tests())?;
         println!("local cloud listening at {}", server.url());
         let admin = server.admin()?;

@@ -33,9 +33,10 @@ use std::time::{Duration, Instant};
 use iotcs_core::model::samples;
 use iotcs_device::{Config, DeviceModel, Error, Severity, Value, VirtualDevice};
 use iotcs_gateway::GatewayDevice;
-use iotcs_server::{AdminClient, DeviceRegistration, MessageFilter, Server, ServerConfig, TempDir};
+use iotcs_server::{AdminClient, DeviceRegistration, MessageFilter, Server, ServerConfig};
 use lexopt::Arg::{Long, Short};
 use serde_json::json;
+use tempfile::TempDir;
 
 mod cli;
 
@@ -180,7 +181,8 @@ fn run_provisioned(
 
 /// The whole story against a local cloud in-process, for `duration`.
 fn demo(sensors: &[Sensor], duration: Duration) -> Result<(), Error> {
-    let dir = TempDir::new("iotcs-gateway-example")?;
+    let dir = TempDir::with_prefix("iotcs-gateway-example")
+        .map_err(|e| Error::io(std::env::temp_dir(), e))?;
     let server = Server::start(
         ServerConfig::default()
             .data_dir(dir.path().join("cloud"))

@@ -5,6 +5,7 @@
 use iotcs_core::__private::encoding::base64_decode;
 use iotcs_core::TrustedAssets;
 use iotcs_core::message::{Direction, MessageType};
+use iotcs_core::model::DeviceModel;
 use serde_json::{Map, Value, json};
 
 use crate::app::App;
@@ -348,8 +349,32 @@ fn device_request(app: &App, req: &Req, source: &str, rest: &[&str]) -> Result<R
     let model = state
         .model(urn)
         .ok_or_else(|| ApiError::not_found(format!("no device model {urn}")))?;
+    let (method, patch, url, payload) = model_request(model, urn, req, tail, &body)?;
+    let new = NewRequest {
+        endpoint_id: id,
+        source,
+        method,
+        patch_override: patch,
+        url,
+        body: payload,
+    };
+    queue(app, state, new)
+}
+
+/// The request to send for an attribute or action of `model` (`tail` is
+/// what follows `deviceModels/{urn}`), checked against the model: its
+/// method, whether it goes as POST + `x-http-method-override: PATCH`, its
+/// url and its body.
+fn model_request(
+    model: &DeviceModel,
+    urn: &str,
+    req: &Req,
+    tail: &[&str],
+    body: &Value,
+) -> Result<(&'static str, bool, String, Value), ApiError> {
     let bad = |e: iotcs_core::ValidationError| ApiError::bad_request(e.to_string());
-    let (method, patch, url, payload) = match (m, tail) {
+    let m = req.method.as_str();
+    let request = match (m, tail) {
         ("PUT", ["attributes", name]) => {
             let attribute = model
                 .attribute(name)
@@ -380,7 +405,7 @@ fn device_request(app: &App, req: &Req, source: &str, rest: &[&str]) -> Result<R
             let action = model
                 .action(name)
                 .ok_or_else(|| ApiError::not_found(format!("{urn} has no action {name}")))?;
-            let args = action.validate_body(&body).map_err(bad)?;
+            let args = action.validate_body(body).map_err(bad)?;
             let url = format!("deviceModels/{urn}/actions/{}", action.name());
             ("POST", false, url, args.to_body())
         }
@@ -394,15 +419,7 @@ fn device_request(app: &App, req: &Req, source: &str, rest: &[&str]) -> Result<R
             )));
         }
     };
-    let new = NewRequest {
-        endpoint_id: id,
-        source,
-        method,
-        patch_override: patch,
-        url,
-        body: payload,
-    };
-    queue(app, state, new)
+    Ok(request)
 }
 
 /// A request to any resource of a device (Oracle's enterprise form

@@ -1,29 +1,23 @@
-//! The shared application (state, faults, long-poll wake-ups) and the request
-//! entry point: read the body, apply faults, route, wait until what the
-//! request changed is durable (before any 2xx), log, answer.
+//! The shared application: state, faults, long-poll wake-ups, what the
+//! request handlers (`router`, `device_api`, `admin`) all hold. It imports no
+//! handler, so the handlers and the router can all import it.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use hyper::body::Incoming;
-use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
-use hyper::{Request, Response};
 use tokio::sync::{Notify, watch};
 
 use crate::faults::Faults;
-use crate::http::{ApiError, BodyError, Reply, Req, ResponseBody, collect, parse_pairs};
 use crate::state::State;
 use crate::store::Durability;
-use crate::{admin, device_api};
 
 /// Everything the request handlers share. `Debug` shows no secrets.
 pub(crate) struct App {
     pub(crate) state: Mutex<State>,
     /// Waits until the store's writes are durable; `None` when ephemeral.
-    durability: Option<Durability>,
+    pub(crate) durability: Option<Durability>,
     pub(crate) faults: Mutex<Faults>,
     pub(crate) admin_password: String,
     /// `https://HOST:PORT`, the server URI of provisioning files.
@@ -117,207 +111,5 @@ impl<'a> HeldPoll<'a> {
 impl Drop for HeldPoll<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// Whether a request goes to the admin API: under `/iot/admin/`, or carrying
-/// HTTP Basic credentials (devices use bearer tokens).
-fn is_admin(req: &Req) -> bool {
-    req.path.starts_with("/iot/admin/")
-        || req.path == "/iot/admin"
-        || req.header("authorization").is_some_and(|a| {
-            a.trim_start()
-                .get(..6)
-                .is_some_and(|s| s.eq_ignore_ascii_case("basic "))
-        })
-}
-
-/// Handles one HTTP request.
-pub(crate) async fn handle(
-    app: Arc<App>,
-    request: Request<Incoming>,
-    peer: SocketAddr,
-) -> Response<ResponseBody> {
-    let started = Instant::now();
-    let method = request.method().as_str().to_ascii_uppercase();
-    let path = request.uri().path().to_owned();
-    let query = request.uri().query().map(parse_pairs).unwrap_or_default();
-    let (parts, body) = request.into_parts();
-    let declared = parts
-        .headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let too_large = || {
-        ApiError::new(
-            413,
-            format!("the request body is over {} bytes", app.max_body_bytes),
-        )
-    };
-    let body = if declared.is_some_and(|n| n > app.max_body_bytes as u64) {
-        Err(too_large())
-    } else {
-        collect(body, app.max_body_bytes)
-            .await
-            .map_err(|e| match e {
-                BodyError::TooLarge => too_large(),
-                BodyError::Read(e) => {
-                    ApiError::bad_request(format!("cannot read the request body: {e}"))
-                }
-            })
-    };
-    let (reply, drop) = match body {
-        Err(e) => (e.into_reply(), false),
-        Ok(body) => {
-            let req = Req {
-                method,
-                path,
-                query,
-                headers: parts.headers,
-                body,
-                peer,
-            };
-            respond(&app, &req).await
-        }
-    };
-    log::debug!(
-        "{} {} -> {} ({} ms, {} bytes) from {peer}",
-        parts.method,
-        parts.uri.path(),
-        reply.status,
-        started.elapsed().as_millis(),
-        reply.body.len()
-    );
-    into_response(reply, drop)
-}
-
-/// Routes a request, with fault injection for the device API. Returns the
-/// reply and whether to cut the connection while sending it.
-async fn respond(app: &Arc<App>, req: &Req) -> (Reply, bool) {
-    let admin = is_admin(req);
-    let mut drop = false;
-    if !admin && req.path.starts_with("/iot/") {
-        let injected = app.faults().take(&req.path);
-        if let Some(f) = injected {
-            log::info!("fault injected into {} {}: {f:?}", req.method, req.path);
-            if let Some(delay) = f.delay {
-                tokio::time::sleep(delay).await;
-            }
-            if let Some(status) = f.status {
-                let e = ApiError::new(
-                    status,
-                    "fault injected by the test (POST /iot/admin/faults)",
-                );
-                return (e.into_reply(), f.drop);
-            }
-            drop = f.drop;
-        }
-    }
-    let mut result = if admin {
-        admin::route(app, req)
-    } else {
-        device_api::route(app, req).await
-    };
-    if let (Ok(reply), Some(durability)) = (&result, &app.durability)
-        && (200..300).contains(&reply.status)
-    {
-        // The client may forget what it sent once it has a 2xx (a device
-        // deletes its copy of a message): what this request wrote, and
-        // anything written before, must be on disk first (group commit).
-        let point = durability.point();
-        if let Err(e) = durability.wait(point).await {
-            result = Err(ApiError::internal(format!(
-                "the change could not be made durable ({e}); try again"
-            )));
-        }
-    }
-    let reply = result.unwrap_or_else(|e| {
-        if matches!(e.status, 401 | 403) {
-            log::warn!(
-                "rejected {} {} from {}: {}",
-                req.method,
-                req.path,
-                req.peer,
-                e
-            );
-        } else if e.status >= 500 {
-            log::error!("{} {} failed: {}", req.method, req.path, e);
-        } else {
-            log::info!("refused {} {}: {}", req.method, req.path, e);
-        }
-        e.into_reply()
-    });
-    (reply, drop)
-}
-
-fn into_response(reply: Reply, drop: bool) -> Response<ResponseBody> {
-    let len = reply.body.len();
-    let body = if drop {
-        ResponseBody::truncated(reply.body)
-    } else {
-        ResponseBody::full(reply.body)
-    };
-    let mut response = Response::new(body);
-    *response.status_mut() = hyper::StatusCode::from_u16(reply.status)
-        .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static(reply.content_type));
-    headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
-    for (name, value) in reply.headers {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(name, value);
-        }
-    }
-    response
-}
-
-#[cfg(test)]
-mod tests {
-    use hyper::HeaderMap;
-    use hyper::body::{Body, Bytes};
-
-    use super::*;
-
-    fn req(path: &str, auth: Option<&str>) -> Req {
-        let mut headers = HeaderMap::new();
-        if let Some(a) = auth {
-            headers.insert("authorization", HeaderValue::from_str(a).unwrap());
-        }
-        Req {
-            method: "GET".into(),
-            path: path.into(),
-            query: Vec::new(),
-            headers,
-            body: Bytes::new(),
-            peer: "127.0.0.1:1".parse().unwrap(),
-        }
-    }
-
-    #[test]
-    fn basic_credentials_or_the_admin_prefix_select_the_admin_api() {
-        assert!(is_admin(&req("/iot/admin/faults", None)));
-        assert!(is_admin(&req(
-            "/iot/api/v2/devices",
-            Some("basic YWRtaW46eA==")
-        )));
-        assert!(!is_admin(&req("/iot/api/v2/devices", Some("Bearer abc"))));
-        assert!(!is_admin(&req("/iot/api/v2/messages", None)));
-        assert!(!is_admin(&req("/iot/administrator", Some("Basi"))));
-    }
-
-    #[test]
-    fn replies_become_responses_and_cut_ones_declare_the_full_length() {
-        let r = into_response(
-            Reply::json_text(202, "[1,2]".into()).with_header("x-min-acceptbytes", "9".into()),
-            false,
-        );
-        assert_eq!(r.status(), 202);
-        assert_eq!(r.headers()["content-length"], "5");
-        assert_eq!(r.headers()["x-min-acceptbytes"], "9");
-        let cut = into_response(Reply::json_text(200, "[1,2]".into()), true);
-        assert_eq!(cut.headers()["content-length"], "5");
-        assert_eq!(cut.body().size_hint().exact(), Some(5));
-        let odd = into_response(Reply::json_text(1000, "{}".into()), false);
-        assert_eq!(odd.status(), 500, "an impossible status becomes 500");
     }
 }

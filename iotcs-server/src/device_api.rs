@@ -161,8 +161,47 @@ fn oauth_error(status: u16, code: &str, detail: impl Into<String>) -> ApiError {
         .with("error_description", detail.into())
 }
 
-/// `POST /iot/api/v2/oauth2/token`.
+/// `POST /iot/api/v2/oauth2/token`: the form (`token_request`), the
+/// device the assertion names, its signature and scope (`check_signature`),
+/// its expiry, then a new token.
 fn token(app: &App, req: &Req) -> Result<Reply, ApiError> {
+    let (assertion, activation) = token_request(req)?;
+    let now = now_ms();
+    let mut state = app.state();
+    let device = state
+        .device_by_activation_id(assertion.iss())
+        .cloned()
+        .ok_or_else(|| {
+            oauth_error(
+                401,
+                "invalid_client",
+                format!("no device {:?}", assertion.iss()),
+            )
+        })?;
+    check_signature(&device, &assertion, activation)?;
+    assertion.check_expiry(now.div_euclid(1000)).map_err(|e| {
+        oauth_error(400, "invalid_client", e.to_string()).with("currentTime", now.into())
+    })?;
+    let (access_token, lifetime) = state.issue_token(&device.id, activation, now)?;
+    log::debug!(
+        "issued a {} token to {}",
+        if activation { "activation" } else { "device" },
+        device.id
+    );
+    Ok(Reply::json(
+        200,
+        &json!({
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": lifetime,
+        }),
+    ))
+}
+
+/// The token request's form: the grant and assertion types, the scope
+/// (`true` for activation, `false` for the empty scope) and the parsed
+/// assertion, whose audience must be this server.
+fn token_request(req: &Req) -> Result<(jwt::ClientAssertion, bool), ApiError> {
     let form = pairs_map(parse_pairs(&String::from_utf8_lossy(&req.body)));
     let field = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
     if field("grant_type") != jwt::GRANT_TYPE {
@@ -195,18 +234,17 @@ fn token(app: &App, req: &Req) -> Result<Reply, ApiError> {
     assertion
         .check_audience()
         .map_err(|e| oauth_error(401, "invalid_client", e.to_string()))?;
-    let now = now_ms();
-    let mut state = app.state();
-    let device = state
-        .device_by_activation_id(assertion.iss())
-        .cloned()
-        .ok_or_else(|| {
-            oauth_error(
-                401,
-                "invalid_client",
-                format!("no device {:?}", assertion.iss()),
-            )
-        })?;
+    Ok((assertion, activation))
+}
+
+/// Whether `assertion` is signed as `device` may sign: HS256 with its shared
+/// secret while registered (activation scope only), RS256 with its key once
+/// activated (empty scope only).
+fn check_signature(
+    device: &crate::state::Device,
+    assertion: &jwt::ClientAssertion,
+    activation: bool,
+) -> Result<(), ApiError> {
     match assertion.alg() {
         Algorithm::Hs256 => {
             if device.state != DeviceState::Registered {
@@ -269,23 +307,7 @@ fn token(app: &App, req: &Req) -> Result<Reply, ApiError> {
             ));
         }
     }
-    assertion.check_expiry(now.div_euclid(1000)).map_err(|e| {
-        oauth_error(400, "invalid_client", e.to_string()).with("currentTime", now.into())
-    })?;
-    let (access_token, lifetime) = state.issue_token(&device.id, activation, now)?;
-    log::debug!(
-        "issued a {} token to {}",
-        if activation { "activation" } else { "device" },
-        device.id
-    );
-    Ok(Reply::json(
-        200,
-        &json!({
-            "access_token": access_token,
-            "token_type": "Bearer",
-            "expires_in": lifetime,
-        }),
-    ))
+    Ok(())
 }
 
 /// `GET /iot/api/v2/activation/policy`.

@@ -90,18 +90,7 @@ pub(crate) fn parse_request(body: &Value) -> Result<FaultRequest, ApiError> {
             "fault delayMs {d} is over {MAX_DELAY_MS}"
         )));
     }
-    let (drop, drop_count) = match m.get("drop") {
-        None | Some(Value::Null) | Some(Value::Bool(false)) => (false, None),
-        Some(Value::Bool(true)) => (true, None),
-        Some(v) => match v.as_u64() {
-            Some(n) => (n > 0, Some(n)),
-            None => {
-                return Err(ApiError::bad_request(
-                    "fault field drop must be a boolean or a count",
-                ));
-            }
-        },
-    };
+    let (drop, drop_count) = parse_drop(m.get("drop"))?;
     let count = uint("count")?.or(drop_count).unwrap_or(1);
     let count = u32::try_from(count)
         .ok()
@@ -114,15 +103,7 @@ pub(crate) fn parse_request(body: &Value) -> Result<FaultRequest, ApiError> {
         Some(Value::String(p)) => Some(p.clone()),
         Some(_) => return Err(ApiError::bad_request("fault field path must be a string")),
     };
-    let expire_tokens = match m.get("expireTokens") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "fault field expireTokens must be a boolean",
-            ));
-        }
-    };
+    let expire_tokens = parse_expire_tokens(m.get("expireTokens"))?;
     let has_rule = status.is_some() || delay_ms.is_some() || drop;
     if !has_rule && !expire_tokens {
         return Err(ApiError::bad_request(
@@ -141,6 +122,32 @@ pub(crate) fn parse_request(body: &Value) -> Result<FaultRequest, ApiError> {
         rule,
         expire_tokens,
     })
+}
+
+/// `"drop"`: absent, a boolean, or a count (`n` is short for `true` with
+/// `"count": n`). Returns whether to drop and the count it implies.
+fn parse_drop(v: Option<&Value>) -> Result<(bool, Option<u64>), ApiError> {
+    match v {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => Ok((false, None)),
+        Some(Value::Bool(true)) => Ok((true, None)),
+        Some(v) => match v.as_u64() {
+            Some(n) => Ok((n > 0, Some(n))),
+            None => Err(ApiError::bad_request(
+                "fault field drop must be a boolean or a count",
+            )),
+        },
+    }
+}
+
+/// `"expireTokens"`: absent or a boolean.
+fn parse_expire_tokens(v: Option<&Value>) -> Result<bool, ApiError> {
+    match v {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(ApiError::bad_request(
+            "fault field expireTokens must be a boolean",
+        )),
+    }
 }
 
 impl Faults {

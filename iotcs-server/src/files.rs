@@ -1,9 +1,9 @@
-//! Small files in the data directory (admin password, `server.json`), atomic
-//! writes, and [`TempDir`] for tests.
+//! Small files in the data directory (admin password, `server.json`) and
+//! atomic writes.
 
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use iotcs_core::Error;
 
@@ -67,56 +67,13 @@ pub(crate) fn admin_password(given: Option<&str>, dir: Option<&Path>) -> Result<
     }
 }
 
-/// A uniquely named directory under the system temp dir, removed (with its
-/// contents) when dropped. For tests and examples that need a data directory.
-///
-/// ```
-/// let dir = iotcs_server::TempDir::new("doc").unwrap();
-/// assert!(dir.path().is_dir());
-/// let path = dir.path().to_path_buf();
-/// drop(dir);
-/// assert!(!path.exists());
-/// ```
-#[derive(Debug)]
-pub struct TempDir {
-    path: PathBuf,
-}
-
-impl TempDir {
-    /// Creates `$TMPDIR/iotcs-<prefix>-<random>`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Io`] if the directory cannot be created, [`Error::Security`] if
-    /// the system random source fails.
-    pub fn new(prefix: &str) -> Result<TempDir, Error> {
-        let id = iotcs_core::__private::uuid_v4()?;
-        let path = std::env::temp_dir().join(format!("iotcs-{prefix}-{}", &id[..13]));
-        fs::create_dir_all(&path).map_err(|e| Error::io(&path, e))?;
-        Ok(TempDir { path })
-    }
-
-    /// The directory.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if let Err(e) = fs::remove_dir_all(&self.path) {
-            log::debug!("cannot remove {}: {e}", self.path.display());
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn write_atomic_replaces_and_sets_the_mode() {
-        let dir = TempDir::new("files").unwrap();
+        let dir = tempfile::TempDir::with_prefix("files").unwrap();
         let p = dir.path().join("secret");
         write_atomic(&p, b"one", 0o600).unwrap();
         write_atomic(&p, b"two", 0o600).unwrap();
@@ -138,7 +95,7 @@ mod tests {
 
     #[test]
     fn admin_password_is_generated_once_and_reused() {
-        let dir = TempDir::new("pw").unwrap();
+        let dir = tempfile::TempDir::with_prefix("pw").unwrap();
         let a = admin_password(None, Some(dir.path())).unwrap();
         let b = admin_password(None, Some(dir.path())).unwrap();
         assert_eq!(a, b);
@@ -152,16 +109,5 @@ mod tests {
             a,
             "no dir: a fresh random one"
         );
-    }
-
-    #[test]
-    fn temp_dirs_are_unique_and_removed() {
-        let a = TempDir::new("t").unwrap();
-        let b = TempDir::new("t").unwrap();
-        assert_ne!(a.path(), b.path());
-        fs::write(a.path().join("f"), b"x").unwrap();
-        let p = a.path().to_path_buf();
-        drop(a);
-        assert!(!p.exists());
     }
 }

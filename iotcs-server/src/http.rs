@@ -14,6 +14,8 @@ use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
 use iotcs_core::__private::protocol::status;
 use serde_json::{Value, json};
 
+use crate::state::DomainError;
+
 /// A request with its body read, as the handlers see it. `Debug` leaves
 /// the headers and body out (they carry credentials).
 pub(crate) struct Req {
@@ -207,16 +209,23 @@ impl fmt::Display for ApiError {
     }
 }
 
+/// The one place where the domain's refusals become HTTP statuses.
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> ApiError {
+        match e {
+            DomainError::Invalid(d) => ApiError::new(status::BAD_REQUEST, d),
+            DomainError::Forbidden(d) => ApiError::new(status::FORBIDDEN, d),
+            DomainError::NotFound(d) => ApiError::new(status::NOT_FOUND, d),
+            DomainError::Conflict(d) => ApiError::new(status::CONFLICT, d),
+            DomainError::Internal(d) => ApiError::new(status::INTERNAL_SERVER_ERROR, d),
+        }
+    }
+}
+
+/// A core error met by a handler means what it means to the domain.
 impl From<iotcs_core::Error> for ApiError {
     fn from(e: iotcs_core::Error) -> ApiError {
-        use iotcs_core::ErrorKind;
-        let status = match e.kind() {
-            ErrorKind::Argument | ErrorKind::Http => status::BAD_REQUEST,
-            ErrorKind::Security => status::BAD_REQUEST,
-            ErrorKind::State => status::CONFLICT,
-            _ => status::INTERNAL_SERVER_ERROR,
-        };
-        ApiError::new(status, e.to_string())
+        ApiError::from(DomainError::from(e))
     }
 }
 
@@ -313,37 +322,22 @@ pub(crate) async fn collect(mut body: Incoming, limit: usize) -> Result<Bytes, B
 /// as it is, `+` stays a plus (JWTs and base64 may contain it), and invalid
 /// UTF-8 is replaced rather than refused.
 pub(crate) fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            let hex = |c: u8| (c as char).to_digit(16);
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                // Two hex digits make at most 255.
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
+
+/// Everything but RFC 3986's unreserved characters.
+const NOT_UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// Percent-encodes everything but unreserved characters (RFC 3986), for
 /// building URLs.
 pub(crate) fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(s, NOT_UNRESERVED).to_string()
 }
 
 /// Splits `a=1&b=2` (a query or a form body) into decoded pairs, on `&` and
@@ -409,6 +403,24 @@ mod tests {
         assert_eq!(p[4], (String::new(), "x".into()));
         let m = pairs_map(parse_pairs("a=1&a=2"));
         assert_eq!(m["a"], "1");
+    }
+
+    #[test]
+    fn each_domain_refusal_has_its_status_and_keeps_its_reason() {
+        let cases = [
+            (DomainError::invalid("bad"), 400),
+            (DomainError::forbidden("bad"), 403),
+            (DomainError::not_found("bad"), 404),
+            (DomainError::conflict("bad"), 409),
+            (DomainError::internal("bad"), 500),
+        ];
+        for (e, status) in cases {
+            let api = ApiError::from(e.prefixed("message 2"));
+            assert_eq!(
+                (api.status, api.detail.as_str()),
+                (status, "message 2: bad")
+            );
+        }
     }
 
     #[test]

@@ -8,9 +8,9 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use iotcs_server::{DeviceRegistration, MessageFilter, Server, ServerConfig, TempDir};
+//! use iotcs_server::{DeviceRegistration, MessageFilter, Server, ServerConfig};
 //!
-//! let dir = TempDir::new("doc")?;
+//! let dir = tempfile::TempDir::with_prefix("doc")?;
 //! let server = Server::start(ServerConfig::for_tests().data_dir(dir.path()))?;
 //! let admin = server.admin()?;
 //! let (device, store) = admin.provision(&DeviceRegistration::new("thermometer-1"), "changeit")?;
@@ -19,7 +19,7 @@
 //! let data = admin.messages(&MessageFilter::new().device(device.id()))?;
 //! assert!(data.is_empty());
 //! server.shutdown()?;
-//! # Ok::<(), iotcs_core::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! # The device API
@@ -86,11 +86,12 @@
 //!
 //! # Layout
 //!
-//! `server` (runtime, listener, [`ServerHandle`]), `app` (shared state and
-//! the request entry point), `device_api`, `admin`, `faults`, `state` (the
-//! model of devices, messages, requests, tokens), `store` (sled), `tls`
-//! (rcgen CA and server certificate), `http` (plumbing), `client`
-//! ([`AdminClient`]), `files`.
+//! `server` (runtime, listener, [`ServerHandle`]), `router` (the request
+//! entry point), `device_api`, `admin`, `app` (what the handlers share),
+//! `faults`, `http` (the HTTP edge: requests, replies, errors as statuses),
+//! `state` (the domain: one sub-structure per entity, domain errors), `store`
+//! (sled), `tls` (rcgen CA and server certificate), `client`
+//! ([`AdminClient`]), `files`, `config`. See ARCHITECTURE.md.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -104,6 +105,7 @@ mod device_api;
 mod faults;
 mod files;
 mod http;
+mod router;
 mod server;
 mod state;
 mod store;
@@ -113,6 +115,5 @@ pub use client::{
     AdminClient, DeviceInfo, DeviceRegistration, Fault, MessageFilter, ReceivedMessage, RequestInfo,
 };
 pub use config::ServerConfig;
-pub use files::TempDir;
 pub use server::{Server, ServerHandle};
 pub use state::{DeviceState, RequestStatus};

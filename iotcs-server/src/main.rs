@@ -6,40 +6,123 @@
     reason = "a command-line program reports on stdout"
 )]
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::{Args, Parser, Subcommand};
 use iotcs_core::Error;
 use iotcs_server::{AdminClient, DeviceRegistration, Server, ServerConfig};
 
+/// What `--help` shows above the generated option list.
 const USAGE: &str = "\
-usage: iotcs-server serve --data-dir DIR [--listen 127.0.0.1:7443] [--models DIR]
+iotcs-server serve --data-dir DIR [--listen 127.0.0.1:7443] [--models DIR]
                           [--admin-password P] [--ephemeral]
        iotcs-server provision --data-dir DIR --hardware-id ID --passphrase P --out FILE
                           [--gateway] [--icd HWID:SECRET ...] [--secret S] [--name N]
-                          [--server URL] [--admin-password P]
+                          [--server URL] [--admin-password P]";
 
-serve      runs the local IoT Cloud Service over TLS. On first start it creates a CA and a
-           server certificate (DIR/ca.pem, DIR/server.pem) and an admin password
-           (DIR/admin-password); it writes DIR/server.json with its URL and prints
-           'iotcs-server listening on https://HOST:PORT'. Stop it with Ctrl-C.
-             --listen ADDR       address to listen on (port 0 picks a free one)
-             --models DIR        also load every *.json device model in DIR
-             --admin-password P  admin password instead of DIR/admin-password
-             --ephemeral         keep devices and messages in memory only
-provision  registers a device on the running server (URL, CA and admin password read
-           from DIR) and writes its provisioning file (a unified trusted assets store
-           encrypted with the passphrase) to FILE.
-             --gateway           register a gateway
-             --icd HWID:SECRET   (gateway) pre-register an indirectly-connected device
-                                 whose secret goes into the gateway's file; repeatable
-             --secret S          the device's shared secret (default: generated)
-             --server URL        override the URL from DIR/server.json
-
+const AFTER_HELP: &str = "\
 Logging: RUST_LOG=debug (one line per request), RUST_LOG=info (default); protocol
 dumps and credentials are never logged.";
 
+/// The local Oracle IoT Cloud Service, and its provisioning tool.
+#[derive(Parser, Debug)]
+#[command(
+    name = "iotcs-server",
+    override_usage = USAGE,
+    after_help = AFTER_HELP,
+    subcommand_required = true,
+    arg_required_else_help = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Runs the local IoT Cloud Service over TLS.
+    ///
+    /// On first start it creates a CA and a server certificate (DIR/ca.pem, DIR/server.pem) and an admin
+    /// password (DIR/admin-password); it writes DIR/server.json with its URL
+    /// and prints 'iotcs-server listening on https://HOST:PORT'. Stop it with
+    /// Ctrl-C.
+    Serve(ServeArgs),
+    /// Registers a device and writes its provisioning file.
+    ///
+    /// The running server's URL, CA and admin password are read from DIR;
+    /// the provisioning file (a unified trusted assets store encrypted with
+    /// the passphrase) goes to FILE.
+    Provision(ProvisionArgs),
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// The data directory (certificates, admin password, database).
+    #[arg(long, value_name = "DIR")]
+    data_dir: PathBuf,
+    /// Address to listen on (port 0 picks a free one) [default: 127.0.0.1:7443].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Also load every *.json device model in DIR.
+    #[arg(long, value_name = "DIR")]
+    models: Option<PathBuf>,
+    /// Admin password instead of DIR/admin-password.
+    #[arg(long, value_name = "P")]
+    admin_password: Option<String>,
+    /// Keep devices and messages in memory only.
+    #[arg(long)]
+    ephemeral: bool,
+}
+
+#[derive(Args, Debug)]
+struct ProvisionArgs {
+    /// The running server's data directory (server.json, ca.pem, admin-password).
+    #[arg(long, value_name = "DIR")]
+    data_dir: PathBuf,
+    /// The device's hardware id.
+    #[arg(long, value_name = "ID")]
+    hardware_id: String,
+    /// The passphrase that encrypts the provisioning file.
+    #[arg(long, value_name = "P")]
+    passphrase: String,
+    /// Where to write the provisioning file (mode 0600).
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Register a gateway.
+    #[arg(long)]
+    gateway: bool,
+    /// (gateway) Pre-register an indirectly-connected device whose secret goes
+    /// into the gateway's file; repeatable.
+    #[arg(long, value_name = "HWID:SECRET", value_parser = parse_icd, requires = "gateway")]
+    icd: Vec<(String, String)>,
+    /// The device's shared secret [default: generated].
+    #[arg(long, value_name = "S")]
+    secret: Option<String>,
+    /// The device's name.
+    #[arg(long, value_name = "N")]
+    name: Option<String>,
+    /// Override the URL from DIR/server.json.
+    #[arg(long, value_name = "URL")]
+    server: Option<String>,
+    /// Admin password instead of DIR/admin-password.
+    #[arg(long, value_name = "P")]
+    admin_password: Option<String>,
+}
+
+/// `--icd HWID:SECRET`, both parts non-empty.
+fn parse_icd(v: &str) -> Result<(String, String), String> {
+    v.split_once(':')
+        .filter(|(h, s)| !h.is_empty() && !s.is_empty())
+        .map(|(h, s)| (h.to_owned(), s.to_owned()))
+        .ok_or_else(|| format!("wants HWID:SECRET, got {v:?}"))
+}
+
 fn main() -> ExitCode {
+    // Parsed before the logger exists: clap prints usage errors (exit 2) and
+    // help (exit 0) itself.
+    let cli = Cli::parse();
     let env = env_logger::Env::default().default_filter_or("info");
     let logger = env_logger::Builder::from_env(env)
         .format_timestamp_millis()
@@ -48,122 +131,24 @@ fn main() -> ExitCode {
     // admin password and a passphrase) never reach the log.
     let max_level = logger.filter();
     iotcs_core::logging::install(logger, max_level).expect("main installs the only logger");
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("serve") => Options::parse(&args[1..]).and_then(serve),
-        Some("provision") => Options::parse(&args[1..]).and_then(provision),
-        Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Some(other) => Err(Usage(format!("unknown command {other:?}"))),
-        None => Err(Usage("a command is required".to_owned())),
+    let result = match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Provision(args) => provision(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Usage(msg)) if msg.is_empty() => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
-        }
-        Err(Usage(msg)) => {
-            eprintln!("iotcs-server: {msg}\n\n{USAGE}");
-            ExitCode::from(2)
-        }
-        Err(Failed(msg)) => {
-            eprintln!("iotcs-server: {msg}");
+        Err(e) => {
+            eprintln!("iotcs-server: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
-/// Why a command did not succeed.
-enum Failure {
-    /// Bad arguments (exit 2, with the usage); empty for `--help`.
-    Usage(String),
-    /// The command failed (exit 1).
-    Failed(String),
-}
-
-use Failure::{Failed, Usage};
-
-impl From<Error> for Failure {
-    fn from(e: Error) -> Failure {
-        Failed(e.to_string())
-    }
-}
-
-#[derive(Default)]
-struct Options {
-    data_dir: Option<PathBuf>,
-    listen: Option<String>,
-    models: Option<PathBuf>,
-    admin_password: Option<String>,
-    ephemeral: bool,
-    hardware_id: Option<String>,
-    gateway: bool,
-    icds: Vec<(String, String)>,
-    secret: Option<String>,
-    name: Option<String>,
-    passphrase: Option<String>,
-    out: Option<PathBuf>,
-    server: Option<String>,
-}
-
-impl Options {
-    fn parse(args: &[String]) -> Result<Options, Failure> {
-        let mut o = Options::default();
-        let mut it = args.iter();
-        while let Some(arg) = it.next() {
-            let (flag, inline) = match arg.split_once('=') {
-                Some((f, v)) if f.starts_with("--") => (f, Some(v.to_owned())),
-                _ => (arg.as_str(), None),
-            };
-            let mut value = || -> Result<String, Failure> {
-                inline
-                    .clone()
-                    .or_else(|| it.next().cloned())
-                    .ok_or_else(|| Usage(format!("{flag} needs a value")))
-            };
-            match flag {
-                "-h" | "--help" => return Err(Usage(String::new())),
-                "--data-dir" => o.data_dir = Some(value()?.into()),
-                "--listen" => o.listen = Some(value()?),
-                "--models" => o.models = Some(value()?.into()),
-                "--admin-password" => o.admin_password = Some(value()?),
-                "--ephemeral" => o.ephemeral = true,
-                "--hardware-id" => o.hardware_id = Some(value()?),
-                "--gateway" => o.gateway = true,
-                "--icd" => {
-                    let v = value()?;
-                    let (hw, secret) = v
-                        .split_once(':')
-                        .filter(|(h, s)| !h.is_empty() && !s.is_empty())
-                        .ok_or_else(|| Usage(format!("--icd wants HWID:SECRET, got {v:?}")))?;
-                    o.icds.push((hw.to_owned(), secret.to_owned()));
-                }
-                "--secret" => o.secret = Some(value()?),
-                "--name" => o.name = Some(value()?),
-                "--passphrase" => o.passphrase = Some(value()?),
-                "--out" => o.out = Some(value()?.into()),
-                "--server" => o.server = Some(value()?),
-                other => return Err(Usage(format!("unknown option {other:?}"))),
-            }
-        }
-        Ok(o)
-    }
-}
-
-fn required<T>(v: Option<T>, flag: &str) -> Result<T, Failure> {
-    v.ok_or_else(|| Usage(format!("{flag} is required")))
-}
-
-fn serve(o: Options) -> Result<(), Failure> {
-    let dir = required(o.data_dir, "--data-dir")?;
-    let mut config = ServerConfig::default().data_dir(dir).ephemeral(o.ephemeral);
-    if let Some(listen) = o.listen {
-        let addr = listen
-            .parse()
-            .map_err(|_| Usage(format!("--listen {listen:?} is not HOST:PORT")))?;
+fn serve(o: ServeArgs) -> Result<(), Failure> {
+    let mut config = ServerConfig::default()
+        .data_dir(o.data_dir)
+        .ephemeral(o.ephemeral);
+    if let Some(addr) = o.listen {
         config = config.listen(addr);
     }
     if let Some(models) = o.models {
@@ -179,29 +164,41 @@ fn serve(o: Options) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Why a command failed (exit 1; usage errors are clap's, exit 2).
+struct Failure(String);
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Failure {
+        Failure(e.to_string())
+    }
+}
+
 fn read(path: &std::path::Path) -> Result<String, Failure> {
     std::fs::read_to_string(path).map_err(|e| {
-        Failed(format!(
+        Failure(format!(
             "cannot read {}: {e} (has `iotcs-server serve --data-dir` run there?)",
             path.display()
         ))
     })
 }
 
-fn provision(o: Options) -> Result<(), Failure> {
-    let dir = required(o.data_dir, "--data-dir")?;
-    let hardware_id = required(o.hardware_id, "--hardware-id")?;
-    let passphrase = required(o.passphrase, "--passphrase")?;
-    let out = required(o.out, "--out")?;
-    if !o.icds.is_empty() && !o.gateway {
-        return Err(Usage("--icd needs --gateway".to_owned()));
-    }
+fn provision(o: ProvisionArgs) -> Result<(), Failure> {
+    let dir = o.data_dir;
+    let hardware_id = o.hardware_id;
+    let passphrase = o.passphrase;
+    let out = o.out;
     let url = match o.server {
         Some(url) => url,
         None => {
             let info: serde_json::Value = serde_json::from_str(&read(&dir.join("server.json"))?)
                 .map_err(|e| {
-                    Failed(format!(
+                    Failure(format!(
                         "{} is not JSON: {e}",
                         dir.join("server.json").display()
                     ))
@@ -209,7 +206,7 @@ fn provision(o: Options) -> Result<(), Failure> {
             info["url"]
                 .as_str()
                 .map(str::to_owned)
-                .ok_or_else(|| Failed("server.json has no url".to_owned()))?
+                .ok_or_else(|| Failure("server.json has no url".to_owned()))?
         }
     };
     let password = match o.admin_password {
@@ -224,15 +221,15 @@ fn provision(o: Options) -> Result<(), Failure> {
     if let Some(name) = &o.name {
         registration = registration.name(name);
     }
-    for (hw, secret) in &o.icds {
+    for (hw, secret) in &o.icd {
         registration = registration.icd(hw, Some(secret.as_bytes()));
     }
     let device = match admin.register_device(&registration) {
         Ok(d) => d,
         Err(Error::Transport { status: 409, .. }) => {
             let existing = admin.device_by_hardware_id(&hardware_id)?;
-            let d =
-                existing.ok_or_else(|| Failed(format!("hardware id {hardware_id:?} conflicts")))?;
+            let d = existing
+                .ok_or_else(|| Failure(format!("hardware id {hardware_id:?} conflicts")))?;
             eprintln!(
                 "iotcs-server: {hardware_id} was registered before ({}); writing its file",
                 d.state().as_str()
@@ -268,7 +265,7 @@ fn write_secret_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), Failure
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let fail = |e: std::io::Error| Failed(format!("cannot write {}: {e}", path.display()));
+    let fail = |e: std::io::Error| Failure(format!("cannot write {}: {e}", path.display()));
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(fail)?;
     }

@@ -224,7 +224,7 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, acceptor: TlsAccepto
     };
     let service = service_fn(move |request| {
         let app = app.clone();
-        async move { Ok::<_, Infallible>(crate::app::handle(app, request, peer).await) }
+        async move { Ok::<_, Infallible>(crate::router::handle(app, request, peer).await) }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -421,7 +421,7 @@ mod tests {
 
     #[test]
     fn bad_model_files_name_the_file() {
-        let dir = crate::TempDir::new("models").unwrap();
+        let dir = tempfile::TempDir::with_prefix("models").unwrap();
         fs::write(
             dir.path().join("ok.json"),
             iotcs_core::model::samples::HUMIDITY_SENSOR_JSON,

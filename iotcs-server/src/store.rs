@@ -411,7 +411,7 @@ mod tests {
 
     #[test]
     fn records_survive_reopening() {
-        let dir = crate::TempDir::new("store").unwrap();
+        let dir = tempfile::TempDir::with_prefix("store").unwrap();
         {
             let s = Store::open(dir.path()).unwrap();
             s.put(Table::Devices, b"a", &serde_json::json!({"x": 1}))
@@ -433,7 +433,7 @@ mod tests {
 
     #[test]
     fn opening_waits_for_a_lock_being_released_but_not_for_a_live_one() {
-        let dir = crate::TempDir::new("store").unwrap();
+        let dir = tempfile::TempDir::with_prefix("store").unwrap();
         let held = Store::open(dir.path()).unwrap();
         let path = dir.path().join("db");
         let e = open_waiting_for_lock(Duration::from_millis(50), || {
@@ -470,7 +470,7 @@ mod tests {
 
     #[test]
     fn a_wait_returns_once_a_sync_covers_its_point() {
-        let dir = crate::TempDir::new("store").unwrap();
+        let dir = tempfile::TempDir::with_prefix("store").unwrap();
         let s = Store::open(dir.path()).unwrap();
         let d = s.durability();
         block_on(d.wait(d.point())).unwrap();
@@ -488,7 +488,7 @@ mod tests {
 
     #[test]
     fn concurrent_waiters_share_one_sync() {
-        let dir = crate::TempDir::new("store").unwrap();
+        let dir = tempfile::TempDir::with_prefix("store").unwrap();
         let s = Store::open(dir.path()).unwrap();
         let d = s.durability();
         for i in 0u32..20 {
@@ -511,7 +511,7 @@ mod tests {
 
     #[test]
     fn a_wait_after_the_store_closed_fails_instead_of_hanging() {
-        let dir = crate::TempDir::new("store").unwrap();
+        let dir = tempfile::TempDir::with_prefix("store").unwrap();
         let s = Store::open(dir.path()).unwrap();
         let d = s.durability();
         s.put(Table::Devices, b"a", &1u32).unwrap();
@@ -522,7 +522,7 @@ mod tests {
 
     #[test]
     fn undecodable_records_are_skipped() {
-        let dir = crate::TempDir::new("store").unwrap();
+        let dir = tempfile::TempDir::with_prefix("store").unwrap();
         let s = Store::open(dir.path()).unwrap();
         s.put(Table::Models, b"good", &5u32).unwrap();
         s.put(Table::Models, b"bad", &"text").unwrap();

@@ -277,7 +277,7 @@ mod tests {
 
     #[test]
     fn files_are_reused_and_a_bad_server_cert_is_reissued_by_the_same_ca() {
-        let dir = crate::TempDir::new("tls").unwrap();
+        let dir = tempfile::TempDir::with_prefix("tls").unwrap();
         let first = load_or_create(Some(dir.path())).unwrap();
         let again = load_or_create(Some(dir.path())).unwrap();
         assert!(first.ca_der == again.ca_der, "the CA is reused");

@@ -25,7 +25,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use iotcs_core::message::MessageType;
 use iotcs_core::model::samples;
 use iotcs_device::{Config, DirectlyConnectedDevice};
-use iotcs_server::{AdminClient, DeviceRegistration, MessageFilter, Server, ServerConfig, TempDir};
+use iotcs_server::{AdminClient, DeviceRegistration, MessageFilter, Server, ServerConfig};
+use tempfile::TempDir;
 
 use crate::util::{PASSPHRASE, THERMOSTAT, data_field_values, durable_config};
 
@@ -129,7 +130,7 @@ fn acknowledged_messages_survive_sigkill_of_the_cloud() {
         return;
     }
     let _ = env_logger::builder().is_test(true).try_init();
-    let dir = TempDir::new("it-cloud-crash").unwrap();
+    let dir = TempDir::with_prefix("it-cloud-crash").unwrap();
     let data = dir.path().join("cloud");
     let mut cloud = CloudProcess::start(&data, "127.0.0.1:0".parse().unwrap());
     let listen = cloud.addr();

@@ -12,7 +12,8 @@ use iotcs_core::message::Reliability;
 use iotcs_core::model::samples;
 use iotcs_device::{Config, DirectlyConnectedDevice, ErrorKind};
 use iotcs_gateway::GatewayDevice;
-use iotcs_server::{DeviceRegistration, Server, ServerConfig, ServerHandle, TempDir};
+use iotcs_server::{DeviceRegistration, Server, ServerConfig, ServerHandle};
+use tempfile::TempDir;
 
 use crate::util::{
     PASSPHRASE, THERMOSTAT, assert_exactly_once, data_field_values, eventually_within,
@@ -93,7 +94,7 @@ impl Cloud {
 
 #[test]
 fn a_gateway_booting_with_the_cloud_down_buffers_for_devices_registered_earlier() {
-    let dir = TempDir::new("it-offline-gw").unwrap();
+    let dir = TempDir::with_prefix("it-offline-gw").unwrap();
     let cloud = Cloud::start(&dir.path().join("cloud"));
     let registration = DeviceRegistration::new("gw-offline").gateway(true);
     let path = cloud.provision(&registration, dir.path(), "gw-offline");
@@ -173,7 +174,7 @@ fn a_gateway_booting_with_the_cloud_down_buffers_for_devices_registered_earlier(
 
 #[test]
 fn a_device_booting_with_the_cloud_down_buffers_with_its_kept_model() {
-    let dir = TempDir::new("it-offline-dcd").unwrap();
+    let dir = TempDir::with_prefix("it-offline-dcd").unwrap();
     let cloud = Cloud::start(&dir.path().join("cloud"));
     let path = cloud.provision(&DeviceRegistration::new("dcd-offline"), dir.path(), "dcd");
 

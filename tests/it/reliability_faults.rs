@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use iotcs_core::message::{MessageType, Payload};
 use iotcs_device::{DeviceModel, DirectlyConnectedDevice, ErrorKind, Value};
-use iotcs_server::{DeviceRegistration, Fault, Server, ServerConfig, TempDir};
+use iotcs_server::{DeviceRegistration, Fault, Server, ServerConfig};
+use tempfile::TempDir;
 
 use crate::util::{
     PASSPHRASE, THERMOSTAT, TestCloud, assert_exactly_once, data_field_values, durable_config,
@@ -201,7 +202,7 @@ fn a_full_queue_refuses_hands_the_values_back_and_alerts() {
 #[test]
 fn a_cloud_stopped_and_restarted_mid_stream_gets_everything_once() {
     let _ = iotcs::logging::try_init_from(env_logger::builder().is_test(true));
-    let dir = TempDir::new("it-restart").unwrap();
+    let dir = TempDir::with_prefix("it-restart").unwrap();
     let cloud_dir = dir.path().join("cloud");
     let server = Server::start(ServerConfig::for_tests().data_dir(&cloud_dir)).unwrap();
     let addr = server.addr();

@@ -30,7 +30,8 @@ use iotcs_core::message::MessageType;
 use iotcs_core::{TrustedAssets, TrustedAssetsStore};
 use iotcs_device::{Config, DirectlyConnectedDevice};
 use iotcs_gateway::GatewayDevice;
-use iotcs_server::{AdminClient, DeviceRegistration, MessageFilter, Server, ServerConfig, TempDir};
+use iotcs_server::{AdminClient, DeviceRegistration, MessageFilter, Server, ServerConfig};
+use tempfile::TempDir;
 
 use crate::util::{PATIENCE, THERMOSTAT, durable_config};
 
@@ -274,7 +275,7 @@ fn parse_row(message: &str) -> Option<Vec<u8>> {
 fn child() {
     iotcs::logging::init("warn");
     let started = now_secs();
-    let dir = TempDir::new("it-secrets-in-logs").unwrap();
+    let dir = TempDir::with_prefix("it-secrets-in-logs").unwrap();
     // Stores on disk on both sides, so sled's own trace output is in the log.
     let server =
         Server::start(ServerConfig::for_tests().data_dir(dir.path().join("cloud"))).unwrap();

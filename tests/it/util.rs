@@ -15,8 +15,8 @@ use iotcs_core::model::samples;
 use iotcs_device::{Config, DeviceModel, DirectlyConnectedDevice, VirtualDevice};
 use iotcs_server::{
     AdminClient, DeviceInfo, DeviceRegistration, MessageFilter, Server, ServerConfig, ServerHandle,
-    TempDir,
 };
+use tempfile::TempDir;
 
 /// The passphrase of every test store.
 pub(crate) const PASSPHRASE: &str = "changeit";
@@ -39,7 +39,7 @@ impl TestCloud {
     /// Starts a cloud for the test `name`.
     pub(crate) fn start(name: &str) -> TestCloud {
         let _ = iotcs::logging::try_init_from(env_logger::builder().is_test(true));
-        let dir = TempDir::new(&format!("it-{name}")).unwrap();
+        let dir = TempDir::with_prefix(format!("it-{name}")).unwrap();
         let server = Server::start(ServerConfig::for_tests()).unwrap();
         let admin = server.admin().unwrap();
         TestCloud { admin, dir, server }
@@ -165,7 +165,7 @@ impl TestCloud {
     /// `/iot/api/v2/messages` hit that device's sender only.
     pub(crate) fn start_holding_polls(name: &str) -> TestCloud {
         let _ = iotcs::logging::try_init_from(env_logger::builder().is_test(true));
-        let dir = TempDir::new(&format!("it-{name}")).unwrap();
+        let dir = TempDir::with_prefix(format!("it-{name}")).unwrap();
         let server =
             Server::start(ServerConfig::for_tests().long_poll_limit(Duration::from_secs(60)))
                 .unwrap();

@@ -1,6 +1,7 @@
 //! Devices: registration by the admin, direct activation, and indirect
 //! activation of devices by a gateway.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use iotcs_core::__private::crypto::activation::IndirectActivationRequest;
@@ -11,8 +12,8 @@ use iotcs_core::model::capability;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::DomainError;
 use super::State;
-use crate::http::ApiError;
 use crate::store::Table;
 
 /// The lifecycle state of a device, as the admin API reports it.
@@ -182,33 +183,56 @@ impl fmt::Debug for Registration {
 }
 
 /// A new endpoint id: an upper-case UUID, as later Oracle instances used.
-fn new_id() -> Result<String, ApiError> {
+fn new_id() -> Result<String, DomainError> {
     Ok(iotcs_core::__private::uuid_v4()
-        .map_err(ApiError::from)?
+        .map_err(DomainError::from)?
         .to_ascii_uppercase())
 }
 
-fn secret_or_random(given: Option<Vec<u8>>) -> Result<Vec<u8>, ApiError> {
+fn secret_or_random(given: Option<Vec<u8>>) -> Result<Vec<u8>, DomainError> {
     match given {
         Some(s) if !s.is_empty() => Ok(s),
-        Some(_) => Err(ApiError::bad_request("sharedSecret is empty")),
+        Some(_) => Err(DomainError::invalid("sharedSecret is empty")),
         None => Ok(crate::files::random_secret()
-            .map_err(ApiError::from)?
+            .map_err(DomainError::from)?
             .into_bytes()),
+    }
+}
+
+/// The devices. Invariants: `by_hardware_id` holds exactly one entry per
+/// device, `hardware_id -> id`, so a hardware id names at most one device;
+/// a device's id is its endpoint id and never changes; an indirectly
+/// activated device names its gateway, which is in `by_id` and a gateway.
+#[derive(Default)]
+pub(crate) struct Devices {
+    /// Devices by id (= endpoint id).
+    pub(super) by_id: HashMap<String, Device>,
+    /// Device ids by hardware id.
+    pub(super) by_hardware_id: HashMap<String, String>,
+}
+
+impl Devices {
+    /// Adds or replaces a device, keeping `by_hardware_id` in step (a
+    /// device's hardware id never changes once registered).
+    pub(super) fn insert(&mut self, device: Device) {
+        self.by_hardware_id
+            .insert(device.hardware_id.clone(), device.id.clone());
+        self.by_id.insert(device.id.clone(), device);
     }
 }
 
 impl State {
     /// The device with this id.
     pub(crate) fn device(&self, id: &str) -> Option<&Device> {
-        self.devices.get(id)
+        self.devices.by_id.get(id)
     }
 
     /// The device with this hardware id.
     pub(crate) fn device_by_hardware_id(&self, hardware_id: &str) -> Option<&Device> {
-        self.by_hardware_id
+        self.devices
+            .by_hardware_id
             .get(hardware_id)
-            .and_then(|id| self.devices.get(id))
+            .and_then(|id| self.devices.by_id.get(id))
     }
 
     /// The device an activation id names: its hardware id, or its id (the
@@ -220,7 +244,7 @@ impl State {
 
     /// Every device, oldest first.
     pub(crate) fn devices(&self) -> Vec<&Device> {
-        let mut all: Vec<&Device> = self.devices.values().collect();
+        let mut all: Vec<&Device> = self.devices.by_id.values().collect();
         all.sort_by(|a, b| a.created.cmp(&b.created).then_with(|| a.id.cmp(&b.id)));
         all
     }
@@ -229,6 +253,7 @@ impl State {
     /// gateway for an indirectly-connected device, else itself.
     pub(crate) fn mailbox(&self, endpoint_id: &str) -> String {
         self.devices
+            .by_id
             .get(endpoint_id)
             .and_then(|d| d.gateway_id.clone())
             .unwrap_or_else(|| endpoint_id.to_owned())
@@ -240,15 +265,14 @@ impl State {
         source == caller
             || self
                 .devices
+                .by_id
                 .get(source)
                 .is_some_and(|d| d.gateway_id.as_deref() == Some(caller))
     }
 
-    fn save_device(&mut self, device: Device) -> Result<(), ApiError> {
+    fn save_device(&mut self, device: Device) -> Result<(), DomainError> {
         self.persist(Table::Devices, device.id.as_bytes(), &device)?;
-        self.by_hardware_id
-            .insert(device.hardware_id.clone(), device.id.clone());
-        self.devices.insert(device.id.clone(), device);
+        self.devices.insert(device);
         Ok(())
     }
 
@@ -257,9 +281,10 @@ impl State {
         hardware_id: &str,
         secret: Option<Vec<u8>>,
         now: i64,
-    ) -> Result<Device, ApiError> {
+    ) -> Result<Device, DomainError> {
         let mut id = new_id()?;
-        while self.devices.contains_key(&id) || self.by_hardware_id.contains_key(&id) {
+        while self.devices.by_id.contains_key(&id) || self.devices.by_hardware_id.contains_key(&id)
+        {
             id = new_id()?;
         }
         Ok(Device {
@@ -284,18 +309,18 @@ impl State {
     /// Registers a device (admin). For a gateway, also registers (or links)
     /// the indirectly-connected devices whose secrets go into its
     /// provisioning file.
-    pub(crate) fn register(&mut self, reg: Registration, now: i64) -> Result<&Device, ApiError> {
+    pub(crate) fn register(&mut self, reg: Registration, now: i64) -> Result<&Device, DomainError> {
         let hw = reg.hardware_id.trim();
         if hw.is_empty() {
-            return Err(ApiError::bad_request("hardwareId is missing or empty"));
+            return Err(DomainError::invalid("hardwareId is missing or empty"));
         }
-        if self.by_hardware_id.contains_key(hw) {
-            return Err(ApiError::conflict(format!(
+        if self.devices.by_hardware_id.contains_key(hw) {
+            return Err(DomainError::conflict(format!(
                 "a device with hardwareId {hw:?} exists"
             )));
         }
         if !reg.icds.is_empty() && !reg.gateway {
-            return Err(ApiError::bad_request(
+            return Err(DomainError::invalid(
                 "icds are only allowed for a gateway (\"gateway\": true)",
             ));
         }
@@ -305,7 +330,7 @@ impl State {
         for (icd_hw, secret) in &reg.icds {
             let icd_hw = icd_hw.trim();
             if icd_hw.is_empty() || icd_hw == hw || icd_ids.iter().any(|h| h == icd_hw) {
-                return Err(ApiError::bad_request(format!(
+                return Err(DomainError::invalid(format!(
                     "icds: hardware id {icd_hw:?} is empty, the gateway's own, or repeated"
                 )));
             }
@@ -314,7 +339,7 @@ impl State {
                 Some(existing) => {
                     let same = secret.is_none() || existing.secret() == secret.clone();
                     if existing.secret().is_none() || !same {
-                        return Err(ApiError::conflict(format!(
+                        return Err(DomainError::conflict(format!(
                             "icds: device {icd_hw:?} exists with another or no shared secret"
                         )));
                     }
@@ -345,7 +370,7 @@ impl State {
         let id = device.id.clone();
         log::info!("registered {} {} ({id})", device.kind(), device.hardware_id);
         self.save_device(device)?;
-        Ok(&self.devices[&id])
+        Ok(&self.devices.by_id[&id])
     }
 
     /// Completes a verified direct activation of `device_id` with its public
@@ -356,12 +381,12 @@ impl State {
         spki_der: &[u8],
         models: Vec<String>,
         now: i64,
-    ) -> Result<&Device, ApiError> {
-        let Some(existing) = self.devices.get(device_id) else {
-            return Err(ApiError::not_found(format!("no device {device_id}")));
+    ) -> Result<&Device, DomainError> {
+        let Some(existing) = self.devices.by_id.get(device_id) else {
+            return Err(DomainError::not_found(format!("no device {device_id}")));
         };
         if existing.state == DeviceState::Activated {
-            return Err(ApiError::conflict(format!(
+            return Err(DomainError::conflict(format!(
                 "device {device_id} is already activated"
             )));
         }
@@ -377,7 +402,7 @@ impl State {
             device.hardware_id
         );
         self.save_device(device)?;
-        Ok(&self.devices[device_id])
+        Ok(&self.devices.by_id[device_id])
     }
 
     /// Indirect activation: the gateway `gateway_id` registers a device.
@@ -393,28 +418,28 @@ impl State {
         req: &IndirectActivationRequest,
         create_draft: bool,
         now: i64,
-    ) -> Result<(String, i64), ApiError> {
-        let Some(gateway) = self.devices.get(gateway_id).cloned() else {
-            return Err(ApiError::forbidden(format!("no gateway {gateway_id}")));
+    ) -> Result<(String, i64), DomainError> {
+        let Some(gateway) = self.devices.by_id.get(gateway_id).cloned() else {
+            return Err(DomainError::forbidden(format!("no gateway {gateway_id}")));
         };
         if !gateway.gateway || gateway.state != DeviceState::Activated {
-            return Err(ApiError::forbidden(format!(
+            return Err(DomainError::forbidden(format!(
                 "endpoint {gateway_id} is not an activated gateway and may not register devices"
             )));
         }
         let hw = req.hardware_id.trim();
         if hw.is_empty() {
-            return Err(ApiError::bad_request("hardwareId is missing or empty"));
+            return Err(DomainError::invalid("hardwareId is missing or empty"));
         }
         let existing = self.device_by_hardware_id(hw).cloned();
         if let Some(d) = &existing {
             if d.id == gateway_id || d.public_key.is_some() {
-                return Err(ApiError::forbidden(format!(
+                return Err(DomainError::forbidden(format!(
                     "device {hw:?} is directly activated and cannot be registered by a gateway"
                 )));
             }
             if d.restricted && d.gateway_id.as_deref() != Some(gateway_id) {
-                return Err(ApiError::forbidden(format!(
+                return Err(DomainError::forbidden(format!(
                     "device {hw:?} is restricted to another gateway"
                 )));
             }
@@ -426,18 +451,18 @@ impl State {
                 false
             }
             (Some(_), Some(_)) => {
-                return Err(ApiError::bad_request(format!(
+                return Err(DomainError::invalid(format!(
                     "the signature for device {hw:?} does not verify with its shared secret"
                 )));
             }
             (Some(_), None) => {
-                return Err(ApiError::bad_request(format!(
+                return Err(DomainError::invalid(format!(
                     "device {hw:?} was registered with a shared secret; the request must be signed with it"
                 )));
             }
             (None, Some(sig)) if verify_icd_signature_rsa(&gateway_key, gateway_id, sig) => true,
             (None, Some(_)) => {
-                return Err(ApiError::bad_request(format!(
+                return Err(DomainError::invalid(format!(
                     "the signature for device {hw:?} does not verify with the gateway's key"
                 )));
             }
@@ -470,7 +495,7 @@ impl State {
 mod tests {
     use iotcs_core::__private::crypto::{RsaKeyPair, icd_signature_hmac, icd_signature_rsa};
 
-    use super::super::test_support::state;
+    use super::super::test_support::{HttpStatus, state};
     use super::*;
 
     fn reg(hw: &str) -> Registration {
@@ -526,8 +551,8 @@ mod tests {
         assert_eq!(d.id.len(), 36);
         assert_eq!(s.device_by_activation_id("HW-1").unwrap().id, d.id);
         assert_eq!(s.device_by_activation_id(&d.id).unwrap().id, d.id);
-        assert_eq!(s.register(reg("HW-1"), 6).unwrap_err().status, 409);
-        assert_eq!(s.register(reg("  "), 6).unwrap_err().status, 400);
+        assert_eq!(s.register(reg("HW-1"), 6).unwrap_err().status(), 409);
+        assert_eq!(s.register(reg("  "), 6).unwrap_err().status(), 400);
         let given = Registration {
             shared_secret: Some(b"abc".to_vec()),
             ..reg("HW-2")
@@ -537,7 +562,7 @@ mod tests {
             shared_secret: Some(Vec::new()),
             ..reg("HW-3")
         };
-        assert_eq!(s.register(empty, 7).unwrap_err().status, 400);
+        assert_eq!(s.register(empty, 7).unwrap_err().status(), 400);
         let json = s.device_by_hardware_id("HW-2").unwrap().to_admin_json();
         assert_eq!(json["sharedSecret"], "YWJj");
         assert_eq!(json["type"], "DIRECTLY_CONNECTED_DEVICE");
@@ -563,13 +588,13 @@ mod tests {
             icds: vec![("X".into(), None)],
             ..reg("D")
         };
-        assert_eq!(s.register(not_gw, 1).unwrap_err().status, 400);
+        assert_eq!(s.register(not_gw, 1).unwrap_err().status(), 400);
         let own = Registration {
             gateway: true,
             icds: vec![("G".into(), None)],
             ..reg("G")
         };
-        assert_eq!(s.register(own, 1).unwrap_err().status, 400);
+        assert_eq!(s.register(own, 1).unwrap_err().status(), 400);
         s.register(
             Registration {
                 shared_secret: Some(b"x".to_vec()),
@@ -583,7 +608,7 @@ mod tests {
             icds: vec![("TAKEN".into(), Some(b"y".to_vec()))],
             ..reg("G2")
         };
-        assert_eq!(s.register(clash, 1).unwrap_err().status, 409);
+        assert_eq!(s.register(clash, 1).unwrap_err().status(), 409);
         assert!(
             s.device_by_hardware_id("G2").is_none(),
             "nothing registered on conflict"
@@ -608,13 +633,13 @@ mod tests {
         assert_eq!(
             s.activate_direct(&id, b"spki", Vec::new(), 10)
                 .unwrap_err()
-                .status,
+                .status(),
             409
         );
         assert_eq!(
             s.activate_direct("nope", b"", Vec::new(), 10)
                 .unwrap_err()
-                .status,
+                .status(),
             404
         );
     }
@@ -625,14 +650,14 @@ mod tests {
         assert_eq!(
             s.register_indirect(&gw, &icd_request("ICD-A", None), false, 3)
                 .unwrap_err()
-                .status,
+                .status(),
             400
         );
         let wrong = icd_signature_hmac(b"other", &gw);
         assert_eq!(
             s.register_indirect(&gw, &icd_request("ICD-A", Some(wrong)), false, 3)
                 .unwrap_err()
-                .status,
+                .status(),
             400
         );
         assert_eq!(
@@ -675,7 +700,7 @@ mod tests {
         assert_eq!(
             s.register_indirect(&gw, &icd_request("LOCKED", Some(bad)), false, 3)
                 .unwrap_err()
-                .status,
+                .status(),
             400
         );
         let sig = icd_signature_rsa(&key, &gw);
@@ -702,7 +727,7 @@ mod tests {
         assert_eq!(
             s.register_indirect(&gw2, &icd_request("LOCKED", None), false, 5)
                 .unwrap_err()
-                .status,
+                .status(),
             403
         );
         let (moved, _) = s
@@ -720,33 +745,33 @@ mod tests {
         assert_eq!(
             s.register_indirect(&dcd, &icd_request("X", None), false, 2)
                 .unwrap_err()
-                .status,
+                .status(),
             403
         );
         s.activate_direct(&dcd, b"k", Vec::new(), 2).unwrap();
         assert_eq!(
             s.register_indirect(&dcd, &icd_request("X", None), false, 2)
                 .unwrap_err()
-                .status,
+                .status(),
             403
         );
         assert_eq!(
             s.register_indirect("nobody", &icd_request("X", None), false, 2)
                 .unwrap_err()
-                .status,
+                .status(),
             403
         );
         let (mut s, gw, _) = with_gateway(Vec::new());
         assert_eq!(
             s.register_indirect(&gw, &icd_request("GW", None), false, 2)
                 .unwrap_err()
-                .status,
+                .status(),
             403
         );
         let unknown = IndirectActivationRequest::new("Y", vec!["urn:test:unknown".into()]);
         let e = s.register_indirect(&gw, &unknown, false, 2).unwrap_err();
         assert!(
-            e.status == 400 && e.detail.contains("urn:test:unknown"),
+            e.status() == 400 && e.detail().contains("urn:test:unknown"),
             "{e}"
         );
         assert!(s.device_by_hardware_id("Y").is_none());

@@ -4,13 +4,15 @@
 //! At most `max_messages` are kept (default 50 000); beyond that the oldest go
 //! first, from memory and from the database.
 
+use std::collections::{HashMap, HashSet, VecDeque};
+
 use iotcs_core::message::{Direction, Message, MessageType, Payload};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use super::DomainError;
 use super::State;
-use crate::http::ApiError;
 use crate::store::Table;
 
 /// One stored message.
@@ -64,11 +66,77 @@ fn data_map(data: &iotcs_core::message::DataItems) -> Map<String, Value> {
     data.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
+/// The stored messages. Invariants: `log` is in arrival order (`seq`
+/// increasing) and holds at most `Limits::max_messages` (the oldest go
+/// first); `seen` holds the `(source, clientId)` of exactly the device
+/// messages in `log`, so a resend is stored once; `next_seq` is above every
+/// `seq` in `log`.
+pub(crate) struct Messages {
+    /// Stored messages, oldest first.
+    pub(super) log: VecDeque<StoredMessage>,
+    /// The clientIds of stored device messages by source (nested so a
+    /// look-up needs no allocation).
+    pub(super) seen: HashMap<String, HashSet<String>>,
+    pub(super) next_seq: u64,
+}
+
+impl Messages {
+    /// Whether a message `client_id` from `source` is stored already.
+    fn contains(&self, source: &str, client_id: &str) -> bool {
+        self.seen
+            .get(source)
+            .is_some_and(|ids| ids.contains(client_id))
+    }
+
+    /// Appends a message (the newest), remembering its `(source,
+    /// clientId)` and keeping `next_seq` above it.
+    pub(super) fn push(&mut self, m: StoredMessage) {
+        self.next_seq = self.next_seq.max(m.seq + 1);
+        if let Some((source, client_id)) = m.dedup_key() {
+            self.seen
+                .entry(source.to_owned())
+                .or_default()
+                .insert(client_id.to_owned());
+        }
+        self.log.push_back(m);
+    }
+
+    /// The oldest message when there are more than `max`.
+    fn oldest_over(&self, max: usize) -> Option<&StoredMessage> {
+        self.log.front().filter(|_| self.log.len() > max)
+    }
+
+    /// Drops the oldest message and forgets its `(source, clientId)`.
+    fn pop_oldest(&mut self) {
+        let Some(old) = self.log.pop_front() else {
+            return;
+        };
+        if let Some((source, client_id)) = old.dedup_key()
+            && let Some(ids) = self.seen.get_mut(source)
+        {
+            ids.remove(client_id);
+            if ids.is_empty() {
+                self.seen.remove(source);
+            }
+        }
+    }
+}
+
+impl Default for Messages {
+    fn default() -> Messages {
+        Messages {
+            log: VecDeque::new(),
+            seen: HashMap::new(),
+            next_seq: 1,
+        }
+    }
+}
+
 impl State {
     /// Checks a DATA or ALERT payload against the model that declares its
     /// format. Formats no model declares pass unchecked (a device may send
     /// data the server has no model for; the real service kept it too).
-    fn check_payload(&self, payload: &Payload) -> Result<(), ApiError> {
+    fn check_payload(&self, payload: &Payload) -> Result<(), DomainError> {
         let (format, data) = match payload {
             Payload::Data(p) => (p.format(), p.data()),
             Payload::Alert(p) => (p.format(), p.data()),
@@ -88,7 +156,7 @@ impl State {
                 }
             },
         };
-        result.map_err(|e| ApiError::bad_request(format!("format {format}: {e}")))
+        result.map_err(|e| DomainError::invalid(format!("format {format}: {e}")))
     }
 
     /// Stores a batch posted by the endpoint `caller`: every message must come
@@ -101,21 +169,21 @@ impl State {
         caller: &str,
         batch: Vec<Message>,
         now: i64,
-    ) -> Result<usize, ApiError> {
+    ) -> Result<usize, DomainError> {
         for (i, m) in batch.iter().enumerate() {
             if !self.may_send_as(caller, m.source()) {
-                return Err(ApiError::forbidden(format!(
+                return Err(DomainError::forbidden(format!(
                     "message {i}: source {:?} is neither endpoint {caller} nor a device registered \
                      through it",
                     m.source()
                 )));
             }
             self.check_payload(m.payload())
-                .map_err(|e| ApiError::bad_request(format!("message {i}: {}", e.detail)))?;
+                .map_err(|e| e.prefixed(&format!("message {i}")))?;
         }
         let mut stored = 0;
         for m in batch {
-            if self.was_stored(m.source(), m.client_id()) {
+            if self.messages.contains(m.source(), m.client_id()) {
                 log::debug!(
                     "message {} from {} was stored before; ignoring the resend",
                     m.client_id(),
@@ -123,16 +191,16 @@ impl State {
                 );
                 continue;
             }
-            let id = iotcs_core::__private::uuid_v4().map_err(ApiError::from)?;
+            let id = iotcs_core::__private::uuid_v4().map_err(DomainError::from)?;
             let m = m
                 .with_id(id)
                 .with_direction(Direction::FromDevice)
                 .with_received_time(now);
             // Serialized straight into its stored form, with no second parse.
             let json = serde_json::value::to_raw_value(&m)
-                .map_err(|e| ApiError::internal(format!("cannot store a message: {e}")))?;
+                .map_err(|e| DomainError::internal(format!("cannot store a message: {e}")))?;
             self.store_message(StoredMessage {
-                seq: self.next_message_seq,
+                seq: self.messages.next_seq,
                 json,
                 endpoint: m.source().to_owned(),
                 message_type: m.message_type().as_str().to_owned(),
@@ -148,50 +216,21 @@ impl State {
         Ok(stored)
     }
 
-    /// Whether a message `client_id` from `source` is stored already.
-    fn was_stored(&self, source: &str, client_id: &str) -> bool {
-        self.seen
-            .get(source)
-            .is_some_and(|ids| ids.contains(client_id))
-    }
-
-    /// Records a stored message's `(source, clientId)` for [`State::was_stored`].
-    pub(super) fn remember(&mut self, m: &StoredMessage) {
-        if let Some((source, client_id)) = m.dedup_key() {
-            self.seen
-                .entry(source.to_owned())
-                .or_default()
-                .insert(client_id.to_owned());
-        }
-    }
-
-    /// Stores one message and drops the oldest beyond the cap.
-    pub(super) fn store_message(&mut self, m: StoredMessage) -> Result<(), ApiError> {
+    /// Stores one message and drops the oldest beyond the cap, on disk
+    /// first, then in memory.
+    pub(super) fn store_message(&mut self, m: StoredMessage) -> Result<(), DomainError> {
         self.persist(Table::Messages, &m.seq.to_be_bytes(), &m)?;
-        self.next_message_seq = m.seq + 1;
-        self.remember(&m);
-        self.messages.push_back(m);
-        while self.messages.len() > self.limits.max_messages {
-            let Some(old) = self.messages.front() else {
-                break;
-            };
+        self.messages.push(m);
+        while let Some(old) = self.messages.oldest_over(self.limits.max_messages) {
             self.unpersist(Table::Messages, &old.seq.to_be_bytes())?;
-            if let Some((source, client_id)) = old.dedup_key()
-                && let Some(ids) = self.seen.get_mut(source)
-            {
-                ids.remove(client_id);
-                if ids.is_empty() {
-                    self.seen.remove(source);
-                }
-            }
-            self.messages.pop_front();
+            self.messages.pop_oldest();
         }
         Ok(())
     }
 
     /// The messages matching `q`, oldest first, and whether more match.
     pub(crate) fn query_messages(&self, q: &MessageQuery) -> (Vec<&RawValue>, bool) {
-        let matches = self.messages.iter().filter(|m| {
+        let matches = self.messages.log.iter().filter(|m| {
             q.device.as_deref().is_none_or(|d| m.endpoint == d)
                 && q.message_type.is_none_or(|t| m.message_type == t.as_str())
                 && q.direction.is_none_or(|d| m.direction == d.as_str())
@@ -214,7 +253,7 @@ mod tests {
     use iotcs_core::message::Message;
     use iotcs_core::model::samples::TEMPERATURE_SENSOR_URN;
 
-    use super::super::test_support::limits;
+    use super::super::test_support::{HttpStatus, limits};
     use super::super::{Limits, Registration};
     use super::*;
 
@@ -290,12 +329,12 @@ mod tests {
         let e = s
             .ingest(&d, vec![temp(&d, 1.0), wrong_type], 10)
             .unwrap_err();
-        assert_eq!(e.status, 400);
-        assert!(e.detail.starts_with("message 1:"), "{}", e.detail);
+        assert_eq!(e.status(), 400);
+        assert!(e.detail().starts_with("message 1:"), "{}", e.detail());
         assert_eq!(
             s.ingest(&d, vec![temp("OTHER", 1.0)], 10)
                 .unwrap_err()
-                .status,
+                .status(),
             403
         );
         let q = MessageQuery {

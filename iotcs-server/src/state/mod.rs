@@ -6,30 +6,34 @@
 //! then change the maps. A failed write therefore leaves memory as it was and
 //! becomes a 500, never a state that disagrees with the disk.
 //!
-//! The methods are the operations of the HTTP API and return [`ApiError`]s
+//! The methods are the operations of the HTTP API and return [`DomainError`]s
 //! directly: a rejected operation changes nothing.
 
 mod devices;
+mod error;
 mod messages;
 mod models;
 mod requests;
 mod tokens;
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use iotcs_core::Error;
 use serde::Serialize;
 
 pub use devices::DeviceState;
+use devices::Devices;
 pub(crate) use devices::{Device, Registration};
+pub(crate) use error::DomainError;
+use messages::Messages;
 pub(crate) use messages::{MessageQuery, StoredMessage};
-pub(crate) use models::ModelEntry;
+use models::Models;
 pub use requests::RequestStatus;
+use requests::Requests;
 pub(crate) use requests::{Delivery, NewRequest, RequestRecord, SERVER_SOURCE};
 pub(crate) use tokens::Token;
+use tokens::Tokens;
 
-use crate::http::ApiError;
 use crate::store::{Store, Table};
 
 /// The current time in epoch milliseconds.
@@ -53,36 +57,21 @@ pub(crate) struct Limits {
 pub(crate) struct State {
     limits: Limits,
     store: Option<Store>,
-    /// Devices by id (= endpoint id).
-    devices: HashMap<String, Device>,
-    /// Device ids by hardware id.
-    by_hardware_id: HashMap<String, String>,
-    /// Device models by URN: built-in, loaded from `--models`, uploaded, drafts.
-    models: BTreeMap<String, ModelEntry>,
-    /// Stored messages, oldest first.
-    messages: VecDeque<StoredMessage>,
-    /// The clientIds of stored device messages by source, to store a resend
-    /// once (nested so a look-up needs no allocation).
-    seen: HashMap<String, HashSet<String>>,
-    next_message_seq: u64,
-    /// Requests to devices by id.
-    requests: HashMap<String, RequestRecord>,
-    /// Request ids not yet delivered, by sequence number (delivery order).
-    pending: BTreeMap<u64, String>,
-    next_request_seq: u64,
-    /// Access tokens (memory only: after a restart clients get 401 and fetch
-    /// a new one, as they would from the real service).
-    tokens: HashMap<String, Token>,
+    devices: Devices,
+    models: Models,
+    messages: Messages,
+    requests: Requests,
+    tokens: Tokens,
 }
 
 impl std::fmt::Debug for State {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("State")
-            .field("devices", &self.devices.len())
-            .field("models", &self.models.len())
-            .field("messages", &self.messages.len())
-            .field("requests", &self.requests.len())
-            .field("tokens", &self.tokens.len())
+            .field("devices", &self.devices.by_id.len())
+            .field("models", &self.models.by_urn.len())
+            .field("messages", &self.messages.log.len())
+            .field("requests", &self.requests.by_id.len())
+            .field("tokens", &self.tokens.by_value.len())
             .finish_non_exhaustive()
     }
 }
@@ -98,16 +87,11 @@ impl State {
         let mut state = State {
             limits,
             store,
-            devices: HashMap::new(),
-            by_hardware_id: HashMap::new(),
-            models: BTreeMap::new(),
-            messages: VecDeque::new(),
-            seen: HashMap::new(),
-            next_message_seq: 1,
-            requests: HashMap::new(),
-            pending: BTreeMap::new(),
-            next_request_seq: 1,
-            tokens: HashMap::new(),
+            devices: Devices::default(),
+            models: Models::default(),
+            messages: Messages::default(),
+            requests: Requests::default(),
+            tokens: Tokens::default(),
         };
         state.load_builtin_models(extra_models);
         state.load_stored()?;
@@ -123,52 +107,49 @@ impl State {
         let messages: Vec<(Vec<u8>, StoredMessage)> = store.load(Table::Messages)?;
         let requests: Vec<(Vec<u8>, RequestRecord)> = store.load(Table::Requests)?;
         for (_, d) in devices {
-            self.by_hardware_id
-                .insert(d.hardware_id.clone(), d.id.clone());
-            self.devices.insert(d.id.clone(), d);
+            self.devices.insert(d);
         }
         for (_, json) in models {
             self.load_stored_model(&json);
         }
         for (_, m) in messages {
-            self.next_message_seq = self.next_message_seq.max(m.seq + 1);
-            self.remember(&m);
-            self.messages.push_back(m);
+            self.messages.push(m);
         }
         for (_, r) in requests {
-            self.next_request_seq = self.next_request_seq.max(r.seq + 1);
-            if r.status == RequestStatus::Received {
-                self.pending.insert(r.seq, r.id.clone());
-            }
-            self.requests.insert(r.id.clone(), r);
+            self.requests.insert(r);
         }
         log::info!(
             "loaded {} devices, {} messages, {} requests from the database",
-            self.devices.len(),
-            self.messages.len(),
-            self.requests.len()
+            self.devices.by_id.len(),
+            self.messages.log.len(),
+            self.requests.by_id.len()
         );
         Ok(())
     }
 
     /// Writes one record when persistent.
-    fn persist<T: Serialize>(&self, table: Table, key: &[u8], value: &T) -> Result<(), ApiError> {
+    fn persist<T: Serialize>(
+        &self,
+        table: Table,
+        key: &[u8],
+        value: &T,
+    ) -> Result<(), DomainError> {
         match &self.store {
             None => Ok(()),
             Some(store) => store.put(table, key, value).map_err(|e| {
                 log::error!("cannot persist a change: {e}");
-                ApiError::internal(format!("the change could not be stored: {e}"))
+                DomainError::internal(format!("the change could not be stored: {e}"))
             }),
         }
     }
 
     /// Deletes one record when persistent.
-    fn unpersist(&self, table: Table, key: &[u8]) -> Result<(), ApiError> {
+    fn unpersist(&self, table: Table, key: &[u8]) -> Result<(), DomainError> {
         match &self.store {
             None => Ok(()),
             Some(store) => store.remove(table, key).map_err(|e| {
                 log::error!("cannot persist a deletion: {e}");
-                ApiError::internal(format!("the change could not be stored: {e}"))
+                DomainError::internal(format!("the change could not be stored: {e}"))
             }),
         }
     }
@@ -194,6 +175,18 @@ pub(crate) mod test_support {
     /// An in-memory state with default limits.
     pub(crate) fn state() -> State {
         State::new(limits(), None, Vec::new()).unwrap()
+    }
+
+    /// The HTTP status a refusal becomes at the edge, so tests can say
+    /// "this is a 409" in the API's own terms.
+    pub(crate) trait HttpStatus {
+        fn status(&self) -> u16;
+    }
+
+    impl HttpStatus for DomainError {
+        fn status(&self) -> u16 {
+            crate::http::ApiError::from(self.clone()).status
+        }
     }
 
     pub(crate) fn limits() -> Limits {

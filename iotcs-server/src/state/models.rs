@@ -1,11 +1,13 @@
 //! Device models: the built-in capability and sample models, those loaded
 //! from `--models`, uploaded ones, and drafts created at activation.
 
+use std::collections::BTreeMap;
+
 use iotcs_core::model::{DeviceModel, Format, capability, samples};
 use serde_json::{Value, json};
 
+use super::DomainError;
 use super::State;
-use crate::http::ApiError;
 use crate::store::Table;
 
 /// A model and where it came from.
@@ -16,6 +18,15 @@ pub(crate) struct ModelEntry {
     pub(crate) builtin: bool,
 }
 
+/// The device models. Invariants: keyed by URN; a built-in model (or one
+/// loaded from `--models`) is never replaced by an upload (409); a draft is
+/// replaced by the device's own upload.
+#[derive(Default)]
+pub(crate) struct Models {
+    /// Device models by URN: built-in, loaded from `--models`, uploaded, drafts.
+    pub(super) by_urn: BTreeMap<String, ModelEntry>,
+}
+
 impl State {
     pub(super) fn load_builtin_models(&mut self, extra: Vec<DeviceModel>) {
         let all = capability::models()
@@ -23,7 +34,7 @@ impl State {
             .chain(samples::models())
             .chain(extra);
         for model in all {
-            self.models.insert(
+            self.models.by_urn.insert(
                 model.urn().to_owned(),
                 ModelEntry {
                     model,
@@ -35,8 +46,14 @@ impl State {
 
     pub(super) fn load_stored_model(&mut self, json: &Value) {
         match DeviceModel::from_value(json) {
-            Ok(model) if !self.models.get(model.urn()).is_some_and(|e| e.builtin) => {
-                self.models.insert(
+            Ok(model)
+                if !self
+                    .models
+                    .by_urn
+                    .get(model.urn())
+                    .is_some_and(|e| e.builtin) =>
+            {
+                self.models.by_urn.insert(
                     model.urn().to_owned(),
                     ModelEntry {
                         model,
@@ -51,12 +68,12 @@ impl State {
 
     /// The model with this URN.
     pub(crate) fn model(&self, urn: &str) -> Option<&DeviceModel> {
-        self.models.get(urn).map(|e| &e.model)
+        self.models.by_urn.get(urn).map(|e| &e.model)
     }
 
     /// Every model, in URN order.
     pub(crate) fn models(&self) -> impl Iterator<Item = &DeviceModel> {
-        self.models.values().map(|e| &e.model)
+        self.models.by_urn.values().map(|e| &e.model)
     }
 
     /// The format with this URN, in whichever model declares it.
@@ -66,19 +83,19 @@ impl State {
 
     /// Adds an uploaded model. A draft may be replaced; any other existing
     /// URN is a conflict.
-    pub(crate) fn add_model(&mut self, json: &Value) -> Result<&DeviceModel, ApiError> {
-        let model = DeviceModel::from_value(json).map_err(ApiError::from)?;
+    pub(crate) fn add_model(&mut self, json: &Value) -> Result<&DeviceModel, DomainError> {
+        let model = DeviceModel::from_value(json).map_err(DomainError::from)?;
         let urn = model.urn().to_owned();
-        if let Some(existing) = self.models.get(&urn)
+        if let Some(existing) = self.models.by_urn.get(&urn)
             && (existing.builtin || !existing.model.is_draft())
         {
-            return Err(ApiError::conflict(format!(
+            return Err(DomainError::conflict(format!(
                 "device model {urn} already exists"
             )));
         }
         self.persist(Table::Models, urn.as_bytes(), &model.to_value())?;
         log::info!("device model {urn} added");
-        let entry = self.models.entry(urn).or_insert(ModelEntry {
+        let entry = self.models.by_urn.entry(urn).or_insert(ModelEntry {
             model: model.clone(),
             builtin: false,
         });
@@ -94,11 +111,11 @@ impl State {
         urns: &[String],
         create_draft: bool,
         now: i64,
-    ) -> Result<Vec<String>, ApiError> {
+    ) -> Result<Vec<String>, DomainError> {
         let mut out: Vec<String> = Vec::new();
         for urn in urns {
             if urn.trim().is_empty() {
-                return Err(ApiError::bad_request("deviceModels contains an empty URN"));
+                return Err(DomainError::invalid("deviceModels contains an empty URN"));
             }
             if !out.contains(urn) {
                 out.push(urn.clone());
@@ -106,10 +123,10 @@ impl State {
         }
         let unknown: Vec<&String> = out
             .iter()
-            .filter(|u| !capability::is_capability_urn(u) && !self.models.contains_key(*u))
+            .filter(|u| !capability::is_capability_urn(u) && !self.models.by_urn.contains_key(*u))
             .collect();
         if let Some(urn) = unknown.first().filter(|_| !create_draft) {
-            return Err(ApiError::bad_request(format!(
+            return Err(DomainError::invalid(format!(
                 "unknown device model {urn} (createDraft=false)"
             )));
         }
@@ -120,10 +137,10 @@ impl State {
                 "system": false, "draft": true, "created": now, "lastModified": now,
                 "attributes": [], "actions": [], "formats": [],
             });
-            let model = DeviceModel::from_value(&json).map_err(ApiError::from)?;
+            let model = DeviceModel::from_value(&json).map_err(DomainError::from)?;
             self.persist(Table::Models, urn.as_bytes(), &model.to_value())?;
             log::info!("created draft device model {urn}");
-            self.models.insert(
+            self.models.by_urn.insert(
                 urn,
                 ModelEntry {
                     model,
@@ -137,7 +154,7 @@ impl State {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::state;
+    use super::super::test_support::{HttpStatus, state};
     use super::*;
 
     #[test]
@@ -155,11 +172,13 @@ mod tests {
         let mut s = state();
         let m = json!({"urn": "urn:test:m", "name": "M", "attributes": []});
         s.add_model(&m).unwrap();
-        assert_eq!(s.add_model(&m).unwrap_err().status, 409);
+        assert_eq!(s.add_model(&m).unwrap_err().status(), 409);
         let builtin = json!({"urn": samples::TEMPERATURE_SENSOR_URN, "name": "x"});
-        assert_eq!(s.add_model(&builtin).unwrap_err().status, 409);
+        assert_eq!(s.add_model(&builtin).unwrap_err().status(), 409);
         assert_eq!(
-            s.add_model(&json!({"name": "no urn"})).unwrap_err().status,
+            s.add_model(&json!({"name": "no urn"}))
+                .unwrap_err()
+                .status(),
             400
         );
 
@@ -187,13 +206,13 @@ mod tests {
         assert_eq!(out.len(), 3, "duplicates dropped: {out:?}");
         let bad = vec!["urn:test:unknown".to_owned()];
         let e = s.activation_models(&bad, false, 1).unwrap_err();
-        assert_eq!(e.status, 400);
-        assert!(e.detail.contains("urn:test:unknown"), "{}", e.detail);
+        assert_eq!(e.status(), 400);
+        assert!(e.detail().contains("urn:test:unknown"), "{}", e.detail());
         assert!(s.model("urn:test:unknown").is_none());
         assert_eq!(
             s.activation_models(&[String::new()], true, 1)
                 .unwrap_err()
-                .status,
+                .status(),
             400
         );
     }

@@ -2,13 +2,15 @@
 //! delivered exactly once in the body of the endpoint's next `POST /messages`
 //! (within its `acceptBytes`), completed by the device's RESPONSE, or expired.
 
+use std::collections::{BTreeMap, HashMap};
+
 use iotcs_core::__private::time::format_iso8601;
 use iotcs_core::message::{Direction, Headers, Message, Priority, ResponsePayload};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::DomainError;
 use super::{State, StoredMessage};
-use crate::http::ApiError;
 use crate::store::Table;
 
 /// Where a request to a device is in its life, as
@@ -148,13 +150,49 @@ pub(crate) struct NewRequest<'a> {
 /// The source of requests when no application id is given.
 pub(crate) const SERVER_SOURCE: &str = "iotcs-server";
 
+/// The requests to devices. Invariants: `pending` holds exactly the
+/// requests in `by_id` whose status is `RECEIVED`, by `seq`, so they are
+/// delivered in the order they were made and each once; `next_seq` is above
+/// every `seq` in `by_id`.
+pub(crate) struct Requests {
+    /// Requests to devices by id.
+    pub(super) by_id: HashMap<String, RequestRecord>,
+    /// Request ids not yet delivered, by sequence number (delivery order).
+    pub(super) pending: BTreeMap<u64, String>,
+    pub(super) next_seq: u64,
+}
+
+impl Requests {
+    /// Adds or replaces a record, keeping `pending` to the `RECEIVED` ones
+    /// and `next_seq` above every record.
+    pub(super) fn insert(&mut self, record: RequestRecord) {
+        self.next_seq = self.next_seq.max(record.seq + 1);
+        if record.status == RequestStatus::Received {
+            self.pending.insert(record.seq, record.id.clone());
+        } else {
+            self.pending.remove(&record.seq);
+        }
+        self.by_id.insert(record.id.clone(), record);
+    }
+}
+
+impl Default for Requests {
+    fn default() -> Requests {
+        Requests {
+            by_id: HashMap::new(),
+            pending: BTreeMap::new(),
+            next_seq: 1,
+        }
+    }
+}
+
 impl State {
     /// Queues a request for its endpoint.
     pub(crate) fn queue_request(
         &mut self,
         new: NewRequest<'_>,
         now: i64,
-    ) -> Result<&RequestRecord, ApiError> {
+    ) -> Result<&RequestRecord, DomainError> {
         let NewRequest {
             endpoint_id,
             source,
@@ -175,12 +213,12 @@ impl State {
         };
         let bytes = body.to_string().into_bytes();
         let message = Message::request(endpoint_id, source, wire_method, &url, headers, bytes, now)
-            .map_err(ApiError::from)?
+            .map_err(DomainError::from)?
             .with_priority(Priority::Highest);
         let id = message.id().unwrap_or_default().to_owned();
         let record = RequestRecord {
             id: id.clone(),
-            seq: self.next_request_seq,
+            seq: self.requests.next_seq,
             endpoint_id: endpoint_id.to_owned(),
             method: method.to_owned(),
             url: url.clone(),
@@ -197,9 +235,9 @@ impl State {
             .with_direction(Direction::ToDevice)
             .with_received_time(now);
         let json = serde_json::value::RawValue::from_string(logged.to_json())
-            .map_err(|e| ApiError::internal(format!("cannot re-read a request: {e}")))?;
+            .map_err(|e| DomainError::internal(format!("cannot re-read a request: {e}")))?;
         self.store_message(StoredMessage {
-            seq: self.next_message_seq,
+            seq: self.messages.next_seq,
             json,
             endpoint: endpoint_id.to_owned(),
             message_type: "REQUEST".to_owned(),
@@ -207,27 +245,23 @@ impl State {
             received_time: now,
             client_id: None,
         })?;
-        self.next_request_seq += 1;
-        self.pending.insert(record.seq, id.clone());
         log::info!("queued request {id}: {method} {url} for {endpoint_id}");
-        self.requests.insert(id.clone(), record);
-        Ok(&self.requests[&id])
+        self.requests.insert(record);
+        Ok(&self.requests.by_id[&id])
     }
 
-    fn save_request(&mut self, record: RequestRecord) -> Result<(), ApiError> {
+    fn save_request(&mut self, record: RequestRecord) -> Result<(), DomainError> {
         self.persist(Table::Requests, record.id.as_bytes(), &record)?;
-        if record.status != RequestStatus::Received {
-            self.pending.remove(&record.seq);
-        }
-        self.requests.insert(record.id.clone(), record);
+        self.requests.insert(record);
         Ok(())
     }
 
     /// Marks open requests older than the expiry as expired.
-    fn expire_requests(&mut self, now: i64) -> Result<(), ApiError> {
+    fn expire_requests(&mut self, now: i64) -> Result<(), DomainError> {
         let limit = self.limits.request_expiry_ms;
         let expired: Vec<RequestRecord> = self
             .requests
+            .by_id
             .values()
             .filter(|r| r.status.is_open() && now.saturating_sub(r.created) >= limit)
             .cloned()
@@ -254,13 +288,13 @@ impl State {
         caller: &str,
         accept_bytes: Option<usize>,
         now: i64,
-    ) -> Result<Delivery, ApiError> {
+    ) -> Result<Delivery, DomainError> {
         self.expire_requests(now)?;
         let mut delivery = Delivery::default();
         let mut used = 0usize;
-        let ids: Vec<String> = self.pending.values().cloned().collect();
+        let ids: Vec<String> = self.requests.pending.values().cloned().collect();
         for id in ids {
-            let Some(record) = self.requests.get(&id) else {
+            let Some(record) = self.requests.by_id.get(&id) else {
                 continue;
             };
             if self.mailbox(&record.endpoint_id) != caller {
@@ -290,9 +324,9 @@ impl State {
         source: &str,
         response: &ResponsePayload,
         now: i64,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), DomainError> {
         let id = response.request_id();
-        let Some(record) = self.requests.get(id) else {
+        let Some(record) = self.requests.by_id.get(id) else {
             log::debug!("response from {source} to unknown request {id:?}");
             return Ok(());
         };
@@ -334,9 +368,9 @@ impl State {
         &mut self,
         id: &str,
         now: i64,
-    ) -> Result<Option<&RequestRecord>, ApiError> {
+    ) -> Result<Option<&RequestRecord>, DomainError> {
         self.expire_requests(now)?;
-        Ok(self.requests.get(id))
+        Ok(self.requests.by_id.get(id))
     }
 }
 
@@ -379,12 +413,38 @@ mod tests {
     }
 
     #[test]
+    fn pending_holds_exactly_the_received_requests_and_next_seq_stays_ahead() {
+        let mut r = Requests::default();
+        let record = |id: &str, seq: u64, status: RequestStatus| RequestRecord {
+            id: id.into(),
+            seq,
+            endpoint_id: "D".into(),
+            method: "POST".into(),
+            url: "u".into(),
+            body: json!({}),
+            wire: String::new(),
+            status,
+            created: 0,
+            dispatched: None,
+            completed: None,
+            response: None,
+        };
+        r.insert(record("a", 7, RequestStatus::Received));
+        r.insert(record("b", 3, RequestStatus::Completed));
+        assert_eq!(r.pending.values().collect::<Vec<_>>(), ["a"]);
+        assert_eq!(r.next_seq, 8);
+        r.insert(record("a", 7, RequestStatus::Dispatched));
+        assert!(r.pending.is_empty(), "a delivered request leaves pending");
+        assert_eq!(r.by_id.len(), 2);
+    }
+
+    #[test]
     fn delivery_respects_accept_bytes_and_happens_once() {
         let mut s = state();
         let d = with_device(&mut s);
         let a = queue(&mut s, &d, 1, 10);
         let b = queue(&mut s, &d, 2, 10);
-        let size = s.requests[&a].wire.len();
+        let size = s.requests.by_id[&a].wire.len();
         assert_eq!(
             s.take_pending("other", None, 11).unwrap().messages.len(),
             0,
@@ -396,8 +456,8 @@ mod tests {
         assert_eq!(none.body(), "[]");
         let one = s.take_pending(&d, Some(size + 1), 11).unwrap();
         assert_eq!(one.messages.len(), 1, "a second one needs a comma too");
-        assert_eq!(s.requests[&a].status, RequestStatus::Dispatched);
-        assert_eq!(s.requests[&b].status, RequestStatus::Received);
+        assert_eq!(s.requests.by_id[&a].status, RequestStatus::Dispatched);
+        assert_eq!(s.requests.by_id[&b].status, RequestStatus::Received);
         let rest = s.take_pending(&d, None, 11).unwrap();
         assert_eq!(rest.messages.len(), 1);
         assert!(rest.body().starts_with("[{") && rest.body().ends_with("}]"));
@@ -418,12 +478,12 @@ mod tests {
         };
         s.complete_request("someone-else", r, 12).unwrap();
         assert_eq!(
-            s.requests[&a].status,
+            s.requests.by_id[&a].status,
             RequestStatus::Dispatched,
             "wrong source ignored"
         );
         s.complete_request(&d, r, 12).unwrap();
-        let rec = &s.requests[&a];
+        let rec = &s.requests.by_id[&a];
         assert_eq!(rec.status, RequestStatus::Failed);
         assert_eq!(rec.response.as_ref().unwrap().body, json!({"x": 1}));
         assert_eq!(rec.to_json()["responseStatusCode"], 404);

@@ -2,20 +2,21 @@
 //! CA and the admin password; tokens are not kept.
 
 use iotcs_core::message::MessageType;
-use iotcs_server::{DeviceState, MessageFilter, RequestStatus, Server, ServerConfig, TempDir};
+use iotcs_server::{DeviceState, MessageFilter, RequestStatus, Server, ServerConfig};
 use serde_json::json;
+use tempfile::TempDir;
 
 use crate::util::*;
 
 #[test]
 fn a_restart_keeps_the_state() {
-    let dir = TempDir::new("persist").unwrap();
+    let dir = TempDir::with_prefix("persist").unwrap();
     let config = || ServerConfig::for_tests().data_dir(dir.path());
     let server = Server::start(config()).unwrap();
     let t = TestServer {
         admin: server.admin().unwrap(),
         server,
-        dir: TempDir::new("unused").unwrap(),
+        dir: TempDir::with_prefix("unused").unwrap(),
     };
     let mut d = t.activated("dev", &[TEMPERATURE]);
     let m = d.temperature(&d.id, 20.0);

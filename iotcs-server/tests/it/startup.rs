@@ -2,7 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use iotcs_server::{Server, ServerConfig, TempDir};
+use iotcs_server::{Server, ServerConfig};
+use tempfile::TempDir;
 
 use crate::util::*;
 
@@ -69,7 +70,7 @@ fn the_certificate_is_valid_for_localhost_and_untrusted_without_the_ca() {
 
 #[test]
 fn dropping_the_server_releases_held_long_polls() {
-    let dir = TempDir::new("release").unwrap();
+    let dir = TempDir::with_prefix("release").unwrap();
     let config = ServerConfig::for_tests()
         .data_dir(dir.path())
         .long_poll_limit(Duration::from_secs(120));
@@ -97,7 +98,7 @@ fn a_taken_port_is_an_error() {
     let t = TestServer::start("port");
     let e = Server::start(ServerConfig::for_tests().listen(t.server.addr())).unwrap_err();
     assert!(matches!(e, iotcs_core::Error::Io { .. }), "{e}");
-    let models = TempDir::new("bad-models").unwrap();
+    let models = TempDir::with_prefix("bad-models").unwrap();
     std::fs::write(models.path().join("broken.json"), "{").unwrap();
     let e = Server::start(ServerConfig::for_tests().models_dir(models.path())).unwrap_err();
     assert!(e.to_string().contains("broken.json"), "{e}");

@@ -12,8 +12,9 @@ use iotcs_core::__private::crypto::jwt;
 use iotcs_core::__private::to_json_array;
 use iotcs_core::TrustedAssets;
 use iotcs_core::message::Message;
-use iotcs_server::{AdminClient, DeviceRegistration, Server, ServerConfig, ServerHandle, TempDir};
+use iotcs_server::{AdminClient, DeviceRegistration, Server, ServerConfig, ServerHandle};
 use serde_json::Value;
+use tempfile::TempDir;
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 pub(crate) const TEMPERATURE: &str = iotcs_core::model::samples::TEMPERATURE_SENSOR_URN;
@@ -51,7 +52,7 @@ impl TestServer {
         let logger = env_logger::builder().is_test(true).build();
         let max_level = logger.filter();
         let _ = iotcs_core::logging::install(logger, max_level);
-        let dir = TempDir::new(name).unwrap();
+        let dir = TempDir::with_prefix(name).unwrap();
         let config = tweak(
             ServerConfig::for_tests()
                 .data_dir(dir.path())
