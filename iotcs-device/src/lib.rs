@@ -203,39 +203,27 @@
 #![deny(missing_docs)]
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
-mod activation;
 mod alert;
-mod backoff;
 mod callbacks;
-mod capability;
 mod client;
-mod counters;
+mod cloud;
 mod device;
-mod dispatcher;
 mod events;
 mod external;
-mod fate;
-mod inbound;
 pub mod logging;
-mod models;
-mod outbox;
-mod persist;
-mod pool;
-mod queue;
-mod receiver;
+mod messaging;
 mod remote;
-mod rest;
-mod restored;
-mod room;
-mod router;
-mod sender;
 mod state;
-mod token;
-mod transport;
 mod update;
 mod virtual_device;
-mod watchdog;
-mod worker;
+
+// The paths as they were before the move into folders, so the move is a
+// commit of its own; the next commit uses the new paths and drops these.
+use cloud::{activation, models, rest, token, transport};
+use messaging::{
+    backoff, capability, counters, dispatcher, fate, inbound, outbox, persist, pool, queue, receiver,
+    restored, room, router, sender, watchdog, worker,
+};
 
 pub use alert::{Alert, Data};
 pub use client::Client;
