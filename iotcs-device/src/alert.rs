@@ -14,7 +14,7 @@ use iotcs_core::model::Format;
 use iotcs_core::{Error, Value};
 
 use crate::callbacks::Content;
-use crate::outbox::Outgoing;
+use crate::messaging::outbox::Outgoing;
 use crate::virtual_device::{Delivery, VirtualDevice};
 
 /// The fields of a format being filled in, shared by [`Alert`] and [`Data`].

@@ -12,16 +12,16 @@ use iotcs_core::__private::crypto::activation::IndirectActivationRequest;
 use iotcs_core::model::{DeviceModel, capability};
 use iotcs_core::{Config, Error, TrustedAssets, TrustedAssetsStore};
 
-use crate::activation;
 use crate::client::Client;
-use crate::dispatcher::{Dispatcher, http_settings};
-use crate::models::Models;
-use crate::persist::{self, OpenDatabase};
+use crate::cloud::activation;
+use crate::cloud::models::Models;
+use crate::cloud::rest::{Clock, RestClient, system_clock};
+use crate::cloud::transport::{Transport, UreqTransport};
+use crate::messaging::dispatcher::{Dispatcher, http_settings};
+use crate::messaging::persist::{self, OpenDatabase};
+use crate::messaging::restored::Registry;
 use crate::remote;
-use crate::rest::{Clock, RestClient, system_clock};
-use crate::restored::Registry;
 use crate::state::{self, DeviceRecord};
-use crate::transport::{Transport, UreqTransport};
 use crate::virtual_device::VirtualDevice;
 
 /// How long [`DirectlyConnectedDevice::close`] (and `Drop`) waits in total for

@@ -217,14 +217,6 @@ mod state;
 mod update;
 mod virtual_device;
 
-// The paths as they were before the move into folders, so the move is a
-// commit of its own; the next commit uses the new paths and drops these.
-use cloud::{activation, models, rest, token, transport};
-use messaging::{
-    backoff, capability, counters, dispatcher, fate, inbound, outbox, persist, pool, queue, receiver,
-    restored, room, router, sender, watchdog, worker,
-};
-
 pub use alert::{Alert, Data};
 pub use client::Client;
 pub use device::DirectlyConnectedDevice;

@@ -12,7 +12,7 @@
 //! callback runs. A read-only attribute's own path is answered 400 too (the
 //! resource exists, changing it is refused). An action without any
 //! `on_action` callback is answered 404, a panicking callback 500; other
-//! paths 404 and other methods 405 (see [`crate::inbound`]). Success is 200
+//! paths 404 and other methods 405 (see [`crate::messaging::inbound`]). Success is 200
 //! with body `OK`, as Oracle's JavaScript library answers (its Java library
 //! answers 202; the cloud accepts both).
 
@@ -23,8 +23,8 @@ use iotcs_core::model::ActionArguments;
 use iotcs_core::{Error, Value};
 
 use crate::events::{ActionEvent, NamedValue};
-use crate::inbound::{Handled, Inbound, RequestHandler, bad_request};
-use crate::outbox::Outgoing;
+use crate::messaging::inbound::{Handled, Inbound, RequestHandler, bad_request};
+use crate::messaging::outbox::Outgoing;
 use crate::virtual_device::VirtualDevice;
 
 /// Which resource of a virtual device a route serves.
@@ -200,8 +200,8 @@ mod tests {
     use iotcs_core::model::samples;
 
     use super::*;
-    use crate::dispatcher::test_context;
-    use crate::pool::CallbackPool;
+    use crate::messaging::dispatcher::test_context;
+    use crate::messaging::pool::CallbackPool;
 
     const BASE: &str = "deviceModels/urn:com:example:iotcs:temperature_sensor";
 

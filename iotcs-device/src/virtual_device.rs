@@ -21,8 +21,8 @@ use iotcs_core::{Error, Value};
 
 use crate::alert::{Alert, Data};
 use crate::callbacks::{Callbacks, Content};
-use crate::dispatcher::DeviceContext;
-use crate::outbox::{DeliveryListener, Outgoing};
+use crate::messaging::dispatcher::DeviceContext;
+use crate::messaging::outbox::{DeliveryListener, Outgoing};
 use crate::update::{SharedUpdate, Update};
 
 /// One attribute's values.
@@ -330,8 +330,8 @@ pub(crate) mod tests {
     use iotcs_core::model::samples;
 
     use super::*;
-    use crate::dispatcher::test_context;
-    use crate::pool::CallbackPool;
+    use crate::messaging::dispatcher::test_context;
+    use crate::messaging::pool::CallbackPool;
 
     pub(crate) fn device() -> (VirtualDevice, CallbackPool) {
         let (context, pool) = test_context();
@@ -341,7 +341,7 @@ pub(crate) mod tests {
         )
     }
 
-    pub(crate) fn queued(device: &VirtualDevice) -> Vec<crate::outbox::Queued> {
+    pub(crate) fn queued(device: &VirtualDevice) -> Vec<crate::messaging::outbox::Queued> {
         device
             .inner
             .context

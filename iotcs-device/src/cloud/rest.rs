@@ -19,8 +19,8 @@ use iotcs_core::__private::crypto::jwt;
 use iotcs_core::__private::protocol::{Method, header, path, status};
 use iotcs_core::{Error, Secret};
 
-use crate::token::{Refused, TokenState};
-use crate::transport::{HttpRequest, HttpResponse, Transport};
+use crate::cloud::token::{Refused, TokenState};
+use crate::cloud::transport::{HttpRequest, HttpResponse, Transport};
 
 /// The current time in epoch milliseconds; injected so tests can move time.
 pub(crate) type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -153,7 +153,7 @@ impl RestClient {
 
     /// As [`RestClient::call`], fetching a new token on 403 only if
     /// `refresh_on_403` (a 401 always does): the sender knows when a 403 is
-    /// about a message's source rather than our token ([`crate::fate`]).
+    /// about a message's source rather than our token ([`crate::messaging::fate`]).
     ///
     /// # Errors
     ///
@@ -328,7 +328,7 @@ mod tests {
     use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 
     use super::*;
-    use crate::transport::memory::{MemoryTransport, json};
+    use crate::cloud::transport::memory::{MemoryTransport, json};
 
     const NOW: i64 = 1_700_000_000_000;
 

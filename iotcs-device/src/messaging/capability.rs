@@ -27,11 +27,11 @@ use iotcs_core::model::capability;
 use iotcs_core::{Config, Error, Value};
 use serde_json::{Value as Json, json};
 
-use crate::counters::Counters;
-use crate::inbound::{Handled, Inbound, RequestHandler, bad_request};
-use crate::outbox::{Outbox, Outgoing};
-use crate::rest::Clock;
-use crate::worker::{Joined, Worker};
+use crate::cloud::rest::Clock;
+use crate::messaging::counters::Counters;
+use crate::messaging::inbound::{Handled, Inbound, RequestHandler, bad_request};
+use crate::messaging::outbox::{Outbox, Outgoing};
+use crate::messaging::worker::{Joined, Worker};
 
 /// The largest connectivity-test payload: the wire's limit on a string value
 /// is 64 KiB.

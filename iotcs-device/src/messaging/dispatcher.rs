@@ -3,13 +3,13 @@
 //!
 //! Threads (each named, each owned by [`Dispatcher`], each joined by
 //! [`Dispatcher::stop`]):
-//! - `iotcs-sender` drains the outbox ([`crate::sender`]);
-//! - `iotcs-receiver` long-polls for requests ([`crate::receiver`]);
+//! - `iotcs-sender` drains the outbox ([`crate::messaging::sender`]);
+//! - `iotcs-receiver` long-polls for requests ([`crate::messaging::receiver`]);
 //! - `iotcs-callback-1..N` run request handlers and user callbacks
-//!   ([`crate::pool`]).
+//!   ([`crate::messaging::pool`]).
 //!
 //! - `iotcs-watchdog` answers `503` for requests whose callback does not
-//!   return within `request_callback_timeout` ([`crate::watchdog`]).
+//!   return within `request_callback_timeout` ([`crate::messaging::watchdog`]).
 //!
 //! Shutdown, in this order so nothing accepted is dropped silently, within
 //! [`crate::device::CLOSE_TIMEOUT`] (20 s) of its start, `D`:
@@ -34,13 +34,13 @@
 //! At start, with `[message_persistence] enabled`, the store is opened (its
 //! failure fails the open: a device that promised durability must not run
 //! without it), what an earlier run left is queued again, the capability
-//! resources are registered ([`crate::capability`]) and the RESOURCES_REPORT
+//! resources are registered ([`crate::messaging::capability`]) and the RESOURCES_REPORT
 //! announcing them is queued.
 //!
 //! Every join waits at most until `D`. The one thread that can miss it is a
 //! callback thread inside a user callback that never returns: it cannot be
 //! interrupted, so it is left running detached (it ends when the callback
-//! returns) and `close` reports it ([`crate::pool`]).
+//! returns) and `close` reports it ([`crate::messaging::pool`]).
 
 use std::fmt;
 use std::path::Path;
@@ -51,18 +51,18 @@ use crossbeam_channel::Sender as Channel;
 use iotcs_core::message::{Message, Reliability};
 use iotcs_core::{Config, Error};
 
-use crate::backoff::{Backoff, system_random};
-use crate::capability::Capabilities;
-use crate::counters::Counters;
-use crate::inbound::Inbound;
-use crate::outbox::{Outbox, Outgoing, PersistSettings, Queued};
-use crate::persist::MessageStore;
-use crate::pool::{self, CallbackPool, Spawner};
-use crate::receiver::{ReceiverLoop, ReceiverSettings};
-use crate::rest::RestClient;
-use crate::restored::{self, Registry};
-use crate::sender::{self, Sender, SenderExit, SenderSettings};
-use crate::worker::{Joined, Worker};
+use crate::cloud::rest::RestClient;
+use crate::messaging::backoff::{Backoff, system_random};
+use crate::messaging::capability::Capabilities;
+use crate::messaging::counters::Counters;
+use crate::messaging::inbound::Inbound;
+use crate::messaging::outbox::{Outbox, Outgoing, PersistSettings, Queued};
+use crate::messaging::persist::MessageStore;
+use crate::messaging::pool::{self, CallbackPool, Spawner};
+use crate::messaging::receiver::{ReceiverLoop, ReceiverSettings};
+use crate::messaging::restored::{self, Registry};
+use crate::messaging::sender::{self, Sender, SenderExit, SenderSettings};
+use crate::messaging::worker::{Joined, Worker};
 
 /// The long-poll hold asked of the server (`iot.timeout`), in seconds. The
 /// reference's high-level dispatchers send none and wait forever; asking for
@@ -302,7 +302,7 @@ impl Dispatcher {
         match Worker::spawn("iotcs-watchdog", move || {
             // It never runs user code either.
             pool::mark_io_thread();
-            crate::watchdog::run(&watched, &stop);
+            crate::messaging::watchdog::run(&watched, &stop);
         }) {
             Ok(worker) => dispatcher.watchdog = Some(worker),
             Err(e) => {
@@ -461,14 +461,14 @@ fn joined<T: Send + 'static>(worker: Worker<T>, deadline: Instant) -> Result<T, 
 }
 
 /// The timeouts of the ureq transport, from `[http]` and `[device_messaging]`.
-pub(crate) fn http_settings(config: &Config) -> crate::transport::HttpSettings {
+pub(crate) fn http_settings(config: &Config) -> crate::cloud::transport::HttpSettings {
     let messaging = &config.device_messaging;
     let response_timeout = config
         .http
         .http_read_timeout
         .filter(|d| !d.is_zero())
         .unwrap_or(messaging.http_response_timeout);
-    crate::transport::HttpSettings {
+    crate::cloud::transport::HttpSettings {
         connect_timeout: config.http.http_connection_timeout.filter(|d| !d.is_zero()),
         response_timeout: Some(response_timeout).filter(|d| !d.is_zero()),
         long_poll_timeout: Some(
@@ -483,7 +483,7 @@ pub(crate) fn http_settings(config: &Config) -> crate::transport::HttpSettings {
 /// unit tests of virtual devices: messages stay in the outbox.
 #[cfg(test)]
 pub(crate) fn test_context() -> (Arc<DeviceContext>, CallbackPool) {
-    use crate::transport::memory::{MemoryTransport, json};
+    use crate::cloud::transport::memory::{MemoryTransport, json};
     let transport = Arc::new(MemoryTransport::new(|_| {
         json(200, r#"{"access_token":"t","token_type":"Bearer"}"#)
     }));

@@ -15,7 +15,7 @@
 //! time is over they get their answer (404 if still nobody serves them).
 //!
 //! A handler that does not return within `request_callback_timeout` has its
-//! request answered `503` by the watchdog ([`crate::watchdog`]).
+//! request answered `503` by the watchdog ([`crate::messaging::watchdog`]).
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -26,12 +26,12 @@ use std::time::{Duration, Instant};
 use iotcs_core::Error;
 use iotcs_core::message::{Headers, Message, Payload, Priority, RequestPayload};
 
-use crate::counters::Counters;
-use crate::outbox::{Outbox, Outgoing};
-use crate::pool::Spawner;
-use crate::rest::Clock;
-use crate::router::{Lookup, Router};
-use crate::watchdog::{DEFAULT_CALLBACK_TIMEOUT, Open, Tickets};
+use crate::cloud::rest::Clock;
+use crate::messaging::counters::Counters;
+use crate::messaging::outbox::{Outbox, Outgoing};
+use crate::messaging::pool::Spawner;
+use crate::messaging::router::{Lookup, Router};
+use crate::messaging::watchdog::{DEFAULT_CALLBACK_TIMEOUT, Open, Tickets};
 
 /// The bytes `acceptBytes` holds back for the `[]` of the array (Java and
 /// Node both subtract 2).
@@ -446,7 +446,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
-    use crate::pool::CallbackPool;
+    use crate::messaging::pool::CallbackPool;
 
     struct Fixed(u16);
 
@@ -669,7 +669,7 @@ mod tests {
         );
         let (stop_tx, stop) = crossbeam_channel::bounded(1);
         let watched = Arc::clone(&inbound);
-        let watchdog = std::thread::spawn(move || crate::watchdog::run(&watched, &stop));
+        let watchdog = std::thread::spawn(move || crate::messaging::watchdog::run(&watched, &stop));
         // The second waits behind the first in the one-thread pool.
         let slow = request("EP-1", "POST", "slow", Headers::new()).to_json();
         let body = format!("[{slow},{slow}]");

@@ -16,7 +16,7 @@
 //! (or rejected them for good), and [`Outbox::restore`] queues what a
 //! previous run left. Bounds: the dispatcher holds at most
 //! `dispatcher_max_queue_size` messages, queued or in flight until their
-//! fate is settled ([`crate::room`]), and the store at most
+//! fate is settled ([`crate::messaging::room`]), and the store at most
 //! [`PersistSettings::max_messages`]; a push beyond either is refused with an
 //! error, its messages are handed back ([`Refused`]) and their error
 //! callbacks run, and a `message_dispatcher:overflow` alert is queued. Nothing
@@ -32,9 +32,9 @@ use iotcs_core::Error;
 use iotcs_core::message::{Message, MessageType, Priority, Reliability, Severity};
 use iotcs_core::model::capability;
 
-use crate::persist::MessageStore;
-use crate::queue::{Entry, OutboundQueue};
-use crate::room::{NoRoom, Place, Room};
+use crate::messaging::persist::MessageStore;
+use crate::messaging::queue::{Entry, OutboundQueue};
+use crate::messaging::room::{NoRoom, Place, Room};
 
 /// Told what became of a message once the sender is done with it. Called on
 /// the sender thread, so implementations only record state or hand work to
@@ -215,7 +215,7 @@ struct GroupCommit {
 /// Who the overflow alert comes from.
 struct OverflowSource {
     endpoint_id: String,
-    clock: crate::rest::Clock,
+    clock: crate::cloud::rest::Clock,
 }
 
 /// The queue shared by producers and the sender thread.
@@ -287,7 +287,7 @@ impl Outbox {
         wait: Duration,
         persist: Option<PersistSettings>,
         endpoint_id: &str,
-        clock: crate::rest::Clock,
+        clock: crate::cloud::rest::Clock,
     ) -> (Arc<Outbox>, Receiver<()>) {
         let (outbox, woken) = Outbox::build(capacity, retries_base, wait, persist);
         *outbox.overflow_source() = Some(OverflowSource {

@@ -15,7 +15,7 @@ use iotcs_core::message::{DataItems, Message, MessageType, Payload};
 use iotcs_core::{Error, Value};
 
 use crate::callbacks::Content;
-use crate::outbox::DeliveryListener;
+use crate::messaging::outbox::DeliveryListener;
 use crate::virtual_device::{Inner, VirtualDevice};
 
 /// The virtual devices of an open device, shared by the device (which adds

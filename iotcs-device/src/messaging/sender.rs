@@ -2,7 +2,7 @@
 //! `dispatcher_max_messages_per_connection`, highest priority first, one
 //! `POST /iot/api/v2/messages` per batch.
 //!
-//! What a POST's outcome does to its batch is the table of [`crate::fate`]:
+//! What a POST's outcome does to its batch is the table of [`crate::messaging::fate`]:
 //! - accepted (2xx): listeners hear `delivered`, stored copies are deleted,
 //!   the back-off resets;
 //! - rejected for good (the cloud refuses a whole batch when one message or
@@ -14,7 +14,7 @@
 //!   says nothing about the messages, no connection, a timeout): the batch
 //!   goes back to the front of the queue with one retry spent per message
 //!   (unlimited for `GUARANTEED_DELIVERY`), messages out of retries are
-//!   reported, and the thread backs off ([`crate::backoff`]): it waits on
+//!   reported, and the thread backs off ([`crate::messaging::backoff`]): it waits on
 //!   its stop channel until the deadline, so a server that is down costs no
 //!   CPU and new messages do not cut the wait short.
 //!
@@ -36,14 +36,14 @@ use iotcs_core::__private::protocol::query::ACCEPT_BYTES;
 use iotcs_core::Error;
 use iotcs_core::message::Priority;
 
-use crate::backoff::Backoff;
-use crate::counters::Counters;
-use crate::fate::{self, Fate};
-use crate::inbound::Inbound;
-use crate::outbox::{Outbox, Queued};
-use crate::queue::Entry;
-use crate::rest::RestClient;
-use crate::transport::HttpRequest;
+use crate::cloud::rest::RestClient;
+use crate::cloud::transport::HttpRequest;
+use crate::messaging::backoff::Backoff;
+use crate::messaging::counters::Counters;
+use crate::messaging::fate::{self, Fate};
+use crate::messaging::inbound::Inbound;
+use crate::messaging::outbox::{Outbox, Queued};
+use crate::messaging::queue::Entry;
 
 /// How the sender behaves, from the configuration.
 #[derive(Clone, Debug)]
@@ -127,7 +127,7 @@ impl Sender {
     }
 
     /// Sends `batch`, looking for the culprit when the cloud rejects it for
-    /// good ([`crate::fate`]): rejected messages are given up and reported,
+    /// good ([`crate::messaging::fate`]): rejected messages are given up and reported,
     /// the rest delivered. After a retryable failure, hands back what is not
     /// yet sent with the error. `vouched` says whether the cloud accepted the
     /// token in use for the last POST, and is kept up to date.
@@ -352,9 +352,9 @@ mod tests {
     use iotcs_core::message::{Message, MessageType, Priority, Reliability};
 
     use super::*;
-    use crate::outbox::{DeliveryListener, Outgoing};
-    use crate::pool::CallbackPool;
-    use crate::transport::memory::{MemoryTransport, json};
+    use crate::cloud::transport::memory::{MemoryTransport, json};
+    use crate::messaging::outbox::{DeliveryListener, Outgoing};
+    use crate::messaging::pool::CallbackPool;
 
     #[derive(Default)]
     struct Counts {
@@ -380,7 +380,7 @@ mod tests {
 
     fn rig(
         batch_max: usize,
-        answer: impl Fn(&HttpRequest) -> Result<crate::transport::HttpResponse, Error>
+        answer: impl Fn(&HttpRequest) -> Result<crate::cloud::transport::HttpResponse, Error>
         + Send
         + Sync
         + 'static,
@@ -399,7 +399,7 @@ mod tests {
             transport.clone(),
             "EP-1",
             b"s",
-            crate::rest::system_clock(),
+            crate::cloud::rest::system_clock(),
             1,
         ));
         let (outbox, wake) = Outbox::new(100, 3);

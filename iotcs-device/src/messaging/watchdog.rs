@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, select_biased};
 use iotcs_core::message::Message;
 
-use crate::inbound::Inbound;
+use crate::messaging::inbound::Inbound;
 
 /// `request_callback_timeout`'s default, for an [`Inbound`] built without a
 /// configuration (unit tests).
