@@ -206,6 +206,7 @@
 mod alert;
 mod callbacks;
 mod client;
+mod clock;
 mod cloud;
 mod device;
 mod events;

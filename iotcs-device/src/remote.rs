@@ -200,7 +200,7 @@ mod tests {
     use iotcs_core::model::samples;
 
     use super::*;
-    use crate::messaging::dispatcher::test_context;
+    use crate::messaging::context::test_context;
     use crate::messaging::pool::CallbackPool;
 
     const BASE: &str = "deviceModels/urn:com:example:iotcs:temperature_sensor";

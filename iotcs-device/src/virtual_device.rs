@@ -13,16 +13,17 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 
-use iotcs_core::message::{Message, MessageType, Severity};
+use iotcs_core::message::{DataItems, Message, MessageType, Payload, Severity};
 use iotcs_core::model::{DeviceModel, FormatType};
 use iotcs_core::{Error, Value};
 
 use crate::alert::{Alert, Data};
 use crate::callbacks::{Callbacks, Content};
-use crate::messaging::dispatcher::DeviceContext;
+use crate::messaging::context::DeviceContext;
 use crate::messaging::outbox::{DeliveryListener, Outgoing};
+use crate::messaging::restored::Survivors;
 use crate::update::{SharedUpdate, Update};
 
 /// One attribute's values.
@@ -324,13 +325,109 @@ impl DeliveryListener for Delivery {
     }
 }
 
+/// The virtual devices of an open device, shared by the device (which adds
+/// to it, and releases their callbacks at close) and the listener of
+/// restored messages (which looks in it, see [`Survivors`]).
+#[derive(Clone, Default)]
+pub(crate) struct Registry(Arc<Mutex<Vec<Weak<Inner>>>>);
+
+impl Registry {
+    /// Adds `device`, forgetting those dropped since.
+    pub(crate) fn add(&self, device: &VirtualDevice) {
+        let mut devices = self.lock();
+        devices.retain(|d| d.strong_count() > 0);
+        devices.push(Arc::downgrade(&device.inner));
+    }
+
+    /// Forgets every device, releasing its callbacks: at close, this breaks
+    /// the reference cycles callbacks holding a clone of their device would
+    /// otherwise form.
+    pub(crate) fn release_all(&self) {
+        let devices = std::mem::take(&mut *self.lock());
+        for inner in devices.iter().filter_map(Weak::upgrade) {
+            VirtualDevice { inner }.clear_callbacks();
+        }
+    }
+
+    /// The open virtual devices a message of `source` and `format` belongs to.
+    fn matching(&self, source: &str, format: &str) -> Vec<VirtualDevice> {
+        self.lock()
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter(|inner| {
+                inner.endpoint_id == source
+                    && (inner.model.attributes_format_urn() == format
+                        || inner.model.format(format).is_some())
+            })
+            .map(|inner| VirtualDevice { inner })
+            .collect()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<Weak<Inner>>> {
+        // Pushes and removals only; a panic cannot tear the list.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("devices", &self.lock().len())
+            .finish()
+    }
+}
+
+impl Survivors for Registry {
+    fn given_up(&self, message: &Message, text: &str) -> usize {
+        let (format, data) = match message.payload() {
+            Payload::Data(p) => (p.format(), p.data()),
+            Payload::Alert(p) => (p.format(), p.data()),
+            // Responses and reports are not a virtual device's.
+            _ => return 0,
+        };
+        let devices = self.matching(message.source(), format);
+        for device in &devices {
+            let attributes = device.inner.model.attributes_format_urn() == format;
+            let values = typed_values(device, format, data, attributes);
+            let content = match message.payload() {
+                _ if attributes => Content::Attributes,
+                Payload::Alert(_) => Content::Alert,
+                _ => Content::Data,
+            };
+            device.report_error(values, content, text.to_owned());
+        }
+        devices.len()
+    }
+}
+
+/// `data` as typed values of `device`'s model; items the model does not
+/// type (or that no longer fit it) are left out.
+fn typed_values(
+    device: &VirtualDevice,
+    format: &str,
+    data: &DataItems,
+    attributes: bool,
+) -> Vec<(String, Value)> {
+    let model = &device.inner.model;
+    data.iter()
+        .filter_map(|(name, json)| {
+            let ty = if attributes {
+                model.attribute(name)?.value_type()
+            } else {
+                model.format(format)?.field(name)?.value_type()
+            };
+            Value::from_json(json, ty).ok().map(|v| (name.clone(), v))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use iotcs_core::message::{Payload, Priority, Reliability};
     use iotcs_core::model::samples;
 
     use super::*;
-    use crate::messaging::dispatcher::test_context;
+    use crate::messaging::context::test_context;
     use crate::messaging::pool::CallbackPool;
 
     pub(crate) fn device() -> (VirtualDevice, CallbackPool) {
@@ -480,5 +577,133 @@ pub(crate) mod tests {
         let (format, values) = data_of(&sent[0].message());
         assert_eq!(format, samples::TEMPERATURE_SUMMARY_FORMAT);
         assert_eq!(values.len(), 4);
+    }
+}
+
+/// The registry as the listener of restored messages sees it.
+#[cfg(test)]
+mod restored_tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+
+    use iotcs_core::model::samples;
+
+    use super::*;
+    use crate::messaging::restored::listener;
+
+    #[test]
+    fn a_restored_message_reports_to_the_matching_virtual_device() {
+        let (device, mut pool) = tests::device();
+        let other = VirtualDevice::new(
+            "EP-2",
+            Arc::clone(&device.inner.model),
+            Arc::clone(&device.inner.context),
+        );
+        let registry = Registry::default();
+        registry.add(&device);
+        registry.add(&other);
+        let (heard_tx, heard) = crossbeam_channel::unbounded();
+        device
+            .on_error(None, move |event| {
+                let _ = heard_tx.send((
+                    event.message().to_owned(),
+                    event
+                        .named_value()
+                        .map(|v| v.iter().map(|v| v.name().to_owned()).collect::<Vec<_>>())
+                        .unwrap_or_default(),
+                ));
+            })
+            .unwrap();
+        let wrong = Arc::new(AtomicUsize::new(0));
+        let w = Arc::clone(&wrong);
+        other
+            .on_error(None, move |_| {
+                w.fetch_add(1, Ordering::SeqCst);
+            })
+            .unwrap();
+        let message = Message::data(
+            "EP-1",
+            format!("{}:attributes", samples::TEMPERATURE_SENSOR_URN),
+            [("maxThreshold", 70)],
+            1,
+        )
+        .unwrap();
+        listener(Arc::new(registry.clone())).failed(
+            MessageType::Data,
+            &message.to_json(),
+            &Error::state("rejected"),
+        );
+        let (text, names) = heard.recv_timeout(Duration::from_secs(10)).unwrap();
+        // The pool has run every callback once it stops.
+        pool.stop(Instant::now() + Duration::from_secs(10));
+        assert!(heard.try_recv().is_err(), "reported once");
+        assert!(text.contains("earlier run"), "{text}");
+        assert!(text.contains("rejected"), "{text}");
+        assert_eq!(names, ["maxThreshold"]);
+        assert_eq!(wrong.load(Ordering::SeqCst), 0, "another endpoint heard it");
+    }
+
+    #[test]
+    fn a_restored_alert_reaches_the_attribute_error_callbacks() {
+        let (device, mut pool) = tests::device();
+        let registry = Registry::default();
+        registry.add(&device);
+        let (heard_tx, heard) = crossbeam_channel::unbounded();
+        device
+            .on_error(Some("unit"), move |event| {
+                let _ = heard_tx.send(event.message().to_owned());
+            })
+            .unwrap();
+        let alert = Message::alert(
+            "EP-1",
+            samples::TEMPERATURE_TOO_HOT_FORMAT,
+            "too hot",
+            iotcs_core::message::Severity::Critical,
+            vec![("temp".to_owned(), Value::Number(90.0))],
+            1,
+        )
+        .unwrap();
+        listener(Arc::new(registry.clone())).failed(
+            MessageType::Alert,
+            &alert.to_json(),
+            &Error::state("rejected"),
+        );
+        // The pool has run every callback once it stops.
+        pool.stop(Instant::now() + Duration::from_secs(10));
+        let text = heard.try_recv().expect("the attribute's callback heard");
+        assert!(text.contains("ALERT"), "{text}");
+    }
+
+    #[test]
+    fn messages_no_virtual_device_sends_are_left_to_the_log() {
+        let (device, mut pool) = tests::device();
+        let registry = Registry::default();
+        registry.add(&device);
+        let (heard_tx, heard) = crossbeam_channel::unbounded();
+        device
+            .on_error(None, move |_| {
+                let _ = heard_tx.send(());
+            })
+            .unwrap();
+        let request = Message::request(
+            "EP-1",
+            "cloud",
+            "GET",
+            "x",
+            iotcs_core::message::Headers::new(),
+            Vec::new(),
+            1,
+        )
+        .unwrap();
+        let listener = listener(Arc::new(registry.clone()));
+        listener.failed(
+            MessageType::Request,
+            &request.to_json(),
+            &Error::state("no"),
+        );
+        listener.failed(MessageType::Data, "not json", &Error::state("no"));
+        // The pool has run every callback once it stops.
+        pool.stop(Instant::now() + Duration::from_secs(10));
+        assert!(heard.try_recv().is_err(), "no error callback ran");
     }
 }

@@ -271,7 +271,7 @@ mod tests {
             transport.clone(),
             "ACT-1",
             b"secret",
-            crate::cloud::rest::system_clock(),
+            crate::clock::system_clock(),
             1,
         );
         let (endpoint, key) = activate(&rest, &mut store, &["urn:test:model"], false).unwrap();
@@ -305,7 +305,7 @@ mod tests {
             transport,
             "ACT-1",
             b"secret",
-            crate::cloud::rest::system_clock(),
+            crate::clock::system_clock(),
             1,
         );
         let e = activate(&rest, &mut store, &[], true).unwrap_err();
@@ -334,7 +334,7 @@ mod tests {
             transport,
             "ACT-1",
             b"secret",
-            crate::cloud::rest::system_clock(),
+            crate::clock::system_clock(),
             1,
         );
         assert!(activate(&rest, &mut store, &[], true).is_err());
@@ -372,7 +372,7 @@ mod tests {
             transport,
             "GW-1",
             b"secret",
-            crate::cloud::rest::system_clock(),
+            crate::clock::system_clock(),
             1,
         );
         let request = IndirectActivationRequest::new("ICD-1", vec!["urn:test:model".into()])

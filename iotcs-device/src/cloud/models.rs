@@ -204,13 +204,7 @@ mod tests {
             json(status, &body)
         }));
         (
-            RestClient::for_activation(
-                transport,
-                "EP",
-                b"s",
-                crate::cloud::rest::system_clock(),
-                1,
-            ),
+            RestClient::for_activation(transport, "EP", b"s", crate::clock::system_clock(), 1),
             gets,
         )
     }

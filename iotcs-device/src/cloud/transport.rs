@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use iotcs_core::__private::protocol::Method;
-use iotcs_core::Error;
+use iotcs_core::{Config, Error};
 
 /// One HTTP request, path relative to the server root.
 #[derive(Clone)]
@@ -135,6 +135,18 @@ pub(crate) trait Transport: Send + Sync + fmt::Debug {
     fn interrupt_all(&self);
 }
 
+/// The long-poll hold asked of the server (`iot.timeout`), in seconds. The
+/// reference's high-level dispatchers send none and wait forever; asking for
+/// a hold lets the client bound its own wait (hold plus
+/// `long_polling_timeout_offset`), so a connection that died silently is
+/// noticed.
+pub(crate) const LONG_POLL_HOLD: Duration = Duration::from_secs(30);
+
+/// Extra time a long poll may take beyond the hold and the configured offset
+/// before the client gives up on it: the server answers at the end of the
+/// hold, and the answer needs a moment to arrive.
+const LONG_POLL_GRACE: Duration = Duration::from_secs(5);
+
 /// Timeouts and proxy of the ureq transport, from `[http]` and
 /// `[device_messaging]`.
 #[derive(Clone, Debug, Default)]
@@ -150,6 +162,28 @@ pub(crate) struct HttpSettings {
     pub(crate) proxy: Option<String>,
     /// `[http] proxy_auth`, `user:password`.
     pub(crate) proxy_auth: Option<String>,
+}
+
+impl HttpSettings {
+    /// The timeouts and proxy of the ureq transport, from `[http]` and
+    /// `[device_messaging]`.
+    pub(crate) fn from_config(config: &Config) -> Self {
+        let messaging = &config.device_messaging;
+        let response_timeout = config
+            .http
+            .http_read_timeout
+            .filter(|d| !d.is_zero())
+            .unwrap_or(messaging.http_response_timeout);
+        HttpSettings {
+            connect_timeout: config.http.http_connection_timeout.filter(|d| !d.is_zero()),
+            response_timeout: Some(response_timeout).filter(|d| !d.is_zero()),
+            long_poll_timeout: Some(
+                LONG_POLL_HOLD + messaging.long_polling_timeout_offset + LONG_POLL_GRACE,
+            ),
+            proxy: config.http.proxy.clone(),
+            proxy_auth: config.http.proxy_auth.clone(),
+        }
+    }
 }
 
 /// The real transport: HTTPS with ureq and rustls (aws-lc-rs).
@@ -485,5 +519,21 @@ mod tests {
             "{e}"
         );
         assert!(!e.to_string().contains("secret"), "{e}");
+    }
+
+    #[test]
+    fn http_settings_follow_the_config() {
+        let mut config = iotcs_core::Config::default();
+        let s = HttpSettings::from_config(&config);
+        assert_eq!(s.response_timeout, Some(Duration::from_secs(15)));
+        assert_eq!(s.connect_timeout, None);
+        assert_eq!(s.long_poll_timeout, Some(Duration::from_millis(35_100)));
+        config.http.http_read_timeout = Some(Duration::from_secs(3));
+        config.http.http_connection_timeout = Some(Duration::from_secs(2));
+        config.http.proxy = Some("http://proxy:3128/".into());
+        let s = HttpSettings::from_config(&config);
+        assert_eq!(s.response_timeout, Some(Duration::from_secs(3)));
+        assert_eq!(s.connect_timeout, Some(Duration::from_secs(2)));
+        assert_eq!(s.proxy.as_deref(), Some("http://proxy:3128/"));
     }
 }

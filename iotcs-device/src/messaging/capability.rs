@@ -27,7 +27,7 @@ use iotcs_core::model::capability;
 use iotcs_core::{Config, Error, Value};
 use serde_json::{Value as Json, json};
 
-use crate::cloud::rest::Clock;
+use crate::clock::Clock;
 use crate::messaging::counters::Counters;
 use crate::messaging::inbound::{Handled, Inbound, RequestHandler, bad_request};
 use crate::messaging::outbox::{Outbox, Outgoing};

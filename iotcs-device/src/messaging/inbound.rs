@@ -26,12 +26,12 @@ use std::time::{Duration, Instant};
 use iotcs_core::Error;
 use iotcs_core::message::{Headers, Message, Payload, Priority, RequestPayload};
 
-use crate::cloud::rest::Clock;
+use crate::clock::Clock;
 use crate::messaging::counters::Counters;
 use crate::messaging::outbox::{Outbox, Outgoing};
 use crate::messaging::pool::Spawner;
 use crate::messaging::router::{Lookup, Router};
-use crate::messaging::watchdog::{DEFAULT_CALLBACK_TIMEOUT, Open, Tickets};
+use crate::messaging::tickets::{DEFAULT_CALLBACK_TIMEOUT, Open, Tickets};
 
 /// The bytes `acceptBytes` holds back for the `[]` of the array (Java and
 /// Node both subtract 2).

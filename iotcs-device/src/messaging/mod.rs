@@ -4,6 +4,7 @@
 
 pub(crate) mod backoff;
 pub(crate) mod capability;
+pub(crate) mod context;
 pub(crate) mod counters;
 pub(crate) mod dispatcher;
 pub(crate) mod fate;
@@ -17,5 +18,6 @@ pub(crate) mod restored;
 pub(crate) mod room;
 pub(crate) mod router;
 pub(crate) mod sender;
+pub(crate) mod tickets;
 pub(crate) mod watchdog;
 pub(crate) mod worker;

@@ -215,7 +215,7 @@ struct GroupCommit {
 /// Who the overflow alert comes from.
 struct OverflowSource {
     endpoint_id: String,
-    clock: crate::cloud::rest::Clock,
+    clock: crate::clock::Clock,
 }
 
 /// The queue shared by producers and the sender thread.
@@ -287,7 +287,7 @@ impl Outbox {
         wait: Duration,
         persist: Option<PersistSettings>,
         endpoint_id: &str,
-        clock: crate::cloud::rest::Clock,
+        clock: crate::clock::Clock,
     ) -> (Arc<Outbox>, Receiver<()>) {
         let (outbox, woken) = Outbox::build(capacity, retries_base, wait, persist);
         *outbox.overflow_source() = Some(OverflowSource {

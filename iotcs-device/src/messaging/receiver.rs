@@ -205,7 +205,7 @@ mod tests {
             transport.clone(),
             "EP-1",
             b"s",
-            crate::cloud::rest::system_clock(),
+            crate::clock::system_clock(),
             1,
         ));
         let pool = CallbackPool::start(1).unwrap();

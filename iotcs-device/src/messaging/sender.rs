@@ -399,7 +399,7 @@ mod tests {
             transport.clone(),
             "EP-1",
             b"s",
-            crate::cloud::rest::system_clock(),
+            crate::clock::system_clock(),
             1,
         ));
         let (outbox, wake) = Outbox::new(100, 3);

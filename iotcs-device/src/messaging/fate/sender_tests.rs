@@ -92,7 +92,7 @@ impl Rig {
             transport.clone(),
             "ACT",
             b"s",
-            crate::cloud::rest::system_clock(),
+            crate::clock::system_clock(),
             1,
         ));
         rest.set_endpoint(OWN, key());
@@ -367,7 +367,7 @@ fn durable(dir: &std::path::Path) -> Arc<Outbox> {
         store: Arc::new(store),
         max_messages: 100,
     };
-    let clock: crate::cloud::rest::Clock = Arc::new(|| 1);
+    let clock: crate::clock::Clock = Arc::new(|| 1);
     Outbox::durable(100, 3, Duration::ZERO, Some(persist), OWN, clock).0
 }
 
