@@ -41,8 +41,7 @@ impl Fields {
             content,
         });
         self.device
-            .inner
-            .context
+            .context()
             .outbox
             .send(vec![Outgoing::with_listener(message, listener)])
     }
@@ -125,7 +124,7 @@ impl Alert {
         fields
             .format
             .check_complete(fields.values.iter().map(|(n, _)| n.as_str()))?;
-        let context = &fields.device.inner.context;
+        let context = fields.device.context();
         let message = Message::alert(
             fields.device.endpoint_id(),
             fields.format.urn(),
@@ -207,7 +206,7 @@ impl Data {
         fields
             .format
             .check_complete(fields.values.iter().map(|(n, _)| n.as_str()))?;
-        let context = &fields.device.inner.context;
+        let context = fields.device.context();
         let message = Message::data(
             fields.device.endpoint_id(),
             fields.format.urn(),

@@ -8,7 +8,7 @@
 //! closing thread), never on the sender or receiver.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::Arc;
 
 use iotcs_core::{Error, Value};
 
@@ -247,7 +247,7 @@ impl VirtualDevice {
         message: String,
     ) {
         let device = self.clone();
-        self.inner.context.spawner().spawn(Box::new(move || {
+        self.context().spawner().spawn(Box::new(move || {
             let (specific, general) = {
                 let callbacks = device.callbacks();
                 let specific: Vec<ErrorCallback> = match content {
@@ -256,8 +256,7 @@ impl VirtualDevice {
                         .filter_map(|(n, _)| callbacks.error.get(n).cloned())
                         .collect(),
                     Content::Alert => device
-                        .inner
-                        .model
+                        .device_model()
                         .attributes()
                         .iter()
                         .filter_map(|a| callbacks.error.get(a.name()).cloned())
@@ -277,20 +276,6 @@ impl VirtualDevice {
     /// callbacks holding a clone of their device would otherwise form.
     pub(crate) fn clear_callbacks(&self) {
         *self.callbacks_mut() = Callbacks::default();
-    }
-
-    fn callbacks(&self) -> RwLockReadGuard<'_, Callbacks> {
-        self.inner
-            .callbacks
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn callbacks_mut(&self) -> RwLockWriteGuard<'_, Callbacks> {
-        self.inner
-            .callbacks
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
     }
 }
 

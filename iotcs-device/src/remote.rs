@@ -167,7 +167,7 @@ impl Route {
 /// The DATA message echoing attribute values the cloud set, so the cloud
 /// records them as the device's state.
 fn echo(device: &VirtualDevice, values: Vec<(String, Value)>) -> Result<Outgoing, Error> {
-    let context = &device.inner.context;
+    let context = device.context();
     let message = Message::data(
         device.endpoint_id(),
         device.device_model().attributes_format_urn(),
@@ -208,7 +208,7 @@ mod tests {
     fn device() -> (VirtualDevice, CallbackPool) {
         let (context, pool) = test_context();
         let vd = VirtualDevice::new("EP-1", Arc::new(samples::temperature_sensor()), context);
-        register(&vd.inner.context.inbound, &vd);
+        register(&vd.context().inbound, &vd);
         (vd, pool)
     }
 
@@ -237,7 +237,7 @@ mod tests {
             5,
         )
         .unwrap();
-        let mut out = vd.inner.context.inbound.answer(&request);
+        let mut out = vd.context().inbound.answer(&request);
         let response = out.remove(0);
         match response.message.payload() {
             Payload::Response(r) => {

@@ -98,10 +98,6 @@ impl VirtualDevice {
         state.put(name, value);
         None
     }
-
-    fn shared_update(&self) -> &SharedUpdate {
-        &self.inner.update
-    }
 }
 
 /// An open update of a virtual device: values set on it, or with
@@ -164,8 +160,7 @@ impl<'a> Update<'a> {
     pub fn set(self, attribute: &str, value: impl Into<Value>) -> Result<Self, Error> {
         let (attribute, value) = self
             .device
-            .inner
-            .model
+            .device_model()
             .validate_attribute(attribute, value.into())?;
         self.device
             .shared_update()

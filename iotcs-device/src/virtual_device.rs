@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 
 use iotcs_core::message::{DataItems, Message, MessageType, Payload, Severity};
 use iotcs_core::model::{DeviceModel, FormatType};
@@ -38,14 +38,14 @@ struct Slot {
 }
 
 /// The state every clone of a virtual device shares.
-pub(crate) struct Inner {
-    pub(crate) endpoint_id: String,
-    pub(crate) model: Arc<DeviceModel>,
+struct Inner {
+    endpoint_id: String,
+    model: Arc<DeviceModel>,
     slots: Mutex<HashMap<String, Slot>>,
     /// The open update, if any (see [`Update`]).
-    pub(crate) update: SharedUpdate,
-    pub(crate) callbacks: RwLock<Callbacks>,
-    pub(crate) context: Arc<DeviceContext>,
+    update: SharedUpdate,
+    callbacks: RwLock<Callbacks>,
+    context: Arc<DeviceContext>,
 }
 
 /// A device model instance for one endpoint. Reference: `VirtualDevice`
@@ -54,7 +54,7 @@ pub(crate) struct Inner {
 /// Attribute, action and field names may be given by name or by alias.
 #[derive(Clone)]
 pub struct VirtualDevice {
-    pub(crate) inner: Arc<Inner>,
+    inner: Arc<Inner>,
 }
 
 impl fmt::Debug for VirtualDevice {
@@ -291,6 +291,33 @@ impl VirtualDevice {
                     self.inner.model.urn()
                 ))
             })
+    }
+
+    /// What the device shares with the engine: the outbox, the inbound
+    /// side, the server's clock.
+    pub(crate) fn context(&self) -> &DeviceContext {
+        &self.inner.context
+    }
+
+    /// The virtual device's one open update (see [`Update`]).
+    pub(crate) fn shared_update(&self) -> &SharedUpdate {
+        &self.inner.update
+    }
+
+    /// The registered callbacks, to read (see `crate::callbacks`).
+    pub(crate) fn callbacks(&self) -> RwLockReadGuard<'_, Callbacks> {
+        self.inner
+            .callbacks
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The registered callbacks, to change.
+    pub(crate) fn callbacks_mut(&self) -> RwLockWriteGuard<'_, Callbacks> {
+        self.inner
+            .callbacks
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     fn slots(&self) -> MutexGuard<'_, HashMap<String, Slot>> {
