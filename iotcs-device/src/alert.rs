@@ -10,12 +10,51 @@ use std::fmt;
 use std::sync::Arc;
 
 use iotcs_core::message::{Message, Severity};
-use iotcs_core::model::Format;
+use iotcs_core::model::{Format, FormatType};
 use iotcs_core::{Error, Value};
 
-use crate::callbacks::Content;
 use crate::messaging::outbox::Outgoing;
-use crate::virtual_device::{Delivery, VirtualDevice};
+use crate::virtual_device::{Content, Delivery, VirtualDevice};
+
+impl VirtualDevice {
+    /// An alert of format `format_urn` (an ALERT format of the model) to fill
+    /// in and [`Alert::raise`]. Reference: `createAlert(formatURN)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Argument`] if the model has no ALERT format `format_urn`.
+    pub fn create_alert(&self, format_urn: &str) -> Result<Alert, Error> {
+        match self.device_model().format(format_urn) {
+            Some(format) if format.format_type() == FormatType::Alert => Ok(Alert::new(
+                self.clone(),
+                format.clone(),
+                Severity::default(),
+            )),
+            _ => Err(Error::argument(format!(
+                "device model {} has no alert format {format_urn}",
+                self.device_model().urn()
+            ))),
+        }
+    }
+
+    /// Custom data of format `format_urn` (a DATA format of the model) to
+    /// fill in and [`Data::submit`]. Reference: `createData(formatURN)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Argument`] if the model has no DATA format `format_urn`.
+    pub fn create_data(&self, format_urn: &str) -> Result<Data, Error> {
+        match self.device_model().format(format_urn) {
+            Some(format) if format.format_type() == FormatType::Data => {
+                Ok(Data::new(self.clone(), format.clone()))
+            }
+            _ => Err(Error::argument(format!(
+                "device model {} has no data format {format_urn}",
+                self.device_model().urn()
+            ))),
+        }
+    }
+}
 
 /// The fields of a format being filled in, shared by [`Alert`] and [`Data`].
 struct Fields {

@@ -22,9 +22,9 @@ use iotcs_core::message::{Message, RequestPayload};
 use iotcs_core::model::ActionArguments;
 use iotcs_core::{Error, Value};
 
-use crate::events::{ActionEvent, NamedValue};
 use crate::messaging::inbound::{Handled, Inbound, RequestHandler, bad_request};
 use crate::messaging::outbox::Outgoing;
+use crate::named_value::NamedValue;
 use crate::virtual_device::VirtualDevice;
 
 /// Which resource of a virtual device a route serves.
@@ -147,20 +147,16 @@ impl Route {
             Ok(arguments) => arguments,
             Err(e) => return bad_request(&e.into()),
         };
-        let callbacks = self.device.action_callbacks(name);
-        if callbacks.is_empty() {
-            return Handled::status(404, format!("Not Found: no callback for action {name}"));
-        }
         let named_value = match arguments {
             ActionArguments::None => None,
             ActionArguments::Single(value) => Some(NamedValue::new("value", value)),
             ActionArguments::Named(list) => NamedValue::from_pairs(list),
         };
-        let event = ActionEvent::new(self.device.clone(), name.to_owned(), named_value);
-        for callback in callbacks {
-            callback(&event);
+        if self.device.run_action_callbacks(name, named_value) {
+            Handled::ok()
+        } else {
+            Handled::status(404, format!("Not Found: no callback for action {name}"))
         }
-        Handled::ok()
     }
 }
 

@@ -15,16 +15,54 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 
-use iotcs_core::message::{DataItems, Message, MessageType, Payload, Severity};
-use iotcs_core::model::{DeviceModel, FormatType};
+use iotcs_core::message::{DataItems, Message, MessageType, Payload};
+use iotcs_core::model::DeviceModel;
 use iotcs_core::{Error, Value};
 
-use crate::alert::{Alert, Data};
-use crate::callbacks::{Callbacks, Content};
 use crate::messaging::context::DeviceContext;
 use crate::messaging::outbox::{DeliveryListener, Outgoing};
 use crate::messaging::restored::Survivors;
-use crate::update::{SharedUpdate, Update};
+use crate::named_value::NamedValue;
+use crate::open_update::SharedUpdate;
+
+// The callbacks as stored: `crate::callbacks` wraps each user callback to
+// build its event from these arguments. The events name `VirtualDevice`, so
+// storing them by event type here would make this file and the events'
+// import each other.
+/// An `on_change` callback: the device and the changed values.
+pub(crate) type ChangeCallback = Arc<dyn Fn(&VirtualDevice, NamedValue) + Send + Sync>;
+/// An `on_error` callback: the device, the values tried and what went wrong.
+pub(crate) type ErrorCallback = Arc<dyn Fn(&VirtualDevice, Option<NamedValue>, &str) + Send + Sync>;
+/// An `on_action` callback: the device, the action's name and its arguments.
+pub(crate) type ActionCallback =
+    Arc<dyn Fn(&VirtualDevice, &str, Option<NamedValue>) + Send + Sync>;
+
+/// What a failed message of a virtual device carried, which decides whose
+/// `on_error` callbacks hear of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Content {
+    /// Attribute values: the callbacks of those attributes, then the general
+    /// one.
+    Attributes,
+    /// An alert: the callbacks of every attribute, then the general one (the
+    /// reference: an attribute's callback hears "an error when setting the
+    /// value for attributeName or an error when raising an Alert").
+    Alert,
+    /// Custom data: the general callback only (the reference names only
+    /// attributes and alerts for an attribute's callback).
+    Data,
+}
+
+/// The registered callbacks; the specific one runs before the general one.
+#[derive(Default)]
+pub(crate) struct Callbacks {
+    pub(crate) change: HashMap<String, ChangeCallback>,
+    pub(crate) change_all: Option<ChangeCallback>,
+    pub(crate) error: HashMap<String, ErrorCallback>,
+    pub(crate) error_all: Option<ErrorCallback>,
+    pub(crate) action: HashMap<String, ActionCallback>,
+    pub(crate) action_all: Option<ActionCallback>,
+}
 
 /// One attribute's values.
 #[derive(Clone, Debug, Default)]
@@ -185,52 +223,6 @@ impl VirtualDevice {
     pub fn offer(&self, attribute: &str, value: impl Into<Value>) -> Result<&Self, Error> {
         // The seam for device policies: they will filter or transform here.
         self.set(attribute, value)
-    }
-
-    /// Opens this virtual device's update (or joins the one open): values
-    /// set on the returned [`Update`], or with [`VirtualDevice::set`] until it
-    /// is finished, are sent together in one DATA message by
-    /// [`Update::finish`]. Reference: `update()`.
-    pub fn update(&self) -> Update<'_> {
-        Update::new(self)
-    }
-
-    /// An alert of format `format_urn` (an ALERT format of the model) to fill
-    /// in and [`Alert::raise`]. Reference: `createAlert(formatURN)`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Argument`] if the model has no ALERT format `format_urn`.
-    pub fn create_alert(&self, format_urn: &str) -> Result<Alert, Error> {
-        match self.inner.model.format(format_urn) {
-            Some(format) if format.format_type() == FormatType::Alert => Ok(Alert::new(
-                self.clone(),
-                format.clone(),
-                Severity::default(),
-            )),
-            _ => Err(Error::argument(format!(
-                "device model {} has no alert format {format_urn}",
-                self.inner.model.urn()
-            ))),
-        }
-    }
-
-    /// Custom data of format `format_urn` (a DATA format of the model) to
-    /// fill in and [`Data::submit`]. Reference: `createData(formatURN)`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Argument`] if the model has no DATA format `format_urn`.
-    pub fn create_data(&self, format_urn: &str) -> Result<Data, Error> {
-        match self.inner.model.format(format_urn) {
-            Some(format) if format.format_type() == FormatType::Data => {
-                Ok(Data::new(self.clone(), format.clone()))
-            }
-            _ => Err(Error::argument(format!(
-                "device model {} has no data format {format_urn}",
-                self.inner.model.urn()
-            ))),
-        }
     }
 
     /// Sends validated `(canonical name, value)` pairs in one DATA message and
@@ -450,7 +442,7 @@ fn typed_values(
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use iotcs_core::message::{Payload, Priority, Reliability};
+    use iotcs_core::message::{Payload, Priority, Reliability, Severity};
     use iotcs_core::model::samples;
 
     use super::*;
