@@ -82,7 +82,7 @@ impl Fields {
         self.device
             .context()
             .outbox
-            .send(vec![Outgoing::with_listener(message, listener)])
+            .push(vec![Outgoing::with_listener(message, listener)])
     }
 }
 

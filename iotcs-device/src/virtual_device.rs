@@ -243,7 +243,7 @@ impl VirtualDevice {
         });
         context
             .outbox
-            .send(vec![Outgoing::with_listener(message, listener)])?;
+            .push(vec![Outgoing::with_listener(message, listener)])?;
         let mut slots = self.slots();
         for (name, value) in values {
             slots.entry(name).or_default().value = Some(value);

@@ -354,7 +354,7 @@ impl Capabilities {
                     let message = message
                         .with_priority(Priority::Lowest)
                         .with_reliability(Reliability::BestEffort);
-                    if let Err(e) = self.outbox.send(vec![Outgoing::new(message)]) {
+                    if let Err(e) = self.outbox.push(vec![Outgoing::new(message)]) {
                         log::warn!("connectivity test message {n} not queued: {e}");
                     }
                 }
@@ -513,7 +513,7 @@ mod tests {
         counters.protocol_error();
         for n in 0..3 {
             let m = Message::data("EP-1", "urn:x:attributes", [("n", n)], 0).unwrap();
-            outbox.send(vec![Outgoing::new(m)]).unwrap();
+            outbox.push(vec![Outgoing::new(m)]).unwrap();
         }
         let (status, json) = call(&caps, Kind::Counters, "GET", "");
         assert_eq!(status, 200);

@@ -56,8 +56,9 @@ use crate::messaging::backoff::{Backoff, system_random};
 use crate::messaging::capability::Capabilities;
 use crate::messaging::context::DeviceContext;
 use crate::messaging::counters::Counters;
+use crate::messaging::durable::PersistSettings;
 use crate::messaging::inbound::Inbound;
-use crate::messaging::outbox::{Outbox, Outgoing, PersistSettings, Queued};
+use crate::messaging::outbox::{Outbox, Outgoing, Queued};
 use crate::messaging::persist::MessageStore;
 use crate::messaging::pool::{self, CallbackPool};
 use crate::messaging::receiver::{ReceiverLoop, ReceiverSettings};
@@ -199,7 +200,7 @@ impl Dispatcher {
         capabilities.register(&inbound);
         match capabilities.report() {
             Ok(report) => {
-                if let Err(e) = outbox.send(vec![Outgoing::new(report)]) {
+                if let Err(e) = outbox.push(vec![Outgoing::new(report)]) {
                     log::warn!("the resources report could not be queued: {e}");
                 }
             }

@@ -155,7 +155,7 @@ impl Inbound {
         );
         let queued = response.and_then(|response| {
             self.outbox
-                .try_send_by(
+                .try_push_by(
                     vec![Outgoing::new(response.with_priority(Priority::High))],
                     by,
                 )
@@ -321,7 +321,7 @@ impl Inbound {
     /// Queues a request's answer (and what follows it).
     fn queue_answer(&self, request: &Message, answer: Vec<Outgoing>) {
         if !answer.is_empty()
-            && let Err(e) = self.outbox.send(answer)
+            && let Err(e) = self.outbox.push(answer)
         {
             log::warn!(
                 "the response to request {:?} could not be queued: {e}",

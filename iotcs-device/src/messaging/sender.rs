@@ -464,7 +464,7 @@ mod tests {
             (4, Priority::Highest),
         ] {
             rig.outbox
-                .send(vec![Outgoing::with_listener(data(n, p), counts.clone())])
+                .push(vec![Outgoing::with_listener(data(n, p), counts.clone())])
                 .unwrap();
         }
         let (stop_tx, stop) = crossbeam_channel::bounded::<()>(1);
@@ -485,7 +485,7 @@ mod tests {
         assert_eq!(counts.delivered.load(Ordering::SeqCst), 4);
         assert!(
             rig.outbox
-                .send(vec![Outgoing::new(data(5, Priority::Low))])
+                .push(vec![Outgoing::new(data(5, Priority::Low))])
                 .is_err()
         );
         let path = &rig.transport.paths()[1];
@@ -503,7 +503,7 @@ mod tests {
         let counts = Arc::new(Counts::default());
         let message = data(1, Priority::Medium).with_reliability(Reliability::NoGuarantee);
         rig.outbox
-            .send(vec![Outgoing::with_listener(message, counts.clone())])
+            .push(vec![Outgoing::with_listener(message, counts.clone())])
             .unwrap();
         let (stop_tx, stop) = crossbeam_channel::bounded::<()>(1);
         let outbox = rig.outbox.clone();
@@ -526,7 +526,7 @@ mod tests {
         let (rig, wake) = rig(1, |_| json(503, "busy"));
         for n in 0..3 {
             rig.outbox
-                .send(vec![Outgoing::new(data(n, Priority::Medium))])
+                .push(vec![Outgoing::new(data(n, Priority::Medium))])
                 .unwrap();
         }
         let (stop_tx, stop) = crossbeam_channel::bounded::<()>(1);
@@ -550,7 +550,7 @@ mod tests {
         let counts = Arc::new(Counts::default());
         for n in 0..4 {
             rig.outbox
-                .send(vec![Outgoing::with_listener(
+                .push(vec![Outgoing::with_listener(
                     data(n, Priority::Medium),
                     counts.clone(),
                 )])
@@ -576,7 +576,7 @@ mod tests {
         });
         rig.sender.settings.accept_requests = true;
         rig.outbox
-            .send(vec![Outgoing::new(data(1, Priority::Medium))])
+            .push(vec![Outgoing::new(data(1, Priority::Medium))])
             .unwrap();
         let (stop_tx, stop) = crossbeam_channel::bounded::<()>(1);
         let sender = rig.sender;
@@ -603,7 +603,7 @@ mod tests {
         });
         rig.sender.settings.accept_requests = true;
         rig.outbox
-            .send(vec![Outgoing::new(data(1, Priority::Medium))])
+            .push(vec![Outgoing::new(data(1, Priority::Medium))])
             .unwrap();
         let (stop_tx, stop) = crossbeam_channel::bounded::<()>(1);
         // Stop is checked first, so the message goes out in the flush, when
@@ -629,7 +629,7 @@ mod tests {
         let counts = Arc::new(Counts::default());
         for n in 0..7 {
             rig.outbox
-                .send(vec![Outgoing::with_listener(
+                .push(vec![Outgoing::with_listener(
                     data(n, Priority::Medium),
                     counts.clone(),
                 )])

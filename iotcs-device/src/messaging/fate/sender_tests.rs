@@ -14,8 +14,9 @@ use crate::cloud::rest::RestClient;
 use crate::cloud::transport::memory::{MemoryTransport, json};
 use crate::messaging::backoff::Backoff;
 use crate::messaging::counters::Counters;
+use crate::messaging::durable::PersistSettings;
 use crate::messaging::inbound::Inbound;
-use crate::messaging::outbox::{DeliveryListener, Outbox, Outgoing, PersistSettings};
+use crate::messaging::outbox::{DeliveryListener, Outbox, Outgoing};
 use crate::messaging::persist::MessageStore;
 use crate::messaging::pool::CallbackPool;
 use crate::messaging::sender::{Sender, SenderSettings};
@@ -132,7 +133,7 @@ impl Rig {
         for (n, source) in sources.iter().enumerate() {
             let listener: Arc<dyn DeliveryListener> = fates.clone();
             self.outbox
-                .send(vec![Outgoing::with_listener(
+                .push(vec![Outgoing::with_listener(
                     from(source, n as i64),
                     listener,
                 )])
@@ -379,7 +380,7 @@ fn restored_messages_rejected_for_good_leave_the_store_and_hold_back_nothing() {
     let fates = Arc::new(Fates::default());
     for (n, source) in ["X", "Y", "X"].iter().enumerate() {
         outbox
-            .send(vec![Outgoing::new(from(source, n as i64))])
+            .push(vec![Outgoing::new(from(source, n as i64))])
             .unwrap();
     }
     assert_eq!(outbox.persisted(), 3);
