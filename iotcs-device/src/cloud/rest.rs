@@ -148,7 +148,7 @@ impl RestClient {
         let authorization = self.authorization()?;
         let response = self
             .transport
-            .send(&self.with_headers(request.clone(), &authorization))?;
+            .round_trip(&self.with_headers(request.clone(), &authorization))?;
         if response.status != status::UNAUTHORIZED
             && !(refresh_on_403 && response.status == status::FORBIDDEN)
         {
@@ -163,7 +163,7 @@ impl RestClient {
         self.lock_token().invalidate_if(&authorization);
         let authorization = self.authorization()?;
         self.transport
-            .send(&self.with_headers(request, &authorization))
+            .round_trip(&self.with_headers(request, &authorization))
     }
 
     /// Like [`RestClient::call`], turning any status other than 2xx into
@@ -235,7 +235,7 @@ impl RestClient {
             let request = HttpRequest::post(path::TOKEN, body.into_bytes())
                 .header("Content-Type", "application/x-www-form-urlencoded")
                 .header("Accept", "application/json");
-            let response = match self.transport.send(&request) {
+            let response = match self.transport.round_trip(&request) {
                 Ok(response) => response,
                 Err(e) if attempt < self.token_attempts => {
                     log::warn!("token request failed ({e}); trying again");

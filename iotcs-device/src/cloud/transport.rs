@@ -28,8 +28,9 @@ pub(crate) struct HttpRequest {
     pub(crate) path: String,
     /// Request headers. `Authorization` is never printed by `Debug`.
     pub(crate) headers: Vec<(&'static str, String)>,
-    /// The body; empty for GET.
-    pub(crate) body: Vec<u8>,
+    /// The body; empty for GET. Shared, so the retry after a 401 and the
+    /// sender's reused buffer cost no copy of a batch.
+    pub(crate) body: Arc<Vec<u8>>,
     /// A long poll: sent on the long-poll agent with its longer timeout.
     pub(crate) long_poll: bool,
 }
@@ -41,13 +42,19 @@ impl HttpRequest {
             method: Method::Get,
             path: path.into(),
             headers: Vec::new(),
-            body: Vec::new(),
+            body: Arc::default(),
             long_poll: false,
         }
     }
 
     /// A POST of `body` to `path`.
     pub(crate) fn post(path: impl Into<String>, body: Vec<u8>) -> Self {
+        HttpRequest::post_shared(path, Arc::new(body))
+    }
+
+    /// A POST of a body the caller keeps a handle on (to reuse its buffer
+    /// once the request is done).
+    pub(crate) fn post_shared(path: impl Into<String>, body: Arc<Vec<u8>>) -> Self {
         HttpRequest {
             method: Method::Post,
             path: path.into(),
@@ -123,7 +130,7 @@ impl HttpResponse {
 pub(crate) trait Transport: Send + Sync + fmt::Debug {
     /// Sends `request` and returns the response whatever its status. Fails
     /// only when no response arrived: connection, TLS, timeout.
-    fn send(&self, request: &HttpRequest) -> Result<HttpResponse, Error>;
+    fn round_trip(&self, request: &HttpRequest) -> Result<HttpResponse, Error>;
 
     /// Interrupts long polls in flight and makes later ones fail at once;
     /// ordinary requests keep working (the sender's last flush needs them).
@@ -299,7 +306,7 @@ fn proxy(settings: &HttpSettings) -> Result<Option<ureq::Proxy>, Error> {
 }
 
 impl Transport for UreqTransport {
-    fn send(&self, request: &HttpRequest) -> Result<HttpResponse, Error> {
+    fn round_trip(&self, request: &HttpRequest) -> Result<HttpResponse, Error> {
         let agent = if request.long_poll {
             &self.long_poll_agent
         } else {
@@ -421,7 +428,7 @@ pub(crate) mod memory {
     }
 
     impl Transport for MemoryTransport {
-        fn send(&self, request: &HttpRequest) -> Result<HttpResponse, Error> {
+        fn round_trip(&self, request: &HttpRequest) -> Result<HttpResponse, Error> {
             self.log.lock().unwrap().push((
                 request.method.as_str().to_owned(),
                 request.path.clone(),
@@ -430,7 +437,7 @@ pub(crate) mod memory {
                     .iter()
                     .map(|(n, v)| ((*n).to_owned(), v.clone()))
                     .collect(),
-                request.body.clone(),
+                request.body.to_vec(),
             ));
             (self.handler)(request)
         }
@@ -509,7 +516,7 @@ mod tests {
         };
         let t = UreqTransport::new("https", "127.0.0.1", 1, &[vec![1, 2, 3]], &settings).unwrap();
         let e = t
-            .send(&HttpRequest::get("/iot/api/v2/x?secret=1"))
+            .round_trip(&HttpRequest::get("/iot/api/v2/x?secret=1"))
             .unwrap_err();
         assert!(
             matches!(

@@ -302,9 +302,17 @@ impl Sender {
         };
         let path = format!("{MESSAGES}?{ACCEPT_BYTES}={accept}");
         let bytes = self.buffer.len();
-        let response = self
-            .rest
-            .call_with(HttpRequest::post(path, self.buffer.clone()), refresh_on_403)?;
+        // The request shares the buffer rather than copying it; once the call
+        // is over nobody else holds it, and it comes back for the next batch.
+        let body = Arc::new(std::mem::take(&mut self.buffer));
+        let result = self.rest.call_with(
+            HttpRequest::post_shared(path, Arc::clone(&body)),
+            refresh_on_403,
+        );
+        if let Ok(buffer) = Arc::try_unwrap(body) {
+            self.buffer = buffer;
+        }
+        let response = result?;
         if !response.is_success() {
             return Err(Error::Transport {
                 status: response.status,
