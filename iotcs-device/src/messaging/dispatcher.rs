@@ -46,7 +46,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Sender as Channel;
+use crossbeam_channel::{Receiver, Sender as Channel};
 use iotcs_core::message::Message;
 use iotcs_core::{Config, Error};
 
@@ -105,6 +105,19 @@ pub(crate) struct Dispatcher {
 /// The bound of the message store, `[message_persistence] max_messages`.
 fn max_persisted_messages(config: &Config) -> usize {
     config.message_persistence.max_messages
+}
+
+/// Queues the RESOURCES_REPORT of the capability resources; a failure is
+/// logged (the cloud then only lacks the report, the device works).
+fn queue_resources_report(capabilities: &Capabilities, outbox: &Outbox) {
+    match capabilities.report() {
+        Ok(report) => {
+            if let Err(e) = outbox.push(vec![Outgoing::new(report)]) {
+                log::warn!("the resources report could not be queued: {e}");
+            }
+        }
+        Err(e) => log::warn!("cannot build the resources report: {e}"),
+    }
 }
 
 /// Opens the message store of `endpoint_id` at `path` (the device resolves
@@ -198,20 +211,27 @@ impl Dispatcher {
             clock.as_clock(),
         );
         capabilities.register(&inbound);
-        match capabilities.report() {
-            Ok(report) => {
-                if let Err(e) = outbox.push(vec![Outgoing::new(report)]) {
-                    log::warn!("the resources report could not be queued: {e}");
-                }
-            }
-            Err(e) => log::warn!("cannot build the resources report: {e}"),
-        }
+        queue_resources_report(&capabilities, &outbox);
         dispatcher.capabilities = Some(capabilities);
+        dispatcher.spawn_threads(config, rest, outbox, wake, counters)?;
+        Ok(dispatcher)
+    }
+
+    /// Starts the sender, the receiver and the watchdog, in that order.
+    fn spawn_threads(
+        &mut self,
+        config: &Config,
+        rest: Arc<RestClient>,
+        outbox: Arc<Outbox>,
+        wake: Receiver<()>,
+        counters: Arc<Counters>,
+    ) -> Result<(), Error> {
+        let messaging = &config.device_messaging;
         let long_poll = !messaging.disable_long_polling;
         let sender = Sender {
             outbox,
             rest: Arc::clone(&rest),
-            inbound: Arc::clone(&inbound),
+            inbound: Arc::clone(&self.context.inbound),
             settings: SenderSettings {
                 batch_max: messaging.dispatcher_max_messages_per_connection.max(1),
                 accept_requests: !long_poll,
@@ -221,22 +241,11 @@ impl Dispatcher {
             backoff: Backoff::new(messaging.message_dispatcher_backoff, system_random()),
             buffer: Vec::with_capacity(4096),
         };
-        let (stop_tx, stop) = crossbeam_channel::bounded(1);
-        dispatcher.sender_stop = Some(stop_tx);
-        match Worker::spawn("iotcs-sender", move || {
-            pool::mark_io_thread();
-            sender.run(&stop, &wake)
-        }) {
-            Ok(worker) => dispatcher.sender = Some(worker),
-            Err(e) => {
-                // The spawn error is the one worth reporting.
-                let _ = dispatcher.stop(Instant::now() + Duration::from_secs(5));
-                return Err(e);
-            }
-        }
+        let (stop, worker) = self.spawn_io("iotcs-sender", move |stop| sender.run(stop, &wake))?;
+        (self.sender_stop, self.sender) = (Some(stop), Some(worker));
         let receiver = ReceiverLoop {
             rest,
-            inbound,
+            inbound: Arc::clone(&self.context.inbound),
             settings: ReceiverSettings {
                 long_poll,
                 hold: LONG_POLL_HOLD,
@@ -246,34 +255,38 @@ impl Dispatcher {
             counters,
             backoff: Backoff::new(messaging.message_dispatcher_backoff, system_random()),
         };
+        let (stop, worker) = self.spawn_io("iotcs-receiver", move |stop| receiver.run(stop))?;
+        (self.receiver_stop, self.receiver) = (Some(stop), Some(worker));
+        let watched = Arc::clone(&self.context.inbound);
+        let (stop, worker) = self.spawn_io("iotcs-watchdog", move |stop| {
+            crate::messaging::watchdog::run(&watched, stop);
+        })?;
+        (self.watchdog_stop, self.watchdog) = (Some(stop), Some(worker));
+        Ok(())
+    }
+
+    /// Spawns the IO thread `name` running `body` with the receiving end of
+    /// its stop channel, and returns the sending end with the thread. If the
+    /// thread cannot be spawned, stops those started and returns why.
+    fn spawn_io<T: Send + 'static>(
+        &mut self,
+        name: &str,
+        body: impl FnOnce(&Receiver<()>) -> T + Send + 'static,
+    ) -> Result<(Channel<()>, Worker<T>), Error> {
         let (stop_tx, stop) = crossbeam_channel::bounded(1);
-        dispatcher.receiver_stop = Some(stop_tx);
-        match Worker::spawn("iotcs-receiver", move || {
+        let spawned = Worker::spawn(name, move || {
+            // The sender, receiver and watchdog never run user code.
             pool::mark_io_thread();
-            receiver.run(&stop)
-        }) {
-            Ok(worker) => dispatcher.receiver = Some(worker),
+            body(&stop)
+        });
+        match spawned {
+            Ok(worker) => Ok((stop_tx, worker)),
             Err(e) => {
                 // The spawn error is the one worth reporting.
-                let _ = dispatcher.stop(Instant::now() + Duration::from_secs(5));
-                return Err(e);
+                let _ = self.stop(Instant::now() + Duration::from_secs(5));
+                Err(e)
             }
         }
-        let (stop_tx, stop) = crossbeam_channel::bounded(1);
-        dispatcher.watchdog_stop = Some(stop_tx);
-        let watched = Arc::clone(&dispatcher.context.inbound);
-        match Worker::spawn("iotcs-watchdog", move || {
-            // It never runs user code either.
-            pool::mark_io_thread();
-            crate::messaging::watchdog::run(&watched, &stop);
-        }) {
-            Ok(worker) => dispatcher.watchdog = Some(worker),
-            Err(e) => {
-                let _ = dispatcher.stop(Instant::now() + Duration::from_secs(5));
-                return Err(e);
-            }
-        }
-        Ok(dispatcher)
     }
 
     /// The context virtual devices share.

@@ -11,16 +11,18 @@
 //! before it fails.
 //!
 //! `GUARANTEED_DELIVERY` messages are also written to the
-//! [`MessageStore`] (when persistence is enabled) and made durable before
-//! the push returns; the sender deletes them once the cloud accepted them
-//! (or rejected them for good), and [`Outbox::restore`] queues what a
-//! previous run left. Bounds: the dispatcher holds at most
-//! `dispatcher_max_queue_size` messages, queued or in flight until their
-//! fate is settled ([`crate::messaging::room`]), and the store at most
-//! [`PersistSettings::max_messages`]; a push beyond either is refused with an
-//! error, its messages are handed back ([`Refused`]) and their error
-//! callbacks run, and a `message_dispatcher:overflow` alert is queued. Nothing
-//! already queued or stored is ever dropped to make room.
+//! [`crate::messaging::persist::MessageStore`] (when persistence is enabled)
+//! and made durable before the push returns ([`crate::messaging::durable`]);
+//! the sender deletes them once the cloud accepted them (or rejected them for
+//! good), and [`Outbox::restore`] queues what a previous run left. Bounds:
+//! the dispatcher holds at most `dispatcher_max_queue_size` messages, queued
+//! or in flight until their fate is settled ([`crate::messaging::room`]), and
+//! the store at most [`PersistSettings::max_messages`]; whether a push fits is
+//! [`crate::messaging::admission`]'s decision. A push beyond either bound is
+//! refused with an error, its messages are handed back ([`Refused`]) and their
+//! error callbacks run, and a `message_dispatcher:overflow` alert is queued
+//! ([`crate::messaging::overflow`]). Nothing already queued or stored is ever
+//! dropped to make room.
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -363,20 +365,7 @@ impl Outbox {
         items: Vec<Outgoing>,
         deadline: Instant,
     ) -> Result<(), Refused> {
-        for item in &items {
-            if let Err(error) = item.message.check_limits() {
-                return Err(Refused { error, items });
-            }
-        }
-        // Written outside the lock; the messages are kept until they are
-        // queued, so a refusal hands back exactly what was given.
-        let mut entries: Vec<(Outgoing, Box<str>)> = items
-            .into_iter()
-            .map(|item| {
-                let wire = item.message.to_json().into_boxed_str();
-                (item, wire)
-            })
-            .collect();
+        let mut entries = wire_up(items)?;
         // A place each in the bound, taken before the queue lock; messages
         // being sent hold theirs until settled.
         let places = match self.room.take(
@@ -565,6 +554,24 @@ impl Outbox {
         // guards a sound queue.
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Checks `items` against the wire's limits and writes each one's wire JSON,
+/// outside the queue lock. The messages are kept until they are queued, so
+/// a refusal hands back exactly what was given.
+fn wire_up(items: Vec<Outgoing>) -> Result<Vec<(Outgoing, Box<str>)>, Refused> {
+    for item in &items {
+        if let Err(error) = item.message.check_limits() {
+            return Err(Refused { error, items });
+        }
+    }
+    Ok(items
+        .into_iter()
+        .map(|item| {
+            let wire = item.message.to_json().into_boxed_str();
+            (item, wire)
+        })
+        .collect())
 }
 
 /// The overflow alert's settling: delivered or given up, the next overflow
