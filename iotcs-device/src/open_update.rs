@@ -20,7 +20,7 @@ pub(crate) struct SharedUpdate {
 /// What [`SharedUpdate`] guards.
 #[derive(Debug, Default)]
 pub(crate) struct Transaction {
-    /// Live [`Update`] handles: the update is open while there is one.
+    /// Live [`crate::Update`] handles: the update is open while there is one.
     pub(crate) holders: usize,
     /// The validated values gathered, by canonical name, in the order first
     /// set; a later value for an attribute replaces the earlier one.

@@ -4,7 +4,7 @@
 //! As in the reference, the open update belongs to the virtual device, not to
 //! the handle: while one is open, [`VirtualDevice::set`] (from any thread)
 //! adds to it instead of sending, and `finish` sends everything gathered. The
-//! gathered values live in the device's shared state ([`SharedUpdate`]),
+//! gathered values live in the device's shared state ([`crate::open_update::SharedUpdate`]),
 //! behind one lock that `set` and the handles take; nothing is sent under
 //! it. So that a thread's values reach the queue in the order it set them, a
 //! `set` or `finish` that would queue while another thread's `finish` is

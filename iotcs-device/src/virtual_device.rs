@@ -80,7 +80,7 @@ struct Inner {
     endpoint_id: String,
     model: Arc<DeviceModel>,
     slots: Mutex<HashMap<String, Slot>>,
-    /// The open update, if any (see [`Update`]).
+    /// The open update, if any (see [`crate::Update`]).
     update: SharedUpdate,
     callbacks: RwLock<Callbacks>,
     context: Arc<DeviceContext>,
@@ -177,7 +177,7 @@ impl VirtualDevice {
     /// Validates `value` against the model and sends it in one DATA message
     /// (format `<urn>:attributes`), or, while an [`update`](Self::update) is
     /// open on this virtual device (from any thread), adds it to that update,
-    /// which sends it with the rest at [`Update::finish`]. The device may set
+    /// which sends it with the rest at [`crate::Update::finish`]. The device may set
     /// any attribute of its model, writable or not. Returns `self` for
     /// chaining. Reference: `set(attributeName, value)`.
     ///
@@ -291,7 +291,7 @@ impl VirtualDevice {
         &self.inner.context
     }
 
-    /// The virtual device's one open update (see [`Update`]).
+    /// The virtual device's one open update (see [`crate::Update`]).
     pub(crate) fn shared_update(&self) -> &SharedUpdate {
         &self.inner.update
     }

@@ -58,7 +58,7 @@ pub(crate) struct Outgoing {
     /// Told about delivery or failure; `None` for fire-and-forget messages
     /// (responses to requests).
     pub(crate) listener: Option<Arc<dyn DeliveryListener>>,
-    /// The message's key in the [`MessageStore`] once persisted.
+    /// The message's key in the [`crate::messaging::persist::MessageStore`] once persisted.
     pub(crate) key: Option<u64>,
 }
 
@@ -107,7 +107,7 @@ pub(crate) struct Queued {
     kind: MessageType,
     /// Told about delivery or failure.
     pub(crate) listener: Option<Arc<dyn DeliveryListener>>,
-    /// The message's key in the [`MessageStore`] once persisted.
+    /// The message's key in the [`crate::messaging::persist::MessageStore`] once persisted.
     pub(crate) key: Option<u64>,
     /// Its place in `dispatcher_max_queue_size`, freed when the message is
     /// dropped.
