@@ -366,7 +366,9 @@ impl Inbound {
         self.answer_routed(request, self.route(request))
     }
 
-    /// As [`Inbound::answer`], with the handler already looked up.
+    /// Runs the handler `lookup` found for `request` and returns the RESPONSE
+    /// followed by the handler's follow-ups (empty when no response can be
+    /// built).
     fn answer_routed(
         &self,
         request: &Message,
