@@ -210,7 +210,7 @@ pub mod status {
 
 /// What the status of the cloud's answer to a POST of messages says about
 /// those messages: the statuses behind the fate table of the SDK's sender
-/// (`iotcs-device/src/fate.rs`, copied in ARCHITECTURE.md), which adds what
+/// (`iotcs-device/src/messaging/fate.rs`, copied in ARCHITECTURE.md), which adds what
 /// depends on the batch (its sources, its length).
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 #[allow(

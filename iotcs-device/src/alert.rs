@@ -10,12 +10,51 @@ use std::fmt;
 use std::sync::Arc;
 
 use iotcs_core::message::{Message, Severity};
-use iotcs_core::model::Format;
+use iotcs_core::model::{Format, FormatType};
 use iotcs_core::{Error, Value};
 
-use crate::callbacks::Content;
-use crate::outbox::Outgoing;
-use crate::virtual_device::{Delivery, VirtualDevice};
+use crate::messaging::outbox::Outgoing;
+use crate::virtual_device::{Content, Delivery, VirtualDevice};
+
+impl VirtualDevice {
+    /// An alert of format `format_urn` (an ALERT format of the model) to fill
+    /// in and [`Alert::raise`]. Reference: `createAlert(formatURN)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Argument`] if the model has no ALERT format `format_urn`.
+    pub fn create_alert(&self, format_urn: &str) -> Result<Alert, Error> {
+        match self.device_model().format(format_urn) {
+            Some(format) if format.format_type() == FormatType::Alert => Ok(Alert::new(
+                self.clone(),
+                format.clone(),
+                Severity::default(),
+            )),
+            _ => Err(Error::argument(format!(
+                "device model {} has no alert format {format_urn}",
+                self.device_model().urn()
+            ))),
+        }
+    }
+
+    /// Custom data of format `format_urn` (a DATA format of the model) to
+    /// fill in and [`Data::submit`]. Reference: `createData(formatURN)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Argument`] if the model has no DATA format `format_urn`.
+    pub fn create_data(&self, format_urn: &str) -> Result<Data, Error> {
+        match self.device_model().format(format_urn) {
+            Some(format) if format.format_type() == FormatType::Data => {
+                Ok(Data::new(self.clone(), format.clone()))
+            }
+            _ => Err(Error::argument(format!(
+                "device model {} has no data format {format_urn}",
+                self.device_model().urn()
+            ))),
+        }
+    }
+}
 
 /// The fields of a format being filled in, shared by [`Alert`] and [`Data`].
 struct Fields {
@@ -41,10 +80,9 @@ impl Fields {
             content,
         });
         self.device
-            .inner
-            .context
+            .context()
             .outbox
-            .send(vec![Outgoing::with_listener(message, listener)])
+            .push(vec![Outgoing::with_listener(message, listener)])
     }
 }
 
@@ -125,7 +163,7 @@ impl Alert {
         fields
             .format
             .check_complete(fields.values.iter().map(|(n, _)| n.as_str()))?;
-        let context = &fields.device.inner.context;
+        let context = fields.device.context();
         let message = Message::alert(
             fields.device.endpoint_id(),
             fields.format.urn(),
@@ -207,7 +245,7 @@ impl Data {
         fields
             .format
             .check_complete(fields.values.iter().map(|(n, _)| n.as_str()))?;
-        let context = &fields.device.inner.context;
+        let context = fields.device.context();
         let message = Message::data(
             fields.device.endpoint_id(),
             fields.format.urn(),

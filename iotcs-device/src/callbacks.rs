@@ -7,44 +7,15 @@
 //! they always run on a callback-pool thread (or, during close, on the
 //! closing thread), never on the sender or receiver.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::Arc;
 
 use iotcs_core::{Error, Value};
 
-use crate::events::{ActionEvent, ChangeEvent, ErrorEvent, NamedValue};
-use crate::virtual_device::VirtualDevice;
-
-type ChangeCallback = Arc<dyn Fn(&ChangeEvent) + Send + Sync>;
-type ErrorCallback = Arc<dyn Fn(&ErrorEvent) + Send + Sync>;
-pub(crate) type ActionCallback = Arc<dyn Fn(&ActionEvent) + Send + Sync>;
-
-/// What a failed message of a virtual device carried, which decides whose
-/// `on_error` callbacks hear of it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Content {
-    /// Attribute values: the callbacks of those attributes, then the general
-    /// one.
-    Attributes,
-    /// An alert: the callbacks of every attribute, then the general one (the
-    /// reference: an attribute's callback hears "an error when setting the
-    /// value for attributeName or an error when raising an Alert").
-    Alert,
-    /// Custom data: the general callback only (the reference names only
-    /// attributes and alerts for an attribute's callback).
-    Data,
-}
-
-/// The registered callbacks; the specific one runs before the general one.
-#[derive(Default)]
-pub(crate) struct Callbacks {
-    change: HashMap<String, ChangeCallback>,
-    change_all: Option<ChangeCallback>,
-    error: HashMap<String, ErrorCallback>,
-    error_all: Option<ErrorCallback>,
-    action: HashMap<String, ActionCallback>,
-    action_all: Option<ActionCallback>,
-}
+use crate::events::{ActionEvent, ChangeEvent, ErrorEvent};
+use crate::named_value::NamedValue;
+use crate::virtual_device::{
+    ActionCallback, Callbacks, ChangeCallback, Content, ErrorCallback, VirtualDevice,
+};
 
 impl VirtualDevice {
     /// Calls `callback` when the cloud changes `attribute` (or, with `None`,
@@ -60,7 +31,9 @@ impl VirtualDevice {
         attribute: Option<&str>,
         callback: impl Fn(&ChangeEvent) + Send + Sync + 'static,
     ) -> Result<&Self, Error> {
-        let callback: ChangeCallback = Arc::new(callback);
+        let callback: ChangeCallback = Arc::new(move |device, value| {
+            callback(&ChangeEvent::new(device.clone(), value));
+        });
         match attribute {
             Some(a) => {
                 let name = self.attribute_name(a)?;
@@ -103,7 +76,9 @@ impl VirtualDevice {
         attribute: Option<&str>,
         callback: impl Fn(&ErrorEvent) + Send + Sync + 'static,
     ) -> Result<&Self, Error> {
-        let callback: ErrorCallback = Arc::new(callback);
+        let callback: ErrorCallback = Arc::new(move |device, values, message| {
+            callback(&ErrorEvent::new(device.clone(), values, message.to_owned()));
+        });
         match attribute {
             Some(a) => {
                 let name = self.attribute_name(a)?;
@@ -144,7 +119,13 @@ impl VirtualDevice {
         action: Option<&str>,
         callback: impl Fn(&ActionEvent) + Send + Sync + 'static,
     ) -> Result<&Self, Error> {
-        let callback: ActionCallback = Arc::new(callback);
+        let callback: ActionCallback = Arc::new(move |device, name, arguments| {
+            callback(&ActionEvent::new(
+                device.clone(),
+                name.to_owned(),
+                arguments,
+            ));
+        });
         match action {
             Some(a) => {
                 let name = self.action_name(a)?;
@@ -212,30 +193,33 @@ impl VirtualDevice {
         // Callbacks run without the lock held, so they may register callbacks.
         let ran = !specific.is_empty() || general.is_some();
         for (callback, (name, value)) in specific {
-            callback(&ChangeEvent::new(
-                self.clone(),
-                NamedValue::new(name.clone(), value.clone()),
-            ));
+            callback(self, NamedValue::new(name.clone(), value.clone()));
         }
         if let (Some(callback), Some(list)) =
             (general, NamedValue::from_pairs(values.iter().cloned()))
         {
-            callback(&ChangeEvent::new(self.clone(), list));
+            callback(self, list);
         }
         ran
     }
 
-    /// The action callbacks for `action` (specific first), cloned out of the
-    /// lock.
-    pub(crate) fn action_callbacks(&self, action: &str) -> Vec<ActionCallback> {
-        let callbacks = self.callbacks();
-        callbacks
-            .action
-            .get(action)
-            .into_iter()
-            .chain(callbacks.action_all.as_ref())
-            .cloned()
-            .collect()
+    /// Runs the callbacks of `action` (specific first), cloned out of the
+    /// lock, with its `arguments`; whether there was any.
+    pub(crate) fn run_action_callbacks(&self, action: &str, arguments: Option<NamedValue>) -> bool {
+        let callbacks: Vec<ActionCallback> = {
+            let callbacks = self.callbacks();
+            callbacks
+                .action
+                .get(action)
+                .into_iter()
+                .chain(callbacks.action_all.as_ref())
+                .cloned()
+                .collect()
+        };
+        for callback in &callbacks {
+            callback(self, action, arguments.clone());
+        }
+        !callbacks.is_empty()
     }
 
     /// Hands the error callbacks for a failed message to the pool:
@@ -247,7 +231,7 @@ impl VirtualDevice {
         message: String,
     ) {
         let device = self.clone();
-        self.inner.context.spawner().spawn(Box::new(move || {
+        self.context().spawner().spawn(Box::new(move || {
             let (specific, general) = {
                 let callbacks = device.callbacks();
                 let specific: Vec<ErrorCallback> = match content {
@@ -256,8 +240,7 @@ impl VirtualDevice {
                         .filter_map(|(n, _)| callbacks.error.get(n).cloned())
                         .collect(),
                     Content::Alert => device
-                        .inner
-                        .model
+                        .device_model()
                         .attributes()
                         .iter()
                         .filter_map(|a| callbacks.error.get(a.name()).cloned())
@@ -266,9 +249,9 @@ impl VirtualDevice {
                 };
                 (specific, callbacks.error_all.clone())
             };
-            let event = ErrorEvent::new(device.clone(), NamedValue::from_pairs(values), message);
+            let values = NamedValue::from_pairs(values);
             for callback in specific.iter().chain(general.as_ref()) {
-                callback(&event);
+                callback(&device, values.clone(), &message);
             }
         }));
     }
@@ -277,20 +260,6 @@ impl VirtualDevice {
     /// callbacks holding a clone of their device would otherwise form.
     pub(crate) fn clear_callbacks(&self) {
         *self.callbacks_mut() = Callbacks::default();
-    }
-
-    fn callbacks(&self) -> RwLockReadGuard<'_, Callbacks> {
-        self.inner
-            .callbacks
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn callbacks_mut(&self) -> RwLockWriteGuard<'_, Callbacks> {
-        self.inner
-            .callbacks
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -435,16 +404,11 @@ mod tests {
             c.fetch_add(1, Ordering::SeqCst);
         })
         .unwrap();
-        let event = ActionEvent::new(
-            vd.clone(),
-            "power".into(),
-            Some(NamedValue::new("value", Value::Boolean(true))),
-        );
-        for callback in vd.action_callbacks("power") {
-            callback(&event);
-        }
+        let arguments = Some(NamedValue::new("value", Value::Boolean(true)));
+        assert!(vd.run_action_callbacks("power", arguments.clone()));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         vd.clear_callbacks();
-        assert!(vd.action_callbacks("power").is_empty());
+        assert!(!vd.run_action_callbacks("power", arguments));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 }

@@ -4,30 +4,25 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
 use iotcs_core::__private::crypto::RsaKeyPair;
 use iotcs_core::__private::crypto::activation::IndirectActivationRequest;
 use iotcs_core::model::{DeviceModel, capability};
 use iotcs_core::{Config, Error, TrustedAssets, TrustedAssetsStore};
 
-use crate::activation;
 use crate::client::Client;
-use crate::dispatcher::{Dispatcher, http_settings};
-use crate::models::Models;
-use crate::persist::{self, OpenDatabase};
+use crate::clock::{Clock, system_clock};
+use crate::cloud::activation;
+use crate::cloud::models::Models;
+use crate::cloud::rest::RestClient;
+use crate::cloud::transport::{HttpSettings, Transport, UreqTransport};
+use crate::messaging::dispatcher::{CLOSE_TIMEOUT, Dispatcher};
+use crate::messaging::persist::{self, OpenDatabase};
 use crate::remote;
-use crate::rest::{Clock, RestClient, system_clock};
-use crate::restored::Registry;
 use crate::state::{self, DeviceRecord};
-use crate::transport::{Transport, UreqTransport};
-use crate::virtual_device::VirtualDevice;
-
-/// How long [`DirectlyConnectedDevice::close`] (and `Drop`) waits in total for
-/// the threads to stop and the queued messages to go out. Longer than the
-/// default response timeout (15 s), so one last POST can finish.
-pub(crate) const CLOSE_TIMEOUT: Duration = Duration::from_secs(20);
+use crate::virtual_device::{Registry, VirtualDevice};
 
 /// A directly-connected device. Reference: `DirectlyConnectedDevice` (a
 /// `Client`).
@@ -119,7 +114,7 @@ impl DirectlyConnectedDevice {
             assets.server_host(),
             assets.server_port(),
             assets.trust_anchors(),
-            &http_settings(&config),
+            &HttpSettings::from_config(&config),
         )?;
         DirectlyConnectedDevice::with_transport(store, config, Arc::new(transport), system_clock())
     }
@@ -167,7 +162,7 @@ impl DirectlyConnectedDevice {
                 Arc::clone(&device.rest),
                 &device.config,
                 &device.store_path,
-                &device.devices,
+                Arc::new(device.devices.clone()),
             )?);
         }
         Ok(device)
@@ -231,7 +226,7 @@ impl DirectlyConnectedDevice {
             Arc::clone(&self.rest),
             &self.config,
             &self.store_path,
-            &self.devices,
+            Arc::new(self.devices.clone()),
         )?);
         Ok(())
     }
@@ -432,9 +427,7 @@ impl DirectlyConnectedDevice {
             Arc::clone(dispatcher.context()),
         );
         remote::register(&dispatcher.context().inbound, &device);
-        let mut devices = self.devices.lock().unwrap_or_else(|e| e.into_inner());
-        devices.retain(|d| d.strong_count() > 0);
-        devices.push(Arc::downgrade(&device.inner));
+        self.devices.add(&device);
         device
     }
 
@@ -468,10 +461,7 @@ impl DirectlyConnectedDevice {
             Some(mut dispatcher) => dispatcher.stop(deadline),
             None => Ok(()),
         };
-        let devices = std::mem::take(&mut *self.devices.lock().unwrap_or_else(|e| e.into_inner()));
-        for inner in devices.iter().filter_map(Weak::upgrade) {
-            VirtualDevice { inner }.clear_callbacks();
-        }
+        self.devices.release_all();
         result
     }
 

@@ -46,6 +46,35 @@
 //! A complete program that starts a local cloud and plays a thermostat is
 //! `examples/directly_connected_device.rs` in the repository.
 //!
+//! # Layout
+//!
+//! Three layers, each importing only the ones below it:
+//!
+//! - **The user API**, at the crate root: [`DirectlyConnectedDevice`]
+//!   (`device.rs`, with `client.rs` for the [`Client`] trait and `state.rs`
+//!   for the state directory), [`VirtualDevice`] (`virtual_device.rs`: its
+//!   state, the registry of open devices, delivery reports) and what grows
+//!   on it, one file each: `update.rs` ([`Update`], with `open_update.rs`
+//!   for the state it shares), `alert.rs` ([`Alert`], [`Data`]),
+//!   `callbacks.rs` (`on_change`, `on_error`, `on_action` and running them),
+//!   `events.rs` and `named_value.rs` (what callbacks receive), `remote.rs`
+//!   (the cloud's attribute writes and action calls), `external.rs`,
+//!   [`logging`]. `clock.rs` is the server-adjusted clock every layer reads.
+//! - **`cloud/`**, talking to the cloud: `activation.rs`, `token.rs` (the
+//!   token's lifecycle, no IO), `rest.rs` (authenticated calls),
+//!   `transport.rs` (HTTPS), `models.rs` (device models, fetched and cached).
+//! - **`messaging/`**, the engine: `dispatcher.rs` owns its threads and
+//!   builds `context.rs` (what virtual devices reach it through); outgoing,
+//!   `outbox.rs` (with `admission.rs`, `durable.rs` over `persist.rs`,
+//!   `overflow.rs`, `queue.rs`, `room.rs`), `sender.rs` (with `fate.rs`,
+//!   `backoff.rs`) and `restored.rs`; incoming, `receiver.rs`, `inbound.rs`
+//!   (with `router.rs`, `tickets.rs`), `pool.rs` and `watchdog.rs`; and
+//!   `capability.rs`, `counters.rs`, `worker.rs`.
+//!
+//! Room to grow: storage objects go in `storage/` (the user API's handle at
+//! the root, their transfers beside `cloud/`), device policies in `policy/`
+//! (applied in `VirtualDevice::offer` before a value reaches the outbox).
+//!
 //! # Logging
 //!
 //! The SDK logs through the `log` crate. Install the logger with
@@ -203,48 +232,37 @@
 #![deny(missing_docs)]
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
-mod activation;
+// The user API (see "Layout" above).
 mod alert;
-mod backoff;
 mod callbacks;
-mod capability;
 mod client;
-mod counters;
+mod clock;
 mod device;
-mod dispatcher;
 mod events;
 mod external;
-mod fate;
-mod inbound;
 pub mod logging;
-mod models;
-mod outbox;
-mod persist;
-mod pool;
-mod queue;
-mod receiver;
+mod named_value;
+mod open_update;
 mod remote;
-mod rest;
-mod restored;
-mod room;
-mod router;
-mod sender;
 mod state;
-mod token;
-mod transport;
 mod update;
 mod virtual_device;
-mod watchdog;
-mod worker;
+
+// Talking to the cloud.
+mod cloud;
+
+// The messaging engine.
+mod messaging;
 
 pub use alert::{Alert, Data};
 pub use client::Client;
 pub use device::DirectlyConnectedDevice;
-pub use events::{ActionEvent, ChangeEvent, ErrorEvent, NamedValue, NamedValues};
+pub use events::{ActionEvent, ChangeEvent, ErrorEvent};
 pub use external::ExternalObject;
 pub use iotcs_core::message::Severity;
 pub use iotcs_core::model::DeviceModel;
 pub use iotcs_core::{Config, Error, ErrorKind, Value, ValueType};
+pub use named_value::{NamedValue, NamedValues};
 pub use update::Update;
 pub use virtual_device::VirtualDevice;
 

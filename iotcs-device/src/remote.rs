@@ -12,7 +12,7 @@
 //! callback runs. A read-only attribute's own path is answered 400 too (the
 //! resource exists, changing it is refused). An action without any
 //! `on_action` callback is answered 404, a panicking callback 500; other
-//! paths 404 and other methods 405 (see [`crate::inbound`]). Success is 200
+//! paths 404 and other methods 405 (see [`crate::messaging::inbound`]). Success is 200
 //! with body `OK`, as Oracle's JavaScript library answers (its Java library
 //! answers 202; the cloud accepts both).
 
@@ -22,9 +22,9 @@ use iotcs_core::message::{Message, RequestPayload};
 use iotcs_core::model::ActionArguments;
 use iotcs_core::{Error, Value};
 
-use crate::events::{ActionEvent, NamedValue};
-use crate::inbound::{Handled, Inbound, RequestHandler, bad_request};
-use crate::outbox::Outgoing;
+use crate::messaging::inbound::{Handled, Inbound, RequestHandler, bad_request};
+use crate::messaging::outbox::Outgoing;
+use crate::named_value::NamedValue;
 use crate::virtual_device::VirtualDevice;
 
 /// Which resource of a virtual device a route serves.
@@ -147,27 +147,23 @@ impl Route {
             Ok(arguments) => arguments,
             Err(e) => return bad_request(&e.into()),
         };
-        let callbacks = self.device.action_callbacks(name);
-        if callbacks.is_empty() {
-            return Handled::status(404, format!("Not Found: no callback for action {name}"));
-        }
         let named_value = match arguments {
             ActionArguments::None => None,
             ActionArguments::Single(value) => Some(NamedValue::new("value", value)),
             ActionArguments::Named(list) => NamedValue::from_pairs(list),
         };
-        let event = ActionEvent::new(self.device.clone(), name.to_owned(), named_value);
-        for callback in callbacks {
-            callback(&event);
+        if self.device.run_action_callbacks(name, named_value) {
+            Handled::ok()
+        } else {
+            Handled::status(404, format!("Not Found: no callback for action {name}"))
         }
-        Handled::ok()
     }
 }
 
 /// The DATA message echoing attribute values the cloud set, so the cloud
 /// records them as the device's state.
 fn echo(device: &VirtualDevice, values: Vec<(String, Value)>) -> Result<Outgoing, Error> {
-    let context = &device.inner.context;
+    let context = device.context();
     let message = Message::data(
         device.endpoint_id(),
         device.device_model().attributes_format_urn(),
@@ -200,15 +196,15 @@ mod tests {
     use iotcs_core::model::samples;
 
     use super::*;
-    use crate::dispatcher::test_context;
-    use crate::pool::CallbackPool;
+    use crate::messaging::context::test_context;
+    use crate::messaging::pool::CallbackPool;
 
     const BASE: &str = "deviceModels/urn:com:example:iotcs:temperature_sensor";
 
     fn device() -> (VirtualDevice, CallbackPool) {
         let (context, pool) = test_context();
         let vd = VirtualDevice::new("EP-1", Arc::new(samples::temperature_sensor()), context);
-        register(&vd.inner.context.inbound, &vd);
+        register(&vd.context().inbound, &vd);
         (vd, pool)
     }
 
@@ -237,7 +233,7 @@ mod tests {
             5,
         )
         .unwrap();
-        let mut out = vd.inner.context.inbound.answer(&request);
+        let mut out = vd.context().inbound.answer(&request);
         let response = out.remove(0);
         match response.message.payload() {
             Payload::Response(r) => {

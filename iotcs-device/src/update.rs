@@ -4,7 +4,7 @@
 //! As in the reference, the open update belongs to the virtual device, not to
 //! the handle: while one is open, [`VirtualDevice::set`] (from any thread)
 //! adds to it instead of sending, and `finish` sends everything gathered. The
-//! gathered values live in the device's shared state ([`SharedUpdate`]),
+//! gathered values live in the device's shared state ([`crate::open_update::SharedUpdate`]),
 //! behind one lock that `set` and the handles take; nothing is sent under
 //! it. So that a thread's values reach the queue in the order it set them, a
 //! `set` or `finish` that would queue while another thread's `finish` is
@@ -12,77 +12,23 @@
 //! long as that push waits for room).
 
 use std::fmt;
-use std::sync::{Condvar, Mutex, MutexGuard};
-use std::thread::{self, ThreadId};
+
+use std::thread;
 
 use iotcs_core::{Error, Value};
 
-use crate::callbacks::Content;
-use crate::virtual_device::VirtualDevice;
-
-/// The update a virtual device has open, shared by every clone of it.
-#[derive(Debug, Default)]
-pub(crate) struct SharedUpdate {
-    state: Mutex<Transaction>,
-    /// Signalled when a `finish` has queued what it took.
-    queued: Condvar,
-}
-
-/// What [`SharedUpdate`] guards.
-#[derive(Debug, Default)]
-struct Transaction {
-    /// Live [`Update`] handles: the update is open while there is one.
-    holders: usize,
-    /// The validated values gathered, by canonical name, in the order first
-    /// set; a later value for an attribute replaces the earlier one.
-    values: Vec<(String, Value)>,
-    /// The thread whose `finish` took the values and is queueing them.
-    /// Others wait before they queue; that thread itself does not (an error
-    /// callback run inline from its push may call `set`).
-    queueing: Option<ThreadId>,
-}
-
-impl SharedUpdate {
-    fn lock(&self) -> MutexGuard<'_, Transaction> {
-        // Each change to it is a single push, count or flag; a panic cannot
-        // leave it torn.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Locks once no other thread's `finish` is queueing.
-    fn lock_when_queued(&self) -> MutexGuard<'_, Transaction> {
-        let me = thread::current().id();
-        let mut state = self.lock();
-        while state.queueing.is_some_and(|id| id != me) {
-            state = self.queued.wait(state).unwrap_or_else(|e| e.into_inner());
-        }
-        state
-    }
-}
-
-impl Transaction {
-    fn put(&mut self, name: String, value: Value) {
-        match self.values.iter_mut().find(|(n, _)| *n == name) {
-            Some(slot) => slot.1 = value,
-            None => self.values.push((name, value)),
-        }
-    }
-}
-
-/// Marks this thread as queueing an update's message until dropped.
-struct Queueing<'a> {
-    shared: &'a SharedUpdate,
-    previous: Option<ThreadId>,
-}
-
-impl Drop for Queueing<'_> {
-    fn drop(&mut self) {
-        self.shared.lock().queueing = self.previous;
-        self.shared.queued.notify_all();
-    }
-}
+use crate::open_update::Queueing;
+use crate::virtual_device::{Content, VirtualDevice};
 
 impl VirtualDevice {
+    /// Opens this virtual device's update (or joins the one open): values
+    /// set on the returned [`Update`], or with [`VirtualDevice::set`] until it
+    /// is finished, are sent together in one DATA message by
+    /// [`Update::finish`]. Reference: `update()`.
+    pub fn update(&self) -> Update<'_> {
+        Update::new(self)
+    }
+
     /// Adds a validated value to the open update; hands it back when no
     /// update is open (then the caller sends it; another thread's `finish`
     /// has queued its message by then).
@@ -97,10 +43,6 @@ impl VirtualDevice {
         }
         state.put(name, value);
         None
-    }
-
-    fn shared_update(&self) -> &SharedUpdate {
-        &self.inner.update
     }
 }
 
@@ -164,8 +106,7 @@ impl<'a> Update<'a> {
     pub fn set(self, attribute: &str, value: impl Into<Value>) -> Result<Self, Error> {
         let (attribute, value) = self
             .device
-            .inner
-            .model
+            .device_model()
             .validate_attribute(attribute, value.into())?;
         self.device
             .shared_update()

@@ -13,17 +13,56 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 
-use iotcs_core::message::{Message, MessageType, Severity};
-use iotcs_core::model::{DeviceModel, FormatType};
+use iotcs_core::message::{DataItems, Message, MessageType, Payload};
+use iotcs_core::model::DeviceModel;
 use iotcs_core::{Error, Value};
 
-use crate::alert::{Alert, Data};
-use crate::callbacks::{Callbacks, Content};
-use crate::dispatcher::DeviceContext;
-use crate::outbox::{DeliveryListener, Outgoing};
-use crate::update::{SharedUpdate, Update};
+use crate::messaging::context::DeviceContext;
+use crate::messaging::outbox::{DeliveryListener, Outgoing};
+use crate::messaging::restored::Survivors;
+use crate::named_value::NamedValue;
+use crate::open_update::SharedUpdate;
+
+// The callbacks as stored: `crate::callbacks` wraps each user callback to
+// build its event from these arguments. The events name `VirtualDevice`, so
+// storing them by event type here would make this file and the events'
+// import each other.
+/// An `on_change` callback: the device and the changed values.
+pub(crate) type ChangeCallback = Arc<dyn Fn(&VirtualDevice, NamedValue) + Send + Sync>;
+/// An `on_error` callback: the device, the values tried and what went wrong.
+pub(crate) type ErrorCallback = Arc<dyn Fn(&VirtualDevice, Option<NamedValue>, &str) + Send + Sync>;
+/// An `on_action` callback: the device, the action's name and its arguments.
+pub(crate) type ActionCallback =
+    Arc<dyn Fn(&VirtualDevice, &str, Option<NamedValue>) + Send + Sync>;
+
+/// What a failed message of a virtual device carried, which decides whose
+/// `on_error` callbacks hear of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Content {
+    /// Attribute values: the callbacks of those attributes, then the general
+    /// one.
+    Attributes,
+    /// An alert: the callbacks of every attribute, then the general one (the
+    /// reference: an attribute's callback hears "an error when setting the
+    /// value for attributeName or an error when raising an Alert").
+    Alert,
+    /// Custom data: the general callback only (the reference names only
+    /// attributes and alerts for an attribute's callback).
+    Data,
+}
+
+/// The registered callbacks; the specific one runs before the general one.
+#[derive(Default)]
+pub(crate) struct Callbacks {
+    pub(crate) change: HashMap<String, ChangeCallback>,
+    pub(crate) change_all: Option<ChangeCallback>,
+    pub(crate) error: HashMap<String, ErrorCallback>,
+    pub(crate) error_all: Option<ErrorCallback>,
+    pub(crate) action: HashMap<String, ActionCallback>,
+    pub(crate) action_all: Option<ActionCallback>,
+}
 
 /// One attribute's values.
 #[derive(Clone, Debug, Default)]
@@ -37,14 +76,14 @@ struct Slot {
 }
 
 /// The state every clone of a virtual device shares.
-pub(crate) struct Inner {
-    pub(crate) endpoint_id: String,
-    pub(crate) model: Arc<DeviceModel>,
+struct Inner {
+    endpoint_id: String,
+    model: Arc<DeviceModel>,
     slots: Mutex<HashMap<String, Slot>>,
-    /// The open update, if any (see [`Update`]).
-    pub(crate) update: SharedUpdate,
-    pub(crate) callbacks: RwLock<Callbacks>,
-    pub(crate) context: Arc<DeviceContext>,
+    /// The open update, if any (see [`crate::Update`]).
+    update: SharedUpdate,
+    callbacks: RwLock<Callbacks>,
+    context: Arc<DeviceContext>,
 }
 
 /// A device model instance for one endpoint. Reference: `VirtualDevice`
@@ -53,7 +92,7 @@ pub(crate) struct Inner {
 /// Attribute, action and field names may be given by name or by alias.
 #[derive(Clone)]
 pub struct VirtualDevice {
-    pub(crate) inner: Arc<Inner>,
+    inner: Arc<Inner>,
 }
 
 impl fmt::Debug for VirtualDevice {
@@ -138,7 +177,7 @@ impl VirtualDevice {
     /// Validates `value` against the model and sends it in one DATA message
     /// (format `<urn>:attributes`), or, while an [`update`](Self::update) is
     /// open on this virtual device (from any thread), adds it to that update,
-    /// which sends it with the rest at [`Update::finish`]. The device may set
+    /// which sends it with the rest at [`crate::Update::finish`]. The device may set
     /// any attribute of its model, writable or not. Returns `self` for
     /// chaining. Reference: `set(attributeName, value)`.
     ///
@@ -186,52 +225,6 @@ impl VirtualDevice {
         self.set(attribute, value)
     }
 
-    /// Opens this virtual device's update (or joins the one open): values
-    /// set on the returned [`Update`], or with [`VirtualDevice::set`] until it
-    /// is finished, are sent together in one DATA message by
-    /// [`Update::finish`]. Reference: `update()`.
-    pub fn update(&self) -> Update<'_> {
-        Update::new(self)
-    }
-
-    /// An alert of format `format_urn` (an ALERT format of the model) to fill
-    /// in and [`Alert::raise`]. Reference: `createAlert(formatURN)`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Argument`] if the model has no ALERT format `format_urn`.
-    pub fn create_alert(&self, format_urn: &str) -> Result<Alert, Error> {
-        match self.inner.model.format(format_urn) {
-            Some(format) if format.format_type() == FormatType::Alert => Ok(Alert::new(
-                self.clone(),
-                format.clone(),
-                Severity::default(),
-            )),
-            _ => Err(Error::argument(format!(
-                "device model {} has no alert format {format_urn}",
-                self.inner.model.urn()
-            ))),
-        }
-    }
-
-    /// Custom data of format `format_urn` (a DATA format of the model) to
-    /// fill in and [`Data::submit`]. Reference: `createData(formatURN)`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Argument`] if the model has no DATA format `format_urn`.
-    pub fn create_data(&self, format_urn: &str) -> Result<Data, Error> {
-        match self.inner.model.format(format_urn) {
-            Some(format) if format.format_type() == FormatType::Data => {
-                Ok(Data::new(self.clone(), format.clone()))
-            }
-            _ => Err(Error::argument(format!(
-                "device model {} has no data format {format_urn}",
-                self.inner.model.urn()
-            ))),
-        }
-    }
-
     /// Sends validated `(canonical name, value)` pairs in one DATA message and
     /// records them as current values once queued.
     pub(crate) fn send_attributes(&self, values: Vec<(String, Value)>) -> Result<(), Error> {
@@ -250,7 +243,7 @@ impl VirtualDevice {
         });
         context
             .outbox
-            .send(vec![Outgoing::with_listener(message, listener)])?;
+            .push(vec![Outgoing::with_listener(message, listener)])?;
         let mut slots = self.slots();
         for (name, value) in values {
             slots.entry(name).or_default().value = Some(value);
@@ -292,6 +285,33 @@ impl VirtualDevice {
             })
     }
 
+    /// What the device shares with the engine: the outbox, the inbound
+    /// side, the server's clock.
+    pub(crate) fn context(&self) -> &DeviceContext {
+        &self.inner.context
+    }
+
+    /// The virtual device's one open update (see [`crate::Update`]).
+    pub(crate) fn shared_update(&self) -> &SharedUpdate {
+        &self.inner.update
+    }
+
+    /// The registered callbacks, to read (see `crate::callbacks`).
+    pub(crate) fn callbacks(&self) -> RwLockReadGuard<'_, Callbacks> {
+        self.inner
+            .callbacks
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The registered callbacks, to change.
+    pub(crate) fn callbacks_mut(&self) -> RwLockWriteGuard<'_, Callbacks> {
+        self.inner
+            .callbacks
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
     fn slots(&self) -> MutexGuard<'_, HashMap<String, Slot>> {
         // Slot updates are plain assignments; a panic cannot leave one torn.
         self.inner.slots.lock().unwrap_or_else(|e| e.into_inner())
@@ -324,14 +344,110 @@ impl DeliveryListener for Delivery {
     }
 }
 
+/// The virtual devices of an open device, shared by the device (which adds
+/// to it, and releases their callbacks at close) and the listener of
+/// restored messages (which looks in it, see [`Survivors`]).
+#[derive(Clone, Default)]
+pub(crate) struct Registry(Arc<Mutex<Vec<Weak<Inner>>>>);
+
+impl Registry {
+    /// Adds `device`, forgetting those dropped since.
+    pub(crate) fn add(&self, device: &VirtualDevice) {
+        let mut devices = self.lock();
+        devices.retain(|d| d.strong_count() > 0);
+        devices.push(Arc::downgrade(&device.inner));
+    }
+
+    /// Forgets every device, releasing its callbacks: at close, this breaks
+    /// the reference cycles callbacks holding a clone of their device would
+    /// otherwise form.
+    pub(crate) fn release_all(&self) {
+        let devices = std::mem::take(&mut *self.lock());
+        for inner in devices.iter().filter_map(Weak::upgrade) {
+            VirtualDevice { inner }.clear_callbacks();
+        }
+    }
+
+    /// The open virtual devices a message of `source` and `format` belongs to.
+    fn matching(&self, source: &str, format: &str) -> Vec<VirtualDevice> {
+        self.lock()
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter(|inner| {
+                inner.endpoint_id == source
+                    && (inner.model.attributes_format_urn() == format
+                        || inner.model.format(format).is_some())
+            })
+            .map(|inner| VirtualDevice { inner })
+            .collect()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<Weak<Inner>>> {
+        // Pushes and removals only; a panic cannot tear the list.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("devices", &self.lock().len())
+            .finish()
+    }
+}
+
+impl Survivors for Registry {
+    fn given_up(&self, message: &Message, text: &str) -> usize {
+        let (format, data) = match message.payload() {
+            Payload::Data(p) => (p.format(), p.data()),
+            Payload::Alert(p) => (p.format(), p.data()),
+            // Responses and reports are not a virtual device's.
+            _ => return 0,
+        };
+        let devices = self.matching(message.source(), format);
+        for device in &devices {
+            let attributes = device.inner.model.attributes_format_urn() == format;
+            let values = typed_values(device, format, data, attributes);
+            let content = match message.payload() {
+                _ if attributes => Content::Attributes,
+                Payload::Alert(_) => Content::Alert,
+                _ => Content::Data,
+            };
+            device.report_error(values, content, text.to_owned());
+        }
+        devices.len()
+    }
+}
+
+/// `data` as typed values of `device`'s model; items the model does not
+/// type (or that no longer fit it) are left out.
+fn typed_values(
+    device: &VirtualDevice,
+    format: &str,
+    data: &DataItems,
+    attributes: bool,
+) -> Vec<(String, Value)> {
+    let model = &device.inner.model;
+    data.iter()
+        .filter_map(|(name, json)| {
+            let ty = if attributes {
+                model.attribute(name)?.value_type()
+            } else {
+                model.format(format)?.field(name)?.value_type()
+            };
+            Value::from_json(json, ty).ok().map(|v| (name.clone(), v))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
-    use iotcs_core::message::{Payload, Priority, Reliability};
+    use iotcs_core::message::{Payload, Priority, Reliability, Severity};
     use iotcs_core::model::samples;
 
     use super::*;
-    use crate::dispatcher::test_context;
-    use crate::pool::CallbackPool;
+    use crate::messaging::context::test_context;
+    use crate::messaging::pool::CallbackPool;
 
     pub(crate) fn device() -> (VirtualDevice, CallbackPool) {
         let (context, pool) = test_context();
@@ -341,7 +457,7 @@ pub(crate) mod tests {
         )
     }
 
-    pub(crate) fn queued(device: &VirtualDevice) -> Vec<crate::outbox::Queued> {
+    pub(crate) fn queued(device: &VirtualDevice) -> Vec<crate::messaging::outbox::Queued> {
         device
             .inner
             .context
@@ -480,5 +596,133 @@ pub(crate) mod tests {
         let (format, values) = data_of(&sent[0].message());
         assert_eq!(format, samples::TEMPERATURE_SUMMARY_FORMAT);
         assert_eq!(values.len(), 4);
+    }
+}
+
+/// The registry as the listener of restored messages sees it.
+#[cfg(test)]
+mod restored_tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+
+    use iotcs_core::model::samples;
+
+    use super::*;
+    use crate::messaging::restored::listener;
+
+    #[test]
+    fn a_restored_message_reports_to_the_matching_virtual_device() {
+        let (device, mut pool) = tests::device();
+        let other = VirtualDevice::new(
+            "EP-2",
+            Arc::clone(&device.inner.model),
+            Arc::clone(&device.inner.context),
+        );
+        let registry = Registry::default();
+        registry.add(&device);
+        registry.add(&other);
+        let (heard_tx, heard) = crossbeam_channel::unbounded();
+        device
+            .on_error(None, move |event| {
+                let _ = heard_tx.send((
+                    event.message().to_owned(),
+                    event
+                        .named_value()
+                        .map(|v| v.iter().map(|v| v.name().to_owned()).collect::<Vec<_>>())
+                        .unwrap_or_default(),
+                ));
+            })
+            .unwrap();
+        let wrong = Arc::new(AtomicUsize::new(0));
+        let w = Arc::clone(&wrong);
+        other
+            .on_error(None, move |_| {
+                w.fetch_add(1, Ordering::SeqCst);
+            })
+            .unwrap();
+        let message = Message::data(
+            "EP-1",
+            format!("{}:attributes", samples::TEMPERATURE_SENSOR_URN),
+            [("maxThreshold", 70)],
+            1,
+        )
+        .unwrap();
+        listener(Arc::new(registry.clone())).failed(
+            MessageType::Data,
+            &message.to_json(),
+            &Error::state("rejected"),
+        );
+        let (text, names) = heard.recv_timeout(Duration::from_secs(10)).unwrap();
+        // The pool has run every callback once it stops.
+        pool.stop(Instant::now() + Duration::from_secs(10));
+        assert!(heard.try_recv().is_err(), "reported once");
+        assert!(text.contains("earlier run"), "{text}");
+        assert!(text.contains("rejected"), "{text}");
+        assert_eq!(names, ["maxThreshold"]);
+        assert_eq!(wrong.load(Ordering::SeqCst), 0, "another endpoint heard it");
+    }
+
+    #[test]
+    fn a_restored_alert_reaches_the_attribute_error_callbacks() {
+        let (device, mut pool) = tests::device();
+        let registry = Registry::default();
+        registry.add(&device);
+        let (heard_tx, heard) = crossbeam_channel::unbounded();
+        device
+            .on_error(Some("unit"), move |event| {
+                let _ = heard_tx.send(event.message().to_owned());
+            })
+            .unwrap();
+        let alert = Message::alert(
+            "EP-1",
+            samples::TEMPERATURE_TOO_HOT_FORMAT,
+            "too hot",
+            iotcs_core::message::Severity::Critical,
+            vec![("temp".to_owned(), Value::Number(90.0))],
+            1,
+        )
+        .unwrap();
+        listener(Arc::new(registry.clone())).failed(
+            MessageType::Alert,
+            &alert.to_json(),
+            &Error::state("rejected"),
+        );
+        // The pool has run every callback once it stops.
+        pool.stop(Instant::now() + Duration::from_secs(10));
+        let text = heard.try_recv().expect("the attribute's callback heard");
+        assert!(text.contains("ALERT"), "{text}");
+    }
+
+    #[test]
+    fn messages_no_virtual_device_sends_are_left_to_the_log() {
+        let (device, mut pool) = tests::device();
+        let registry = Registry::default();
+        registry.add(&device);
+        let (heard_tx, heard) = crossbeam_channel::unbounded();
+        device
+            .on_error(None, move |_| {
+                let _ = heard_tx.send(());
+            })
+            .unwrap();
+        let request = Message::request(
+            "EP-1",
+            "cloud",
+            "GET",
+            "x",
+            iotcs_core::message::Headers::new(),
+            Vec::new(),
+            1,
+        )
+        .unwrap();
+        let listener = listener(Arc::new(registry.clone()));
+        listener.failed(
+            MessageType::Request,
+            &request.to_json(),
+            &Error::state("no"),
+        );
+        listener.failed(MessageType::Data, "not json", &Error::state("no"));
+        // The pool has run every callback once it stops.
+        pool.stop(Instant::now() + Duration::from_secs(10));
+        assert!(heard.try_recv().is_err(), "no error callback ran");
     }
 }

@@ -96,7 +96,7 @@ fn no_secret_reaches_the_log_at_trace_level() {
         );
     }
     assert!(
-        log.contains(" TRACE iotcs_device::sender] sending"),
+        log.contains(" TRACE iotcs_device::messaging::sender] sending"),
         "the child did not log at trace level (the sender's trace is missing)"
     );
     assert!(

@@ -27,11 +27,11 @@ use iotcs_core::model::capability;
 use iotcs_core::{Config, Error, Value};
 use serde_json::{Value as Json, json};
 
-use crate::counters::Counters;
-use crate::inbound::{Handled, Inbound, RequestHandler, bad_request};
-use crate::outbox::{Outbox, Outgoing};
-use crate::rest::Clock;
-use crate::worker::{Joined, Worker};
+use crate::clock::Clock;
+use crate::messaging::counters::Counters;
+use crate::messaging::inbound::{Handled, Inbound, RequestHandler, bad_request};
+use crate::messaging::outbox::{Outbox, Outgoing};
+use crate::messaging::worker::{Joined, Worker};
 
 /// The largest connectivity-test payload: the wire's limit on a string value
 /// is 64 KiB.
@@ -354,7 +354,7 @@ impl Capabilities {
                     let message = message
                         .with_priority(Priority::Lowest)
                         .with_reliability(Reliability::BestEffort);
-                    if let Err(e) = self.outbox.send(vec![Outgoing::new(message)]) {
+                    if let Err(e) = self.outbox.push(vec![Outgoing::new(message)]) {
                         log::warn!("connectivity test message {n} not queued: {e}");
                     }
                 }
@@ -513,7 +513,7 @@ mod tests {
         counters.protocol_error();
         for n in 0..3 {
             let m = Message::data("EP-1", "urn:x:attributes", [("n", n)], 0).unwrap();
-            outbox.send(vec![Outgoing::new(m)]).unwrap();
+            outbox.push(vec![Outgoing::new(m)]).unwrap();
         }
         let (status, json) = call(&caps, Kind::Counters, "GET", "");
         assert_eq!(status, 200);

@@ -18,8 +18,8 @@ use iotcs_core::__private::protocol::{Method, path, status};
 use iotcs_core::model::capability;
 use iotcs_core::{Error, TrustedAssetsStore};
 
-use crate::rest::{RestClient, transport_error};
-use crate::transport::HttpRequest;
+use crate::cloud::rest::{RestClient, transport_error};
+use crate::cloud::transport::HttpRequest;
 
 /// The capability URNs the high-level API adds to every activation (spec
 /// §3.4): what the device serves besides its own models.
@@ -210,7 +210,7 @@ mod tests {
     use iotcs_core::TrustedAssets;
 
     use super::*;
-    use crate::transport::memory::{MemoryTransport, json};
+    use crate::cloud::transport::memory::{MemoryTransport, json};
 
     fn store(name: &str) -> (TrustedAssetsStore, std::path::PathBuf) {
         let path = std::env::temp_dir().join(format!(
@@ -226,7 +226,7 @@ mod tests {
         )
     }
 
-    fn token() -> Result<crate::transport::HttpResponse, Error> {
+    fn token() -> Result<crate::cloud::transport::HttpResponse, Error> {
         json(
             200,
             r#"{"access_token":"t","token_type":"Bearer","expires_in":3600000}"#,
@@ -271,7 +271,7 @@ mod tests {
             transport.clone(),
             "ACT-1",
             b"secret",
-            crate::rest::system_clock(),
+            crate::clock::system_clock(),
             1,
         );
         let (endpoint, key) = activate(&rest, &mut store, &["urn:test:model"], false).unwrap();
@@ -305,7 +305,7 @@ mod tests {
             transport,
             "ACT-1",
             b"secret",
-            crate::rest::system_clock(),
+            crate::clock::system_clock(),
             1,
         );
         let e = activate(&rest, &mut store, &[], true).unwrap_err();
@@ -334,7 +334,7 @@ mod tests {
             transport,
             "ACT-1",
             b"secret",
-            crate::rest::system_clock(),
+            crate::clock::system_clock(),
             1,
         );
         assert!(activate(&rest, &mut store, &[], true).is_err());
@@ -372,7 +372,7 @@ mod tests {
             transport,
             "GW-1",
             b"secret",
-            crate::rest::system_clock(),
+            crate::clock::system_clock(),
             1,
         );
         let request = IndirectActivationRequest::new("ICD-1", vec!["urn:test:model".into()])

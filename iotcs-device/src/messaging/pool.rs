@@ -25,7 +25,7 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender};
 use iotcs_core::Error;
 
-use crate::worker::{Joined, Worker};
+use crate::messaging::worker::{Joined, Worker};
 
 /// A unit of work for the pool.
 pub(crate) type Job = Box<dyn FnOnce() + Send + 'static>;

@@ -9,9 +9,7 @@
 //! scope). Tokens, assertions and keys are never logged.
 
 use std::fmt;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use iotcs_core::__private::crypto::RsaKeyPair;
 use iotcs_core::__private::crypto::activation::TokenResponse;
@@ -19,20 +17,9 @@ use iotcs_core::__private::crypto::jwt;
 use iotcs_core::__private::protocol::{Method, header, path, status};
 use iotcs_core::{Error, Secret};
 
-use crate::token::{Refused, TokenState};
-use crate::transport::{HttpRequest, HttpResponse, Transport};
-
-/// The current time in epoch milliseconds; injected so tests can move time.
-pub(crate) type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
-
-/// The system clock.
-pub(crate) fn system_clock() -> Clock {
-    Arc::new(|| {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-    })
-}
+use crate::clock::{Clock, ServerClock};
+use crate::cloud::token::{Refused, TokenState};
+use crate::cloud::transport::{HttpRequest, HttpResponse, Transport};
 
 /// Who the device is to the server.
 enum Identity {
@@ -58,12 +45,9 @@ pub(crate) struct RestClient {
     /// Held while a token is fetched, so concurrent callers wait for one
     /// fetch instead of starting their own.
     token: Mutex<TokenState>,
-    /// A copy of the token state's server clock offset (ms), readable
-    /// without the token lock: a token fetch holds that lock across a
-    /// request, and `set`, `raise` and `submit` read the server's clock for
-    /// `eventTime` and must never wait on the network.
-    server_offset_ms: AtomicI64,
-    clock: Clock,
+    /// Local time, and a copy of the token state's server clock offset,
+    /// readable without the token lock (see [`ServerClock`]).
+    clock: ServerClock,
     /// `access_token_max_retries`: attempts at the token endpoint when it
     /// cannot be reached or fails with 5xx.
     token_attempts: u32,
@@ -97,8 +81,7 @@ impl RestClient {
                 secret: Secret::new(secret),
             }),
             token: Mutex::new(TokenState::new()),
-            server_offset_ms: AtomicI64::new(0),
-            clock,
+            clock: ServerClock::new(clock),
             token_attempts: token_attempts.max(1),
         }
     }
@@ -128,15 +111,14 @@ impl RestClient {
 
     /// Local now, epoch ms.
     pub(crate) fn now(&self) -> i64 {
-        (self.clock)()
+        self.clock.local_now()
     }
 
-    /// Now in the server's clock (corrected for a skew learnt at the token
-    /// endpoint), for `eventTime`. Takes no lock, so it never waits for a
-    /// token request in flight.
-    pub(crate) fn server_now(&self) -> i64 {
-        self.now()
-            .saturating_add(self.server_offset_ms.load(Ordering::Relaxed))
+    /// The server's clock (corrected for a skew learnt at the token
+    /// endpoint), for `eventTime`: the engine and the virtual devices keep a
+    /// clone and read it without calling into this client.
+    pub(crate) fn server_clock(&self) -> ServerClock {
+        self.clock.clone()
     }
 
     /// Sends `request` with credentials; on 401 or 403 fetches a new token
@@ -153,7 +135,7 @@ impl RestClient {
 
     /// As [`RestClient::call`], fetching a new token on 403 only if
     /// `refresh_on_403` (a 401 always does): the sender knows when a 403 is
-    /// about a message's source rather than our token ([`crate::fate`]).
+    /// about a message's source rather than our token ([`crate::messaging::fate`]).
     ///
     /// # Errors
     ///
@@ -166,7 +148,7 @@ impl RestClient {
         let authorization = self.authorization()?;
         let response = self
             .transport
-            .send(&self.with_headers(request.clone(), &authorization))?;
+            .round_trip(&self.with_headers(request.clone(), &authorization))?;
         if response.status != status::UNAUTHORIZED
             && !(refresh_on_403 && response.status == status::FORBIDDEN)
         {
@@ -181,7 +163,7 @@ impl RestClient {
         self.lock_token().invalidate_if(&authorization);
         let authorization = self.authorization()?;
         self.transport
-            .send(&self.with_headers(request, &authorization))
+            .round_trip(&self.with_headers(request, &authorization))
     }
 
     /// Like [`RestClient::call`], turning any status other than 2xx into
@@ -253,7 +235,7 @@ impl RestClient {
             let request = HttpRequest::post(path::TOKEN, body.into_bytes())
                 .header("Content-Type", "application/x-www-form-urlencoded")
                 .header("Accept", "application/json");
-            let response = match self.transport.send(&request) {
+            let response = match self.transport.round_trip(&request) {
                 Ok(response) => response,
                 Err(e) if attempt < self.token_attempts => {
                     log::warn!("token request failed ({e}); trying again");
@@ -275,8 +257,7 @@ impl RestClient {
             match state.refused(response.status, &response.body, self.now(), retried_skew) {
                 Refused::RetryInServerTime => {
                     retried_skew = true;
-                    self.server_offset_ms
-                        .store(state.server_offset_ms(), Ordering::Relaxed);
+                    self.clock.set_offset(state.server_offset_ms());
                 }
                 Refused::Fail if response.status >= 500 => {
                     return Err(transport_error(Method::Post, path::TOKEN, &response));
@@ -328,7 +309,7 @@ mod tests {
     use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 
     use super::*;
-    use crate::transport::memory::{MemoryTransport, json};
+    use crate::cloud::transport::memory::{MemoryTransport, json};
 
     const NOW: i64 = 1_700_000_000_000;
 
@@ -531,7 +512,7 @@ mod tests {
             3,
         );
         rest.call_ok(HttpRequest::get("/x")).unwrap();
-        assert_eq!(rest.server_now(), server_time);
+        assert_eq!(rest.server_clock().now(), server_time);
     }
 
     #[test]
@@ -559,7 +540,7 @@ mod tests {
         // The token request holds the token lock now.
         let (now_tx, now_rx) = crossbeam_channel::bounded(1);
         let reader = Arc::clone(&rest);
-        std::thread::spawn(move || now_tx.send(reader.server_now()));
+        std::thread::spawn(move || now_tx.send(reader.server_clock().now()));
         let now = now_rx.recv_timeout(std::time::Duration::from_secs(10));
         release.send(()).unwrap();
         assert!(call.join().unwrap());
@@ -601,7 +582,13 @@ mod tests {
     #[test]
     fn debug_shows_no_credentials() {
         let transport = Arc::new(MemoryTransport::new(|_| json(200, "{}")));
-        let rest = RestClient::for_activation(transport, "ACT-1", b"topsecret", system_clock(), 3);
+        let rest = RestClient::for_activation(
+            transport,
+            "ACT-1",
+            b"topsecret",
+            crate::clock::system_clock(),
+            3,
+        );
         let text = format!("{rest:?}");
         assert!(
             text.contains("ACT-1") && !text.contains("topsecret"),

@@ -3,16 +3,16 @@
 //!
 //! Threads (each named, each owned by [`Dispatcher`], each joined by
 //! [`Dispatcher::stop`]):
-//! - `iotcs-sender` drains the outbox ([`crate::sender`]);
-//! - `iotcs-receiver` long-polls for requests ([`crate::receiver`]);
+//! - `iotcs-sender` drains the outbox ([`crate::messaging::sender`]);
+//! - `iotcs-receiver` long-polls for requests ([`crate::messaging::receiver`]);
 //! - `iotcs-callback-1..N` run request handlers and user callbacks
-//!   ([`crate::pool`]).
+//!   ([`crate::messaging::pool`]).
 //!
 //! - `iotcs-watchdog` answers `503` for requests whose callback does not
-//!   return within `request_callback_timeout` ([`crate::watchdog`]).
+//!   return within `request_callback_timeout` ([`crate::messaging::watchdog`]).
 //!
 //! Shutdown, in this order so nothing accepted is dropped silently, within
-//! [`crate::device::CLOSE_TIMEOUT`] (20 s) of its start, `D`:
+//! [`CLOSE_TIMEOUT`] (20 s) of its start, `D`:
 //! 1. the receiver is told to stop and its held long poll is interrupted, so
 //!    no new request comes in; the connectivity test stops;
 //! 2. by `D - 10 s`, every request already received is answered: by its
@@ -34,47 +34,43 @@
 //! At start, with `[message_persistence] enabled`, the store is opened (its
 //! failure fails the open: a device that promised durability must not run
 //! without it), what an earlier run left is queued again, the capability
-//! resources are registered ([`crate::capability`]) and the RESOURCES_REPORT
+//! resources are registered ([`crate::messaging::capability`]) and the RESOURCES_REPORT
 //! announcing them is queued.
 //!
 //! Every join waits at most until `D`. The one thread that can miss it is a
 //! callback thread inside a user callback that never returns: it cannot be
 //! interrupted, so it is left running detached (it ends when the callback
-//! returns) and `close` reports it ([`crate::pool`]).
+//! returns) and `close` reports it ([`crate::messaging::pool`]).
 
-use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Sender as Channel;
-use iotcs_core::message::{Message, Reliability};
+use crossbeam_channel::{Receiver, Sender as Channel};
+use iotcs_core::message::Message;
 use iotcs_core::{Config, Error};
 
-use crate::backoff::{Backoff, system_random};
-use crate::capability::Capabilities;
-use crate::counters::Counters;
-use crate::inbound::Inbound;
-use crate::outbox::{Outbox, Outgoing, PersistSettings, Queued};
-use crate::persist::MessageStore;
-use crate::pool::{self, CallbackPool, Spawner};
-use crate::receiver::{ReceiverLoop, ReceiverSettings};
-use crate::rest::RestClient;
-use crate::restored::{self, Registry};
-use crate::sender::{self, Sender, SenderExit, SenderSettings};
-use crate::worker::{Joined, Worker};
+use crate::cloud::rest::RestClient;
+use crate::cloud::transport::LONG_POLL_HOLD;
+use crate::messaging::backoff::{Backoff, system_random};
+use crate::messaging::capability::Capabilities;
+use crate::messaging::context::DeviceContext;
+use crate::messaging::counters::Counters;
+use crate::messaging::durable::PersistSettings;
+use crate::messaging::inbound::Inbound;
+use crate::messaging::outbox::{Outbox, Outgoing, Queued};
+use crate::messaging::persist::MessageStore;
+use crate::messaging::pool::{self, CallbackPool};
+use crate::messaging::receiver::{ReceiverLoop, ReceiverSettings};
+use crate::messaging::restored::{self, Survivors};
+use crate::messaging::sender::{self, Sender, SenderExit, SenderSettings};
+use crate::messaging::worker::{Joined, Worker};
 
-/// The long-poll hold asked of the server (`iot.timeout`), in seconds. The
-/// reference's high-level dispatchers send none and wait forever; asking for
-/// a hold lets the client bound its own wait (hold plus
-/// `long_polling_timeout_offset`), so a connection that died silently is
-/// noticed.
-pub(crate) const LONG_POLL_HOLD: Duration = Duration::from_secs(30);
-
-/// Extra time a long poll may take beyond the hold and the configured offset
-/// before the client gives up on it: the server answers at the end of the
-/// hold, and the answer needs a moment to arrive.
-const LONG_POLL_GRACE: Duration = Duration::from_secs(5);
+/// How long `DirectlyConnectedDevice::close` (and `Drop`) waits in total for
+/// the threads to stop and the queued messages to go out: the bound of the
+/// module docs' `D`. Longer than the default response timeout (15 s), so one
+/// last POST can finish.
+pub(crate) const CLOSE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// At close, how long before the deadline the requests received must all be
 /// answered (module docs, step 2): the other half of the close timeout is
@@ -86,45 +82,13 @@ const CLOSE_SENDER_SHARE: Duration = Duration::from_secs(10);
 /// reports.
 const CLOSE_JOIN_SHARE: Duration = Duration::from_secs(2);
 
-/// What the device and its virtual devices share while the device is open.
-pub(crate) struct DeviceContext {
-    /// Where messages wait for the sender.
-    pub(crate) outbox: Arc<Outbox>,
-    /// The request routing table and the pool.
-    pub(crate) inbound: Arc<Inbound>,
-    /// For server-corrected event times.
-    pub(crate) rest: Arc<RestClient>,
-    /// `data_message_reliability`.
-    pub(crate) data_reliability: Reliability,
-    /// `alert_message_reliability`.
-    pub(crate) alert_reliability: Reliability,
-}
-
-impl fmt::Debug for DeviceContext {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DeviceContext")
-            .field("queued", &self.outbox.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl DeviceContext {
-    /// Now, in the server's clock, for `eventTime`. Lock-free: `set`,
-    /// `raise` and `submit` call it and must never wait on the network.
-    pub(crate) fn event_time(&self) -> i64 {
-        self.rest.server_now()
-    }
-
-    /// The callback pool.
-    pub(crate) fn spawner(&self) -> &Spawner {
-        self.inbound.spawner()
-    }
-}
-
 /// The owner of the dispatcher threads.
 #[derive(Debug)]
 pub(crate) struct Dispatcher {
     context: Arc<DeviceContext>,
+    /// The client the threads call the cloud with; `stop` interrupts its
+    /// transport.
+    rest: Arc<RestClient>,
     // Each stop channel is dropped (disconnected) to stop its actor; the
     // actors also stop on a message, which `close` sends first.
     receiver_stop: Option<Channel<()>>,
@@ -141,6 +105,19 @@ pub(crate) struct Dispatcher {
 /// The bound of the message store, `[message_persistence] max_messages`.
 fn max_persisted_messages(config: &Config) -> usize {
     config.message_persistence.max_messages
+}
+
+/// Queues the RESOURCES_REPORT of the capability resources; a failure is
+/// logged (the cloud then only lacks the report, the device works).
+fn queue_resources_report(capabilities: &Capabilities, outbox: &Outbox) {
+    match capabilities.report() {
+        Ok(report) => {
+            if let Err(e) = outbox.push(vec![Outgoing::new(report)]) {
+                log::warn!("the resources report could not be queued: {e}");
+            }
+        }
+        Err(e) => log::warn!("cannot build the resources report: {e}"),
+    }
 }
 
 /// Opens the message store of `endpoint_id` at `path` (the device resolves
@@ -176,33 +153,32 @@ impl Dispatcher {
         rest: Arc<RestClient>,
         config: &Config,
         store_path: &Path,
-        devices: &Registry,
+        survivors: Arc<dyn Survivors>,
     ) -> Result<Self, Error> {
         let messaging = &config.device_messaging;
         let endpoint_id = rest
             .endpoint_id()
             .ok_or_else(|| Error::state("the message dispatcher needs an activated device"))?;
         let persist = open_store(config, store_path, &endpoint_id)?;
-        let clock_rest = Arc::clone(&rest);
+        let clock = rest.server_clock();
         let (outbox, wake) = Outbox::durable(
             messaging.dispatcher_max_queue_size,
             messaging.dispatcher_basic_number_of_retries,
             messaging.message_queue_waittime,
             persist,
             &endpoint_id,
-            Arc::new(move || clock_rest.server_now()),
+            clock.as_clock(),
         );
         // Restored messages report to the virtual devices of this run.
-        outbox.restore(&restored::listener(devices))?;
+        outbox.restore(&restored::listener(survivors))?;
         let pool = CallbackPool::start(messaging.request_dispatcher_thread_pool_size.max(1))?;
         let counters = Arc::new(Counters::default());
         counters.set_polling_interval(messaging.dispatcher_polling_interval);
-        let clock_rest = Arc::clone(&rest);
         let inbound = Arc::new(
             Inbound::new(
                 pool.spawner(),
                 Arc::clone(&outbox),
-                Arc::new(move || clock_rest.server_now()),
+                clock.as_clock(),
                 messaging.request_buffer_size,
                 messaging.dispatcher_settle_time,
             )
@@ -211,12 +187,13 @@ impl Dispatcher {
         let context = Arc::new(DeviceContext {
             outbox: Arc::clone(&outbox),
             inbound: Arc::clone(&inbound),
-            rest: Arc::clone(&rest),
+            clock: clock.clone(),
             data_reliability: messaging.data_message_reliability,
             alert_reliability: messaging.alert_message_reliability,
         });
         let mut dispatcher = Dispatcher {
             context,
+            rest: Arc::clone(&rest),
             receiver_stop: None,
             sender_stop: None,
             watchdog_stop: None,
@@ -226,29 +203,35 @@ impl Dispatcher {
             pool: Some(pool),
             capabilities: None,
         };
-        let clock_rest = Arc::clone(&rest);
         let capabilities = Capabilities::new(
             &endpoint_id,
             config,
             Arc::clone(&counters),
             Arc::clone(&outbox),
-            Arc::new(move || clock_rest.server_now()),
+            clock.as_clock(),
         );
         capabilities.register(&inbound);
-        match capabilities.report() {
-            Ok(report) => {
-                if let Err(e) = outbox.send(vec![Outgoing::new(report)]) {
-                    log::warn!("the resources report could not be queued: {e}");
-                }
-            }
-            Err(e) => log::warn!("cannot build the resources report: {e}"),
-        }
+        queue_resources_report(&capabilities, &outbox);
         dispatcher.capabilities = Some(capabilities);
+        dispatcher.spawn_threads(config, rest, outbox, wake, counters)?;
+        Ok(dispatcher)
+    }
+
+    /// Starts the sender, the receiver and the watchdog, in that order.
+    fn spawn_threads(
+        &mut self,
+        config: &Config,
+        rest: Arc<RestClient>,
+        outbox: Arc<Outbox>,
+        wake: Receiver<()>,
+        counters: Arc<Counters>,
+    ) -> Result<(), Error> {
+        let messaging = &config.device_messaging;
         let long_poll = !messaging.disable_long_polling;
         let sender = Sender {
             outbox,
             rest: Arc::clone(&rest),
-            inbound: Arc::clone(&inbound),
+            inbound: Arc::clone(&self.context.inbound),
             settings: SenderSettings {
                 batch_max: messaging.dispatcher_max_messages_per_connection.max(1),
                 accept_requests: !long_poll,
@@ -258,22 +241,11 @@ impl Dispatcher {
             backoff: Backoff::new(messaging.message_dispatcher_backoff, system_random()),
             buffer: Vec::with_capacity(4096),
         };
-        let (stop_tx, stop) = crossbeam_channel::bounded(1);
-        dispatcher.sender_stop = Some(stop_tx);
-        match Worker::spawn("iotcs-sender", move || {
-            pool::mark_io_thread();
-            sender.run(&stop, &wake)
-        }) {
-            Ok(worker) => dispatcher.sender = Some(worker),
-            Err(e) => {
-                // The spawn error is the one worth reporting.
-                let _ = dispatcher.stop(Instant::now() + Duration::from_secs(5));
-                return Err(e);
-            }
-        }
+        let (stop, worker) = self.spawn_io("iotcs-sender", move |stop| sender.run(stop, &wake))?;
+        (self.sender_stop, self.sender) = (Some(stop), Some(worker));
         let receiver = ReceiverLoop {
             rest,
-            inbound,
+            inbound: Arc::clone(&self.context.inbound),
             settings: ReceiverSettings {
                 long_poll,
                 hold: LONG_POLL_HOLD,
@@ -283,34 +255,38 @@ impl Dispatcher {
             counters,
             backoff: Backoff::new(messaging.message_dispatcher_backoff, system_random()),
         };
+        let (stop, worker) = self.spawn_io("iotcs-receiver", move |stop| receiver.run(stop))?;
+        (self.receiver_stop, self.receiver) = (Some(stop), Some(worker));
+        let watched = Arc::clone(&self.context.inbound);
+        let (stop, worker) = self.spawn_io("iotcs-watchdog", move |stop| {
+            crate::messaging::watchdog::run(&watched, stop);
+        })?;
+        (self.watchdog_stop, self.watchdog) = (Some(stop), Some(worker));
+        Ok(())
+    }
+
+    /// Spawns the IO thread `name` running `body` with the receiving end of
+    /// its stop channel, and returns the sending end with the thread. If the
+    /// thread cannot be spawned, stops those started and returns why.
+    fn spawn_io<T: Send + 'static>(
+        &mut self,
+        name: &str,
+        body: impl FnOnce(&Receiver<()>) -> T + Send + 'static,
+    ) -> Result<(Channel<()>, Worker<T>), Error> {
         let (stop_tx, stop) = crossbeam_channel::bounded(1);
-        dispatcher.receiver_stop = Some(stop_tx);
-        match Worker::spawn("iotcs-receiver", move || {
+        let spawned = Worker::spawn(name, move || {
+            // The sender, receiver and watchdog never run user code.
             pool::mark_io_thread();
-            receiver.run(&stop)
-        }) {
-            Ok(worker) => dispatcher.receiver = Some(worker),
+            body(&stop)
+        });
+        match spawned {
+            Ok(worker) => Ok((stop_tx, worker)),
             Err(e) => {
                 // The spawn error is the one worth reporting.
-                let _ = dispatcher.stop(Instant::now() + Duration::from_secs(5));
-                return Err(e);
+                let _ = self.stop(Instant::now() + Duration::from_secs(5));
+                Err(e)
             }
         }
-        let (stop_tx, stop) = crossbeam_channel::bounded(1);
-        dispatcher.watchdog_stop = Some(stop_tx);
-        let watched = Arc::clone(&dispatcher.context.inbound);
-        match Worker::spawn("iotcs-watchdog", move || {
-            // It never runs user code either.
-            pool::mark_io_thread();
-            crate::watchdog::run(&watched, &stop);
-        }) {
-            Ok(worker) => dispatcher.watchdog = Some(worker),
-            Err(e) => {
-                let _ = dispatcher.stop(Instant::now() + Duration::from_secs(5));
-                return Err(e);
-            }
-        }
-        Ok(dispatcher)
     }
 
     /// The context virtual devices share.
@@ -333,7 +309,7 @@ impl Dispatcher {
         if let Some(stop) = self.receiver_stop.take() {
             let _ = stop.try_send(());
         }
-        let transport = Arc::clone(self.context.rest.transport());
+        let transport = Arc::clone(self.rest.transport());
         transport.interrupt_long_polls();
         if let Some(capabilities) = self.capabilities.take() {
             capabilities.stop(deadline);
@@ -415,7 +391,7 @@ impl Drop for Dispatcher {
             || self.watchdog.is_some()
             || self.pool.is_some()
             || self.capabilities.is_some())
-            && let Err(e) = self.stop(Instant::now() + crate::device::CLOSE_TIMEOUT)
+            && let Err(e) = self.stop(Instant::now() + CLOSE_TIMEOUT)
         {
             log::warn!("closing the device: {e}");
         }
@@ -457,79 +433,5 @@ fn joined<T: Send + 'static>(worker: Worker<T>, deadline: Instant) -> Result<T, 
             operation: format!("stopping thread {name}"),
         }),
         Joined::OwnThread => Err(Error::state(format!("thread {name} cannot stop itself"))),
-    }
-}
-
-/// The timeouts of the ureq transport, from `[http]` and `[device_messaging]`.
-pub(crate) fn http_settings(config: &Config) -> crate::transport::HttpSettings {
-    let messaging = &config.device_messaging;
-    let response_timeout = config
-        .http
-        .http_read_timeout
-        .filter(|d| !d.is_zero())
-        .unwrap_or(messaging.http_response_timeout);
-    crate::transport::HttpSettings {
-        connect_timeout: config.http.http_connection_timeout.filter(|d| !d.is_zero()),
-        response_timeout: Some(response_timeout).filter(|d| !d.is_zero()),
-        long_poll_timeout: Some(
-            LONG_POLL_HOLD + messaging.long_polling_timeout_offset + LONG_POLL_GRACE,
-        ),
-        proxy: config.http.proxy.clone(),
-        proxy_auth: config.http.proxy_auth.clone(),
-    }
-}
-
-/// A context with an in-memory transport and no sender or receiver, for
-/// unit tests of virtual devices: messages stay in the outbox.
-#[cfg(test)]
-pub(crate) fn test_context() -> (Arc<DeviceContext>, CallbackPool) {
-    use crate::transport::memory::{MemoryTransport, json};
-    let transport = Arc::new(MemoryTransport::new(|_| {
-        json(200, r#"{"access_token":"t","token_type":"Bearer"}"#)
-    }));
-    let rest = Arc::new(RestClient::for_activation(
-        transport,
-        "EP-1",
-        b"s",
-        Arc::new(|| 1_000),
-        1,
-    ));
-    let pool = CallbackPool::start(1).expect("a thread for tests");
-    let (outbox, _) = Outbox::new(100, 3);
-    let inbound = Arc::new(Inbound::new(
-        pool.spawner(),
-        Arc::clone(&outbox),
-        Arc::new(|| 1_000),
-        4192,
-        std::time::Duration::ZERO,
-    ));
-    let context = DeviceContext {
-        outbox,
-        inbound,
-        rest,
-        data_reliability: Reliability::BestEffort,
-        alert_reliability: Reliability::GuaranteedDelivery,
-    };
-    (Arc::new(context), pool)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn http_settings_follow_the_config() {
-        let mut config = Config::default();
-        let s = http_settings(&config);
-        assert_eq!(s.response_timeout, Some(Duration::from_secs(15)));
-        assert_eq!(s.connect_timeout, None);
-        assert_eq!(s.long_poll_timeout, Some(Duration::from_millis(35_100)));
-        config.http.http_read_timeout = Some(Duration::from_secs(3));
-        config.http.http_connection_timeout = Some(Duration::from_secs(2));
-        config.http.proxy = Some("http://proxy:3128/".into());
-        let s = http_settings(&config);
-        assert_eq!(s.response_timeout, Some(Duration::from_secs(3)));
-        assert_eq!(s.connect_timeout, Some(Duration::from_secs(2)));
-        assert_eq!(s.proxy.as_deref(), Some("http://proxy:3128/"));
     }
 }

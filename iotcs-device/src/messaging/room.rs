@@ -6,7 +6,7 @@
 //! of the queue, retries them, splits them and reports their failures; if
 //! only the queue counted, every batch in flight would make room for as many
 //! new messages again (a bound of 5 accepted 15). The place sits inside the
-//! queued message ([`crate::outbox::Queued`]) through all of that, and
+//! queued message ([`crate::messaging::outbox::Queued`]) through all of that, and
 //! dropping it (which happens exactly when the dispatcher lets go of the
 //! message: delivered, given up and reported, or handed back at close) frees
 //! it and wakes a producer waiting for room. No path has to remember to.

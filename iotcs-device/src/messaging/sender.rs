@@ -2,7 +2,7 @@
 //! `dispatcher_max_messages_per_connection`, highest priority first, one
 //! `POST /iot/api/v2/messages` per batch.
 //!
-//! What a POST's outcome does to its batch is the table of [`crate::fate`]:
+//! What a POST's outcome does to its batch is the table of [`crate::messaging::fate`]:
 //! - accepted (2xx): listeners hear `delivered`, stored copies are deleted,
 //!   the back-off resets;
 //! - rejected for good (the cloud refuses a whole batch when one message or
@@ -14,7 +14,7 @@
 //!   says nothing about the messages, no connection, a timeout): the batch
 //!   goes back to the front of the queue with one retry spent per message
 //!   (unlimited for `GUARANTEED_DELIVERY`), messages out of retries are
-//!   reported, and the thread backs off ([`crate::backoff`]): it waits on
+//!   reported, and the thread backs off ([`crate::messaging::backoff`]): it waits on
 //!   its stop channel until the deadline, so a server that is down costs no
 //!   CPU and new messages do not cut the wait short.
 //!
@@ -36,14 +36,14 @@ use iotcs_core::__private::protocol::query::ACCEPT_BYTES;
 use iotcs_core::Error;
 use iotcs_core::message::Priority;
 
-use crate::backoff::Backoff;
-use crate::counters::Counters;
-use crate::fate::{self, Fate};
-use crate::inbound::Inbound;
-use crate::outbox::{Outbox, Queued};
-use crate::queue::Entry;
-use crate::rest::RestClient;
-use crate::transport::HttpRequest;
+use crate::cloud::rest::RestClient;
+use crate::cloud::transport::HttpRequest;
+use crate::messaging::backoff::Backoff;
+use crate::messaging::counters::Counters;
+use crate::messaging::fate::{self, Fate};
+use crate::messaging::inbound::Inbound;
+use crate::messaging::outbox::{Outbox, Queued};
+use crate::messaging::queue::Entry;
 
 /// How the sender behaves, from the configuration.
 #[derive(Clone, Debug)]
@@ -127,7 +127,7 @@ impl Sender {
     }
 
     /// Sends `batch`, looking for the culprit when the cloud rejects it for
-    /// good ([`crate::fate`]): rejected messages are given up and reported,
+    /// good ([`crate::messaging::fate`]): rejected messages are given up and reported,
     /// the rest delivered. After a retryable failure, hands back what is not
     /// yet sent with the error. `vouched` says whether the cloud accepted the
     /// token in use for the last POST, and is kept up to date.
@@ -302,9 +302,17 @@ impl Sender {
         };
         let path = format!("{MESSAGES}?{ACCEPT_BYTES}={accept}");
         let bytes = self.buffer.len();
-        let response = self
-            .rest
-            .call_with(HttpRequest::post(path, self.buffer.clone()), refresh_on_403)?;
+        // The request shares the buffer rather than copying it; once the call
+        // is over nobody else holds it, and it comes back for the next batch.
+        let body = Arc::new(std::mem::take(&mut self.buffer));
+        let result = self.rest.call_with(
+            HttpRequest::post_shared(path, Arc::clone(&body)),
+            refresh_on_403,
+        );
+        if let Ok(buffer) = Arc::try_unwrap(body) {
+            self.buffer = buffer;
+        }
+        let response = result?;
         if !response.is_success() {
             return Err(Error::Transport {
                 status: response.status,
@@ -352,9 +360,9 @@ mod tests {
     use iotcs_core::message::{Message, MessageType, Priority, Reliability};
 
     use super::*;
-    use crate::outbox::{DeliveryListener, Outgoing};
-    use crate::pool::CallbackPool;
-    use crate::transport::memory::{MemoryTransport, json};
+    use crate::cloud::transport::memory::{MemoryTransport, json};
+    use crate::messaging::outbox::{DeliveryListener, Outgoing};
+    use crate::messaging::pool::CallbackPool;
 
     #[derive(Default)]
     struct Counts {
@@ -380,7 +388,7 @@ mod tests {
 
     fn rig(
         batch_max: usize,
-        answer: impl Fn(&HttpRequest) -> Result<crate::transport::HttpResponse, Error>
+        answer: impl Fn(&HttpRequest) -> Result<crate::cloud::transport::HttpResponse, Error>
         + Send
         + Sync
         + 'static,
@@ -399,7 +407,7 @@ mod tests {
             transport.clone(),
             "EP-1",
             b"s",
-            crate::rest::system_clock(),
+            crate::clock::system_clock(),
             1,
         ));
         let (outbox, wake) = Outbox::new(100, 3);
@@ -464,7 +472,7 @@ mod tests {
             (4, Priority::Highest),
         ] {
             rig.outbox
-                .send(vec![Outgoing::with_listener(data(n, p), counts.clone())])
+                .push(vec![Outgoing::with_listener(data(n, p), counts.clone())])
                 .unwrap();
         }
         let (stop_tx, stop) = crossbeam_channel::bounded::<()>(1);
@@ -485,7 +493,7 @@ mod tests {
         assert_eq!(counts.delivered.load(Ordering::SeqCst), 4);
         assert!(
             rig.outbox
-                .send(vec![Outgoing::new(data(5, Priority::Low))])
+                .push(vec![Outgoing::new(data(5, Priority::Low))])
                 .is_err()
         );
         let path = &rig.transport.paths()[1];
@@ -503,7 +511,7 @@ mod tests {
         let counts = Arc::new(Counts::default());
         let message = data(1, Priority::Medium).with_reliability(Reliability::NoGuarantee);
         rig.outbox
-            .send(vec![Outgoing::with_listener(message, counts.clone())])
+            .push(vec![Outgoing::with_listener(message, counts.clone())])
             .unwrap();
         let (stop_tx, stop) = crossbeam_channel::bounded::<()>(1);
         let outbox = rig.outbox.clone();
@@ -526,7 +534,7 @@ mod tests {
         let (rig, wake) = rig(1, |_| json(503, "busy"));
         for n in 0..3 {
             rig.outbox
-                .send(vec![Outgoing::new(data(n, Priority::Medium))])
+                .push(vec![Outgoing::new(data(n, Priority::Medium))])
                 .unwrap();
         }
         let (stop_tx, stop) = crossbeam_channel::bounded::<()>(1);
@@ -550,7 +558,7 @@ mod tests {
         let counts = Arc::new(Counts::default());
         for n in 0..4 {
             rig.outbox
-                .send(vec![Outgoing::with_listener(
+                .push(vec![Outgoing::with_listener(
                     data(n, Priority::Medium),
                     counts.clone(),
                 )])
@@ -576,7 +584,7 @@ mod tests {
         });
         rig.sender.settings.accept_requests = true;
         rig.outbox
-            .send(vec![Outgoing::new(data(1, Priority::Medium))])
+            .push(vec![Outgoing::new(data(1, Priority::Medium))])
             .unwrap();
         let (stop_tx, stop) = crossbeam_channel::bounded::<()>(1);
         let sender = rig.sender;
@@ -603,7 +611,7 @@ mod tests {
         });
         rig.sender.settings.accept_requests = true;
         rig.outbox
-            .send(vec![Outgoing::new(data(1, Priority::Medium))])
+            .push(vec![Outgoing::new(data(1, Priority::Medium))])
             .unwrap();
         let (stop_tx, stop) = crossbeam_channel::bounded::<()>(1);
         // Stop is checked first, so the message goes out in the flush, when
@@ -629,7 +637,7 @@ mod tests {
         let counts = Arc::new(Counts::default());
         for n in 0..7 {
             rig.outbox
-                .send(vec![Outgoing::with_listener(
+                .push(vec![Outgoing::with_listener(
                     data(n, Priority::Medium),
                     counts.clone(),
                 )])

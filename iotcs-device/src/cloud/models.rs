@@ -20,9 +20,9 @@ use iotcs_core::__private::protocol::{Endpoint, Method, status};
 use iotcs_core::model::DeviceModel;
 use iotcs_core::{DeviceModelConfig, Error};
 
-use crate::rest::{RestClient, transport_error};
+use crate::cloud::rest::{RestClient, transport_error};
+use crate::cloud::transport::HttpRequest;
 use crate::state::write_atomically;
-use crate::transport::HttpRequest;
 
 /// The device model cache.
 #[derive(Debug)]
@@ -185,7 +185,7 @@ mod tests {
     use iotcs_core::model::samples;
 
     use super::*;
-    use crate::transport::memory::{MemoryTransport, json};
+    use crate::cloud::transport::memory::{MemoryTransport, json};
 
     fn rest(
         answer: impl Fn(&str) -> (u16, String) + Send + Sync + 'static,
@@ -204,7 +204,7 @@ mod tests {
             json(status, &body)
         }));
         (
-            RestClient::for_activation(transport, "EP", b"s", crate::rest::system_clock(), 1),
+            RestClient::for_activation(transport, "EP", b"s", crate::clock::system_clock(), 1),
             gets,
         )
     }

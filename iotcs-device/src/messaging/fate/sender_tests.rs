@@ -1,4 +1,4 @@
-//! The table of [`crate::fate`] applied by the sender, against the in-memory
+//! The table of [`crate::messaging::fate`] applied by the sender, against the in-memory
 //! transport: requests counted, fates checked, stored copies removed.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,15 +10,16 @@ use iotcs_core::__private::protocol::path::{MESSAGES, TOKEN};
 use iotcs_core::Error;
 use iotcs_core::message::{Message, MessageType, Reliability};
 
-use crate::backoff::Backoff;
-use crate::counters::Counters;
-use crate::inbound::Inbound;
-use crate::outbox::{DeliveryListener, Outbox, Outgoing, PersistSettings};
-use crate::persist::MessageStore;
-use crate::pool::CallbackPool;
-use crate::rest::RestClient;
-use crate::sender::{Sender, SenderSettings};
-use crate::transport::memory::{MemoryTransport, json};
+use crate::cloud::rest::RestClient;
+use crate::cloud::transport::memory::{MemoryTransport, json};
+use crate::messaging::backoff::Backoff;
+use crate::messaging::counters::Counters;
+use crate::messaging::durable::PersistSettings;
+use crate::messaging::inbound::Inbound;
+use crate::messaging::outbox::{DeliveryListener, Outbox, Outgoing};
+use crate::messaging::persist::MessageStore;
+use crate::messaging::pool::CallbackPool;
+use crate::messaging::sender::{Sender, SenderSettings};
 
 /// The gateway's own endpoint.
 const OWN: &str = "GW";
@@ -41,7 +42,9 @@ impl DeliveryListener for Fates {
         self.delivered.fetch_add(1, Ordering::SeqCst);
     }
     fn failed(&self, _: MessageType, json: &str, error: &Error) {
-        let source = crate::fate::source(json).unwrap_or_default().into_owned();
+        let source = crate::messaging::fate::source(json)
+            .unwrap_or_default()
+            .into_owned();
         self.failed
             .lock()
             .unwrap()
@@ -90,7 +93,7 @@ impl Rig {
             transport.clone(),
             "ACT",
             b"s",
-            crate::rest::system_clock(),
+            crate::clock::system_clock(),
             1,
         ));
         rest.set_endpoint(OWN, key());
@@ -130,7 +133,7 @@ impl Rig {
         for (n, source) in sources.iter().enumerate() {
             let listener: Arc<dyn DeliveryListener> = fates.clone();
             self.outbox
-                .send(vec![Outgoing::with_listener(
+                .push(vec![Outgoing::with_listener(
                     from(source, n as i64),
                     listener,
                 )])
@@ -365,7 +368,7 @@ fn durable(dir: &std::path::Path) -> Arc<Outbox> {
         store: Arc::new(store),
         max_messages: 100,
     };
-    let clock: crate::rest::Clock = Arc::new(|| 1);
+    let clock: crate::clock::Clock = Arc::new(|| 1);
     Outbox::durable(100, 3, Duration::ZERO, Some(persist), OWN, clock).0
 }
 
@@ -377,7 +380,7 @@ fn restored_messages_rejected_for_good_leave_the_store_and_hold_back_nothing() {
     let fates = Arc::new(Fates::default());
     for (n, source) in ["X", "Y", "X"].iter().enumerate() {
         outbox
-            .send(vec![Outgoing::new(from(source, n as i64))])
+            .push(vec![Outgoing::new(from(source, n as i64))])
             .unwrap();
     }
     assert_eq!(outbox.persisted(), 3);

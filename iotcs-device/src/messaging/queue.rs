@@ -1,7 +1,7 @@
 //! The outbound message queue: priority first (HIGHEST before LOWEST), then
 //! first-in first-out within a priority, with a per-message retry budget.
 //! Its bound, `dispatcher_max_queue_size`, is the outbox's: it counts the
-//! messages in flight too ([`crate::room`]).
+//! messages in flight too ([`crate::messaging::room`]).
 //!
 //! This is plain state with no IO, no clock and no threads (STYLE practice 8):
 //! the sender thread pops batches, posts them, and hands failed batches back

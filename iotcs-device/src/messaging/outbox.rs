@@ -11,30 +11,33 @@
 //! before it fails.
 //!
 //! `GUARANTEED_DELIVERY` messages are also written to the
-//! [`MessageStore`] (when persistence is enabled) and made durable before
-//! the push returns; the sender deletes them once the cloud accepted them
-//! (or rejected them for good), and [`Outbox::restore`] queues what a
-//! previous run left. Bounds: the dispatcher holds at most
-//! `dispatcher_max_queue_size` messages, queued or in flight until their
-//! fate is settled ([`crate::room`]), and the store at most
-//! [`PersistSettings::max_messages`]; a push beyond either is refused with an
-//! error, its messages are handed back ([`Refused`]) and their error
-//! callbacks run, and a `message_dispatcher:overflow` alert is queued. Nothing
-//! already queued or stored is ever dropped to make room.
+//! [`crate::messaging::persist::MessageStore`] (when persistence is enabled)
+//! and made durable before the push returns ([`crate::messaging::durable`]);
+//! the sender deletes them once the cloud accepted them (or rejected them for
+//! good), and [`Outbox::restore`] queues what a previous run left. Bounds:
+//! the dispatcher holds at most `dispatcher_max_queue_size` messages, queued
+//! or in flight until their fate is settled ([`crate::messaging::room`]), and
+//! the store at most [`PersistSettings::max_messages`]; whether a push fits is
+//! [`crate::messaging::admission`]'s decision. A push beyond either bound is
+//! refused with an error, its messages are handed back ([`Refused`]) and their
+//! error callbacks run, and a `message_dispatcher:overflow` alert is queued
+//! ([`crate::messaging::overflow`]). Nothing already queued or stored is ever
+//! dropped to make room.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use iotcs_core::Error;
-use iotcs_core::message::{Message, MessageType, Priority, Reliability, Severity};
-use iotcs_core::model::capability;
+use iotcs_core::message::{Message, MessageType, Priority, Reliability};
 
-use crate::persist::MessageStore;
-use crate::queue::{Entry, OutboundQueue};
-use crate::room::{NoRoom, Place, Room};
+use crate::clock::Clock;
+use crate::messaging::admission;
+use crate::messaging::durable::{Durable, PersistSettings};
+use crate::messaging::overflow::{Overflow, Pending};
+use crate::messaging::queue::{Entry, OutboundQueue};
+use crate::messaging::room::{Place, Room};
 
 /// Told what became of a message once the sender is done with it. Called on
 /// the sender thread, so implementations only record state or hand work to
@@ -55,7 +58,7 @@ pub(crate) struct Outgoing {
     /// Told about delivery or failure; `None` for fire-and-forget messages
     /// (responses to requests).
     pub(crate) listener: Option<Arc<dyn DeliveryListener>>,
-    /// The message's key in the [`MessageStore`] once persisted.
+    /// The message's key in the [`crate::messaging::persist::MessageStore`] once persisted.
     pub(crate) key: Option<u64>,
 }
 
@@ -104,7 +107,7 @@ pub(crate) struct Queued {
     kind: MessageType,
     /// Told about delivery or failure.
     pub(crate) listener: Option<Arc<dyn DeliveryListener>>,
-    /// The message's key in the [`MessageStore`] once persisted.
+    /// The message's key in the [`crate::messaging::persist::MessageStore`] once persisted.
     pub(crate) key: Option<u64>,
     /// Its place in `dispatcher_max_queue_size`, freed when the message is
     /// dropped.
@@ -191,33 +194,6 @@ impl From<Refused> for Error {
     }
 }
 
-/// The durable side of the outbox: `[message_persistence]` and the bound of
-/// the store.
-#[derive(Debug)]
-pub(crate) struct PersistSettings {
-    /// The open store.
-    pub(crate) store: Arc<MessageStore>,
-    /// The most messages the store holds; guaranteed messages beyond it are
-    /// refused (see the module docs). Config key
-    /// `[message_persistence] max_messages`.
-    pub(crate) max_messages: usize,
-}
-
-/// The state of the group commit.
-#[derive(Debug, Default)]
-struct GroupCommit {
-    /// Every key below this is durable.
-    durable_upto: u64,
-    /// A caller is flushing now.
-    flushing: bool,
-}
-
-/// Who the overflow alert comes from.
-struct OverflowSource {
-    endpoint_id: String,
-    clock: crate::rest::Clock,
-}
-
 /// The queue shared by producers and the sender thread.
 pub(crate) struct Outbox {
     queue: Mutex<OutboundQueue<Queued, Priority>>,
@@ -232,21 +208,9 @@ pub(crate) struct Outbox {
     /// `dispatcher_max_queue_size`, for error messages.
     capacity: usize,
     /// The store of guaranteed messages, when persistence is on.
-    persist: Option<PersistSettings>,
-    /// The next store key; keys grow with every push, so the store's order
-    /// is the order of pushes.
-    next_key: AtomicU64,
-    /// Messages in the store.
-    persisted: AtomicUsize,
-    /// The group commit's state (see [`Outbox::make_durable`]).
-    commit: Mutex<GroupCommit>,
-    /// Signalled when a group-commit flush ends.
-    committed: Condvar,
-    /// Where overflow alerts come from; `None` sends none (unit tests).
-    overflow: Mutex<Option<OverflowSource>>,
-    /// An overflow alert is queued and not yet delivered or given up: no
-    /// second one until then.
-    alert_pending: Arc<AtomicBool>,
+    durable: Option<Durable>,
+    /// The overflow alert's source and its "one at a time" flag.
+    overflow: Overflow,
 }
 
 impl fmt::Debug for Outbox {
@@ -255,7 +219,7 @@ impl fmt::Debug for Outbox {
             .field("len", &self.len())
             .field("held", &self.room.held())
             .field("capacity", &self.capacity)
-            .field("persisted", &self.persisted.load(Ordering::Relaxed))
+            .field("durable", &self.durable)
             .finish_non_exhaustive()
     }
 }
@@ -287,13 +251,10 @@ impl Outbox {
         wait: Duration,
         persist: Option<PersistSettings>,
         endpoint_id: &str,
-        clock: crate::rest::Clock,
+        clock: Clock,
     ) -> (Arc<Outbox>, Receiver<()>) {
         let (outbox, woken) = Outbox::build(capacity, retries_base, wait, persist);
-        *outbox.overflow_source() = Some(OverflowSource {
-            endpoint_id: endpoint_id.to_owned(),
-            clock,
-        });
+        outbox.overflow.raise_as(endpoint_id, clock);
         (Arc::new(outbox), woken)
     }
 
@@ -311,13 +272,8 @@ impl Outbox {
             wake,
             retries_base: retries_base.max(3),
             capacity: capacity.max(1),
-            persist,
-            next_key: AtomicU64::new(0),
-            persisted: AtomicUsize::new(0),
-            commit: Mutex::new(GroupCommit::default()),
-            committed: Condvar::new(),
-            overflow: Mutex::new(None),
-            alert_pending: Arc::new(AtomicBool::new(false)),
+            durable: persist.map(Durable::new),
+            overflow: Overflow::new(),
         };
         (outbox, woken)
     }
@@ -341,15 +297,11 @@ impl Outbox {
     ///
     /// [`Error::Io`] if the store cannot be read.
     pub(crate) fn restore(&self, listener: &Arc<dyn DeliveryListener>) -> Result<usize, Error> {
-        let Some(persist) = &self.persist else {
+        let Some(durable) = &self.durable else {
             return Ok(0);
         };
-        let loaded = persist.store.load_all()?;
+        let loaded = durable.load()?;
         let count = loaded.len();
-        if let Some((last, _)) = loaded.last() {
-            self.next_key.store(last + 1, Ordering::SeqCst);
-        }
-        self.persisted.store(count, Ordering::SeqCst);
         let mut queue = self.lock();
         for (key, message) in loaded {
             let priority = message.priority();
@@ -367,7 +319,7 @@ impl Outbox {
         if count > 0 {
             log::info!(
                 "{}: resending {count} guaranteed message(s) from an earlier run",
-                persist.store.path().display()
+                durable.store().path().display()
             );
             let _ = self.wake.try_send(());
         }
@@ -388,54 +340,32 @@ impl Outbox {
     /// [`Error::QueueFull`] (`dispatcher_max_queue_size`),
     /// [`Error::StoreFull`], [`Error::Closed`] (the device is closing), or
     /// [`Error::Io`] if the store cannot write.
-    pub(crate) fn send(&self, items: Vec<Outgoing>) -> Result<(), Error> {
-        self.try_send(items).map_err(Error::from)
+    pub(crate) fn push(&self, items: Vec<Outgoing>) -> Result<(), Error> {
+        self.try_push(items).map_err(Error::from)
     }
 
-    /// As [`Outbox::send`], handing the messages back on failure.
+    /// As [`Outbox::push`], handing the messages back on failure.
     ///
     /// # Errors
     ///
-    /// As [`Outbox::send`]; the messages come back in [`Refused::items`]
+    /// As [`Outbox::push`]; the messages come back in [`Refused::items`]
     /// (empty when they were queued but could not be made durable).
-    pub(crate) fn try_send(&self, items: Vec<Outgoing>) -> Result<(), Refused> {
-        self.try_send_by(items, Instant::now() + self.wait)
+    pub(crate) fn try_push(&self, items: Vec<Outgoing>) -> Result<(), Refused> {
+        self.try_push_by(items, Instant::now() + self.wait)
     }
 
-    /// As [`Outbox::try_send`], waiting for room until `deadline` at most
+    /// As [`Outbox::try_push`], waiting for room until `deadline` at most
     /// (close answers requests on a deadline of its own).
     ///
     /// # Errors
     ///
-    /// As [`Outbox::try_send`].
-    pub(crate) fn try_send_by(
+    /// As [`Outbox::try_push`].
+    pub(crate) fn try_push_by(
         &self,
         items: Vec<Outgoing>,
         deadline: Instant,
     ) -> Result<(), Refused> {
-        for item in &items {
-            if let Err(error) = item.message.check_limits() {
-                return Err(Refused { error, items });
-            }
-        }
-        // Written outside the lock; the messages are kept until they are
-        // queued, so a refusal hands back exactly what was given.
-        let mut entries: Vec<(Outgoing, Box<str>)> = items
-            .into_iter()
-            .map(|item| {
-                let wire = item.message.to_json().into_boxed_str();
-                (item, wire)
-            })
-            .collect();
-        let give_back =
-            |entries: Vec<(Outgoing, Box<str>)>| entries.into_iter().map(|e| e.0).collect();
-        let durable = self.persist.as_ref().map(|p| {
-            let n = entries
-                .iter()
-                .filter(|(item, _)| item.message.reliability() == Reliability::GuaranteedDelivery)
-                .count();
-            (p, n)
-        });
+        let mut entries = wire_up(items)?;
         // A place each in the bound, taken before the queue lock; messages
         // being sent hold theirs until settled.
         let places = match self.room.take(
@@ -443,60 +373,38 @@ impl Outbox {
             deadline.saturating_duration_since(Instant::now()),
         ) {
             Ok(places) => places,
-            Err(NoRoom::Full) => {
-                let error = Error::QueueFull {
-                    capacity: self.capacity,
-                };
-                return Err(self.overflowed(error, entries));
-            }
-            Err(NoRoom::Closed) => {
-                return Err(Refused {
-                    error: Error::Closed,
-                    items: give_back(entries),
-                });
+            Err(reason) => {
+                return Err(self.refuse(admission::no_room(reason, self.capacity), entries));
             }
         };
         let mut queue = self.lock();
-        if queue.is_closed() {
-            return Err(Refused {
-                error: Error::Closed,
-                items: give_back(entries),
-            });
+        let guaranteed = entries
+            .iter()
+            .filter(|(item, _)| item.message.reliability() == Reliability::GuaranteedDelivery)
+            .count();
+        let facts = admission::Facts {
+            closed: queue.is_closed(),
+            persisted: self.durable.as_ref().map(Durable::persisted),
+            guaranteed,
+            max_persisted: self.durable.as_ref().map_or(0, Durable::max_messages),
+        };
+        if let Err(refusal) = admission::admit(facts) {
+            drop(queue);
+            return Err(self.refuse(refusal, entries));
         }
         // The key after the last one this push wrote: durable once the
         // group commit has flushed up to it.
-        let mut wrote_upto = None;
-        if let Some((persist, n)) = durable.filter(|(_, n)| *n > 0) {
-            if self.persisted.load(Ordering::SeqCst) + n > persist.max_messages {
-                drop(queue);
-                let error = Error::StoreFull {
-                    max_messages: persist.max_messages,
-                };
-                return Err(self.overflowed(error, entries));
-            }
-            for (item, _) in &mut entries {
-                if item.message.reliability() == Reliability::GuaranteedDelivery {
-                    item.key = Some(self.next_key.fetch_add(1, Ordering::SeqCst));
-                }
-            }
-            let records: Vec<(u64, &str)> = entries
-                .iter()
-                .filter_map(|(item, wire)| item.key.map(|k| (k, &**wire)))
-                .collect();
-            // Inserted under the queue lock so store order is queue order;
-            // flushed after it, so concurrent producers share one fsync.
-            if let Err(error) = persist.store.insert(&records) {
+        let wrote_upto = match self.write_guaranteed(&mut entries) {
+            Ok(upto) => upto,
+            Err(error) => {
                 drop(queue);
                 return Err(Refused {
                     error,
-                    items: give_back(entries),
+                    items: entries.into_iter().map(|e| e.0).collect(),
                 });
             }
-            self.persisted.fetch_add(n, Ordering::SeqCst);
-            wrote_upto = Some(self.next_key.load(Ordering::SeqCst));
-        }
-        // The closed flag was checked under this same lock; the places are
-        // taken.
+        };
+        // Admitted under this same lock; the places are taken.
         for ((item, wire), place) in entries.into_iter().zip(places) {
             let priority = item.message.priority();
             let retries = self.retries_for(item.message.reliability());
@@ -512,61 +420,51 @@ impl Outbox {
         drop(queue);
         // A full slot means a wake-up is pending already.
         let _ = self.wake.try_send(());
-        if let (Some(upto), Some(persist)) = (wrote_upto, &self.persist) {
-            self.make_durable(persist, upto).map_err(|error| Refused {
-                error,
-                items: Vec::new(),
-            })?;
+        if let (Some(upto), Some(durable)) = (wrote_upto, &self.durable) {
+            durable
+                .make_durable(upto, || {
+                    let _queue = self.lock();
+                    durable.next_key()
+                })
+                .map_err(|error| Refused {
+                    error,
+                    items: Vec::new(),
+                })?;
         }
         Ok(())
     }
 
-    /// Group commit: returns once every key below `upto` is flushed. One
-    /// caller at a time flushes, covering everything inserted so far; the
-    /// others wait for it and return without a flush of their own when it
-    /// covered them, so concurrent producers share `fsync`s.
-    fn make_durable(&self, persist: &PersistSettings, upto: u64) -> Result<(), Error> {
-        let mut commit = self.commit.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            if commit.durable_upto >= upto {
-                return Ok(());
-            }
-            if !commit.flushing {
-                commit.flushing = true;
-                drop(commit);
-                // Keys are taken and inserted under the queue lock, so every
-                // key below this one is in sled's log when it is read.
-                let target = {
-                    let _queue = self.lock();
-                    self.next_key.load(Ordering::SeqCst)
-                };
-                let result = persist.store.flush();
-                commit = self.commit.lock().unwrap_or_else(|e| e.into_inner());
-                commit.flushing = false;
-                if result.is_ok() {
-                    commit.durable_upto = commit.durable_upto.max(target);
-                }
-                self.committed.notify_all();
-                result?;
-                continue;
-            }
-            commit = self
-                .committed
-                .wait(commit)
-                .unwrap_or_else(|e| e.into_inner());
+    /// Writes the guaranteed messages of `entries` to the store (called
+    /// under the queue lock, so store order is queue order); the key after
+    /// the last one written, `None` when nothing was.
+    fn write_guaranteed(&self, entries: &mut [(Outgoing, Box<str>)]) -> Result<Option<u64>, Error> {
+        let Some(durable) = &self.durable else {
+            return Ok(None);
+        };
+        let mut records = entries
+            .iter_mut()
+            .filter(|(item, _)| item.message.reliability() == Reliability::GuaranteedDelivery)
+            .map(|(item, wire)| (&mut item.key, &**wire))
+            .peekable();
+        if records.peek().is_none() {
+            return Ok(None);
         }
+        durable.write(records).map(Some)
     }
 
-    /// Reports refused messages to their listeners, queues an overflow alert,
-    /// and builds the refusal.
-    fn overflowed(&self, error: Error, entries: Vec<(Outgoing, Box<str>)>) -> Refused {
-        log::warn!("refusing {} message(s): {error}", entries.len());
-        for (item, json) in &entries {
-            if let Some(listener) = &item.listener {
-                listener.failed(item.message.message_type(), json, &error);
+    /// Builds the refusal; for an overflow, first reports the refused
+    /// messages to their listeners and raises the overflow alert.
+    fn refuse(&self, refusal: admission::Refusal, entries: Vec<(Outgoing, Box<str>)>) -> Refused {
+        let error = refusal.error;
+        if refusal.overflow {
+            log::warn!("refusing {} message(s): {error}", entries.len());
+            for (item, json) in &entries {
+                if let Some(listener) = &item.listener {
+                    listener.failed(item.message.message_type(), json, &error);
+                }
             }
+            self.raise_overflow_alert(&error);
         }
-        self.raise_overflow_alert(&error);
         Refused {
             error,
             items: entries.into_iter().map(|e| e.0).collect(),
@@ -576,47 +474,20 @@ impl Outbox {
     /// Queues one `message_dispatcher:overflow` alert, beyond the capacity,
     /// unless one is still on its way.
     fn raise_overflow_alert(&self, error: &Error) {
-        let source = self.overflow_source();
-        let Some(source) = source.as_ref() else {
+        let Some((alert, pending)) = self.overflow.alert(error, self.capacity) else {
             return;
         };
-        if self.alert_pending.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        let max = i64::try_from(self.capacity).unwrap_or(i64::MAX);
-        let alert = Message::alert(
-            &source.endpoint_id,
-            capability::MESSAGE_DISPATCHER_OVERFLOW_FORMAT,
-            "The device's outgoing message queue is full and messages were refused",
-            Severity::Significant,
-            vec![
-                (
-                    "description".to_owned(),
-                    iotcs_core::Value::from(error.to_string()),
-                ),
-                ("maxNumMessages".to_owned(), iotcs_core::Value::Integer(max)),
-            ],
-            (source.clock)(),
-        );
-        let alert = match alert {
-            Ok(alert) => alert
-                .with_priority(Priority::Highest)
-                .with_reliability(Reliability::BestEffort),
-            Err(e) => {
-                log::warn!("cannot build the overflow alert: {e}");
-                self.alert_pending.store(false, Ordering::SeqCst);
-                return;
-            }
-        };
-        let listener = Arc::new(AlertDone(Arc::clone(&self.alert_pending)));
         let retries = self.retries_for(Reliability::BestEffort);
         let mut queue = self.lock();
         if queue.is_closed() {
-            self.alert_pending.store(false, Ordering::SeqCst);
+            pending.settle();
             return;
         }
         queue.force_push(
-            Queued::pack(Outgoing::with_listener(alert, listener), self.room.force()),
+            Queued::pack(
+                Outgoing::with_listener(alert, Arc::new(pending)),
+                self.room.force(),
+            ),
             Priority::Highest,
             retries,
         );
@@ -642,19 +513,11 @@ impl Outbox {
     /// good). A failure is logged: the message would only be resent and
     /// de-duplicated by the cloud.
     pub(crate) fn forget<'a>(&self, items: impl Iterator<Item = &'a Queued>) {
-        let Some(persist) = &self.persist else {
+        let Some(durable) = &self.durable else {
             return;
         };
         let keys: Vec<u64> = items.filter_map(|item| item.key).collect();
-        if keys.is_empty() {
-            return;
-        }
-        match persist.store.remove(&keys) {
-            Ok(()) => {
-                self.persisted.fetch_sub(keys.len(), Ordering::SeqCst);
-            }
-            Err(e) => log::warn!("cannot delete {} delivered message(s): {e}", keys.len()),
-        }
+        durable.forget(&keys);
     }
 
     /// Refuses new messages from now on; queued ones can still be drained.
@@ -676,18 +539,13 @@ impl Outbox {
     /// Whether guaranteed messages are persisted.
     #[cfg(test)]
     pub(crate) fn is_durable(&self) -> bool {
-        self.persist.is_some()
+        self.durable.is_some()
     }
 
     /// Messages in the store.
     #[cfg(test)]
     pub(crate) fn persisted(&self) -> usize {
-        self.persisted.load(Ordering::SeqCst)
-    }
-
-    fn overflow_source(&self) -> MutexGuard<'_, Option<OverflowSource>> {
-        // Set once, read after; nothing can leave it torn.
-        self.overflow.lock().unwrap_or_else(|e| e.into_inner())
+        self.durable.as_ref().map_or(0, Durable::persisted)
     }
 
     fn lock(&self) -> MutexGuard<'_, OutboundQueue<Queued, Priority>> {
@@ -698,16 +556,33 @@ impl Outbox {
     }
 }
 
-/// Clears the "overflow alert pending" flag once the alert is settled.
-struct AlertDone(Arc<AtomicBool>);
+/// Checks `items` against the wire's limits and writes each one's wire JSON,
+/// outside the queue lock. The messages are kept until they are queued, so
+/// a refusal hands back exactly what was given.
+fn wire_up(items: Vec<Outgoing>) -> Result<Vec<(Outgoing, Box<str>)>, Refused> {
+    for item in &items {
+        if let Err(error) = item.message.check_limits() {
+            return Err(Refused { error, items });
+        }
+    }
+    Ok(items
+        .into_iter()
+        .map(|item| {
+            let wire = item.message.to_json().into_boxed_str();
+            (item, wire)
+        })
+        .collect())
+}
 
-impl DeliveryListener for AlertDone {
+/// The overflow alert's settling: delivered or given up, the next overflow
+/// may raise another.
+impl DeliveryListener for Pending {
     fn delivered(&self) {
-        self.0.store(false, Ordering::SeqCst);
+        self.settle();
     }
 
     fn failed(&self, _: MessageType, _: &str, _: &Error) {
-        self.0.store(false, Ordering::SeqCst);
+        self.settle();
     }
 }
 
@@ -715,7 +590,10 @@ impl DeliveryListener for AlertDone {
 mod tests {
     use std::time::Instant;
 
+    use iotcs_core::model::capability;
+
     use super::*;
+    use crate::messaging::persist::MessageStore;
 
     fn data(n: i64) -> Message {
         Message::data("EP-1", "urn:x:attributes", [("n", n)], 0).unwrap()
@@ -734,9 +612,9 @@ mod tests {
     #[test]
     fn send_wakes_the_sender_once_and_orders_by_priority() {
         let (outbox, woken) = Outbox::new(10, 3);
-        outbox.send(vec![Outgoing::new(data(1))]).unwrap();
+        outbox.push(vec![Outgoing::new(data(1))]).unwrap();
         outbox
-            .send(vec![Outgoing::new(
+            .push(vec![Outgoing::new(
                 data(2).with_priority(Priority::Highest),
             )])
             .unwrap();
@@ -752,14 +630,14 @@ mod tests {
     #[test]
     fn a_send_of_several_is_queued_whole_or_handed_back_whole() {
         let (outbox, _) = Outbox::new(3, 3);
-        outbox.send(vec![Outgoing::new(data(1))]).unwrap();
+        outbox.push(vec![Outgoing::new(data(1))]).unwrap();
         let refused = outbox
-            .try_send((2..=4).map(|n| Outgoing::new(data(n))).collect())
+            .try_push((2..=4).map(|n| Outgoing::new(data(n))).collect())
             .unwrap_err();
         assert_eq!(refused.items.len(), 3);
         assert_eq!(outbox.len(), 1);
         outbox
-            .send((2..=3).map(|n| Outgoing::new(data(n))).collect())
+            .push((2..=3).map(|n| Outgoing::new(data(n))).collect())
             .unwrap();
         assert_eq!(outbox.len(), 3);
     }
@@ -767,14 +645,14 @@ mod tests {
     #[test]
     fn full_and_closed_are_state_errors() {
         let (outbox, _) = Outbox::new(1, 3);
-        outbox.send(vec![Outgoing::new(data(1))]).unwrap();
-        let e = outbox.send(vec![Outgoing::new(data(2))]).unwrap_err();
+        outbox.push(vec![Outgoing::new(data(1))]).unwrap();
+        let e = outbox.push(vec![Outgoing::new(data(2))]).unwrap_err();
         assert!(
             e.to_string().contains("dispatcher_max_queue_size = 1"),
             "{e}"
         );
         outbox.close();
-        let e = outbox.send(vec![Outgoing::new(data(3))]).unwrap_err();
+        let e = outbox.push(vec![Outgoing::new(data(3))]).unwrap_err();
         assert_eq!(e.kind(), iotcs_core::ErrorKind::State);
         assert_eq!(outbox.pop_batch(5).len(), 1);
     }
@@ -783,35 +661,35 @@ mod tests {
     fn messages_in_flight_count_against_the_bound_until_settled() {
         let (outbox, _) = Outbox::new(5, 3);
         for n in 1..=5 {
-            outbox.send(vec![Outgoing::new(data(n))]).unwrap();
+            outbox.push(vec![Outgoing::new(data(n))]).unwrap();
         }
         // The sender took them all: they are in flight, not gone.
         let batch = outbox.pop_batch(5);
         assert_eq!(batch.len(), 5);
-        let e = outbox.send(vec![Outgoing::new(data(6))]).unwrap_err();
+        let e = outbox.push(vec![Outgoing::new(data(6))]).unwrap_err();
         assert!(
             e.to_string().contains("dispatcher_max_queue_size = 5"),
             "{e}"
         );
         // A failed attempt puts them back: still held.
         assert!(outbox.requeue(batch).is_empty());
-        assert!(outbox.send(vec![Outgoing::new(data(6))]).is_err());
+        assert!(outbox.push(vec![Outgoing::new(data(6))]).is_err());
         // Two are settled (delivered or given up): two places free up.
         drop(outbox.pop_batch(2));
         outbox
-            .send((6..=7).map(|n| Outgoing::new(data(n))).collect())
+            .push((6..=7).map(|n| Outgoing::new(data(n))).collect())
             .unwrap();
-        assert!(outbox.send(vec![Outgoing::new(data(8))]).is_err());
+        assert!(outbox.push(vec![Outgoing::new(data(8))]).is_err());
         assert_eq!(outbox.len(), 5);
     }
 
     #[test]
     fn a_push_waiting_for_room_goes_through_once_messages_settle() {
         let (outbox, _) = Outbox::with_wait(1, 3, Duration::from_secs(60));
-        outbox.send(vec![Outgoing::new(data(1))]).unwrap();
+        outbox.push(vec![Outgoing::new(data(1))]).unwrap();
         let in_flight = outbox.pop_batch(1);
         let o = outbox.clone();
-        let waiting = std::thread::spawn(move || o.send(vec![Outgoing::new(data(2))]));
+        let waiting = std::thread::spawn(move || o.push(vec![Outgoing::new(data(2))]));
         drop(in_flight);
         waiting.join().unwrap().unwrap();
         assert_eq!(outbox.len(), 1);
@@ -820,9 +698,9 @@ mod tests {
     #[test]
     fn a_full_queue_waits_for_room_then_gives_up() {
         let (outbox, _) = Outbox::with_wait(1, 3, Duration::from_secs(10));
-        outbox.send(vec![Outgoing::new(data(1))]).unwrap();
+        outbox.push(vec![Outgoing::new(data(1))]).unwrap();
         let o = outbox.clone();
-        let waiting = std::thread::spawn(move || o.send(vec![Outgoing::new(data(2))]));
+        let waiting = std::thread::spawn(move || o.push(vec![Outgoing::new(data(2))]));
         // The sender makes room: the waiting push goes through.
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut popped = 0;
@@ -834,13 +712,13 @@ mod tests {
         assert_eq!(outbox.len(), 1);
         // Without room it gives up after the wait.
         let (outbox, _) = Outbox::with_wait(1, 3, Duration::from_millis(20));
-        outbox.send(vec![Outgoing::new(data(1))]).unwrap();
-        assert!(outbox.send(vec![Outgoing::new(data(2))]).is_err());
+        outbox.push(vec![Outgoing::new(data(1))]).unwrap();
+        assert!(outbox.push(vec![Outgoing::new(data(2))]).is_err());
         // Closing wakes a waiting push, which then fails.
         let (outbox, _) = Outbox::with_wait(1, 3, Duration::from_secs(60));
-        outbox.send(vec![Outgoing::new(data(1))]).unwrap();
+        outbox.push(vec![Outgoing::new(data(1))]).unwrap();
         let o = outbox.clone();
-        let waiting = std::thread::spawn(move || o.send(vec![Outgoing::new(data(2))]));
+        let waiting = std::thread::spawn(move || o.push(vec![Outgoing::new(data(2))]));
         while outbox.len() == 1 && !waiting.is_finished() {
             outbox.close();
         }
@@ -895,7 +773,7 @@ mod tests {
         let kept = guaranteed(1).with_priority(Priority::Low);
         let kept_id = kept.client_id().to_owned();
         outbox
-            .send(vec![
+            .push(vec![
                 Outgoing::new(kept),
                 Outgoing::new(data(2)),
                 Outgoing::new(guaranteed(3).with_priority(Priority::High)),
@@ -913,7 +791,7 @@ mod tests {
         let outbox = durable(&dir, 10, 100);
         let listener: Arc<dyn DeliveryListener> = Arc::new(Failed(Mutex::new(Vec::new())));
         assert_eq!(outbox.restore(&listener).unwrap(), 1);
-        outbox.send(vec![Outgoing::new(guaranteed(4))]).unwrap();
+        outbox.push(vec![Outgoing::new(guaranteed(4))]).unwrap();
         let batch = outbox.pop_batch(10);
         assert_eq!(batch.len(), 2);
         // Priority order still holds: the restored LOW one comes second.
@@ -933,10 +811,10 @@ mod tests {
         let dir = temp_dir("overflow");
         let outbox = durable(&dir, 2, 1);
         let listener = Arc::new(Failed(Mutex::new(Vec::new())));
-        outbox.send(vec![Outgoing::new(guaranteed(1))]).unwrap();
+        outbox.push(vec![Outgoing::new(guaranteed(1))]).unwrap();
         // The store is full: a second guaranteed message is refused.
         let refused = outbox
-            .try_send(vec![Outgoing::with_listener(
+            .try_push(vec![Outgoing::with_listener(
                 guaranteed(2),
                 listener.clone(),
             )])
@@ -950,7 +828,7 @@ mod tests {
         // The memory queue is full (the alert took the second slot).
         assert_eq!(outbox.len(), 2);
         let e = outbox
-            .send(vec![Outgoing::with_listener(data(3), listener.clone())])
+            .push(vec![Outgoing::with_listener(data(3), listener.clone())])
             .unwrap_err();
         assert!(
             e.to_string().contains("dispatcher_max_queue_size = 2"),
@@ -979,15 +857,15 @@ mod tests {
     fn a_failing_store_refuses_and_hands_back() {
         let dir = temp_dir("failing");
         let outbox = durable(&dir, 10, 100);
-        outbox.persist.as_ref().unwrap().store.fail.arm("put");
+        outbox.durable.as_ref().unwrap().store().fail.arm("put");
         let refused = outbox
-            .try_send(vec![Outgoing::new(guaranteed(1))])
+            .try_push(vec![Outgoing::new(guaranteed(1))])
             .unwrap_err();
         assert_eq!(refused.items.len(), 1);
         assert_eq!(outbox.len(), 0);
-        outbox.persist.as_ref().unwrap().store.fail.arm("flush");
+        outbox.durable.as_ref().unwrap().store().fail.arm("flush");
         let refused = outbox
-            .try_send(vec![Outgoing::new(guaranteed(2))])
+            .try_push(vec![Outgoing::new(guaranteed(2))])
             .unwrap_err();
         // Queued already; only the durability failed.
         assert!(refused.items.is_empty());
@@ -1001,7 +879,7 @@ mod tests {
         let (outbox, _) = Outbox::new(10, 3);
         let huge = "x".repeat(70_000);
         let message = Message::data("EP-1", "urn:x:attributes", [("s", huge.as_str())], 0).unwrap();
-        assert!(outbox.send(vec![Outgoing::new(message)]).is_err());
+        assert!(outbox.push(vec![Outgoing::new(message)]).is_err());
         assert_eq!(outbox.len(), 0);
     }
 }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use iotcs_core::__private::protocol::Method;
-use iotcs_core::Error;
+use iotcs_core::{Config, Error};
 
 /// One HTTP request, path relative to the server root.
 #[derive(Clone)]
@@ -28,8 +28,9 @@ pub(crate) struct HttpRequest {
     pub(crate) path: String,
     /// Request headers. `Authorization` is never printed by `Debug`.
     pub(crate) headers: Vec<(&'static str, String)>,
-    /// The body; empty for GET.
-    pub(crate) body: Vec<u8>,
+    /// The body; empty for GET. Shared, so the retry after a 401 and the
+    /// sender's reused buffer cost no copy of a batch.
+    pub(crate) body: Arc<Vec<u8>>,
     /// A long poll: sent on the long-poll agent with its longer timeout.
     pub(crate) long_poll: bool,
 }
@@ -41,13 +42,19 @@ impl HttpRequest {
             method: Method::Get,
             path: path.into(),
             headers: Vec::new(),
-            body: Vec::new(),
+            body: Arc::default(),
             long_poll: false,
         }
     }
 
     /// A POST of `body` to `path`.
     pub(crate) fn post(path: impl Into<String>, body: Vec<u8>) -> Self {
+        HttpRequest::post_shared(path, Arc::new(body))
+    }
+
+    /// A POST of a body the caller keeps a handle on (to reuse its buffer
+    /// once the request is done).
+    pub(crate) fn post_shared(path: impl Into<String>, body: Arc<Vec<u8>>) -> Self {
         HttpRequest {
             method: Method::Post,
             path: path.into(),
@@ -123,7 +130,7 @@ impl HttpResponse {
 pub(crate) trait Transport: Send + Sync + fmt::Debug {
     /// Sends `request` and returns the response whatever its status. Fails
     /// only when no response arrived: connection, TLS, timeout.
-    fn send(&self, request: &HttpRequest) -> Result<HttpResponse, Error>;
+    fn round_trip(&self, request: &HttpRequest) -> Result<HttpResponse, Error>;
 
     /// Interrupts long polls in flight and makes later ones fail at once;
     /// ordinary requests keep working (the sender's last flush needs them).
@@ -134,6 +141,18 @@ pub(crate) trait Transport: Send + Sync + fmt::Debug {
     /// Permanent: the transport is not used again.
     fn interrupt_all(&self);
 }
+
+/// The long-poll hold asked of the server (`iot.timeout`), in seconds. The
+/// reference's high-level dispatchers send none and wait forever; asking for
+/// a hold lets the client bound its own wait (hold plus
+/// `long_polling_timeout_offset`), so a connection that died silently is
+/// noticed.
+pub(crate) const LONG_POLL_HOLD: Duration = Duration::from_secs(30);
+
+/// Extra time a long poll may take beyond the hold and the configured offset
+/// before the client gives up on it: the server answers at the end of the
+/// hold, and the answer needs a moment to arrive.
+const LONG_POLL_GRACE: Duration = Duration::from_secs(5);
 
 /// Timeouts and proxy of the ureq transport, from `[http]` and
 /// `[device_messaging]`.
@@ -150,6 +169,28 @@ pub(crate) struct HttpSettings {
     pub(crate) proxy: Option<String>,
     /// `[http] proxy_auth`, `user:password`.
     pub(crate) proxy_auth: Option<String>,
+}
+
+impl HttpSettings {
+    /// The timeouts and proxy of the ureq transport, from `[http]` and
+    /// `[device_messaging]`.
+    pub(crate) fn from_config(config: &Config) -> Self {
+        let messaging = &config.device_messaging;
+        let response_timeout = config
+            .http
+            .http_read_timeout
+            .filter(|d| !d.is_zero())
+            .unwrap_or(messaging.http_response_timeout);
+        HttpSettings {
+            connect_timeout: config.http.http_connection_timeout.filter(|d| !d.is_zero()),
+            response_timeout: Some(response_timeout).filter(|d| !d.is_zero()),
+            long_poll_timeout: Some(
+                LONG_POLL_HOLD + messaging.long_polling_timeout_offset + LONG_POLL_GRACE,
+            ),
+            proxy: config.http.proxy.clone(),
+            proxy_auth: config.http.proxy_auth.clone(),
+        }
+    }
 }
 
 /// The real transport: HTTPS with ureq and rustls (aws-lc-rs).
@@ -265,7 +306,7 @@ fn proxy(settings: &HttpSettings) -> Result<Option<ureq::Proxy>, Error> {
 }
 
 impl Transport for UreqTransport {
-    fn send(&self, request: &HttpRequest) -> Result<HttpResponse, Error> {
+    fn round_trip(&self, request: &HttpRequest) -> Result<HttpResponse, Error> {
         let agent = if request.long_poll {
             &self.long_poll_agent
         } else {
@@ -387,7 +428,7 @@ pub(crate) mod memory {
     }
 
     impl Transport for MemoryTransport {
-        fn send(&self, request: &HttpRequest) -> Result<HttpResponse, Error> {
+        fn round_trip(&self, request: &HttpRequest) -> Result<HttpResponse, Error> {
             self.log.lock().unwrap().push((
                 request.method.as_str().to_owned(),
                 request.path.clone(),
@@ -396,7 +437,7 @@ pub(crate) mod memory {
                     .iter()
                     .map(|(n, v)| ((*n).to_owned(), v.clone()))
                     .collect(),
-                request.body.clone(),
+                request.body.to_vec(),
             ));
             (self.handler)(request)
         }
@@ -475,7 +516,7 @@ mod tests {
         };
         let t = UreqTransport::new("https", "127.0.0.1", 1, &[vec![1, 2, 3]], &settings).unwrap();
         let e = t
-            .send(&HttpRequest::get("/iot/api/v2/x?secret=1"))
+            .round_trip(&HttpRequest::get("/iot/api/v2/x?secret=1"))
             .unwrap_err();
         assert!(
             matches!(
@@ -485,5 +526,21 @@ mod tests {
             "{e}"
         );
         assert!(!e.to_string().contains("secret"), "{e}");
+    }
+
+    #[test]
+    fn http_settings_follow_the_config() {
+        let mut config = iotcs_core::Config::default();
+        let s = HttpSettings::from_config(&config);
+        assert_eq!(s.response_timeout, Some(Duration::from_secs(15)));
+        assert_eq!(s.connect_timeout, None);
+        assert_eq!(s.long_poll_timeout, Some(Duration::from_millis(35_100)));
+        config.http.http_read_timeout = Some(Duration::from_secs(3));
+        config.http.http_connection_timeout = Some(Duration::from_secs(2));
+        config.http.proxy = Some("http://proxy:3128/".into());
+        let s = HttpSettings::from_config(&config);
+        assert_eq!(s.response_timeout, Some(Duration::from_secs(3)));
+        assert_eq!(s.connect_timeout, Some(Duration::from_secs(2)));
+        assert_eq!(s.proxy.as_deref(), Some("http://proxy:3128/"));
     }
 }

@@ -19,11 +19,11 @@ use crossbeam_channel::{Receiver, TryRecvError, select_biased};
 use iotcs_core::__private::protocol::path::MESSAGES;
 use iotcs_core::__private::protocol::query::{ACCEPT_BYTES, SYNC, TIMEOUT};
 
-use crate::backoff::Backoff;
-use crate::counters::Counters;
-use crate::inbound::Inbound;
-use crate::rest::RestClient;
-use crate::transport::HttpRequest;
+use crate::cloud::rest::RestClient;
+use crate::cloud::transport::HttpRequest;
+use crate::messaging::backoff::Backoff;
+use crate::messaging::counters::Counters;
+use crate::messaging::inbound::Inbound;
 
 /// How the receiver behaves, from the configuration.
 #[derive(Clone, Debug)]
@@ -163,11 +163,11 @@ mod tests {
     use iotcs_core::message::{Headers, Message};
 
     use super::*;
-    use crate::inbound::{Handled, RequestHandler};
-    use crate::outbox::Outbox;
-    use crate::pool::CallbackPool;
-    use crate::transport::HttpResponse;
-    use crate::transport::memory::{MemoryTransport, json};
+    use crate::cloud::transport::HttpResponse;
+    use crate::cloud::transport::memory::{MemoryTransport, json};
+    use crate::messaging::inbound::{Handled, RequestHandler};
+    use crate::messaging::outbox::Outbox;
+    use crate::messaging::pool::CallbackPool;
 
     struct Count(Arc<AtomicUsize>);
 
@@ -205,7 +205,7 @@ mod tests {
             transport.clone(),
             "EP-1",
             b"s",
-            crate::rest::system_clock(),
+            crate::clock::system_clock(),
             1,
         ));
         let pool = CallbackPool::start(1).unwrap();

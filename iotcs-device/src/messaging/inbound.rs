@@ -15,7 +15,7 @@
 //! time is over they get their answer (404 if still nobody serves them).
 //!
 //! A handler that does not return within `request_callback_timeout` has its
-//! request answered `503` by the watchdog ([`crate::watchdog`]).
+//! request answered `503` by the watchdog ([`crate::messaging::watchdog`]).
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -25,13 +25,14 @@ use std::time::{Duration, Instant};
 
 use iotcs_core::Error;
 use iotcs_core::message::{Headers, Message, Payload, Priority, RequestPayload};
+use serde_json::value::RawValue;
 
-use crate::counters::Counters;
-use crate::outbox::{Outbox, Outgoing};
-use crate::pool::Spawner;
-use crate::rest::Clock;
-use crate::router::{Lookup, Router};
-use crate::watchdog::{DEFAULT_CALLBACK_TIMEOUT, Open, Tickets};
+use crate::clock::Clock;
+use crate::messaging::counters::Counters;
+use crate::messaging::outbox::{Outbox, Outgoing};
+use crate::messaging::pool::Spawner;
+use crate::messaging::router::{Lookup, Router};
+use crate::messaging::tickets::{DEFAULT_CALLBACK_TIMEOUT, Open, Tickets};
 
 /// The bytes `acceptBytes` holds back for the `[]` of the array (Java and
 /// Node both subtract 2).
@@ -155,7 +156,7 @@ impl Inbound {
         );
         let queued = response.and_then(|response| {
             self.outbox
-                .try_send_by(
+                .try_push_by(
                     vec![Outgoing::new(response.with_priority(Priority::High))],
                     by,
                 )
@@ -242,9 +243,9 @@ impl Inbound {
     /// the counters (the capability resource) sees its own request. Returns
     /// how many requests were taken.
     pub(crate) fn dispatch(self: &Arc<Self>, body: &[u8], counters: &Counters) -> usize {
-        let requests: Vec<Message> = parse_messages(body)
+        let requests: Vec<(Message, usize)> = parse_messages(body)
             .into_iter()
-            .filter(|message| {
+            .filter(|(message, _)| {
                 let request = matches!(message.payload(), Payload::Request(_));
                 if !request {
                     log::debug!(
@@ -259,8 +260,7 @@ impl Inbound {
         if taken > 0 {
             counters.received(taken, body.len());
         }
-        for message in requests {
-            let size = message.to_json().len();
+        for (message, size) in requests {
             self.pending.fetch_add(size, Ordering::SeqCst);
             self.spawn_answer(message, size);
         }
@@ -278,7 +278,9 @@ impl Inbound {
                 // Answered 503 while it waited behind a slow callback.
                 return;
             }
-            if Instant::now() < inbound.settle_until && inbound.is_unrouted(&message) {
+            // Looked up once: the same lookup parks the request or answers it.
+            let lookup = inbound.route(&message);
+            if Instant::now() < inbound.settle_until && matches!(lookup, Some(Lookup::NotFound)) {
                 if inbound.tickets.claim(ticket) {
                     log::debug!(
                         "parking request {:?} until handlers are registered",
@@ -288,7 +290,7 @@ impl Inbound {
                 }
                 return;
             }
-            inbound.finish(ticket, &message, size);
+            inbound.finish(ticket, &message, size, lookup);
         }));
     }
 
@@ -298,14 +300,21 @@ impl Inbound {
         let ticket = self.tickets.admit(&message, size);
         self.spawner.spawn(Box::new(move || {
             if inbound.tickets.is_open(ticket) {
-                inbound.finish(ticket, &message, size);
+                let lookup = inbound.route(&message);
+                inbound.finish(ticket, &message, size, lookup);
             }
         }));
     }
 
     /// Answers and queues the answer, unless the watchdog answered first.
-    fn finish(&self, ticket: u64, message: &Message, size: usize) {
-        let answer = self.answer(message);
+    fn finish(
+        &self,
+        ticket: u64,
+        message: &Message,
+        size: usize,
+        lookup: Option<Lookup<Arc<dyn RequestHandler>>>,
+    ) {
+        let answer = self.answer_routed(message, lookup);
         if !self.tickets.claim(ticket) {
             log::warn!(
                 "the callback for request {:?} returned after the request was answered 503; \
@@ -321,7 +330,7 @@ impl Inbound {
     /// Queues a request's answer (and what follows it).
     fn queue_answer(&self, request: &Message, answer: Vec<Outgoing>) {
         if !answer.is_empty()
-            && let Err(e) = self.outbox.send(answer)
+            && let Err(e) = self.outbox.push(answer)
         {
             log::warn!(
                 "the response to request {:?} could not be queued: {e}",
@@ -331,18 +340,17 @@ impl Inbound {
     }
 
     /// Whether nothing is registered at the request's destination and path.
-    fn is_unrouted(&self, request: &Message) -> bool {
+    /// The handler of `request` (`None` when it is not a request).
+    fn route(&self, request: &Message) -> Option<Lookup<Arc<dyn RequestHandler>>> {
         let Payload::Request(payload) = request.payload() else {
-            return false;
+            return None;
         };
-        let router = self.router.read().unwrap_or_else(|e| e.into_inner());
-        matches!(
-            router.lookup(
-                request.destination(),
-                payload.effective_method(),
-                payload.url()
-            ),
-            Lookup::NotFound
+        let method = payload.effective_method().to_ascii_uppercase();
+        Some(
+            self.router
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .lookup(request.destination(), &method, payload.url()),
         )
     }
 
@@ -353,16 +361,23 @@ impl Inbound {
 
     /// Routes `request`, runs its handler and returns the RESPONSE followed by
     /// the handler's follow-ups (empty when no response can be built).
+    #[cfg(test)]
     pub(crate) fn answer(&self, request: &Message) -> Vec<Outgoing> {
-        let Payload::Request(payload) = request.payload() else {
+        self.answer_routed(request, self.route(request))
+    }
+
+    /// Runs the handler `lookup` found for `request` and returns the RESPONSE
+    /// followed by the handler's follow-ups (empty when no response can be
+    /// built).
+    fn answer_routed(
+        &self,
+        request: &Message,
+        lookup: Option<Lookup<Arc<dyn RequestHandler>>>,
+    ) -> Vec<Outgoing> {
+        let (Payload::Request(payload), Some(lookup)) = (request.payload(), lookup) else {
             return Vec::new();
         };
         let method = payload.effective_method().to_ascii_uppercase();
-        let lookup = self
-            .router
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .lookup(request.destination(), &method, payload.url());
         let handled = match lookup {
             Lookup::Found(handler) => {
                 match catch_unwind(AssertUnwindSafe(|| handler.handle(payload))) {
@@ -405,32 +420,34 @@ impl Inbound {
     }
 }
 
-/// The messages of a `/messages` response body, skipping (with a warning)
-/// any element that is not a valid message, so one bad element does not hide
-/// the others.
-fn parse_messages(body: &[u8]) -> Vec<Message> {
+/// The messages of a `/messages` response body, each with its size as
+/// received (what it takes of the request buffer; measured on the wire, not
+/// by writing the message again), skipping (with a warning) any element that
+/// is not a valid message, so one bad element does not hide the others.
+fn parse_messages(body: &[u8]) -> Vec<(Message, usize)> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Vec::new();
     }
-    let json: serde_json::Value = match serde_json::from_slice(body) {
-        Ok(json) => json,
-        Err(e) => {
-            log::warn!("the server's messages are not JSON: {e}");
-            return Vec::new();
-        }
+    // An array of messages, or one message; anything else holds none.
+    let items: Result<Vec<&RawValue>, _> = match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => serde_json::from_slice(body),
+        Some(b'{') => serde_json::from_slice::<&RawValue>(body).map(|one| vec![one]),
+        _ => serde_json::from_slice::<&RawValue>(body).map(|_| Vec::new()),
     };
-    let items = match json {
-        serde_json::Value::Array(items) => items,
-        object @ serde_json::Value::Object(_) => vec![object],
-        _ => return Vec::new(),
-    };
+    let items = items.unwrap_or_else(|e| {
+        log::warn!("the server's messages are not JSON: {e}");
+        Vec::new()
+    });
     items
-        .iter()
-        .filter_map(|item| match Message::from_value(item) {
-            Ok(message) => Some(message),
-            Err(e) => {
-                log::warn!("skipping a message from the server: {e}");
-                None
+        .into_iter()
+        .filter_map(|item| {
+            let json = item.get();
+            match Message::parse(json) {
+                Ok(message) => Some((message, json.len())),
+                Err(e) => {
+                    log::warn!("skipping a message from the server: {e}");
+                    None
+                }
             }
         })
         .collect()
@@ -446,7 +463,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
-    use crate::pool::CallbackPool;
+    use crate::messaging::pool::CallbackPool;
 
     struct Fixed(u16);
 
@@ -669,7 +686,7 @@ mod tests {
         );
         let (stop_tx, stop) = crossbeam_channel::bounded(1);
         let watched = Arc::clone(&inbound);
-        let watchdog = std::thread::spawn(move || crate::watchdog::run(&watched, &stop));
+        let watchdog = std::thread::spawn(move || crate::messaging::watchdog::run(&watched, &stop));
         // The second waits behind the first in the one-thread pool.
         let slow = request("EP-1", "POST", "slow", Headers::new()).to_json();
         let body = format!("[{slow},{slow}]");

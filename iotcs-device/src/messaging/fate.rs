@@ -1,11 +1,11 @@
 //! What becomes of the messages of a `POST /iot/api/v2/messages`, by the
-//! cloud's answer: the one table, applied by the sender ([`crate::sender`]).
+//! cloud's answer: the one table, applied by the sender ([`crate::messaging::sender`]).
 //! No IO; the sender posts, this module decides.
 //!
 //! | The cloud's answer | Fate of the batch's messages |
 //! |---|---|
 //! | 2xx | delivered: listeners hear `delivered`, stored copies are deleted |
-//! | 401 | [`crate::rest::RestClient::call`] fetches a new token and sends once more; 401 again: back off and retry |
+//! | 401 | [`crate::cloud::rest::RestClient::call`] fetches a new token and sends once more; 401 again: back off and retry |
 //! | 403 or 404, the batch from one source that is not our own endpoint | rejected for good: the cloud no longer accepts that indirectly-connected device from us (it roamed to another gateway, or was deleted) |
 //! | 400, 409, 413 or 422, the batch one message | rejected for good: the message is bad |
 //! | 403, 404, 400, 409, 413 or 422, the batch from several sources | the culprit is looked for: one request per source, our own first (from more than [`MAX_SPLIT`] sources: two requests of half the sources each, split again if rejected) |
@@ -19,12 +19,12 @@
 //! store, and their listeners report the error, with the cloud's status and
 //! detail, to the `on_error` of the virtual device that sent them (for a
 //! message restored after a restart: of the matching virtual device of this
-//! run, [`crate::restored`]). The messages beside and behind them go on.
+//! run, [`crate::messaging::restored`]). The messages beside and behind them go on.
 //!
 //! *Back off and retry*: the batch and those still to be tried go back to the
 //! front of the queue with one retry spent each (`GUARANTEED_DELIVERY`
 //! unlimited); messages out of retries are reported; the sender waits out
-//! [`crate::backoff`]'s delay.
+//! [`crate::messaging::backoff`]'s delay.
 //!
 //! A 403 condemns another source's messages only when the token it was sent
 //! with is as good as can be had: just refreshed, or accepted by the cloud
