@@ -11,7 +11,7 @@
 //! (which on Linux ends in `sync_file_range`: enough for a process kill, but
 //! it neither flushes the disk's write cache nor writes the file's metadata)
 //! followed by our own `fdatasync` of sled's log file, as the device's
-//! message store does (`iotcs-device/src/persist.rs`), so a power cut is
+//! message store does (`iotcs-device/src/messaging/persist.rs`), so a power cut is
 //! covered as far as the disk honours `fsync`. Waiters never block a tokio
 //! worker: the flusher is its own thread and they await a `watch` channel.
 //!
