@@ -57,10 +57,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use iotcs_core::__private::encoding::base64_encode;
 use iotcs_core::message::Reliability;
 use iotcs_device::{Config, DirectlyConnectedDevice};
-use iotcs_server::{DeviceRegistration, Server, ServerConfig, ServerHandle};
+use iotcs_server::{DeviceRegistration, MessageFilter, Server, ServerConfig, ServerHandle};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -179,9 +178,6 @@ fn soak_model() -> Value {
 struct Cloud {
     config: ServerConfig,
     server: Option<ServerHandle>,
-    url: String,
-    ca_der: Vec<u8>,
-    password: String,
 }
 
 impl Cloud {
@@ -194,9 +190,6 @@ impl Cloud {
         Cloud {
             // Restarts must come back where the provisioning file points.
             config: config.listen(server.addr()),
-            url: server.url().to_owned(),
-            ca_der: server.ca_der().to_vec(),
-            password: server.admin_password().to_owned(),
             server: Some(server),
         }
     }
@@ -213,51 +206,25 @@ impl Cloud {
     }
 
     /// The stored messages from `endpoint`, in the order stored, from the
-    /// `from`-th on (the admin client has no offset, so this pages itself).
+    /// `from`-th on, a page at a time.
     fn messages(&self, endpoint: &str, from: usize) -> Vec<Value> {
-        let roots =
-            ureq::tls::RootCerts::new_with_certs(&[
-                ureq::tls::Certificate::from_der(&self.ca_der).to_owned()
-            ]);
-        let tls = ureq::tls::TlsConfig::builder()
-            .root_certs(roots)
-            .unversioned_rustls_crypto_provider(Arc::new(
-                rustls::crypto::aws_lc_rs::default_provider(),
-            ))
-            .build();
-        let agent = ureq::Agent::config_builder()
-            .tls_config(tls)
-            .timeout_global(Some(Duration::from_secs(120)))
-            .build()
-            .new_agent();
-        let auth = format!(
-            "Basic {}",
-            base64_encode(format!("admin:{}", self.password).as_bytes())
-        );
+        const PAGE: usize = 5_000;
+        let admin = self
+            .server
+            .as_ref()
+            .expect("messages are read while the cloud is up")
+            .admin()
+            .unwrap();
         let mut out = Vec::new();
         loop {
-            let url = format!(
-                "{}/iot/api/v2/messages?device={endpoint}&offset={}&limit=10000",
-                self.url,
-                from + out.len()
-            );
-            let mut response = agent
-                .get(&url)
-                .header("Authorization", &auth)
-                .call()
-                .unwrap();
-            let mut page: Value = response
-                .body_mut()
-                .with_config()
-                .limit(256 << 20)
-                .read_json()
-                .unwrap();
-            let more = page["hasMore"].as_bool().unwrap_or(false);
-            match page["items"].take() {
-                Value::Array(items) => out.extend(items),
-                other => panic!("messages page without items: {other}"),
-            }
-            if !more {
+            let filter = MessageFilter::new()
+                .device(endpoint)
+                .offset(from + out.len())
+                .limit(PAGE);
+            let page = admin.messages(&filter).unwrap();
+            let full = page.len() == PAGE;
+            out.extend(page.iter().map(|m| m.json().clone()));
+            if !full {
                 return out;
             }
         }

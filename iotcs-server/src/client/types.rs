@@ -206,6 +206,7 @@ pub struct MessageFilter {
     message_type: Option<MessageType>,
     direction: Option<Direction>,
     since: Option<i64>,
+    offset: Option<usize>,
     limit: Option<usize>,
 }
 
@@ -243,6 +244,13 @@ impl MessageFilter {
         self
     }
 
+    /// Skip this many of the matching messages (for paging; default 0).
+    #[must_use]
+    pub fn offset(mut self, offset: usize) -> Self {
+        self.offset = Some(offset);
+        self
+    }
+
     /// At most this many (the server caps it at 10 000; default 1000).
     #[must_use]
     pub fn limit(mut self, limit: usize) -> Self {
@@ -263,6 +271,9 @@ impl MessageFilter {
         }
         if let Some(s) = self.since {
             parts.push(format!("since={s}"));
+        }
+        if let Some(o) = self.offset {
+            parts.push(format!("offset={o}"));
         }
         if let Some(l) = self.limit {
             parts.push(format!("limit={l}"));
