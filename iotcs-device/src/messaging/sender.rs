@@ -546,17 +546,20 @@ mod tests {
         assert_eq!(posted(&transport).len(), 1);
     }
 
-    #[test]
-    fn final_flush_gives_up_a_rejected_message_and_delivers_the_rest() {
-        let (rig, wake) = rig(10, |req| {
-            if String::from_utf8_lossy(&req.body).contains(r#""n":1"#) {
+    /// A sender whose cloud rejects any batch holding `"n":bad` with 400,
+    /// and `count` messages pushed one by one, each heard by the returned
+    /// counts.
+    fn poisoned(bad: i64, count: i64) -> (Rig, Receiver<()>, Arc<Counts>) {
+        let marker = format!(r#""n":{bad}"#);
+        let (rig, wake) = rig(10, move |req| {
+            if String::from_utf8_lossy(&req.body).contains(&marker) {
                 json(400, r#"{"detail":"bad value"}"#)
             } else {
                 json(202, "[]")
             }
         });
         let counts = Arc::new(Counts::default());
-        for n in 0..4 {
+        for n in 0..count {
             rig.outbox
                 .push(vec![Outgoing::with_listener(
                     data(n, Priority::Medium),
@@ -564,6 +567,12 @@ mod tests {
                 )])
                 .unwrap();
         }
+        (rig, wake, counts)
+    }
+
+    #[test]
+    fn final_flush_gives_up_a_rejected_message_and_delivers_the_rest() {
+        let (rig, wake, counts) = poisoned(1, 4);
         // Stopped before it ever ran: everything goes out in the last flush.
         let (stop_tx, stop) = crossbeam_channel::bounded::<()>(1);
         drop(stop_tx);
@@ -626,23 +635,7 @@ mod tests {
 
     #[test]
     fn a_poisoned_message_is_isolated_and_the_rest_delivered() {
-        let (rig, wake) = rig(10, |req| {
-            let body = String::from_utf8_lossy(&req.body);
-            if body.contains(r#""n":3"#) {
-                json(400, r#"{"detail":"bad value"}"#)
-            } else {
-                json(202, "[]")
-            }
-        });
-        let counts = Arc::new(Counts::default());
-        for n in 0..7 {
-            rig.outbox
-                .push(vec![Outgoing::with_listener(
-                    data(n, Priority::Medium),
-                    counts.clone(),
-                )])
-                .unwrap();
-        }
+        let (rig, wake, counts) = poisoned(3, 7);
         let counters = rig.sender.counters.clone();
         let (stop_tx, stop) = crossbeam_channel::bounded::<()>(1);
         let outbox = rig.outbox.clone();
