@@ -5,22 +5,13 @@
 
 use std::time::Duration;
 
-use iotcs_core::message::MessageType;
 use iotcs_device::{DirectlyConnectedDevice, Error};
 use iotcs_server::Fault;
 
 use crate::util::{
-    PASSPHRASE, THERMOSTAT, TestCloud, config, durable_config, thermostat, thermostat_with,
+    MESSAGES, PASSPHRASE, THERMOSTAT, TestCloud, config, durable_config, thermostat,
+    thermostat_with,
 };
-
-const MESSAGES: &str = "/iot/api/v2/messages";
-
-/// Waits until the device's start-up traffic is in and its long poll is
-/// held, so a fault injected afterwards hits the sender's next POST.
-fn settled(cloud: &TestCloud, endpoint: &str) {
-    cloud.wait_for(endpoint, MessageType::ResourcesReport, 1);
-    cloud.wait_for_held_poll();
-}
 
 fn is_unknown(e: &Error, attribute: &str) -> bool {
     matches!(e, Error::UnknownAttribute { name, .. } if name == attribute)
@@ -52,16 +43,9 @@ fn a_full_queue_is_queue_full_with_the_message_handed_back() {
     config.device_messaging.dispatcher_max_queue_size = 2;
     config.device_messaging.message_queue_waittime = Duration::from_millis(200);
     let t = thermostat_with(&cloud, "kind-queue-full-1", config);
-    settled(&cloud, &t.endpoint);
+    cloud.settled(&t.endpoint);
     // The cloud answers slower than the device waits: nothing leaves.
-    cloud
-        .admin
-        .inject_fault(
-            &Fault::delay(Duration::from_secs(3))
-                .times(1000)
-                .on_path(MESSAGES),
-        )
-        .unwrap();
+    cloud.stall_messages();
     let mut sent = 0;
     let refused = loop {
         match t.vd.set("reportingInterval", sent + 1) {
@@ -90,7 +74,7 @@ fn a_full_store_is_store_full_with_the_message_handed_back() {
     let endpoint = device.endpoint_id().unwrap().to_owned();
     let model = device.device_model(THERMOSTAT).unwrap().unwrap();
     let vd = device.create_virtual_device(&endpoint, &model).unwrap();
-    settled(&cloud, &endpoint);
+    cloud.settled(&endpoint);
     cloud
         .admin
         .inject_fault(&Fault::status(503).times(10_000).on_path(MESSAGES))

@@ -11,18 +11,9 @@ use iotcs_device::{ErrorKind, Value};
 use iotcs_server::Fault;
 
 use crate::util::{
-    PATIENCE, TestCloud, assert_exactly_once, config, data_field_values, data_of,
+    MESSAGES, PATIENCE, TestCloud, assert_exactly_once, config, data_field_values, data_of,
     eventually_within, recv, thermostat, thermostat_with,
 };
-
-const MESSAGES: &str = "/iot/api/v2/messages";
-
-/// Waits until the device's start-up traffic is in and its long poll is
-/// held, so a fault injected afterwards hits the sender's next POST.
-fn settled(cloud: &TestCloud, endpoint: &str) {
-    cloud.wait_for(endpoint, MessageType::ResourcesReport, 1);
-    cloud.wait_for_held_poll();
-}
 
 #[test]
 fn a_set_while_an_update_is_open_is_sent_by_its_finish() {
@@ -61,7 +52,7 @@ fn a_set_while_an_update_is_open_is_sent_by_its_finish() {
 fn an_attribute_on_error_hears_of_a_rejected_alert() {
     let cloud = TestCloud::start_holding_polls("alert-error");
     let t = thermostat(&cloud, "alert-error-1");
-    settled(&cloud, &t.endpoint);
+    cloud.settled(&t.endpoint);
     let (tx, errors) = mpsc::channel();
     t.vd.on_error(Some("maxThreshold"), move |event| {
         let fields: Vec<(String, Value)> = event
@@ -107,17 +98,10 @@ fn messages_in_flight_count_against_dispatcher_max_queue_size() {
     config.device_messaging.dispatcher_max_queue_size = 5;
     config.device_messaging.message_queue_waittime = Duration::from_secs(3);
     let t = thermostat_with(&cloud, "in-flight-1", config);
-    settled(&cloud, &t.endpoint);
+    cloud.settled(&t.endpoint);
     // The cloud answers slower than the device waits: whatever the sender
     // takes stays in flight, retried, until the fault is cleared.
-    cloud
-        .admin
-        .inject_fault(
-            &Fault::delay(Duration::from_secs(3))
-                .times(1000)
-                .on_path(MESSAGES),
-        )
-        .unwrap();
+    cloud.stall_messages();
     for n in 1..=5 {
         t.vd.set(NUMBER, n).unwrap();
     }

@@ -12,22 +12,12 @@ use iotcs_server::{DeviceRegistration, Fault, Server, ServerConfig};
 use tempfile::TempDir;
 
 use crate::util::{
-    PASSPHRASE, THERMOSTAT, TestCloud, assert_exactly_once, data_field_values, durable_config,
-    eventually_within, thermostat,
+    MESSAGES, PASSPHRASE, THERMOSTAT, TestCloud, assert_exactly_once, data_field_values,
+    durable_config, eventually_within, thermostat,
 };
-
-const MESSAGES: &str = "/iot/api/v2/messages";
 
 /// The attribute whose value numbers the messages of these tests.
 const NUMBER: &str = "reportingInterval";
-
-/// Waits until the device's start-up traffic (its resources report) is in
-/// and its receiver's long poll is parked in the cloud, so faults injected
-/// afterwards hit the sender's POSTs.
-fn settled(cloud: &TestCloud, endpoint: &str) {
-    cloud.wait_for(endpoint, MessageType::ResourcesReport, 1);
-    cloud.wait_for_held_poll();
-}
 
 /// Waits up to a minute until `endpoint` has stored `count` numbered
 /// messages, then checks each of `1..=count` is there exactly once.
@@ -45,7 +35,7 @@ fn all_once(admin: &iotcs_server::AdminClient, endpoint: &str, count: i64) {
 fn a_503_storm_is_ridden_out_with_a_growing_back_off() {
     let cloud = TestCloud::start_holding_polls("storm");
     let t = thermostat(&cloud, "storm-1");
-    settled(&cloud, &t.endpoint);
+    cloud.settled(&t.endpoint);
     cloud
         .admin
         .inject_fault(&Fault::status(503).times(6).on_path(MESSAGES))
@@ -80,7 +70,7 @@ fn tokens_expired_mid_stream_are_renewed_without_loss() {
 fn connections_cut_mid_response_are_resent_and_stored_once() {
     let cloud = TestCloud::start_holding_polls("dropped");
     let t = thermostat(&cloud, "dropped-1");
-    settled(&cloud, &t.endpoint);
+    cloud.settled(&t.endpoint);
     cloud
         .admin
         .inject_fault(&Fault::drop_connection().times(3).on_path(MESSAGES))
@@ -141,7 +131,7 @@ fn a_poisoned_message_is_reported_and_does_not_block_the_rest() {
 fn a_full_queue_refuses_hands_the_values_back_and_alerts() {
     let cloud = TestCloud::start_holding_polls("full");
     let t = thermostat(&cloud, "full-1");
-    settled(&cloud, &t.endpoint);
+    cloud.settled(&t.endpoint);
     let (tx, errors) = mpsc::channel();
     t.vd.on_error(None, move |event| {
         let value = event.named_value().unwrap().value().clone();
@@ -149,14 +139,7 @@ fn a_full_queue_refuses_hands_the_values_back_and_alerts() {
     })
     .unwrap();
     // Answers slower than the client waits: nothing leaves the queue.
-    cloud
-        .admin
-        .inject_fault(
-            &Fault::delay(Duration::from_secs(3))
-                .times(1000)
-                .on_path(MESSAGES),
-        )
-        .unwrap();
+    cloud.stall_messages();
     let mut accepted = 0;
     let refused = loop {
         match t.vd.set(NUMBER, accepted + 1) {

@@ -22,13 +22,11 @@ use iotcs_gateway::GatewayDevice;
 use iotcs_server::{Fault, RequestStatus};
 
 use crate::util::{
-    self, PASSPHRASE, THERMOSTAT, TestCloud, assert_exactly_once, data_field_values,
+    self, MESSAGES, PASSPHRASE, THERMOSTAT, TestCloud, assert_exactly_once, data_field_values,
     durable_config, eventually_within,
 };
 
 const NO_METADATA: [(&str, &str); 0] = [];
-
-const MESSAGES: &str = "/iot/api/v2/messages";
 
 /// How long these tests wait for anything: generous, since the device backs
 /// off between failures; nothing here is timed.

@@ -177,7 +177,30 @@ impl TestCloud {
     pub(crate) fn wait_for_held_poll(&self) {
         eventually("a long poll is held", || self.server.held_long_polls() > 0);
     }
+
+    /// Waits until the device's start-up traffic (its resources report) is
+    /// in and its receiver's long poll is parked in the cloud, so faults
+    /// injected afterwards hit the sender's POSTs.
+    pub(crate) fn settled(&self, endpoint: &str) {
+        self.wait_for(endpoint, MessageType::ResourcesReport, 1);
+        self.wait_for_held_poll();
+    }
+
+    /// Makes the cloud answer message POSTs slower (3 s) than the device
+    /// waits for them, so nothing the sender takes leaves it.
+    pub(crate) fn stall_messages(&self) {
+        self.admin
+            .inject_fault(
+                &iotcs_server::Fault::delay(Duration::from_secs(3))
+                    .times(1000)
+                    .on_path(MESSAGES),
+            )
+            .unwrap();
+    }
 }
+
+/// The messages endpoint, where the tests inject faults.
+pub(crate) const MESSAGES: &str = "/iot/api/v2/messages";
 
 /// The integer `field` of every DATA message from `endpoint` the cloud
 /// holds (up to 10,000), in arrival order.
