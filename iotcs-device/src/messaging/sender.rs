@@ -583,8 +583,9 @@ mod tests {
         assert_eq!(counts.failed.load(Ordering::SeqCst), 1);
     }
 
-    #[test]
-    fn requests_in_answers_are_dispatched_when_not_long_polling() {
+    /// A sender that may take requests in its answers (no long polling),
+    /// one message queued, and the paths its POSTs went to.
+    fn accepting_requests() -> (Rig, Receiver<()>, Arc<Mutex<Vec<String>>>) {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let s = seen.clone();
         let (mut rig, wake) = rig(10, move |req| {
@@ -595,6 +596,12 @@ mod tests {
         rig.outbox
             .push(vec![Outgoing::new(data(1, Priority::Medium))])
             .unwrap();
+        (rig, wake, seen)
+    }
+
+    #[test]
+    fn requests_in_answers_are_dispatched_when_not_long_polling() {
+        let (rig, wake, seen) = accepting_requests();
         let (stop_tx, stop) = crossbeam_channel::bounded::<()>(1);
         let sender = rig.sender;
         let handle = std::thread::spawn(move || sender.run(&stop, &wake));
@@ -612,16 +619,7 @@ mod tests {
 
     #[test]
     fn the_last_flush_takes_no_requests() {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let s = seen.clone();
-        let (mut rig, wake) = rig(10, move |req| {
-            s.lock().unwrap().push(req.path.clone());
-            json(202, "[]")
-        });
-        rig.sender.settings.accept_requests = true;
-        rig.outbox
-            .push(vec![Outgoing::new(data(1, Priority::Medium))])
-            .unwrap();
+        let (rig, wake, seen) = accepting_requests();
         let (stop_tx, stop) = crossbeam_channel::bounded::<()>(1);
         // Stop is checked first, so the message goes out in the flush, when
         // a request could no longer be answered.
