@@ -332,9 +332,13 @@ impl PartialEq for Error {
                     name: n2,
                 },
             ) => model == m2 && name == n2,
-            (E::Model { urn, reason }, E::Model { urn: u2, reason: r2 }) => {
-                urn == u2 && reason == r2
-            }
+            (
+                E::Model { urn, reason },
+                E::Model {
+                    urn: u2,
+                    reason: r2,
+                },
+            ) => urn == u2 && reason == r2,
             (
                 E::Config {
                     section,
@@ -384,9 +388,13 @@ impl PartialEq for Error {
                     source: s2,
                 },
             ) => messages == m2 && source == s2,
-            (E::Io { path, source }, E::Io { path: p2, source: s2 }) => {
-                path == p2 && source.kind() == s2.kind() && source.to_string() == s2.to_string()
-            }
+            (
+                E::Io { path, source },
+                E::Io {
+                    path: p2,
+                    source: s2,
+                },
+            ) => path == p2 && source.kind() == s2.kind() && source.to_string() == s2.to_string(),
             _ => false,
         }
     }

@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use iotcs_core::__private::crypto::RsaKeyPair;
@@ -14,10 +14,12 @@ use iotcs_core::{Config, Error, TrustedAssets, TrustedAssetsStore};
 
 use crate::client::Client;
 use crate::clock::{Clock, system_clock};
+use crate::close_once::CloseOnce;
 use crate::cloud::activation;
 use crate::cloud::models::Models;
 use crate::cloud::rest::RestClient;
 use crate::cloud::transport::{HttpSettings, Transport, UreqTransport};
+use crate::messaging::context::DeviceContext;
 use crate::messaging::dispatcher::{CLOSE_TIMEOUT, Dispatcher};
 use crate::messaging::persist::{self, OpenDatabase};
 use crate::remote;
@@ -64,8 +66,12 @@ pub struct DirectlyConnectedDevice {
     /// The virtual devices created, to release their callbacks at close and
     /// to hear about messages restored from an earlier run.
     devices: Registry,
-    /// Runs while activated and open.
-    dispatcher: Option<Dispatcher>,
+    /// Runs while activated and open. Behind a lock so that `close(&self)`
+    /// can take it out; held only to take it or clone its context, never
+    /// while it stops.
+    dispatcher: Mutex<Option<Dispatcher>>,
+    /// Whether `close` has run, and its result for every later caller.
+    closed: CloseOnce,
 }
 
 impl fmt::Debug for DirectlyConnectedDevice {
@@ -74,7 +80,7 @@ impl fmt::Debug for DirectlyConnectedDevice {
             .field("store", &self.store.path())
             .field("activation_id", &self.activation_id())
             .field("endpoint_id", &self.endpoint_id())
-            .field("running", &self.dispatcher.is_some())
+            .field("running", &self.dispatcher().is_some())
             .finish_non_exhaustive()
     }
 }
@@ -148,7 +154,8 @@ impl DirectlyConnectedDevice {
             state,
             store_path,
             devices: Registry::default(),
-            dispatcher: None,
+            dispatcher: Mutex::new(None),
+            closed: CloseOnce::default(),
         };
         if let (Some(endpoint_id), Some(key)) = (
             device.store.assets().endpoint_id(),
@@ -158,12 +165,13 @@ impl DirectlyConnectedDevice {
             device.rest.set_endpoint(endpoint_id, key);
             device.activated_models =
                 state::read_device_record(&device.state, endpoint_id).map(|r| r.device_models);
-            device.dispatcher = Some(Dispatcher::start(
+            let dispatcher = Dispatcher::start(
                 Arc::clone(&device.rest),
                 &device.config,
                 &device.store_path,
                 Arc::new(device.devices.clone()),
-            )?);
+            )?;
+            *device.dispatcher() = Some(dispatcher);
         }
         Ok(device)
     }
@@ -191,6 +199,9 @@ impl DirectlyConnectedDevice {
     /// device is then still unactivated on both sides and `activate` can be
     /// called again once the cause is fixed.
     pub fn activate(&mut self, device_models: &[&str]) -> Result<(), Error> {
+        if !self.closed.is_open() {
+            return Err(Error::Closed);
+        }
         if self.is_activated() {
             return Err(Error::state(format!(
                 "device {} is already activated as endpoint {}",
@@ -222,12 +233,13 @@ impl DirectlyConnectedDevice {
             log::warn!("{e}; after a restart create_virtual_device will not check the models");
         }
         self.activated_models = Some(models);
-        self.dispatcher = Some(Dispatcher::start(
+        let dispatcher = Dispatcher::start(
             Arc::clone(&self.rest),
             &self.config,
             &self.store_path,
             Arc::new(self.devices.clone()),
-        )?);
+        )?;
+        *self.dispatcher() = Some(dispatcher);
         Ok(())
     }
 
@@ -335,7 +347,7 @@ impl DirectlyConnectedDevice {
         endpoint_id: &str,
         model: &DeviceModel,
     ) -> Result<VirtualDevice, Error> {
-        let dispatcher = self.running()?;
+        let context = self.running()?;
         let own = self.endpoint_id().unwrap_or_default();
         if endpoint_id != own {
             return Err(Error::argument(format!(
@@ -352,7 +364,7 @@ impl DirectlyConnectedDevice {
                 models.join(", ")
             )));
         }
-        Ok(self.new_virtual_device(dispatcher, endpoint_id, model))
+        Ok(self.new_virtual_device(&context, endpoint_id, model))
     }
 
     /// For gateways: a virtual device for `endpoint_id`, an
@@ -372,13 +384,13 @@ impl DirectlyConnectedDevice {
         endpoint_id: &str,
         model: &DeviceModel,
     ) -> Result<VirtualDevice, Error> {
-        let dispatcher = self.running()?;
+        let context = self.running()?;
         if endpoint_id.trim().is_empty() {
             return Err(Error::argument(
                 "the endpoint id of a proxied device is empty",
             ));
         }
-        Ok(self.new_virtual_device(dispatcher, endpoint_id, model))
+        Ok(self.new_virtual_device(&context, endpoint_id, model))
     }
 
     /// For gateways: sends an indirect activation request (spec §4), built
@@ -417,16 +429,12 @@ impl DirectlyConnectedDevice {
     /// A virtual device routed and released at close like every other.
     fn new_virtual_device(
         &self,
-        dispatcher: &Dispatcher,
+        context: &Arc<DeviceContext>,
         endpoint_id: &str,
         model: &DeviceModel,
     ) -> VirtualDevice {
-        let device = VirtualDevice::new(
-            endpoint_id,
-            Arc::new(model.clone()),
-            Arc::clone(dispatcher.context()),
-        );
-        remote::register(&dispatcher.context().inbound, &device);
+        let device = VirtualDevice::new(endpoint_id, Arc::new(model.clone()), Arc::clone(context));
+        remote::register(&context.inbound, &device);
         self.devices.add(&device);
         device
     }
@@ -445,19 +453,49 @@ impl DirectlyConnectedDevice {
     /// ends when the callback returns (its late answer is dropped); the
     /// error says so.
     ///
+    /// `close` takes `&self`, so a device shared in an `Arc` closes without
+    /// unwrapping it. It is idempotent and thread-safe: the first call does
+    /// the work; calls made meanwhile from other threads wait for it (within
+    /// the same bound, plus a second) and every call, then or later, returns
+    /// an equal result (an [`Error::Unsent`] hands the same messages back to
+    /// each). Afterwards [`DirectlyConnectedDevice::activate`],
+    /// [`DirectlyConnectedDevice::device_model`] and the
+    /// `create_*virtual_device` methods return [`Error::Closed`], and the
+    /// device's virtual devices refuse to send with an [`Error::Unsent`]
+    /// whose [`unsent_reason`](Error::unsent_reason) is [`Error::Closed`].
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use iotcs_device::DirectlyConnectedDevice;
+    ///
+    /// let device = Arc::new(DirectlyConnectedDevice::open("device.tas", "passphrase")?);
+    /// let worker = {
+    ///     let device = Arc::clone(&device);
+    ///     std::thread::spawn(move || device.close())
+    /// };
+    /// device.close()?;
+    /// assert_eq!(worker.join().expect("no panic"), Ok(()));
+    /// # Ok::<(), iotcs_device::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// The first problem met: queued messages that could not be sent
     /// ([`Error::Unsent`] handing them back; their `on_error` callbacks have
     /// run by then, and its source is [`Error::Timeout`] when the cloud did
     /// not answer before the deadline), a thread that panicked or did not
-    /// stop in time ([`Error::Timeout`] naming it).
-    pub fn close(mut self) -> Result<(), Error> {
-        self.shutdown(Instant::now() + CLOSE_TIMEOUT)
+    /// stop in time ([`Error::Timeout`] naming it); [`Error::Timeout`] for a
+    /// concurrent caller whose wait for the first ran out.
+    pub fn close(&self) -> Result<(), Error> {
+        let deadline = Instant::now() + CLOSE_TIMEOUT;
+        self.closed.run(deadline, || self.shutdown(deadline))
     }
 
-    fn shutdown(&mut self, deadline: Instant) -> Result<(), Error> {
-        let result = match self.dispatcher.take() {
+    fn shutdown(&self, deadline: Instant) -> Result<(), Error> {
+        // Taken out under the lock, stopped outside it: the stop can take
+        // seconds, and `running` must not wait for it.
+        let dispatcher = self.dispatcher().take();
+        let result = match dispatcher {
             Some(mut dispatcher) => dispatcher.stop(deadline),
             None => Ok(()),
         };
@@ -465,25 +503,42 @@ impl DirectlyConnectedDevice {
         result
     }
 
-    /// The dispatcher, or why there is none.
-    fn running(&self) -> Result<&Dispatcher, Error> {
-        self.dispatcher.as_ref().ok_or_else(|| {
-            if self.is_activated() {
-                Error::Closed
-            } else {
-                Error::state(format!(
-                    "device {} is not activated; call activate first",
-                    self.activation_id()
-                ))
-            }
-        })
+    fn dispatcher(&self) -> MutexGuard<'_, Option<Dispatcher>> {
+        // The guarded value is one `Option`, whole whatever panicked.
+        self.dispatcher
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The running engine's context, or why there is none.
+    fn running(&self) -> Result<Arc<DeviceContext>, Error> {
+        if !self.closed.is_open() {
+            return Err(Error::Closed);
+        }
+        let dispatcher = self.dispatcher();
+        dispatcher
+            .as_ref()
+            .map(|d| Arc::clone(d.context()))
+            .ok_or_else(|| {
+                if self.is_activated() {
+                    Error::Closed
+                } else {
+                    Error::state(format!(
+                        "device {} is not activated; call activate first",
+                        self.activation_id()
+                    ))
+                }
+            })
     }
 }
 
 impl Drop for DirectlyConnectedDevice {
-    /// The best-effort [`DirectlyConnectedDevice::close`].
+    /// The best-effort [`DirectlyConnectedDevice::close`]; nothing to do
+    /// when it has run.
     fn drop(&mut self) {
-        if let Err(e) = self.shutdown(Instant::now() + CLOSE_TIMEOUT) {
+        if self.closed.is_open()
+            && let Err(e) = self.close()
+        {
             log::warn!("closing device {}: {e}", self.activation_id());
         }
     }

@@ -51,8 +51,9 @@
 //! Three layers, each importing only the ones below it:
 //!
 //! - **The user API**, at the crate root: [`DirectlyConnectedDevice`]
-//!   (`device.rs`, with `client.rs` for the [`Client`] trait and `state.rs`
-//!   for the state directory), [`VirtualDevice`] (`virtual_device.rs`: its
+//!   (`device.rs`, with `client.rs` for the [`Client`] trait, `state.rs`
+//!   for the state directory and `close_once.rs` for `close(&self)`),
+//!   [`VirtualDevice`] (`virtual_device.rs`: its
 //!   state, the registry of open devices, delivery reports) and what grows
 //!   on it, one file each: `update.rs` ([`Update`], with `open_update.rs`
 //!   for the state it shares), `alert.rs` ([`Alert`], [`Data`]),
@@ -237,6 +238,7 @@ mod alert;
 mod callbacks;
 mod client;
 mod clock;
+mod close_once;
 mod device;
 mod events;
 mod external;

@@ -412,10 +412,15 @@ impl GatewayDevice {
     /// proxies, as [`DirectlyConnectedDevice::close`]. Reference: `close()`.
     /// Dropping the gateway does the same, logging instead of returning.
     ///
+    /// Takes `&self`: a gateway shared in an `Arc` closes without
+    /// unwrapping it; the first call closes, every call gets an equal
+    /// result, and calls on the closed gateway return [`Error::Closed`], all
+    /// as [`DirectlyConnectedDevice::close`].
+    ///
     /// # Errors
     ///
     /// As [`DirectlyConnectedDevice::close`].
-    pub fn close(self) -> Result<(), Error> {
+    pub fn close(&self) -> Result<(), Error> {
         self.device.close()
     }
 

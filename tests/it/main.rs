@@ -47,6 +47,9 @@ mod gateway_routing;
 // bounded, every thread joined, `set` returning at once; a user callback
 // that never returns gets its request answered 503 and close still returns.
 mod close_bounded;
+// close(&self) on a device or gateway shared in an Arc: two threads at once,
+// one result for both, messages flushed; the closed kind afterwards.
+mod shared_close;
 // The bundled gateway example, run as a program: exit status and summary.
 mod example_gateway;
 // No secret in the log at trace level: a child runs a device, a gateway and
