@@ -93,13 +93,18 @@ impl DirectlyConnectedDevice {
     ///
     /// If the store is activated, the messaging threads start at once.
     ///
+    /// Built without the `persistence` feature, the default configuration
+    /// has `[message_persistence] enabled` off.
+    ///
     /// # Errors
     ///
     /// [`Error::Io`] if the store cannot be read; [`Error::Security`] for a
     /// wrong passphrase, a corrupted store or one without trust anchors;
     /// [`Error::Argument`] for a server scheme other than https.
     pub fn open(path: impl AsRef<Path>, passphrase: &str) -> Result<Self, Error> {
-        DirectlyConnectedDevice::open_with_config(path, passphrase, Config::default())
+        let mut config = Config::default();
+        config.message_persistence.enabled = cfg!(feature = "persistence");
+        DirectlyConnectedDevice::open_with_config(path, passphrase, config)
     }
 
     /// As [`DirectlyConnectedDevice::open`], with `config`.
@@ -107,12 +112,15 @@ impl DirectlyConnectedDevice {
     /// # Errors
     ///
     /// As [`DirectlyConnectedDevice::open`], plus [`Error::Config`] for an
-    /// unusable `[http] proxy`.
+    /// unusable `[http] proxy`, or for `[message_persistence] enabled` when
+    /// the crate is built without its `persistence` feature (checked before
+    /// the store is read).
     pub fn open_with_config(
         path: impl AsRef<Path>,
         passphrase: &str,
         config: Config,
     ) -> Result<Self, Error> {
+        check_features(&config)?;
         let store = TrustedAssetsStore::open(path, passphrase)?;
         let assets = store.assets();
         let transport = UreqTransport::new(
@@ -530,6 +538,16 @@ impl DirectlyConnectedDevice {
                 }
             })
     }
+}
+
+/// Refuses a configuration that needs a feature this build lacks.
+fn check_features(config: &Config) -> Result<(), Error> {
+    #[cfg(not(feature = "persistence"))]
+    if config.message_persistence.enabled {
+        return Err(persist::feature_off());
+    }
+    let _ = config;
+    Ok(())
 }
 
 impl Drop for DirectlyConnectedDevice {

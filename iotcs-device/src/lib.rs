@@ -286,6 +286,25 @@ mod tests {
         is_send_sync::<ExternalObject>();
     }
 
+    /// Built without `persistence`, a configuration asking for it is
+    /// refused at open, before the provisioning file is read, with the
+    /// `Error::Config` that says why.
+    #[cfg(not(feature = "persistence"))]
+    #[test]
+    fn persistence_without_the_feature_is_a_config_error() {
+        let e = DirectlyConnectedDevice::open_with_config("no-such.tas", "x", Config::default())
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::Config { section, key, .. } if section == "message_persistence" && key == "enabled"),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("`persistence` feature"), "{e}");
+        // The default configuration of `open` has persistence off: it gets
+        // as far as reading the (missing) file.
+        let e = DirectlyConnectedDevice::open("no-such.tas", "x").unwrap_err();
+        assert!(matches!(e, Error::Io { .. }), "{e:?}");
+    }
+
     fn _ensure_update_is_send() {
         fn is_send<T: Send>() {}
         is_send::<Update<'static>>();
