@@ -9,6 +9,7 @@
 //! | --- | --- | --- |
 //! | `ArgumentException`, `ValueError` | `Argument` | [`Error::Argument`], [`Error::Validation`], [`Error::Model`], [`Error::Config`] |
 //! | `ArgumentException` for an attribute the model does not have | `Argument` | [`Error::UnknownAttribute`] |
+//! | `ArgumentException` for a format or action the model does not have | `Argument` | [`Error::UnknownFormat`], [`Error::UnknownAction`] |
 //! | `StateException` (and `IllegalArgumentException` for a second `activate`) | `State` | [`Error::State`] |
 //! | `StateException` for a full queue, a full store, a closed device | `State` | [`Error::QueueFull`], [`Error::StoreFull`], [`Error::Closed`] (as the `source` of an [`Error::Unsent`] that hands the messages back) |
 //! | `SecurityException` | `Security` | [`Error::Security`] |
@@ -39,6 +40,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::message::Message;
+use crate::model::FormatType;
 use crate::validate::{ValidationError, ValidationRule, ValidationTarget};
 
 /// Everything that can go wrong in iotcs.
@@ -75,6 +77,26 @@ pub enum Error {
     /// `get`, `set`, `update().set` and the attribute callbacks alike.
     /// Reference: `ArgumentException`.
     UnknownAttribute {
+        /// The device model's URN.
+        model: String,
+        /// The name as the caller gave it.
+        name: String,
+    },
+    /// The device model has no format of that URN and type: from
+    /// `create_alert` (an ALERT format) and `create_data` (a DATA format).
+    /// Reference: `ArgumentException`.
+    UnknownFormat {
+        /// The device model's URN.
+        model: String,
+        /// The format URN as the caller gave it.
+        urn: String,
+        /// The type of format that was asked for.
+        format_type: FormatType,
+    },
+    /// The device model has no action of that name or alias: from
+    /// `on_action`, `remove_on_action` and `set_callable` alike. Reference:
+    /// `ArgumentException`.
+    UnknownAction {
         /// The device model's URN.
         model: String,
         /// The name as the caller gave it.
@@ -219,7 +241,9 @@ impl Error {
             | Error::Validation(_)
             | Error::Model { .. }
             | Error::Config { .. }
-            | Error::UnknownAttribute { .. } => ErrorKind::Argument,
+            | Error::UnknownAttribute { .. }
+            | Error::UnknownFormat { .. }
+            | Error::UnknownAction { .. } => ErrorKind::Argument,
             Error::State { .. }
             | Error::QueueFull { .. }
             | Error::StoreFull { .. }
@@ -333,6 +357,25 @@ impl PartialEq for Error {
                 },
             ) => model == m2 && name == n2,
             (
+                E::UnknownAction { model, name },
+                E::UnknownAction {
+                    model: m2,
+                    name: n2,
+                },
+            ) => model == m2 && name == n2,
+            (
+                E::UnknownFormat {
+                    model,
+                    urn,
+                    format_type,
+                },
+                E::UnknownFormat {
+                    model: m2,
+                    urn: u2,
+                    format_type: t2,
+                },
+            ) => model == m2 && urn == u2 && format_type == t2,
+            (
                 E::Model { urn, reason },
                 E::Model {
                     urn: u2,
@@ -417,6 +460,24 @@ impl fmt::Display for Error {
             Error::UnknownAttribute { model, name } => write!(
                 f,
                 "device model {model} has no attribute {name:?}; use one of its attribute names or aliases"
+            ),
+            Error::UnknownFormat {
+                model,
+                urn,
+                format_type,
+            } => {
+                let what = match format_type {
+                    FormatType::Alert => "alert",
+                    FormatType::Data => "data",
+                };
+                write!(
+                    f,
+                    "device model {model} has no {what} format {urn:?}; use one of its {what} format URNs"
+                )
+            }
+            Error::UnknownAction { model, name } => write!(
+                f,
+                "device model {model} has no action {name:?}; use one of its action names or aliases"
             ),
             Error::State { reason } => write!(f, "not allowed now: {reason}"),
             Error::QueueFull { capacity } => write!(
@@ -662,6 +723,15 @@ mod tests {
             Error::UnknownAttribute {
                 model: "urn:x".into(),
                 name: "colour".into(),
+            },
+            Error::UnknownFormat {
+                model: "urn:x".into(),
+                urn: "urn:x:hot".into(),
+                format_type: FormatType::Alert,
+            },
+            Error::UnknownAction {
+                model: "urn:x".into(),
+                name: "reset".into(),
             },
         ];
         for e in samples {

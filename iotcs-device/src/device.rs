@@ -196,7 +196,8 @@ impl DirectlyConnectedDevice {
     ///
     /// # Errors
     ///
-    /// [`Error::State`] if the device is already activated (the reference
+    /// [`Error::Closed`] after close; [`Error::State`] if the device is
+    /// already activated (the reference
     /// raises too; check [`DirectlyConnectedDevice::is_activated`] first) or
     /// the server says it is; [`Error::Security`] if the server refuses the
     /// credentials; [`Error::Transport`] / [`Error::Network`] /
@@ -328,8 +329,8 @@ impl DirectlyConnectedDevice {
     ///
     /// # Errors
     ///
-    /// [`Error::State`] before activation; [`Error::Argument`] for an empty
-    /// URN; [`Error::Transport`] / [`Error::Network`] when the cloud fails;
+    /// [`Error::State`] before activation; [`Error::Closed`] after close;
+    /// [`Error::Argument`] for an empty URN; [`Error::Transport`] / [`Error::Network`] when the cloud fails;
     /// [`Error::Model`] when its answer is not a valid model.
     pub fn device_model(&self, urn: &str) -> Result<Option<DeviceModel>, Error> {
         self.running()?;
@@ -347,7 +348,7 @@ impl DirectlyConnectedDevice {
     ///
     /// # Errors
     ///
-    /// [`Error::State`] before activation or after close;
+    /// [`Error::State`] before activation; [`Error::Closed`] after close;
     /// [`Error::Argument`] if `endpoint_id` is not this device's, or the
     /// device was activated in this process without `model`.
     pub fn create_virtual_device(
@@ -385,7 +386,7 @@ impl DirectlyConnectedDevice {
     ///
     /// # Errors
     ///
-    /// [`Error::State`] before activation or after close;
+    /// [`Error::State`] before activation; [`Error::Closed`] after close;
     /// [`Error::Argument`] for an empty `endpoint_id`.
     pub fn create_proxy_virtual_device(
         &self,
@@ -410,7 +411,7 @@ impl DirectlyConnectedDevice {
     ///
     /// # Errors
     ///
-    /// [`Error::State`] before activation or after close;
+    /// [`Error::State`] before activation; [`Error::Closed`] after close;
     /// [`Error::Transport`] when the cloud refuses the registration (the
     /// error carries its reason); [`Error::Network`] / [`Error::Security`]
     /// when it cannot be asked; [`Error::Protocol`] for an answer that is
@@ -425,6 +426,20 @@ impl DirectlyConnectedDevice {
             request,
             self.config.device_model.allow_draft_device_models,
         )
+    }
+
+    /// For gateways: `Ok` while activated and open; else the error every
+    /// method that needs the cloud returns ([`Error::State`] before
+    /// activation, [`Error::Closed`] after close), so that a gateway checks
+    /// its state before its arguments, as this device does.
+    ///
+    /// # Errors
+    ///
+    /// As above.
+    // Hidden: gateways call it; users see the same errors from the methods.
+    #[doc(hidden)]
+    pub fn ensure_running(&self) -> Result<(), Error> {
+        self.running().map(drop)
     }
 
     /// The trusted assets (read-only): for gateways, the provisioned secrets

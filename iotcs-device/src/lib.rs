@@ -155,6 +155,27 @@
 //! writable *before* it talks to the cloud, so a device is never left
 //! activated in the cloud but unusable locally.
 //!
+//! # Errors to match
+//!
+//! Each situation is one [`Error`] variant, whichever method meets it (the
+//! `# Errors` section of each method lists its own; `tests/it/error_kinds.rs`
+//! pins them). Errors are `Clone` and `PartialEq`, so a test can
+//! `assert_eq!` one.
+//!
+//! | Situation | Variant |
+//! |---|---|
+//! | an attribute the model does not have (`get`, `last_known`, `set`, `offer`, `update().set`, `on_change`, `on_error`, their `remove_*`) | [`Error::UnknownAttribute`] |
+//! | a format the model does not have, or not of that type (`create_alert`, `create_data`) | [`Error::UnknownFormat`] |
+//! | an action the model does not have (`on_action`, `remove_on_action`) | [`Error::UnknownAction`] |
+//! | a value of the wrong type, out of range, or a field the format does not have (`set`, `update().set`, `Alert::set`, `Data::set`), a required field not set (`raise`, `submit`) | [`Error::Validation`] |
+//! | the device is not activated yet (`device_model`, `create_virtual_device`, gateways' `register_device`) | [`Error::State`] |
+//! | the device is closed: methods that need the cloud | [`Error::Closed`] |
+//! | the device is closed, the queue or the store is full: methods that send (`set`, `raise`, `submit`, `Update::finish`) | [`Error::Unsent`] handing the messages back; its [`Error::unsent_reason`] is [`Error::Closed`], [`Error::QueueFull`] or [`Error::StoreFull`] |
+//!
+//! Match `e.unsent_reason()` to treat a closed device alike from both
+//! kinds of method: for any error but [`Error::Unsent`] it is the error
+//! itself.
+//!
 //! # From the reference API to Rust
 //!
 //! The reference is Oracle's Python library. Getters lose their `get`
@@ -214,8 +235,8 @@
 //! | `DeviceModel.getURN()` / `.getName()` / `.getDescription()` | [`DeviceModel::urn`] / [`DeviceModel::name`] / [`DeviceModel::description`] |
 //! | **`ExternalObject(uri)`** | [`ExternalObject::new`] (converts into a URI [`Value`]) |
 //! | `ExternalObject.getURI()` | [`ExternalObject::uri`] |
-//! | `ValueError` / `ArgumentException` | [`Error::Argument`], [`Error::Validation`], [`Error::UnknownAttribute`] for an attribute the model does not have ([`ErrorKind::Argument`]) |
-//! | `IllegalStateException` / `StateException` | [`Error::State`]; for refused messages [`Error::Unsent`] handing them back, whose [`Error::unsent_reason`] is [`Error::QueueFull`], [`Error::StoreFull`] or [`Error::Closed`] ([`ErrorKind::State`]) |
+//! | `ValueError` / `ArgumentException` | [`Error::Argument`], [`Error::Validation`], [`Error::UnknownAttribute`], [`Error::UnknownFormat`], [`Error::UnknownAction`] ([`ErrorKind::Argument`]) |
+//! | `IllegalStateException` / `StateException` | [`Error::State`], [`Error::Closed`]; for refused messages [`Error::Unsent`] handing them back, whose [`Error::unsent_reason`] is [`Error::QueueFull`], [`Error::StoreFull`] or [`Error::Closed`] ([`ErrorKind::State`]) |
 //! | `TransportException.getStatusCode()` | [`Error::Transport`] / [`Error::status_code`] |
 //! | `IOError` | [`Error::Io`] |
 //!

@@ -59,8 +59,10 @@ mod secrets_in_logs;
 // attribute's `on_error` hears of a failed alert, and the queue bound
 // counts messages in flight.
 mod reference_semantics;
-// The refusals a program reacts to are kinds it can match: an unknown
-// attribute, a full queue, a full store, a closed device.
+// The refusals a program reacts to are kinds it can match: a table of which
+// variant each method returns for each bad input (unknown attribute, format
+// or action, wrong type, out of range, not activated, closed), a full queue,
+// a full store.
 mod error_kinds;
 // A roamed indirectly-connected device: the cloud's 403 for its queued
 // messages is reported through its on_error and holds back nothing, also
