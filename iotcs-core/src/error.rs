@@ -145,8 +145,9 @@ pub enum Error {
         /// `[message_persistence] max_messages`.
         max_messages: usize,
     },
-    /// The device is closed (or closing): it takes no more messages. Arrives
-    /// as the `source` of an [`Error::Unsent`] when messages were refused.
+    /// The device is closed (or closing): returned by every method of the
+    /// device that needs the cloud, and, from methods that send, as the
+    /// `source` of an [`Error::Unsent`] that hands the refused messages back.
     /// Reference: `StateException`.
     Closed,
     /// Credentials failed: wrong passphrase, a tampered or truncated trusted
