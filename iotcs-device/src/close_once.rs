@@ -145,9 +145,10 @@ mod tests {
     fn a_waiter_gives_up_after_the_first_callers_deadline() {
         let once = CloseOnce::default();
         // The first close "never finishes": its deadline is already past.
-        *once.lock() = State::Closing {
-            deadline: Instant::now() - WAIT_GRACE,
-        };
+        let past = Instant::now()
+            .checked_sub(WAIT_GRACE)
+            .unwrap_or_else(Instant::now);
+        *once.lock() = State::Closing { deadline: past };
         let e = once.run(Instant::now(), || Ok(())).unwrap_err();
         assert!(matches!(e, Error::Timeout { .. }), "{e:?}");
     }

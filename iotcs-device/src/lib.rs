@@ -123,6 +123,18 @@
 //! `proxy_auth`) and `[logging]` (`pretty_print_messages` for the trace log
 //! of sent messages). Tokens, keys and secrets are never logged.
 //!
+//! # Features
+//!
+//! - `persistence` (default): the sled store of `GUARANTEED_DELIVERY`
+//!   messages. Without it sled is not built; a [`Config`] with
+//!   `[message_persistence] enabled` (its default) makes
+//!   [`DirectlyConnectedDevice::open_with_config`] return an
+//!   [`Error::Config`] that says the feature is off. Set it to `false`:
+//!   guaranteed messages are then kept in memory only, as with persistence
+//!   disabled at run time. [`DirectlyConnectedDevice::open`] uses a default
+//!   configuration with it off in such a build. Nothing else changes.
+//! - `env_logger` (off): `logging::init` and friends.
+//!
 //! # Where state lives
 //!
 //! A device keeps its state in a directory beside its provisioning file,
