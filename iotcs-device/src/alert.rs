@@ -22,7 +22,7 @@ impl VirtualDevice {
     ///
     /// # Errors
     ///
-    /// [`Error::Argument`] if the model has no ALERT format `format_urn`.
+    /// [`Error::UnknownFormat`] if the model has no ALERT format `format_urn`.
     pub fn create_alert(&self, format_urn: &str) -> Result<Alert, Error> {
         match self.device_model().format(format_urn) {
             Some(format) if format.format_type() == FormatType::Alert => Ok(Alert::new(
@@ -30,10 +30,7 @@ impl VirtualDevice {
                 format.clone(),
                 Severity::default(),
             )),
-            _ => Err(Error::argument(format!(
-                "device model {} has no alert format {format_urn}",
-                self.device_model().urn()
-            ))),
+            _ => Err(self.unknown_format(format_urn, FormatType::Alert)),
         }
     }
 
@@ -42,16 +39,21 @@ impl VirtualDevice {
     ///
     /// # Errors
     ///
-    /// [`Error::Argument`] if the model has no DATA format `format_urn`.
+    /// [`Error::UnknownFormat`] if the model has no DATA format `format_urn`.
     pub fn create_data(&self, format_urn: &str) -> Result<Data, Error> {
         match self.device_model().format(format_urn) {
             Some(format) if format.format_type() == FormatType::Data => {
                 Ok(Data::new(self.clone(), format.clone()))
             }
-            _ => Err(Error::argument(format!(
-                "device model {} has no data format {format_urn}",
-                self.device_model().urn()
-            ))),
+            _ => Err(self.unknown_format(format_urn, FormatType::Data)),
+        }
+    }
+
+    fn unknown_format(&self, urn: &str, format_type: FormatType) -> Error {
+        Error::UnknownFormat {
+            model: self.device_model().urn().to_owned(),
+            urn: urn.to_owned(),
+            format_type,
         }
     }
 }

@@ -113,7 +113,7 @@ impl VirtualDevice {
     ///
     /// # Errors
     ///
-    /// [`Error::Argument`] if the model has no such action.
+    /// [`Error::UnknownAction`] if the model has no such action.
     pub fn on_action(
         &self,
         action: Option<&str>,
@@ -141,7 +141,7 @@ impl VirtualDevice {
     ///
     /// # Errors
     ///
-    /// [`Error::Argument`] if the model has no such action.
+    /// [`Error::UnknownAction`] if the model has no such action.
     pub fn remove_on_action(&self, action: Option<&str>) -> Result<&Self, Error> {
         match action {
             Some(a) => {
@@ -159,7 +159,7 @@ impl VirtualDevice {
     ///
     /// # Errors
     ///
-    /// [`Error::Argument`] if the model has no such action.
+    /// [`Error::UnknownAction`] if the model has no such action.
     #[deprecated(
         note = "use `on_action(Some(action), ..)`, as the reference deprecates `setCallable`"
     )]

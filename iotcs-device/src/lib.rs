@@ -51,8 +51,9 @@
 //! Three layers, each importing only the ones below it:
 //!
 //! - **The user API**, at the crate root: [`DirectlyConnectedDevice`]
-//!   (`device.rs`, with `client.rs` for the [`Client`] trait and `state.rs`
-//!   for the state directory), [`VirtualDevice`] (`virtual_device.rs`: its
+//!   (`device.rs`, with `client.rs` for the [`Client`] trait, `state.rs`
+//!   for the state directory and `close_once.rs` for `close(&self)`),
+//!   [`VirtualDevice`] (`virtual_device.rs`: its
 //!   state, the registry of open devices, delivery reports) and what grows
 //!   on it, one file each: `update.rs` ([`Update`], with `open_update.rs`
 //!   for the state it shares), `alert.rs` ([`Alert`], [`Data`]),
@@ -122,6 +123,18 @@
 //! `proxy_auth`) and `[logging]` (`pretty_print_messages` for the trace log
 //! of sent messages). Tokens, keys and secrets are never logged.
 //!
+//! # Features
+//!
+//! - `persistence` (default): the sled store of `GUARANTEED_DELIVERY`
+//!   messages. Without it sled is not built; a [`Config`] with
+//!   `[message_persistence] enabled` (its default) makes
+//!   [`DirectlyConnectedDevice::open_with_config`] return an
+//!   [`Error::Config`] that says the feature is off. Set it to `false`:
+//!   guaranteed messages are then kept in memory only, as with persistence
+//!   disabled at run time. [`DirectlyConnectedDevice::open`] uses a default
+//!   configuration with it off in such a build. Nothing else changes.
+//! - `env_logger` (off): `logging::init` and friends.
+//!
 //! # Where state lives
 //!
 //! A device keeps its state in a directory beside its provisioning file,
@@ -153,6 +166,27 @@
 //! that the state directory and the provisioning file's directory are
 //! writable *before* it talks to the cloud, so a device is never left
 //! activated in the cloud but unusable locally.
+//!
+//! # Errors to match
+//!
+//! Each situation is one [`Error`] variant, whichever method meets it (the
+//! `# Errors` section of each method lists its own; `tests/it/error_kinds.rs`
+//! pins them). Errors are `Clone` and `PartialEq`, so a test can
+//! `assert_eq!` one.
+//!
+//! | Situation | Variant |
+//! |---|---|
+//! | an attribute the model does not have (`get`, `last_known`, `set`, `offer`, `update().set`, `on_change`, `on_error`, their `remove_*`) | [`Error::UnknownAttribute`] |
+//! | a format the model does not have, or not of that type (`create_alert`, `create_data`) | [`Error::UnknownFormat`] |
+//! | an action the model does not have (`on_action`, `remove_on_action`) | [`Error::UnknownAction`] |
+//! | a value of the wrong type, out of range, or a field the format does not have (`set`, `update().set`, `Alert::set`, `Data::set`), a required field not set (`raise`, `submit`) | [`Error::Validation`] |
+//! | the device is not activated yet (`device_model`, `create_virtual_device`, gateways' `register_device`) | [`Error::State`] |
+//! | the device is closed: methods that need the cloud | [`Error::Closed`] |
+//! | the device is closed, the queue or the store is full: methods that send (`set`, `raise`, `submit`, `Update::finish`) | [`Error::Unsent`] handing the messages back; its [`Error::unsent_reason`] is [`Error::Closed`], [`Error::QueueFull`] or [`Error::StoreFull`] |
+//!
+//! Match `e.unsent_reason()` to treat a closed device alike from both
+//! kinds of method: for any error but [`Error::Unsent`] it is the error
+//! itself.
 //!
 //! # From the reference API to Rust
 //!
@@ -213,8 +247,8 @@
 //! | `DeviceModel.getURN()` / `.getName()` / `.getDescription()` | [`DeviceModel::urn`] / [`DeviceModel::name`] / [`DeviceModel::description`] |
 //! | **`ExternalObject(uri)`** | [`ExternalObject::new`] (converts into a URI [`Value`]) |
 //! | `ExternalObject.getURI()` | [`ExternalObject::uri`] |
-//! | `ValueError` / `ArgumentException` | [`Error::Argument`], [`Error::Validation`], [`Error::UnknownAttribute`] for an attribute the model does not have ([`ErrorKind::Argument`]) |
-//! | `IllegalStateException` / `StateException` | [`Error::State`]; for refused messages [`Error::Unsent`] handing them back, whose [`Error::unsent_reason`] is [`Error::QueueFull`], [`Error::StoreFull`] or [`Error::Closed`] ([`ErrorKind::State`]) |
+//! | `ValueError` / `ArgumentException` | [`Error::Argument`], [`Error::Validation`], [`Error::UnknownAttribute`], [`Error::UnknownFormat`], [`Error::UnknownAction`] ([`ErrorKind::Argument`]) |
+//! | `IllegalStateException` / `StateException` | [`Error::State`], [`Error::Closed`]; for refused messages [`Error::Unsent`] handing them back, whose [`Error::unsent_reason`] is [`Error::QueueFull`], [`Error::StoreFull`] or [`Error::Closed`] ([`ErrorKind::State`]) |
 //! | `TransportException.getStatusCode()` | [`Error::Transport`] / [`Error::status_code`] |
 //! | `IOError` | [`Error::Io`] |
 //!
@@ -237,6 +271,7 @@ mod alert;
 mod callbacks;
 mod client;
 mod clock;
+mod close_once;
 mod device;
 mod events;
 mod external;
@@ -282,6 +317,25 @@ mod tests {
         is_send_sync::<Alert>();
         is_send_sync::<Data>();
         is_send_sync::<ExternalObject>();
+    }
+
+    /// Built without `persistence`, a configuration asking for it is
+    /// refused at open, before the provisioning file is read, with the
+    /// `Error::Config` that says why.
+    #[cfg(not(feature = "persistence"))]
+    #[test]
+    fn persistence_without_the_feature_is_a_config_error() {
+        let e = DirectlyConnectedDevice::open_with_config("no-such.tas", "x", Config::default())
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::Config { section, key, .. } if section == "message_persistence" && key == "enabled"),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("`persistence` feature"), "{e}");
+        // The default configuration of `open` has persistence off: it gets
+        // as far as reading the (missing) file.
+        let e = DirectlyConnectedDevice::open("no-such.tas", "x").unwrap_err();
+        assert!(matches!(e, Error::Io { .. }), "{e:?}");
     }
 
     fn _ensure_update_is_send() {

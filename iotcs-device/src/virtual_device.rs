@@ -277,11 +277,9 @@ impl VirtualDevice {
             .model
             .action(name)
             .map(|a| a.name().to_owned())
-            .ok_or_else(|| {
-                Error::argument(format!(
-                    "device model {} has no action {name:?}",
-                    self.inner.model.urn()
-                ))
+            .ok_or_else(|| Error::UnknownAction {
+                model: self.inner.model.urn().to_owned(),
+                name: name.to_owned(),
             })
     }
 

@@ -201,7 +201,8 @@ impl GatewayDevice {
     /// [`Error::Argument`] for an empty hardware id, no model, an empty URN
     /// or metadata key, or a reserved metadata key (`hardwareId`,
     /// `deviceModels`, `signature`); [`Error::Model`] for a model the cloud
-    /// does not know; [`Error::State`] before activation or after close;
+    /// does not know; [`Error::State`] before activation, [`Error::Closed`]
+    /// after close (both checked before the arguments);
     /// [`Error::Transport`] when the cloud refuses the registration (a
     /// missing or wrong signature, a device restricted to another gateway;
     /// the error carries the cloud's reason); [`Error::Security`] when it
@@ -222,6 +223,7 @@ impl GatewayDevice {
         K: AsRef<str>,
         V: AsRef<str>,
     {
+        self.device.ensure_running()?;
         let (request, credentials) = build_request(
             self.device.trusted_assets(),
             hardware_id,
@@ -376,12 +378,14 @@ impl GatewayDevice {
     /// [`Error::Argument`] if the endpoint was never registered through
     /// this gateway (or its record was lost: register it again, the cloud
     /// returns the same endpoint id) or not with `model`; [`Error::State`]
-    /// before activation or after close.
+    /// before activation, [`Error::Closed`] after close (both checked
+    /// first).
     pub fn create_virtual_device(
         &self,
         endpoint_id: &str,
         model: &DeviceModel,
     ) -> Result<VirtualDevice, Error> {
+        self.device.ensure_running()?;
         if self.endpoint_id() == Some(endpoint_id) {
             return self.device.create_virtual_device(endpoint_id, model);
         }
@@ -412,10 +416,15 @@ impl GatewayDevice {
     /// proxies, as [`DirectlyConnectedDevice::close`]. Reference: `close()`.
     /// Dropping the gateway does the same, logging instead of returning.
     ///
+    /// Takes `&self`: a gateway shared in an `Arc` closes without
+    /// unwrapping it; the first call closes, every call gets an equal
+    /// result, and calls on the closed gateway return [`Error::Closed`], all
+    /// as [`DirectlyConnectedDevice::close`].
+    ///
     /// # Errors
     ///
     /// As [`DirectlyConnectedDevice::close`].
-    pub fn close(self) -> Result<(), Error> {
+    pub fn close(&self) -> Result<(), Error> {
         self.device.close()
     }
 
@@ -472,9 +481,11 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::State, "{e}");
         let model = iotcs_core::model::samples::temperature_sensor();
+        // Not activated comes before the endpoint's registration, as for
+        // every method that needs the cloud.
         let e = gateway.create_virtual_device("EP-X", &model).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Argument, "{e}");
-        assert!(e.to_string().contains("register_device"), "{e}");
+        assert!(matches!(e, Error::State { .. }), "{e:?}");
+        assert!(e.to_string().contains("activate"), "{e}");
         assert!(format!("{gateway:?}").contains("registered: 0"));
         gateway.close().unwrap();
         let _ = std::fs::remove_file(path);
