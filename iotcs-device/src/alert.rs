@@ -1,10 +1,12 @@
 //! [`Alert`] and [`Data`]: the fields of one of the model's ALERT or DATA
 //! formats, filled in fluently and sent with `raise` / `submit`.
 //!
-//! Both keep their fields after sending, so the same alert can be raised
-//! again (each time with a new event time), as the reference allows. Every
-//! non-optional field must be set before sending; a field set to `0`,
-//! `false` or `""` counts as set.
+//! Both are owned builders: `set` takes the builder and hands it back, and
+//! `raise` / `submit` consume it, so the chained form and the `let` form
+//! both compile and a sent alert cannot be touched again. To raise the same
+//! alert twice (each time with a new event time, as the reference allows),
+//! `clone` it before raising. Every non-optional field must be set before
+//! sending; a field set to `0`, `false` or `""` counts as set.
 
 use std::fmt;
 use std::sync::Arc;
@@ -57,6 +59,7 @@ impl VirtualDevice {
 }
 
 /// The fields of a format being filled in, shared by [`Alert`] and [`Data`].
+#[derive(Clone)]
 struct Fields {
     device: VirtualDevice,
     format: Format,
@@ -96,6 +99,8 @@ impl Fields {
 ///     .raise()?;
 /// # Ok(()) }
 /// ```
+#[derive(Clone)]
+#[must_use = "an alert is sent only by `raise`"]
 pub struct Alert {
     fields: Fields,
     severity: Severity,
@@ -135,14 +140,14 @@ impl Alert {
     ///
     /// [`Error::Validation`] if the format has no such field or the value is
     /// of the wrong type.
-    pub fn set(&mut self, field: &str, value: impl Into<Value>) -> Result<&mut Self, Error> {
+    pub fn set(mut self, field: &str, value: impl Into<Value>) -> Result<Self, Error> {
         self.fields.set(field, value.into())?;
         Ok(self)
     }
 
     /// Sets the severity; [`Severity::Significant`] unless changed, as
     /// Oracle's libraries send.
-    pub fn set_severity(&mut self, severity: Severity) -> &mut Self {
+    pub fn set_severity(mut self, severity: Severity) -> Self {
         self.severity = severity;
         self
     }
@@ -158,7 +163,7 @@ impl Alert {
     /// closed or its queue or store is full (its
     /// [`unsent_reason`](Error::unsent_reason) is [`Error::Closed`],
     /// [`Error::QueueFull`] or [`Error::StoreFull`]).
-    pub fn raise(&mut self) -> Result<(), Error> {
+    pub fn raise(self) -> Result<(), Error> {
         let fields = &self.fields;
         fields
             .format
@@ -189,6 +194,8 @@ impl Alert {
 ///     .submit()?;
 /// # Ok(()) }
 /// ```
+#[derive(Clone)]
+#[must_use = "custom data is sent only by `submit`"]
 pub struct Data {
     fields: Fields,
 }
@@ -225,7 +232,7 @@ impl Data {
     ///
     /// [`Error::Validation`] if the format has no such field or the value is
     /// of the wrong type.
-    pub fn set(&mut self, field: &str, value: impl Into<Value>) -> Result<&mut Self, Error> {
+    pub fn set(mut self, field: &str, value: impl Into<Value>) -> Result<Self, Error> {
         self.fields.set(field, value.into())?;
         Ok(self)
     }
@@ -240,7 +247,7 @@ impl Data {
     /// closed or its queue or store is full (its
     /// [`unsent_reason`](Error::unsent_reason) is [`Error::Closed`],
     /// [`Error::QueueFull`] or [`Error::StoreFull`]).
-    pub fn submit(&mut self) -> Result<(), Error> {
+    pub fn submit(self) -> Result<(), Error> {
         let fields = &self.fields;
         fields
             .format

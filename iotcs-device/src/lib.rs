@@ -20,15 +20,15 @@
 //!
 //! // The cloud changes a writable attribute: the attribute's callback runs,
 //! // then the general one, on a callback thread.
-//! thermostat.on_change(Some("maxThreshold"), |event| {
+//! thermostat.on_change("maxThreshold", |event| {
 //!     println!("new maximum: {:?}", event.named_value().value());
-//! })?;
+//!; Ok(()) })?;
 //! // The cloud invokes an action.
-//! thermostat.on_action(Some("reset"), |event| {
+//! thermostat.on_action("reset", |event| {
 //!     let device = event.virtual_device();
 //!     let now = device.get("temp").ok().flatten().unwrap_or(Value::Number(20.0));
 //!     let _ = device.update().set("minTemp", now.clone()).and_then(|u| u.set("maxTemp", now)).and_then(|u| u.finish());
-//! })?;
+//!; Ok(()) })?;
 //!
 //! // One DATA message per `set`; one for a whole `update`.
 //! thermostat.set("temp", 21.5)?;
@@ -243,6 +243,7 @@ mod external;
 pub mod logging;
 mod named_value;
 mod open_update;
+mod rejection;
 mod remote;
 mod state;
 mod update;
@@ -263,6 +264,7 @@ pub use iotcs_core::message::Severity;
 pub use iotcs_core::model::DeviceModel;
 pub use iotcs_core::{Config, Error, ErrorKind, Value, ValueType};
 pub use named_value::{NamedValue, NamedValues};
+pub use rejection::Rejection;
 pub use update::Update;
 pub use virtual_device::VirtualDevice;
 
@@ -286,6 +288,6 @@ mod tests {
 
     fn _ensure_update_is_send() {
         fn is_send<T: Send>() {}
-        is_send::<Update<'static>>();
+        is_send::<Update>();
     }
 }
