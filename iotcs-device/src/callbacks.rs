@@ -224,7 +224,10 @@ impl VirtualDevice {
     /// Runs the change callbacks for values the cloud sent: each attribute's
     /// own callback, then the general one once with all of them, stopping at
     /// the first rejection. Returns whether any callback ran.
-    pub(crate) fn run_change_callbacks(&self, values: &[(String, Value)]) -> Result<bool, Rejection> {
+    pub(crate) fn run_change_callbacks(
+        &self,
+        values: &[(String, Value)],
+    ) -> Result<bool, Rejection> {
         let (specific, general) = {
             let callbacks = self.callbacks();
             let specific: Vec<(ChangeCallback, &(String, Value))> = values
@@ -334,13 +337,11 @@ mod tests {
         assert!(vd.on_error("nosuch", |_| {}).is_err());
         assert!(vd.on_action("nosuch", |_| { Ok(()) }).is_err());
         assert!(vd.remove_on_change("nosuch").is_err());
-        vd.on_change("temperature", |_| { Ok(()) })
+        vd.on_change("temperature", |_| Ok(()))
             .unwrap()
-            .on_change_any(|_| { Ok(()) });
-        vd.remove_on_change("temp")
-            .unwrap()
-            .remove_on_change_any();
-        vd.on_action("reset", |_| { Ok(()) })
+            .on_change_any(|_| Ok(()));
+        vd.remove_on_change("temp").unwrap().remove_on_change_any();
+        vd.on_action("reset", |_| Ok(()))
             .unwrap()
             .remove_on_action("reset")
             .unwrap()
@@ -455,7 +456,10 @@ mod tests {
         })
         .unwrap();
         let arguments = Some(NamedValue::new("value", Value::Boolean(true)));
-        assert_eq!(vd.run_action_callbacks("power", arguments.clone()), Ok(true));
+        assert_eq!(
+            vd.run_action_callbacks("power", arguments.clone()),
+            Ok(true)
+        );
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         vd.clear_callbacks();
         assert_eq!(vd.run_action_callbacks("power", arguments), Ok(false));

@@ -112,6 +112,9 @@ mod tests {
         let r = Rejection::from(Error::argument("no such thing"));
         assert_eq!(r.status(), 500);
         assert!(r.message().contains("no such thing"), "{}", r.message());
-        assert_eq!(r.to_string(), format!("request rejected (500): {}", r.message()));
+        assert_eq!(
+            r.to_string(),
+            format!("request rejected (500): {}", r.message())
+        );
     }
 }

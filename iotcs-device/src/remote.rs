@@ -530,7 +530,10 @@ mod tests {
         let (status, text, out) = request(&vd, "PATCH", &format!("{BASE}/attributes"), body);
         assert_eq!((status, text.as_str()), (400, "too hot"));
         assert!(out.is_empty(), "no echo for a refused change");
-        assert!(!*general_ran.lock().unwrap(), "the general callback is skipped");
+        assert!(
+            !*general_ran.lock().unwrap(),
+            "the general callback is skipped"
+        );
         assert_eq!(vd.get("maxThreshold").unwrap(), Some(Value::Number(70.0)));
         assert_eq!(vd.get("minThreshold").unwrap(), Some(Value::Number(0.0)));
 

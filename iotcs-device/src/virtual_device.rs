@@ -627,22 +627,20 @@ mod restored_tests {
         registry.add(&device);
         registry.add(&other);
         let (heard_tx, heard) = crossbeam_channel::unbounded();
-        device
-            .on_error_any(move |event| {
-                let _ = heard_tx.send((
-                    event.message().to_owned(),
-                    event
-                        .named_value()
-                        .map(|v| v.iter().map(|v| v.name().to_owned()).collect::<Vec<_>>())
-                        .unwrap_or_default(),
-                ));
-            });
+        device.on_error_any(move |event| {
+            let _ = heard_tx.send((
+                event.message().to_owned(),
+                event
+                    .named_value()
+                    .map(|v| v.iter().map(|v| v.name().to_owned()).collect::<Vec<_>>())
+                    .unwrap_or_default(),
+            ));
+        });
         let wrong = Arc::new(AtomicUsize::new(0));
         let w = Arc::clone(&wrong);
-        other
-            .on_error_any(move |_| {
-                w.fetch_add(1, Ordering::SeqCst);
-            });
+        other.on_error_any(move |_| {
+            w.fetch_add(1, Ordering::SeqCst);
+        });
         let message = Message::data(
             "EP-1",
             format!("{}:attributes", samples::TEMPERATURE_SENSOR_URN),
@@ -702,10 +700,9 @@ mod restored_tests {
         let registry = Registry::default();
         registry.add(&device);
         let (heard_tx, heard) = crossbeam_channel::unbounded();
-        device
-            .on_error_any(move |_| {
-                let _ = heard_tx.send(());
-            });
+        device.on_error_any(move |_| {
+            let _ = heard_tx.send(());
+        });
         let request = Message::request(
             "EP-1",
             "cloud",

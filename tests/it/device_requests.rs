@@ -16,22 +16,23 @@ fn an_attribute_change_reaches_both_callbacks_and_is_echoed() {
     let t = util::thermostat(&cloud, "dcd-change");
     let (tx, rx) = mpsc::channel();
     let specific = tx.clone();
-    t.vd.on_change(Some("maxThreshold"), move |e| {
+    t.vd.on_change("maxThreshold", move |e| {
         let nv = e.named_value();
         specific
             .send(format!("maxThreshold:{}={}", nv.name(), nv.value()))
             .unwrap();
+        Ok(())
     })
     .unwrap();
-    t.vd.on_change(None, move |e| {
+    t.vd.on_change_any(move |e| {
         let names: Vec<&str> = e.named_value().iter().map(NamedValue::name).collect();
         assert_eq!(
             e.virtual_device().endpoint_id(),
             e.virtual_device().endpoint_id()
         );
         tx.send(format!("all:{}", names.join(","))).unwrap();
-    })
-    .unwrap();
+        Ok(())
+    });
 
     let id = cloud
         .admin
@@ -59,15 +60,15 @@ fn several_attributes_change_in_one_request_with_one_echo() {
     let cloud = TestCloud::start("patch");
     let t = util::thermostat(&cloud, "dcd-patch");
     let (tx, rx) = mpsc::channel();
-    t.vd.on_change(None, move |e| {
+    t.vd.on_change_any(move |e| {
         let pairs: Vec<String> = e
             .named_value()
             .iter()
             .map(|nv| format!("{}={}", nv.name(), nv.value()))
             .collect();
         tx.send(pairs.join(",")).unwrap();
-    })
-    .unwrap();
+        Ok(())
+    });
     let values = json!({"minThreshold": 5, "reportingInterval": 30});
     let id = cloud
         .admin
@@ -98,8 +99,10 @@ fn a_read_only_attribute_change_is_refused() {
     let t = util::thermostat(&cloud, "dcd-read-only");
     let called = Arc::new(Mutex::new(0));
     let c = called.clone();
-    t.vd.on_change(None, move |_| *c.lock().unwrap() += 1)
-        .unwrap();
+    t.vd.on_change_any(move |_| {
+        *c.lock().unwrap() += 1;
+        Ok(())
+    });
 
     // The cloud knows `temp` is read-only and refuses to ask.
     let e = cloud
@@ -122,9 +125,10 @@ fn a_read_only_attribute_change_is_refused() {
         .create_virtual_device(&t.endpoint, &strict)
         .unwrap();
     let c = called.clone();
-    strict_vd
-        .on_change(None, move |_| *c.lock().unwrap() += 1)
-        .unwrap();
+    strict_vd.on_change_any(move |_| {
+        *c.lock().unwrap() += 1;
+        Ok(())
+    });
     let id = cloud
         .admin
         .set_attribute(&t.endpoint, THERMOSTAT, "maxThreshold", json!(60))
@@ -151,16 +155,19 @@ fn an_action_reaches_its_callback_and_the_response_is_recorded() {
     let t = util::thermostat(&cloud, "dcd-action");
     let (tx, rx) = mpsc::channel();
     let specific = tx.clone();
-    t.vd.on_action(Some("power"), move |e| {
+    t.vd.on_action("power", move |e| {
         specific
             .send(format!("{}:{:?}", e.name(), e.argument()))
             .unwrap();
         // A callback may report through its device: `set` only queues.
         e.virtual_device().set("unit", "on").unwrap();
+        Ok(())
     })
     .unwrap();
-    t.vd.on_action(None, move |e| tx.send(format!("all:{}", e.name())).unwrap())
-        .unwrap();
+    t.vd.on_action_any(move |e| {
+        tx.send(format!("all:{}", e.name())).unwrap();
+        Ok(())
+    });
 
     let id = cloud
         .admin
@@ -209,7 +216,7 @@ fn actions_without_callback_or_with_a_panic_get_error_statuses() {
             .response_status(),
         Some(404)
     );
-    t.vd.on_action(Some("reset"), |_| panic!("a bug in the application"))
+    t.vd.on_action("reset", |_| panic!("a bug in the application"))
         .unwrap();
     let id = cloud
         .admin
@@ -225,8 +232,11 @@ fn actions_without_callback_or_with_a_panic_get_error_statuses() {
     );
     // The callback thread survived the panic.
     let (tx, rx) = mpsc::channel();
-    t.vd.on_action(Some("reset"), move |_| tx.send(()).unwrap())
-        .unwrap();
+    t.vd.on_action("reset", move |_| {
+        tx.send(()).unwrap();
+        Ok(())
+    })
+    .unwrap();
     let id = cloud
         .admin
         .invoke_action(&t.endpoint, THERMOSTAT, "reset", None)
@@ -240,7 +250,7 @@ fn actions_without_callback_or_with_a_panic_get_error_statuses() {
             .response_status(),
         Some(200)
     );
-    let e = t.vd.on_action(Some("nosuch"), |_| {}).unwrap_err();
+    let e = t.vd.on_action("nosuch", |_| Ok(())).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Argument);
 }
 
@@ -251,8 +261,9 @@ fn requests_arrive_by_polling_when_long_polling_is_off() {
     config.device_messaging.disable_long_polling = true;
     let t = util::thermostat_with(&cloud, "dcd-polling", config);
     let (tx, rx) = mpsc::channel();
-    t.vd.on_action(Some("power"), move |e| {
-        tx.send(e.argument().cloned()).unwrap()
+    t.vd.on_action("power", move |e| {
+        tx.send(e.argument().cloned()).unwrap();
+        Ok(())
     })
     .unwrap();
     let id = cloud
