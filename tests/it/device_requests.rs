@@ -280,3 +280,112 @@ fn requests_arrive_by_polling_when_long_polling_is_off() {
         Some(200)
     );
 }
+
+#[test]
+fn a_change_callback_that_rejects_answers_its_status_and_keeps_the_old_value() {
+    let cloud = TestCloud::start("change-rejected");
+    let t = util::thermostat(&cloud, "dcd-change-rejected");
+    t.vd.on_change("maxThreshold", |event| {
+        match event.named_value().value().as_f64() {
+            Some(v) if v > 90.0 => Err("too hot".into()),
+            _ => Ok(()),
+        }
+    })
+    .unwrap();
+    let id = cloud
+        .admin
+        .set_attribute(&t.endpoint, THERMOSTAT, "maxThreshold", json!(95))
+        .unwrap();
+    let request = cloud.admin.wait_for_request(&id, util::PATIENCE).unwrap();
+    assert_eq!(request.status(), RequestStatus::Failed);
+    assert_eq!(request.response_status(), Some(400));
+    assert_eq!(request.response_body(), Some(&json!("too hot")));
+    assert_eq!(t.vd.get("maxThreshold").unwrap(), Some(Value::Number(70.0)));
+    assert_eq!(
+        t.vd.last_known("maxThreshold").unwrap(),
+        Some(Value::Number(70.0))
+    );
+    // An accepted change after it is set and echoed: the refused one sent
+    // no echo before it.
+    let id = cloud
+        .admin
+        .set_attribute(&t.endpoint, THERMOSTAT, "maxThreshold", json!(80))
+        .unwrap();
+    let request = cloud.admin.wait_for_request(&id, util::PATIENCE).unwrap();
+    assert_eq!(request.response_status(), Some(200));
+    let echo = cloud.wait_for(&t.endpoint, MessageType::Data, 1);
+    assert_eq!(
+        util::data_of(&echo[0]).1,
+        [("maxThreshold".to_owned(), json!(80.0))]
+    );
+    assert_eq!(t.vd.get("maxThreshold").unwrap(), Some(Value::Number(80.0)));
+}
+
+#[test]
+fn an_action_stuck_past_the_timeout_is_answered_and_the_next_request_is_served() {
+    let cloud = TestCloud::start("action-stuck");
+    let mut config = util::config();
+    // One callback thread (the default), so only a replacement can serve
+    // the second request while the first callback is stuck.
+    config.device_messaging.request_dispatcher_thread_pool_size = 1;
+    config.device_messaging.request_callback_timeout = std::time::Duration::from_secs(1);
+    let t = util::thermostat_with(&cloud, "dcd-action-stuck", config);
+    let (entered_tx, entered) = mpsc::channel();
+    let (release, released) = mpsc::sync_channel::<()>(0);
+    let released = Mutex::new(released);
+    t.vd.on_action("reset", move |_| {
+        let _ = entered_tx.send(());
+        // Stuck while the test holds `release`.
+        let _ = released.lock().unwrap().recv();
+        Ok(())
+    })
+    .unwrap();
+    let (power_tx, powered) = mpsc::channel();
+    t.vd.on_action("power", move |event| {
+        power_tx.send(event.argument().cloned()).unwrap();
+        Ok(())
+    })
+    .unwrap();
+    let stuck = cloud
+        .admin
+        .invoke_action(&t.endpoint, THERMOSTAT, "reset", None)
+        .unwrap();
+    util::recv(&entered);
+    let request = cloud
+        .admin
+        .wait_for_request(&stuck, util::PATIENCE)
+        .unwrap();
+    assert_eq!(request.response_status(), Some(503));
+    let served = cloud
+        .admin
+        .invoke_action(&t.endpoint, THERMOSTAT, "power", Some(json!(true)))
+        .unwrap();
+    assert_eq!(util::recv(&powered), Some(Value::Boolean(true)));
+    let request = cloud
+        .admin
+        .wait_for_request(&served, util::PATIENCE)
+        .unwrap();
+    assert_eq!(request.status(), RequestStatus::Completed);
+    assert_eq!(request.response_status(), Some(200));
+    // The stuck callback returns; its thread ends and close is clean.
+    drop(release);
+    drop(t.vd);
+    t.device.close().unwrap();
+}
+
+#[test]
+fn an_action_callback_that_rejects_answers_its_status_and_message() {
+    let cloud = TestCloud::start("action-rejected");
+    let t = util::thermostat(&cloud, "dcd-action-rejected");
+    t.vd.on_action("reset", |_| {
+        Err(iotcs_device::Rejection::new("busy calibrating").with_status(409))
+    })
+    .unwrap();
+    let id = cloud
+        .admin
+        .invoke_action(&t.endpoint, THERMOSTAT, "reset", None)
+        .unwrap();
+    let request = cloud.admin.wait_for_request(&id, util::PATIENCE).unwrap();
+    assert_eq!(request.response_status(), Some(409));
+    assert_eq!(request.response_body(), Some(&json!("busy calibrating")));
+}

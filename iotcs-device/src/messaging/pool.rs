@@ -512,14 +512,20 @@ mod tests {
             .partition(|w| w.name() == "iotcs-callback-1");
         *spawner.threads.workers() = rest;
         for worker in retired {
-            assert!(matches!(worker.join_until(deadline()), Joined::Finished(())));
+            assert!(matches!(
+                worker.join_until(deadline()),
+                Joined::Finished(())
+            ));
         }
         assert_eq!(spawner.threads.retired.load(Ordering::SeqCst), 0);
         spawner.spawn(Box::new(move || {
             tx.send(std::thread::current().name().unwrap().to_owned())
                 .unwrap();
         }));
-        assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), "iotcs-callback-2");
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+            "iotcs-callback-2"
+        );
         assert!(pool.stop(deadline()));
     }
 
