@@ -91,12 +91,41 @@ impl Fields {
 
 /// An alert of one of the model's ALERT formats. Reference: `Alert`.
 ///
+/// An owned builder: [`Alert::set`] takes it and hands it back (a refused
+/// value drops it), [`Alert::raise`] consumes it. `clone` it to raise the
+/// same alert again.
+///
 /// ```no_run
 /// # fn f(vd: &iotcs_device::VirtualDevice) -> Result<(), iotcs_core::Error> {
-/// vd.create_alert("urn:com:example:iotcs:temperature_sensor:too_hot")?
+/// const TOO_HOT: &str = "urn:com:example:iotcs:temperature_sensor:too_hot";
+/// vd.create_alert(TOO_HOT)?
 ///     .set("temp", 81.5)?
 ///     .set("maxThreshold", 70.0)?
 ///     .raise()?;
+/// // The same in statements: nothing borrows a temporary.
+/// let alert = vd.create_alert(TOO_HOT)?.set("temp", 81.5)?;
+/// let alert = alert.set("maxThreshold", 70.0)?;
+/// alert.clone().raise()?;
+/// alert.raise()?; // raised twice, each with its own event time
+/// # Ok(()) }
+/// ```
+///
+/// A raised alert is gone (to raise it twice, clone it first):
+///
+/// ```compile_fail,E0382
+/// # fn f(vd: &iotcs_device::VirtualDevice) -> Result<(), iotcs_core::Error> {
+/// let alert = vd.create_alert("urn:x:too_hot")?.set("temp", 81.5)?;
+/// alert.raise()?;
+/// alert.raise()?;
+/// # Ok(()) }
+/// ```
+///
+/// An alert built and never raised is a warning (here denied):
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// # fn f(vd: &iotcs_device::VirtualDevice) -> Result<(), iotcs_core::Error> {
+/// vd.create_alert("urn:x:too_hot")?.set("temp", 81.5)?;
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -133,13 +162,13 @@ impl Alert {
         self.fields.format.urn()
     }
 
-    /// Sets a field, checked against the format's type for it. Reference:
-    /// `set(field, value)`.
+    /// Sets a field, checked against the format's type for it, and hands the
+    /// builder back. Reference: `set(field, value)`.
     ///
     /// # Errors
     ///
     /// [`Error::Validation`] if the format has no such field or the value is
-    /// of the wrong type.
+    /// of the wrong type; the builder is dropped then.
     pub fn set(mut self, field: &str, value: impl Into<Value>) -> Result<Self, Error> {
         self.fields.set(field, value.into())?;
         Ok(self)
@@ -152,7 +181,7 @@ impl Alert {
         self
     }
 
-    /// Queues the alert: an ALERT message with the format's description, the
+    /// Queues the alert, consuming it: an ALERT message with the format's description, the
     /// severity, the fields set, and now as its event time. Reference:
     /// `raise_()`.
     ///
@@ -183,6 +212,7 @@ impl Alert {
 }
 
 /// Custom data of one of the model's DATA formats. Reference: `Data`.
+/// An owned builder, as [`Alert`].
 ///
 /// ```no_run
 /// # fn f(vd: &iotcs_device::VirtualDevice) -> Result<(), iotcs_core::Error> {
@@ -225,19 +255,19 @@ impl Data {
         self.fields.format.urn()
     }
 
-    /// Sets a field, checked against the format's type for it. Reference:
-    /// `set(field, value)`.
+    /// Sets a field, checked against the format's type for it, and hands the
+    /// builder back. Reference: `set(field, value)`.
     ///
     /// # Errors
     ///
     /// [`Error::Validation`] if the format has no such field or the value is
-    /// of the wrong type.
+    /// of the wrong type; the builder is dropped then.
     pub fn set(mut self, field: &str, value: impl Into<Value>) -> Result<Self, Error> {
         self.fields.set(field, value.into())?;
         Ok(self)
     }
 
-    /// Queues a DATA message of the format with the fields set and now as its
+    /// Queues a DATA message, consuming the builder: the format with the fields set and now as its
     /// event time. Reference: `submit()`.
     ///
     /// # Errors

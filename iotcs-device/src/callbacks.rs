@@ -58,6 +58,25 @@ impl VirtualDevice {
     /// Replaces a callback registered before for the same attribute.
     /// Reference: `setOnChange(callback, attributeName)`.
     ///
+    /// ```no_run
+    /// # fn f(vd: &iotcs_device::VirtualDevice) -> Result<(), iotcs_core::Error> {
+    /// vd.on_change("maxThreshold", |event| {
+    ///     match event.named_value().value().as_f64() {
+    ///         Some(max) if max > 90.0 => Err("too hot".into()), // answered 400 "too hot"
+    ///         _ => Ok(()),
+    ///     }
+    /// })?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// A callback must say whether it accepts the change:
+    ///
+    /// ```compile_fail,E0308
+    /// # fn f(vd: &iotcs_device::VirtualDevice) -> Result<(), iotcs_core::Error> {
+    /// vd.on_change("maxThreshold", |event| println!("{:?}", event.named_value()))?;
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::UnknownAttribute`] if the model has no such attribute.

@@ -73,6 +73,24 @@ impl VirtualDevice {
 ///
 /// An `Update` owns a handle of its virtual device (no lifetime), so it is
 /// `Send`: it can be opened on one thread and finished on another.
+///
+/// ```no_run
+/// # fn f(vd: &iotcs_device::VirtualDevice) -> Result<(), iotcs_core::Error> {
+/// let update = vd.update().set("minThreshold", 10)?;
+/// let finisher = std::thread::spawn(move || update.set("maxThreshold", 20)?.finish());
+/// finisher.join().expect("no panic")?;
+/// # Ok(()) }
+/// ```
+///
+/// A finished update is gone:
+///
+/// ```compile_fail,E0382
+/// # fn f(vd: &iotcs_device::VirtualDevice) -> Result<(), iotcs_core::Error> {
+/// let update = vd.update();
+/// update.finish()?;
+/// update.set("minThreshold", 10)?;
+/// # Ok(()) }
+/// ```
 #[must_use = "nothing is sent until `finish` is called"]
 pub struct Update {
     device: VirtualDevice,

@@ -57,6 +57,14 @@ impl Credentials {
 /// assert!(locked.is_restricted());
 /// assert_eq!(locked.hardware_id(), "ble-hum-2");
 /// ```
+///
+/// The reference's positional form, with a bare `bool`, is not the Rust one:
+///
+/// ```compile_fail,E0061
+/// # fn f(gateway: &iotcs_gateway::GatewayDevice) -> Result<(), iotcs_core::Error> {
+/// gateway.register_device("ble-hum-1", [("manufacturer", "Acme")], &["urn:x"], true)?;
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug, Eq, PartialEq)]
 #[must_use = "a device is registered only by `GatewayDevice::register_device`"]
 pub struct Registration {
