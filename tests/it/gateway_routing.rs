@@ -22,7 +22,7 @@ fn a_cloud_request_reaches_only_that_devices_callback() {
     let mut sensors = Vec::new();
     for i in 0..3 {
         let endpoint = gateway
-            .register_device(Registration::new(&format!("routed-{i}"), &[THERMOSTAT]).restricted())
+            .register_device(Registration::new(format!("routed-{i}"), &[THERMOSTAT]).restricted())
             .unwrap();
         let sensor = gateway.create_virtual_device(&endpoint, &model).unwrap();
         let actions = tx.clone();
