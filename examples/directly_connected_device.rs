@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use iotcs_core::model::samples;
 use iotcs_device::{
-    Config, DirectlyConnectedDevice, Error, NamedValue, Severity, Value, VirtualDevice,
+    Config, DirectlyConnectedDevice, Error, NamedValue, Rejection, Severity, Value, VirtualDevice,
 };
 use iotcs_server::{AdminClient, DeviceRegistration, Server, ServerConfig};
 use lexopt::Arg::{Long, Short};
@@ -353,6 +353,17 @@ fn run_thermostat(
 /// The thermostat's reactions to the cloud.
 fn install_callbacks(thermostat: &VirtualDevice, powered: &Arc<AtomicBool>) -> Result<(), Error> {
     thermostat.on_change("maxThreshold", |event| {
+        let max = event.named_value().value().as_f64();
+        let min = event.virtual_device().get("minThreshold")?;
+        // Refusing answers the cloud's request 400 with this text, and the
+        // value is not set.
+        if let (Some(max), Some(Value::Number(min))) = (max, min)
+            && max <= min
+        {
+            return Err(Rejection::new(format!(
+                "a maximum of {max} is not above the minimum, {min}"
+            )));
+        }
         println!(
             "  cloud set the maximum threshold to {}",
             event.named_value().value()
