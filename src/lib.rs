@@ -10,8 +10,8 @@
 //! - [`device`] (`iotcs-device`): the directly-connected device and virtual
 //!   devices; its paved-path types are re-exported here.
 //! - [`gateway`] (`iotcs-gateway`): the gateway device and the virtual devices
-//!   of its indirectly-connected devices; [`GatewayDevice`] is re-exported here
-//!   (feature `gateway`).
+//!   of its indirectly-connected devices; [`GatewayDevice`] and
+//!   [`Registration`] are re-exported here (feature `gateway`).
 //!
 //! - [`logging`]: installing a logger that keeps credentials out of the log.
 //!
@@ -72,9 +72,9 @@ pub use iotcs_device as device;
 pub use iotcs_device::logging;
 pub use iotcs_device::{
     ActionEvent, Alert, ChangeEvent, Client, Data, DirectlyConnectedDevice, ErrorEvent,
-    ExternalObject, NamedValue, NamedValues, Update, VirtualDevice,
+    ExternalObject, NamedValue, NamedValues, Rejection, Update, VirtualDevice,
 };
 #[cfg(feature = "gateway")]
 pub use iotcs_gateway as gateway;
 #[cfg(feature = "gateway")]
-pub use iotcs_gateway::GatewayDevice;
+pub use iotcs_gateway::{GatewayDevice, Registration};

@@ -19,15 +19,24 @@
 //! let thermostat = device.create_virtual_device(&endpoint_id, &model)?;
 //!
 //! // The cloud changes a writable attribute: the attribute's callback runs,
-//! // then the general one, on a callback thread.
-//! thermostat.on_change(Some("maxThreshold"), |event| {
-//!     println!("new maximum: {:?}", event.named_value().value());
+//! // then the general one, on a callback thread. `Err` refuses the change:
+//! // the cloud's request is answered 400 with the message, the value stays.
+//! thermostat.on_change("maxThreshold", |event| {
+//!     match event.named_value().value().as_f64() {
+//!         Some(max) if max > 90.0 => Err("too hot for this room".into()),
+//!         _ => Ok(()),
+//!     }
 //! })?;
+//! thermostat.on_change_any(|event| {
+//!     println!("the cloud changed {}", event.named_value().name());
+//!     Ok(())
+//! });
 //! // The cloud invokes an action.
-//! thermostat.on_action(Some("reset"), |event| {
+//! thermostat.on_action("reset", |event| {
 //!     let device = event.virtual_device();
-//!     let now = device.get("temp").ok().flatten().unwrap_or(Value::Number(20.0));
-//!     let _ = device.update().set("minTemp", now.clone()).and_then(|u| u.set("maxTemp", now)).and_then(|u| u.finish());
+//!     let now = device.get("temp")?.unwrap_or(Value::Number(20.0));
+//!     device.update().set("minTemp", now.clone())?.set("maxTemp", now)?.finish()?;
+//!     Ok(())
 //! })?;
 //!
 //! // One DATA message per `set`; one for a whole `update`.
@@ -58,6 +67,7 @@
 //!   on it, one file each: `update.rs` ([`Update`], with `open_update.rs`
 //!   for the state it shares), `alert.rs` ([`Alert`], [`Data`]),
 //!   `callbacks.rs` (`on_change`, `on_error`, `on_action` and running them),
+//!   `rejection.rs` ([`Rejection`], a callback's refusal),
 //!   `events.rs` and `named_value.rs` (what callbacks receive), `remote.rs`
 //!   (the cloud's attribute writes and action calls), `external.rs`,
 //!   [`logging`]. `clock.rs` is the server-adjusted clock every layer reads.
@@ -102,8 +112,13 @@
 //! Every request from the cloud is answered: 200 (with a DATA echo of changed
 //! attributes), 400 for a bad body or value or a read-only attribute, 404
 //! for an unknown resource or an action without callback, 405 for a wrong
-//! method, 500 when a callback panics, 503 when it does not return within
-//! `request_callback_timeout` (its late answer is then dropped).
+//! method, the status and message of a [`Rejection`] a callback returns
+//! (400 unless it says otherwise; nothing is changed), 500 when a callback
+//! panics, 503 when it does not return within `request_callback_timeout`
+//! (its late answer is then dropped). A callback still running then keeps
+//! its thread, so the pool starts another in its place: the requests behind
+//! it are served. The stuck thread ends when its callback returns; at most
+//! 8 such threads are kept, and `close` reports any still stuck.
 //!
 //! `close` (and `Drop`) joins every thread within 20 s, also when the cloud
 //! never answers: requests get their answer within the first 10 s, requests
@@ -191,9 +206,11 @@
 //! # From the reference API to Rust
 //!
 //! The reference is Oracle's Python library. Getters lose their `get`
-//! prefix, callbacks are closures, `None` arguments become `Option`s, and
-//! failures are [`Error`] values whose [`Error::kind`] names the reference
-//! exception.
+//! prefix, callbacks are closures (change and action callbacks return
+//! `Result<(), Rejection>`), a `None` attribute or action name becomes an
+//! `_any` method, a `None` callback a `remove_` method, builders are owned
+//! values, and failures are [`Error`] values whose [`Error::kind`] names the
+//! reference exception.
 //!
 //! | Reference | Rust |
 //! |---|---|
@@ -216,10 +233,10 @@
 //! | `AbstractVirtualDevice.getEndpointId()` | [`VirtualDevice::endpoint_id`] |
 //! | `AbstractVirtualDevice.getLastKnown(attributeName)` | [`VirtualDevice::last_known`] |
 //! | `AbstractVirtualDevice.set(attributeName, value)` | [`VirtualDevice::set`] (joins the open update, if any); also [`Update::set`] |
-//! | `AbstractVirtualDevice.setOnChange(callback, attributeName)` | [`VirtualDevice::on_change`]; with `callback=None` [`VirtualDevice::remove_on_change`] |
-//! | `AbstractVirtualDevice.setOnError(callback, attributeName)` | [`VirtualDevice::on_error`] (an attribute's callback hears of failed alerts too); with `callback=None` [`VirtualDevice::remove_on_error`] |
-//! | `AbstractVirtualDevice.update()` | [`VirtualDevice::update`], returning an [`Update`] handle to the virtual device's one open update |
-//! | `AbstractVirtualDevice.ChangeCallback` / `.onChange(event)` | `impl Fn(&ChangeEvent) + Send + Sync` |
+//! | `AbstractVirtualDevice.setOnChange(callback, attributeName)` | [`VirtualDevice::on_change`]`(attribute, callback)`; without `attributeName` [`VirtualDevice::on_change_any`]; with `callback=None` [`VirtualDevice::remove_on_change`] / [`VirtualDevice::remove_on_change_any`] |
+//! | `AbstractVirtualDevice.setOnError(callback, attributeName)` | [`VirtualDevice::on_error`]`(attribute, callback)` (an attribute's callback hears of failed alerts too); without `attributeName` [`VirtualDevice::on_error_any`]; with `callback=None` [`VirtualDevice::remove_on_error`] / [`VirtualDevice::remove_on_error_any`] |
+//! | `AbstractVirtualDevice.update()` | [`VirtualDevice::update`], returning an [`Update`] handle to the virtual device's one open update (owned and `Send`: it may be finished on another thread) |
+//! | `AbstractVirtualDevice.ChangeCallback` / `.onChange(event)` | `impl Fn(&ChangeEvent) -> Result<(), Rejection> + Send + Sync`; `Err` refuses the change (the reference: "the new value is not set") |
 //! | `AbstractVirtualDevice.ErrorCallback` / `.onError(event)` | `impl Fn(&ErrorEvent) + Send + Sync` |
 //! | `AbstractVirtualDevice.Event` | the accessors shared by [`ChangeEvent`], [`ErrorEvent`], [`ActionEvent`] |
 //! | `Event.getNamedValue()` | [`ChangeEvent::named_value`], [`ErrorEvent::named_value`], [`ActionEvent::named_value`] |
@@ -232,17 +249,18 @@
 //! | `VirtualDevice.createAlert(alertformaturn)` | [`VirtualDevice::create_alert`] |
 //! | `VirtualDevice.createData(messageformaturn)` | [`VirtualDevice::create_data`] |
 //! | `VirtualDevice.offer(attributeName, value)` | [`VirtualDevice::offer`] (as `set` until device policies exist) |
-//! | `VirtualDevice.setOnAction(callback, actionName)` | [`VirtualDevice::on_action`]; with `callback=None` [`VirtualDevice::remove_on_action`] |
+//! | `VirtualDevice.setOnAction(callback, actionName)` | [`VirtualDevice::on_action`]`(action, callback)`; without `actionName` [`VirtualDevice::on_action_any`]; with `callback=None` [`VirtualDevice::remove_on_action`] / [`VirtualDevice::remove_on_action_any`] |
 //! | `VirtualDevice.setCallable(actionName, callable)` (deprecated) | [`VirtualDevice::set_callable`] (deprecated) |
-//! | `VirtualDevice.ActionCallback` / `.onAction(actionEvent)` | `impl Fn(&ActionEvent) + Send + Sync` |
+//! | `VirtualDevice.ActionCallback` / `.onAction(actionEvent)` | `impl Fn(&ActionEvent) -> Result<(), Rejection> + Send + Sync` |
+//! | (an exception raised in a callback) | [`Rejection`]: `Err("message".into())`, or [`Rejection::new`] with [`Rejection::with_status`]; answered with that status (400 by default) and message |
 //! | `VirtualDevice.ActionEvent` / `.getName()` | [`ActionEvent`] / [`ActionEvent::name`] (and [`ActionEvent::argument`]) |
 //! | `VirtualDevice.Callable` / `.call(virtualDevice, data)` (deprecated) | `impl Fn(&VirtualDevice, Option<&Value>) + Send + Sync` |
 //! | **`Alert`** | [`Alert`] |
-//! | `Alert.set(field, value)` | [`Alert::set`] (and [`Alert::set_severity`]) |
-//! | `Alert.raise_()` | [`Alert::raise`] |
+//! | `Alert.set(field, value)` | [`Alert::set`] (and [`Alert::set_severity`]), taking and handing back the owned builder |
+//! | `Alert.raise_()` | [`Alert::raise`] (consumes it; `clone` to raise again) |
 //! | **`Data`** | [`Data`] |
 //! | `Data.set(field, value)` | [`Data::set`] |
-//! | `Data.submit()` | [`Data::submit`] |
+//! | `Data.submit()` | [`Data::submit`] (consumes it) |
 //! | **`DeviceModel`** | [`DeviceModel`] (from `iotcs_core::model`) |
 //! | `DeviceModel.getURN()` / `.getName()` / `.getDescription()` | [`DeviceModel::urn`] / [`DeviceModel::name`] / [`DeviceModel::description`] |
 //! | **`ExternalObject(uri)`** | [`ExternalObject::new`] (converts into a URI [`Value`]) |
@@ -278,6 +296,7 @@ mod external;
 pub mod logging;
 mod named_value;
 mod open_update;
+mod rejection;
 mod remote;
 mod state;
 mod update;
@@ -298,6 +317,7 @@ pub use iotcs_core::message::Severity;
 pub use iotcs_core::model::DeviceModel;
 pub use iotcs_core::{Config, Error, ErrorKind, Value, ValueType};
 pub use named_value::{NamedValue, NamedValues};
+pub use rejection::Rejection;
 pub use update::Update;
 pub use virtual_device::VirtualDevice;
 
@@ -340,6 +360,6 @@ mod tests {
 
     fn _ensure_update_is_send() {
         fn is_send<T: Send>() {}
-        is_send::<Update<'static>>();
+        is_send::<Update>();
     }
 }

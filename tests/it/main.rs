@@ -76,3 +76,7 @@ mod offline_boot;
 // configurations on one host, an activation refused before the cloud is
 // asked when its store cannot be opened.
 mod state_location;
+// Issue 16's "Why" list as a new user writes it: an alert built in a `let`,
+// an update finished on another thread, callbacks by name or `_any` that
+// reject with a status, a registration with no metadata and `restricted()`.
+mod api_shape;
