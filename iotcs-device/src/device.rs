@@ -21,6 +21,7 @@ use crate::cloud::rest::RestClient;
 use crate::cloud::transport::{HttpSettings, Transport, UreqTransport};
 use crate::messaging::context::DeviceContext;
 use crate::messaging::dispatcher::{CLOSE_TIMEOUT, Dispatcher};
+use crate::status::Status;
 use crate::messaging::persist::{self, OpenDatabase};
 use crate::remote;
 use crate::state::{self, DeviceRecord};
@@ -512,6 +513,29 @@ impl DirectlyConnectedDevice {
     pub fn close(&self) -> Result<(), Error> {
         let deadline = Instant::now() + CLOSE_TIMEOUT;
         self.closed.run(deadline, || self.shutdown(deadline))
+    }
+
+    /// How the device is doing: its link to the cloud (connected, backing
+    /// off until when, the last error), its queued and persisted messages,
+    /// its last delivery and its counters. Reads a snapshot, never touches
+    /// the network; before activation and after `close` it says
+    /// `running: false`.
+    ///
+    /// ```no_run
+    /// # let device = iotcs_device::DirectlyConnectedDevice::open("device.conf", "pass")?;
+    /// let status = device.status();
+    /// if !status.connected {
+    ///     eprintln!("offline, {} message(s) waiting; last error: {:?}", status.queued, status.last_error);
+    /// }
+    /// # Ok::<(), iotcs_device::Error>(())
+    /// ```
+    pub fn status(&self) -> Status {
+        if !self.closed.is_open() {
+            return Status::stopped();
+        }
+        self.dispatcher()
+            .as_ref()
+            .map_or_else(Status::stopped, |d| Status::from_report(d.report()))
     }
 
     fn shutdown(&self, deadline: Instant) -> Result<(), Error> {

@@ -299,6 +299,7 @@ mod open_update;
 mod rejection;
 mod remote;
 mod state;
+mod status;
 mod update;
 mod virtual_device;
 
@@ -318,6 +319,7 @@ pub use iotcs_core::model::DeviceModel;
 pub use iotcs_core::{Config, Error, ErrorKind, Value, ValueType};
 pub use named_value::{NamedValue, NamedValues};
 pub use rejection::Rejection;
+pub use status::{MessageCounters, Status};
 pub use update::Update;
 pub use virtual_device::VirtualDevice;
 

@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 use iotcs_core::__private::crypto::activation::IndirectActivationRequest;
 use iotcs_core::model::{DeviceModel, capability};
 use iotcs_core::{Config, Error, TrustedAssets};
-use iotcs_device::{Client, DirectlyConnectedDevice, VirtualDevice};
+use iotcs_device::{Client, DirectlyConnectedDevice, Status, VirtualDevice};
 
 use crate::registration::Registration;
 use crate::registration::build_request;
@@ -152,6 +152,14 @@ impl GatewayDevice {
     /// The gateway's trusted assets (read-only; `Debug` shows no secret).
     pub fn trusted_assets(&self) -> &TrustedAssets {
         self.device.trusted_assets()
+    }
+
+    /// How the gateway is doing: its link to the cloud, its queued and
+    /// persisted messages (its indirectly-connected devices' included:
+    /// they share its dispatcher), its last delivery and its counters.
+    /// See [`DirectlyConnectedDevice::status`].
+    pub fn status(&self) -> Status {
+        self.device.status()
     }
 
     /// The gateway as the directly-connected device it also is.

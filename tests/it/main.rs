@@ -80,3 +80,6 @@ mod state_location;
 // an update finished on another thread, callbacks by name or `_any` that
 // reject with a status, a registration with no metadata and `restricted()`.
 mod api_shape;
+// status() through a cut: connected, backing off with the last error and
+// the queued messages, connected again; a gateway's status.
+mod device_status;

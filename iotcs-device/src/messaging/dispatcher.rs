@@ -57,6 +57,7 @@ use crate::messaging::capability::Capabilities;
 use crate::messaging::context::DeviceContext;
 use crate::messaging::counters::Counters;
 use crate::messaging::durable::PersistSettings;
+use crate::messaging::health::{self, Health};
 use crate::messaging::inbound::Inbound;
 use crate::messaging::outbox::{Outbox, Outgoing, Queued};
 use crate::messaging::persist::MessageStore;
@@ -100,6 +101,22 @@ pub(crate) struct Dispatcher {
     pool: Option<CallbackPool>,
     /// The capability resources (their connectivity test owns a thread).
     capabilities: Option<Arc<Capabilities>>,
+    /// The counters the sender and receiver keep, for `status()`.
+    counters: Arc<Counters>,
+    /// The link's state the sender and receiver keep, for `status()`.
+    health: Arc<Health>,
+}
+
+/// What the dispatcher knows for a device's `status()`.
+#[derive(Clone, Debug)]
+pub(crate) struct Report {
+    pub(crate) health: health::Snapshot,
+    pub(crate) counters: crate::messaging::counters::Snapshot,
+    /// Messages queued in memory and waiting to be sent (a batch being
+    /// posted right now is not among them).
+    pub(crate) queued: usize,
+    /// Guaranteed messages in the store.
+    pub(crate) persisted: usize,
 }
 
 /// The bound of the message store, `[message_persistence] max_messages`.
@@ -202,6 +219,8 @@ impl Dispatcher {
             watchdog: None,
             pool: Some(pool),
             capabilities: None,
+            counters: Arc::clone(&counters),
+            health: Arc::default(),
         };
         let capabilities = Capabilities::new(
             &endpoint_id,
@@ -238,6 +257,7 @@ impl Dispatcher {
                 pretty_print: config.logging.pretty_print_messages,
             },
             counters: Arc::clone(&counters),
+            health: Arc::clone(&self.health),
             backoff: Backoff::new(messaging.message_dispatcher_backoff, system_random()),
             buffer: Vec::with_capacity(4096),
         };
@@ -253,6 +273,7 @@ impl Dispatcher {
                 min_spacing: messaging.send_receive_timeout,
             },
             counters,
+            health: Arc::clone(&self.health),
             backoff: Backoff::new(messaging.message_dispatcher_backoff, system_random()),
         };
         let (stop, worker) = self.spawn_io("iotcs-receiver", move |stop| receiver.run(stop))?;
@@ -286,6 +307,17 @@ impl Dispatcher {
                 let _ = self.stop(Instant::now() + Duration::from_secs(5));
                 Err(e)
             }
+        }
+    }
+
+    /// The link, the queue and the counters now, for `status()`.
+    pub(crate) fn report(&self) -> Report {
+        let outbox = &self.context.outbox;
+        Report {
+            health: self.health.snapshot(),
+            counters: self.counters.snapshot(),
+            queued: outbox.len(),
+            persisted: outbox.persisted(),
         }
     }
 

@@ -543,7 +543,6 @@ impl Outbox {
     }
 
     /// Messages in the store.
-    #[cfg(all(test, feature = "persistence"))]
     pub(crate) fn persisted(&self) -> usize {
         self.durable.as_ref().map_or(0, Durable::persisted)
     }

@@ -27,7 +27,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, select_biased};
 use iotcs_core::__private::protocol::Method;
@@ -41,6 +41,7 @@ use crate::cloud::transport::HttpRequest;
 use crate::messaging::backoff::Backoff;
 use crate::messaging::counters::Counters;
 use crate::messaging::fate::{self, Fate};
+use crate::messaging::health::Health;
 use crate::messaging::inbound::Inbound;
 use crate::messaging::outbox::{Outbox, Queued};
 use crate::messaging::queue::Entry;
@@ -77,6 +78,8 @@ pub(crate) struct Sender {
     pub(crate) inbound: Arc<Inbound>,
     pub(crate) settings: SenderSettings,
     pub(crate) counters: Arc<Counters>,
+    /// The link's state for `status()` and the lost/restored log lines.
+    pub(crate) health: Arc<Health>,
     pub(crate) backoff: Backoff,
     /// Reused for every batch's JSON.
     pub(crate) buffer: Vec<u8>,
@@ -142,6 +145,8 @@ impl Sender {
                 Ok(bytes) => {
                     *vouched = true;
                     self.backoff.succeeded();
+                    self.health
+                        .succeeded(Instant::now(), SystemTime::now(), batch.len());
                     self.delivered(&batch, bytes);
                     continue;
                 }
@@ -207,7 +212,11 @@ impl Sender {
             self.outbox.forget(std::iter::once(&entry.item));
             report_failed(&entry.item, error);
         }
-        self.backoff.failed(Instant::now())
+        let now = Instant::now();
+        let until = self.backoff.failed(now);
+        self.health
+            .failed(now, SystemTime::now(), error, Some(until));
+        until
     }
 
     /// Bookkeeping for an accepted batch.
@@ -430,6 +439,7 @@ mod tests {
             inbound,
             settings,
             counters: Arc::new(Counters::default()),
+            health: Arc::default(),
             backoff: Backoff::new(Duration::from_millis(1), Box::new(|| 0)),
             buffer: Vec::new(),
         };
