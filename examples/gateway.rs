@@ -15,7 +15,7 @@
 //!     cloud it names, until Ctrl-C (or --duration), then closes cleanly.
 //! ```
 //!
-//! `-- --help` lists every flag and its default. `RUST_LOG=debug` shows the
+//! `-- --help` lists every flag and its default. `RUST_LOG=iotcs=debug` shows the
 //! protocol (`trace`: every message sent).
 
 #![allow(
@@ -65,7 +65,7 @@ usage: gateway [--devices N] [--duration SECONDS] [--config FILE --passphrase P]
   --passphrase P      the provisioning file's passphrase (needed with --config)
   -h, --help          print this help
 
-RUST_LOG=debug shows the protocol (trace: every message sent).
+RUST_LOG=iotcs=debug shows the protocol (trace: every message sent).
 ";
 
 /// What the run counted, shared with the callbacks.

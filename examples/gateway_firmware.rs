@@ -8,7 +8,7 @@
 //!     N readings of each (default 10, one a second), and closes.
 //! ```
 //!
-//! `RUST_LOG=debug` shows the protocol.
+//! `RUST_LOG=iotcs=debug` shows the protocol.
 
 #![allow(
     clippy::print_stdout,
@@ -39,7 +39,7 @@ usage: gateway_firmware --config FILE --passphrase P [--devices N] [--readings N
   --readings N     readings of each sensor (default 10)
   -h, --help       print this help
 
-RUST_LOG=debug shows the protocol.
+RUST_LOG=iotcs=debug shows the protocol.
 ";
 
 /// The command line.

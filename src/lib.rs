@@ -27,6 +27,15 @@
 //! record. A logger installed with `log::set_logger` directly, without the
 //! wrapper, writes them as soon as `trace` is on for `ureq_proto`.
 //!
+//! Every line of the SDK has a target under `iotcs::` (`iotcs::device::transport`,
+//! `iotcs::device::sender`, `iotcs::device::health`, `iotcs::gateway::gateway`,
+//! `iotcs::core::config`, …), so `RUST_LOG=iotcs=debug` shows the protocol (one
+//! line per HTTP request: method, path, status, bytes, milliseconds) without the
+//! libraries underneath, and `RUST_LOG=iotcs=trace` adds the message bodies. At
+//! INFO a healthy device is quiet: it says when the connection to the cloud is
+//! lost and when it is restored ([`DirectlyConnectedDevice::status`] says the
+//! same without the log).
+//!
 //! The table mapping every name of the reference API (Oracle's Python client
 //! library) to its Rust name is in [`device`]'s documentation.
 //!

@@ -21,10 +21,10 @@ use crate::cloud::rest::RestClient;
 use crate::cloud::transport::{HttpSettings, Transport, UreqTransport};
 use crate::messaging::context::DeviceContext;
 use crate::messaging::dispatcher::{CLOSE_TIMEOUT, Dispatcher};
-use crate::status::Status;
 use crate::messaging::persist::{self, OpenDatabase};
 use crate::remote;
 use crate::state::{self, DeviceRecord};
+use crate::status::Status;
 use crate::virtual_device::{Registry, VirtualDevice};
 
 /// A directly-connected device. Reference: `DirectlyConnectedDevice` (a
@@ -240,7 +240,7 @@ impl DirectlyConnectedDevice {
         if let Err(e) = state::write_device_record(&self.state, &record) {
             // Only the model check of a later run is lost: not worth failing
             // an activation the cloud has already made.
-            log::warn!("{e}; after a restart create_virtual_device will not check the models");
+            log::warn!(target: "iotcs::device::device", "{e}; after a restart create_virtual_device will not check the models");
         }
         self.activated_models = Some(models);
         let dispatcher = Dispatcher::start(
@@ -596,7 +596,7 @@ impl Drop for DirectlyConnectedDevice {
         if self.closed.is_open()
             && let Err(e) = self.close()
         {
-            log::warn!("closing device {}: {e}", self.activation_id());
+            log::warn!(target: "iotcs::device::device", "closing device {}: {e}", self.activation_id());
         }
     }
 }

@@ -235,7 +235,7 @@ impl GatewayDevice {
             }
             Err(e) => return Err(e),
         };
-        log::info!(
+        log::info!(target: "iotcs::gateway::gateway",
             "registered {hardware_id} as endpoint {endpoint_id} ({})",
             credentials.as_str()
         );
@@ -306,7 +306,7 @@ impl GatewayDevice {
         recorded.sort();
         asked.sort();
         if recorded != asked {
-            log::warn!(
+            log::warn!(target: "iotcs::gateway::gateway",
                 "{hardware_id} was registered with device models {}, not {}; the cloud must \
                  be asked, and cannot be",
                 record.device_models.join(", "),
@@ -314,13 +314,13 @@ impl GatewayDevice {
             );
             return Err(unreachable);
         }
-        log::warn!(
+        log::warn!(target: "iotcs::gateway::gateway",
             "the cloud cannot be asked to register {hardware_id} ({unreachable}); answering \
              with its recorded endpoint {}",
             record.endpoint_id
         );
         if record.metadata != request.metadata {
-            log::warn!(
+            log::warn!(target: "iotcs::gateway::gateway",
                 "the metadata of {hardware_id} changed; it is sent at the next register_device \
                  that reaches the cloud"
             );

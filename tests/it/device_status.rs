@@ -40,7 +40,9 @@ fn status_reports_backing_off_then_connected() {
         .inject_fault(&Fault::status(503).times(1000).on_path(MESSAGES))
         .unwrap();
     t.vd.set(NUMBER, 21.5).unwrap();
-    eventually("the device says it backs off", || backing_off(&t.device.status()));
+    eventually("the device says it backs off", || {
+        backing_off(&t.device.status())
+    });
     let cut = t.device.status();
     assert!(cut.counters.protocol_errors >= 1, "{cut:?}");
     assert!(cut.counters.messages_retried >= 1, "{cut:?}");

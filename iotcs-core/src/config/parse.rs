@@ -337,7 +337,7 @@ impl Field<'_> {
             value: Some(self.shown_value()),
             reason: reason.into(),
         };
-        log::warn!("{warning}");
+        log::warn!(target: "iotcs::core::config", "{warning}");
         warning
     }
 
@@ -512,7 +512,7 @@ fn warn(
         value: value.map(str::to_owned),
         reason: reason.to_owned(),
     };
-    log::warn!("{warning}");
+    log::warn!(target: "iotcs::core::config", "{warning}");
     warnings.push(warning);
 }
 

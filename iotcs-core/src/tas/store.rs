@@ -125,7 +125,7 @@ fn warn_if_readable_by_others(path: &Path) {
     if let Ok(meta) = fs::metadata(path) {
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
-            log::warn!(
+            log::warn!(target: "iotcs::core::tas",
                 "trusted assets store {} has mode {mode:o}; 600 keeps other users out",
                 path.display()
             );

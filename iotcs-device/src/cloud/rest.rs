@@ -154,7 +154,7 @@ impl RestClient {
         {
             return Ok(response);
         }
-        log::debug!(
+        log::debug!(target: "iotcs::device::rest",
             "{} {} answered {}; fetching a new token",
             request.method,
             request.path_only(),
@@ -238,7 +238,7 @@ impl RestClient {
             let response = match self.transport.round_trip(&request) {
                 Ok(response) => response,
                 Err(e) if attempt < self.token_attempts => {
-                    log::warn!("token request failed ({e}); trying again");
+                    log::warn!(target: "iotcs::device::rest", "token request failed ({e}); trying again");
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -251,7 +251,7 @@ impl RestClient {
                 return Ok(());
             }
             if response.status >= 500 && attempt < self.token_attempts {
-                log::warn!("token endpoint answered {}; trying again", response.status);
+                log::warn!(target: "iotcs::device::rest", "token endpoint answered {}; trying again", response.status);
                 continue;
             }
             match state.refused(response.status, &response.body, self.now(), retried_skew) {

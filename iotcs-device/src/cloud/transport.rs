@@ -306,7 +306,50 @@ fn proxy(settings: &HttpSettings) -> Result<Option<ureq::Proxy>, Error> {
 }
 
 impl Transport for UreqTransport {
+    /// One exchange, with the one DEBUG line per request that
+    /// `RUST_LOG=iotcs=debug` promises: method, path (never the query),
+    /// status, bytes each way, milliseconds. Bodies are not logged here:
+    /// the token exchange's carry credentials; the sender and the inbound
+    /// side log message bodies at TRACE.
     fn round_trip(&self, request: &HttpRequest) -> Result<HttpResponse, Error> {
+        let started = std::time::Instant::now();
+        let result = self.exchange(request);
+        let ms = started.elapsed().as_millis();
+        match &result {
+            Ok(response) => log::debug!(
+                target: "iotcs::device::transport",
+                "{} {} -> {}, {} B sent, {} B received, {ms} ms",
+                request.method,
+                request.path_only(),
+                response.status,
+                request.body.len(),
+                response.body.len()
+            ),
+            Err(e) => log::debug!(
+                target: "iotcs::device::transport",
+                "{} {} failed after {ms} ms: {e}",
+                request.method,
+                request.path_only()
+            ),
+        }
+        result
+    }
+
+    fn interrupt_long_polls(&self) {
+        self.long_poll_agent.clone().shutdown();
+    }
+
+    fn interrupt_all(&self) {
+        // ureq shuts the sockets of requests in flight down, which wakes a
+        // blocked read at once, and refuses new connections.
+        self.long_poll_agent.clone().shutdown();
+        self.agent.clone().shutdown();
+    }
+}
+
+impl UreqTransport {
+    /// The request over ureq, its answer read whole.
+    fn exchange(&self, request: &HttpRequest) -> Result<HttpResponse, Error> {
         let agent = if request.long_poll {
             &self.long_poll_agent
         } else {
@@ -351,17 +394,6 @@ impl Transport for UreqTransport {
             headers,
             body,
         })
-    }
-
-    fn interrupt_long_polls(&self) {
-        self.long_poll_agent.clone().shutdown();
-    }
-
-    fn interrupt_all(&self) {
-        // ureq shuts the sockets of requests in flight down, which wakes a
-        // blocked read at once, and refuses new connections.
-        self.long_poll_agent.clone().shutdown();
-        self.agent.clone().shutdown();
     }
 }
 

@@ -130,10 +130,12 @@ fn queue_resources_report(capabilities: &Capabilities, outbox: &Outbox) {
     match capabilities.report() {
         Ok(report) => {
             if let Err(e) = outbox.push(vec![Outgoing::new(report)]) {
-                log::warn!("the resources report could not be queued: {e}");
+                log::warn!(target: "iotcs::device::dispatcher", "the resources report could not be queued: {e}");
             }
         }
-        Err(e) => log::warn!("cannot build the resources report: {e}"),
+        Err(e) => {
+            log::warn!(target: "iotcs::device::dispatcher", "cannot build the resources report: {e}")
+        }
     }
 }
 
@@ -425,7 +427,7 @@ impl Drop for Dispatcher {
             || self.capabilities.is_some())
             && let Err(e) = self.stop(Instant::now() + CLOSE_TIMEOUT)
         {
-            log::warn!("closing the device: {e}");
+            log::warn!(target: "iotcs::device::dispatcher", "closing the device: {e}");
         }
     }
 }

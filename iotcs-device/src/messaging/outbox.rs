@@ -317,7 +317,7 @@ impl Outbox {
         }
         drop(queue);
         if count > 0 {
-            log::info!(
+            log::info!(target: "iotcs::device::outbox",
                 "{}: resending {count} guaranteed message(s) from an earlier run",
                 durable.store().path().display()
             );
@@ -457,7 +457,7 @@ impl Outbox {
     fn refuse(&self, refusal: admission::Refusal, entries: Vec<(Outgoing, Box<str>)>) -> Refused {
         let error = refusal.error;
         if refusal.overflow {
-            log::warn!("refusing {} message(s): {error}", entries.len());
+            log::warn!(target: "iotcs::device::outbox", "refusing {} message(s): {error}", entries.len());
             for (item, json) in &entries {
                 if let Some(listener) = &item.listener {
                     listener.failed(item.message.message_type(), json, &error);

@@ -90,7 +90,7 @@ impl ReceiverLoop {
                     if let Some(needed) = response.header("x-min-acceptbytes").filter(|v| *v != "0")
                         && !warned_min_accept
                     {
-                        log::warn!(
+                        log::warn!(target: "iotcs::device::receiver",
                             "a request of {needed} bytes waits in the cloud but only {accept} are accepted \
                              (raise request_buffer_size)"
                         );
@@ -107,7 +107,7 @@ impl ReceiverLoop {
                     }
                 }
                 Ok(response) => {
-                    log::warn!(
+                    log::warn!(target: "iotcs::device::receiver",
                         "polling for requests: the server answered {}",
                         response.status
                     );
@@ -123,7 +123,7 @@ impl ReceiverLoop {
                     if !matches!(stop.try_recv(), Err(TryRecvError::Empty)) {
                         return;
                     }
-                    log::warn!("polling for requests failed: {e}");
+                    log::warn!(target: "iotcs::device::receiver", "polling for requests failed: {e}");
                     self.backoff_pause(&e)
                 }
             };
