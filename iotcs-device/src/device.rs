@@ -130,7 +130,8 @@ impl DirectlyConnectedDevice {
             assets.server_port(),
             assets.trust_anchors(),
             &HttpSettings::from_config(&config),
-        )?;
+        )?
+        .with_anchors_from(store.path());
         DirectlyConnectedDevice::with_transport(store, config, Arc::new(transport), system_clock())
     }
 

@@ -83,3 +83,7 @@ mod api_shape;
 // status() through a cut: connected, backing off with the last error and
 // the queued messages, connected again; a gateway's status.
 mod device_status;
+// Errors a person can act on: a provisioning file of another cloud (the
+// anchor differs, said at once), a refused credential with the cloud's
+// detail, a file that is not a store.
+mod error_messages;

@@ -13,6 +13,7 @@
 //! is still in flight (ureq shuts its socket down, even mid-TLS-handshake).
 
 use std::fmt;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -201,6 +202,9 @@ pub(crate) struct UreqTransport {
     agent: ureq::Agent,
     /// Long polls only, so that shutting it down spares ordinary calls.
     long_poll_agent: ureq::Agent,
+    /// Where the trust anchors come from (the provisioning file), for the
+    /// error that says the server's certificate is not signed by them.
+    anchors_from: String,
 }
 
 impl fmt::Debug for UreqTransport {
@@ -270,7 +274,14 @@ impl UreqTransport {
             base: format!("https://{host}:{port}"),
             agent: build(settings.response_timeout),
             long_poll_agent: build(settings.long_poll_timeout),
+            anchors_from: "the provisioning file".to_owned(),
         })
+    }
+
+    /// Names the file the trust anchors come from in certificate errors.
+    pub(crate) fn with_anchors_from(mut self, path: &Path) -> Self {
+        self.anchors_from = path.display().to_string();
+        self
     }
 }
 
@@ -372,7 +383,7 @@ impl UreqTransport {
                 builder.send(&request.body[..])
             }
         };
-        let mut response = result.map_err(|e| network_error(request, e))?;
+        let mut response = result.map_err(|e| self.network_error(request, e))?;
         let status = response.status().as_u16();
         let headers = response
             .headers()
@@ -388,7 +399,7 @@ impl UreqTransport {
             .with_config()
             .limit(16 * 1024 * 1024)
             .read_to_vec()
-            .map_err(|e| network_error(request, e))?;
+            .map_err(|e| self.network_error(request, e))?;
         Ok(HttpResponse {
             status,
             headers,
@@ -397,18 +408,63 @@ impl UreqTransport {
     }
 }
 
-/// Maps a ureq failure to the error kinds of the reference: timeouts to
-/// [`Error::Timeout`], the rest to [`Error::Network`].
-fn network_error(request: &HttpRequest, e: ureq::Error) -> Error {
-    match e {
-        ureq::Error::Timeout(which) => Error::Timeout {
-            operation: format!("{} {} ({which})", request.method, request.path_only()),
-        },
-        other => Error::Network {
-            reason: format!("{} {} failed", request.method, request.path_only()),
-            source: Some(std::sync::Arc::new(other)),
-        },
+impl UreqTransport {
+    /// Maps a ureq failure to the error kinds of the reference: a refused
+    /// server certificate to [`Error::Security`] (permanent: no retry makes
+    /// a certificate valid; [`certificate_error`]), timeouts to
+    /// [`Error::Timeout`], the rest to [`Error::Network`].
+    fn network_error(&self, request: &HttpRequest, e: ureq::Error) -> Error {
+        if let Some(refused) = rustls_error(&e)
+            && let Some(error) = certificate_error(refused, &self.base, &self.anchors_from)
+        {
+            return error;
+        }
+        match e {
+            ureq::Error::Timeout(which) => Error::Timeout {
+                operation: format!("{} {} ({which})", request.method, request.path_only()),
+            },
+            other => Error::Network {
+                reason: format!("{} {} failed", request.method, request.path_only()),
+                source: Some(std::sync::Arc::new(other)),
+            },
+        }
     }
+}
+
+/// The rustls error inside a ureq failure: ureq reports a handshake's
+/// failure as its own variant or as an IO error wrapping it.
+fn rustls_error(e: &ureq::Error) -> Option<&rustls::Error> {
+    match e {
+        ureq::Error::Rustls(inner) => Some(inner),
+        ureq::Error::Io(io) => io.get_ref()?.downcast_ref::<rustls::Error>(),
+        _ => None,
+    }
+}
+
+/// The [`Error::Security`] for a server certificate that rustls refused,
+/// naming the server and the file whose anchors refused it; `None` for
+/// other TLS failures (those stay network errors, worth retrying).
+pub(crate) fn certificate_error(
+    e: &rustls::Error,
+    server: &str,
+    anchors_from: &str,
+) -> Option<Error> {
+    use rustls::CertificateError as C;
+    let rustls::Error::InvalidCertificate(refused) = e else {
+        return None;
+    };
+    let reason = match refused {
+        C::UnknownIssuer | C::BadSignature => format!(
+            "the server's certificate is not signed by the trust anchor in {anchors_from} \
+             ({server} presented a certificate of another authority: is the provisioning \
+             file for this server?)"
+        ),
+        other => format!(
+            "the certificate of {server} was refused ({other:?}); the trust anchor comes \
+             from {anchors_from}"
+        ),
+    };
+    Some(Error::security(reason))
 }
 
 /// An in-memory transport for unit tests: a handler answers every request,
