@@ -87,3 +87,7 @@ mod device_status;
 // anchor differs, said at once), a refused credential with the cloud's
 // detail, a file that is not a store.
 mod error_messages;
+// gateway_firmware stopped by SIGTERM or Ctrl-C: it closes the gateway,
+// exits 0, and every reading it sent is in the cloud; a bad --ini is
+// reported with its file and line.
+mod firmware_signals;
