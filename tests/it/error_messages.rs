@@ -3,6 +3,11 @@
 //! (not retried as a network blip), and a refused credential carries the
 //! cloud's `detail`.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a harness failure is a failed test, which is what a panic reports"
+)]
+
 use iotcs_core::{ErrorKind, TrustedAssets};
 use iotcs_device::DirectlyConnectedDevice;
 use iotcs_server::DeviceRegistration;
