@@ -91,3 +91,6 @@ mod error_messages;
 // exits 0, and every reading it sent is in the cloud; a bad --ini is
 // reported with its file and line.
 mod firmware_signals;
+// Tidy: every log line of the SDK crates has an `iotcs::` target, so
+// RUST_LOG=iotcs=debug selects them all.
+mod log_targets;
