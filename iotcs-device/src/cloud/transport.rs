@@ -550,6 +550,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_certificate_of_another_authority_is_a_security_error_naming_file_and_host() {
+        let refused = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let e = certificate_error(&refused, "https://cloud.example:7443", "/etc/gw.tas")
+            .expect("a refused certificate");
+        assert_eq!(e.kind(), iotcs_core::ErrorKind::Security);
+        let text = e.to_string();
+        assert!(
+            text.contains("not signed by the trust anchor in /etc/gw.tas"),
+            "{text}"
+        );
+        assert!(text.contains("https://cloud.example:7443"), "{text}");
+        let expired = rustls::Error::InvalidCertificate(rustls::CertificateError::Expired);
+        let e = certificate_error(&expired, "https://h:1", "/x.tas").expect("refused");
+        assert!(e.to_string().contains("Expired"), "{e}");
+        // Other TLS failures stay network errors (worth retrying).
+        assert!(certificate_error(&rustls::Error::DecryptError, "https://h:1", "/x.tas").is_none());
+        let wrapped = ureq::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::BadSignature),
+        ));
+        assert!(matches!(
+            rustls_error(&wrapped),
+            Some(rustls::Error::InvalidCertificate(_))
+        ));
+    }
+
+    #[test]
     fn debug_redacts_the_authorization_header() {
         let request = HttpRequest::get("/iot/api/v2/deviceModels/x")
             .header("Authorization", "Bearer very-secret")
