@@ -31,8 +31,9 @@ pub struct Status {
     pub last_error: Option<Error>,
     /// When the cloud last accepted messages of this device.
     pub last_delivery: Option<SystemTime>,
-    /// Messages queued in memory, waiting to be sent (a batch being posted
-    /// at this moment is not counted).
+    /// Messages accepted and not yet delivered or given up: waiting in
+    /// memory, or in the batch being posted. What counts against
+    /// `dispatcher_max_queue_size`.
     pub queued: usize,
     /// GUARANTEED_DELIVERY messages in the message store (0 without
     /// `[message_persistence] enabled`); they are also among `queued`

@@ -112,8 +112,8 @@ pub(crate) struct Dispatcher {
 pub(crate) struct Report {
     pub(crate) health: health::Snapshot,
     pub(crate) counters: crate::messaging::counters::Snapshot,
-    /// Messages queued in memory and waiting to be sent (a batch being
-    /// posted right now is not among them).
+    /// Messages accepted and not yet delivered or given up, a batch being
+    /// posted included.
     pub(crate) queued: usize,
     /// Guaranteed messages in the store.
     pub(crate) persisted: usize,
@@ -318,7 +318,7 @@ impl Dispatcher {
         Report {
             health: self.health.snapshot(),
             counters: self.counters.snapshot(),
-            queued: outbox.len(),
+            queued: outbox.unsettled(),
             persisted: outbox.persisted(),
         }
     }

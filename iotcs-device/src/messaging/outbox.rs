@@ -531,6 +531,12 @@ impl Outbox {
         self.lock().len()
     }
 
+    /// Messages accepted and not yet settled: waiting, or in a batch being
+    /// sent (the places of [`crate::messaging::room`]).
+    pub(crate) fn unsettled(&self) -> usize {
+        self.room.held()
+    }
+
     /// `dispatcher_max_queue_size`.
     pub(crate) fn capacity(&self) -> usize {
         self.capacity
