@@ -108,11 +108,14 @@ mod http;
 mod router;
 mod server;
 mod state;
+mod storage;
+mod storage_api;
 mod store;
 mod tls;
 
 pub use client::{
-    AdminClient, DeviceInfo, DeviceRegistration, Fault, MessageFilter, ReceivedMessage, RequestInfo,
+    AdminClient, DeviceInfo, DeviceRegistration, Fault, MessageFilter, ReceivedMessage,
+    RequestInfo, StorageObjectInfo,
 };
 pub use config::ServerConfig;
 pub use server::{Server, ServerHandle};
