@@ -35,7 +35,9 @@ struct Generated {
 
 impl Read for Generated {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
         for chunk in buf[..n].chunks_mut(8) {
             self.state = self
                 .state
@@ -121,7 +123,11 @@ fn main() {
             total += n as u64;
         }
         let get_secs = started.elapsed().as_secs_f64();
-        assert_eq!((total, md5.finalize()), (len, sent), "the object came back whole");
+        assert_eq!(
+            (total, md5.finalize()),
+            (len, sent),
+            "the object came back whole"
+        );
         let after = status_kib("VmRSS:");
         // The first row (1 MiB) warms up the TLS and HTTP buffers; its peak is
         // the baseline the larger objects are compared with.
