@@ -7,6 +7,7 @@ use std::io::Read;
 use std::time::Duration;
 
 use md5::{Digest, Md5};
+use rustls::pki_types::pem::PemObject;
 use serde_json::{Value, json};
 
 use iotcs_server::Fault;
@@ -541,4 +542,26 @@ fn objects_survive_a_restart_and_an_ephemeral_store_leaves_nothing() {
     assert!(store.join("objects").read_dir().unwrap().count() == 2);
     t.server.shutdown().unwrap();
     assert!(!store.exists());
+}
+
+#[test]
+fn a_storage_host_name_goes_into_the_container_url() {
+    let t = TestServer::with("storage-host", |c| {
+        c.storage_host("iotcs.storage.oraclecloud.com")
+    });
+    let d = t.activated("cam", &[TEMPERATURE]);
+    let answer = d
+        .call("GET", "/iot/api/v2/provisioner/storage", None)
+        .expect(200)
+        .json();
+    let port = t.server.addr().port();
+    assert_eq!(
+        answer["storageContainerUrl"],
+        format!("https://iotcs.storage.oraclecloud.com:{port}/v1/Storage-iotcs/iotcs")
+    );
+    // The certificate names it too (re-issued by the same CA).
+    let pem = std::fs::read_to_string(t.dir.path().join("server.pem")).unwrap();
+    let der = rustls::pki_types::CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();
+    let needle = b"iotcs.storage.oraclecloud.com";
+    assert!(der.windows(needle.len()).any(|w| w == needle));
 }
