@@ -82,7 +82,7 @@
 //! |---|---|---|
 //! | `POST {p}` `{"description"?, "enabled"? (true), "pipelines": [...]}` | 201, the policy: `id`, `deviceModelUrn`, `description`, `enabled`, `lastModified`, `created`, `pipelines`, `devices` (how many) | [`create_policy`](AdminClient::create_policy) |
 //! | `GET {p}`, `GET {p}/{id}` | `{"items": [...]}`, the policy | [`policies`](AdminClient::policies), [`policy`](AdminClient::policy) |
-//! | `PUT {p}/{id}` (same body) | 200; every field replaced (absent: default) | [`update_policy`](AdminClient::update_policy) |
+//! | `PUT {p}/{id}` (same body) | 200; every field replaced (absent: default; `pipelines` required) | [`update_policy`](AdminClient::update_policy) |
 //! | `PATCH {p}/{id}` `{"enabled": false}` (any of the fields) | 200; only those changed: enable, disable | [`set_policy_enabled`](AdminClient::set_policy_enabled) |
 //! | `DELETE {p}/{id}` | 200 `{"id", "deleted": true}` | [`delete_policy`](AdminClient::delete_policy) |
 //! | `GET {p}/{id}/devices` | `{"items": [{"id"}, ...]}` | [`policy_devices`](AdminClient::policy_devices) |

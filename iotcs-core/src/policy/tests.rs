@@ -183,6 +183,7 @@ fn alerts_actions_and_privacy() {
     ));
 }
 
+// A table of refusals, one line each: long, but one concern.
 #[test]
 fn refusals_name_the_function_and_parameter() {
     let e = refused("teleport", json!({}), "unknown function \"teleport\"");
