@@ -35,9 +35,16 @@ pub(crate) async fn route(app: &Arc<App>, req: &Req) -> Result<Reply, ApiError> 
             Endpoint::ActivationIndirect => indirect(app, req),
             Endpoint::Messages => messages(app, req).await,
             Endpoint::DeviceModel(urn) => model(app, req, urn),
-            Endpoint::DevicePolicies(urn) => device_policies::of_device(app, req, urn),
-            Endpoint::DevicePolicy(urn, id) => device_policies::one(app, req, urn, id),
-            Endpoint::DevicePolicyDevices(urn, id) => device_policies::devices(app, req, urn, id),
+            Endpoint::DevicePolicies(urn) => {
+                device_policies::of_device(app, req, &device_auth(app, req)?, urn)
+            }
+            Endpoint::DevicePolicy(urn, id) => {
+                device_auth(app, req)?;
+                device_policies::one(app, req, urn, id)
+            }
+            Endpoint::DevicePolicyDevices(urn, id) => {
+                device_policies::devices(app, req, &device_auth(app, req)?, urn, id)
+            }
         };
     }
     match s.as_slice() {
@@ -91,7 +98,7 @@ fn bearer(app: &App, req: &Req) -> Result<Token, ApiError> {
 
 /// A device endpoint's identity: an empty-scope token whose subject is the
 /// `X-EndpointId` header.
-pub(crate) fn device_auth(app: &App, req: &Req) -> Result<String, ApiError> {
+fn device_auth(app: &App, req: &Req) -> Result<String, ApiError> {
     let token = bearer(app, req)?;
     if token.activation {
         return Err(ApiError::forbidden(
