@@ -1,6 +1,7 @@
 //! The device-facing REST API (spec protocol.md §2-§6, protocol-js.md §14):
 //! token, activation policy, direct and indirect activation, messages with
-//! long polling, device models, and "no policy" answers of the private API.
+//! long polling, device models, and the private API's device policies
+//! (`device_policies.rs`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,6 +16,7 @@ use iotcs_core::__private::time::format_iso8601;
 use serde_json::json;
 
 use crate::app::{App, HeldPoll};
+use crate::device_policies;
 use crate::http::{ApiError, Reply, Req, pairs_map, parse_pairs};
 use crate::state::{Delivery, DeviceState, Token, now_ms};
 
@@ -33,6 +35,16 @@ pub(crate) async fn route(app: &Arc<App>, req: &Req) -> Result<Reply, ApiError> 
             Endpoint::ActivationIndirect => indirect(app, req),
             Endpoint::Messages => messages(app, req).await,
             Endpoint::DeviceModel(urn) => model(app, req, urn),
+            Endpoint::DevicePolicies(urn) => {
+                device_policies::of_device(app, req, &device_auth(app, req)?, urn)
+            }
+            Endpoint::DevicePolicy(urn, id) => {
+                device_auth(app, req)?;
+                device_policies::one(app, req, urn, id)
+            }
+            Endpoint::DevicePolicyDevices(urn, id) => {
+                device_policies::devices(app, req, &device_auth(app, req)?, urn, id)
+            }
         };
     }
     match s.as_slice() {
@@ -41,30 +53,6 @@ pub(crate) async fn route(app: &Arc<App>, req: &Req) -> Result<Reply, ApiError> 
             &json!({"items": [{"version": "v2", "isLatest": true}]}),
         )),
         ["iot", "api", "v2", "provisioner", "storage"] => storage_authorization(app, req),
-        [
-            "iot",
-            "privateapi",
-            "v2",
-            "deviceModels",
-            _,
-            "devicePolicies",
-            rest @ ..,
-        ] => {
-            only(m, Method::Get, req)?;
-            device_auth(app, req)?;
-            match rest {
-                [] => Ok(Reply::json(
-                    200,
-                    &json!({"items": [], "count": 0, "hasMore": false}),
-                )),
-                [id] => Err(ApiError::not_found(format!("no device policy {id}"))),
-                [_, "devices"] => Ok(Reply::json(
-                    200,
-                    &json!({"items": [], "count": 0, "hasMore": false}),
-                )),
-                _ => Err(ApiError::not_found(format!("no resource {}", req.path))),
-            }
-        }
         _ => Err(ApiError::not_found(format!("no resource {}", req.path))),
     }
 }
