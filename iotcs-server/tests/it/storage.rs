@@ -440,40 +440,13 @@ fn the_admin_points_a_uri_attribute_at_an_object() {
     assert!(t.admin.storage_objects("").unwrap().is_empty());
 }
 
-/// A reader of `len` pseudo-random bytes that hashes what it hands out, so a
-/// 64 MiB body never exists in memory.
-struct Generated {
-    left: u64,
-    state: u64,
-    md5: Md5,
-}
-
-impl Read for Generated {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = buf
-            .len()
-            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
-        for b in &mut buf[..n] {
-            self.state = self.state.wrapping_mul(6364136223846793005).wrapping_add(1);
-            *b = (self.state >> 56) as u8;
-        }
-        self.md5.update(&buf[..n]);
-        self.left -= n as u64;
-        Ok(n)
-    }
-}
-
 #[test]
 fn a_64_mib_object_is_streamed_both_ways() {
     const LEN: u64 = 64 * 1024 * 1024;
     let t = TestServer::start("storage-64mib");
     let d = t.activated("cam", &[TEMPERATURE]);
     let s = Storage::of(&t, &d);
-    let mut source = Generated {
-        left: LEN,
-        state: 42,
-        md5: Md5::new(),
-    };
+    let mut source = Generated::new(LEN, 42);
     assert_eq!(s.put_streamed("big", &mut source).unwrap(), 201);
     let sent = source.md5.finalize();
     let url = format!("{}{}", s.base, s.path("big"));
