@@ -56,7 +56,8 @@ pub use iotcs_device as device;
 pub use iotcs_device::logging;
 pub use iotcs_device::{
     ActionEvent, Alert, ChangeEvent, Client, Data, DirectlyConnectedDevice, ErrorEvent,
-    ExternalObject, NamedValue, NamedValues, Update, VirtualDevice,
+    ExternalObject, NamedValue, NamedValues, StorageObject, SyncEvent, SyncStatus, Update,
+    VirtualDevice,
 };
 pub use iotcs_gateway as gateway;
 pub use iotcs_gateway::GatewayDevice;

@@ -22,7 +22,13 @@ use crate::messaging::dispatcher::{CLOSE_TIMEOUT, Dispatcher};
 use crate::messaging::persist::{self, OpenDatabase};
 use crate::remote;
 use crate::state::{self, DeviceRecord};
+use crate::storage::StorageObject;
+use crate::storage::hub::Hub;
 use crate::virtual_device::{Registry, VirtualDevice};
+
+/// How long `close` waits for the transfer thread, whose requests it
+/// interrupts at once: part of `CLOSE_TIMEOUT`, not added to it.
+const STORAGE_STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A directly-connected device. Reference: `DirectlyConnectedDevice` (a
 /// `Client`).
@@ -66,6 +72,9 @@ pub struct DirectlyConnectedDevice {
     devices: Registry,
     /// Runs while activated and open.
     dispatcher: Option<Dispatcher>,
+    /// Storage objects and the `iotcs-storage` thread; runs beside the
+    /// dispatcher, stopped before it.
+    storage: Option<Arc<Hub>>,
 }
 
 impl fmt::Debug for DirectlyConnectedDevice {
@@ -149,6 +158,7 @@ impl DirectlyConnectedDevice {
             store_path,
             devices: Registry::default(),
             dispatcher: None,
+            storage: None,
         };
         if let (Some(endpoint_id), Some(key)) = (
             device.store.assets().endpoint_id(),
@@ -164,6 +174,7 @@ impl DirectlyConnectedDevice {
                 &device.store_path,
                 Arc::new(device.devices.clone()),
             )?);
+            device.start_storage()?;
         }
         Ok(device)
     }
@@ -228,7 +239,47 @@ impl DirectlyConnectedDevice {
             &self.store_path,
             Arc::new(self.devices.clone()),
         )?);
+        self.start_storage()
+    }
+
+    /// Starts the storage beside a running dispatcher.
+    fn start_storage(&mut self) -> Result<(), Error> {
+        let Some(dispatcher) = &self.dispatcher else {
+            return Ok(());
+        };
+        self.storage = Some(Hub::start(
+            Arc::clone(&self.rest),
+            Arc::clone(dispatcher.context()),
+            &self.config,
+            self.store.assets().trust_anchors(),
+            &self.state,
+        )?);
         Ok(())
+    }
+
+    /// A new storage object `name` (prefixed with this device's endpoint id
+    /// and `/`, unless `[media_storage] disable_storage_object_prefix`), of
+    /// `content_type` (`None`: `application/octet-stream`). Its URI is under
+    /// the container the cloud names, which is asked for the first time (and
+    /// every 30 minutes). Give it an input path and make it the value of a
+    /// URI attribute or field, or call [`StorageObject::sync`]. Reference:
+    /// `createStorageObject(name, contentType)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::State`] before activation, [`Error::Closed`] after close;
+    /// [`Error::Argument`] for an empty name, one with a control character,
+    /// a leading or trailing `/`, or a `.`/`..` segment; [`Error::Transport`]
+    /// / [`Error::Network`] / [`Error::Security`] / [`Error::Protocol`] when
+    /// the cloud does not hand out a storage container.
+    pub fn create_storage_object(
+        &self,
+        name: &str,
+        content_type: Option<&str>,
+    ) -> Result<StorageObject, Error> {
+        self.running()?;
+        let hub = self.storage.as_ref().ok_or(Error::Closed)?;
+        hub.create(self.endpoint_id().unwrap_or_default(), name, content_type)
     }
 
     /// Checks, before activation talks to the cloud, that what the device
@@ -427,6 +478,9 @@ impl DirectlyConnectedDevice {
             Arc::clone(dispatcher.context()),
         );
         remote::register(&dispatcher.context().inbound, &device);
+        if let Some(hub) = &self.storage {
+            device.attach_storage(hub);
+        }
         self.devices.add(&device);
         device
     }
@@ -457,12 +511,25 @@ impl DirectlyConnectedDevice {
     }
 
     fn shutdown(&mut self, deadline: Instant) -> Result<(), Error> {
+        // Transfers stop first (interrupted at once; an upload resumes from
+        // its last segment next time), so that the messages they held are
+        // reported while the callback pool still runs.
+        let storage = match self.storage.take() {
+            Some(hub) => {
+                let by = Instant::now() + STORAGE_STOP_TIMEOUT;
+                hub.stop(by.min(deadline))
+            }
+            None => Ok(()),
+        };
         let result = match self.dispatcher.take() {
-            Some(mut dispatcher) => dispatcher.stop(deadline),
+            Some(mut dispatcher) => {
+                dispatcher.context().drain_held();
+                dispatcher.stop(deadline)
+            }
             None => Ok(()),
         };
         self.devices.release_all();
-        result
+        storage.and(result)
     }
 
     /// The dispatcher, or why there is none.
@@ -500,5 +567,13 @@ impl Client for DirectlyConnectedDevice {
 
     fn device_model(&self, urn: &str) -> Result<Option<DeviceModel>, Error> {
         DirectlyConnectedDevice::device_model(self, urn)
+    }
+
+    fn create_storage_object(
+        &self,
+        name: &str,
+        content_type: Option<&str>,
+    ) -> Result<StorageObject, Error> {
+        DirectlyConnectedDevice::create_storage_object(self, name, content_type)
     }
 }

@@ -254,6 +254,9 @@ mod cloud;
 // The messaging engine.
 mod messaging;
 
+// Storage objects and their transfers.
+mod storage;
+
 pub use alert::{Alert, Data};
 pub use client::Client;
 pub use device::DirectlyConnectedDevice;
@@ -263,6 +266,7 @@ pub use iotcs_core::message::Severity;
 pub use iotcs_core::model::DeviceModel;
 pub use iotcs_core::{Config, Error, ErrorKind, Value, ValueType};
 pub use named_value::{NamedValue, NamedValues};
+pub use storage::{StorageObject, SyncEvent, SyncStatus};
 pub use update::Update;
 pub use virtual_device::VirtualDevice;
 
@@ -282,6 +286,8 @@ mod tests {
         is_send_sync::<Alert>();
         is_send_sync::<Data>();
         is_send_sync::<ExternalObject>();
+        is_send_sync::<StorageObject>();
+        is_send_sync::<SyncEvent>();
     }
 
     fn _ensure_update_is_send() {

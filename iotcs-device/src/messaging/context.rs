@@ -1,17 +1,20 @@
 //! What the device and its virtual devices share with the engine while the
 //! device is open: the outbox to push messages into, the inbound side to
 //! register request handlers with and answer requests through, the
-//! server's clock for `eventTime`, and the default reliabilities. The
+//! server's clock for `eventTime`, the default reliabilities, and the hold
+//! of messages waiting for their storage objects' uploads (`hold.rs`). The
 //! dispatcher builds it; the user API reaches the engine through it alone.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
+use iotcs_core::Error;
 use iotcs_core::message::Reliability;
 
 use crate::clock::ServerClock;
+use crate::messaging::hold::Holding;
 use crate::messaging::inbound::Inbound;
-use crate::messaging::outbox::Outbox;
+use crate::messaging::outbox::{Outbox, Outgoing};
 use crate::messaging::pool::Spawner;
 
 /// What the device and its virtual devices share while the device is open.
@@ -26,12 +29,17 @@ pub(crate) struct DeviceContext {
     pub(crate) data_reliability: Reliability,
     /// `alert_message_reliability`.
     pub(crate) alert_reliability: Reliability,
+    /// Messages waiting for uploads (`hold.rs`). Held across the outbox
+    /// push of what it lets through, so that a source's released messages
+    /// reach the queue before its next one.
+    pub(crate) hold: Mutex<Holding>,
 }
 
 impl fmt::Debug for DeviceContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DeviceContext")
             .field("queued", &self.outbox.len())
+            .field("held", &self.lock_hold().len())
             .finish_non_exhaustive()
     }
 }
@@ -46,6 +54,74 @@ impl DeviceContext {
     /// The callback pool.
     pub(crate) fn spawner(&self) -> &Spawner {
         self.inbound.spawner()
+    }
+
+    /// Queues `item`, or holds it while an upload of one of the storage
+    /// objects it `refers_to` (their URIs) is in progress, or while its
+    /// source has messages held.
+    ///
+    /// # Errors
+    ///
+    /// As `Outbox::push`; a held message is not refused (it is checked when
+    /// released, and reported through its listener then).
+    pub(crate) fn push(&self, item: Outgoing, refers_to: &[String]) -> Result<(), Error> {
+        let mut hold = self.lock_hold();
+        match hold.admit(item, refers_to) {
+            Some(item) => self.outbox.push(vec![item]),
+            None => Ok(()),
+        }
+    }
+
+    /// An upload of the object at `uri` starts: messages referring to it
+    /// are held from now on.
+    pub(crate) fn expect_upload(&self, uri: &str) {
+        self.lock_hold().expect(uri);
+    }
+
+    /// The upload of the object at `uri` ended: the messages it held go to
+    /// the outbox, or, when `failure` says it failed, those referring to it
+    /// are reported to their listeners ("content sync failed").
+    pub(crate) fn settle_upload(&self, uri: &str, failure: Option<&Error>) {
+        let mut hold = self.lock_hold();
+        let released = hold.settle(uri, failure.is_none());
+        for item in released.send {
+            if let Err(refused) = self.outbox.try_push(vec![item]) {
+                for item in &refused.items {
+                    if let Some(listener) = &item.listener {
+                        listener.failed(
+                            item.message.message_type(),
+                            &item.message.to_json(),
+                            &refused.error,
+                        );
+                    }
+                }
+            }
+        }
+        drop(hold);
+        for (item, uri) in released.failed {
+            let cause = failure.map(ToString::to_string).unwrap_or_default();
+            let error = Error::state(format!("content sync failed for {uri}: {cause}"));
+            if let Some(listener) = &item.listener {
+                listener.failed(item.message.message_type(), &item.message.to_json(), &error);
+            }
+        }
+    }
+
+    /// At close: reports every held message as unsent.
+    pub(crate) fn drain_held(&self) {
+        let held = self.lock_hold().drain();
+        let error =
+            Error::state("the device closed before the content the message refers to was uploaded");
+        for item in held {
+            if let Some(listener) = &item.listener {
+                listener.failed(item.message.message_type(), &item.message.to_json(), &error);
+            }
+        }
+    }
+
+    fn lock_hold(&self) -> MutexGuard<'_, Holding> {
+        // `Holding` has no operation that can panic half-way.
+        self.hold.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -81,6 +157,7 @@ pub(crate) fn test_context() -> (Arc<DeviceContext>, crate::messaging::pool::Cal
         clock: rest.server_clock(),
         data_reliability: Reliability::BestEffort,
         alert_reliability: Reliability::GuaranteedDelivery,
+        hold: Mutex::default(),
     };
     (Arc::new(context), pool)
 }
