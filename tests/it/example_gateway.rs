@@ -94,6 +94,7 @@ fn the_gateway_example_runs_the_whole_story_and_ends_with_a_summary() {
         "{summary}"
     );
     assert_eq!(field(summary, "failed"), "0");
+    assert_eq!(field(summary, "uploads"), "1", "the snapshot: {summary}");
     assert_eq!(field(summary, "answered"), "2/2", "{summary}");
     assert!(field(summary, "mean").ends_with("ms"), "{summary}");
 }

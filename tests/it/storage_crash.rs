@@ -60,7 +60,8 @@ fn an_upload_killed_mid_way_resumes_after_reopening() {
     child.kill().unwrap();
     child.wait().unwrap();
 
-    let device = DirectlyConnectedDevice::open_with_config(&store, PASSPHRASE, util::config()).unwrap();
+    let device =
+        DirectlyConnectedDevice::open_with_config(&store, PASSPHRASE, util::config()).unwrap();
     let object = device.create_storage_object("crash.bin", None).unwrap();
     assert_eq!(object.name(), format!("{endpoint}/crash.bin"));
     object.set_input_path(Some(&path)).unwrap();
@@ -95,9 +96,12 @@ fn child(spec: &str) {
     let (Some(store), Some(path)) = (parts.next(), parts.next()) else {
         panic!("bad child spec {spec:?}");
     };
-    let device = DirectlyConnectedDevice::open_with_config(store, PASSPHRASE, util::config()).unwrap();
+    let device =
+        DirectlyConnectedDevice::open_with_config(store, PASSPHRASE, util::config()).unwrap();
     let object = device.create_storage_object("crash.bin", None).unwrap();
-    object.set_input_path(Some(std::path::Path::new(path))).unwrap();
+    object
+        .set_input_path(Some(std::path::Path::new(path)))
+        .unwrap();
     let (tx, rx) = mpsc::channel();
     object.on_progress(move |done, _| {
         let _ = tx.send(done);

@@ -6,7 +6,9 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use iotcs_core::message::MessageType;
-use iotcs_device::{Config, DirectlyConnectedDevice, StorageObject, SyncStatus, Value, VirtualDevice};
+use iotcs_device::{
+    Config, DirectlyConnectedDevice, StorageObject, SyncStatus, Value, VirtualDevice,
+};
 use iotcs_server::Fault;
 use md5::{Digest, Md5};
 use serde_json::json;
@@ -115,7 +117,11 @@ fn an_upload_with_metadata_is_stored_byte_for_byte_before_its_message() {
         .create_storage_object("snap.jpg", Some("image/jpeg"))
         .unwrap();
     assert_eq!(object.name(), format!("{}/snap.jpg", cam.endpoint));
-    assert!(object.uri().starts_with(cloud.server.storage_url()), "{}", object.uri());
+    assert!(
+        object.uri().starts_with(cloud.server.storage_url()),
+        "{}",
+        object.uri()
+    );
     object.set_custom_metadata("camera", "front").unwrap();
     object.set_input_path(Some(&path)).unwrap();
     let synced = statuses(&object);
@@ -136,17 +142,30 @@ fn an_upload_with_metadata_is_stored_byte_for_byte_before_its_message() {
             .filter(|m| m.message_type() == MessageType::Data)
             .any(|m| util::data_of(m).1.iter().any(|(n, _)| n == "image"));
         let objects = cloud.admin.storage_objects(object.name()).unwrap();
-        assert!(!has_image || !objects.is_empty(), "the message came before its object");
+        assert!(
+            !has_image || !objects.is_empty(),
+            "the message came before its object"
+        );
         has_image
     });
     assert_eq!(util::recv(&synced), SyncStatus::InSync);
     let data = cloud.wait_for(&cam.endpoint, MessageType::Data, 2);
-    assert_eq!(util::data_of(&data[0]).1, [("image".to_owned(), json!(object.uri()))]);
-    assert_eq!(util::data_of(&data[1]).1, [("temp".to_owned(), json!(21.0))], "order kept");
+    assert_eq!(
+        util::data_of(&data[0]).1,
+        [("image".to_owned(), json!(object.uri()))]
+    );
+    assert_eq!(
+        util::data_of(&data[1]).1,
+        [("temp".to_owned(), json!(21.0))],
+        "order kept"
+    );
     let stored = cloud.admin.storage_objects(object.name()).unwrap();
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].content_type(), "image/jpeg");
-    assert_eq!(stored[0].metadata().get("camera").map(String::as_str), Some("front"));
+    assert_eq!(
+        stored[0].metadata().get("camera").map(String::as_str),
+        Some("front")
+    );
     assert_eq!(stored[0].hash(), md5);
     assert_eq!(
         cloud.admin.storage_object_bytes(object.name()).unwrap(),
@@ -165,7 +184,10 @@ fn a_failed_upload_reports_sync_failed_and_on_error_and_blocks_nothing_behind_it
     config.media_storage.storage_connection_retry_limit = 1;
     let cam = camera(&cloud, "cam-fail", config);
     let (path, _) = file(&cloud, "broken.bin", 1000);
-    let object = cam.device.create_storage_object("broken.bin", None).unwrap();
+    let object = cam
+        .device
+        .create_storage_object("broken.bin", None)
+        .unwrap();
     object.set_input_path(Some(&path)).unwrap();
     let synced = statuses(&object);
     let (errors, error_rx) = mpsc::channel();
@@ -185,7 +207,13 @@ fn a_failed_upload_reports_sync_failed_and_on_error_and_blocks_nothing_behind_it
     assert!(error.contains("content sync failed"), "{error}");
     let data = cloud.wait_for(&cam.endpoint, MessageType::Data, 1);
     assert_eq!(util::data_of(&data[0]).1, [("temp".to_owned(), json!(5.0))]);
-    assert!(cloud.admin.storage_objects(object.name()).unwrap().is_empty());
+    assert!(
+        cloud
+            .admin
+            .storage_objects(object.name())
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(object.sync_status(), SyncStatus::SyncFailed);
     cam.device.close().unwrap();
 }
@@ -216,7 +244,10 @@ fn a_cloud_set_uri_attribute_is_downloaded() {
     let cloud = TestCloud::start("storage-download");
     let cam = camera(&cloud, "cam-download", util::config());
     let (path, md5) = file(&cloud, "firmware.bin", 300_000);
-    let upload = cam.device.create_storage_object("firmware.bin", Some("application/x-fw")).unwrap();
+    let upload = cam
+        .device
+        .create_storage_object("firmware.bin", Some("application/x-fw"))
+        .unwrap();
     upload.set_input_path(Some(&path)).unwrap();
     let uploaded = statuses(&upload);
     upload.sync().unwrap();
@@ -235,7 +266,11 @@ fn a_cloud_set_uri_attribute_is_downloaded() {
     let Value::Uri(uri) = util::recv(&rx) else {
         panic!("not a URI");
     };
-    let object = cam.vd.storage_object(&uri).unwrap().expect("a storage object");
+    let object = cam
+        .vd
+        .storage_object(&uri)
+        .unwrap()
+        .expect("a storage object");
     assert_eq!(object.length(), Some(300_000));
     assert_eq!(object.content_type(), "application/x-fw");
     let out = cloud.dir.path().join("downloads/firmware.bin");
@@ -246,7 +281,12 @@ fn a_cloud_set_uri_attribute_is_downloaded() {
     let bytes = std::fs::read(&out).unwrap();
     assert_eq!(hex(&Md5::digest(&bytes)), md5);
     // Any other URI is an external object.
-    assert!(cam.vd.storage_object("https://example.com/x.png").unwrap().is_none());
+    assert!(
+        cam.vd
+            .storage_object("https://example.com/x.png")
+            .unwrap()
+            .is_none()
+    );
     cam.device.close().unwrap();
 }
 
@@ -267,7 +307,11 @@ fn a_64_mib_upload_cut_by_a_dropped_connection_resumes() {
     let fifth = format!("{}/{}/00000004", storage_path(&cloud), object.name());
     cloud
         .admin
-        .inject_fault(&Fault::drop_connection().after_bytes(3 << 20).on_path(&fifth))
+        .inject_fault(
+            &Fault::drop_connection()
+                .after_bytes(3 << 20)
+                .on_path(&fifth),
+        )
         .unwrap();
     object.sync().unwrap();
     assert_eq!(
@@ -285,7 +329,10 @@ fn a_64_mib_upload_cut_by_a_dropped_connection_resumes() {
     assert!(received >= LEN, "{received}");
     assert!(received < 2 * LEN, "resumed, not restarted: {received}");
     assert_eq!(stored_md5(&cloud, object.name()), md5);
-    let last = progress_rx.try_iter().last().expect("progress was reported");
+    let last = progress_rx
+        .try_iter()
+        .last()
+        .expect("progress was reported");
     assert_eq!(last, (LEN, LEN));
     cam.device.close().unwrap();
 }

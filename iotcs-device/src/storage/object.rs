@@ -389,7 +389,7 @@ impl StorageObject {
             Direction::Download(path) => writable_target(path),
         };
         let hub = self.shared.hub.upgrade().ok_or(Error::Closed);
-        let submitted = checked.and_then(|()| hub).and_then(|hub| {
+        let submitted = checked.and(hub).and_then(|hub| {
             let event = SyncEvent::new(self.clone(), name.map(str::to_owned), device.cloned());
             hub.submit(self.clone(), direction.clone(), event)
         });
