@@ -32,6 +32,9 @@ pub struct ServerConfig {
     pub(crate) request_expiry: Duration,
     pub(crate) max_messages: usize,
     pub(crate) max_body_bytes: usize,
+    pub(crate) storage_quota: u64,
+    pub(crate) storage_token_lifetime: Duration,
+    pub(crate) storage_host: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -47,6 +50,9 @@ impl Default for ServerConfig {
             request_expiry: Duration::from_secs(600),
             max_messages: 50_000,
             max_body_bytes: 1024 * 1024,
+            storage_quota: 4 * 1024 * 1024 * 1024,
+            storage_token_lifetime: Duration::from_secs(3600),
+            storage_host: None,
         }
     }
 }
@@ -131,6 +137,38 @@ impl ServerConfig {
     /// 1 MiB.
     pub fn max_body_bytes(mut self, max: usize) -> Self {
         self.max_body_bytes = max;
+        self
+    }
+
+    /// The most bytes the storage service keeps: all objects plus the uploads
+    /// in progress. An upload that would go over is refused with 413 (as soon
+    /// as its `Content-Length` says so, or when its bytes reach the limit).
+    /// Defaults to 4 GiB.
+    pub fn storage_quota(mut self, bytes: u64) -> Self {
+        self.storage_quota = bytes;
+        self
+    }
+
+    /// How long a storage token (`authToken` of `GET
+    /// /iot/api/v2/provisioner/storage`, sent back as `X-Auth-Token`) is
+    /// valid; after that the storage service answers 401 and the device
+    /// fetches a new one. Defaults to 1 h (Oracle's JS library refreshes
+    /// its token every 30 min anyway).
+    pub fn storage_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.storage_token_lifetime = lifetime;
+        self
+    }
+
+    /// The host name in the storage container URL the server hands out
+    /// (`https://HOST:PORT/v1/Storage-iotcs/iotcs`); the server certificate
+    /// is then valid for it too. Oracle's libraries take a URI for a storage
+    /// object only if its host contains `storage.oraclecloud.com`, so a test
+    /// that lets them download from this server sets e.g.
+    /// `storage.oraclecloud.com.localhost` and resolves it to the listen
+    /// address. Defaults to none: the listen address, as in
+    /// [`ServerHandle::url`](crate::ServerHandle::url).
+    pub fn storage_host(mut self, host: impl Into<String>) -> Self {
+        self.storage_host = Some(host.into());
         self
     }
 

@@ -40,12 +40,7 @@ pub(crate) async fn route(app: &Arc<App>, req: &Req) -> Result<Reply, ApiError> 
             200,
             &json!({"items": [{"version": "v2", "isLatest": true}]}),
         )),
-        ["iot", "api", "v2", "provisioner", "storage"] => {
-            device_auth(app, req)?;
-            Err(ApiError::not_found(
-                "storage objects are not supported by iotcs-server",
-            ))
-        }
+        ["iot", "api", "v2", "provisioner", "storage"] => storage_authorization(app, req),
         [
             "iot",
             "privateapi",
@@ -72,6 +67,25 @@ pub(crate) async fn route(app: &Arc<App>, req: &Req) -> Result<Reply, ApiError> 
         }
         _ => Err(ApiError::not_found(format!("no resource {}", req.path))),
     }
+}
+
+/// `GET /iot/api/v2/provisioner/storage` (protocol.md §9.1): the storage
+/// container URL and a storage token, plus (an addition to Oracle's answer)
+/// `expiresIn`, the token's lifetime in ms. A `POST` (the OCI object storage
+/// form of §9.2) is a 405, which Oracle's JS library takes as "classic
+/// storage". A missing or bad bearer is a 401, as JS expects.
+fn storage_authorization(app: &App, req: &Req) -> Result<Reply, ApiError> {
+    device_auth(app, req)?;
+    only(&req.method, Method::Get, req)?;
+    let (token, lifetime) = app.storage.store.issue_token(now_ms())?;
+    Ok(Reply::json(
+        200,
+        &json!({
+            "storageContainerUrl": app.storage.container_url,
+            "authToken": token,
+            "expiresIn": lifetime,
+        }),
+    ))
 }
 
 fn only(method: &str, allowed: Method, req: &Req) -> Result<(), ApiError> {

@@ -67,9 +67,62 @@
 //! | `GET /iot/api/v2/requests/{id}[/response]` | status `RECEIVED`, `DISPATCHED`, `COMPLETED`, `FAILED`, `EXPIRED`, and the response |
 //! | `POST /iot/admin/faults` `{"status"?, "delayMs"?, "drop"?, "count"? (1), "path"?, "expireTokens"?}` | the active rules |
 //! | `GET /iot/admin/faults`, `DELETE /iot/admin/faults` | the rules / clears them |
+//! | `GET /iot/admin/storage/objects?prefix=` | `{"items": [...]}`: the stored objects (`name`, `bytes`, `hash`, `content_type`, `last_modified`, `url`, `metadata`, `content_encoding`?, `manifest`?) |
+//! | `GET /iot/admin/storage/content/{name}` | the object's bytes (a manifest's: its segments'), streamed |
+//! | `DELETE /iot/admin/storage/objects/{name}` | deletes it |
+//! | `GET /iot/admin/storage/received` | `{"<name>": bytes}`: upload body bytes received per object, every attempt counted |
+//! | `PUT .../attributes/{attr}` `{"storageObject": "<name>"}` | 202; as `{"value": "<the object's URL>"}`, 404 if there is no such object |
+//!
+//! Fault rules also apply to the storage service (`"path": "/v1/"`); there,
+//! `"afterBytes": n` with a status fails an upload once `n` bytes of its body
+//! have arrived (the rest is read, nothing stored), and with `"drop"` cuts
+//! the connection at that point.
 //!
 //! Requests to a device obey the model: unknown attribute or action 404,
 //! read-only attribute or a value of the wrong type or range 400.
+//!
+//! # The storage service
+//!
+//! Storage objects (protocol.md §9.1) are served by the same server, on the
+//! same port and under the same CA, Swift-like:
+//!
+//! - `GET /iot/api/v2/provisioner/storage` (device bearer + `X-EndpointId`;
+//!   401 without a good bearer, 405 for `POST`) answers
+//!   `{"storageContainerUrl": "https://HOST:PORT/v1/Storage-iotcs/iotcs",
+//!   "authToken", "expiresIn"}`. The token is good for the whole container
+//!   for [`ServerConfig::storage_token_lifetime`] (1 h by default); after it,
+//!   or after `expireTokens`, the storage service answers 401.
+//! - `PUT <container>/<name>` (`X-Auth-Token`; `Content-Type`, default
+//!   `application/octet-stream`; `Content-Encoding`; `X-Object-Meta-*`; a
+//!   sized or chunked body; an optional `ETag` checked against the bytes'
+//!   MD5, 422 when it differs) → **201** with `ETag` = the bare lower-case hex
+//!   MD5 and `Last-Modified`. Names are by convention
+//!   `<endpointId>/<name>`; any name up to 1024 bytes is accepted.
+//! - `GET` → 200, or 206 for one `Range` (`bytes=a-b`, `a-`, `-n`; 416 with
+//!   `Content-Range: bytes */len` when outside; several ranges get the whole
+//!   object); `HEAD` → the same headers: `Content-Length`, `Content-Type`,
+//!   `ETag`, `Last-Modified`, `Accept-Ranges`, `X-Object-Meta-*`, and
+//!   `Content-Encoding` only if the upload had one. `DELETE` → 204.
+//! - Segmented (resumable) uploads, Swift's dynamic large objects: segments
+//!   are ordinary objects under a prefix (e.g. `<name>/seg/00000001`); a
+//!   `PUT <name>` with `X-Object-Manifest: iotcs/<prefix>` and an empty body
+//!   makes the manifest, whose `GET`/`HEAD` is the concatenation of the
+//!   objects under the prefix (manifests excluded) in name order, `Range`
+//!   included. Its `ETag` follows Swift: the MD5 of the concatenated hex
+//!   ETags of the segments, **in quotes** (it is not the content's MD5).
+//! - `GET <container>?prefix=&marker=&limit=` lists objects in name order,
+//!   one name per line (204 when none), or with `format=json` as
+//!   `[{"name", "bytes", "hash", "content_type", "last_modified"}]`, so a
+//!   device can find the last segment it stored.
+//!
+//! Objects are files under `DATA_DIR/storage` (a temporary directory,
+//! removed at shutdown, for a server without a data directory or an
+//! ephemeral one), written to a temporary file, synced and renamed before a
+//! small JSON sidecar commits them, and streamed both ways in 64 KiB
+//! chunks: an object is never held in memory or in the database. All objects
+//! plus the uploads in progress stay within [`ServerConfig::storage_quota`]
+//! (4 GiB by default; 413 beyond). [`ServerConfig::storage_host`] sets the
+//! host name of the container URL (and adds it to the server certificate).
 //!
 //! # State and limits
 //!
@@ -89,8 +142,9 @@
 //! `server` (runtime, listener, [`ServerHandle`]), `router` (the request
 //! entry point), `device_api`, `admin`, `app` (what the handlers share),
 //! `faults`, `http` (the HTTP edge: requests, replies, errors as statuses),
-//! `state` (the domain: one sub-structure per entity, domain errors), `store`
-//! (sled), `tls` (rcgen CA and server certificate), `client`
+//! `state` (the domain: one sub-structure per entity, domain errors),
+//! `storage` (the object store on disk: objects, sidecars, quota, storage
+//! tokens, Range), `storage_api` (its HTTP side, streamed), `store` (sled), `tls` (rcgen CA and server certificate), `client`
 //! ([`AdminClient`]), `files`, `config`. See ARCHITECTURE.md.
 
 #![forbid(unsafe_code)]
@@ -108,11 +162,14 @@ mod http;
 mod router;
 mod server;
 mod state;
+mod storage;
+mod storage_api;
 mod store;
 mod tls;
 
 pub use client::{
-    AdminClient, DeviceInfo, DeviceRegistration, Fault, MessageFilter, ReceivedMessage, RequestInfo,
+    AdminClient, DeviceInfo, DeviceRegistration, Fault, MessageFilter, ReceivedMessage,
+    RequestInfo, StorageObjectInfo,
 };
 pub use config::ServerConfig;
 pub use server::{Server, ServerHandle};

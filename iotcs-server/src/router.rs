@@ -1,4 +1,5 @@
-//! The request entry point: read the body, apply faults, route to the device
+//! The request entry point: hand storage requests (bodies streamed) to
+//! `storage_api`; for the rest read the body, apply faults, route to the device
 //! or admin API, wait until what the request changed is durable (before any
 //! 2xx), log, answer.
 
@@ -12,7 +13,7 @@ use hyper::{Request, Response};
 
 use crate::app::App;
 use crate::http::{ApiError, BodyError, Reply, Req, ResponseBody, collect, parse_pairs};
-use crate::{admin, device_api};
+use crate::{admin, device_api, storage_api};
 
 /// Whether a request goes to the admin API: under `/iot/admin/`, or carrying
 /// HTTP Basic credentials (devices use bearer tokens).
@@ -35,6 +36,16 @@ pub(crate) async fn handle(
     let started = Instant::now();
     let method = request.method().as_str().to_ascii_uppercase();
     let path = request.uri().path().to_owned();
+    if storage_api::is_storage(&path) {
+        // Storage bodies are streamed, never read whole into memory.
+        let response = storage_api::handle(&app, request).await;
+        log::debug!(
+            "{method} {path} -> {} ({} ms) from {peer}",
+            response.status(),
+            started.elapsed().as_millis()
+        );
+        return response;
+    }
     let query = request.uri().query().map(parse_pairs).unwrap_or_default();
     let (parts, body) = request.into_parts();
     let declared = parts
@@ -144,7 +155,8 @@ async fn respond(app: &Arc<App>, req: &Req) -> (Reply, bool) {
     (reply, drop)
 }
 
-fn into_response(reply: Reply, drop: bool) -> Response<ResponseBody> {
+/// The HTTP response of a reply; with `drop`, cut halfway through the body.
+pub(crate) fn into_response(reply: Reply, drop: bool) -> Response<ResponseBody> {
     let len = reply.body.len();
     let body = if drop {
         ResponseBody::truncated(reply.body)

@@ -2,6 +2,7 @@
 //! examples and `iotcs-server provision`. It trusts only the server's CA.
 //! The values it sends and returns are in `types`.
 
+mod storage;
 mod types;
 
 use std::fmt;
@@ -16,6 +17,7 @@ use ureq::tls::{Certificate, RootCerts, TlsConfig};
 use crate::http::percent_encode;
 use crate::state::RequestStatus;
 
+pub use storage::StorageObjectInfo;
 pub use types::{
     DeviceInfo, DeviceRegistration, Fault, MessageFilter, ReceivedMessage, RequestInfo,
 };

@@ -19,4 +19,5 @@ mod rejections; // every rejection path, answered with the right status, nothing
 mod resources; // requests to any device resource (capabilities): method, url, body, refusals
 mod robustness; // garbage requests never crash the server or change its state
 mod startup; // certificates, server.json, trust, shutdown releasing long polls
+mod storage; // the storage service: tokens, objects, Range, manifests, listing, quota, faults, admin
 mod util;

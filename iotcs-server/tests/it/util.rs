@@ -151,6 +151,11 @@ impl Http {
         }
     }
 
+    /// The agent (TLS trusting only the server's CA), for streamed bodies.
+    pub(crate) fn agent(&self) -> &ureq::Agent {
+        &self.agent
+    }
+
     /// Sends a request; `body` None sends none.
     pub(crate) fn send(
         &self,
