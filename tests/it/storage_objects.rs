@@ -236,6 +236,21 @@ fn a_refused_storage_token_is_refreshed() {
     object.sync().unwrap();
     assert_eq!(util::recv(&synced), SyncStatus::InSync);
     assert_eq!(stored_md5(&cloud, object.name()), md5);
+    // A HEAD (no body to race the answer) refused once: a new token again.
+    // The object is dropped, so the device knows nothing and must ask.
+    let uri = object.uri().to_owned();
+    drop(object);
+    cloud
+        .admin
+        .inject_fault(&Fault::status(401).times(1).on_path(&storage_path(&cloud)))
+        .unwrap();
+    let described = cam
+        .vd
+        .storage_object(&uri)
+        .unwrap()
+        .expect("a storage object");
+    assert_eq!(described.length(), Some(5000));
+    assert_eq!(described.sync_status(), SyncStatus::NotInSync);
     cam.device.close().unwrap();
 }
 

@@ -104,7 +104,10 @@ impl StorageHttp {
         headers: &[(String, String)],
         body: &mut dyn Read,
     ) -> Result<Head, Error> {
-        let mut request = self.agent.put(url);
+        // A storage cloud that refuses (401 for a stale token, 413 over
+        // quota) answers before the body; without `Expect` the refusal races
+        // the upload and may arrive as a broken pipe instead of a status.
+        let mut request = self.agent.put(url).header("Expect", "100-continue");
         for (name, value) in headers {
             request = request.header(name.as_str(), value.as_str());
         }
