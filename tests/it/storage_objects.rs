@@ -343,6 +343,12 @@ fn a_64_mib_upload_cut_by_a_dropped_connection_resumes() {
         .sum();
     assert!(received >= LEN, "{received}");
     assert!(received < 2 * LEN, "resumed, not restarted: {received}");
+    // The four segments before the cut went once; the fifth twice, partly.
+    let per_name = cloud.admin.storage_bytes_received().unwrap();
+    for segment in 0..4 {
+        let name = format!("{}/{segment:08}", object.name());
+        assert_eq!(per_name.get(&name), Some(&(8 << 20)), "{name} sent once");
+    }
     assert_eq!(stored_md5(&cloud, object.name()), md5);
     let last = progress_rx
         .try_iter()
