@@ -30,8 +30,8 @@ pub(crate) struct DeviceContext {
     /// `alert_message_reliability`.
     pub(crate) alert_reliability: Reliability,
     /// Messages waiting for uploads (`hold.rs`). Held across the outbox
-    /// push of what it lets through, so that a source's released messages
-    /// reach the queue before its next one.
+    /// push of what an upload releases, so that a source's released
+    /// messages reach the queue before its next one.
     pub(crate) hold: Mutex<Holding>,
 }
 
@@ -65,8 +65,12 @@ impl DeviceContext {
     /// As `Outbox::push`; a held message is not refused (it is checked when
     /// released, and reported through its listener then).
     pub(crate) fn push(&self, item: Outgoing, refers_to: &[String]) -> Result<(), Error> {
-        let mut hold = self.lock_hold();
-        match hold.admit(item, refers_to) {
+        // Not held across the outbox push: a refused push may run `on_error`
+        // callbacks inline (after the pool stopped), and those may `set`.
+        // A source's released messages still come first: `settle_upload`
+        // pushes them under the lock, which `admit` waits for.
+        let admitted = self.lock_hold().admit(item, refers_to);
+        match admitted {
             Some(item) => self.outbox.push(vec![item]),
             None => Ok(()),
         }
