@@ -77,6 +77,8 @@ pub mod path {
     /// The device models; `GET` of `{DEVICE_MODELS}/{urn}` fetches one
     /// (spec §6).
     pub const DEVICE_MODELS: &str = "/iot/api/v2/deviceModels";
+    /// `GET`: the storage container URL and a storage token (§9.1).
+    pub const PROVISIONER_STORAGE: &str = "/iot/api/v2/provisioner/storage";
 }
 
 /// The query parameters of the device API.
@@ -128,6 +130,8 @@ pub enum Endpoint<'a> {
     Messages,
     /// One device model, by URN, under [`path::DEVICE_MODELS`].
     DeviceModel(&'a str),
+    /// [`path::PROVISIONER_STORAGE`].
+    ProvisionerStorage,
 }
 
 impl<'a> Endpoint<'a> {
@@ -140,6 +144,7 @@ impl<'a> Endpoint<'a> {
             Endpoint::ActivationDirect => path::ACTIVATION_DIRECT,
             Endpoint::ActivationIndirect => path::ACTIVATION_INDIRECT,
             Endpoint::Messages => path::MESSAGES,
+            Endpoint::ProvisionerStorage => path::PROVISIONER_STORAGE,
             Endpoint::DeviceModel(urn) => {
                 return Cow::Owned(format!("{}/{urn}", path::DEVICE_MODELS));
             }
@@ -149,7 +154,9 @@ impl<'a> Endpoint<'a> {
     /// The one method the endpoint answers.
     pub const fn method(&self) -> Method {
         match self {
-            Endpoint::ActivationPolicy | Endpoint::DeviceModel(_) => Method::Get,
+            Endpoint::ActivationPolicy
+            | Endpoint::DeviceModel(_)
+            | Endpoint::ProvisionerStorage => Method::Get,
             Endpoint::Token
             | Endpoint::ActivationDirect
             | Endpoint::ActivationIndirect
@@ -170,6 +177,7 @@ impl<'a> Endpoint<'a> {
             ["activation", "indirect", "device"] => Endpoint::ActivationIndirect,
             ["messages"] => Endpoint::Messages,
             ["deviceModels", urn] => Endpoint::DeviceModel(urn),
+            ["provisioner", "storage"] => Endpoint::ProvisionerStorage,
             _ => return None,
         })
     }
@@ -278,6 +286,7 @@ mod tests {
             Endpoint::ActivationIndirect,
             Endpoint::Messages,
             Endpoint::DeviceModel("urn:com:example:x"),
+            Endpoint::ProvisionerStorage,
         ] {
             let path = endpoint.path();
             let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
@@ -285,6 +294,7 @@ mod tests {
         }
         assert_eq!(Endpoint::Messages.method(), Method::Post);
         assert_eq!(Endpoint::DeviceModel("u").method(), Method::Get);
+        assert_eq!(Endpoint::ProvisionerStorage.method(), Method::Get);
         for other in [
             &["iot", "api", "v2"][..],
             &["iot", "api", "v2", "messages", "x"],

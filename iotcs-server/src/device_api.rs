@@ -33,6 +33,7 @@ pub(crate) async fn route(app: &Arc<App>, req: &Req) -> Result<Reply, ApiError> 
             Endpoint::ActivationIndirect => indirect(app, req),
             Endpoint::Messages => messages(app, req).await,
             Endpoint::DeviceModel(urn) => model(app, req, urn),
+            Endpoint::ProvisionerStorage => storage_authorization(app, req),
         };
     }
     match s.as_slice() {
@@ -40,7 +41,6 @@ pub(crate) async fn route(app: &Arc<App>, req: &Req) -> Result<Reply, ApiError> 
             200,
             &json!({"items": [{"version": "v2", "isLatest": true}]}),
         )),
-        ["iot", "api", "v2", "provisioner", "storage"] => storage_authorization(app, req),
         [
             "iot",
             "privateapi",

@@ -8,14 +8,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use iotcs_core::Error;
+use iotcs_core::__private::protocol::Endpoint;
 use serde::Deserialize;
 
 use crate::cloud::rest::{RestClient, transport_error};
 use crate::cloud::transport::HttpRequest;
-
-/// The device-API path that hands out the storage container and token.
-// Spelled here until `iotcs_core::__private::protocol::Endpoint` has it.
-pub(crate) const PROVISIONER_STORAGE: &str = "/iot/api/v2/provisioner/storage";
 
 /// How long a storage token is used before a new one is fetched.
 pub(crate) const TOKEN_PERIOD: Duration = Duration::from_secs(30 * 60);
@@ -138,10 +135,11 @@ impl Authority {
     }
 
     fn fetch(&self) -> Result<Grant, Error> {
-        let response = self.rest.call(HttpRequest::get(PROVISIONER_STORAGE))?;
+        let endpoint = Endpoint::ProvisionerStorage;
+        let path = endpoint.path();
+        let response = self.rest.call(HttpRequest::get(path.clone()))?;
         if response.status != 200 {
-            let method = iotcs_core::__private::protocol::Method::Get;
-            return Err(transport_error(method, PROVISIONER_STORAGE, &response));
+            return Err(transport_error(endpoint.method(), &path, &response));
         }
         parse_grant(&response.body, Instant::now())
     }
