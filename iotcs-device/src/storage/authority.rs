@@ -7,8 +7,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use iotcs_core::Error;
 use iotcs_core::__private::protocol::Endpoint;
+use iotcs_core::Error;
 use serde::Deserialize;
 
 use crate::cloud::rest::{RestClient, transport_error};

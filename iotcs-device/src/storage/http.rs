@@ -196,3 +196,30 @@ fn network_error(method: &str, url: &str, e: ureq::Error) -> Error {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_storage_proxy_is_media_storages_and_errors_name_it() {
+        let anchors = vec![vec![0u8; 4]];
+        let mut config = Config::default();
+        config.media_storage.proxy = Some("not a url at all".into());
+        let e = StorageHttp::new(&anchors, &config).expect_err("unusable proxy");
+        assert!(
+            matches!(&e, Error::Config { section, key, .. } if section == "media_storage" && key == "proxy"),
+            "{e}"
+        );
+        // `[http] proxy` is the cloud's, not the storage's.
+        let mut config = Config::default();
+        config.http.proxy = Some("not a url at all".into());
+        StorageHttp::new(&anchors, &config).expect("no storage proxy");
+        config.media_storage.proxy = Some("http://proxy.example.com:9090/".into());
+        StorageHttp::new(&anchors, &config).expect("a usable storage proxy");
+        assert!(matches!(
+            StorageHttp::new(&[], &Config::default()),
+            Err(Error::Security { .. })
+        ));
+    }
+}
