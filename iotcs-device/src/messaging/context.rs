@@ -90,7 +90,13 @@ impl DeviceContext {
         let released = hold.settle(uri, failure.is_none());
         for item in released.send {
             if let Err(refused) = self.outbox.try_push(vec![item]) {
-                for item in &refused.items {
+                // An overflow (queue or store full) was reported to the
+                // listeners by the outbox already.
+                let reported = matches!(
+                    refused.error,
+                    Error::QueueFull { .. } | Error::StoreFull { .. }
+                );
+                for item in refused.items.iter().filter(|_| !reported) {
                     if let Some(listener) = &item.listener {
                         listener.failed(
                             item.message.message_type(),
