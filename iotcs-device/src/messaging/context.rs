@@ -171,3 +171,69 @@ pub(crate) fn test_context() -> (Arc<DeviceContext>, crate::messaging::pool::Cal
     };
     (Arc::new(context), pool)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use iotcs_core::message::{Message, MessageType};
+
+    use super::*;
+    use crate::messaging::outbox::DeliveryListener;
+
+    #[derive(Default)]
+    struct Failures(Mutex<Vec<String>>);
+
+    impl DeliveryListener for Failures {
+        fn delivered(&self) {}
+        fn failed(&self, _: MessageType, _: &str, error: &Error) {
+            self.0.lock().unwrap().push(error.to_string());
+        }
+    }
+
+    fn item(n: i64, listener: &Arc<Failures>) -> Outgoing {
+        let message = Message::data("EP-1", "urn:x:attributes", [("n", n)], 0).unwrap();
+        Outgoing::with_listener(message, Arc::clone(listener) as Arc<dyn DeliveryListener>)
+    }
+
+    #[test]
+    fn held_messages_reach_the_outbox_when_their_upload_ends() {
+        let (context, _pool) = test_context();
+        let failures = Arc::new(Failures::default());
+        let uri = vec!["https://h:1/v1/a/c/EP-1/o".to_owned()];
+        context.expect_upload(&uri[0]);
+        context.push(item(1, &failures), &uri).unwrap();
+        context.push(item(2, &failures), &[]).unwrap();
+        assert_eq!(context.outbox.len(), 0, "both held");
+        context.settle_upload(&uri[0], None);
+        assert_eq!(context.outbox.len(), 2);
+        assert!(failures.0.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_failed_upload_reports_its_messages_and_releases_those_behind() {
+        let (context, _pool) = test_context();
+        let failures = Arc::new(Failures::default());
+        let uri = vec!["https://h:1/v1/a/c/EP-1/o".to_owned()];
+        context.expect_upload(&uri[0]);
+        context.push(item(1, &failures), &uri).unwrap();
+        context.push(item(2, &failures), &[]).unwrap();
+        context.settle_upload(&uri[0], Some(&Error::protocol("etag mismatch")));
+        assert_eq!(context.outbox.len(), 1, "the one behind goes on");
+        let failures = failures.0.lock().unwrap();
+        assert_eq!(failures.len(), 1);
+        assert!(failures[0].contains("content sync failed"), "{failures:?}");
+    }
+
+    #[test]
+    fn close_reports_what_is_still_held() {
+        let (context, _pool) = test_context();
+        let failures = Arc::new(Failures::default());
+        let uri = vec!["u".to_owned()];
+        context.expect_upload("u");
+        context.push(item(1, &failures), &uri).unwrap();
+        context.drain_held();
+        assert_eq!(failures.0.lock().unwrap().len(), 1);
+        assert_eq!(context.outbox.len(), 0);
+    }
+}
