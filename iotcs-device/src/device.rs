@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use iotcs_core::__private::crypto::RsaKeyPair;
@@ -14,10 +14,12 @@ use iotcs_core::{Config, Error, TrustedAssets, TrustedAssetsStore};
 
 use crate::client::Client;
 use crate::clock::{Clock, system_clock};
+use crate::close_once::CloseOnce;
 use crate::cloud::activation;
 use crate::cloud::models::Models;
 use crate::cloud::rest::RestClient;
 use crate::cloud::transport::{HttpSettings, Transport, UreqTransport};
+use crate::messaging::context::DeviceContext;
 use crate::messaging::dispatcher::{CLOSE_TIMEOUT, Dispatcher};
 use crate::messaging::persist::{self, OpenDatabase};
 use crate::remote;
@@ -70,11 +72,15 @@ pub struct DirectlyConnectedDevice {
     /// The virtual devices created, to release their callbacks at close and
     /// to hear about messages restored from an earlier run.
     devices: Registry,
-    /// Runs while activated and open.
-    dispatcher: Option<Dispatcher>,
+    /// Runs while activated and open. Behind a lock so that `close(&self)`
+    /// can take it out; held only to take it or clone its context, never
+    /// while it stops.
+    dispatcher: Mutex<Option<Dispatcher>>,
+    /// Whether `close` has run, and its result for every later caller.
+    closed: CloseOnce,
     /// Storage objects and the `iotcs-storage` thread; runs beside the
-    /// dispatcher, stopped before it.
-    storage: Option<Arc<Hub>>,
+    /// dispatcher, stopped before it. Behind a lock for `close(&self)`.
+    storage: Mutex<Option<Arc<Hub>>>,
 }
 
 impl fmt::Debug for DirectlyConnectedDevice {
@@ -83,7 +89,7 @@ impl fmt::Debug for DirectlyConnectedDevice {
             .field("store", &self.store.path())
             .field("activation_id", &self.activation_id())
             .field("endpoint_id", &self.endpoint_id())
-            .field("running", &self.dispatcher.is_some())
+            .field("running", &self.dispatcher().is_some())
             .finish_non_exhaustive()
     }
 }
@@ -96,13 +102,18 @@ impl DirectlyConnectedDevice {
     ///
     /// If the store is activated, the messaging threads start at once.
     ///
+    /// Built without the `persistence` feature, the default configuration
+    /// has `[message_persistence] enabled` off.
+    ///
     /// # Errors
     ///
     /// [`Error::Io`] if the store cannot be read; [`Error::Security`] for a
     /// wrong passphrase, a corrupted store or one without trust anchors;
     /// [`Error::Argument`] for a server scheme other than https.
     pub fn open(path: impl AsRef<Path>, passphrase: &str) -> Result<Self, Error> {
-        DirectlyConnectedDevice::open_with_config(path, passphrase, Config::default())
+        let mut config = Config::default();
+        config.message_persistence.enabled = cfg!(feature = "persistence");
+        DirectlyConnectedDevice::open_with_config(path, passphrase, config)
     }
 
     /// As [`DirectlyConnectedDevice::open`], with `config`.
@@ -110,12 +121,15 @@ impl DirectlyConnectedDevice {
     /// # Errors
     ///
     /// As [`DirectlyConnectedDevice::open`], plus [`Error::Config`] for an
-    /// unusable `[http] proxy`.
+    /// unusable `[http] proxy`, or for `[message_persistence] enabled` when
+    /// the crate is built without its `persistence` feature (checked before
+    /// the store is read).
     pub fn open_with_config(
         path: impl AsRef<Path>,
         passphrase: &str,
         config: Config,
     ) -> Result<Self, Error> {
+        check_features(&config)?;
         let store = TrustedAssetsStore::open(path, passphrase)?;
         let assets = store.assets();
         let transport = UreqTransport::new(
@@ -157,8 +171,9 @@ impl DirectlyConnectedDevice {
             state,
             store_path,
             devices: Registry::default(),
-            dispatcher: None,
-            storage: None,
+            dispatcher: Mutex::new(None),
+            closed: CloseOnce::default(),
+            storage: Mutex::new(None),
         };
         if let (Some(endpoint_id), Some(key)) = (
             device.store.assets().endpoint_id(),
@@ -168,12 +183,13 @@ impl DirectlyConnectedDevice {
             device.rest.set_endpoint(endpoint_id, key);
             device.activated_models =
                 state::read_device_record(&device.state, endpoint_id).map(|r| r.device_models);
-            device.dispatcher = Some(Dispatcher::start(
+            let dispatcher = Dispatcher::start(
                 Arc::clone(&device.rest),
                 &device.config,
                 &device.store_path,
                 Arc::new(device.devices.clone()),
-            )?);
+            )?;
+            *device.dispatcher() = Some(dispatcher);
             device.start_storage()?;
         }
         Ok(device)
@@ -191,7 +207,8 @@ impl DirectlyConnectedDevice {
     ///
     /// # Errors
     ///
-    /// [`Error::State`] if the device is already activated (the reference
+    /// [`Error::Closed`] after close; [`Error::State`] if the device is
+    /// already activated (the reference
     /// raises too; check [`DirectlyConnectedDevice::is_activated`] first) or
     /// the server says it is; [`Error::Security`] if the server refuses the
     /// credentials; [`Error::Transport`] / [`Error::Network`] /
@@ -202,6 +219,9 @@ impl DirectlyConnectedDevice {
     /// device is then still unactivated on both sides and `activate` can be
     /// called again once the cause is fixed.
     pub fn activate(&mut self, device_models: &[&str]) -> Result<(), Error> {
+        if !self.closed.is_open() {
+            return Err(Error::Closed);
+        }
         if self.is_activated() {
             return Err(Error::state(format!(
                 "device {} is already activated as endpoint {}",
@@ -233,27 +253,29 @@ impl DirectlyConnectedDevice {
             log::warn!("{e}; after a restart create_virtual_device will not check the models");
         }
         self.activated_models = Some(models);
-        self.dispatcher = Some(Dispatcher::start(
+        let dispatcher = Dispatcher::start(
             Arc::clone(&self.rest),
             &self.config,
             &self.store_path,
             Arc::new(self.devices.clone()),
-        )?);
+        )?;
+        *self.dispatcher() = Some(dispatcher);
         self.start_storage()
     }
 
     /// Starts the storage beside a running dispatcher.
-    fn start_storage(&mut self) -> Result<(), Error> {
-        let Some(dispatcher) = &self.dispatcher else {
+    fn start_storage(&self) -> Result<(), Error> {
+        let Some(context) = self.dispatcher().as_ref().map(|d| Arc::clone(d.context())) else {
             return Ok(());
         };
-        self.storage = Some(Hub::start(
+        let hub = Hub::start(
             Arc::clone(&self.rest),
-            Arc::clone(dispatcher.context()),
+            context,
             &self.config,
             self.store.assets().trust_anchors(),
             &self.state,
-        )?);
+        )?;
+        *self.storage() = Some(hub);
         Ok(())
     }
 
@@ -278,7 +300,7 @@ impl DirectlyConnectedDevice {
         content_type: Option<&str>,
     ) -> Result<StorageObject, Error> {
         self.running()?;
-        let hub = self.storage.as_ref().ok_or(Error::Closed)?;
+        let hub = self.storage().clone().ok_or(Error::Closed)?;
         hub.create(self.endpoint_id().unwrap_or_default(), name, content_type)
     }
 
@@ -359,8 +381,8 @@ impl DirectlyConnectedDevice {
     ///
     /// # Errors
     ///
-    /// [`Error::State`] before activation; [`Error::Argument`] for an empty
-    /// URN; [`Error::Transport`] / [`Error::Network`] when the cloud fails;
+    /// [`Error::State`] before activation; [`Error::Closed`] after close;
+    /// [`Error::Argument`] for an empty URN; [`Error::Transport`] / [`Error::Network`] when the cloud fails;
     /// [`Error::Model`] when its answer is not a valid model.
     pub fn device_model(&self, urn: &str) -> Result<Option<DeviceModel>, Error> {
         self.running()?;
@@ -378,7 +400,7 @@ impl DirectlyConnectedDevice {
     ///
     /// # Errors
     ///
-    /// [`Error::State`] before activation or after close;
+    /// [`Error::State`] before activation; [`Error::Closed`] after close;
     /// [`Error::Argument`] if `endpoint_id` is not this device's, or the
     /// device was activated in this process without `model`.
     pub fn create_virtual_device(
@@ -386,7 +408,7 @@ impl DirectlyConnectedDevice {
         endpoint_id: &str,
         model: &DeviceModel,
     ) -> Result<VirtualDevice, Error> {
-        let dispatcher = self.running()?;
+        let context = self.running()?;
         let own = self.endpoint_id().unwrap_or_default();
         if endpoint_id != own {
             return Err(Error::argument(format!(
@@ -403,7 +425,7 @@ impl DirectlyConnectedDevice {
                 models.join(", ")
             )));
         }
-        Ok(self.new_virtual_device(dispatcher, endpoint_id, model))
+        Ok(self.new_virtual_device(&context, endpoint_id, model))
     }
 
     /// For gateways: a virtual device for `endpoint_id`, an
@@ -416,20 +438,20 @@ impl DirectlyConnectedDevice {
     ///
     /// # Errors
     ///
-    /// [`Error::State`] before activation or after close;
+    /// [`Error::State`] before activation; [`Error::Closed`] after close;
     /// [`Error::Argument`] for an empty `endpoint_id`.
     pub fn create_proxy_virtual_device(
         &self,
         endpoint_id: &str,
         model: &DeviceModel,
     ) -> Result<VirtualDevice, Error> {
-        let dispatcher = self.running()?;
+        let context = self.running()?;
         if endpoint_id.trim().is_empty() {
             return Err(Error::argument(
                 "the endpoint id of a proxied device is empty",
             ));
         }
-        Ok(self.new_virtual_device(dispatcher, endpoint_id, model))
+        Ok(self.new_virtual_device(&context, endpoint_id, model))
     }
 
     /// For gateways: sends an indirect activation request (spec §4), built
@@ -441,7 +463,7 @@ impl DirectlyConnectedDevice {
     ///
     /// # Errors
     ///
-    /// [`Error::State`] before activation or after close;
+    /// [`Error::State`] before activation; [`Error::Closed`] after close;
     /// [`Error::Transport`] when the cloud refuses the registration (the
     /// error carries its reason); [`Error::Network`] / [`Error::Security`]
     /// when it cannot be asked; [`Error::Protocol`] for an answer that is
@@ -458,6 +480,20 @@ impl DirectlyConnectedDevice {
         )
     }
 
+    /// For gateways: `Ok` while activated and open; else the error every
+    /// method that needs the cloud returns ([`Error::State`] before
+    /// activation, [`Error::Closed`] after close), so that a gateway checks
+    /// its state before its arguments, as this device does.
+    ///
+    /// # Errors
+    ///
+    /// As above.
+    // Hidden: gateways call it; users see the same errors from the methods.
+    #[doc(hidden)]
+    pub fn ensure_running(&self) -> Result<(), Error> {
+        self.running().map(drop)
+    }
+
     /// The trusted assets (read-only): for gateways, the provisioned secrets
     /// of indirectly-connected devices and the key that signs their
     /// registration. Their `Debug` output shows no secret.
@@ -468,17 +504,13 @@ impl DirectlyConnectedDevice {
     /// A virtual device routed and released at close like every other.
     fn new_virtual_device(
         &self,
-        dispatcher: &Dispatcher,
+        context: &Arc<DeviceContext>,
         endpoint_id: &str,
         model: &DeviceModel,
     ) -> VirtualDevice {
-        let device = VirtualDevice::new(
-            endpoint_id,
-            Arc::new(model.clone()),
-            Arc::clone(dispatcher.context()),
-        );
-        remote::register(&dispatcher.context().inbound, &device);
-        if let Some(hub) = &self.storage {
+        let device = VirtualDevice::new(endpoint_id, Arc::new(model.clone()), Arc::clone(context));
+        remote::register(&context.inbound, &device);
+        if let Some(hub) = self.storage().as_ref() {
             device.attach_storage(hub);
         }
         self.devices.add(&device);
@@ -499,29 +531,57 @@ impl DirectlyConnectedDevice {
     /// ends when the callback returns (its late answer is dropped); the
     /// error says so.
     ///
+    /// `close` takes `&self`, so a device shared in an `Arc` closes without
+    /// unwrapping it. It is idempotent and thread-safe: the first call does
+    /// the work; calls made meanwhile from other threads wait for it (within
+    /// the same bound, plus a second) and every call, then or later, returns
+    /// an equal result (an [`Error::Unsent`] hands the same messages back to
+    /// each). Afterwards [`DirectlyConnectedDevice::activate`],
+    /// [`DirectlyConnectedDevice::device_model`] and the
+    /// `create_*virtual_device` methods return [`Error::Closed`], and the
+    /// device's virtual devices refuse to send with an [`Error::Unsent`]
+    /// whose [`unsent_reason`](Error::unsent_reason) is [`Error::Closed`].
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use iotcs_device::DirectlyConnectedDevice;
+    ///
+    /// let device = Arc::new(DirectlyConnectedDevice::open("device.tas", "passphrase")?);
+    /// let worker = {
+    ///     let device = Arc::clone(&device);
+    ///     std::thread::spawn(move || device.close())
+    /// };
+    /// device.close()?;
+    /// assert_eq!(worker.join().expect("no panic"), Ok(()));
+    /// # Ok::<(), iotcs_device::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// The first problem met: queued messages that could not be sent
     /// ([`Error::Unsent`] handing them back; their `on_error` callbacks have
     /// run by then, and its source is [`Error::Timeout`] when the cloud did
     /// not answer before the deadline), a thread that panicked or did not
-    /// stop in time ([`Error::Timeout`] naming it).
-    pub fn close(mut self) -> Result<(), Error> {
-        self.shutdown(Instant::now() + CLOSE_TIMEOUT)
+    /// stop in time ([`Error::Timeout`] naming it); [`Error::Timeout`] for a
+    /// concurrent caller whose wait for the first ran out.
+    pub fn close(&self) -> Result<(), Error> {
+        let deadline = Instant::now() + CLOSE_TIMEOUT;
+        self.closed.run(deadline, || self.shutdown(deadline))
     }
 
-    fn shutdown(&mut self, deadline: Instant) -> Result<(), Error> {
+    fn shutdown(&self, deadline: Instant) -> Result<(), Error> {
         // Transfers stop first (interrupted at once; an upload resumes from
         // its last segment next time), so that the messages they held are
         // reported while the callback pool still runs.
-        let storage = match self.storage.take() {
-            Some(hub) => {
-                let by = Instant::now() + STORAGE_STOP_TIMEOUT;
-                hub.stop(by.min(deadline))
-            }
+        let storage = self.storage().take();
+        let storage = match storage {
+            Some(hub) => hub.stop((Instant::now() + STORAGE_STOP_TIMEOUT).min(deadline)),
             None => Ok(()),
         };
-        let result = match self.dispatcher.take() {
+        // Taken out under the lock, stopped outside it: the stop can take
+        // seconds, and `running` must not wait for it.
+        let dispatcher = self.dispatcher().take();
+        let result = match dispatcher {
             Some(mut dispatcher) => {
                 dispatcher.context().drain_held();
                 dispatcher.stop(deadline)
@@ -532,25 +592,57 @@ impl DirectlyConnectedDevice {
         storage.and(result)
     }
 
-    /// The dispatcher, or why there is none.
-    fn running(&self) -> Result<&Dispatcher, Error> {
-        self.dispatcher.as_ref().ok_or_else(|| {
-            if self.is_activated() {
-                Error::Closed
-            } else {
-                Error::state(format!(
-                    "device {} is not activated; call activate first",
-                    self.activation_id()
-                ))
-            }
-        })
+    fn storage(&self) -> MutexGuard<'_, Option<Arc<Hub>>> {
+        // The guarded value is one `Option`, whole whatever panicked.
+        self.storage.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn dispatcher(&self) -> MutexGuard<'_, Option<Dispatcher>> {
+        // The guarded value is one `Option`, whole whatever panicked.
+        self.dispatcher
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The running engine's context, or why there is none.
+    fn running(&self) -> Result<Arc<DeviceContext>, Error> {
+        if !self.closed.is_open() {
+            return Err(Error::Closed);
+        }
+        let dispatcher = self.dispatcher();
+        dispatcher
+            .as_ref()
+            .map(|d| Arc::clone(d.context()))
+            .ok_or_else(|| {
+                if self.is_activated() {
+                    Error::Closed
+                } else {
+                    Error::state(format!(
+                        "device {} is not activated; call activate first",
+                        self.activation_id()
+                    ))
+                }
+            })
     }
 }
 
+/// Refuses a configuration that needs a feature this build lacks.
+fn check_features(config: &Config) -> Result<(), Error> {
+    #[cfg(not(feature = "persistence"))]
+    if config.message_persistence.enabled {
+        return Err(persist::feature_off());
+    }
+    let _ = config;
+    Ok(())
+}
+
 impl Drop for DirectlyConnectedDevice {
-    /// The best-effort [`DirectlyConnectedDevice::close`].
+    /// The best-effort [`DirectlyConnectedDevice::close`]; nothing to do
+    /// when it has run.
     fn drop(&mut self) {
-        if let Err(e) = self.shutdown(Instant::now() + CLOSE_TIMEOUT) {
+        if self.closed.is_open()
+            && let Err(e) = self.close()
+        {
             log::warn!("closing device {}: {e}", self.activation_id());
         }
     }

@@ -191,11 +191,9 @@ fn a_failed_upload_reports_sync_failed_and_on_error_and_blocks_nothing_behind_it
     object.set_input_path(Some(&path)).unwrap();
     let synced = statuses(&object);
     let (errors, error_rx) = mpsc::channel();
-    cam.vd
-        .on_error(None, move |e| {
-            let _ = errors.send(e.message().to_owned());
-        })
-        .unwrap();
+    cam.vd.on_error_any(move |e| {
+        let _ = errors.send(e.message().to_owned());
+    });
     cloud
         .admin
         .inject_fault(&Fault::status(500).times(10).on_path(&storage_path(&cloud)))
@@ -270,8 +268,9 @@ fn a_cloud_set_uri_attribute_is_downloaded() {
 
     let (tx, rx) = mpsc::channel();
     cam.vd
-        .on_change(Some("image"), move |e| {
+        .on_change("image", move |e| {
             let _ = tx.send(e.named_value().value().clone());
+            Ok(())
         })
         .unwrap();
     cloud

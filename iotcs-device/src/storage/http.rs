@@ -188,11 +188,11 @@ fn network_error(method: &str, url: &str, e: ureq::Error) -> Error {
         },
         ureq::Error::Io(io) => Error::Network {
             reason: format!("{method} {} failed", path_of(url)),
-            source: Some(Box::new(io)),
+            source: Some(std::sync::Arc::new(io)),
         },
         other => Error::Network {
             reason: format!("{method} {} failed", path_of(url)),
-            source: Some(Box::new(other)),
+            source: Some(std::sync::Arc::new(other)),
         },
     }
 }

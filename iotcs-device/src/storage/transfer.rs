@@ -431,7 +431,7 @@ fn download_once(
                 let _ = file.sync_data();
                 return Err(transient(Error::Network {
                     reason: format!("GET {url} broke off after {done} bytes"),
-                    source: Some(Box::new(e)),
+                    source: Some(Arc::new(e)),
                 }));
             }
         };
