@@ -5,6 +5,11 @@
 //! that the upload resumed (the storage service received fewer bytes than
 //! twice the file) and that the stored content is the file.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "the helpers are part of the tests: a panic is a failed test"
+)]
+
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -92,10 +97,6 @@ fn an_upload_killed_mid_way_resumes_after_reopening() {
 
 /// The child: uploads the file, printing each acknowledged segment, until
 /// killed.
-#[allow(
-    clippy::unwrap_used,
-    reason = "the child is part of the test: a panic fails it, which the parent reports"
-)]
 fn child(spec: &str) {
     let mut parts = spec.lines();
     let (Some(store), Some(path)) = (parts.next(), parts.next()) else {

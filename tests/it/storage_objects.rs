@@ -1,6 +1,11 @@
 //! Storage objects end to end: the SDK's uploads and downloads against the
 //! local cloud's storage service over TLS, checked through the admin API.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "the helpers are part of the tests: a panic is a failed test"
+)]
+
 use std::io::Write;
 use std::sync::mpsc;
 use std::time::Duration;
