@@ -23,6 +23,9 @@ use crate::util::{self, PASSPHRASE, TestCloud};
 /// A camera: a writable URI attribute and a number.
 pub(crate) const CAMERA: &str = "urn:test:storage:camera";
 
+/// The camera's custom data format: a clip (a URI field) and its length.
+pub(crate) const CLIP: &str = "urn:test:storage:camera:clip";
+
 /// An activated camera device and its virtual device.
 pub(crate) struct Camera {
     pub(crate) device: DirectlyConnectedDevice,
@@ -35,6 +38,11 @@ pub(crate) fn camera(cloud: &TestCloud, hardware_id: &str, config: Config) -> Ca
     let model = json!({"urn": CAMERA, "name": "Camera", "attributes": [
         {"name": "image", "type": "URI", "writable": true},
         {"name": "temp", "type": "NUMBER"}
+    ], "formats": [{"urn": CLIP, "name": "clip", "type": "DATA",
+        "value": {"fields": [
+            {"name": "clip", "type": "URI", "optional": false},
+            {"name": "seconds", "type": "INTEGER", "optional": false}
+        ]}}
     ]});
     cloud.admin.upload_model(&model).unwrap();
     let (_, path) = cloud.provision(hardware_id);
@@ -359,5 +367,40 @@ fn a_64_mib_upload_cut_by_a_dropped_connection_resumes() {
         .last()
         .expect("progress was reported");
     assert_eq!(last, (LEN, LEN));
+    cam.device.close().unwrap();
+}
+
+#[test]
+fn a_data_field_carries_an_object_named_without_the_endpoint_prefix() {
+    let cloud = TestCloud::start("storage-data");
+    let mut config = util::config();
+    config.media_storage.disable_storage_object_prefix = true;
+    let cam = camera(&cloud, "cam-data", config);
+    let (path, md5) = file(&cloud, "clip.mp4", 70_000);
+    let object = cam
+        .device
+        .create_storage_object("clips/clip.mp4", Some("video/mp4"))
+        .unwrap();
+    assert_eq!(object.name(), "clips/clip.mp4");
+    object.set_input_path(Some(&path)).unwrap();
+    let synced = statuses(&object);
+    cam.vd
+        .create_data(CLIP)
+        .unwrap()
+        .set("clip", &object)
+        .unwrap()
+        .set("seconds", 12)
+        .unwrap()
+        .submit()
+        .unwrap();
+    assert_eq!(util::recv(&synced), SyncStatus::InSync);
+    let data = cloud.wait_for(&cam.endpoint, MessageType::Data, 1);
+    let (format, fields) = util::data_of(&data[0]);
+    assert_eq!(format, CLIP);
+    assert!(
+        fields.contains(&("clip".to_owned(), json!(object.uri()))),
+        "{fields:?}"
+    );
+    assert_eq!(stored_md5(&cloud, "clips/clip.mp4"), md5);
     cam.device.close().unwrap();
 }
