@@ -65,7 +65,7 @@
 //! | `POST .../deviceModels/{urn}/actions/{action}` `{"value"}` or `{}` | 202 |
 //! | `GET`, `PUT`, `POST` or `DELETE` `[apps/{app}/]devices/{id}/resources/{path}` (JSON body optional) | 202; any resource, e.g. the capability resources (protocol.md §8.6), sent with that method, url `{path}` and the body (`{}` when none) |
 //! | `GET /iot/api/v2/requests/{id}[/response]` | status `RECEIVED`, `DISPATCHED`, `COMPLETED`, `FAILED`, `EXPIRED`, and the response |
-//! | `POST /iot/admin/faults` `{"status"?, "delayMs"?, "drop"?, "count"? (1), "path"?, "expireTokens"?}` | the active rules |
+//! | `POST /iot/admin/faults` `{"status"?, "delayMs"?, "drop"?, "count"? (1), "path"?, "afterBytes"?, "expireTokens"?}` | the active rules (`expireTokens` revokes access and storage tokens) |
 //! | `GET /iot/admin/faults`, `DELETE /iot/admin/faults` | the rules / clears them |
 //! | `GET /iot/admin/storage/objects?prefix=` | `{"items": [...]}`: the stored objects (`name`, `bytes`, `hash`, `content_type`, `last_modified`, `url`, `metadata`, `content_encoding`?, `manifest`?) |
 //! | `GET /iot/admin/storage/content/{name}` | the object's bytes (a manifest's: its segments'), streamed |

@@ -18,6 +18,7 @@ use iotcs_server::{AdminClient, DeviceRegistration, Server, ServerConfig};
 const USAGE: &str = "\
 iotcs-server serve --data-dir DIR [--listen 127.0.0.1:7443] [--models DIR]
                           [--admin-password P] [--ephemeral]
+                          [--storage-host HOST] [--storage-quota BYTES]
        iotcs-server provision --data-dir DIR --hardware-id ID --passphrase P --out FILE
                           [--gateway] [--icd HWID:SECRET ...] [--secret S] [--name N]
                           [--server URL] [--admin-password P]";
@@ -74,6 +75,14 @@ struct ServeArgs {
     /// Keep devices and messages in memory only.
     #[arg(long)]
     ephemeral: bool,
+    /// Host name of the storage container URL (added to the server
+    /// certificate); clients must resolve it to the listen address
+    /// [default: the listen address].
+    #[arg(long, value_name = "HOST")]
+    storage_host: Option<String>,
+    /// Most bytes the storage service keeps [default: 4 GiB].
+    #[arg(long, value_name = "BYTES")]
+    storage_quota: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -156,6 +165,12 @@ fn serve(o: ServeArgs) -> Result<(), Failure> {
     }
     if let Some(p) = o.admin_password {
         config = config.admin_password(p);
+    }
+    if let Some(host) = o.storage_host {
+        config = config.storage_host(host);
+    }
+    if let Some(quota) = o.storage_quota {
+        config = config.storage_quota(quota);
     }
     let server = Server::start(config)?;
     println!("iotcs-server listening on {}", server.url());

@@ -325,6 +325,13 @@ impl ServerHandle {
             .map_or("", |app| app.storage.container_url.as_str())
     }
 
+    /// Where the storage service keeps objects: `DATA_DIR/storage`, or for a
+    /// server without a data directory (or an ephemeral one) a temporary
+    /// directory that shutdown removes.
+    pub fn storage_dir(&self) -> Option<&Path> {
+        self.app.as_ref().map(|app| app.storage.store.root())
+    }
+
     /// The CA certificate (PEM) that signed the server certificate: the trust
     /// anchor of provisioning files.
     pub fn ca_pem(&self) -> &str {

@@ -45,8 +45,8 @@ pub(crate) fn is_storage(path: &str) -> bool {
     path == "/v1" || path.starts_with("/v1/") || path.starts_with(ADMIN_CONTENT)
 }
 
-/// What a storage request ended in: a response, or a connection to cut now
-/// (fault injection halfway through an upload).
+/// A storage response (possibly one that cuts its connection, for fault
+/// injection), or an error to answer as a JSON problem.
 type Answer = Result<Response<ResponseBody>, ApiError>;
 
 /// Handles one storage request.
@@ -202,45 +202,19 @@ async fn put(
         storage: store,
         bytes: 0,
     };
-    let cut_at = fault.as_ref().and_then(|f| f.after_bytes);
-    // A failing fault lets the rest of the body arrive (so the client reads
-    // the status rather than a broken pipe), storing none of it.
-    let mut failing = None;
-    let mut received = 0u64;
-    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
-        let frame = frame.map_err(|e| {
-            ApiError::bad_request(format!("the upload broke off after {received} bytes: {e}"))
-        })?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        store.count_received(&new.name, data.len() as u64);
-        received += data.len() as u64;
-        if let (Some(limit), Some(f)) = (cut_at, &fault)
-            && received >= limit
-            && failing.is_none()
-        {
-            log::info!("fault: upload of {} failed after {limit} bytes", new.name);
-            let e = ApiError::new(
-                f.status.unwrap_or(500),
-                "fault injected by the test (POST /iot/admin/faults)",
-            );
-            if f.drop {
-                return Ok(into_response(e.into_reply(), true));
-            }
-            failing = Some(e);
-        }
-        if failing.is_some() {
-            continue;
-        }
-        store.reserve(data.len() as u64)?;
-        reservation.bytes += data.len() as u64;
-        block_in_place(|| upload.write(&data)).map_err(|e| {
-            ApiError::internal(format!("cannot write the upload of {}: {e}", new.name))
-        })?;
-    }
-    if let Some(e) = failing {
-        return Err(e);
+    match receive(
+        store,
+        &new.name,
+        &mut body,
+        &mut upload,
+        &mut reservation,
+        fault.as_ref(),
+    )
+    .await?
+    {
+        Received::Complete => {}
+        Received::Failed(e) => return Err(e),
+        Received::Cut(e) => return Ok(into_response(e.into_reply(), true)),
     }
     let staged = block_in_place(|| upload.finish())
         .map_err(|e| ApiError::internal(format!("cannot store the upload of {}: {e}", new.name)))?;
@@ -267,6 +241,64 @@ async fn put(
             ("last-modified".into(), http_date(meta.last_modified_ms)),
         ],
     ))
+}
+
+/// How reading an upload's body ended.
+enum Received {
+    /// Every byte is in the upload.
+    Complete,
+    /// A fault failed the upload: the body was read to its end, nothing kept.
+    Failed(ApiError),
+    /// A fault cuts the connection now.
+    Cut(ApiError),
+}
+
+/// Reads an upload's body into `upload` frame by frame, counting the bytes
+/// received and taking their share of the quota; applies a fault's
+/// `afterBytes`. A failing fault lets the rest of the body arrive (so the
+/// client reads the status rather than a broken pipe), storing none of it.
+async fn receive(
+    store: &storage::Storage,
+    name: &str,
+    body: &mut Incoming,
+    upload: &mut storage::Upload,
+    reservation: &mut Reservation<'_>,
+    fault: Option<&Injected>,
+) -> Result<Received, ApiError> {
+    let mut failing = None;
+    let mut received = 0u64;
+    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await {
+        let frame = frame.map_err(|e| {
+            ApiError::bad_request(format!("the upload broke off after {received} bytes: {e}"))
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        store.count_received(name, data.len() as u64);
+        received += data.len() as u64;
+        if let Some(f) = fault
+            && f.after_bytes.is_some_and(|limit| received >= limit)
+            && failing.is_none()
+        {
+            log::info!("fault: upload of {name} failed after {received} bytes");
+            let e = ApiError::new(
+                f.status.unwrap_or(500),
+                "fault injected by the test (POST /iot/admin/faults)",
+            );
+            if f.drop {
+                return Ok(Received::Cut(e));
+            }
+            failing = Some(e);
+        }
+        if failing.is_some() {
+            continue;
+        }
+        store.reserve(data.len() as u64)?;
+        reservation.bytes += data.len() as u64;
+        block_in_place(|| upload.write(&data))
+            .map_err(|e| ApiError::internal(format!("cannot write the upload of {name}: {e}")))?;
+    }
+    Ok(failing.map_or(Received::Complete, Received::Failed))
 }
 
 /// The object's headers from the request: type, encoding, metadata, manifest.

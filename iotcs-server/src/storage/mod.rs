@@ -149,6 +149,11 @@ impl Storage {
         })
     }
 
+    /// The store's directory.
+    pub(crate) fn root(&self) -> &Path {
+        &self.settings.root
+    }
+
     fn objects_dir(&self) -> PathBuf {
         self.settings.root.join("objects")
     }

@@ -7,6 +7,7 @@ use std::io::Read;
 use std::time::Duration;
 
 use md5::{Digest, Md5};
+use rustls::pki_types::pem::PemObject;
 use serde_json::{Value, json};
 
 use iotcs_server::Fault;
@@ -184,6 +185,19 @@ fn an_object_keeps_its_bytes_type_encoding_and_metadata() {
     assert_eq!(o.metadata()["camera"], "front");
     assert_eq!(o.url(), format!("{}/{name}", t.server.storage_url()));
     assert_eq!(t.admin.storage_object_bytes(&name).unwrap(), bytes);
+
+    // An ETag sent with the upload is checked against the bytes' MD5.
+    let wrong = s.send(
+        "PUT",
+        "checked",
+        &[("ETag", &md5_hex(b"other"))],
+        Some(b"mine"),
+    );
+    assert_eq!(wrong.status, 422);
+    assert!(t.admin.storage_objects("checked").unwrap().is_empty());
+    let quoted = format!("\"{}\"", md5_hex(b"mine"));
+    s.send("PUT", "checked", &[("ETag", &quoted)], Some(b"mine"))
+        .expect(201);
 
     // A new PUT replaces it; DELETE removes it.
     s.put(&name, b"second").expect(201);
@@ -487,4 +501,67 @@ fn a_64_mib_object_is_streamed_both_ways() {
     assert_eq!(md5.finalize(), sent);
     let listed = t.admin.storage_objects("big").unwrap();
     assert_eq!(listed[0].bytes(), LEN);
+}
+
+#[test]
+fn objects_survive_a_restart_and_an_ephemeral_store_leaves_nothing() {
+    let dir = tempfile::TempDir::with_prefix("storage-restart").unwrap();
+    let config = || iotcs_server::ServerConfig::for_tests().data_dir(dir.path());
+    let server = iotcs_server::Server::start(config()).unwrap();
+    let t = TestServer {
+        admin: server.admin().unwrap(),
+        server,
+        dir: tempfile::TempDir::with_prefix("unused").unwrap(),
+    };
+    let d = t.activated("cam", &[TEMPERATURE]);
+    let s = Storage::of(&t, &d);
+    let bytes = pattern(10_000, 4);
+    s.send("PUT", "kept", &[("X-Object-Meta-K", "v")], Some(&bytes))
+        .expect(201);
+    t.server.shutdown().unwrap();
+
+    let server = iotcs_server::Server::start(config()).unwrap();
+    let admin = server.admin().unwrap();
+    assert_eq!(admin.storage_object_bytes("kept").unwrap(), bytes);
+    assert_eq!(admin.storage_objects("").unwrap()[0].metadata()["k"], "v");
+    assert!(server.storage_url().starts_with(server.url()));
+
+    assert_eq!(
+        server.storage_dir(),
+        Some(dir.path().join("storage").as_path())
+    );
+    server.shutdown().unwrap();
+
+    // An ephemeral server keeps objects in a directory of its own that is
+    // removed at shutdown.
+    let t = TestServer::with("storage-ephemeral", |c| c);
+    let d = t.activated("cam", &[TEMPERATURE]);
+    Storage::of(&t, &d).put("gone", b"x").expect(201);
+    let store = t.server.storage_dir().unwrap().to_path_buf();
+    assert!(!store.starts_with(t.dir.path()), "{}", store.display());
+    assert!(store.join("objects").read_dir().unwrap().count() == 2);
+    t.server.shutdown().unwrap();
+    assert!(!store.exists());
+}
+
+#[test]
+fn a_storage_host_name_goes_into_the_container_url() {
+    let t = TestServer::with("storage-host", |c| {
+        c.storage_host("iotcs.storage.oraclecloud.com")
+    });
+    let d = t.activated("cam", &[TEMPERATURE]);
+    let answer = d
+        .call("GET", "/iot/api/v2/provisioner/storage", None)
+        .expect(200)
+        .json();
+    let port = t.server.addr().port();
+    assert_eq!(
+        answer["storageContainerUrl"],
+        format!("https://iotcs.storage.oraclecloud.com:{port}/v1/Storage-iotcs/iotcs")
+    );
+    // The certificate names it too (re-issued by the same CA).
+    let pem = std::fs::read_to_string(t.dir.path().join("server.pem")).unwrap();
+    let der = rustls::pki_types::CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();
+    let needle = b"iotcs.storage.oraclecloud.com";
+    assert!(der.windows(needle.len()).any(|w| w == needle));
 }
