@@ -12,9 +12,9 @@ use iotcs_core::Error;
 use iotcs_core::message::Reliability;
 
 use crate::clock::ServerClock;
-use crate::messaging::hold::Holding;
+use crate::messaging::hold::{Admit, Holding};
 use crate::messaging::inbound::Inbound;
-use crate::messaging::outbox::{Outbox, Outgoing};
+use crate::messaging::outbox::{Outbox, Outgoing, Refused};
 use crate::messaging::pool::Spawner;
 
 /// What the device and its virtual devices share while the device is open.
@@ -62,17 +62,37 @@ impl DeviceContext {
     ///
     /// # Errors
     ///
-    /// As `Outbox::push`; a held message is not refused (it is checked when
-    /// released, and reported through its listener then).
+    /// As `Outbox::push`; a message to be held while `dispatcher_max_queue_size`
+    /// messages are held already is refused with [`Error::QueueFull`] (in
+    /// an [`Error::Unsent`] handing it back). A held message is checked
+    /// against the wire's limits when released, and reported through its
+    /// listener then.
     pub(crate) fn push(&self, item: Outgoing, refers_to: &[String]) -> Result<(), Error> {
         // Not held across the outbox push: a refused push may run `on_error`
         // callbacks inline (after the pool stopped), and those may `set`.
         // A source's released messages still come first: `settle_upload`
         // pushes them under the lock, which `admit` waits for.
-        let admitted = self.lock_hold().admit(item, refers_to);
+        let admitted = self
+            .lock_hold()
+            .admit(item, refers_to, self.outbox.capacity());
         match admitted {
-            Some(item) => self.outbox.push(vec![item]),
-            None => Ok(()),
+            Admit::Send(item) => self.outbox.push(vec![item]),
+            Admit::Held => Ok(()),
+            Admit::Full(item) => {
+                // As the outbox does for an overflow: the listener hears of
+                // it, the caller gets the message back.
+                let error = Error::QueueFull {
+                    capacity: self.outbox.capacity(),
+                };
+                if let Some(listener) = &item.listener {
+                    listener.failed(item.message.message_type(), &item.message.to_json(), &error);
+                }
+                Err(Refused {
+                    error,
+                    items: vec![item],
+                }
+                .into())
+            }
         }
     }
 
@@ -223,6 +243,21 @@ mod tests {
         let failures = failures.0.lock().unwrap();
         assert_eq!(failures.len(), 1);
         assert!(failures[0].contains("content sync failed"), "{failures:?}");
+    }
+
+    #[test]
+    fn a_full_hold_refuses_and_hands_the_message_back() {
+        let (context, _pool) = test_context();
+        let failures = Arc::new(Failures::default());
+        let uri = vec!["u".to_owned()];
+        context.expect_upload("u");
+        for n in 0..context.outbox.capacity() {
+            context.push(item(n as i64, &failures), &uri).unwrap();
+        }
+        let e = context.push(item(-1, &failures), &uri).unwrap_err();
+        assert!(matches!(e.unsent_reason(), Error::QueueFull { .. }), "{e}");
+        assert_eq!(e.unsent_messages().len(), 1);
+        assert_eq!(failures.0.lock().unwrap().len(), 1, "its listener heard");
     }
 
     #[test]

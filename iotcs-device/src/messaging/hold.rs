@@ -17,6 +17,17 @@ struct Parked {
     waits_for: Vec<String>,
 }
 
+/// What `Holding::admit` does with a message.
+#[derive(Debug)]
+pub(crate) enum Admit {
+    /// Nothing to wait for: to the outbox.
+    Send(Outgoing),
+    /// Held until its uploads end.
+    Held,
+    /// To be held, but the hold is full: refused.
+    Full(Outgoing),
+}
+
 /// What settling an upload releases, in each source's order.
 #[derive(Debug, Default)]
 pub(crate) struct Released {
@@ -47,8 +58,10 @@ impl Holding {
 
     /// Holds `item` if it refers to a pending upload among `refers_to` or
     /// its source has messages held already; hands it back to be sent
-    /// otherwise.
-    pub(crate) fn admit(&mut self, item: Outgoing, refers_to: &[String]) -> Option<Outgoing> {
+    /// otherwise. At most `limit` messages are held (the queue's bound:
+    /// a stalled upload must not let a chatty source fill the memory): past
+    /// it, the item comes back as [`Admit::Full`].
+    pub(crate) fn admit(&mut self, item: Outgoing, refers_to: &[String], limit: usize) -> Admit {
         let waits_for: Vec<String> = refers_to
             .iter()
             .filter(|uri| self.pending.contains_key(*uri))
@@ -57,13 +70,16 @@ impl Holding {
         let source = item.message.source();
         let behind = self.held.get(source).is_some_and(|q| !q.is_empty());
         if waits_for.is_empty() && !behind {
-            return Some(item);
+            return Admit::Send(item);
+        }
+        if self.len() >= limit {
+            return Admit::Full(item);
         }
         self.held
             .entry(source.to_owned())
             .or_default()
             .push_back(Parked { item, waits_for });
-        None
+        Admit::Held
     }
 
     /// The upload of `uri` ended, `ok` or not: releases, source by source,
@@ -132,6 +148,16 @@ mod tests {
         Outgoing::new(Message::data(source, "urn:x:attributes", [("n", n)], 0).expect("valid"))
     }
 
+    const LIMIT: usize = 100;
+
+    fn sent(admit: Admit) -> bool {
+        matches!(admit, Admit::Send(_))
+    }
+
+    fn held(admit: Admit) -> bool {
+        matches!(admit, Admit::Held)
+    }
+
     fn numbers(items: &[Outgoing]) -> Vec<String> {
         items
             .iter()
@@ -146,9 +172,9 @@ mod tests {
     #[test]
     fn a_message_without_pending_content_passes() {
         let mut hold = Holding::default();
-        assert!(hold.admit(data("A", 1), &[]).is_some());
+        assert!(sent(hold.admit(data("A", 1), &[], LIMIT)));
         assert!(
-            hold.admit(data("A", 2), &uri("u")).is_some(),
+            sent(hold.admit(data("A", 2), &uri("u"), LIMIT)),
             "u is not pending"
         );
         assert_eq!(hold.len(), 0);
@@ -158,26 +184,26 @@ mod tests {
     fn a_message_waits_for_its_upload_and_its_source_keeps_order_behind_it() {
         let mut hold = Holding::default();
         hold.expect("u");
-        assert!(hold.admit(data("A", 1), &uri("u")).is_none());
+        assert!(held(hold.admit(data("A", 1), &uri("u"), LIMIT)));
         assert!(
-            hold.admit(data("A", 2), &[]).is_none(),
+            held(hold.admit(data("A", 2), &[], LIMIT)),
             "behind the held one"
         );
         assert!(
-            hold.admit(data("B", 3), &[]).is_some(),
+            sent(hold.admit(data("B", 3), &[], LIMIT)),
             "other sources go on"
         );
         assert_eq!(hold.len(), 2);
         let released = hold.settle("u", true);
         assert!(released.failed.is_empty());
-        let sent: Vec<String> = released.send.iter().map(|i| i.message.to_json()).collect();
-        assert_eq!(sent.len(), 2);
+        let out: Vec<String> = released.send.iter().map(|i| i.message.to_json()).collect();
+        assert_eq!(out.len(), 2);
         assert!(
-            sent[0].contains("\"n\":1") && sent[1].contains("\"n\":2"),
-            "{sent:?}"
+            out[0].contains("\"n\":1") && out[1].contains("\"n\":2"),
+            "{out:?}"
         );
         assert_eq!(hold.len(), 0);
-        assert!(hold.admit(data("A", 4), &uri("u")).is_some(), "settled");
+        assert!(sent(hold.admit(data("A", 4), &uri("u"), LIMIT)), "settled");
     }
 
     #[test]
@@ -185,9 +211,9 @@ mod tests {
         let mut hold = Holding::default();
         hold.expect("u");
         hold.expect("v");
-        assert!(hold.admit(data("A", 1), &uri("u")).is_none());
-        assert!(hold.admit(data("A", 2), &uri("v")).is_none());
-        assert!(hold.admit(data("A", 3), &[]).is_none());
+        assert!(held(hold.admit(data("A", 1), &uri("u"), LIMIT)));
+        assert!(held(hold.admit(data("A", 2), &uri("v"), LIMIT)));
+        assert!(held(hold.admit(data("A", 3), &[], LIMIT)));
         let released = hold.settle("u", false);
         assert_eq!(released.failed.len(), 1);
         assert_eq!(released.failed[0].1, "u");
@@ -202,21 +228,35 @@ mod tests {
         let mut hold = Holding::default();
         hold.expect("u");
         hold.expect("u");
-        assert!(hold.admit(data("A", 1), &uri("u")).is_none());
+        assert!(held(hold.admit(data("A", 1), &uri("u"), LIMIT)));
         assert!(hold.settle("u", true).send.is_empty());
         assert_eq!(hold.settle("u", true).send.len(), 1);
+    }
+
+    #[test]
+    fn the_hold_is_bounded() {
+        let mut hold = Holding::default();
+        hold.expect("u");
+        assert!(held(hold.admit(data("A", 1), &uri("u"), 2)));
+        assert!(held(hold.admit(data("A", 2), &[], 2)));
+        assert!(matches!(hold.admit(data("A", 3), &[], 2), Admit::Full(_)));
+        assert!(
+            sent(hold.admit(data("B", 4), &[], 2)),
+            "not held: not bounded"
+        );
+        assert_eq!(hold.len(), 2);
     }
 
     #[test]
     fn close_drains_every_held_message() {
         let mut hold = Holding::default();
         hold.expect("u");
-        assert!(hold.admit(data("A", 1), &uri("u")).is_none());
-        assert!(hold.admit(data("B", 2), &uri("u")).is_none());
+        assert!(held(hold.admit(data("A", 1), &uri("u"), LIMIT)));
+        assert!(held(hold.admit(data("B", 2), &uri("u"), LIMIT)));
         assert_eq!(hold.drain().len(), 2);
         assert_eq!(hold.len(), 0);
         assert!(
-            hold.admit(data("A", 3), &uri("u")).is_some(),
+            sent(hold.admit(data("A", 3), &uri("u"), LIMIT)),
             "nothing pending"
         );
     }
