@@ -159,8 +159,10 @@
 //! is held until the object is `IN_SYNC`; the source's later messages wait
 //! behind it, other sources do not. A failed upload reports "content sync
 //! failed" to `on_error` and `SYNC_FAILED` to `on_sync`, and the messages
-//! behind it go on. A URI the cloud sets is turned into an object to
-//! download by [`VirtualDevice::storage_object`].
+//! behind it go on. When the cloud sets a URI attribute to a storage
+//! object, the device describes it (`HEAD`) before the change callbacks run;
+//! [`VirtualDevice::storage_object`] hands it over to be downloaded (any
+//! other URI is an [`ExternalObject`]).
 //!
 //! Transfers stream through 64 KiB buffers (memory does not grow with the
 //! file) and check the MD5 against the `ETag`. Uploads above 8 MiB go in

@@ -278,6 +278,9 @@ fn a_cloud_set_uri_attribute_is_downloaded() {
     let uploaded = statuses(&upload);
     upload.sync().unwrap();
     assert_eq!(util::recv(&uploaded), SyncStatus::InSync);
+    let name = upload.name().to_owned();
+    // Forgotten by the device: what it learns now comes from the cloud.
+    drop(upload);
 
     let (tx, rx) = mpsc::channel();
     cam.vd
@@ -288,11 +291,17 @@ fn a_cloud_set_uri_attribute_is_downloaded() {
         .unwrap();
     cloud
         .admin
-        .set_attribute_to_storage_object(&cam.endpoint, CAMERA, "image", upload.name())
+        .set_attribute_to_storage_object(&cam.endpoint, CAMERA, "image", &name)
         .unwrap();
     let Value::Uri(uri) = util::recv(&rx) else {
         panic!("not a URI");
     };
+    // The device described the object before the callback ran: with the
+    // storage cloud failing now, it is still handed over.
+    cloud
+        .admin
+        .inject_fault(&Fault::status(500).times(10).on_path(&storage_path(&cloud)))
+        .unwrap();
     let object = cam
         .vd
         .storage_object(&uri)
@@ -300,6 +309,7 @@ fn a_cloud_set_uri_attribute_is_downloaded() {
         .expect("a storage object");
     assert_eq!(object.length(), Some(300_000));
     assert_eq!(object.content_type(), "application/x-fw");
+    cloud.admin.clear_faults().unwrap();
     let out = cloud.dir.path().join("downloads/firmware.bin");
     object.set_output_path(Some(&out)).unwrap();
     let downloaded = statuses(&object);

@@ -43,6 +43,29 @@ pub(crate) fn uploads_for(
     Ok(uris)
 }
 
+/// Describes (`HEAD`) the storage objects among `values`, which the cloud
+/// set, and keeps each as its attribute's latest object, so that
+/// [`VirtualDevice::storage_object`] hands it to the change callback
+/// without asking the storage cloud again. A failure is logged: the callback
+/// still gets the URI, and `storage_object` asks again.
+pub(crate) fn describe_remote(device: &VirtualDevice, values: &[(String, Value)]) {
+    let Some(hub) = device.storage() else {
+        return;
+    };
+    for (name, value) in values {
+        let Value::Uri(uri) = value else {
+            continue;
+        };
+        if !hub.is_storage_uri(uri) {
+            continue;
+        }
+        match hub.open(uri) {
+            Ok(object) => hub.pin(device.endpoint_id(), name, object),
+            Err(e) => log::warn!("cannot describe the storage object {uri} of {name}: {e}"),
+        }
+    }
+}
+
 fn hub_of(device: &VirtualDevice) -> Result<Arc<Hub>, Error> {
     device.storage().ok_or(Error::Closed)
 }
@@ -66,10 +89,12 @@ impl VirtualDevice {
 
     /// The storage object a URI value names, to download: `None` when `uri`
     /// is not in the storage cloud (then it is an [`crate::ExternalObject`]).
-    /// For a value the cloud set, call it in the `on_change` callback: the
-    /// object is described with a `HEAD` (length, type, encoding, date,
-    /// metadata); set its output path and `sync` to download it. The
-    /// reference hands the callback a `StorageObject` directly.
+    /// When the cloud sets a URI attribute to a storage object, the device
+    /// describes it with a `HEAD` (length, type, encoding, date, metadata)
+    /// before the `on_change` callbacks run, and this returns that object
+    /// without asking again; set its output path and `sync` to download it.
+    /// (The reference hands the callback the `StorageObject` as the value;
+    /// here the value stays a URI and this is the step from it.)
     ///
     /// # Errors
     ///

@@ -56,6 +56,9 @@ pub(crate) struct Hub {
     host_name: String,
     /// Objects by URI, so that a message's URI value finds its object.
     objects: Mutex<HashMap<String, Weak<crate::storage::object::Shared>>>,
+    /// The latest object the cloud set each attribute to, by
+    /// `endpoint/attribute`, kept alive until the next one.
+    pinned: Mutex<HashMap<String, StorageObject>>,
     /// Dropped at close: the thread sees a disconnected inbox.
     jobs: Mutex<Option<Sender<Job>>>,
     worker: Mutex<Option<Worker<()>>>,
@@ -103,6 +106,7 @@ impl Hub {
             prefix_disabled: media.disable_storage_object_prefix,
             host_name: media.storage_connection_host_name.clone(),
             objects: Mutex::default(),
+            pinned: Mutex::default(),
             jobs: Mutex::new(Some(jobs)),
             worker: Mutex::new(Some(worker)),
         }))
@@ -175,6 +179,15 @@ impl Hub {
             .get(uri)
             .and_then(Weak::upgrade)
             .map(StorageObject::from_shared)
+    }
+
+    /// Keeps `object` as the latest the cloud set `attribute` of
+    /// `endpoint_id` to (replacing the one before).
+    pub(crate) fn pin(&self, endpoint_id: &str, attribute: &str, object: StorageObject) {
+        self.pinned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(format!("{endpoint_id}/{attribute}"), object);
     }
 
     fn remember(&self, object: &StorageObject) {
