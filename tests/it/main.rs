@@ -80,7 +80,7 @@ mod state_location;
 // before its message, a failed upload that blocks nothing, a refused storage
 // token, a download through a cloud-set URI attribute, a 64 MiB upload cut
 // by a dropped connection that resumes, a custom data field carrying an
-// object named without the endpoint prefix.
+// object named without the endpoint prefix, close interrupting a transfer.
 mod storage_objects;
 // A segmented upload through SIGKILL: a child killed mid-upload, the device
 // reopened, the upload resumed from its last acknowledged segment.

@@ -414,3 +414,38 @@ fn a_data_field_carries_an_object_named_without_the_endpoint_prefix() {
     assert_eq!(stored_md5(&cloud, "clips/clip.mp4"), md5);
     cam.device.close().unwrap();
 }
+
+#[test]
+fn close_interrupts_a_transfer_and_leaves_it_to_resume() {
+    let cloud = TestCloud::start("storage-close");
+    let cam = camera(&cloud, "cam-close", util::config());
+    let (path, _) = file(&cloud, "slow.bin", 100_000);
+    let object = cam.device.create_storage_object("slow.bin", None).unwrap();
+    object.set_input_path(Some(&path)).unwrap();
+    let synced = statuses(&object);
+    // The storage cloud sits on the upload far longer than close may take.
+    cloud
+        .admin
+        .inject_fault(&Fault::delay(Duration::from_secs(60)).on_path(&storage_path(&cloud)))
+        .unwrap();
+    cam.vd.set("image", &object).unwrap();
+    assert_eq!(object.sync_status(), SyncStatus::SyncPending);
+    let (errors, error_rx) = mpsc::channel();
+    cam.vd.on_error_any(move |e| {
+        let _ = errors.send(e.message().to_owned());
+    });
+    // The transfer thread is interrupted and joined; the held message is
+    // reported, not lost silently.
+    cam.device.close().unwrap();
+    assert_eq!(object.sync_status(), SyncStatus::NotInSync, "to resume");
+    let error = util::recv(&error_rx);
+    assert!(
+        error.contains("content sync failed") || error.contains("closed"),
+        "{error}"
+    );
+    assert!(
+        synced.try_recv().is_err(),
+        "no sync outcome: it did not end"
+    );
+    assert!(matches!(object.sync(), Err(iotcs_device::Error::Closed)));
+}
