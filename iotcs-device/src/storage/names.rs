@@ -109,7 +109,8 @@ pub(crate) fn iso_date(http_date: &str) -> Option<String> {
     let [h, m, s] = hms.as_slice() else {
         return None;
     };
-    if !(1..=31).contains(&day) || *h > 23 || *m > 59 || *s > 60 {
+    // Bounded so that no answer can overflow the arithmetic below.
+    if !(1..=9999).contains(&year) || !(1..=31).contains(&day) || *h > 23 || *m > 59 || *s > 60 {
         return None;
     }
     let days = days_from_civil(year, month, day);
@@ -180,5 +181,10 @@ mod tests {
         );
         assert_eq!(iso_date("yesterday"), None);
         assert_eq!(iso_date("Sun, 32 Nov 1994 08:49:37 GMT"), None);
+        assert_eq!(iso_date("Sun, 06 Nov 99999999999999999 08:49:37 GMT"), None);
+        assert_eq!(
+            iso_date("Sun, 06 Nov 1994 99999999999999999999:00:00 GMT"),
+            None
+        );
     }
 }

@@ -283,6 +283,7 @@ fn resume(
     let recorded = std::fs::read(&record)
         .ok()
         .and_then(|bytes| serde_json::from_slice::<UploadProgress>(&bytes).ok())
+        .filter(|p| p.segment_size == plan.segment_size())
         .filter(|p| p.resume_at(name, source, length, modified).is_some());
     match recorded {
         Some(progress) => {
