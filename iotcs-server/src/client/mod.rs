@@ -2,6 +2,7 @@
 //! examples and `iotcs-server provision`. It trusts only the server's CA.
 //! The values it sends and returns are in `types`.
 
+mod policies;
 mod storage;
 mod types;
 
@@ -17,6 +18,7 @@ use ureq::tls::{Certificate, RootCerts, TlsConfig};
 use crate::http::percent_encode;
 use crate::state::RequestStatus;
 
+pub use policies::PolicyInfo;
 pub use storage::StorageObjectInfo;
 pub use types::{
     DeviceInfo, DeviceRegistration, Fault, MessageFilter, ReceivedMessage, RequestInfo,
@@ -143,6 +145,11 @@ impl AdminClient {
             ("POST", Some(b)) => self
                 .agent
                 .post(&url)
+                .header("Authorization", auth)
+                .send_json(b),
+            ("PATCH", Some(b)) => self
+                .agent
+                .patch(&url)
                 .header("Authorization", auth)
                 .send_json(b),
             _ => self
