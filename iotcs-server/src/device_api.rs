@@ -27,7 +27,11 @@ pub(crate) async fn route(app: &Arc<App>, req: &Req) -> Result<Reply, ApiError> 
     let m = req.method.as_str();
     // The endpoints the SDK calls, spelled once in iotcs-core.
     if let Some(endpoint) = Endpoint::from_segments(&s) {
-        only(m, endpoint.method(), req)?;
+        // The storage provisioner checks the bearer before the method: a
+        // JS device's first, token-less call must get its 401 (see below).
+        if endpoint != Endpoint::ProvisionerStorage {
+            only(m, endpoint.method(), req)?;
+        }
         return match endpoint {
             Endpoint::Token => token(app, req),
             Endpoint::ActivationPolicy => policy(app, req),
@@ -45,6 +49,7 @@ pub(crate) async fn route(app: &Arc<App>, req: &Req) -> Result<Reply, ApiError> 
             Endpoint::DevicePolicyDevices(urn, id) => {
                 device_policies::devices(app, req, &device_auth(app, req)?, urn, id)
             }
+            Endpoint::ProvisionerStorage => storage_authorization(app, req),
         };
     }
     match s.as_slice() {
@@ -52,7 +57,6 @@ pub(crate) async fn route(app: &Arc<App>, req: &Req) -> Result<Reply, ApiError> 
             200,
             &json!({"items": [{"version": "v2", "isLatest": true}]}),
         )),
-        ["iot", "api", "v2", "provisioner", "storage"] => storage_authorization(app, req),
         _ => Err(ApiError::not_found(format!("no resource {}", req.path))),
     }
 }
