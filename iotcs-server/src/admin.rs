@@ -39,6 +39,10 @@ pub(crate) fn route(app: &App, req: &Req) -> Result<Reply, ApiError> {
             let d = state.device(id).ok_or_else(|| no_device(id))?;
             Ok(Reply::json(200, &d.to_admin_json()))
         }
+        ("DELETE", ["iot", "api", "v2", "devices", id]) => {
+            let deleted = app.state().delete_device(id)?;
+            Ok(Reply::json(200, &json!({"deleted": deleted})))
+        }
         ("POST", ["iot", "api", "v2", "devices", id, "provisioningFile"]) => {
             provisioning_file(app, req, id)
         }
@@ -97,8 +101,29 @@ pub(crate) fn route(app: &App, req: &Req) -> Result<Reply, ApiError> {
     }
 }
 
+/// Whether the request names an admin resource (whatever its credentials).
+pub(crate) fn is_admin_resource(req: &Req) -> bool {
+    let segs = req.segments();
+    let s: Vec<&str> = segs.iter().map(String::as_str).collect();
+    matches!(
+        (req.method.as_str(), s.as_slice()),
+        (_, ["iot", "admin", ..])
+            | (
+                _,
+                [
+                    "iot",
+                    "api",
+                    "v2",
+                    "devices" | "requests" | "apps" | "deviceModels",
+                    ..
+                ]
+            )
+            | ("GET", ["iot", "api", "v2", "messages"])
+    )
+}
+
 /// Checks `Authorization: Basic base64(admin:PASSWORD)`.
-fn check_credentials(app: &App, req: &Req) -> Result<(), ApiError> {
+pub(crate) fn check_credentials(app: &App, req: &Req) -> Result<(), ApiError> {
     let refuse = |why: &str| {
         ApiError::unauthorized(format!("admin credentials required: {why}")).with_header(
             "www-authenticate",

@@ -101,6 +101,7 @@ mod admin;
 mod app;
 mod client;
 mod config;
+mod console;
 mod device_api;
 mod faults;
 mod files;

@@ -18,5 +18,6 @@ mod persistence; // a restart keeps devices, keys, messages, requests and the CA
 mod rejections; // every rejection path, answered with the right status, nothing stored
 mod resources; // requests to any device resource (capabilities): method, url, body, refusals
 mod robustness; // garbage requests never crash the server or change its state
+mod slips; // issue 14: 401 for admin routes, 413 with a body, integers sent as floats
 mod startup; // certificates, server.json, trust, shutdown releasing long polls
 mod util;
