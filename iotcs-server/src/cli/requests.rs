@@ -71,7 +71,7 @@ fn find(
         }
     }
     Err(Failure(format!(
-        "none of {}'s models ({}) has {} {name:?}",
+        "{}'s models ({}) have no {} {name:?}",
         d.hardware_id(),
         d.device_models().join(", "),
         list.trim_end_matches('s')

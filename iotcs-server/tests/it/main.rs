@@ -13,6 +13,7 @@ mod cli; // the `iotcs-server` binary: --help, provision against a running serve
 mod delivery; // acceptBytes, exactly-once delivery, long polls, resends, expiry
 mod faults; // injected statuses, delays, dropped connections, expired tokens
 mod gateway; // indirect activation (HMAC, unsigned, restricted) and messages for ICDs
+mod inspect; // the inspection commands: devices, messages, set, invoke, faults, reset
 mod lifecycle; // provision -> token -> policy -> activation -> messages -> request -> response
 mod persistence; // a restart keeps devices, keys, messages, requests and the CA
 mod rejections; // every rejection path, answered with the right status, nothing stored
