@@ -3,7 +3,7 @@
 // browser already holds for this origin. No framework, no build step.
 "use strict";
 
-const state = { devices: [], selected: null, lastSeq: 0 };
+const state = { devices: [], devicesKey: "", selected: null, lastSeq: 0 };
 
 function el(tag, attrs, ...children) {
   const e = document.createElement(tag);
@@ -14,7 +14,11 @@ function el(tag, attrs, ...children) {
   return e;
 }
 
-async function getJson(url, options) {
+async function getJson(path, options) {
+  // Against the origin, never the page's URL: a page opened as
+  // https://admin:PASSWORD@host/console would make every relative URL carry
+  // the credentials, which fetch refuses; the browser sends them anyway.
+  const url = new URL(path, window.location.origin);
   const r = await fetch(url, Object.assign({ credentials: "same-origin" }, options || {}));
   const text = await r.text();
   let body = null;
@@ -26,7 +30,13 @@ async function getJson(url, options) {
 function setStatus(text) { document.getElementById("status").textContent = text; }
 
 async function refreshDevices() {
-  state.devices = (await getJson("/console/api/devices")).items;
+  const devices = (await getJson("/console/api/devices")).items;
+  // Re-rendered only when something changed, so rows stay put under the
+  // pointer (and under a click) while nothing happens.
+  const key = JSON.stringify(devices);
+  if (key === state.devicesKey) return;
+  state.devicesKey = key;
+  state.devices = devices;
   const body = document.querySelector("#devices tbody");
   body.replaceChildren(...state.devices.map(d => {
     const family = d.gateway ? "via " + d.gateway : d.icds.join(", ");
@@ -129,6 +139,17 @@ async function send(what, method, path, body) {
   }
 }
 
+// A payload as a person reads it: request and response bodies (base64 on
+// the wire) decoded when they are text, long ones cut.
+function readable(payload) {
+  const shown = Object.assign({}, payload);
+  if (typeof shown.body === "string") {
+    try { shown.body = atob(shown.body); } catch (_) { /* not base64: as is */ }
+  }
+  const text = JSON.stringify(shown);
+  return text.length > 400 ? text.slice(0, 400) + "…" : text;
+}
+
 async function refreshFeed() {
   const page = await getJson("/console/api/messages?after=" + state.lastSeq);
   const feed = document.getElementById("feed");
@@ -137,7 +158,7 @@ async function refreshFeed() {
     feed.prepend(el("li", { class: "message", "data-type": m.type, "data-hardware-id": m.hardwareId },
       el("span", { class: "type" }, m.type), " ", m.direction === "FROM_DEVICE" ? "from " : "to ",
       el("b", {}, m.hardwareId), " at " + time,
-      el("code", { class: "payload" }, JSON.stringify(m.payload))));
+      el("code", { class: "payload" }, readable(m.payload))));
     state.lastSeq = Math.max(state.lastSeq, m.seq);
   }
   while (feed.children.length > 500) feed.lastChild.remove();
