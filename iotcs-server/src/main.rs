@@ -56,8 +56,9 @@ enum Command {
     ///
     /// On first start it creates a CA and a server certificate (DIR/ca.pem, DIR/server.pem) and an admin
     /// password (DIR/admin-password); it writes DIR/server.json with its URL
-    /// and prints 'iotcs-server listening on https://HOST:PORT'. Stop it with
-    /// Ctrl-C.
+    /// and prints 'iotcs-server listening on https://HOST:PORT'. The web
+    /// console is https://HOST:PORT/console (user admin, the admin password).
+    /// Stop it with Ctrl-C.
     Serve(ServeArgs),
     /// Registers a device and writes its provisioning file.
     ///

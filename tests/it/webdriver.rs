@@ -4,6 +4,11 @@
 //! text, take a screenshot. No WebDriver crate: these few calls are the
 //! whole need.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a harness failure is a failed test, which is what a panic reports"
+)]
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
