@@ -164,18 +164,19 @@ async fn respond(app: &Arc<App>, req: &Req) -> (Reply, bool) {
         }
     }
     let reply = result.unwrap_or_else(|e| {
+        let who = device_name(&app.state(), &req.headers);
         if matches!(e.status, 401 | 403) {
             log::warn!(
-                "rejected {} {} from {}: {}",
+                "rejected {} {} from {}{who}: {}",
                 req.method,
                 req.path,
                 req.peer,
                 e
             );
         } else if e.status >= 500 {
-            log::error!("{} {} failed: {}", req.method, req.path, e);
+            log::error!("{} {}{who} failed: {}", req.method, req.path, e);
         } else {
-            log::info!("refused {} {}: {}", req.method, req.path, e);
+            log::info!("refused {} {}{who}: {}", req.method, req.path, e);
         }
         e.into_reply()
     });

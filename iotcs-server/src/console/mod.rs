@@ -98,7 +98,11 @@ fn devices(state: &State) -> Value {
 fn last_reported(state: &State) -> HashMap<&str, Map<String, Value>> {
     let mut out: HashMap<&str, Map<String, Value>> = HashMap::new();
     for m in state.stored_messages() {
-        if m.message_type != "DATA" || m.direction != "FROM_DEVICE" {
+        // The text test skips parsing every message but attribute reports.
+        if m.message_type != "DATA"
+            || m.direction != "FROM_DEVICE"
+            || !m.json.get().contains(":attributes\"")
+        {
             continue;
         }
         let Ok(Value::Object(message)) = serde_json::from_str::<Value>(m.json.get()) else {
@@ -181,5 +185,32 @@ mod tests {
         let rest = messages(&s, first);
         assert_eq!(rest["items"].as_array().unwrap().len(), 1);
         assert_eq!(rest["items"][0]["payload"]["data"]["temp"], 2.5);
+        assert!(
+            messages(&s, first + 1)["items"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_gateway_lists_its_devices_and_they_name_it() {
+        let mut s = state();
+        let gateway = Registration {
+            hardware_id: "gw".into(),
+            gateway: true,
+            icds: vec![("sensor-1".into(), Some(b"secret".to_vec()))],
+            ..Registration::default()
+        };
+        s.register(gateway, 1).unwrap();
+        let all = devices(&s);
+        let gw = all["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["hardwareId"] == "gw")
+            .unwrap();
+        assert_eq!(gw["icds"], json!(["sensor-1"]));
+        assert_eq!(gw["type"], "GATEWAY");
     }
 }
