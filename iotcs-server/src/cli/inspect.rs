@@ -76,6 +76,9 @@ pub(crate) fn messages(c: &Connect, o: &Output, a: &MessagesArgs) -> Result<(), 
         print_json(&Value::Array(items));
         return Ok(());
     }
+    if last.is_empty() && !o.json {
+        eprintln!("no messages yet{}", if a.follow { "; waiting" } else { "" });
+    }
     let mut printer = Printer {
         json: o.json,
         header_done: false,

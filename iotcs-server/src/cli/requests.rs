@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 use iotcs_core::Error;
-use iotcs_server::{AdminClient, DeviceInfo, RequestStatus};
+use iotcs_server::{AdminClient, DeviceInfo, DeviceState, RequestStatus};
 use serde_json::{Value, json};
 
 use super::{Connect, Failure, Output, connect, device, print_json};
@@ -61,6 +61,14 @@ fn find(
     list: &str,
     name: &str,
 ) -> Result<(String, Value), Failure> {
+    if d.state() != DeviceState::Activated {
+        return Err(Failure(format!(
+            "{} is {}, not activated: requests go to activated devices (their models come with \
+             activation)",
+            d.hardware_id(),
+            d.state().as_str()
+        )));
+    }
     for urn in d.device_models() {
         let Some(model) = admin.model(urn)? else {
             continue;

@@ -170,6 +170,9 @@ fn set_and_invoke_send_typed_requests_and_print_their_fate() {
     );
     let wrong = failed(&t, &["set", "hygro", "colour=red"]);
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("have no attribute \"colour\""));
+    t.device("not-yet");
+    let inactive = failed(&t, &["invoke", "not-yet", "calibrate"]);
+    assert!(String::from_utf8_lossy(&inactive.stderr).contains("not activated"));
     let read_only = failed(&t, &["set", "hygro", "humidity=3"]);
     assert!(String::from_utf8_lossy(&read_only.stderr).contains("400"));
 }
