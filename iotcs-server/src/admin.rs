@@ -20,6 +20,7 @@ const MAX_LIMIT: usize = 10_000;
 /// Routes an admin request (after checking the credentials).
 pub(crate) fn route(app: &App, req: &Req) -> Result<Reply, ApiError> {
     check_credentials(app, req)?;
+    check_same_origin(req)?;
     let segs = req.segments();
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
     let m = req.method.as_str();
@@ -98,6 +99,28 @@ pub(crate) fn route(app: &App, req: &Req) -> Result<Reply, ApiError> {
             "no admin resource {} {}",
             m, req.path
         ))),
+    }
+}
+
+/// Refuses an admin request a browser sent from another site's page: once
+/// someone has logged in to the console, the browser attaches the Basic
+/// credentials to any request to this origin, including a form another
+/// page posts. Browsers name the page's origin in `Origin` on such
+/// requests; programs (curl, `AdminClient`) send none.
+pub(crate) fn check_same_origin(req: &Req) -> Result<(), ApiError> {
+    let Some(origin) = req.header("origin") else {
+        return Ok(());
+    };
+    let same = origin.strip_prefix("https://").is_some_and(|o| {
+        req.header("host")
+            .is_some_and(|h| h.eq_ignore_ascii_case(o))
+    });
+    if same {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!(
+            "admin requests from the page of another origin ({origin}) are refused"
+        )))
     }
 }
 

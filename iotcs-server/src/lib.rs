@@ -83,7 +83,10 @@
 //! a writable attribute or invoke an action and follow the request to its
 //! fate. Plain HTML, CSS and JavaScript inside the binary. The page reads
 //! `GET /console/api/devices` and `GET /console/api/messages?after=SEQ`;
-//! these shapes are the page's, not an API.
+//! these shapes are the page's, not an API. An admin or console request
+//! whose `Origin` header names another origin is refused (403): a browser
+//! holding the console's credentials would otherwise send them with another
+//! site's forms.
 //!
 //! # The command line
 //!

@@ -31,6 +31,7 @@ pub(crate) fn is_console(req: &Req) -> bool {
 /// Routes a console request (after checking the admin credentials).
 pub(crate) fn route(app: &App, req: &Req) -> Result<Reply, ApiError> {
     admin::check_credentials(app, req)?;
+    admin::check_same_origin(req)?;
     let text = |content_type, body: &str| Ok(Reply::bytes(200, content_type, body.into()));
     match (req.method.as_str(), req.path.as_str()) {
         ("GET", "/console" | "/console/") => text("text/html; charset=utf-8", INDEX_HTML),

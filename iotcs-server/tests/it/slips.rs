@@ -100,3 +100,48 @@ fn integers_and_datetimes_sent_as_floats_are_stored_as_integers() {
     assert_eq!(data(1)["startTime"], 1_700_000_000_000_i64);
     assert_eq!(data(1)["temp"], 20.5, "NUMBER values stay as they were");
 }
+
+#[test]
+fn admin_requests_from_another_sites_page_are_refused() {
+    let t = TestServer::start("origin");
+    let http = t.http();
+    let basic = format!(
+        "Basic {}",
+        iotcs_core::__private::encoding::base64_encode(
+            format!("admin:{}", t.server.admin_password()).as_bytes()
+        )
+    );
+    let host = t.server.url().trim_start_matches("https://").to_owned();
+    let own = format!("https://{host}");
+    let body = br#"{"hardwareId": "planted"}"#;
+    for path in ["/iot/api/v2/devices", "/console/api/devices"] {
+        let method = if path.starts_with("/console") {
+            "GET"
+        } else {
+            "POST"
+        };
+        let r = http.send(
+            method,
+            path,
+            &[
+                ("Authorization", &basic),
+                ("Origin", "https://evil.example"),
+            ],
+            Some(body),
+        );
+        assert_eq!(r.status, 403, "{path}");
+    }
+    assert!(t.admin.device_by_hardware_id("planted").unwrap().is_none());
+    // The console's own page, and programs that send no Origin, pass.
+    http.send(
+        "POST",
+        "/iot/api/v2/devices",
+        &[
+            ("Authorization", &basic),
+            ("Origin", &own),
+            ("Content-Type", "application/json"),
+        ],
+        Some(body),
+    )
+    .expect(201);
+}
