@@ -36,7 +36,7 @@ const AFTER_HELP: &str = "\
 Logging: RUST_LOG=debug (one line per request), RUST_LOG=info (default); protocol
 dumps and credentials are never logged.";
 
-/// The local Oracle IoT Cloud Service, and its provisioning tool.
+/// The local Oracle IoT Cloud Service, its provisioning tool and its inspection commands.
 #[derive(Parser, Debug)]
 #[command(
     name = "iotcs-server",
