@@ -12,6 +12,7 @@
 use std::sync::mpsc;
 
 use iotcs_core::message::MessageType;
+use iotcs_server::DeviceRegistration;
 
 use crate::util::{self, PATIENCE, TestCloud};
 use crate::webdriver::{Browser, find_browser};
@@ -39,6 +40,10 @@ fn the_console_shows_messages_live_and_sets_an_attribute() {
     })
     .unwrap();
     cloud.wait_for(&t.endpoint, MessageType::ResourcesReport, 1);
+    let gateway = DeviceRegistration::new("porch-gateway")
+        .gateway(true)
+        .icd("porch-light", Some(b"light-secret"));
+    cloud.admin.register_device(&gateway).unwrap();
 
     let browser = Browser::start(&chromium, &chromedriver, PATIENCE);
     let address = cloud.server.addr();
@@ -49,6 +54,11 @@ fn the_console_shows_messages_live_and_sets_an_attribute() {
     let row_css = "#devices tr[data-hardware-id='console-thermostat']";
     let row = browser.wait_for(row_css, PATIENCE);
     assert!(browser.text(&row).contains("ACTIVATED"));
+    let gateway = browser.wait_for("#devices tr[data-hardware-id='porch-gateway']", PATIENCE);
+    assert!(
+        browser.text(&gateway).contains("porch-light"),
+        "a gateway lists its devices"
+    );
 
     // A reading sent after the page loaded appears in the feed by itself.
     t.vd.set("temp", 21.75).unwrap();

@@ -93,7 +93,7 @@ impl Browser {
             "--disable-background-networking".to_owned(),
             "--disable-component-update".to_owned(),
             "--disable-sync".to_owned(),
-            "--window-size=1400,900".to_owned(),
+            "--window-size=1400,1000".to_owned(),
             format!("--user-data-dir={}", browser._profile.path().display()),
         ];
         // acceptInsecureCerts: the cloud's CA is made fresh for each test
