@@ -24,6 +24,7 @@ const MAX_LIMIT: usize = 10_000;
 // table here, and each arm only calls its handler.
 pub(crate) fn route(app: &App, req: &Req) -> Result<Reply, ApiError> {
     check_credentials(app, req)?;
+    check_same_origin(req)?;
     let segs = req.segments();
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
     let m = req.method.as_str();
@@ -43,6 +44,10 @@ pub(crate) fn route(app: &App, req: &Req) -> Result<Reply, ApiError> {
             let state = app.state();
             let d = state.device(id).ok_or_else(|| no_device(id))?;
             Ok(Reply::json(200, &d.to_admin_json()))
+        }
+        ("DELETE", ["iot", "api", "v2", "devices", id]) => {
+            let deleted = app.state().delete_device(id)?;
+            Ok(Reply::json(200, &json!({"deleted": deleted})))
         }
         ("POST", ["iot", "api", "v2", "devices", id, "provisioningFile"]) => {
             provisioning_file(app, req, id)
@@ -114,8 +119,51 @@ pub(crate) fn route(app: &App, req: &Req) -> Result<Reply, ApiError> {
     }
 }
 
+/// Refuses an admin request a browser sent from another site's page: once
+/// someone has logged in to the console, the browser attaches the Basic
+/// credentials to any request to this origin, including a form another
+/// page posts. Browsers name the page's origin in `Origin` on such
+/// requests; programs (curl, `AdminClient`) send none.
+pub(crate) fn check_same_origin(req: &Req) -> Result<(), ApiError> {
+    let Some(origin) = req.header("origin") else {
+        return Ok(());
+    };
+    let same = origin.strip_prefix("https://").is_some_and(|o| {
+        req.header("host")
+            .is_some_and(|h| h.eq_ignore_ascii_case(o))
+    });
+    if same {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!(
+            "admin requests from the page of another origin ({origin}) are refused"
+        )))
+    }
+}
+
+/// Whether the request names an admin resource (whatever its credentials).
+pub(crate) fn is_admin_resource(req: &Req) -> bool {
+    let segs = req.segments();
+    let s: Vec<&str> = segs.iter().map(String::as_str).collect();
+    matches!(
+        (req.method.as_str(), s.as_slice()),
+        (_, ["iot", "admin", ..])
+            | (
+                _,
+                [
+                    "iot",
+                    "api",
+                    "v2",
+                    "devices" | "requests" | "apps" | "deviceModels",
+                    ..
+                ]
+            )
+            | ("GET", ["iot", "api", "v2", "messages"])
+    )
+}
+
 /// Checks `Authorization: Basic base64(admin:PASSWORD)`.
-fn check_credentials(app: &App, req: &Req) -> Result<(), ApiError> {
+pub(crate) fn check_credentials(app: &App, req: &Req) -> Result<(), ApiError> {
     check_basic(app, &req.headers)
 }
 

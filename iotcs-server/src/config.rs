@@ -19,7 +19,7 @@ use std::time::Duration;
 ///     .listen("127.0.0.1:0".parse().unwrap())
 ///     .long_poll_limit(Duration::from_secs(5));
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct ServerConfig {
     pub(crate) data_dir: Option<PathBuf>,
@@ -35,6 +35,27 @@ pub struct ServerConfig {
     pub(crate) storage_quota: u64,
     pub(crate) storage_token_lifetime: Duration,
     pub(crate) storage_host: Option<String>,
+}
+
+/// Every setting but the admin password, which shows as `Some("<hidden>")`.
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("data_dir", &self.data_dir)
+            .field("listen", &self.listen)
+            .field("models_dir", &self.models_dir)
+            .field(
+                "admin_password",
+                &self.admin_password.as_ref().map(|_| "<hidden>"),
+            )
+            .field("ephemeral", &self.ephemeral)
+            .field("long_poll_limit", &self.long_poll_limit)
+            .field("token_lifetime", &self.token_lifetime)
+            .field("request_expiry", &self.request_expiry)
+            .field("max_messages", &self.max_messages)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish()
+    }
 }
 
 impl Default for ServerConfig {
@@ -190,6 +211,17 @@ mod tests {
         assert_eq!(c.token_lifetime, Duration::from_secs(3600));
         assert!(c.in_memory(), "no data dir means in memory");
         assert!(c.data_dir.is_none());
+    }
+
+    #[test]
+    fn debug_hides_the_admin_password() {
+        let c = ServerConfig::for_tests().admin_password("hunter2");
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("<hidden>") && shown.contains("max_body_bytes"),
+            "{shown}"
+        );
     }
 
     #[test]

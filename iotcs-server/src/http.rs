@@ -354,9 +354,9 @@ pub(crate) enum BodyError {
 }
 
 /// Reads a request body, refusing more than `limit` bytes.
-pub(crate) async fn collect(mut body: Incoming, limit: usize) -> Result<Bytes, BodyError> {
+pub(crate) async fn collect(body: &mut Incoming, limit: usize) -> Result<Bytes, BodyError> {
     let mut buf: Vec<u8> = Vec::new();
-    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await {
         let frame = frame.map_err(BodyError::Read)?;
         if let Ok(data) = frame.into_data() {
             if buf.len() + data.len() > limit {
@@ -366,6 +366,29 @@ pub(crate) async fn collect(mut body: Incoming, limit: usize) -> Result<Bytes, B
         }
     }
     Ok(Bytes::from(buf))
+}
+
+/// How much of a refused body [`drain`] reads and throws away, and for how
+/// long, before giving up on the client and letting the connection drop.
+const DRAIN_BYTES: usize = 64 * 1024 * 1024;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads and discards the rest of a body the server refuses (413), so that
+/// the client, still sending, gets the answer rather than a reset
+/// connection; within [`DRAIN_BYTES`] and [`DRAIN_TIME`].
+pub(crate) async fn drain(body: &mut Incoming) {
+    let read_all = async {
+        let mut seen = 0usize;
+        while let Some(Ok(frame)) =
+            std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await
+        {
+            seen += frame.data_ref().map_or(0, Bytes::len);
+            if seen > DRAIN_BYTES {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, read_all).await;
 }
 
 /// Percent-decodes `s` leniently: a `%` not followed by two hex digits stays

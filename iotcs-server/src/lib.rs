@@ -4,7 +4,8 @@
 //!
 //! Start one in-process (tests, examples) with [`Server::start`], or run the
 //! `iotcs-server` binary (`serve`, `provision`). Drive it through the admin
-//! API with [`AdminClient`].
+//! API with [`AdminClient`], look at it in a browser at `/console`, or from
+//! the shell with the binary's inspection commands.
 //!
 //! ```
 //! use std::time::Duration;
@@ -57,6 +58,7 @@
 //! |---|---|
 //! | `POST /iot/api/v2/devices` `{"hardwareId", "sharedSecret"? (base64), "name"?, "gateway"?, "metadata"?, "icds"?: [{"hardwareId", "sharedSecret"?}]}` | 201, the device (`id`, `hardwareId`, `state`, `sharedSecret`, ...) |
 //! | `GET /iot/api/v2/devices[?hardwareId=]`, `GET /iot/api/v2/devices/{id}` | `{"items": [...]}`, the device |
+//! | `DELETE /iot/api/v2/devices/{id}` | `{"deleted": [hardware ids]}`: the device, its tokens and (a gateway's) the devices it activated; its hardware id can be registered again |
 //! | `POST /iot/api/v2/devices/{id}/provisioningFile` `{"passphrase"}` | the unified trusted assets store (server URI, client id, secret, the CA, a gateway's ICD secrets) |
 //! | `POST /iot/api/v2/deviceModels`, `GET /iot/api/v2/deviceModels[/{urn}]` | 201 / the model(s) |
 //! | `GET /iot/api/v2/messages?device=&type=&direction=&since=&until=&offset=&limit=` | `{"items": [...], "hasMore"}`, oldest first, with `id`, `direction`, `receivedTime` |
@@ -79,7 +81,32 @@
 //! the connection at that point.
 //!
 //! Requests to a device obey the model: unknown attribute or action 404,
-//! read-only attribute or a value of the wrong type or range 400.
+//! read-only attribute or a value of the wrong type or range 400. A request
+//! to an admin resource without credentials is a 401 with a Basic challenge.
+//!
+//! # The console
+//!
+//! `https://HOST:PORT/console`, behind the admin password (HTTP Basic; a
+//! browser asks for it): the devices (hardware id, endpoint id, state,
+//! models, a gateway's devices), a live feed of messages (the page polls
+//! every second), a device's attributes as last reported, and forms that set
+//! a writable attribute or invoke an action and follow the request to its
+//! fate. Plain HTML, CSS and JavaScript inside the binary. The page reads
+//! `GET /console/api/devices` and `GET /console/api/messages?after=SEQ`;
+//! these shapes are the page's, not an API. An admin or console request
+//! whose `Origin` header names another origin is refused (403): a browser
+//! holding the console's credentials would otherwise send them with another
+//! site's forms.
+//!
+//! # The command line
+//!
+//! `iotcs-server serve --data-dir DIR` runs a server; `provision` registers a
+//! device and writes its provisioning file (an activated hardware id is
+//! refused unless `--reset`). Against a running server, through `DIR`:
+//! `devices`, `messages [--device HWID] [--follow]`, `set HWID ATTR=VALUE`,
+//! `invoke HWID ACTION [ARG]`, `faults list|add|clear|expire-tokens`, and
+//! `reset HWID` (delete a device so it can be provisioned again); devices by
+//! hardware id, tables by default, `--json` for scripts.
 //!
 //! # The storage service
 //!
@@ -180,14 +207,18 @@
 //! requests share the syncs. Without a data directory, or
 //! with [`ServerConfig::ephemeral`], nothing is stored. At most
 //! [`ServerConfig::max_messages`] messages are kept (oldest dropped first).
-//! Request bodies over [`ServerConfig::max_body_bytes`] get 413. Errors are
+//! Request bodies over [`ServerConfig::max_body_bytes`] get 413 (the rest of
+//! the body is read and dropped first, up to 64 MiB, so the client sees the
+//! answer). INTEGER and DATETIME values sent as JSON floats (`1.7E12`) are
+//! stored as integers. Errors are
 //! JSON `{"type", "title", "status", "detail"}`.
 //!
 //! # Layout
 //!
 //! `server` (runtime, listener, [`ServerHandle`]), `router` (the request
 //! entry point), `device_api` (with `device_policies`), `admin` (with
-//! `admin_policies`), `app` (what the handlers share),
+//! `admin_policies`), `console` (the web console), `app` (what the handlers
+//! share),
 //! `faults`, `http` (the HTTP edge: requests, replies, errors as statuses),
 //! `state` (the domain: one sub-structure per entity, domain errors),
 //! `storage` (the object store on disk: objects, sidecars, quota, storage
@@ -203,6 +234,7 @@ mod admin_policies;
 mod app;
 mod client;
 mod config;
+mod console;
 mod device_api;
 mod device_policies;
 mod faults;

@@ -129,7 +129,8 @@ impl Server {
                 0o644,
             )?;
         }
-        log::info!("iotcs-server listening on {url}");
+        // Not "listening on": the binary prints that line, once, on stdout.
+        log::debug!("accepting connections on {addr}");
         Ok(ServerHandle {
             url,
             addr,

@@ -89,3 +89,8 @@ mod storage_crash;
 // an update finished on another thread, callbacks by name or `_any` that
 // reject with a status, a registration with no metadata and `restricted()`.
 mod api_shape;
+// The local cloud's web console in headless Chromium (WebDriver in
+// `webdriver.rs`): a message appears live, an attribute set from the page
+// reaches the device's callback. Skips loudly without Chromium, fails in CI.
+mod console_browser;
+mod webdriver;

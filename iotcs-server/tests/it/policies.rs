@@ -338,8 +338,9 @@ fn the_raw_admin_routes_assign_one_device_and_refuse_other_methods() {
     admin("POST", &format!("{base}/{}", p.id())).expect(405);
     admin("GET", &format!("{base}/{}/devices/{}", p.id(), d.id)).expect(405);
     admin("GET", &format!("{base}/{}/other", p.id())).expect(404);
-    // Without credentials this is the device API, which has no such route.
-    assert_eq!(t.http().send("GET", &base, &[], None).status, 404);
+    // Without credentials the admin resource asks for them (issue 14: 401,
+    // not the device API's 404).
+    assert_eq!(t.http().send("GET", &base, &[], None).status, 401);
 }
 
 #[test]
