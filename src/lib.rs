@@ -100,8 +100,8 @@ pub use iotcs_device as device;
 pub use iotcs_device::logging;
 pub use iotcs_device::{
     ActionEvent, Alert, ChangeEvent, Client, Data, DirectlyConnectedDevice, ErrorEvent,
-    ExternalObject, MessageCounters, NamedValue, NamedValues, Rejection, Status, Update,
-    VirtualDevice,
+    ExternalObject, MessageCounters, NamedValue, NamedValues, Rejection, Status, StorageObject,
+    SyncEvent, SyncStatus, Update, VirtualDevice,
 };
 #[cfg(feature = "gateway")]
 pub use iotcs_gateway as gateway;

@@ -7,7 +7,7 @@
 //!
 //! | reference exception | [`ErrorKind`] | variants |
 //! | --- | --- | --- |
-//! | `ArgumentException`, `ValueError` | `Argument` | [`Error::Argument`], [`Error::Validation`], [`Error::Model`], [`Error::Config`] |
+//! | `ArgumentException`, `ValueError` | `Argument` | [`Error::Argument`], [`Error::Validation`], [`Error::Model`], [`Error::Policy`], [`Error::Config`] |
 //! | `ArgumentException` for an attribute the model does not have | `Argument` | [`Error::UnknownAttribute`] |
 //! | `ArgumentException` for a format or action the model does not have | `Argument` | [`Error::UnknownFormat`], [`Error::UnknownAction`] |
 //! | `StateException` (and `IllegalArgumentException` for a second `activate`) | `State` | [`Error::State`] |
@@ -41,6 +41,7 @@ use std::sync::Arc;
 
 use crate::message::Message;
 use crate::model::FormatType;
+use crate::policy::PolicyError;
 use crate::validate::{ValidationError, ValidationRule, ValidationTarget};
 
 /// Everything that can go wrong in iotcs.
@@ -109,6 +110,16 @@ pub enum Error {
         urn: String,
         /// The field and what is wrong with it.
         reason: String,
+    },
+    /// A device policy, or a formula of one, could not be read: an unknown
+    /// function, a missing or bad parameter, a formula that does not parse
+    /// (with its position); or a formula could not be evaluated. Reference:
+    /// `ValueError`.
+    Policy {
+        /// The policy's id; empty when unknown (a formula on its own).
+        policy: String,
+        /// Where in the policy, and what is wrong.
+        detail: PolicyError,
     },
     /// A configuration value could not be used. Reference: `ValueError`.
     Config {
@@ -242,6 +253,7 @@ impl Error {
             | Error::Validation(_)
             | Error::Model { .. }
             | Error::Config { .. }
+            | Error::Policy { .. }
             | Error::UnknownAttribute { .. }
             | Error::UnknownFormat { .. }
             | Error::UnknownAction { .. } => ErrorKind::Argument,
@@ -341,6 +353,8 @@ impl Error {
 }
 
 impl PartialEq for Error {
+    // One arm per variant, so it runs long: splitting the match would only
+    // scatter the list a new variant must be added to.
     fn eq(&self, other: &Self) -> bool {
         use Error as E;
         match (self, other) {
@@ -383,6 +397,13 @@ impl PartialEq for Error {
                     reason: r2,
                 },
             ) => urn == u2 && reason == r2,
+            (
+                E::Policy { policy, detail },
+                E::Policy {
+                    policy: p2,
+                    detail: d2,
+                },
+            ) => policy == p2 && detail == d2,
             (
                 E::Config {
                     section,
@@ -445,11 +466,17 @@ impl PartialEq for Error {
 }
 
 impl fmt::Display for Error {
+    // One arm per variant (long for that reason): the messages read best side
+    // by side.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Argument { reason } => write!(f, "invalid argument: {reason}"),
             Error::Validation(e) => write!(f, "{e}"),
             Error::Model { urn, reason } => write!(f, "device model {urn}: {reason}"),
+            Error::Policy { policy, detail } if policy.is_empty() => {
+                write!(f, "device policy: {detail}")
+            }
+            Error::Policy { policy, detail } => write!(f, "device policy {policy}: {detail}"),
             Error::Config {
                 section,
                 key,
@@ -606,6 +633,16 @@ impl From<ValidationError> for Error {
                 }
             }
             _ => Error::Validation(e),
+        }
+    }
+}
+
+impl From<PolicyError> for Error {
+    /// [`Error::Policy`] of no particular policy.
+    fn from(detail: PolicyError) -> Self {
+        Error::Policy {
+            policy: String::new(),
+            detail,
         }
     }
 }

@@ -16,6 +16,7 @@ use iotcs_core::model::{Format, FormatType};
 use iotcs_core::{Error, Value};
 
 use crate::messaging::outbox::Outgoing;
+use crate::storage::attach;
 use crate::virtual_device::{Content, Delivery, VirtualDevice};
 
 impl VirtualDevice {
@@ -79,6 +80,7 @@ impl Fields {
     }
 
     fn send(&self, message: Message, content: Content) -> Result<(), Error> {
+        let refers_to = attach::uploads_for(&self.device, &self.values)?;
         let listener = Arc::new(Delivery {
             device: self.device.clone(),
             values: self.values.clone(),
@@ -86,8 +88,7 @@ impl Fields {
         });
         self.device
             .context()
-            .outbox
-            .push(vec![Outgoing::with_listener(message, listener)])
+            .push(Outgoing::with_listener(message, listener), &refers_to)
     }
 }
 

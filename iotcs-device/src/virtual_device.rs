@@ -13,7 +13,9 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::sync::{
+    Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak,
+};
 
 use iotcs_core::message::{DataItems, Message, MessageType, Payload};
 use iotcs_core::model::DeviceModel;
@@ -25,6 +27,8 @@ use crate::messaging::restored::Survivors;
 use crate::named_value::NamedValue;
 use crate::open_update::SharedUpdate;
 use crate::rejection::Rejection;
+use crate::storage::attach;
+use crate::storage::hub::Hub;
 
 // The callbacks as stored: `crate::callbacks` wraps each user callback to
 // build its event from these arguments. The events name `VirtualDevice`, so
@@ -86,6 +90,10 @@ struct Inner {
     update: SharedUpdate,
     callbacks: RwLock<Callbacks>,
     context: Arc<DeviceContext>,
+    /// The device's storage, set once when the device creates this virtual
+    /// device; weak, so a virtual device kept past close keeps no transfer
+    /// machinery alive.
+    storage: OnceLock<Weak<Hub>>,
 }
 
 /// A device model instance for one endpoint. Reference: `VirtualDevice`
@@ -136,6 +144,7 @@ impl VirtualDevice {
                 update: SharedUpdate::default(),
                 callbacks: RwLock::new(Callbacks::default()),
                 context,
+                storage: OnceLock::new(),
             }),
         }
     }
@@ -238,14 +247,13 @@ impl VirtualDevice {
             context.event_time(),
         )?
         .with_reliability(context.data_reliability);
+        let refers_to = attach::uploads_for(self, &values)?;
         let listener = Arc::new(Delivery {
             device: self.clone(),
             values: values.clone(),
             content: Content::Attributes,
         });
-        context
-            .outbox
-            .push(vec![Outgoing::with_listener(message, listener)])?;
+        context.push(Outgoing::with_listener(message, listener), &refers_to)?;
         let mut slots = self.slots();
         for (name, value) in values {
             slots.entry(name).or_default().value = Some(value);
@@ -287,6 +295,16 @@ impl VirtualDevice {
 
     /// What the device shares with the engine: the outbox, the inbound
     /// side, the server's clock.
+    /// Gives this virtual device its device's storage (once).
+    pub(crate) fn attach_storage(&self, hub: &Arc<Hub>) {
+        let _ = self.inner.storage.set(Arc::downgrade(hub));
+    }
+
+    /// The device's storage, while the device is open.
+    pub(crate) fn storage(&self) -> Option<Arc<Hub>> {
+        self.inner.storage.get().and_then(Weak::upgrade)
+    }
+
     pub(crate) fn context(&self) -> &DeviceContext {
         &self.inner.context
     }
