@@ -254,6 +254,9 @@ mod cloud;
 // The messaging engine.
 mod messaging;
 
+// Device policies: the functions of a policy's pipelines.
+mod policy;
+
 pub use alert::{Alert, Data};
 pub use client::Client;
 pub use device::DirectlyConnectedDevice;
