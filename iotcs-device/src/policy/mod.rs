@@ -21,6 +21,8 @@
 
 pub(crate) mod batch;
 pub(crate) mod duplicates;
+pub(crate) mod expression;
+pub(crate) mod pipeline;
 pub(crate) mod privacy;
 pub(crate) mod sample;
 pub(crate) mod window;

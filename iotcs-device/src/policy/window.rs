@@ -199,6 +199,11 @@ impl Window {
         emitted
     }
 
+    /// The function id of the policy JSON.
+    pub(crate) fn id(&self) -> &'static str {
+        self.aggregate.id()
+    }
+
     /// When the current window ends, if one is open: the timer's next
     /// deadline for this function.
     pub(crate) fn deadline(&self) -> Option<i64> {
