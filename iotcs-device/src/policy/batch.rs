@@ -135,6 +135,11 @@ impl<T> Batch<T> {
         }
     }
 
+    /// When it lets its items out.
+    pub(crate) fn release(&self) -> &Release {
+        &self.release
+    }
+
     /// The items held, oldest first.
     pub(crate) fn held(&self) -> &[T] {
         &self.held

@@ -22,6 +22,8 @@
 pub(crate) mod batch;
 pub(crate) mod duplicates;
 pub(crate) mod expression;
+pub(crate) mod held;
+pub(crate) mod model_level;
 pub(crate) mod pipeline;
 pub(crate) mod privacy;
 pub(crate) mod sample;
