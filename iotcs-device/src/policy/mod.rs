@@ -27,4 +27,5 @@ pub(crate) mod model_level;
 pub(crate) mod pipeline;
 pub(crate) mod privacy;
 pub(crate) mod sample;
+pub(crate) mod timer;
 pub(crate) mod window;
