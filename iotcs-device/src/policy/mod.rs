@@ -24,6 +24,7 @@ pub(crate) mod duplicates;
 pub(crate) mod expression;
 pub(crate) mod held;
 pub(crate) mod model_level;
+pub(crate) mod notification;
 pub(crate) mod pipeline;
 pub(crate) mod privacy;
 pub(crate) mod sample;
