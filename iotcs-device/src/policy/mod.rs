@@ -19,6 +19,7 @@
 // language; until then only their tests use them.
 #![allow(dead_code)]
 
+pub(crate) mod active;
 pub(crate) mod batch;
 pub(crate) mod duplicates;
 pub(crate) mod expression;
