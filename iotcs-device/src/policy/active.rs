@@ -1,8 +1,8 @@
 //! The policy a virtual device runs: its attribute pipelines and its
 //! model-level batch, with their state. Built fresh for every version of a
 //! policy, so a change resets every window, sample count and duplicate
-//! memory (spec §7.3); held batches are kept across a change (they are
-//! messages already accepted, see `held.rs`).
+//! memory (spec §7.3). Messages the old version's batch held are let out
+//! when it is replaced (they were already accepted, see `held.rs`).
 
 use std::collections::HashMap;
 
@@ -13,21 +13,22 @@ use super::expression::AttributeValues;
 use super::model_level::{MessageBatch, Released};
 use super::pipeline::{AttributePipeline, Output};
 
-/// One virtual device's running policy.
+/// One virtual device's running policy; `L` is what its messages carry
+/// through the batch (their delivery listeners).
 #[derive(Debug)]
-pub(crate) struct ActivePolicy {
+pub(crate) struct ActivePolicy<L> {
     id: String,
     last_modified: i64,
     pipelines: HashMap<String, AttributePipeline>,
-    batch: Option<MessageBatch>,
+    batch: Option<MessageBatch<L>>,
 }
 
-impl ActivePolicy {
+impl<L> ActivePolicy<L> {
     pub(crate) fn new(
         id: impl Into<String>,
         last_modified: i64,
         pipelines: Vec<AttributePipeline>,
-        batch: Option<MessageBatch>,
+        batch: Option<MessageBatch<L>>,
     ) -> Self {
         ActivePolicy {
             id: id.into(),
@@ -93,15 +94,20 @@ impl ActivePolicy {
         &mut self,
         now: i64,
         message: Message,
-    ) -> Result<Vec<Released>, Error> {
+        attached: Option<L>,
+    ) -> Result<Vec<Released<L>>, Error> {
         match &mut self.batch {
-            Some(batch) => batch.offer(now, message),
-            None => Ok(vec![Released { key: None, message }]),
+            Some(batch) => batch.offer(now, message, attached),
+            None => Ok(vec![Released {
+                key: None,
+                message,
+                attached,
+            }]),
         }
     }
 
     /// What the model-level batch lets out at `now` without an offer.
-    pub(crate) fn expire_messages(&mut self, now: i64) -> Vec<Released> {
+    pub(crate) fn expire_messages(&mut self, now: i64) -> Vec<Released<L>> {
         self.batch.as_mut().map_or_else(Vec::new, |b| b.expire(now))
     }
 
@@ -126,10 +132,12 @@ impl ActivePolicy {
         windows.chain(batch).min()
     }
 
-    /// Hands over the model-level batch (a new version of the policy keeps
-    /// the messages already held).
-    pub(crate) fn take_batch(&mut self) -> Option<MessageBatch> {
-        self.batch.take()
+    /// Lets out every message the batch holds: the policy is being
+    /// replaced or removed, and what it held was already accepted.
+    pub(crate) fn drain_messages(&mut self) -> Vec<Released<L>> {
+        self.batch
+            .as_mut()
+            .map_or_else(Vec::new, MessageBatch::drain)
     }
 }
 
@@ -144,7 +152,7 @@ mod tests {
     use super::super::window::{Aggregate, Window};
     use super::*;
 
-    fn policy() -> ActivePolicy {
+    fn policy() -> ActivePolicy<()> {
         let mean = AttributePipeline::new(
             "temp",
             vec![Step::Window(Window::new(Aggregate::Mean, 1000, 0).unwrap())],
@@ -188,7 +196,7 @@ mod tests {
     fn messages_are_batched_and_released_by_time() {
         let mut p = policy();
         let m = Message::data("ep", "urn:m:attributes", [("temp", 1.0)], 0).unwrap();
-        assert!(p.offer_message(0, m).unwrap().is_empty());
+        assert!(p.offer_message(0, m, None).unwrap().is_empty());
         assert_eq!(p.deadline(0, 1000), Some(500));
         assert_eq!(p.expire_messages(500).len(), 1);
         assert_eq!((p.id(), p.last_modified()), ("p1", 7));

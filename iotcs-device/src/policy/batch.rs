@@ -135,6 +135,12 @@ impl<T> Batch<T> {
         }
     }
 
+    /// Lets every held item out, whatever the rule says (the policy
+    /// changed or went).
+    pub(crate) fn drain(&mut self) -> Vec<T> {
+        self.take()
+    }
+
     /// When it lets its items out.
     pub(crate) fn release(&self) -> &Release {
         &self.release

@@ -15,24 +15,30 @@ use super::batch::{Batch, Release, bypasses};
 use super::held::HeldMessages;
 
 /// A message a batch let out; once the outbox took it, pass its key to
-/// [`MessageBatch::release`].
+/// [`MessageBatch::release`]. `L` is what the caller attached to the
+/// message (its delivery listener); a message restored from an earlier run
+/// has none.
 #[derive(Debug)]
-pub(crate) struct Released {
+pub(crate) struct Released<L> {
     /// `None` for an alert that bypassed the batch (never held).
     pub(crate) key: Option<u64>,
     pub(crate) message: Message,
+    pub(crate) attached: Option<L>,
 }
+
+/// A held message: its key in the store, the message, what was attached.
+type Held<L> = (u64, Message, Option<L>);
 
 /// A batching function applied to whole messages.
 #[derive(Debug)]
-pub(crate) struct MessageBatch {
-    batch: Batch<(u64, Message)>,
+pub(crate) struct MessageBatch<L> {
+    batch: Batch<Held<L>>,
     /// `alertSeverity`: alerts of this severity or above are not held.
     threshold: Severity,
     held: HeldMessages,
 }
 
-impl MessageBatch {
+impl<L> MessageBatch<L> {
     /// A batch releasing by `release`, keeping its messages in `held`, which
     /// hands back what it held before a restart (`restored`, oldest first):
     /// they are held again from `now`.
@@ -48,7 +54,10 @@ impl MessageBatch {
         now: i64,
     ) -> Result<Self, Error> {
         let mut batch = Batch::new(release)?;
-        batch.restore(now, restored);
+        batch.restore(
+            now,
+            restored.into_iter().map(|(k, m)| (k, m, None)).collect(),
+        );
         Ok(MessageBatch {
             batch,
             threshold,
@@ -63,20 +72,34 @@ impl MessageBatch {
     ///
     /// [`Error::Io`] when the message cannot be made durable; it is then
     /// neither held nor sent, and the caller reports it.
-    pub(crate) fn offer(&mut self, now: i64, message: Message) -> Result<Vec<Released>, Error> {
+    pub(crate) fn offer(
+        &mut self,
+        now: i64,
+        message: Message,
+        attached: Option<L>,
+    ) -> Result<Vec<Released<L>>, Error> {
         if let Payload::Alert(alert) = message.payload()
             && bypasses(alert.severity(), self.threshold)
         {
-            return Ok(vec![Released { key: None, message }]);
+            return Ok(vec![Released {
+                key: None,
+                message,
+                attached,
+            }]);
         }
         let key = self.held.hold(&message)?;
-        Ok(released(self.batch.offer(now, (key, message))))
+        Ok(released(self.batch.offer(now, (key, message, attached))))
     }
 
     /// What an expired `batchByTime`, or a `batchByCost` whose network got
     /// cheap enough, lets out at `now`.
-    pub(crate) fn expire(&mut self, now: i64) -> Vec<Released> {
+    pub(crate) fn expire(&mut self, now: i64) -> Vec<Released<L>> {
         released(self.batch.expire(now))
+    }
+
+    /// Lets every held message out (the policy changed or went).
+    pub(crate) fn drain(&mut self) -> Vec<Released<L>> {
+        released(self.batch.drain())
     }
 
     /// When the timer must call [`MessageBatch::expire`] (`batchByTime`).
@@ -102,12 +125,13 @@ impl MessageBatch {
     }
 }
 
-fn released(items: Vec<(u64, Message)>) -> Vec<Released> {
+fn released<L>(items: Vec<Held<L>>) -> Vec<Released<L>> {
     items
         .into_iter()
-        .map(|(key, message)| Released {
+        .map(|(key, message, attached)| Released {
             key: Some(key),
             message,
+            attached,
         })
         .collect()
 }
@@ -124,13 +148,13 @@ mod tests {
         Message::alert("ep", "urn:m:hot", "hot", severity, [("n", 1)], 0).unwrap()
     }
 
-    fn times(out: &[Released]) -> Vec<i64> {
+    fn times(out: &[Released<()>]) -> Vec<i64> {
         out.iter().map(|r| r.message.event_time()).collect()
     }
 
     #[test]
     fn messages_go_out_as_a_batch() {
-        let mut b = MessageBatch::new(
+        let mut b: MessageBatch<()> = MessageBatch::new(
             Release::Size(2),
             Severity::Critical,
             HeldMessages::in_memory(),
@@ -138,16 +162,16 @@ mod tests {
             0,
         )
         .unwrap();
-        assert!(b.offer(0, data(1)).unwrap().is_empty());
+        assert!(b.offer(0, data(1), None).unwrap().is_empty());
         assert_eq!(b.len(), 1);
-        let out = b.offer(1, data(2)).unwrap();
+        let out = b.offer(1, data(2), Some(())).unwrap();
         assert_eq!(times(&out), vec![1, 2]);
         assert!(out.iter().all(|r| r.key.is_some()));
     }
 
     #[test]
     fn critical_alerts_bypass_and_others_are_held() {
-        let mut b = MessageBatch::new(
+        let mut b: MessageBatch<()> = MessageBatch::new(
             Release::Size(3),
             Severity::Critical,
             HeldMessages::in_memory(),
@@ -155,19 +179,23 @@ mod tests {
             0,
         )
         .unwrap();
-        b.offer(0, data(1)).unwrap();
-        let out = b.offer(1, alert(Severity::Critical)).unwrap();
+        b.offer(0, data(1), None).unwrap();
+        let out = b.offer(1, alert(Severity::Critical), None).unwrap();
         assert_eq!(out.len(), 1);
         assert!(out[0].key.is_none());
         assert_eq!(b.len(), 1, "the held message stays held");
-        assert!(b.offer(2, alert(Severity::Significant)).unwrap().is_empty());
+        assert!(
+            b.offer(2, alert(Severity::Significant), None)
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(b.len(), 2);
     }
 
     #[test]
     fn restored_messages_go_first() {
         let restored = vec![(0, data(1)), (1, data(2))];
-        let mut b = MessageBatch::new(
+        let mut b: MessageBatch<()> = MessageBatch::new(
             Release::Time(100),
             Severity::Critical,
             HeldMessages::in_memory(),
@@ -176,7 +204,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(b.deadline(), Some(150));
-        b.offer(60, data(3)).unwrap();
+        b.offer(60, data(3), None).unwrap();
         assert_eq!(times(&b.expire(150)), vec![1, 2, 3]);
     }
 }
