@@ -21,6 +21,7 @@
 
 pub(crate) mod active;
 pub(crate) mod batch;
+pub(crate) mod context;
 pub(crate) mod duplicates;
 pub(crate) mod expression;
 pub(crate) mod held;

@@ -37,9 +37,13 @@ pub(crate) trait Tick: Send + Sync {
 /// The clock the timer reads (the server-adjusted clock; a fake in tests).
 pub(crate) type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
+/// Work the policy thread does besides ticking: fetching a policy.
+pub(crate) type Job = Box<dyn FnOnce() + Send>;
+
 enum Command {
     Add(Weak<dyn Tick>),
     Wake,
+    Run(Job),
 }
 
 /// The handle of the timer thread.
@@ -56,6 +60,7 @@ impl std::fmt::Debug for Command {
         f.write_str(match self {
             Command::Add(_) => "Add",
             Command::Wake => "Wake",
+            Command::Run(_) => "Run",
         })
     }
 }
@@ -78,6 +83,12 @@ impl PolicyTimer {
     /// Drives `pipelines` from now on, for as long as they live.
     pub(crate) fn add(&self, pipelines: Weak<dyn Tick>) {
         let _ = self.commands.send(Command::Add(pipelines));
+    }
+
+    /// Runs `job` on the timer's thread (a fetch, which must not run in
+    /// `offer`); the ticks wait meanwhile.
+    pub(crate) fn run(&self, job: Job) {
+        let _ = self.commands.send(Command::Run(job));
     }
 
     /// Asks every pipeline for its deadline again.
@@ -107,16 +118,13 @@ fn run(inbox: &Receiver<Command>, clock: &Clock) {
             Duration::from_millis(u64::try_from(at.saturating_sub(now)).unwrap_or(0)).min(POLL)
         });
         match inbox.recv_timeout(wait) {
-            Ok(Command::Add(tick)) => ticks.push(tick),
-            Ok(Command::Wake) => {}
+            Ok(command) => obey(command, &mut ticks),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
         }
         // Commands that came together are one round.
         while let Ok(command) = inbox.try_recv() {
-            if let Command::Add(tick) = command {
-                ticks.push(tick);
-            }
+            obey(command, &mut ticks);
         }
         let now = clock();
         ticks.retain(|t| t.strong_count() > 0);
@@ -125,6 +133,14 @@ fn run(inbox: &Receiver<Command>, clock: &Clock) {
             .filter_map(Weak::upgrade)
             .filter_map(|t| t.tick(now))
             .min();
+    }
+}
+
+fn obey(command: Command, ticks: &mut Vec<Weak<dyn Tick>>) {
+    match command {
+        Command::Add(tick) => ticks.push(tick),
+        Command::Wake => {}
+        Command::Run(job) => job(),
     }
 }
 
@@ -193,6 +209,18 @@ mod tests {
             heard.recv_timeout(Duration::from_secs(10)),
             Err(RecvTimeoutError::Disconnected)
         ));
+        assert!(timer.close(Instant::now() + Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn jobs_run_on_the_timer_thread() {
+        let timer = PolicyTimer::start(Arc::new(|| 0)).unwrap();
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        timer.run(Box::new(move || {
+            let _ = tx.send(std::thread::current().name().map(str::to_owned));
+        }));
+        let name = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(name.as_deref(), Some("iotcs-policy-timer"));
         assert!(timer.close(Instant::now() + Duration::from_secs(10)));
     }
 
