@@ -32,7 +32,9 @@ pub mod time {
 
 pub mod protocol {
     //! The protocol's edges, spelled once for the SDK and the local cloud.
-    pub use crate::protocol::{Endpoint, Method, StatusClass, header, path, query, status};
+    pub use crate::protocol::{
+        Endpoint, Method, StatusClass, header, path, percent_encode, query, status,
+    };
 }
 
 pub use crate::message::wire::{parse_array, to_json_array, write_json_array};

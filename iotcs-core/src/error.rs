@@ -7,7 +7,7 @@
 //!
 //! | reference exception | [`ErrorKind`] | variants |
 //! | --- | --- | --- |
-//! | `ArgumentException`, `ValueError` | `Argument` | [`Error::Argument`], [`Error::Validation`], [`Error::Model`], [`Error::Config`] |
+//! | `ArgumentException`, `ValueError` | `Argument` | [`Error::Argument`], [`Error::Validation`], [`Error::Model`], [`Error::Policy`], [`Error::Config`] |
 //! | `ArgumentException` for an attribute the model does not have | `Argument` | [`Error::UnknownAttribute`] |
 //! | `StateException` (and `IllegalArgumentException` for a second `activate`) | `State` | [`Error::State`] |
 //! | `StateException` for a full queue, a full store, a closed device | `State` | [`Error::QueueFull`], [`Error::StoreFull`], [`Error::Closed`] (as the `source` of an [`Error::Unsent`] that hands the messages back) |
@@ -38,6 +38,7 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::message::Message;
+use crate::policy::PolicyError;
 use crate::validate::{ValidationError, ValidationRule, ValidationTarget};
 
 /// Everything that can go wrong in iotcs.
@@ -75,6 +76,16 @@ pub enum Error {
         urn: String,
         /// The field and what is wrong with it.
         reason: String,
+    },
+    /// A device policy, or a formula of one, could not be read: an unknown
+    /// function, a missing or bad parameter, a formula that does not parse
+    /// (with its position); or a formula could not be evaluated. Reference:
+    /// `ValueError`.
+    Policy {
+        /// The policy's id; empty when unknown (a formula on its own).
+        policy: String,
+        /// Where in the policy, and what is wrong.
+        detail: PolicyError,
     },
     /// A configuration value could not be used. Reference: `ValueError`.
     Config {
@@ -205,6 +216,7 @@ impl Error {
             | Error::Validation(_)
             | Error::Model { .. }
             | Error::Config { .. }
+            | Error::Policy { .. }
             | Error::UnknownAttribute { .. } => ErrorKind::Argument,
             Error::State { .. }
             | Error::QueueFull { .. }
@@ -307,6 +319,10 @@ impl fmt::Display for Error {
             Error::Argument { reason } => write!(f, "invalid argument: {reason}"),
             Error::Validation(e) => write!(f, "{e}"),
             Error::Model { urn, reason } => write!(f, "device model {urn}: {reason}"),
+            Error::Policy { policy, detail } if policy.is_empty() => {
+                write!(f, "device policy: {detail}")
+            }
+            Error::Policy { policy, detail } => write!(f, "device policy {policy}: {detail}"),
             Error::Config {
                 section,
                 key,
@@ -395,6 +411,16 @@ impl From<ValidationError> for Error {
                 }
             }
             _ => Error::Validation(e),
+        }
+    }
+}
+
+impl From<PolicyError> for Error {
+    /// [`Error::Policy`] of no particular policy.
+    fn from(detail: PolicyError) -> Self {
+        Error::Policy {
+            policy: String::new(),
+            detail,
         }
     }
 }

@@ -51,6 +51,8 @@
 //! - [`model`]: device models, capability and sample models.
 //! - `value` / `validate`: [`Value`], [`ValueType`], [`ValidationError`].
 //! - [`message`]: the wire message envelope and payloads.
+//! - [`policy`]: device policies (the policy JSON, its typed functions) and
+//!   the formula language of their conditions.
 //! - `config`: [`Config`], one typed struct for `iotcs.ini`.
 //! - `tas`: [`TrustedAssets`] (the unified provisioning format) and [`TrustedAssetsStore`].
 //! - `error`: the one [`Error`] type of the workspace.
@@ -77,6 +79,7 @@ mod error;
 pub mod logging;
 pub mod message;
 pub mod model;
+pub mod policy;
 mod protocol;
 mod random;
 mod tas;

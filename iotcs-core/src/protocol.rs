@@ -77,6 +77,9 @@ pub mod path {
     /// The device models; `GET` of `{DEVICE_MODELS}/{urn}` fetches one
     /// (spec §6).
     pub const DEVICE_MODELS: &str = "/iot/api/v2/deviceModels";
+    /// The private API's device models, under which device policies live
+    /// (spec §7.1): `{PRIVATE_DEVICE_MODELS}/{urn}/devicePolicies…`.
+    pub const PRIVATE_DEVICE_MODELS: &str = "/iot/privateapi/v2/deviceModels";
 }
 
 /// The query parameters of the device API.
@@ -95,6 +98,40 @@ pub mod query {
     pub const OS_NAME: &str = "OSName";
     /// `GET activation/policy`: the operating system's version.
     pub const OS_VERSION: &str = "OSVersion";
+    /// Device policies: a JSON filter, e.g. [`policy_of_device`].
+    pub const Q: &str = "q";
+    /// Device policies: the fields the answer carries, e.g. [`POLICY_FIELDS`].
+    pub const FIELDS: &str = "fields";
+    /// The `fields` a device asks for with a policy (spec §7.1).
+    pub const POLICY_FIELDS: &str = "id,pipelines,enabled,lastModified";
+    /// The `fields` a gateway asks for with its devices of a policy.
+    pub const DEVICE_FIELDS: &str = "id";
+
+    /// The `q` of `GET …/devicePolicies` for the policy of one device:
+    /// `{"devices.id":"<endpoint id>"}` (not yet percent-encoded).
+    pub fn policy_of_device(endpoint_id: &str) -> String {
+        serde_json::json!({ "devices.id": endpoint_id }).to_string()
+    }
+
+    /// The `q` of `GET …/devicePolicies/{id}/devices` for a gateway's own
+    /// devices: `{"directlyConnectedOwner":"<gateway id>"}`.
+    pub fn devices_of_gateway(gateway_id: &str) -> String {
+        serde_json::json!({ "directlyConnectedOwner": gateway_id }).to_string()
+    }
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters, for a
+/// path segment or a query value (spec §7.1: the URN *is* encoded there).
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// The protocol's own request and response headers.
@@ -128,6 +165,14 @@ pub enum Endpoint<'a> {
     Messages,
     /// One device model, by URN, under [`path::DEVICE_MODELS`].
     DeviceModel(&'a str),
+    /// `GET`: the device policies of a model (by URN), filtered by `q`
+    /// (spec §7.1).
+    DevicePolicies(&'a str),
+    /// `GET`: one device policy: model URN, policy id.
+    DevicePolicy(&'a str, &'a str),
+    /// `GET`: the devices of a policy (model URN, policy id), filtered by
+    /// `q`: what a gateway asks about its own devices.
+    DevicePolicyDevices(&'a str, &'a str),
 }
 
 impl<'a> Endpoint<'a> {
@@ -143,13 +188,40 @@ impl<'a> Endpoint<'a> {
             Endpoint::DeviceModel(urn) => {
                 return Cow::Owned(format!("{}/{urn}", path::DEVICE_MODELS));
             }
+            Endpoint::DevicePolicies(urn) => {
+                return Cow::Owned(format!(
+                    "{}/{}/devicePolicies",
+                    path::PRIVATE_DEVICE_MODELS,
+                    percent_encode(urn)
+                ));
+            }
+            Endpoint::DevicePolicy(urn, id) => {
+                return Cow::Owned(format!(
+                    "{}/{}/devicePolicies/{}",
+                    path::PRIVATE_DEVICE_MODELS,
+                    percent_encode(urn),
+                    percent_encode(id)
+                ));
+            }
+            Endpoint::DevicePolicyDevices(urn, id) => {
+                return Cow::Owned(format!(
+                    "{}/{}/devicePolicies/{}/devices",
+                    path::PRIVATE_DEVICE_MODELS,
+                    percent_encode(urn),
+                    percent_encode(id)
+                ));
+            }
         })
     }
 
     /// The one method the endpoint answers.
     pub const fn method(&self) -> Method {
         match self {
-            Endpoint::ActivationPolicy | Endpoint::DeviceModel(_) => Method::Get,
+            Endpoint::ActivationPolicy
+            | Endpoint::DeviceModel(_)
+            | Endpoint::DevicePolicies(_)
+            | Endpoint::DevicePolicy(..)
+            | Endpoint::DevicePolicyDevices(..) => Method::Get,
             Endpoint::Token
             | Endpoint::ActivationDirect
             | Endpoint::ActivationIndirect
@@ -160,6 +232,23 @@ impl<'a> Endpoint<'a> {
     /// The endpoint of a path given as its decoded, non-empty segments
     /// (`["iot", "api", "v2", "messages"]`); `None` for any other path.
     pub fn from_segments(segments: &[&'a str]) -> Option<Endpoint<'a>> {
+        if let [
+            "iot",
+            "privateapi",
+            "v2",
+            "deviceModels",
+            urn,
+            "devicePolicies",
+            rest @ ..,
+        ] = segments
+        {
+            return match rest {
+                [] => Some(Endpoint::DevicePolicies(urn)),
+                [id] => Some(Endpoint::DevicePolicy(urn, id)),
+                [id, "devices"] => Some(Endpoint::DevicePolicyDevices(urn, id)),
+                _ => None,
+            };
+        }
         let ["iot", "api", "v2", rest @ ..] = segments else {
             return None;
         };
@@ -278,11 +367,32 @@ mod tests {
             Endpoint::ActivationIndirect,
             Endpoint::Messages,
             Endpoint::DeviceModel("urn:com:example:x"),
+            Endpoint::DevicePolicies("urn:com:example:x"),
+            Endpoint::DevicePolicy("urn:com:example:x", "P 1"),
+            Endpoint::DevicePolicyDevices("urn:com:example:x", "P1"),
         ] {
             let path = endpoint.path();
-            let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+            let decoded: Vec<String> = path
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .map(|s| s.replace("%3A", ":").replace("%20", " "))
+                .collect();
+            let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
             assert_eq!(Endpoint::from_segments(&segments), Some(endpoint), "{path}");
         }
+        assert_eq!(
+            Endpoint::DevicePolicies("urn:x:y").path(),
+            "/iot/privateapi/v2/deviceModels/urn%3Ax%3Ay/devicePolicies"
+        );
+        assert_eq!(Endpoint::DevicePolicy("u", "P").method(), Method::Get);
+        assert_eq!(
+            percent_encode(&query::policy_of_device("D-1")),
+            "%7B%22devices.id%22%3A%22D-1%22%7D"
+        );
+        assert_eq!(
+            query::devices_of_gateway("G"),
+            r#"{"directlyConnectedOwner":"G"}"#
+        );
         assert_eq!(Endpoint::Messages.method(), Method::Post);
         assert_eq!(Endpoint::DeviceModel("u").method(), Method::Get);
         for other in [
@@ -291,6 +401,17 @@ mod tests {
             &["iot", "api", "v1", "messages"],
             &["iot", "api", "v2", "deviceModels"],
             &["iot", "admin", "faults"],
+            &[
+                "iot",
+                "privateapi",
+                "v2",
+                "deviceModels",
+                "u",
+                "devicePolicies",
+                "p",
+                "x",
+            ],
+            &["iot", "privateapi", "v2", "deviceModels", "u"],
             &[],
         ] {
             assert_eq!(Endpoint::from_segments(other), None, "{other:?}");

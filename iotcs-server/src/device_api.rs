@@ -33,6 +33,17 @@ pub(crate) async fn route(app: &Arc<App>, req: &Req) -> Result<Reply, ApiError> 
             Endpoint::ActivationIndirect => indirect(app, req),
             Endpoint::Messages => messages(app, req).await,
             Endpoint::DeviceModel(urn) => model(app, req, urn),
+            Endpoint::DevicePolicies(_) | Endpoint::DevicePolicyDevices(..) => {
+                device_auth(app, req)?;
+                Ok(Reply::json(
+                    200,
+                    &json!({"items": [], "count": 0, "hasMore": false}),
+                ))
+            }
+            Endpoint::DevicePolicy(_, id) => {
+                device_auth(app, req)?;
+                Err(ApiError::not_found(format!("no device policy {id}")))
+            }
         };
     }
     match s.as_slice() {
@@ -45,30 +56,6 @@ pub(crate) async fn route(app: &Arc<App>, req: &Req) -> Result<Reply, ApiError> 
             Err(ApiError::not_found(
                 "storage objects are not supported by iotcs-server",
             ))
-        }
-        [
-            "iot",
-            "privateapi",
-            "v2",
-            "deviceModels",
-            _,
-            "devicePolicies",
-            rest @ ..,
-        ] => {
-            only(m, Method::Get, req)?;
-            device_auth(app, req)?;
-            match rest {
-                [] => Ok(Reply::json(
-                    200,
-                    &json!({"items": [], "count": 0, "hasMore": false}),
-                )),
-                [id] => Err(ApiError::not_found(format!("no device policy {id}"))),
-                [_, "devices"] => Ok(Reply::json(
-                    200,
-                    &json!({"items": [], "count": 0, "hasMore": false}),
-                )),
-                _ => Err(ApiError::not_found(format!("no resource {}", req.path))),
-            }
         }
         _ => Err(ApiError::not_found(format!("no resource {}", req.path))),
     }
