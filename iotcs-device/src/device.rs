@@ -10,7 +10,7 @@ use std::time::Instant;
 use iotcs_core::__private::crypto::RsaKeyPair;
 use iotcs_core::__private::crypto::activation::IndirectActivationRequest;
 use iotcs_core::model::{DeviceModel, capability};
-use iotcs_core::{Config, Error, TrustedAssets, TrustedAssetsStore};
+use iotcs_core::{Config, Error, NetworkCost, TrustedAssets, TrustedAssetsStore};
 
 use crate::client::Client;
 use crate::clock::{Clock, system_clock};
@@ -18,6 +18,7 @@ use crate::cloud::activation;
 use crate::cloud::models::Models;
 use crate::cloud::rest::RestClient;
 use crate::cloud::transport::{HttpSettings, Transport, UreqTransport};
+use crate::device_policies;
 use crate::messaging::dispatcher::{CLOSE_TIMEOUT, Dispatcher};
 use crate::messaging::persist::{self, OpenDatabase};
 use crate::remote;
@@ -158,14 +159,25 @@ impl DirectlyConnectedDevice {
             device.rest.set_endpoint(endpoint_id, key);
             device.activated_models =
                 state::read_device_record(&device.state, endpoint_id).map(|r| r.device_models);
-            device.dispatcher = Some(Dispatcher::start(
-                Arc::clone(&device.rest),
-                &device.config,
-                &device.store_path,
-                Arc::new(device.devices.clone()),
-            )?);
+            device.dispatcher = Some(device.start_dispatcher()?);
         }
         Ok(device)
+    }
+
+    /// Tells `batchByCost` device policies what the network now costs
+    /// (`[device_policy] network_cost` at start): messages they hold while
+    /// the network is costlier than their policy allows go out once it is
+    /// not, within a second. An iotcs addition: the reference reads the
+    /// cost only from its configuration.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::State`] if the device is not activated or is closed.
+    pub fn set_network_cost(&self, cost: NetworkCost) -> Result<(), Error> {
+        let policies = &self.running()?.context().policies;
+        policies.network().set(cost);
+        policies.wake();
+        Ok(())
     }
 
     /// Whether the store holds an activation. Reference: `isActivated()`.
@@ -222,12 +234,7 @@ impl DirectlyConnectedDevice {
             log::warn!("{e}; after a restart create_virtual_device will not check the models");
         }
         self.activated_models = Some(models);
-        self.dispatcher = Some(Dispatcher::start(
-            Arc::clone(&self.rest),
-            &self.config,
-            &self.store_path,
-            Arc::new(self.devices.clone()),
-        )?);
+        self.dispatcher = Some(self.start_dispatcher()?);
         Ok(())
     }
 
@@ -412,6 +419,31 @@ impl DirectlyConnectedDevice {
     /// registration. Their `Debug` output shows no secret.
     pub fn trusted_assets(&self) -> &TrustedAssets {
         self.store.assets()
+    }
+
+    /// Starts the messaging threads and serves `policyChanged`.
+    fn start_dispatcher(&self) -> Result<Dispatcher, Error> {
+        let policies = device_policies::context(
+            &self.config,
+            &self.state,
+            &self.rest,
+            self.rest.server_clock().as_clock(),
+        );
+        let dispatcher = Dispatcher::start(
+            Arc::clone(&self.rest),
+            &self.config,
+            &self.store_path,
+            Arc::new(self.devices.clone()),
+            policies,
+        )?;
+        if let Some(endpoint_id) = self.rest.endpoint_id() {
+            device_policies::register(
+                &dispatcher.context().inbound,
+                &endpoint_id,
+                self.devices.clone(),
+            );
+        }
+        Ok(dispatcher)
     }
 
     /// A virtual device routed and released at close like every other.

@@ -13,6 +13,7 @@ use crate::clock::ServerClock;
 use crate::messaging::inbound::Inbound;
 use crate::messaging::outbox::Outbox;
 use crate::messaging::pool::Spawner;
+use crate::policy::context::PolicyContext;
 
 /// What the device and its virtual devices share while the device is open.
 pub(crate) struct DeviceContext {
@@ -26,6 +27,9 @@ pub(crate) struct DeviceContext {
     pub(crate) data_reliability: Reliability,
     /// `alert_message_reliability`.
     pub(crate) alert_reliability: Reliability,
+    /// The device policies' shared state: the policy thread, the network
+    /// cost, the store of held batches.
+    pub(crate) policies: Arc<PolicyContext>,
 }
 
 impl fmt::Debug for DeviceContext {
@@ -53,6 +57,19 @@ impl DeviceContext {
 /// unit tests of virtual devices: messages stay in the outbox.
 #[cfg(test)]
 pub(crate) fn test_context() -> (Arc<DeviceContext>, crate::messaging::pool::CallbackPool) {
+    test_context_with(Arc::new(PolicyContext::new(
+        iotcs_core::NetworkCost::Ethernet,
+        None,
+        Arc::new(|| 1_000),
+        None,
+    )))
+}
+
+/// [`test_context`] with the given policy side.
+#[cfg(test)]
+pub(crate) fn test_context_with(
+    policies: Arc<PolicyContext>,
+) -> (Arc<DeviceContext>, crate::messaging::pool::CallbackPool) {
     use crate::cloud::rest::RestClient;
     use crate::cloud::transport::memory::{MemoryTransport, json};
     use crate::messaging::pool::CallbackPool;
@@ -81,6 +98,7 @@ pub(crate) fn test_context() -> (Arc<DeviceContext>, crate::messaging::pool::Cal
         clock: rest.server_clock(),
         data_reliability: Reliability::BestEffort,
         alert_reliability: Reliability::GuaranteedDelivery,
+        policies,
     };
     (Arc::new(context), pool)
 }

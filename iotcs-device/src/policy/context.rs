@@ -159,17 +159,25 @@ impl PolicyContext {
         )
     }
 
-    /// Now, in the clock the policies run on.
-    pub(crate) fn now(&self) -> i64 {
-        (self.clock)()
+    /// Stops the timer thread, joining it by `deadline`; `false` if it was
+    /// still busy then.
+    #[cfg(test)]
+    pub(crate) fn close(&self, deadline: Instant) -> bool {
+        self.close_with(deadline, deadline, || {})
     }
 
-    /// Stops the timer thread, joining it by `deadline`; `false` if it was
-    /// still busy then (a fetch the caller may interrupt).
-    pub(crate) fn close(&self, deadline: Instant) -> bool {
+    /// Stops the timer thread: if it is still busy at `busy_by` (a fetch
+    /// the cloud does not answer), `interrupt` breaks its request off; it
+    /// is joined by `deadline`. `false` if it was not.
+    pub(crate) fn close_with(
+        &self,
+        busy_by: Instant,
+        deadline: Instant,
+        interrupt: impl FnOnce(),
+    ) -> bool {
         let timer = std::mem::replace(&mut *self.timer(), Timer::Closed);
         match timer {
-            Timer::Running(t) => t.close(deadline),
+            Timer::Running(t) => t.close_with(busy_by, deadline, interrupt),
             Timer::None | Timer::Closed => true,
         }
     }

@@ -35,9 +35,6 @@ pub(crate) trait Expression: fmt::Debug + Send + Sync {
     ///
     /// As [`Expression::value`].
     fn is_true(&self, values: &dyn AttributeValues) -> Result<bool, Error>;
-
-    /// The attributes it reads, for ordering computed metrics after them.
-    fn attributes(&self) -> Vec<String>;
 }
 
 /// The values a pipeline step reads: the value in process for the
@@ -75,37 +72,29 @@ pub(crate) mod testing {
     /// An expression computed by a closure.
     pub(crate) struct Closure {
         eval: Eval,
-        reads: Vec<String>,
     }
 
     impl fmt::Debug for Closure {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            write!(f, "Closure(reads {:?})", self.reads)
+            f.write_str("Closure")
         }
     }
 
     impl Closure {
         pub(crate) fn new(
-            reads: &[&str],
             eval: impl Fn(&dyn AttributeValues) -> Result<Value, Error> + Send + Sync + 'static,
         ) -> Box<Closure> {
             Box::new(Closure {
                 eval: Box::new(eval),
-                reads: reads.iter().map(|s| s.to_string()).collect(),
             })
         }
 
         /// `$(attribute) > limit`.
         pub(crate) fn above(attribute: &'static str, limit: f64) -> Box<Closure> {
-            Closure::new(&[attribute], move |v| {
+            Closure::new(move |v| {
                 let x = number(v.current(attribute))?;
                 Ok(Value::Number(if x > limit { 1.0 } else { 0.0 }))
             })
-        }
-
-        /// A constant.
-        pub(crate) fn constant(value: Value) -> Box<Closure> {
-            Closure::new(&[], move |_| Ok(value.clone()))
         }
     }
 
@@ -128,10 +117,6 @@ pub(crate) mod testing {
                 Value::String(s) => !s.is_empty(),
                 _ => false,
             })
-        }
-
-        fn attributes(&self) -> Vec<String> {
-            self.reads.clone()
         }
     }
 

@@ -15,12 +15,9 @@
 //! built from the core's policy model, fetching policies, the timer thread
 //! and `VirtualDevice::offer` running them. Until then `offer` is `set`.
 
-// The units are used by the pipelines, which come with the formula
-// language; until then only their tests use them.
-#![allow(dead_code)]
-
 pub(crate) mod active;
 pub(crate) mod batch;
+pub(crate) mod build;
 pub(crate) mod context;
 pub(crate) mod duplicates;
 pub(crate) mod expression;
@@ -30,5 +27,6 @@ pub(crate) mod notification;
 pub(crate) mod pipeline;
 pub(crate) mod privacy;
 pub(crate) mod sample;
+pub(crate) mod slot;
 pub(crate) mod timer;
 pub(crate) mod window;

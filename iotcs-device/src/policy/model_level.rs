@@ -120,6 +120,7 @@ impl<L> MessageBatch<L> {
     }
 
     /// How many messages are held.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.batch.held().len()
     }

@@ -173,23 +173,6 @@ impl AttributePipeline {
             .min()
     }
 
-    /// The other attributes its computed metrics read.
-    pub(crate) fn inputs(&self) -> Vec<String> {
-        let mut inputs: Vec<String> = self
-            .steps
-            .iter()
-            .filter_map(|s| match s {
-                Step::ComputedMetric(e) => Some(e.attributes()),
-                _ => None,
-            })
-            .flatten()
-            .filter(|a| *a != self.attribute)
-            .collect();
-        inputs.sort();
-        inputs.dedup();
-        inputs
-    }
-
     /// Runs `value` of time `time` through the steps from `first` on.
     fn run(
         &mut self,
@@ -301,40 +284,6 @@ fn number(value: &Value) -> Result<f64, Error> {
     }
 }
 
-/// The order in which to run the pipelines of attributes offered together:
-/// an attribute whose computed metric reads others runs after them (spec
-/// §7.2 `computedMetric`). Attributes keep their given order otherwise; a
-/// cycle is broken by that order.
-pub(crate) fn evaluation_order(
-    names: &[&str],
-    inputs: impl Fn(&str) -> Vec<String>,
-) -> Vec<String> {
-    let mut done: Vec<String> = Vec::new();
-    fn visit(
-        name: &str,
-        names: &[&str],
-        inputs: &dyn Fn(&str) -> Vec<String>,
-        visiting: &mut Vec<String>,
-        done: &mut Vec<String>,
-    ) {
-        if done.iter().any(|d| d == name) || visiting.iter().any(|v| v == name) {
-            return;
-        }
-        visiting.push(name.to_owned());
-        for input in inputs(name) {
-            if names.contains(&input.as_str()) {
-                visit(&input, names, inputs, visiting, done);
-            }
-        }
-        visiting.pop();
-        done.push(name.to_owned());
-    }
-    for name in names {
-        visit(name, names, &inputs, &mut Vec::new(), &mut done);
-    }
-    done
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::expression::testing::{Closure, Values, number as num};
@@ -354,7 +303,7 @@ mod tests {
             urn: urn.into(),
             fields: vec![(
                 "temp".into(),
-                Closure::new(&["temp"], |v| Ok(v.current("temp").unwrap())),
+                Closure::new(|v| Ok(v.current("temp").unwrap())),
             )],
             severity: Severity::Normal,
         }
@@ -463,9 +412,7 @@ mod tests {
                 condition: Closure::above("temp", 30.0),
                 action: ActionSpec {
                     name: "cool".into(),
-                    arguments: vec![Closure::new(&["temp"], |v| {
-                        Ok(n(num(v.current("temp"))? - 30.0))
-                    })],
+                    arguments: vec![Closure::new(|v| Ok(n(num(v.current("temp"))? - 30.0)))],
                 },
                 filter: false,
             }],
@@ -485,9 +432,8 @@ mod tests {
     fn computed_metric_reads_other_attributes_and_privacy_hashes_the_result() {
         let mut values = none();
         values.last_known.insert("offset".into(), n(2.0));
-        let plus_offset = Closure::new(&["temp", "offset"], |v| {
-            Ok(n(num(v.current("temp"))? + num(v.last_known("offset"))?))
-        });
+        let plus_offset =
+            Closure::new(|v| Ok(n(num(v.current("temp"))? + num(v.last_known("offset"))?)));
         let mut p = AttributePipeline::new(
             "temp",
             vec![
@@ -495,7 +441,6 @@ mod tests {
                 Step::Privacy(Privacy::new("one-way", None).unwrap()),
             ],
         );
-        assert_eq!(p.inputs(), vec!["offset".to_string()]);
         let out = p.offer(0, n(1.0), &values).unwrap();
         let expected = Privacy::new("one-way", None)
             .unwrap()
@@ -553,27 +498,11 @@ mod tests {
         );
         let mut p = AttributePipeline::new(
             "temp",
-            vec![Step::Filter(Closure::new(&["other"], |v| {
+            vec![Step::Filter(Closure::new(|v| {
                 Ok(n(num(v.current("other"))?))
             }))],
         );
         let e = p.offer(0, n(1.0), &none()).unwrap_err().to_string();
         assert!(e.contains("filterCondition"), "{e}");
-    }
-
-    #[test]
-    fn computed_metrics_run_after_their_inputs() {
-        let inputs = |name: &str| match name {
-            "feels" => vec!["temp".to_string(), "humidity".to_string()],
-            "humidity" => vec!["raw".to_string()],
-            _ => vec![],
-        };
-        assert_eq!(
-            evaluation_order(&["feels", "temp", "humidity", "raw"], inputs),
-            vec!["temp", "raw", "humidity", "feels"]
-        );
-        // A cycle does not loop.
-        let cycle = |name: &str| vec![if name == "a" { "b" } else { "a" }.to_string()];
-        assert_eq!(evaluation_order(&["a", "b"], cycle), vec!["b", "a"]);
     }
 }

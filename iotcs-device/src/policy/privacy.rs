@@ -48,6 +48,7 @@ impl Privacy {
     /// # Errors
     ///
     /// [`Error::Argument`] for another level, or `two-way` without a key.
+    #[cfg(test)]
     pub(crate) fn new(level: &str, hashing_key: Option<&str>) -> Result<Self, Error> {
         match level.to_ascii_lowercase().as_str() {
             "none" => Ok(Privacy::None),

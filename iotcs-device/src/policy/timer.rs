@@ -98,14 +98,29 @@ impl PolicyTimer {
 
     /// Stops the thread and joins it by `deadline`; `false` if it was still
     /// in a tick then (it is left to finish on its own).
-    pub(crate) fn close(mut self, deadline: Instant) -> bool {
+    #[cfg(test)]
+    pub(crate) fn close(self, deadline: Instant) -> bool {
+        self.close_with(deadline, deadline, || {})
+    }
+
+    /// Stops the thread; if it is still busy at `busy_by` (a fetch the
+    /// cloud does not answer), calls `interrupt` (which breaks off its
+    /// request), then joins it by `deadline`.
+    pub(crate) fn close_with(
+        mut self,
+        busy_by: Instant,
+        deadline: Instant,
+        interrupt: impl FnOnce(),
+    ) -> bool {
         let worker = self.worker.take();
         drop(self);
-        match worker.map(|w| w.join_until(deadline)) {
-            None | Some(Joined::Finished(())) | Some(Joined::OwnThread) => true,
-            Some(Joined::Panicked) => true,
-            Some(Joined::TimedOut) => false,
+        let Some(worker) = worker else {
+            return true;
+        };
+        if !worker.wait_until(busy_by) {
+            interrupt();
         }
+        !matches!(worker.join_until(deadline), Joined::TimedOut)
     }
 }
 

@@ -1,0 +1,661 @@
+//! [`VirtualDevice::offer`] and what a device policy (spec §7) does to a
+//! virtual device's messages.
+//!
+//! `offer` validates the value, then runs it through the attribute's
+//! pipeline and the model-level (`*`) one (`crate::policy`); `set`,
+//! `update` and alerts skip attribute pipelines but pass the model-level
+//! one, as the reference and Oracle's Java library do (§7.5). Values a
+//! pipeline lets out later (a window's aggregate, a batch) go out from the
+//! device's policy thread as its DATA messages, with their computed time.
+//!
+//! The policy is fetched once per virtual device, on the policy thread, at
+//! the first `offer`; values offered meanwhile wait in order and run
+//! through it once it is known. "None" is cached until a change
+//! notification for the model; a notification also ends a running policy
+//! of that id, which is fetched again at the next `offer` with fresh state.
+
+use std::sync::Arc;
+
+use iotcs_core::message::{Message, Severity};
+use iotcs_core::{Error, Value, ValueType};
+
+use crate::messaging::outbox::{DeliveryListener, Outgoing};
+use crate::named_value::NamedValue;
+use crate::policy::active::ActivePolicy;
+use crate::policy::context::Fetched;
+use crate::policy::expression::AttributeValues;
+use crate::policy::model_level::Released;
+use crate::policy::pipeline::{Effect, Output};
+use crate::policy::slot::{Known, MAX_PENDING, Pending};
+use crate::policy::timer::{POLL, Tick};
+use crate::virtual_device::{Content, Delivery, VirtualDevice, WeakDevice};
+
+/// What a batched message carries: its delivery listener.
+pub(crate) type Listener = Arc<dyn DeliveryListener>;
+
+impl VirtualDevice {
+    /// Offers a value: it is validated against the model, then the device
+    /// policy assigned to this device for its model decides what is sent
+    /// (filtered, sampled, aggregated over a window, batched, hashed, an
+    /// alert or an action instead...). Without a policy, or for an
+    /// attribute without a pipeline, this is [`VirtualDevice::set`].
+    /// Reference: `offer(attributeName, value)`.
+    ///
+    /// The first `offer` asks the cloud for the policy on the device's
+    /// policy thread; values offered until it answers wait and then run
+    /// through it in order. `offer` itself never touches the network.
+    ///
+    /// # Errors
+    ///
+    /// As [`VirtualDevice::set`]; also [`Error::Argument`] naming the
+    /// function when the policy cannot process the value (a window given a
+    /// text, a formula reading an attribute that has no value yet), and
+    /// [`Error::Io`] when a batch cannot keep the message durably.
+    pub fn offer(&self, attribute: &str, value: impl Into<Value>) -> Result<&Self, Error> {
+        let (attribute, value) = self
+            .device_model()
+            .validate_attribute(attribute, value.into())?;
+        let name = attribute.name().to_owned();
+        let now = self.context().event_time();
+        let policies = &self.context().policies;
+        let mut state = self.policy_slot().lock();
+        match &mut *state {
+            Known::Active(policy) => {
+                let result = self.run_offer(policy, now, &name, value);
+                drop(state);
+                policies.wake();
+                result?;
+            }
+            Known::Fetching(pending) if pending.len() < MAX_PENDING => pending.push(Pending {
+                attribute: name,
+                value,
+                time: now,
+            }),
+            Known::Unknown if policies.can_fetch() => {
+                *state = Known::Fetching(vec![Pending {
+                    attribute: name,
+                    value,
+                    time: now,
+                }]);
+                drop(state);
+                self.start_fetch();
+            }
+            Known::Fetching(_) => {
+                drop(state);
+                log::warn!(
+                    "{MAX_PENDING} values already wait for the device policy; sending {name} as set"
+                );
+                self.set(&name, value)?;
+            }
+            Known::Unknown | Known::Absent => {
+                drop(state);
+                self.set(&name, value)?;
+            }
+        }
+        Ok(self)
+    }
+
+    /// Sends a DATA message of attribute values the way `set` does: through
+    /// the model-level pipeline when a policy runs (§7.5), else straight to
+    /// the outbox.
+    pub(crate) fn push_attributes(
+        &self,
+        message: Message,
+        listener: Listener,
+    ) -> Result<(), Error> {
+        let mut state = self.policy_slot().lock();
+        if let Known::Active(policy) = &mut *state {
+            let now = self.context().event_time();
+            let released = policy.offer_message(now, message, Some(listener))?;
+            let result = self.push_released(policy, released);
+            drop(state);
+            self.context().policies.wake();
+            return result;
+        }
+        drop(state);
+        self.context()
+            .outbox
+            .push(vec![Outgoing::with_listener(message, listener)])
+    }
+
+    /// Asks the policy thread for this device's policy.
+    fn start_fetch(&self) {
+        let weak = self.downgrade();
+        let started = self.context().policies.fetch(
+            self.endpoint_id(),
+            self.device_model().urn(),
+            move |result| {
+                if let Some(device) = weak.upgrade() {
+                    device.install(result);
+                }
+            },
+        );
+        if !started {
+            self.install(Ok(None));
+        }
+    }
+
+    /// Takes a fetched policy (or its absence, or why it could not be
+    /// fetched) and runs the values that waited for it.
+    fn install(&self, result: Result<Option<Fetched>, Error>) {
+        let next = match result {
+            Ok(Some(Fetched {
+                id,
+                last_modified,
+                built: Some(built),
+            })) => match self.activate(id, last_modified, built) {
+                Ok(policy) => {
+                    log::info!(
+                        "device policy {} (modified {}) runs for {}",
+                        policy.id(),
+                        policy.last_modified(),
+                        self.endpoint_id()
+                    );
+                    Known::Active(policy)
+                }
+                Err(e) => {
+                    log::warn!(
+                        "device policy for {}: {e}; offer sends as set",
+                        self.endpoint_id()
+                    );
+                    Known::Absent
+                }
+            },
+            Ok(_) => Known::Absent,
+            Err(e) => {
+                log::warn!(
+                    "cannot fetch the device policy of {} for {}: {e}; values offered meanwhile are sent as set, the next offer asks again",
+                    self.endpoint_id(),
+                    self.device_model().urn()
+                );
+                Known::Unknown
+            }
+        };
+        let active = matches!(next, Known::Active(_));
+        let mut state = self.policy_slot().lock();
+        let pending = match std::mem::replace(&mut *state, next) {
+            Known::Fetching(pending) => pending,
+            _ => Vec::new(),
+        };
+        for Pending {
+            attribute,
+            value,
+            time,
+        } in pending
+        {
+            let result = match &mut *state {
+                Known::Active(policy) => self.run_offer(policy, time, &attribute, value.clone()),
+                _ => self.send_plain(&attribute, value.clone(), time),
+            };
+            if let Err(e) = result {
+                self.report_error(vec![(attribute, value)], Content::Attributes, e.to_string());
+            }
+        }
+        drop(state);
+        if active
+            && let Some(tick) = self
+                .policy_slot()
+                .first_tick(|| Arc::new(PolicyTick(self.downgrade())))
+        {
+            self.context().policies.drive(tick);
+        }
+        self.context().policies.wake();
+    }
+
+    /// A running policy from its pipelines, with a batch whose store tree
+    /// is this device's for this model.
+    fn activate(
+        &self,
+        id: String,
+        last_modified: i64,
+        built: crate::policy::context::Built,
+    ) -> Result<ActivePolicy<Listener>, Error> {
+        let batch = match &built.messages {
+            Some(rule) => Some(self.context().policies.batch(
+                rule,
+                &format!(
+                    "batchby/{}/{}",
+                    self.endpoint_id(),
+                    self.device_model().urn()
+                ),
+            )?),
+            None => None,
+        };
+        Ok(ActivePolicy::new(
+            id,
+            last_modified,
+            built.attributes,
+            batch,
+        ))
+    }
+
+    /// A change notification for this device's model and policy `id`
+    /// (§7.3): a cached "none", or a running policy of that id, is
+    /// forgotten, so the next `offer` fetches the policy again and starts
+    /// it afresh. What the old batch held goes out now.
+    pub(crate) fn policy_changed(&self, id: &str) {
+        let mut state = self.policy_slot().lock();
+        let reset = match &*state {
+            Known::Absent => true,
+            Known::Active(policy) => policy.id() == id,
+            Known::Unknown | Known::Fetching(_) => false,
+        };
+        if !reset {
+            return;
+        }
+        if let Known::Active(mut old) = std::mem::replace(&mut *state, Known::Unknown) {
+            let released = old.drain_messages();
+            if let Err(e) = self.push_released(&mut old, released) {
+                log::warn!("messages held by the replaced device policy {id}: {e}");
+            }
+        }
+    }
+
+    /// Runs one offered value through the running policy and sends what
+    /// comes out.
+    fn run_offer(
+        &self,
+        policy: &mut ActivePolicy<Listener>,
+        now: i64,
+        attribute: &str,
+        value: Value,
+    ) -> Result<(), Error> {
+        let out = policy.offer_value(now, attribute, value, &Values(self))?;
+        self.emit(policy, now, attribute, out)
+    }
+
+    /// Sends what a pipeline let out: each value as a DATA message of its
+    /// time, each alert, through the model-level batch; actions go to the
+    /// callback pool.
+    fn emit(
+        &self,
+        policy: &mut ActivePolicy<Listener>,
+        now: i64,
+        attribute: &str,
+        out: Output,
+    ) -> Result<(), Error> {
+        for (value, time) in out.values {
+            let value = coerce(value, self.attribute_type(attribute));
+            let (attr, value) = self.device_model().validate_attribute(attribute, value)?;
+            let pair = vec![(attr.name().to_owned(), value)];
+            let message = self.data_message(pair.clone(), time)?;
+            let listener: Listener = Arc::new(Delivery {
+                device: self.clone(),
+                values: pair.clone(),
+                content: Content::Attributes,
+            });
+            let released = policy.offer_message(now, message, Some(listener))?;
+            self.push_released(policy, released)?;
+            self.record_current(pair);
+        }
+        for effect in out.effects {
+            match effect {
+                Effect::Alert {
+                    urn,
+                    fields,
+                    severity,
+                } => {
+                    let (message, values) = self.policy_alert(&urn, fields, severity, now)?;
+                    let listener: Listener = Arc::new(Delivery {
+                        device: self.clone(),
+                        values,
+                        content: Content::Alert,
+                    });
+                    let released = policy.offer_message(now, message, Some(listener))?;
+                    self.push_released(policy, released)?;
+                }
+                Effect::Action { name, arguments } => self.policy_action(name, arguments),
+            }
+        }
+        Ok(())
+    }
+
+    /// Pushes what a batch let out and forgets the durable copies the outbox
+    /// took.
+    fn push_released(
+        &self,
+        policy: &mut ActivePolicy<Listener>,
+        released: Vec<Released<Listener>>,
+    ) -> Result<(), Error> {
+        if released.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<u64> = released.iter().filter_map(|r| r.key).collect();
+        let outgoing = released
+            .into_iter()
+            .map(|r| match r.attached {
+                Some(listener) => Outgoing::with_listener(r.message, listener),
+                None => Outgoing::new(r.message),
+            })
+            .collect();
+        self.context().outbox.push(outgoing)?;
+        policy.release(&keys);
+        Ok(())
+    }
+
+    /// The ALERT an `alertCondition` or `detectDuplicates` raises: format
+    /// `urn` of this device's model, description its name (§7.5), each
+    /// field converted to the field's type.
+    fn policy_alert(
+        &self,
+        urn: &str,
+        fields: Vec<(String, Value)>,
+        severity: Severity,
+        time: i64,
+    ) -> Result<(Message, Vec<(String, Value)>), Error> {
+        let format = self.device_model().format(urn).ok_or_else(|| {
+            Error::argument(format!(
+                "the policy's alert {urn} is not a format of device model {}",
+                self.device_model().urn()
+            ))
+        })?;
+        let values = fields
+            .into_iter()
+            .map(|(name, value)| {
+                let wanted = format.field(&name).map(|f| f.value_type());
+                let value = coerce(value, wanted);
+                Ok((name.clone(), format.validate_field(&name, value)?))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let message = Message::alert(
+            self.endpoint_id(),
+            urn,
+            format.name(),
+            severity,
+            values.clone(),
+            time,
+        )?
+        .with_reliability(self.context().alert_reliability);
+        Ok((message, values))
+    }
+
+    /// Runs the device's own action on the callback pool, with the
+    /// arguments named as the model names them (§7.5: numbers as doubles).
+    fn policy_action(&self, name: String, arguments: Vec<Value>) {
+        let action = self.device_model().action(&name);
+        let names: Vec<String> = action
+            .map(|a| a.arguments().iter().map(|x| x.name().to_owned()).collect())
+            .unwrap_or_default();
+        let pairs: Vec<(String, Value)> = arguments
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| {
+                (
+                    names.get(i).cloned().unwrap_or_else(|| format!("arg{i}")),
+                    v,
+                )
+            })
+            .collect();
+        let device = self.clone();
+        self.context().spawner().spawn(Box::new(move || {
+            if !device.run_action_callbacks(&name, NamedValue::from_pairs(pairs)) {
+                log::warn!("the device policy invokes action {name:?}, which has no callback");
+            }
+        }));
+    }
+
+    /// One round of the policy thread for this device: expired windows and
+    /// batches go out; failures reach `on_error`. Returns the next deadline.
+    fn policy_tick(&self, now: i64) -> Option<i64> {
+        let mut state = self.policy_slot().lock();
+        let Known::Active(policy) = &mut *state else {
+            return None;
+        };
+        for (attribute, out) in policy.expire_values(now, &Values(self)) {
+            let result = out.and_then(|out| self.emit(policy, now, &attribute, out));
+            if let Err(e) = result {
+                self.report_error(Vec::new(), Content::Attributes, format!("{attribute}: {e}"));
+            }
+        }
+        let released = policy.expire_messages(now);
+        if let Err(e) = self.push_released(policy, released) {
+            self.report_error(Vec::new(), Content::Attributes, e.to_string());
+        }
+        let poll = i64::try_from(POLL.as_millis()).unwrap_or(1000);
+        policy.deadline(now, poll)
+    }
+
+    fn attribute_type(&self, attribute: &str) -> Option<ValueType> {
+        self.device_model()
+            .attribute(attribute)
+            .map(|a| a.value_type())
+    }
+}
+
+/// The timer's handle on a virtual device, held weakly by the timer.
+struct PolicyTick(WeakDevice);
+
+impl Tick for PolicyTick {
+    fn tick(&self, now: i64) -> Option<i64> {
+        self.0.upgrade()?.policy_tick(now)
+    }
+}
+
+/// A virtual device's values as formulas read them: `$(x)` the current
+/// value, `$$(x)` the last known one.
+struct Values<'a>(&'a VirtualDevice);
+
+impl AttributeValues for Values<'_> {
+    fn current(&self, name: &str) -> Option<Value> {
+        self.0.get(name).ok().flatten()
+    }
+
+    fn last_known(&self, name: &str) -> Option<Value> {
+        self.0.last_known(name).ok().flatten()
+    }
+}
+
+/// A pipeline's number for an attribute or field of type `wanted`: a
+/// window's mean for an INTEGER attribute is rounded, an INTEGER becomes a
+/// NUMBER where one is wanted; anything else is left for validation to
+/// judge.
+fn coerce(value: Value, wanted: Option<ValueType>) -> Value {
+    match (value, wanted) {
+        (Value::Number(x), Some(ValueType::Integer)) if x.is_finite() => {
+            Value::Integer(x.round() as i64)
+        }
+        (Value::Number(x), Some(ValueType::DateTime)) if x.is_finite() => {
+            Value::DateTime(x.round() as i64)
+        }
+        (Value::Integer(i), Some(ValueType::Number)) => Value::Number(i as f64),
+        (Value::Number(x), Some(ValueType::Boolean)) => Value::Boolean(x != 0.0),
+        (Value::String(s), Some(ValueType::Number)) => match s.trim().parse::<f64>() {
+            Ok(x) if x.is_finite() => Value::Number(x),
+            _ => Value::String(s),
+        },
+        (value, _) => value,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+
+    use iotcs_core::NetworkCost;
+    use iotcs_core::message::{Payload, Severity};
+    use iotcs_core::model::samples;
+    use iotcs_core::policy::DevicePolicy;
+
+    use super::*;
+    use crate::messaging::context::test_context_with;
+    use crate::messaging::outbox::Queued;
+    use crate::messaging::pool::CallbackPool;
+    use crate::policy::build::build;
+    use crate::policy::context::{Fetch, PolicyContext};
+
+    /// A thermostat whose cloud serves `policy` (`None`: no policy), and
+    /// how many times it was asked.
+    fn device(policy: Option<&str>) -> (VirtualDevice, CallbackPool, Arc<AtomicUsize>) {
+        let policy = policy.map(|json| DevicePolicy::from_json(json).unwrap());
+        let asked = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&asked);
+        let fetch: Fetch = Arc::new(move |endpoint, urn, network| {
+            assert_eq!((endpoint, urn), ("EP-1", samples::TEMPERATURE_SENSOR_URN));
+            counter.fetch_add(1, Ordering::SeqCst);
+            Ok(match &policy {
+                None => None,
+                Some(p) => Some(Fetched {
+                    id: p.id().to_owned(),
+                    last_modified: p.last_modified(),
+                    built: build(p, network)?,
+                }),
+            })
+        });
+        let policies =
+            PolicyContext::new(NetworkCost::Ethernet, None, Arc::new(|| 1_000), Some(fetch));
+        let (context, pool) = test_context_with(Arc::new(policies));
+        let vd = VirtualDevice::new("EP-1", Arc::new(samples::temperature_sensor()), context);
+        (vd, pool, asked)
+    }
+
+    /// Waits (10 s at most: the policy thread answers at once) until `n`
+    /// messages were queued, and returns them.
+    fn sent(vd: &VirtualDevice, n: usize) -> Vec<Queued> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut out = Vec::new();
+        while out.len() < n && Instant::now() < deadline {
+            out.extend(crate::virtual_device::tests::queued(vd));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        out.extend(crate::virtual_device::tests::queued(vd));
+        out
+    }
+
+    fn temps(sent: &[Queued]) -> Vec<(serde_json::Value, i64)> {
+        sent.iter()
+            .filter_map(|q| match q.message().payload() {
+                Payload::Data(d) => Some((d.get("temp")?.clone(), q.message().event_time())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn policy(pipelines: &str) -> String {
+        format!(r#"{{"id":"p1","enabled":true,"lastModified":5,"pipelines":{pipelines}}}"#)
+    }
+
+    fn active(vd: &VirtualDevice) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if matches!(*vd.policy_slot().lock(), Known::Active(_)) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        false
+    }
+
+    #[test]
+    fn without_a_policy_offer_is_set_and_the_answer_is_cached() {
+        let (vd, _pool, asked) = device(None);
+        vd.offer("temp", 20.0).unwrap();
+        assert_eq!(temps(&sent(&vd, 1)), vec![(serde_json::json!(20.0), 1_000)]);
+        vd.offer("temp", 21.0).unwrap();
+        assert_eq!(temps(&sent(&vd, 1)).len(), 1);
+        assert_eq!(asked.load(Ordering::SeqCst), 1, "a miss is cached");
+    }
+
+    #[test]
+    fn an_alert_condition_then_a_mean_window() {
+        let json = policy(
+            r#"[{"attributeName":"temp","pipeline":[
+                {"id":"alertCondition","parameters":{"condition":"$(temp) > 100",
+                  "alert":{"urn":"urn:com:example:iotcs:temperature_sensor:too_hot",
+                           "fields":{"temp":"$(temp)"},"severity":"CRITICAL"}}},
+                {"id":"mean","parameters":{"window":1000}}]}]"#,
+        );
+        let (vd, _pool, _) = device(Some(&json));
+        for t in [10.0, 20.0, 110.0] {
+            vd.offer("temp", t).unwrap();
+        }
+        let alerts = sent(&vd, 1);
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        let message = alerts[0].message();
+        let Payload::Alert(alert) = message.payload() else {
+            panic!("{alerts:?}")
+        };
+        assert_eq!(alert.format(), samples::TEMPERATURE_TOO_HOT_FORMAT);
+        assert_eq!(alert.severity(), Severity::Critical);
+        assert_eq!(alert.get("temp"), Some(&serde_json::json!(110.0)));
+        // The window ends at 2000: the policy thread's tick lets the mean out.
+        assert_eq!(vd.policy_tick(2_000), None);
+        assert_eq!(temps(&sent(&vd, 1)), vec![(serde_json::json!(15.0), 2_000)]);
+        assert_eq!(vd.get("temp").unwrap(), Some(Value::Number(15.0)));
+    }
+
+    #[test]
+    fn a_model_level_batch_holds_offers_and_sets_alike() {
+        let json = policy(
+            r#"[{"attributeName":"*","pipeline":[{"id":"batchBySize","parameters":{"batchSize":3}}]}]"#,
+        );
+        let (vd, _pool, _) = device(Some(&json));
+        vd.offer("temp", 1.0).unwrap();
+        assert!(active(&vd));
+        vd.set("temp", 2.0).unwrap();
+        assert!(crate::virtual_device::tests::queued(&vd).is_empty(), "held");
+        vd.offer("temp", 3.0).unwrap();
+        let out = temps(&sent(&vd, 3));
+        assert_eq!(
+            out.iter().map(|(v, _)| v.clone()).collect::<Vec<_>>(),
+            [1.0, 2.0, 3.0].map(|x| serde_json::json!(x))
+        );
+    }
+
+    #[test]
+    fn a_change_notification_restarts_the_policy_with_fresh_state() {
+        let json = policy(
+            r#"[{"attributeName":"temp","pipeline":[{"id":"sampleQuality","parameters":{"rate":2}}]}]"#,
+        );
+        let (vd, _pool, asked) = device(Some(&json));
+        vd.offer("temp", 1.0).unwrap();
+        assert!(active(&vd));
+        assert!(sent(&vd, 0).is_empty(), "the first of two is dropped");
+        vd.policy_changed("another policy");
+        vd.offer("temp", 2.0).unwrap();
+        assert_eq!(temps(&sent(&vd, 1)).len(), 1, "same policy, same count");
+        vd.policy_changed("p1");
+        assert!(matches!(*vd.policy_slot().lock(), Known::Unknown));
+        vd.offer("temp", 3.0).unwrap();
+        assert!(active(&vd));
+        assert!(sent(&vd, 0).is_empty(), "the count started again");
+        assert_eq!(asked.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_disabled_policy_does_not_run() {
+        let json = r#"{"id":"p1","enabled":false,"lastModified":5,"pipelines":[
+            {"attributeName":"temp","pipeline":[{"id":"filterCondition","parameters":{"condition":"1"}}]}]}"#;
+        let (vd, _pool, _) = device(Some(json));
+        vd.offer("temp", 5.0).unwrap();
+        assert_eq!(temps(&sent(&vd, 1)).len(), 1);
+    }
+
+    #[test]
+    fn offer_validates_before_any_policy() {
+        let (vd, _pool, asked) = device(None);
+        assert!(vd.offer("temp", 500.0).is_err());
+        assert!(vd.offer("nope", 1.0).is_err());
+        assert_eq!(asked.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn coercion_fits_the_attribute_type() {
+        assert_eq!(
+            coerce(Value::Number(2.6), Some(ValueType::Integer)),
+            Value::Integer(3)
+        );
+        assert_eq!(
+            coerce(Value::Integer(2), Some(ValueType::Number)),
+            Value::Number(2.0)
+        );
+        assert_eq!(
+            coerce(Value::Number(1.0), Some(ValueType::Boolean)),
+            Value::Boolean(true)
+        );
+        assert_eq!(
+            coerce(Value::String("x".into()), Some(ValueType::Number)),
+            Value::String("x".into())
+        );
+    }
+}
