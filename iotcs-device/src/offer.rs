@@ -487,6 +487,14 @@ mod tests {
     /// A thermostat whose cloud serves `policy` (`None`: no policy), and
     /// how many times it was asked.
     fn device(policy: Option<&str>) -> (VirtualDevice, CallbackPool, Arc<AtomicUsize>) {
+        device_holding_in(policy, None)
+    }
+
+    /// As [`device`], keeping held batches in the store at `held`.
+    fn device_holding_in(
+        policy: Option<&str>,
+        held: Option<std::path::PathBuf>,
+    ) -> (VirtualDevice, CallbackPool, Arc<AtomicUsize>) {
         let policy = policy.map(|json| DevicePolicy::from_json(json).unwrap());
         let asked = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&asked);
@@ -503,7 +511,7 @@ mod tests {
             })
         });
         let policies =
-            PolicyContext::new(NetworkCost::Ethernet, None, Arc::new(|| 1_000), Some(fetch));
+            PolicyContext::new(NetworkCost::Ethernet, held, Arc::new(|| 1_000), Some(fetch));
         let (context, pool) = test_context_with(Arc::new(policies));
         let vd = VirtualDevice::new("EP-1", Arc::new(samples::temperature_sensor()), context);
         (vd, pool, asked)
@@ -600,6 +608,36 @@ mod tests {
             out.iter().map(|(v, _)| v.clone()).collect::<Vec<_>>(),
             [1.0, 2.0, 3.0].map(|x| serde_json::json!(x))
         );
+    }
+
+    #[test]
+    fn a_held_batch_survives_the_device() {
+        let json = policy(
+            r#"[{"attributeName":"*","pipeline":[{"id":"batchBySize","parameters":{"batchSize":3}}]}]"#,
+        );
+        let dir = std::env::temp_dir().join(format!(
+            "iotcs-offer-held-{}-{}",
+            std::process::id(),
+            iotcs_core::__private::uuid_v4().unwrap()
+        ));
+        let held = Some(dir.join("bbps.db"));
+        {
+            let (vd, mut pool, _) = device_holding_in(Some(&json), held.clone());
+            vd.offer("temp", 1.0).unwrap();
+            assert!(active(&vd));
+            vd.offer("temp", 2.0).unwrap();
+            assert!(crate::virtual_device::tests::queued(&vd).is_empty(), "held");
+            pool.stop(Instant::now() + Duration::from_secs(10));
+        }
+        // A new run of the device: the batch it opens holds both again.
+        let (vd, _pool, _) = device_holding_in(Some(&json), held);
+        vd.offer("temp", 3.0).unwrap();
+        let out = temps(&sent(&vd, 3));
+        assert_eq!(
+            out.iter().map(|(v, _)| v.clone()).collect::<Vec<_>>(),
+            [1.0, 2.0, 3.0].map(|x| serde_json::json!(x))
+        );
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
