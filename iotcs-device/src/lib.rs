@@ -46,6 +46,54 @@
 //! A complete program that starts a local cloud and plays a thermostat is
 //! `examples/directly_connected_device.rs` in the repository.
 //!
+//! # Device policies
+//!
+//! The cloud can assign a device policy to a device for one of its models
+//! (spec §7): per attribute, a pipeline of functions that filter, sample,
+//! average over time windows, drop duplicates, hash private values, compute
+//! a value from others, raise an alert or call one of the device's own
+//! actions on a condition; and for the whole model, a batch that holds
+//! messages until there are enough, a delay expired or the network is
+//! cheap enough. [`VirtualDevice::offer`] is where they act:
+//!
+//! ```no_run
+//! # fn f(thermostat: &iotcs_device::VirtualDevice) -> Result<(), iotcs_device::Error> {
+//! // With a policy such as "temp: mean over 5 s; alert too_hot when
+//! // $(temp) > 80", these three calls send one alert now and, 5 s after the
+//! // first, one DATA message whose temp is the mean of 21 and 22 and whose
+//! // eventTime is the end of the window. Without a policy, each is a `set`.
+//! thermostat.offer("temp", 21.0)?;
+//! thermostat.offer("temp", 22.0)?;
+//! thermostat.offer("temp", 85.0)?;
+//! # Ok(()) }
+//! ```
+//!
+//! What iotcs does, where the spec or Oracle's libraries leave room:
+//! - The policy is fetched once per virtual device, at its first `offer`,
+//!   on the device's policy thread (`offer` never touches the network);
+//!   values offered until the cloud answers wait and then run through it in
+//!   order. "No policy" is cached until the cloud sends `policyChanged` for
+//!   the model; a notification also stops a running policy of that id, and
+//!   the next `offer` fetches it again with every function's state fresh.
+//!   A gateway's indirectly-connected devices each ask for their own policy.
+//! - `set`, `update` and alerts skip attribute pipelines but pass the
+//!   model-level (`*`) batch, as Oracle's Java library does; only the first
+//!   function of the `*` pipeline counts, and only a `batchBy*` one.
+//! - Windows (`mean`, `min`, `max`, `standardDeviation`, the last the
+//!   sample one) emit at their end from the policy thread, nothing for an
+//!   empty window; `batchByTime` releases at its delay the same way.
+//! - Held batches are durable before `offer` returns
+//!   (`[batchby_persistence]`, in `<state>/bbps.db` by default) and are
+//!   held again after a restart; an ALERT at or above the batch's
+//!   `alertSeverity` (default CRITICAL) is never held. A batch the policy
+//!   change replaces is let out at once.
+//! - A disabled policy does not run. `privacyPolicy` hashes any value's
+//!   text (a STRING comes out). A window's result for an INTEGER attribute
+//!   is rounded.
+//! - `batchByCost` compares `[device_policy] network_cost`, or what
+//!   [`DirectlyConnectedDevice::set_network_cost`] set since, with the
+//!   policy's cost.
+//!
 //! # Layout
 //!
 //! Three layers, each importing only the ones below it:
@@ -57,12 +105,25 @@
 //!   on it, one file each: `update.rs` ([`Update`], with `open_update.rs`
 //!   for the state it shares), `alert.rs` ([`Alert`], [`Data`]),
 //!   `callbacks.rs` (`on_change`, `on_error`, `on_action` and running them),
+//!   `offer.rs` (`offer` and what a device policy does to the messages;
+//!   `device_policies.rs` is the device's side: the fetch and the
+//!   `policyChanged` resource),
 //!   `events.rs` and `named_value.rs` (what callbacks receive), `remote.rs`
 //!   (the cloud's attribute writes and action calls), `external.rs`,
 //!   [`logging`]. `clock.rs` is the server-adjusted clock every layer reads.
 //! - **`cloud/`**, talking to the cloud: `activation.rs`, `token.rs` (the
 //!   token's lifecycle, no IO), `rest.rs` (authenticated calls),
-//!   `transport.rs` (HTTPS), `models.rs` (device models, fetched and cached).
+//!   `transport.rs` (HTTPS), `models.rs` (device models, fetched and cached),
+//!   `policies.rs` (a device's policy, fetched).
+//! - **`policy/`**, device policies, no IO but the store of held batches:
+//!   one file per function (`window.rs`, `sample.rs`, `duplicates.rs`,
+//!   `batch.rs`, `privacy.rs`), `pipeline.rs` (an attribute's functions in
+//!   order; `expression.rs` is its seam to the core's formulas, `build.rs`
+//!   turns the core's policy model into running units), `model_level.rs`
+//!   (whole messages through a batch, kept durable by `held.rs`),
+//!   `active.rs` and `slot.rs` (a virtual device's policy and its state),
+//!   `context.rs` (what a device's virtual devices share), `timer.rs` (the
+//!   one policy thread), `notification.rs` (the `policyChanged` handler).
 //! - **`messaging/`**, the engine: `dispatcher.rs` owns its threads and
 //!   builds `context.rs` (what virtual devices reach it through); outgoing,
 //!   `outbox.rs` (with `admission.rs`, `durable.rs` over `persist.rs`,
@@ -72,8 +133,7 @@
 //!   `capability.rs`, `counters.rs`, `worker.rs`.
 //!
 //! Room to grow: storage objects go in `storage/` (the user API's handle at
-//! the root, their transfers beside `cloud/`), device policies in `policy/`
-//! (applied in `VirtualDevice::offer` before a value reaches the outbox).
+//! the root, their transfers beside `cloud/`).
 //!
 //! # Logging
 //!
@@ -96,7 +156,11 @@
 //!   requests and run every user callback. Callbacks never run on the sender
 //!   or receiver, so a callback may call `set` (which only queues);
 //! - `iotcs-watchdog`: answers `503` for a request whose callback has not
-//!   returned within `request_callback_timeout`.
+//!   returned within `request_callback_timeout`;
+//! - `iotcs-policy-timer`, once a device policy runs (one per device, a
+//!   gateway's devices included): fetches policies, lets out windows and
+//!   batches whose time came; `close` stops it first (interrupting a fetch
+//!   still running after 10 s).
 //!
 //! Every request from the cloud is answered: 200 (with a DATA echo of changed
 //! attributes), 400 for a bad body or value or a read-only attribute, 404
@@ -118,7 +182,9 @@
 //! (`db_name`, `enabled`, `max_messages`; see "Where state lives"), `[device_messaging]` (queue size,
 //! batch size, polling, long polling and its offset, retries, pool size,
 //! request buffer, back-off pause, response timeout, token retries, default
-//! reliabilities, and this crate's `request_callback_timeout`), `[http]` (connection and read timeouts, `proxy`,
+//! reliabilities, and this crate's `request_callback_timeout`),
+//! `[device_policy]` (`network_cost`), `[batchby_persistence]` (`db_name`,
+//! `enabled`; see "Where state lives"), `[http]` (connection and read timeouts, `proxy`,
 //! `proxy_auth`) and `[logging]` (`pretty_print_messages` for the trace log
 //! of sent messages). Tokens, keys and secrets are never logged.
 //!
@@ -127,7 +193,7 @@
 //! A device keeps its state in a directory beside its provisioning file,
 //! named after it (`thermostat.tas` → `thermostat.tas.state/`, see
 //! [`DirectlyConnectedDevice::state_directory`]): the message store
-//! (`msps.db/`), the device models it used (`models/`), the models it was
+//! (`msps.db/`), the batches device policies hold (`bbps.db/`), the device models it used (`models/`), the models it was
 //! activated with (`device.json`), and a gateway's registrations. That
 //! directory must be writable anyway (activation rewrites the provisioning
 //! file through a temporary file beside it), needs no `HOME` (systemd
@@ -145,6 +211,9 @@
 //!   on its lock) and could not be placed without `HOME`. An absolute
 //!   `db_name` is used as written; a relative one is under `HOME` as in the
 //!   reference when `HOME` is set, else under the state directory.
+//! - `[batchby_persistence] db_name` at the reference's default,
+//!   `iotcs/bbps.db`, or empty, means `<state>/bbps.db`, for the same
+//!   reasons; another relative name is under `HOME` as in the reference.
 //! - `[device_model] device_model_store` empty stores models in the state
 //!   directory instead of disabling the store: a device restarted offline
 //!   needs its models. Draft models are never stored.
@@ -197,7 +266,7 @@
 //! | **`VirtualDevice`** | [`VirtualDevice`] |
 //! | `VirtualDevice.createAlert(alertformaturn)` | [`VirtualDevice::create_alert`] |
 //! | `VirtualDevice.createData(messageformaturn)` | [`VirtualDevice::create_data`] |
-//! | `VirtualDevice.offer(attributeName, value)` | [`VirtualDevice::offer`] (as `set` until device policies exist) |
+//! | `VirtualDevice.offer(attributeName, value)` | [`VirtualDevice::offer`]: the device policy's pipelines decide what is sent (see "Device policies"); [`DirectlyConnectedDevice::set_network_cost`] is an addition for `batchByCost` |
 //! | `VirtualDevice.setOnAction(callback, actionName)` | [`VirtualDevice::on_action`]; with `callback=None` [`VirtualDevice::remove_on_action`] |
 //! | `VirtualDevice.setCallable(actionName, callable)` (deprecated) | [`VirtualDevice::set_callable`] (deprecated) |
 //! | `VirtualDevice.ActionCallback` / `.onAction(actionEvent)` | `impl Fn(&ActionEvent) + Send + Sync` |
