@@ -1,6 +1,7 @@
 //! The admin API (HTTP Basic, user `admin`), shaped like Oracle's REST API:
 //! devices and provisioning files, device models, received messages, requests
-//! to devices and their status, and fault injection (`/iot/admin/faults`).
+//! to devices and their status, device policies (`admin_policies.rs`), and
+//! fault injection (`/iot/admin/faults`).
 
 use iotcs_core::__private::encoding::base64_decode;
 use iotcs_core::TrustedAssets;
@@ -8,6 +9,7 @@ use iotcs_core::message::{Direction, MessageType};
 use iotcs_core::model::DeviceModel;
 use serde_json::{Map, Value, json};
 
+use crate::admin_policies;
 use crate::app::App;
 use crate::faults;
 use crate::http::{ApiError, Reply, Req, constant_time_eq};
@@ -56,6 +58,18 @@ pub(crate) fn route(app: &App, req: &Req) -> Result<Reply, ApiError> {
                 &json!({"count": items.len(), "items": items, "hasMore": false}),
             ))
         }
+        (
+            _,
+            [
+                "iot",
+                "api",
+                "v2",
+                "deviceModels",
+                urn,
+                "devicePolicies",
+                rest @ ..,
+            ],
+        ) => admin_policies::route(app, req, urn, rest),
         ("GET", ["iot", "api", "v2", "deviceModels", urn]) => {
             let state = app.state();
             let model = state

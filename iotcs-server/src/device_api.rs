@@ -1,6 +1,7 @@
 //! The device-facing REST API (spec protocol.md §2-§6, protocol-js.md §14):
 //! token, activation policy, direct and indirect activation, messages with
-//! long polling, device models, and "no policy" answers of the private API.
+//! long polling, device models, and the private API's device policies
+//! (`device_policies.rs`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,6 +16,7 @@ use iotcs_core::__private::time::format_iso8601;
 use serde_json::json;
 
 use crate::app::{App, HeldPoll};
+use crate::device_policies;
 use crate::http::{ApiError, Reply, Req, pairs_map, parse_pairs};
 use crate::state::{Delivery, DeviceState, Token, now_ms};
 
@@ -33,17 +35,9 @@ pub(crate) async fn route(app: &Arc<App>, req: &Req) -> Result<Reply, ApiError> 
             Endpoint::ActivationIndirect => indirect(app, req),
             Endpoint::Messages => messages(app, req).await,
             Endpoint::DeviceModel(urn) => model(app, req, urn),
-            Endpoint::DevicePolicies(_) | Endpoint::DevicePolicyDevices(..) => {
-                device_auth(app, req)?;
-                Ok(Reply::json(
-                    200,
-                    &json!({"items": [], "count": 0, "hasMore": false}),
-                ))
-            }
-            Endpoint::DevicePolicy(_, id) => {
-                device_auth(app, req)?;
-                Err(ApiError::not_found(format!("no device policy {id}")))
-            }
+            Endpoint::DevicePolicies(urn) => device_policies::of_device(app, req, urn),
+            Endpoint::DevicePolicy(urn, id) => device_policies::one(app, req, urn, id),
+            Endpoint::DevicePolicyDevices(urn, id) => device_policies::devices(app, req, urn, id),
         };
     }
     match s.as_slice() {
@@ -97,7 +91,7 @@ fn bearer(app: &App, req: &Req) -> Result<Token, ApiError> {
 
 /// A device endpoint's identity: an empty-scope token whose subject is the
 /// `X-EndpointId` header.
-fn device_auth(app: &App, req: &Req) -> Result<String, ApiError> {
+pub(crate) fn device_auth(app: &App, req: &Req) -> Result<String, ApiError> {
     let token = bearer(app, req)?;
     if token.activation {
         return Err(ApiError::forbidden(

@@ -31,8 +31,8 @@
 //! `GET /iot/api/v2/activation/policy`, `POST /iot/api/v2/activation/direct`,
 //! `POST /iot/api/v2/activation/indirect/device`,
 //! `POST /iot/api/v2/messages?acceptBytes=N[&iot.sync][&iot.timeout=S]`,
-//! `GET /iot/api/v2/deviceModels/{urn}`, and "no policy" answers on
-//! `/iot/privateapi/v2/deviceModels/{urn}/devicePolicies...`.
+//! `GET /iot/api/v2/deviceModels/{urn}`, and the device policies of
+//! protocol.md §7.1 (see "Device policies" below).
 //!
 //! Identity is enforced: a token's subject must equal `X-EndpointId`, and a
 //! message's `source` must be the endpoint or a device registered through it
@@ -71,9 +71,55 @@
 //! Requests to a device obey the model: unknown attribute or action 404,
 //! read-only attribute or a value of the wrong type or range 400.
 //!
+//! # Device policies
+//!
+//! Policies (protocol.md §7) live under their device model, as in Oracle's
+//! REST API; `{p}` below is `/iot/api/v2/deviceModels/{urn}/devicePolicies`
+//! (the URN raw or percent-encoded). The [`AdminClient`] method of each row
+//! is in the last column.
+//!
+//! | request | answer | client |
+//! |---|---|---|
+//! | `POST {p}` `{"description"?, "enabled"? (true), "pipelines": [...]}` | 201, the policy: `id`, `deviceModelUrn`, `description`, `enabled`, `lastModified`, `created`, `pipelines`, `devices` (how many) | [`create_policy`](AdminClient::create_policy) |
+//! | `GET {p}`, `GET {p}/{id}` | `{"items": [...]}`, the policy | [`policies`](AdminClient::policies), [`policy`](AdminClient::policy) |
+//! | `PUT {p}/{id}` (same body) | 200; every field replaced (absent: default) | [`update_policy`](AdminClient::update_policy) |
+//! | `PATCH {p}/{id}` `{"enabled": false}` (any of the fields) | 200; only those changed: enable, disable | [`set_policy_enabled`](AdminClient::set_policy_enabled) |
+//! | `DELETE {p}/{id}` | 200 `{"id", "deleted": true}` | [`delete_policy`](AdminClient::delete_policy) |
+//! | `GET {p}/{id}/devices` | `{"items": [{"id"}, ...]}` | [`policy_devices`](AdminClient::policy_devices) |
+//! | `POST {p}/{id}/devices` `{"devices": ["id", ...]}`, `PUT {p}/{id}/devices/{device}` | 200, the devices | [`assign_policy`](AdminClient::assign_policy) |
+//! | `DELETE {p}/{id}/devices/{device}` | 200, the devices | [`unassign_policy`](AdminClient::unassign_policy) |
+//!
+//! A policy is checked with `iotcs_core::policy::DevicePolicy` on create and
+//! on change: an unknown function, a missing or bad parameter, a formula
+//! that does not parse (with its position) or a pipeline for an attribute
+//! the model does not have is a 400 whose `detail` names the pipeline, the
+//! function and the parameter; nothing changes. Assigning to an unknown
+//! device is a 404, to an activated device without the model a 400, to a
+//! device that has another policy of the model a 409 (a device has at most
+//! one policy per model). Policies and assignments are stored like devices.
+//!
+//! Every change reaches the devices concerned as a REQUEST `PUT
+//! deviceModels/urn:oracle:iot:dcd:capability:device_policy/policyChanged`
+//! (§7.3) whose body is `[{"deviceModelUrn", "id", "lastModified", "op"}]`,
+//! queued for the device, or for the gateway of an indirectly-connected
+//! one (one request per endpoint), activated devices only: `op` is
+//! `assigned` on assignment, `changed` on `PUT` and `PATCH` (so also on
+//! enable and disable; `lastModified` grows with each), `unassigned` on
+//! unassignment and on `DELETE`.
+//!
+//! Devices read them with their bearer token (private API, §7.1):
+//! `GET /iot/privateapi/v2/deviceModels/{urn}/devicePolicies?q={"devices.id":"ID"}&fields=…`
+//! gives the policy of device `ID` (the caller or one of its
+//! indirectly-connected devices, else 403; without `q`, the caller) as
+//! `{"items": [...]}` with 0 or 1 item, disabled or not;
+//! `…/devicePolicies/{id}?fields=…` one policy; and
+//! `…/devicePolicies/{id}/devices?q={"directlyConnectedOwner":"GW"}&fields=id`
+//! the caller's own devices that have it (`GW` must be the caller).
+//! `fields` keeps only the listed members.
+//!
 //! # State and limits
 //!
-//! Devices, models, messages and requests live in memory and are written
+//! Devices, models, policies, messages and requests live in memory and are written
 //! through to sled in `DATA_DIR/db`, so a restart keeps them; tokens are not
 //! kept (clients get a 401 and fetch a new one). A change is on disk (synced)
 //! before the 2xx that acknowledges it, so a device that forgets a message
@@ -87,7 +133,8 @@
 //! # Layout
 //!
 //! `server` (runtime, listener, [`ServerHandle`]), `router` (the request
-//! entry point), `device_api`, `admin`, `app` (what the handlers share),
+//! entry point), `device_api` (with `device_policies`), `admin` (with
+//! `admin_policies`), `app` (what the handlers share),
 //! `faults`, `http` (the HTTP edge: requests, replies, errors as statuses),
 //! `state` (the domain: one sub-structure per entity, domain errors), `store`
 //! (sled), `tls` (rcgen CA and server certificate), `client`
@@ -98,10 +145,12 @@
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
 mod admin;
+mod admin_policies;
 mod app;
 mod client;
 mod config;
 mod device_api;
+mod device_policies;
 mod faults;
 mod files;
 mod http;
@@ -112,7 +161,8 @@ mod store;
 mod tls;
 
 pub use client::{
-    AdminClient, DeviceInfo, DeviceRegistration, Fault, MessageFilter, ReceivedMessage, RequestInfo,
+    AdminClient, DeviceInfo, DeviceRegistration, Fault, MessageFilter, PolicyInfo, ReceivedMessage,
+    RequestInfo,
 };
 pub use config::ServerConfig;
 pub use server::{Server, ServerHandle};

@@ -42,6 +42,8 @@ pub(crate) enum Table {
     Messages,
     /// Requests to devices by request id.
     Requests,
+    /// Device policies by id.
+    Policies,
 }
 
 impl Table {
@@ -51,6 +53,7 @@ impl Table {
             Table::Models => "models",
             Table::Messages => "messages",
             Table::Requests => "requests",
+            Table::Policies => "policies",
         }
     }
 }

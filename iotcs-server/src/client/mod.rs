@@ -2,6 +2,7 @@
 //! examples and `iotcs-server provision`. It trusts only the server's CA.
 //! The values it sends and returns are in `types`.
 
+mod policies;
 mod types;
 
 use std::fmt;
@@ -16,6 +17,7 @@ use ureq::tls::{Certificate, RootCerts, TlsConfig};
 use crate::http::percent_encode;
 use crate::state::RequestStatus;
 
+pub use policies::PolicyInfo;
 pub use types::{
     DeviceInfo, DeviceRegistration, Fault, MessageFilter, ReceivedMessage, RequestInfo,
 };
@@ -141,6 +143,11 @@ impl AdminClient {
             ("POST", Some(b)) => self
                 .agent
                 .post(&url)
+                .header("Authorization", auth)
+                .send_json(b),
+            ("PATCH", Some(b)) => self
+                .agent
+                .patch(&url)
                 .header("Authorization", auth)
                 .send_json(b),
             _ => self

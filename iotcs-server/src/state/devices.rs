@@ -183,7 +183,7 @@ impl fmt::Debug for Registration {
 }
 
 /// A new endpoint id: an upper-case UUID, as later Oracle instances used.
-fn new_id() -> Result<String, DomainError> {
+pub(super) fn new_id() -> Result<String, DomainError> {
     Ok(iotcs_core::__private::uuid_v4()
         .map_err(DomainError::from)?
         .to_ascii_uppercase())

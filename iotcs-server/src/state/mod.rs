@@ -1,5 +1,5 @@
-//! The server's state: devices, device models, messages, requests to devices
-//! and access tokens, kept in memory behind one mutex and written through to
+//! The server's state: devices, device models, device policies, messages,
+//! requests to devices and access tokens, kept in memory behind one mutex and written through to
 //! sled (see [`crate::store`]) unless the server is ephemeral.
 //!
 //! Every change follows the same order: build the new record, persist it,
@@ -13,6 +13,7 @@ mod devices;
 mod error;
 mod messages;
 mod models;
+mod policies;
 mod requests;
 mod tokens;
 
@@ -28,6 +29,8 @@ pub(crate) use error::DomainError;
 use messages::Messages;
 pub(crate) use messages::{MessageQuery, StoredMessage};
 use models::Models;
+use policies::Policies;
+pub(crate) use policies::{PolicyInput, PolicyRecord, project};
 pub use requests::RequestStatus;
 use requests::Requests;
 pub(crate) use requests::{Delivery, NewRequest, RequestRecord, SERVER_SOURCE};
@@ -59,6 +62,7 @@ pub(crate) struct State {
     store: Option<Store>,
     devices: Devices,
     models: Models,
+    policies: Policies,
     messages: Messages,
     requests: Requests,
     tokens: Tokens,
@@ -69,6 +73,7 @@ impl std::fmt::Debug for State {
         f.debug_struct("State")
             .field("devices", &self.devices.by_id.len())
             .field("models", &self.models.by_urn.len())
+            .field("policies", &self.policies.by_id.len())
             .field("messages", &self.messages.log.len())
             .field("requests", &self.requests.by_id.len())
             .field("tokens", &self.tokens.by_value.len())
@@ -89,6 +94,7 @@ impl State {
             store,
             devices: Devices::default(),
             models: Models::default(),
+            policies: Policies::default(),
             messages: Messages::default(),
             requests: Requests::default(),
             tokens: Tokens::default(),
@@ -106,6 +112,7 @@ impl State {
         let models: Vec<(Vec<u8>, serde_json::Value)> = store.load(Table::Models)?;
         let messages: Vec<(Vec<u8>, StoredMessage)> = store.load(Table::Messages)?;
         let requests: Vec<(Vec<u8>, RequestRecord)> = store.load(Table::Requests)?;
+        let policies: Vec<(Vec<u8>, PolicyRecord)> = store.load(Table::Policies)?;
         for (_, d) in devices {
             self.devices.insert(d);
         }
@@ -118,9 +125,13 @@ impl State {
         for (_, r) in requests {
             self.requests.insert(r);
         }
+        for (_, p) in policies {
+            self.policies.by_id.insert(p.id.clone(), p);
+        }
         log::info!(
-            "loaded {} devices, {} messages, {} requests from the database",
+            "loaded {} devices, {} policies, {} messages, {} requests from the database",
             self.devices.by_id.len(),
+            self.policies.by_id.len(),
             self.messages.log.len(),
             self.requests.by_id.len()
         );

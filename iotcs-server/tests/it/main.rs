@@ -15,6 +15,7 @@ mod faults; // injected statuses, delays, dropped connections, expired tokens
 mod gateway; // indirect activation (HMAC, unsigned, restricted) and messages for ICDs
 mod lifecycle; // provision -> token -> policy -> activation -> messages -> request -> response
 mod persistence; // a restart keeps devices, keys, messages, requests and the CA
+mod policies; // device policies: admin API, validation, private API, policyChanged, gateways, restart
 mod rejections; // every rejection path, answered with the right status, nothing stored
 mod resources; // requests to any device resource (capabilities): method, url, body, refusals
 mod robustness; // garbage requests never crash the server or change its state
