@@ -3,8 +3,9 @@
 //! on the policy thread, and the `policyChanged` resource (§5.6, §7.3).
 //!
 //! A change notification makes every open virtual device of the model
-//! forget a cached "no policy" and stop a running policy of that id; each
-//! fetches its policy again at its next `offer` (a gateway's
+//! forget a cached "no policy" and stop a running policy of that id that
+//! is older than the change (or unassigned); each fetches its policy again
+//! at its next `offer` (a gateway's
 //! indirectly-connected devices each ask for their own, which also covers
 //! `assigned` and `unassigned` for them).
 
@@ -67,7 +68,7 @@ pub(crate) fn register(inbound: &Arc<Inbound>, endpoint_id: &str, devices: Regis
                 change.op
             );
             for device in devices.of_model(&change.device_model_urn) {
-                device.policy_changed(&change.id);
+                device.policy_changed(&change.id, change.op, change.last_modified);
             }
         }
     });

@@ -17,6 +17,7 @@
 use std::sync::Arc;
 
 use iotcs_core::message::{Message, Severity};
+use iotcs_core::policy::PolicyOp;
 use iotcs_core::{Error, Value, ValueType};
 
 use crate::messaging::outbox::{DeliveryListener, Outgoing};
@@ -66,21 +67,26 @@ impl VirtualDevice {
                 policies.wake();
                 result?;
             }
-            Known::Fetching(pending) if pending.len() < MAX_PENDING => pending.push(Pending {
-                attribute: name,
-                value,
-                time: now,
-            }),
-            Known::Unknown if policies.can_fetch() => {
-                *state = Known::Fetching(vec![Pending {
+            Known::Fetching { pending, .. } if pending.len() < MAX_PENDING => {
+                pending.push(Pending::Offered {
                     attribute: name,
                     value,
                     time: now,
-                }]);
+                });
+            }
+            Known::Unknown if policies.can_fetch() => {
+                *state = Known::Fetching {
+                    pending: vec![Pending::Offered {
+                        attribute: name,
+                        value,
+                        time: now,
+                    }],
+                    changes: Vec::new(),
+                };
                 drop(state);
                 self.start_fetch();
             }
-            Known::Fetching(_) => {
+            Known::Fetching { .. } => {
                 drop(state);
                 log::warn!(
                     "{MAX_PENDING} values already wait for the device policy; sending {name} as set"
@@ -104,18 +110,27 @@ impl VirtualDevice {
         listener: Listener,
     ) -> Result<(), Error> {
         let mut state = self.policy_slot().lock();
-        if let Known::Active(policy) = &mut *state {
-            let now = self.context().event_time();
-            let released = policy.offer_message(now, message, Some(listener))?;
-            let result = self.push_released(policy, released);
-            drop(state);
-            self.context().policies.wake();
-            return result;
+        match &mut *state {
+            Known::Active(policy) => {
+                let now = self.context().event_time();
+                let released = policy.offer_message(now, message, Some(listener))?;
+                let result = self.push_released(policy, released);
+                drop(state);
+                self.context().policies.wake();
+                result
+            }
+            // Behind the values offered before it, which wait for the policy.
+            Known::Fetching { pending, .. } if pending.len() < MAX_PENDING => {
+                pending.push(Pending::Message(Box::new(message), listener));
+                Ok(())
+            }
+            _ => {
+                drop(state);
+                self.context()
+                    .outbox
+                    .push(vec![Outgoing::with_listener(message, listener)])
+            }
         }
-        drop(state);
-        self.context()
-            .outbox
-            .push(vec![Outgoing::with_listener(message, listener)])
     }
 
     /// Asks the policy thread for this device's policy.
@@ -173,23 +188,19 @@ impl VirtualDevice {
         };
         let active = matches!(next, Known::Active(_));
         let mut state = self.policy_slot().lock();
-        let pending = match std::mem::replace(&mut *state, next) {
-            Known::Fetching(pending) => pending,
-            _ => Vec::new(),
+        let (pending, changes) = match std::mem::replace(&mut *state, next) {
+            Known::Fetching { pending, changes } => (pending, changes),
+            _ => (Vec::new(), Vec::new()),
         };
-        for Pending {
-            attribute,
-            value,
-            time,
-        } in pending
-        {
-            let result = match &mut *state {
-                Known::Active(policy) => self.run_offer(policy, time, &attribute, value.clone()),
-                _ => self.send_plain(&attribute, value.clone(), time),
-            };
-            if let Err(e) = result {
-                self.report_error(vec![(attribute, value)], Content::Attributes, e.to_string());
+        for item in pending {
+            if let Err((values, e)) = self.replay(&mut state, item) {
+                self.report_error(values, Content::Attributes, e.to_string());
             }
+        }
+        // Notifications that came while the cloud was asked: the answer
+        // may predate them.
+        for (id, op, last_modified) in changes {
+            self.apply_change(&mut state, &id, op, last_modified);
         }
         drop(state);
         if active
@@ -200,6 +211,49 @@ impl VirtualDevice {
             self.context().policies.drive(tick);
         }
         self.context().policies.wake();
+    }
+
+    /// One thing that waited for the policy, through it (or as `set` sends
+    /// it, when there is none); what failed comes back with its values.
+    fn replay(
+        &self,
+        state: &mut Known<Listener>,
+        item: Pending<Listener>,
+    ) -> Result<(), (Vec<(String, Value)>, Error)> {
+        match (state, item) {
+            (
+                Known::Active(policy),
+                Pending::Offered {
+                    attribute,
+                    value,
+                    time,
+                },
+            ) => self
+                .run_offer(policy, time, &attribute, value.clone())
+                .map_err(|e| (vec![(attribute, value)], e)),
+            (Known::Active(policy), Pending::Message(message, listener)) => {
+                let now = self.context().event_time();
+                policy
+                    .offer_message(now, *message, Some(listener))
+                    .and_then(|released| self.push_released(policy, released))
+                    .map_err(|e| (Vec::new(), e))
+            }
+            (
+                _,
+                Pending::Offered {
+                    attribute,
+                    value,
+                    time,
+                },
+            ) => self
+                .send_plain(&attribute, value.clone(), time)
+                .map_err(|e| (vec![(attribute, value)], e)),
+            (_, Pending::Message(message, listener)) => self
+                .context()
+                .outbox
+                .push(vec![Outgoing::with_listener(*message, listener)])
+                .map_err(|e| (Vec::new(), e)),
+        }
     }
 
     /// A running policy from its pipelines, with a batch whose store tree
@@ -230,20 +284,46 @@ impl VirtualDevice {
     }
 
     /// A change notification for this device's model and policy `id`
-    /// (§7.3): a cached "none", or a running policy of that id, is
-    /// forgotten, so the next `offer` fetches the policy again and starts
-    /// it afresh. What the old batch held goes out now.
-    pub(crate) fn policy_changed(&self, id: &str) {
+    /// (§7.3): a cached "none", or a running policy of that id changed
+    /// since it was fetched, or unassigned, is forgotten, so the next `offer`
+    /// fetches the policy again and starts it afresh; what the old batch
+    /// held goes out now. A change during a fetch applies to its answer.
+    pub(crate) fn policy_changed(&self, id: &str, op: PolicyOp, last_modified: i64) {
         let mut state = self.policy_slot().lock();
+        if let Known::Fetching { changes, .. } = &mut *state {
+            changes.push((id.to_owned(), op, last_modified));
+            return;
+        }
+        self.apply_change(&mut state, id, op, last_modified);
+    }
+
+    /// [`VirtualDevice::policy_changed`] on a known state.
+    fn apply_change(
+        &self,
+        state: &mut Known<Listener>,
+        id: &str,
+        op: PolicyOp,
+        last_modified: i64,
+    ) {
         let reset = match &*state {
             Known::Absent => true,
-            Known::Active(policy) => policy.id() == id,
-            Known::Unknown | Known::Fetching(_) => false,
+            // `assigned` of the policy running changes nothing (it is most
+            // often the notification of the assignment the device already
+            // fetched); a `changed` older than the running copy neither.
+            Known::Active(policy) => {
+                policy.id() == id
+                    && match op {
+                        PolicyOp::Assigned => false,
+                        PolicyOp::Unassigned => true,
+                        _ => last_modified > policy.last_modified(),
+                    }
+            }
+            Known::Fetching { .. } | Known::Unknown => false,
         };
         if !reset {
             return;
         }
-        if let Known::Active(mut old) = std::mem::replace(&mut *state, Known::Unknown) {
+        if let Known::Active(mut old) = std::mem::replace(state, Known::Unknown) {
             let released = old.drain_messages();
             if let Err(e) = self.push_released(&mut old, released) {
                 log::warn!("messages held by the replaced device policy {id}: {e}");
@@ -335,7 +415,8 @@ impl VirtualDevice {
 
     /// The ALERT an `alertCondition` or `detectDuplicates` raises: format
     /// `urn` of this device's model, description its name (§7.5), each
-    /// field converted to the field's type.
+    /// field converted to the field's type, the fields the policy leaves
+    /// out from the attributes of the same name.
     fn policy_alert(
         &self,
         urn: &str,
@@ -349,7 +430,7 @@ impl VirtualDevice {
                 self.device_model().urn()
             ))
         })?;
-        let values = fields
+        let mut values = fields
             .into_iter()
             .map(|(name, value)| {
                 let wanted = format.field(&name).map(|f| f.value_type());
@@ -357,6 +438,21 @@ impl VirtualDevice {
                 Ok((name.clone(), format.validate_field(&name, value)?))
             })
             .collect::<Result<Vec<_>, Error>>()?;
+        // A field the policy leaves out takes the device's current value of
+        // the attribute of that name, when it has one (a too-hot alert's
+        // threshold and unit): the cloud refuses an alert missing a field
+        // the format requires.
+        for f in format.fields() {
+            if values.iter().any(|(n, _)| n == f.name()) {
+                continue;
+            }
+            if let Some(v) = self.get(f.name()).ok().flatten()
+                && let Ok(v) = format.validate_field(f.name(), coerce(v, Some(f.value_type())))
+            {
+                values.push((f.name().to_owned(), v));
+            }
+        }
+        format.check_complete(values.iter().map(|(n, _)| n.as_str()))?;
         let message = Message::alert(
             self.endpoint_id(),
             urn,
@@ -370,20 +466,29 @@ impl VirtualDevice {
     }
 
     /// Runs the device's own action on the callback pool, with the
-    /// arguments named as the model names them (§7.5: numbers as doubles).
+    /// arguments named and typed as the model declares them (a number for a
+    /// BOOLEAN argument is true unless 0).
     fn policy_action(&self, name: String, arguments: Vec<Value>) {
         let action = self.device_model().action(&name);
-        let names: Vec<String> = action
-            .map(|a| a.arguments().iter().map(|x| x.name().to_owned()).collect())
-            .unwrap_or_default();
+        // An action of one `argType` receives it as `value`, as from the
+        // cloud (`remote.rs`); named arguments keep their names.
+        let declared: Vec<(String, ValueType)> = match action {
+            Some(a) => match a.arg_type() {
+                Some(ty) => vec![("value".to_owned(), ty)],
+                None => a
+                    .arguments()
+                    .iter()
+                    .map(|x| (x.name().to_owned(), x.value_type()))
+                    .collect(),
+            },
+            None => Vec::new(),
+        };
         let pairs: Vec<(String, Value)> = arguments
             .into_iter()
             .enumerate()
-            .map(|(i, v)| {
-                (
-                    names.get(i).cloned().unwrap_or_else(|| format!("arg{i}")),
-                    v,
-                )
+            .map(|(i, v)| match declared.get(i) {
+                Some((name, ty)) => (name.clone(), coerce(v, Some(*ty))),
+                None => (format!("arg{i}"), v),
             })
             .collect();
         let device = self.clone();
@@ -649,10 +754,15 @@ mod tests {
         vd.offer("temp", 1.0).unwrap();
         assert!(active(&vd));
         assert!(sent(&vd, 0).is_empty(), "the first of two is dropped");
-        vd.policy_changed("another policy");
+        vd.policy_changed("another policy", PolicyOp::Changed, 99);
         vd.offer("temp", 2.0).unwrap();
         assert_eq!(temps(&sent(&vd, 1)).len(), 1, "same policy, same count");
-        vd.policy_changed("p1");
+        vd.policy_changed("p1", PolicyOp::Assigned, 5);
+        assert!(
+            matches!(*vd.policy_slot().lock(), Known::Active(_)),
+            "not newer"
+        );
+        vd.policy_changed("p1", PolicyOp::Changed, 6);
         assert!(matches!(*vd.policy_slot().lock(), Known::Unknown));
         vd.offer("temp", 3.0).unwrap();
         assert!(active(&vd));

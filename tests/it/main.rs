@@ -71,3 +71,6 @@ mod offline_boot;
 // configurations on one host, an activation refused before the cloud is
 // asked when its store cannot be opened.
 mod state_location;
+// Device policies: a policy assigned through the admin API changes what
+// `offer` sends; every function of §7.2 in a pipeline that combines two.
+mod policy_functions;

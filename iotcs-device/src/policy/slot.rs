@@ -5,6 +5,8 @@
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use iotcs_core::Value;
+use iotcs_core::message::Message;
+use iotcs_core::policy::PolicyOp;
 
 use super::active::ActivePolicy;
 use super::timer::Tick;
@@ -14,13 +16,19 @@ use super::timer::Tick;
 /// never answers must not grow memory without bound.
 pub(crate) const MAX_PENDING: usize = 10_000;
 
-/// A value offered before the policy was known.
+/// What waited for the policy to be known, in order.
 #[derive(Debug)]
-pub(crate) struct Pending {
-    pub(crate) attribute: String,
-    pub(crate) value: Value,
-    /// When it was offered.
-    pub(crate) time: i64,
+pub(crate) enum Pending<L> {
+    /// A value offered: it runs through the attribute's pipeline.
+    Offered {
+        attribute: String,
+        value: Value,
+        /// When it was offered.
+        time: i64,
+    },
+    /// A message of `set` or `update`: it passes the model-level batch
+    /// only, after the values offered before it.
+    Message(Box<Message>, L),
 }
 
 /// The states of a virtual device's policy.
@@ -28,8 +36,13 @@ pub(crate) struct Pending {
 pub(crate) enum Known<L> {
     /// Not asked yet, or asked again after a change notification.
     Unknown,
-    /// Being fetched on the policy thread.
-    Fetching(Vec<Pending>),
+    /// Being fetched on the policy thread, with the change notifications
+    /// that came meanwhile (policy id, op, lastModified): they apply to the
+    /// answer, which may predate them.
+    Fetching {
+        pending: Vec<Pending<L>>,
+        changes: Vec<(String, PolicyOp, i64)>,
+    },
     /// None is assigned (or it is disabled or empty).
     Absent,
     /// Running.
