@@ -76,6 +76,7 @@
 //!   the model; a notification also stops a running policy of that id, and
 //!   the next `offer` fetches it again with every function's state fresh.
 //!   A gateway's indirectly-connected devices each ask for their own policy.
+//!   [`VirtualDevice::fetch_policy`] asks ahead of the first `offer`.
 //! - `set`, `update` and alerts skip attribute pipelines but pass the
 //!   model-level (`*`) batch, as Oracle's Java library does; only the first
 //!   function of the `*` pipeline counts, and only a `batchBy*` one.
@@ -266,7 +267,7 @@
 //! | **`VirtualDevice`** | [`VirtualDevice`] |
 //! | `VirtualDevice.createAlert(alertformaturn)` | [`VirtualDevice::create_alert`] |
 //! | `VirtualDevice.createData(messageformaturn)` | [`VirtualDevice::create_data`] |
-//! | `VirtualDevice.offer(attributeName, value)` | [`VirtualDevice::offer`]: the device policy's pipelines decide what is sent (see "Device policies"); [`DirectlyConnectedDevice::set_network_cost`] is an addition for `batchByCost` |
+//! | `VirtualDevice.offer(attributeName, value)` | [`VirtualDevice::offer`]: the device policy's pipelines decide what is sent (see "Device policies"); [`VirtualDevice::fetch_policy`] and [`DirectlyConnectedDevice::set_network_cost`] are additions |
 //! | `VirtualDevice.setOnAction(callback, actionName)` | [`VirtualDevice::on_action`]; with `callback=None` [`VirtualDevice::remove_on_action`] |
 //! | `VirtualDevice.setCallable(actionName, callable)` (deprecated) | [`VirtualDevice::set_callable`] (deprecated) |
 //! | `VirtualDevice.ActionCallback` / `.onAction(actionEvent)` | `impl Fn(&ActionEvent) + Send + Sync` |

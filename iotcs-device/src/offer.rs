@@ -43,8 +43,9 @@ impl VirtualDevice {
     /// Reference: `offer(attributeName, value)`.
     ///
     /// The first `offer` asks the cloud for the policy on the device's
-    /// policy thread; values offered until it answers wait and then run
-    /// through it in order. `offer` itself never touches the network.
+    /// policy thread; values offered until it answers wait (in memory) and
+    /// then run through it in order. `offer` itself never touches the
+    /// network. [`VirtualDevice::fetch_policy`] asks ahead of time.
     ///
     /// # Errors
     ///
@@ -99,6 +100,51 @@ impl VirtualDevice {
             }
         }
         Ok(self)
+    }
+
+    /// Asks the cloud for this device's policy now, if it is not known yet,
+    /// and waits until the answer is in, `timeout` at most; returns whether
+    /// a policy runs. An iotcs addition: without it the first
+    /// [`offer`](VirtualDevice::offer) asks, and values offered until the
+    /// answer comes wait for it in memory only (a process killed in those
+    /// milliseconds loses them; once a policy runs, what its batches hold
+    /// is durable before `offer` returns).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] if the cloud has not answered within `timeout`
+    /// (the fetch goes on); [`Error::State`] if the device is closed.
+    pub fn fetch_policy(&self, timeout: std::time::Duration) -> Result<bool, Error> {
+        let policies = &self.context().policies;
+        {
+            let mut state = self.policy_slot().lock();
+            if matches!(*state, Known::Unknown) {
+                if !policies.can_fetch() {
+                    return Err(Error::state(
+                        "the device is closed: no policy can be fetched",
+                    ));
+                }
+                *state = Known::Fetching {
+                    pending: Vec::new(),
+                    changes: Vec::new(),
+                };
+                drop(state);
+                self.start_fetch();
+            }
+        }
+        match &*self.policy_slot().wait_fetched(timeout) {
+            Known::Active(_) => Ok(true),
+            Known::Absent => Ok(false),
+            Known::Unknown => Err(Error::state(
+                "the device policy could not be fetched (see the log); the next offer asks again",
+            )),
+            Known::Fetching { .. } => Err(Error::Timeout {
+                operation: format!(
+                    "fetching the device policy of {} within {timeout:?}",
+                    self.endpoint_id()
+                ),
+            }),
+        }
     }
 
     /// Sends a DATA message of attribute values the way `set` does: through
@@ -202,6 +248,7 @@ impl VirtualDevice {
         for (id, op, last_modified) in changes {
             self.apply_change(&mut state, &id, op, last_modified);
         }
+        self.policy_slot().fetch_ended();
         drop(state);
         if active
             && let Some(tick) = self
@@ -768,6 +815,27 @@ mod tests {
         assert!(active(&vd));
         assert!(sent(&vd, 0).is_empty(), "the count started again");
         assert_eq!(asked.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn fetch_policy_waits_for_the_answer() {
+        let (none, _pool, asked) = device(None);
+        assert!(!none.fetch_policy(Duration::from_secs(10)).unwrap());
+        assert!(
+            !none.fetch_policy(Duration::from_secs(10)).unwrap(),
+            "cached"
+        );
+        assert_eq!(asked.load(Ordering::SeqCst), 1);
+        let json = policy(
+            r#"[{"attributeName":"temp","pipeline":[{"id":"sampleQuality","parameters":{"rate":2}}]}]"#,
+        );
+        let (some, _pool, _) = device(Some(&json));
+        assert!(some.fetch_policy(Duration::from_secs(10)).unwrap());
+        some.offer("temp", 1.0).unwrap();
+        assert!(
+            sent(&some, 0).is_empty(),
+            "the policy ran on the first offer"
+        );
     }
 
     #[test]

@@ -74,3 +74,7 @@ mod state_location;
 // Device policies: a policy assigned through the admin API changes what
 // `offer` sends; every function of §7.2 in a pipeline that combines two.
 mod policy_functions;
+// Device policies over time: a change replaces the pipeline without a
+// restart, unassignment restores `set`, an indirectly-connected device's own
+// policy, a held batch through SIGKILL of the device process.
+mod policy_lifecycle;

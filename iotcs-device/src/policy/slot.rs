@@ -2,7 +2,8 @@
 //! fetched (with the values offered meanwhile, which wait in order), known
 //! to be none (cached until a change notification, spec §7.1), or running.
 
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
+use std::time::{Duration, Instant};
 
 use iotcs_core::Value;
 use iotcs_core::message::Message;
@@ -52,6 +53,8 @@ pub(crate) enum Known<L> {
 /// A virtual device's policy state.
 pub(crate) struct PolicySlot<L> {
     state: Mutex<Known<L>>,
+    /// Signalled when a fetch ends.
+    fetched: Condvar,
     /// What the timer drives this device through, once a policy ran: the
     /// timer holds it weakly, the device strongly.
     tick: OnceLock<Arc<dyn Tick>>,
@@ -69,6 +72,7 @@ impl<L> Default for PolicySlot<L> {
     fn default() -> Self {
         PolicySlot {
             state: Mutex::new(Known::Unknown),
+            fetched: Condvar::new(),
             tick: OnceLock::new(),
         }
     }
@@ -81,6 +85,30 @@ impl<L> PolicySlot<L> {
         // A panic inside a pipeline leaves its state as it was between two
         // values: usable.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wakes those waiting for a fetch to end ([`PolicySlot::wait_fetched`]).
+    pub(crate) fn fetch_ended(&self) {
+        self.fetched.notify_all();
+    }
+
+    /// Waits until the state is no longer [`Known::Fetching`], `timeout` at
+    /// most; the state then, locked.
+    pub(crate) fn wait_fetched(&self, timeout: Duration) -> MutexGuard<'_, Known<L>> {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.lock();
+        while matches!(*state, Known::Fetching { .. }) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            state = self
+                .fetched
+                .wait_timeout(state, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        state
     }
 
     /// The device's tick, made by `make` the first time only; `Some` then,
