@@ -337,7 +337,7 @@ fn child(spec: &str) {
             println!("RESULT rate {}", total as f64 / elapsed);
         }
         "latency" => {
-            vd.on_change(Some("maxThreshold"), |_| {}).unwrap();
+            vd.on_change("maxThreshold", |_| Ok(())).unwrap();
             println!("READY {endpoint}");
             // Until the parent closes stdin.
             let _ = std::io::stdin().lines().count();

@@ -956,7 +956,5 @@ fn child(spec: &str) {
 
 /// Raises the BEST_EFFORT alert carrying `seq`.
 fn raise(vd: &iotcs_device::VirtualDevice, seq: i64) -> Result<(), iotcs_device::Error> {
-    let mut alert = vd.create_alert(ALERT_URN)?;
-    alert.set("seq", seq)?;
-    alert.raise()
+    vd.create_alert(ALERT_URN)?.set("seq", seq)?.raise()
 }

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use iotcs_core::model::samples;
 use iotcs_device::{
-    Config, DirectlyConnectedDevice, Error, NamedValue, Severity, Value, VirtualDevice,
+    Config, DirectlyConnectedDevice, Error, NamedValue, Rejection, Severity, Value, VirtualDevice,
 };
 use iotcs_server::{AdminClient, DeviceRegistration, Server, ServerConfig};
 use lexopt::Arg::{Long, Short};
@@ -352,21 +352,34 @@ fn run_thermostat(
 
 /// The thermostat's reactions to the cloud.
 fn install_callbacks(thermostat: &VirtualDevice, powered: &Arc<AtomicBool>) -> Result<(), Error> {
-    thermostat.on_change(Some("maxThreshold"), |event| {
+    thermostat.on_change("maxThreshold", |event| {
+        let max = event.named_value().value().as_f64();
+        let min = event.virtual_device().get("minThreshold")?;
+        // Refusing answers the cloud's request 400 with this text, and the
+        // value is not set.
+        if let (Some(max), Some(Value::Number(min))) = (max, min)
+            && max <= min
+        {
+            return Err(Rejection::new(format!(
+                "a maximum of {max} is not above the minimum, {min}"
+            )));
+        }
         println!(
             "  cloud set the maximum threshold to {}",
             event.named_value().value()
         );
+        Ok(())
     })?;
-    thermostat.on_change(None, |event| {
+    thermostat.on_change_any(|event| {
         let changes: Vec<String> = event
             .named_value()
             .iter()
             .map(|nv| format!("{}={}", nv.name(), nv.value()))
             .collect();
         println!("  attributes changed by the cloud: {}", changes.join(", "));
-    })?;
-    thermostat.on_action(Some("reset"), |event| {
+        Ok(())
+    });
+    thermostat.on_action("reset", |event| {
         let device = event.virtual_device();
         let now = device
             .get("temp")
@@ -382,23 +395,25 @@ fn install_callbacks(thermostat: &VirtualDevice, powered: &Arc<AtomicBool>) -> R
         if let Err(e) = sent {
             println!("  could not report the reset: {e}");
         }
+        Ok(())
     })?;
     let powered = Arc::clone(powered);
-    thermostat.on_action(Some("power"), move |event| {
+    thermostat.on_action("power", move |event| {
         let on = event.argument().and_then(Value::as_bool).unwrap_or(true);
         powered.store(on, Ordering::SeqCst);
         println!(
             "  cloud switched the thermostat {}",
             if on { "on" } else { "off" }
         );
+        Ok(())
     })?;
-    thermostat.on_error(None, |event| {
+    thermostat.on_error_any(|event| {
         let what: Vec<&str> = event
             .named_value()
             .map(|nv| nv.iter().map(NamedValue::name).collect())
             .unwrap_or_default();
         println!("  could not deliver {what:?}: {}", event.message());
-    })?;
+    });
     Ok(())
 }
 
@@ -435,8 +450,9 @@ fn bench(cloud: &LocalCloud, count: usize) -> Result<(), Error> {
         .ok_or_else(|| Error::argument("no model"))?;
     let thermostat = device.create_virtual_device(&endpoint, &model)?;
     let (tx, rx) = mpsc::channel::<Instant>();
-    thermostat.on_action(Some("power"), move |_| {
+    thermostat.on_action("power", move |_| {
         let _ = tx.send(Instant::now());
+        Ok(())
     })?;
     // One warm-up action: the first carries TLS handshakes and a token.
     let mut queue_calls = Vec::with_capacity(count);

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use iotcs_core::model::samples;
 use iotcs_device::{Config, DeviceModel, Error, Severity, Value, VirtualDevice};
-use iotcs_gateway::GatewayDevice;
+use iotcs_gateway::{GatewayDevice, Registration};
 use iotcs_server::{AdminClient, DeviceRegistration, MessageFilter, Server, ServerConfig};
 use lexopt::Arg::{Long, Short};
 use serde_json::json;
@@ -393,29 +393,24 @@ fn register_sensor(
         .trusted_assets()
         .icd_secret(&sensor.hardware_id)
         .is_some();
-    let endpoint = gateway.register_device(
-        &sensor.hardware_id,
-        [
-            (GatewayDevice::MANUFACTURER, "Acme Sensors".to_owned()),
-            (
-                GatewayDevice::MODEL_NUMBER,
-                format!("{:?}-200", sensor.kind).to_uppercase(),
-            ),
-            (GatewayDevice::SERIAL_NUMBER, format!("SN-{:05}", 1000 + i)),
-            (
-                GatewayDevice::DEVICE_CLASS,
-                format!("{:?} sensor", sensor.kind),
-            ),
-            (GatewayDevice::PROTOCOL, "Modbus RTU".to_owned()),
-            (
-                GatewayDevice::PROTOCOL_DEVICE_CLASS,
-                "holding-register".to_owned(),
-            ),
-            (GatewayDevice::PROTOCOL_DEVICE_ID, (i + 1).to_string()),
-        ],
-        &[model.urn()],
-        !provisioned,
-    )?;
+    let mut registration = Registration::new(&sensor.hardware_id, &[model.urn()])
+        .metadata(GatewayDevice::MANUFACTURER, "Acme Sensors")
+        .metadata(
+            GatewayDevice::MODEL_NUMBER,
+            format!("{:?}-200", sensor.kind).to_uppercase(),
+        )
+        .metadata(GatewayDevice::SERIAL_NUMBER, format!("SN-{:05}", 1000 + i))
+        .metadata(
+            GatewayDevice::DEVICE_CLASS,
+            format!("{:?} sensor", sensor.kind),
+        )
+        .metadata(GatewayDevice::PROTOCOL, "Modbus RTU")
+        .metadata(GatewayDevice::PROTOCOL_DEVICE_CLASS, "holding-register")
+        .metadata(GatewayDevice::PROTOCOL_DEVICE_ID, (i + 1).to_string());
+    if !provisioned {
+        registration = registration.restricted();
+    }
+    let endpoint = gateway.register_device(registration)?;
     println!(
         "registered {} as endpoint {endpoint} ({})",
         sensor.hardware_id,
@@ -627,7 +622,7 @@ fn install_callbacks(
     counts: &Arc<Counts>,
 ) -> Result<(), Error> {
     let (who, seen) = (name.to_owned(), Arc::clone(counts));
-    device.on_change(None, move |event| {
+    device.on_change_any(move |event| {
         seen.requests.fetch_add(1, Ordering::Relaxed);
         let changes: Vec<String> = event
             .named_value()
@@ -638,9 +633,10 @@ fn install_callbacks(
             "  {who}: callback: the cloud changed {}",
             changes.join(", ")
         );
-    })?;
+        Ok(())
+    });
     let (who, seen) = (name.to_owned(), Arc::clone(counts));
-    device.on_action(None, move |event| {
+    device.on_action_any(move |event| {
         seen.requests.fetch_add(1, Ordering::Relaxed);
         let argument = event
             .argument()
@@ -669,12 +665,13 @@ fn install_callbacks(
                 Err(e) => println!("  {who}: could not report the reset: {e}"),
             }
         }
-    })?;
+        Ok(())
+    });
     let (who, seen) = (name.to_owned(), Arc::clone(counts));
-    device.on_error(None, move |event| {
+    device.on_error_any(move |event| {
         seen.failed.fetch_add(1, Ordering::Relaxed);
         println!("  {who}: not delivered: {}", event.message());
-    })?;
+    });
     Ok(())
 }
 

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use iotcs::Error;
 use iotcs::core::model::samples;
-use iotcs_gateway::GatewayDevice;
+use iotcs_gateway::{GatewayDevice, Registration};
 use lexopt::Arg::{Long, Short};
 
 mod cli;
@@ -108,22 +108,21 @@ fn run(options: Options) -> Result<(), Error> {
     let mut sensors = Vec::new();
     for i in 1..=devices {
         let address = i.to_string();
+        // Hardware ids are unique in the whole cloud: qualify the bus
+        // address with the gateway's own id.
+        let hardware_id = format!("{}-modbus-temp-{i}", gateway.activation_id());
         let endpoint = gateway.register_device(
-            // Hardware ids are unique in the whole cloud: qualify the bus
-            // address with the gateway's own id.
-            &format!("{}-modbus-temp-{i}", gateway.activation_id()),
-            [
-                (GatewayDevice::PROTOCOL, "Modbus RTU"),
-                (GatewayDevice::PROTOCOL_DEVICE_ID, address.as_str()),
-            ],
-            &[urn],
-            true,
+            Registration::new(hardware_id, &[urn])
+                .metadata(GatewayDevice::PROTOCOL, "Modbus RTU")
+                .metadata(GatewayDevice::PROTOCOL_DEVICE_ID, address.as_str())
+                .restricted(),
         )?;
         println!("sensor {i}: endpoint {endpoint}");
         let sensor = gateway.create_virtual_device(&endpoint, &model)?;
-        sensor.on_change(None, move |event| {
+        sensor.on_change_any(move |event| {
             println!("sensor {i}: the cloud set {}", event.named_value().value());
-        })?;
+            Ok(())
+        });
         sensors.push(sensor);
     }
     for reading in 0..readings {

@@ -10,7 +10,8 @@
 //! - [`device`] (`iotcs-device`): the directly-connected device and virtual
 //!   devices; its paved-path types are re-exported here.
 //! - [`gateway`] (`iotcs-gateway`): the gateway device and the virtual devices
-//!   of its indirectly-connected devices; [`GatewayDevice`] is re-exported here.
+//!   of its indirectly-connected devices; [`GatewayDevice`] and
+//!   [`Registration`] are re-exported here (feature `gateway`).
 //!
 //! - [`logging`]: installing a logger that keeps credentials out of the log.
 //!
@@ -28,6 +29,21 @@
 //!
 //! The table mapping every name of the reference API (Oracle's Python client
 //! library) to its Rust name is in [`device`]'s documentation.
+//!
+//! # Features
+//!
+//! The defaults build everything. With `default-features = false` a device
+//! builds neither the gateway crate nor sled:
+//!
+//! - `gateway` (default): [`gateway`] and [`GatewayDevice`].
+//! - `persistence` (default): the sled store of `GUARANTEED_DELIVERY`
+//!   messages. Without it, a configuration with `[message_persistence]
+//!   enabled` (the default of [`Config`]) is an [`Error::Config`] at open
+//!   that says the feature is off: set it to `false`, and guaranteed
+//!   messages are kept in memory only, as when persistence is disabled at
+//!   run time. [`DirectlyConnectedDevice::open`]'s default configuration
+//!   has it off in such a build.
+//! - `env_logger` (off): `iotcs::logging::init` and friends.
 //!
 //! # Example
 //!
@@ -56,7 +72,9 @@ pub use iotcs_device as device;
 pub use iotcs_device::logging;
 pub use iotcs_device::{
     ActionEvent, Alert, ChangeEvent, Client, Data, DirectlyConnectedDevice, ErrorEvent,
-    ExternalObject, NamedValue, NamedValues, Update, VirtualDevice,
+    ExternalObject, NamedValue, NamedValues, Rejection, Update, VirtualDevice,
 };
+#[cfg(feature = "gateway")]
 pub use iotcs_gateway as gateway;
-pub use iotcs_gateway::GatewayDevice;
+#[cfg(feature = "gateway")]
+pub use iotcs_gateway::{GatewayDevice, Registration};

@@ -9,6 +9,7 @@
 //! | --- | --- | --- |
 //! | `ArgumentException`, `ValueError` | `Argument` | [`Error::Argument`], [`Error::Validation`], [`Error::Model`], [`Error::Policy`], [`Error::Config`] |
 //! | `ArgumentException` for an attribute the model does not have | `Argument` | [`Error::UnknownAttribute`] |
+//! | `ArgumentException` for a format or action the model does not have | `Argument` | [`Error::UnknownFormat`], [`Error::UnknownAction`] |
 //! | `StateException` (and `IllegalArgumentException` for a second `activate`) | `State` | [`Error::State`] |
 //! | `StateException` for a full queue, a full store, a closed device | `State` | [`Error::QueueFull`], [`Error::StoreFull`], [`Error::Closed`] (as the `source` of an [`Error::Unsent`] that hands the messages back) |
 //! | `SecurityException` | `Security` | [`Error::Security`] |
@@ -36,8 +37,10 @@
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::message::Message;
+use crate::model::FormatType;
 use crate::policy::PolicyError;
 use crate::validate::{ValidationError, ValidationRule, ValidationTarget};
 
@@ -45,7 +48,18 @@ use crate::validate::{ValidationError, ValidationRule, ValidationTarget};
 ///
 /// `Display` text is lower-case, has no trailing period, and says what to do
 /// where there is something to do. Secrets, tokens and keys never appear in it.
-#[derive(Debug)]
+///
+/// `Clone`, so that a device's `close` can hand every caller the same result: the sources that are not `Clone`
+/// themselves (an [`io::Error`], a network library's error) are shared
+/// behind an [`Arc`].
+///
+/// `PartialEq` compares the variant and its fields; the sources of
+/// [`Error::Io`] and [`Error::Network`] compare by their
+/// [`io::ErrorKind`] (for IO) and their text, since the underlying error
+/// types have no equality of their own. Tests and callers comparing results
+/// of one operation get what they expect; two errors that merely look alike
+/// compare equal, which is the intent.
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum Error {
     /// A method received an argument it cannot use: an empty id, an unknown
@@ -64,6 +78,26 @@ pub enum Error {
     /// `get`, `set`, `update().set` and the attribute callbacks alike.
     /// Reference: `ArgumentException`.
     UnknownAttribute {
+        /// The device model's URN.
+        model: String,
+        /// The name as the caller gave it.
+        name: String,
+    },
+    /// The device model has no format of that URN and type: from
+    /// `create_alert` (an ALERT format) and `create_data` (a DATA format).
+    /// Reference: `ArgumentException`.
+    UnknownFormat {
+        /// The device model's URN.
+        model: String,
+        /// The format URN as the caller gave it.
+        urn: String,
+        /// The type of format that was asked for.
+        format_type: FormatType,
+    },
+    /// The device model has no action of that name or alias: from
+    /// `on_action`, `remove_on_action` and `set_callable` alike. Reference:
+    /// `ArgumentException`.
+    UnknownAction {
         /// The device model's URN.
         model: String,
         /// The name as the caller gave it.
@@ -122,8 +156,9 @@ pub enum Error {
         /// `[message_persistence] max_messages`.
         max_messages: usize,
     },
-    /// The device is closed (or closing): it takes no more messages. Arrives
-    /// as the `source` of an [`Error::Unsent`] when messages were refused.
+    /// The device is closed (or closing): returned by every method of the
+    /// device that needs the cloud, and, from methods that send, as the
+    /// `source` of an [`Error::Unsent`] that hands the refused messages back.
     /// Reference: `StateException`.
     Closed,
     /// Credentials failed: wrong passphrase, a tampered or truncated trusted
@@ -151,8 +186,9 @@ pub enum Error {
     Network {
         /// What failed, for a person.
         reason: String,
-        /// The underlying error, when there is one.
-        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+        /// The underlying error, when there is one (shared, so that the
+        /// error is `Clone`).
+        source: Option<Arc<dyn std::error::Error + Send + Sync>>,
     },
     /// An operation took longer than its configured limit. Reference:
     /// `SocketTimeoutException`.
@@ -181,8 +217,9 @@ pub enum Error {
     Io {
         /// The file involved, when known.
         path: Option<PathBuf>,
-        /// The operating system's error.
-        source: io::Error,
+        /// The operating system's error (shared, so that the error is
+        /// `Clone`).
+        source: Arc<io::Error>,
     },
 }
 
@@ -217,7 +254,9 @@ impl Error {
             | Error::Model { .. }
             | Error::Config { .. }
             | Error::Policy { .. }
-            | Error::UnknownAttribute { .. } => ErrorKind::Argument,
+            | Error::UnknownAttribute { .. }
+            | Error::UnknownFormat { .. }
+            | Error::UnknownAction { .. } => ErrorKind::Argument,
             Error::State { .. }
             | Error::QueueFull { .. }
             | Error::StoreFull { .. }
@@ -308,7 +347,111 @@ impl Error {
     pub fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
         Error::Io {
             path: Some(path.into()),
-            source,
+            source: Arc::new(source),
+        }
+    }
+}
+
+impl PartialEq for Error {
+    fn eq(&self, other: &Self) -> bool {
+        use Error as E;
+        match (self, other) {
+            (E::Argument { reason: a }, E::Argument { reason: b })
+            | (E::State { reason: a }, E::State { reason: b })
+            | (E::Security { reason: a }, E::Security { reason: b })
+            | (E::Protocol { reason: a }, E::Protocol { reason: b })
+            | (E::Timeout { operation: a }, E::Timeout { operation: b }) => a == b,
+            (E::Validation(a), E::Validation(b)) => a == b,
+            (
+                E::UnknownAttribute { model, name },
+                E::UnknownAttribute {
+                    model: m2,
+                    name: n2,
+                },
+            ) => model == m2 && name == n2,
+            (
+                E::UnknownAction { model, name },
+                E::UnknownAction {
+                    model: m2,
+                    name: n2,
+                },
+            ) => model == m2 && name == n2,
+            (
+                E::UnknownFormat {
+                    model,
+                    urn,
+                    format_type,
+                },
+                E::UnknownFormat {
+                    model: m2,
+                    urn: u2,
+                    format_type: t2,
+                },
+            ) => model == m2 && urn == u2 && format_type == t2,
+            (
+                E::Model { urn, reason },
+                E::Model {
+                    urn: u2,
+                    reason: r2,
+                },
+            ) => urn == u2 && reason == r2,
+            (
+                E::Config {
+                    section,
+                    key,
+                    value,
+                    reason,
+                },
+                E::Config {
+                    section: s2,
+                    key: k2,
+                    value: v2,
+                    reason: r2,
+                },
+            ) => section == s2 && key == k2 && value == v2 && reason == r2,
+            (E::QueueFull { capacity: a }, E::QueueFull { capacity: b }) => a == b,
+            (E::StoreFull { max_messages: a }, E::StoreFull { max_messages: b }) => a == b,
+            (E::Closed, E::Closed) => true,
+            (
+                E::Transport {
+                    status,
+                    method,
+                    path,
+                    body,
+                },
+                E::Transport {
+                    status: s2,
+                    method: m2,
+                    path: p2,
+                    body: b2,
+                },
+            ) => status == s2 && method == m2 && path == p2 && body == b2,
+            (
+                E::Network { reason, source },
+                E::Network {
+                    reason: r2,
+                    source: s2,
+                },
+            ) => {
+                reason == r2
+                    && source.as_ref().map(ToString::to_string)
+                        == s2.as_ref().map(ToString::to_string)
+            }
+            (
+                E::Unsent { messages, source },
+                E::Unsent {
+                    messages: m2,
+                    source: s2,
+                },
+            ) => messages == m2 && source == s2,
+            (
+                E::Io { path, source },
+                E::Io {
+                    path: p2,
+                    source: s2,
+                },
+            ) => path == p2 && source.kind() == s2.kind() && source.to_string() == s2.to_string(),
+            _ => false,
         }
     }
 }
@@ -334,6 +477,24 @@ impl fmt::Display for Error {
             Error::UnknownAttribute { model, name } => write!(
                 f,
                 "device model {model} has no attribute {name:?}; use one of its attribute names or aliases"
+            ),
+            Error::UnknownFormat {
+                model,
+                urn,
+                format_type,
+            } => {
+                let what = match format_type {
+                    FormatType::Alert => "alert",
+                    FormatType::Data => "data",
+                };
+                write!(
+                    f,
+                    "device model {model} has no {what} format {urn:?}; use one of its {what} format URNs"
+                )
+            }
+            Error::UnknownAction { model, name } => write!(
+                f,
+                "device model {model} has no action {name:?}; use one of its action names or aliases"
             ),
             Error::State { reason } => write!(f, "not allowed now: {reason}"),
             Error::QueueFull { capacity } => write!(
@@ -392,7 +553,7 @@ impl std::error::Error for Error {
                 source: Some(source),
                 ..
             } => Some(source.as_ref()),
-            Error::Io { source, .. } => Some(source),
+            Error::Io { source, .. } => Some(source.as_ref()),
             _ => None,
         }
     }
@@ -427,7 +588,10 @@ impl From<PolicyError> for Error {
 
 impl From<io::Error> for Error {
     fn from(source: io::Error) -> Self {
-        Error::Io { path: None, source }
+        Error::Io {
+            path: None,
+            source: Arc::new(source),
+        }
     }
 }
 
@@ -447,7 +611,7 @@ mod tests {
     }
 
     fn _ensure_send_sync() {
-        fn is_send_sync<T: Send + Sync + 'static>() {}
+        fn is_send_sync<T: Send + Sync + Clone + PartialEq + 'static>() {}
         is_send_sync::<Error>();
         is_send_sync::<ErrorKind>();
     }
@@ -536,6 +700,38 @@ mod tests {
     }
 
     #[test]
+    fn a_clone_equals_its_original_and_other_fields_do_not() {
+        let io = Error::io("/tmp/x", io::Error::other("boom"));
+        assert_eq!(io.clone(), io);
+        assert_ne!(io, Error::io("/tmp/y", io::Error::other("boom")));
+        assert_ne!(
+            io,
+            Error::io("/tmp/x", io::Error::from(io::ErrorKind::NotFound))
+        );
+        let msg = Message::data("EP", "urn:x:attributes", [("a", 1)], 0).unwrap();
+        let unsent = Error::Unsent {
+            messages: vec![msg],
+            source: Box::new(Error::Closed),
+        };
+        assert_eq!(unsent.clone(), unsent);
+        assert_ne!(unsent, Error::Closed);
+        let net = Error::Network {
+            reason: "GET /x failed".into(),
+            source: Some(Arc::new(io::Error::other("refused"))),
+        };
+        assert_eq!(net.clone(), net);
+        assert_ne!(
+            net,
+            Error::Network {
+                reason: "GET /x failed".into(),
+                source: None,
+            }
+        );
+        assert_eq!(Error::argument("a"), Error::argument("a"));
+        assert_ne!(Error::argument("a"), Error::state("a"));
+    }
+
+    #[test]
     fn display_is_lower_case_without_trailing_period() {
         let samples = [
             Error::argument("endpoint id is empty"),
@@ -554,6 +750,15 @@ mod tests {
             Error::UnknownAttribute {
                 model: "urn:x".into(),
                 name: "colour".into(),
+            },
+            Error::UnknownFormat {
+                model: "urn:x".into(),
+                urn: "urn:x:hot".into(),
+                format_type: FormatType::Alert,
+            },
+            Error::UnknownAction {
+                model: "urn:x".into(),
+                name: "reset".into(),
             },
         ];
         for e in samples {

@@ -1,10 +1,12 @@
 //! [`Alert`] and [`Data`]: the fields of one of the model's ALERT or DATA
 //! formats, filled in fluently and sent with `raise` / `submit`.
 //!
-//! Both keep their fields after sending, so the same alert can be raised
-//! again (each time with a new event time), as the reference allows. Every
-//! non-optional field must be set before sending; a field set to `0`,
-//! `false` or `""` counts as set.
+//! Both are owned builders: `set` takes the builder and hands it back, and
+//! `raise` / `submit` consume it, so the chained form and the `let` form
+//! both compile and a sent alert cannot be touched again. To raise the same
+//! alert twice (each time with a new event time, as the reference allows),
+//! `clone` it before raising. Every non-optional field must be set before
+//! sending; a field set to `0`, `false` or `""` counts as set.
 
 use std::fmt;
 use std::sync::Arc;
@@ -22,7 +24,7 @@ impl VirtualDevice {
     ///
     /// # Errors
     ///
-    /// [`Error::Argument`] if the model has no ALERT format `format_urn`.
+    /// [`Error::UnknownFormat`] if the model has no ALERT format `format_urn`.
     pub fn create_alert(&self, format_urn: &str) -> Result<Alert, Error> {
         match self.device_model().format(format_urn) {
             Some(format) if format.format_type() == FormatType::Alert => Ok(Alert::new(
@@ -30,10 +32,7 @@ impl VirtualDevice {
                 format.clone(),
                 Severity::default(),
             )),
-            _ => Err(Error::argument(format!(
-                "device model {} has no alert format {format_urn}",
-                self.device_model().urn()
-            ))),
+            _ => Err(self.unknown_format(format_urn, FormatType::Alert)),
         }
     }
 
@@ -42,21 +41,27 @@ impl VirtualDevice {
     ///
     /// # Errors
     ///
-    /// [`Error::Argument`] if the model has no DATA format `format_urn`.
+    /// [`Error::UnknownFormat`] if the model has no DATA format `format_urn`.
     pub fn create_data(&self, format_urn: &str) -> Result<Data, Error> {
         match self.device_model().format(format_urn) {
             Some(format) if format.format_type() == FormatType::Data => {
                 Ok(Data::new(self.clone(), format.clone()))
             }
-            _ => Err(Error::argument(format!(
-                "device model {} has no data format {format_urn}",
-                self.device_model().urn()
-            ))),
+            _ => Err(self.unknown_format(format_urn, FormatType::Data)),
+        }
+    }
+
+    fn unknown_format(&self, urn: &str, format_type: FormatType) -> Error {
+        Error::UnknownFormat {
+            model: self.device_model().urn().to_owned(),
+            urn: urn.to_owned(),
+            format_type,
         }
     }
 }
 
 /// The fields of a format being filled in, shared by [`Alert`] and [`Data`].
+#[derive(Clone)]
 struct Fields {
     device: VirtualDevice,
     format: Format,
@@ -88,14 +93,45 @@ impl Fields {
 
 /// An alert of one of the model's ALERT formats. Reference: `Alert`.
 ///
+/// An owned builder: [`Alert::set`] takes it and hands it back (a refused
+/// value drops it), [`Alert::raise`] consumes it. `clone` it to raise the
+/// same alert again.
+///
 /// ```no_run
 /// # fn f(vd: &iotcs_device::VirtualDevice) -> Result<(), iotcs_core::Error> {
-/// vd.create_alert("urn:com:example:iotcs:temperature_sensor:too_hot")?
+/// const TOO_HOT: &str = "urn:com:example:iotcs:temperature_sensor:too_hot";
+/// vd.create_alert(TOO_HOT)?
 ///     .set("temp", 81.5)?
 ///     .set("maxThreshold", 70.0)?
 ///     .raise()?;
+/// // The same in statements: nothing borrows a temporary.
+/// let alert = vd.create_alert(TOO_HOT)?.set("temp", 81.5)?;
+/// let alert = alert.set("maxThreshold", 70.0)?;
+/// alert.clone().raise()?;
+/// alert.raise()?; // raised twice, each with its own event time
 /// # Ok(()) }
 /// ```
+///
+/// A raised alert is gone (to raise it twice, clone it first):
+///
+/// ```compile_fail,E0382
+/// # fn f(vd: &iotcs_device::VirtualDevice) -> Result<(), iotcs_core::Error> {
+/// let alert = vd.create_alert("urn:x:too_hot")?.set("temp", 81.5)?;
+/// alert.raise()?;
+/// alert.raise()?;
+/// # Ok(()) }
+/// ```
+///
+/// An alert built and never raised is a warning (here denied):
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// # fn f(vd: &iotcs_device::VirtualDevice) -> Result<(), iotcs_core::Error> {
+/// vd.create_alert("urn:x:too_hot")?.set("temp", 81.5)?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+#[must_use = "an alert is sent only by `raise`"]
 pub struct Alert {
     fields: Fields,
     severity: Severity,
@@ -128,26 +164,26 @@ impl Alert {
         self.fields.format.urn()
     }
 
-    /// Sets a field, checked against the format's type for it. Reference:
-    /// `set(field, value)`.
+    /// Sets a field, checked against the format's type for it, and hands the
+    /// builder back. Reference: `set(field, value)`.
     ///
     /// # Errors
     ///
     /// [`Error::Validation`] if the format has no such field or the value is
-    /// of the wrong type.
-    pub fn set(&mut self, field: &str, value: impl Into<Value>) -> Result<&mut Self, Error> {
+    /// of the wrong type; the builder is dropped then.
+    pub fn set(mut self, field: &str, value: impl Into<Value>) -> Result<Self, Error> {
         self.fields.set(field, value.into())?;
         Ok(self)
     }
 
     /// Sets the severity; [`Severity::Significant`] unless changed, as
     /// Oracle's libraries send.
-    pub fn set_severity(&mut self, severity: Severity) -> &mut Self {
+    pub fn set_severity(mut self, severity: Severity) -> Self {
         self.severity = severity;
         self
     }
 
-    /// Queues the alert: an ALERT message with the format's description, the
+    /// Queues the alert, consuming it: an ALERT message with the format's description, the
     /// severity, the fields set, and now as its event time. Reference:
     /// `raise_()`.
     ///
@@ -158,7 +194,7 @@ impl Alert {
     /// closed or its queue or store is full (its
     /// [`unsent_reason`](Error::unsent_reason) is [`Error::Closed`],
     /// [`Error::QueueFull`] or [`Error::StoreFull`]).
-    pub fn raise(&mut self) -> Result<(), Error> {
+    pub fn raise(self) -> Result<(), Error> {
         let fields = &self.fields;
         fields
             .format
@@ -178,6 +214,7 @@ impl Alert {
 }
 
 /// Custom data of one of the model's DATA formats. Reference: `Data`.
+/// An owned builder, as [`Alert`].
 ///
 /// ```no_run
 /// # fn f(vd: &iotcs_device::VirtualDevice) -> Result<(), iotcs_core::Error> {
@@ -189,6 +226,8 @@ impl Alert {
 ///     .submit()?;
 /// # Ok(()) }
 /// ```
+#[derive(Clone)]
+#[must_use = "custom data is sent only by `submit`"]
 pub struct Data {
     fields: Fields,
 }
@@ -218,19 +257,19 @@ impl Data {
         self.fields.format.urn()
     }
 
-    /// Sets a field, checked against the format's type for it. Reference:
-    /// `set(field, value)`.
+    /// Sets a field, checked against the format's type for it, and hands the
+    /// builder back. Reference: `set(field, value)`.
     ///
     /// # Errors
     ///
     /// [`Error::Validation`] if the format has no such field or the value is
-    /// of the wrong type.
-    pub fn set(&mut self, field: &str, value: impl Into<Value>) -> Result<&mut Self, Error> {
+    /// of the wrong type; the builder is dropped then.
+    pub fn set(mut self, field: &str, value: impl Into<Value>) -> Result<Self, Error> {
         self.fields.set(field, value.into())?;
         Ok(self)
     }
 
-    /// Queues a DATA message of the format with the fields set and now as its
+    /// Queues a DATA message, consuming the builder: the format with the fields set and now as its
     /// event time. Reference: `submit()`.
     ///
     /// # Errors
@@ -240,7 +279,7 @@ impl Data {
     /// closed or its queue or store is full (its
     /// [`unsent_reason`](Error::unsent_reason) is [`Error::Closed`],
     /// [`Error::QueueFull`] or [`Error::StoreFull`]).
-    pub fn submit(&mut self) -> Result<(), Error> {
+    pub fn submit(self) -> Result<(), Error> {
         let fields = &self.fields;
         fields
             .format

@@ -1,11 +1,15 @@
 //! The callbacks of a [`VirtualDevice`]: registering them (`on_change`,
-//! `on_error`, `on_action` and their `remove_` twins) and running them.
+//! `on_error`, `on_action`, their `_any` forms for every attribute or
+//! action, and their `remove_` twins) and running them.
 //!
 //! For one event the specific callback (of the attribute or action) runs
-//! first, then the general one, as the reference says. Callbacks are cloned
-//! out of the lock before they run, so a callback may register callbacks;
-//! they always run on a callback-pool thread (or, during close, on the
-//! closing thread), never on the sender or receiver.
+//! first, then the general one, as the reference says. Change and action
+//! callbacks return `Result<(), Rejection>`: the first `Err` stops the
+//! callbacks after it and answers the cloud's request with the rejection's
+//! status and message (an attribute change is then not applied). Callbacks
+//! are cloned out of the lock before they run, so a callback may register
+//! callbacks; they always run on a callback-pool thread (or, during close,
+//! on the closing thread), never on the sender or receiver.
 
 use std::sync::Arc;
 
@@ -13,170 +17,236 @@ use iotcs_core::{Error, Value};
 
 use crate::events::{ActionEvent, ChangeEvent, ErrorEvent};
 use crate::named_value::NamedValue;
+use crate::rejection::Rejection;
 use crate::virtual_device::{
     ActionCallback, Callbacks, ChangeCallback, Content, ErrorCallback, VirtualDevice,
 };
 
+/// Wraps a user's change callback as stored.
+fn change_callback(
+    callback: impl Fn(&ChangeEvent) -> Result<(), Rejection> + Send + Sync + 'static,
+) -> ChangeCallback {
+    Arc::new(move |device, value| callback(&ChangeEvent::new(device.clone(), value)))
+}
+
+/// Wraps a user's error callback as stored.
+fn error_callback(callback: impl Fn(&ErrorEvent) + Send + Sync + 'static) -> ErrorCallback {
+    Arc::new(move |device, values, message| {
+        callback(&ErrorEvent::new(device.clone(), values, message.to_owned()));
+    })
+}
+
+/// Wraps a user's action callback as stored.
+fn action_callback(
+    callback: impl Fn(&ActionEvent) -> Result<(), Rejection> + Send + Sync + 'static,
+) -> ActionCallback {
+    Arc::new(move |device, name, arguments| {
+        callback(&ActionEvent::new(
+            device.clone(),
+            name.to_owned(),
+            arguments,
+        ))
+    })
+}
+
 impl VirtualDevice {
-    /// Calls `callback` when the cloud changes `attribute` (or, with `None`,
-    /// any attribute). For one change the attribute's callback runs first,
-    /// then the general one. Replaces a callback registered before for the
-    /// same attribute. Reference: `setOnChange(callback, attributeName)`.
+    /// Calls `callback` when the cloud changes `attribute`. Returning
+    /// `Err` refuses the change: the cloud's request is answered with the
+    /// [`Rejection`]'s status and message and the value is not set (nor are
+    /// the others of the same request). For one change the attribute's
+    /// callback runs first, then the general one ([`VirtualDevice::on_change_any`]).
+    /// Replaces a callback registered before for the same attribute.
+    /// Reference: `setOnChange(callback, attributeName)`.
+    ///
+    /// ```no_run
+    /// # fn f(vd: &iotcs_device::VirtualDevice) -> Result<(), iotcs_core::Error> {
+    /// vd.on_change("maxThreshold", |event| {
+    ///     match event.named_value().value().as_f64() {
+    ///         Some(max) if max > 90.0 => Err("too hot".into()), // answered 400 "too hot"
+    ///         _ => Ok(()),
+    ///     }
+    /// })?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// A callback must say whether it accepts the change:
+    ///
+    /// ```compile_fail,E0308
+    /// # fn f(vd: &iotcs_device::VirtualDevice) -> Result<(), iotcs_core::Error> {
+    /// vd.on_change("maxThreshold", |event| println!("{:?}", event.named_value()))?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
     /// [`Error::UnknownAttribute`] if the model has no such attribute.
     pub fn on_change(
         &self,
-        attribute: Option<&str>,
-        callback: impl Fn(&ChangeEvent) + Send + Sync + 'static,
+        attribute: &str,
+        callback: impl Fn(&ChangeEvent) -> Result<(), Rejection> + Send + Sync + 'static,
     ) -> Result<&Self, Error> {
-        let callback: ChangeCallback = Arc::new(move |device, value| {
-            callback(&ChangeEvent::new(device.clone(), value));
-        });
-        match attribute {
-            Some(a) => {
-                let name = self.attribute_name(a)?;
-                self.callbacks_mut().change.insert(name, callback);
-            }
-            None => self.callbacks_mut().change_all = Some(callback),
-        }
+        let name = self.attribute_name(attribute)?;
+        self.callbacks_mut()
+            .change
+            .insert(name, change_callback(callback));
         Ok(self)
     }
 
-    /// Removes the `on_change` callback of `attribute` (or the general one).
+    /// Calls `callback` when the cloud changes any attribute, once per
+    /// request with every value it changes, after the attributes' own
+    /// callbacks. Returning `Err` refuses the whole request, as for
+    /// [`VirtualDevice::on_change`]. Replaces the general callback registered
+    /// before. Reference: `setOnChange(callback)`.
+    pub fn on_change_any(
+        &self,
+        callback: impl Fn(&ChangeEvent) -> Result<(), Rejection> + Send + Sync + 'static,
+    ) -> &Self {
+        self.callbacks_mut().change_all = Some(change_callback(callback));
+        self
+    }
+
+    /// Removes the `on_change` callback of `attribute`.
     /// Reference: `setOnChange(None, attributeName)`.
     ///
     /// # Errors
     ///
     /// [`Error::UnknownAttribute`] if the model has no such attribute.
-    pub fn remove_on_change(&self, attribute: Option<&str>) -> Result<&Self, Error> {
-        match attribute {
-            Some(a) => {
-                let name = self.attribute_name(a)?;
-                self.callbacks_mut().change.remove(&name);
-            }
-            None => self.callbacks_mut().change_all = None,
-        }
+    pub fn remove_on_change(&self, attribute: &str) -> Result<&Self, Error> {
+        let name = self.attribute_name(attribute)?;
+        self.callbacks_mut().change.remove(&name);
         Ok(self)
     }
 
-    /// Calls `callback` when a message of this virtual device could not be
-    /// delivered. With `Some(attribute)`: a message carrying that attribute's
-    /// value, or any alert. With `None`: any message (attribute values,
-    /// alerts, custom data). The attributes' callbacks run first (for an
-    /// alert, every attribute's, in model order), then the general one.
-    /// Reference: `setOnError(callback, attributeName)`.
+    /// Removes the general `on_change` callback. Reference: `setOnChange(None)`.
+    pub fn remove_on_change_any(&self) -> &Self {
+        self.callbacks_mut().change_all = None;
+        self
+    }
+
+    /// Calls `callback` when a message carrying `attribute`'s value, or any
+    /// alert, could not be delivered. The attributes' callbacks run first
+    /// (for an alert, every attribute's, in model order), then the general
+    /// one ([`VirtualDevice::on_error_any`]). Reference:
+    /// `setOnError(callback, attributeName)`.
     ///
     /// # Errors
     ///
     /// [`Error::UnknownAttribute`] if the model has no such attribute.
     pub fn on_error(
         &self,
-        attribute: Option<&str>,
+        attribute: &str,
         callback: impl Fn(&ErrorEvent) + Send + Sync + 'static,
     ) -> Result<&Self, Error> {
-        let callback: ErrorCallback = Arc::new(move |device, values, message| {
-            callback(&ErrorEvent::new(device.clone(), values, message.to_owned()));
-        });
-        match attribute {
-            Some(a) => {
-                let name = self.attribute_name(a)?;
-                self.callbacks_mut().error.insert(name, callback);
-            }
-            None => self.callbacks_mut().error_all = Some(callback),
-        }
+        let name = self.attribute_name(attribute)?;
+        self.callbacks_mut()
+            .error
+            .insert(name, error_callback(callback));
         Ok(self)
     }
 
-    /// Removes the `on_error` callback of `attribute` (or the general one).
+    /// Calls `callback` when any message of this virtual device (attribute
+    /// values, alerts, custom data) could not be delivered, after the
+    /// attributes' own callbacks. Reference: `setOnError(callback)`.
+    pub fn on_error_any(&self, callback: impl Fn(&ErrorEvent) + Send + Sync + 'static) -> &Self {
+        self.callbacks_mut().error_all = Some(error_callback(callback));
+        self
+    }
+
+    /// Removes the `on_error` callback of `attribute`.
     /// Reference: `setOnError(None, attributeName)`.
     ///
     /// # Errors
     ///
     /// [`Error::UnknownAttribute`] if the model has no such attribute.
-    pub fn remove_on_error(&self, attribute: Option<&str>) -> Result<&Self, Error> {
-        match attribute {
-            Some(a) => {
-                let name = self.attribute_name(a)?;
-                self.callbacks_mut().error.remove(&name);
-            }
-            None => self.callbacks_mut().error_all = None,
-        }
+    pub fn remove_on_error(&self, attribute: &str) -> Result<&Self, Error> {
+        let name = self.attribute_name(attribute)?;
+        self.callbacks_mut().error.remove(&name);
         Ok(self)
     }
 
-    /// Calls `callback` when the cloud invokes `action` (or, with `None`, any
-    /// action). The action's callback runs first, then the general one; an
-    /// action with neither is answered 404. A panic in the callback is
+    /// Removes the general `on_error` callback. Reference: `setOnError(None)`.
+    pub fn remove_on_error_any(&self) -> &Self {
+        self.callbacks_mut().error_all = None;
+        self
+    }
+
+    /// Calls `callback` when the cloud invokes `action`. The action's
+    /// callback runs first, then the general one
+    /// ([`VirtualDevice::on_action_any`]); an action with neither is answered
+    /// 404. Returning `Err` answers the request with the [`Rejection`]'s
+    /// status and message (and skips the general callback); a panic is
     /// answered 500. Reference: `setOnAction(callback, actionName)`.
     ///
     /// # Errors
     ///
-    /// [`Error::Argument`] if the model has no such action.
+    /// [`Error::UnknownAction`] if the model has no such action.
     pub fn on_action(
         &self,
-        action: Option<&str>,
-        callback: impl Fn(&ActionEvent) + Send + Sync + 'static,
+        action: &str,
+        callback: impl Fn(&ActionEvent) -> Result<(), Rejection> + Send + Sync + 'static,
     ) -> Result<&Self, Error> {
-        let callback: ActionCallback = Arc::new(move |device, name, arguments| {
-            callback(&ActionEvent::new(
-                device.clone(),
-                name.to_owned(),
-                arguments,
-            ));
-        });
-        match action {
-            Some(a) => {
-                let name = self.action_name(a)?;
-                self.callbacks_mut().action.insert(name, callback);
-            }
-            None => self.callbacks_mut().action_all = Some(callback),
-        }
+        let name = self.action_name(action)?;
+        self.callbacks_mut()
+            .action
+            .insert(name, action_callback(callback));
         Ok(self)
     }
 
-    /// Removes the `on_action` callback of `action` (or the general one).
+    /// Calls `callback` when the cloud invokes any action, after the
+    /// action's own callback. Reference: `setOnAction(callback)`.
+    pub fn on_action_any(
+        &self,
+        callback: impl Fn(&ActionEvent) -> Result<(), Rejection> + Send + Sync + 'static,
+    ) -> &Self {
+        self.callbacks_mut().action_all = Some(action_callback(callback));
+        self
+    }
+
+    /// Removes the `on_action` callback of `action`.
     /// Reference: `setOnAction(None, actionName)`.
     ///
     /// # Errors
     ///
-    /// [`Error::Argument`] if the model has no such action.
-    pub fn remove_on_action(&self, action: Option<&str>) -> Result<&Self, Error> {
-        match action {
-            Some(a) => {
-                let name = self.action_name(a)?;
-                self.callbacks_mut().action.remove(&name);
-            }
-            None => self.callbacks_mut().action_all = None,
-        }
+    /// [`Error::UnknownAction`] if the model has no such action.
+    pub fn remove_on_action(&self, action: &str) -> Result<&Self, Error> {
+        let name = self.action_name(action)?;
+        self.callbacks_mut().action.remove(&name);
         Ok(self)
+    }
+
+    /// Removes the general `on_action` callback. Reference: `setOnAction(None)`.
+    pub fn remove_on_action_any(&self) -> &Self {
+        self.callbacks_mut().action_all = None;
+        self
     }
 
     /// The reference's older way to handle one action: `callable` receives
     /// the virtual device and the action's argument (`None` for an action
-    /// without one). Reference: `setCallable(actionName, callable)`.
+    /// without one); it cannot reject the request. Reference:
+    /// `setCallable(actionName, callable)`.
     ///
     /// # Errors
     ///
-    /// [`Error::Argument`] if the model has no such action.
-    #[deprecated(
-        note = "use `on_action(Some(action), ..)`, as the reference deprecates `setCallable`"
-    )]
+    /// [`Error::UnknownAction`] if the model has no such action.
+    #[deprecated(note = "use `on_action(action, ..)`, as the reference deprecates `setCallable`")]
     pub fn set_callable(
         &self,
         action: &str,
         callable: impl Fn(&VirtualDevice, Option<&Value>) + Send + Sync + 'static,
     ) -> Result<&Self, Error> {
-        self.on_action(Some(action), move |event| {
-            callable(event.virtual_device(), event.argument())
+        self.on_action(action, move |event| {
+            callable(event.virtual_device(), event.argument());
+            Ok(())
         })
     }
 
     /// Runs the change callbacks for values the cloud sent: each attribute's
-    /// own callback, then the general one once with all of them. Returns
-    /// whether any callback ran.
-    pub(crate) fn run_change_callbacks(&self, values: &[(String, Value)]) -> bool {
+    /// own callback, then the general one once with all of them, stopping at
+    /// the first rejection. Returns whether any callback ran.
+    pub(crate) fn run_change_callbacks(
+        &self,
+        values: &[(String, Value)],
+    ) -> Result<bool, Rejection> {
         let (specific, general) = {
             let callbacks = self.callbacks();
             let specific: Vec<(ChangeCallback, &(String, Value))> = values
@@ -193,19 +263,24 @@ impl VirtualDevice {
         // Callbacks run without the lock held, so they may register callbacks.
         let ran = !specific.is_empty() || general.is_some();
         for (callback, (name, value)) in specific {
-            callback(self, NamedValue::new(name.clone(), value.clone()));
+            callback(self, NamedValue::new(name.clone(), value.clone()))?;
         }
         if let (Some(callback), Some(list)) =
             (general, NamedValue::from_pairs(values.iter().cloned()))
         {
-            callback(self, list);
+            callback(self, list)?;
         }
-        ran
+        Ok(ran)
     }
 
     /// Runs the callbacks of `action` (specific first), cloned out of the
-    /// lock, with its `arguments`; whether there was any.
-    pub(crate) fn run_action_callbacks(&self, action: &str, arguments: Option<NamedValue>) -> bool {
+    /// lock, with its `arguments`, stopping at the first rejection; whether
+    /// there was any.
+    pub(crate) fn run_action_callbacks(
+        &self,
+        action: &str,
+        arguments: Option<NamedValue>,
+    ) -> Result<bool, Rejection> {
         let callbacks: Vec<ActionCallback> = {
             let callbacks = self.callbacks();
             callbacks
@@ -217,9 +292,9 @@ impl VirtualDevice {
                 .collect()
         };
         for callback in &callbacks {
-            callback(self, action, arguments.clone());
+            callback(self, action, arguments.clone())?;
         }
-        !callbacks.is_empty()
+        Ok(!callbacks.is_empty())
     }
 
     /// Hands the error callbacks for a failed message to the pool:
@@ -277,29 +352,22 @@ mod tests {
     #[test]
     fn callbacks_need_known_names() {
         let (vd, _pool) = device();
-        assert!(vd.on_change(Some("nosuch"), |_| {}).is_err());
-        assert!(vd.on_error(Some("nosuch"), |_| {}).is_err());
-        assert!(vd.on_action(Some("nosuch"), |_| {}).is_err());
-        assert!(vd.remove_on_change(Some("nosuch")).is_err());
-        vd.on_change(Some("temperature"), |_| {})
+        assert!(vd.on_change("nosuch", |_| { Ok(()) }).is_err());
+        assert!(vd.on_error("nosuch", |_| {}).is_err());
+        assert!(vd.on_action("nosuch", |_| { Ok(()) }).is_err());
+        assert!(vd.remove_on_change("nosuch").is_err());
+        vd.on_change("temperature", |_| Ok(()))
             .unwrap()
-            .on_change(None, |_| {})
-            .unwrap();
-        vd.remove_on_change(Some("temp"))
+            .on_change_any(|_| Ok(()));
+        vd.remove_on_change("temp").unwrap().remove_on_change_any();
+        vd.on_action("reset", |_| Ok(()))
             .unwrap()
-            .remove_on_change(None)
-            .unwrap();
-        vd.on_action(Some("reset"), |_| {})
+            .remove_on_action("reset")
             .unwrap()
-            .remove_on_action(Some("reset"))
-            .unwrap()
-            .remove_on_action(None)
-            .unwrap();
-        vd.on_error(None, |_| {})
-            .unwrap()
-            .remove_on_error(None)
-            .unwrap()
-            .remove_on_error(Some("temp"))
+            .remove_on_action_any();
+        vd.on_error_any(|_| {})
+            .remove_on_error_any()
+            .remove_on_error("temp")
             .unwrap();
     }
 
@@ -308,18 +376,17 @@ mod tests {
         let (vd, mut pool) = device();
         let order = Arc::new(Mutex::new(Vec::new()));
         let o = order.clone();
-        vd.on_error(Some("temp"), move |e| {
+        vd.on_error("temp", move |e| {
             o.lock()
                 .unwrap()
                 .push(format!("temp:{}", e.named_value().unwrap().name()))
         })
         .unwrap();
         let o = order.clone();
-        vd.on_error(None, move |e| {
+        vd.on_error_any(move |e| {
             assert!(e.message().contains("boom"), "{}", e.message());
             o.lock().unwrap().push("all".to_owned());
-        })
-        .unwrap();
+        });
         vd.set("temp", 20.0).unwrap();
         let sent = queued(&vd);
         sent[0].listener.as_ref().unwrap().failed(
@@ -337,15 +404,18 @@ mod tests {
         let heard = Arc::new(Mutex::new(Vec::new()));
         for attribute in [Some("maxThreshold"), Some("temp"), None] {
             let h = heard.clone();
-            vd.on_error(attribute, move |e| {
+            let callback = move |e: &ErrorEvent| {
                 let fields: Vec<&str> = e.named_value().unwrap().iter().map(|v| v.name()).collect();
                 h.lock().unwrap().push(format!(
                     "{}:{}",
                     attribute.unwrap_or("all"),
                     fields.join(",")
                 ));
-            })
-            .unwrap();
+            };
+            match attribute {
+                Some(name) => drop(vd.on_error(name, callback).unwrap()),
+                None => drop(vd.on_error_any(callback)),
+            }
         }
         let fail = |vd: &VirtualDevice| {
             for sent in queued(vd) {
@@ -405,10 +475,13 @@ mod tests {
         })
         .unwrap();
         let arguments = Some(NamedValue::new("value", Value::Boolean(true)));
-        assert!(vd.run_action_callbacks("power", arguments.clone()));
+        assert_eq!(
+            vd.run_action_callbacks("power", arguments.clone()),
+            Ok(true)
+        );
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         vd.clear_callbacks();
-        assert!(!vd.run_action_callbacks("power", arguments));
+        assert_eq!(vd.run_action_callbacks("power", arguments), Ok(false));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 }

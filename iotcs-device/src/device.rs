@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use iotcs_core::__private::crypto::RsaKeyPair;
@@ -14,11 +14,13 @@ use iotcs_core::{Config, Error, NetworkCost, TrustedAssets, TrustedAssetsStore};
 
 use crate::client::Client;
 use crate::clock::{Clock, system_clock};
+use crate::close_once::CloseOnce;
 use crate::cloud::activation;
 use crate::cloud::models::Models;
 use crate::cloud::rest::RestClient;
 use crate::cloud::transport::{HttpSettings, Transport, UreqTransport};
 use crate::device_policies;
+use crate::messaging::context::DeviceContext;
 use crate::messaging::dispatcher::{CLOSE_TIMEOUT, Dispatcher};
 use crate::messaging::persist::{self, OpenDatabase};
 use crate::remote;
@@ -65,8 +67,12 @@ pub struct DirectlyConnectedDevice {
     /// The virtual devices created, to release their callbacks at close and
     /// to hear about messages restored from an earlier run.
     devices: Registry,
-    /// Runs while activated and open.
-    dispatcher: Option<Dispatcher>,
+    /// Runs while activated and open. Behind a lock so that `close(&self)`
+    /// can take it out; held only to take it or clone its context, never
+    /// while it stops.
+    dispatcher: Mutex<Option<Dispatcher>>,
+    /// Whether `close` has run, and its result for every later caller.
+    closed: CloseOnce,
 }
 
 impl fmt::Debug for DirectlyConnectedDevice {
@@ -75,7 +81,7 @@ impl fmt::Debug for DirectlyConnectedDevice {
             .field("store", &self.store.path())
             .field("activation_id", &self.activation_id())
             .field("endpoint_id", &self.endpoint_id())
-            .field("running", &self.dispatcher.is_some())
+            .field("running", &self.dispatcher().is_some())
             .finish_non_exhaustive()
     }
 }
@@ -88,13 +94,18 @@ impl DirectlyConnectedDevice {
     ///
     /// If the store is activated, the messaging threads start at once.
     ///
+    /// Built without the `persistence` feature, the default configuration
+    /// has `[message_persistence] enabled` off.
+    ///
     /// # Errors
     ///
     /// [`Error::Io`] if the store cannot be read; [`Error::Security`] for a
     /// wrong passphrase, a corrupted store or one without trust anchors;
     /// [`Error::Argument`] for a server scheme other than https.
     pub fn open(path: impl AsRef<Path>, passphrase: &str) -> Result<Self, Error> {
-        DirectlyConnectedDevice::open_with_config(path, passphrase, Config::default())
+        let mut config = Config::default();
+        config.message_persistence.enabled = cfg!(feature = "persistence");
+        DirectlyConnectedDevice::open_with_config(path, passphrase, config)
     }
 
     /// As [`DirectlyConnectedDevice::open`], with `config`.
@@ -102,12 +113,15 @@ impl DirectlyConnectedDevice {
     /// # Errors
     ///
     /// As [`DirectlyConnectedDevice::open`], plus [`Error::Config`] for an
-    /// unusable `[http] proxy`.
+    /// unusable `[http] proxy`, or for `[message_persistence] enabled` when
+    /// the crate is built without its `persistence` feature (checked before
+    /// the store is read).
     pub fn open_with_config(
         path: impl AsRef<Path>,
         passphrase: &str,
         config: Config,
     ) -> Result<Self, Error> {
+        check_features(&config)?;
         let store = TrustedAssetsStore::open(path, passphrase)?;
         let assets = store.assets();
         let transport = UreqTransport::new(
@@ -149,7 +163,8 @@ impl DirectlyConnectedDevice {
             state,
             store_path,
             devices: Registry::default(),
-            dispatcher: None,
+            dispatcher: Mutex::new(None),
+            closed: CloseOnce::default(),
         };
         if let (Some(endpoint_id), Some(key)) = (
             device.store.assets().endpoint_id(),
@@ -159,7 +174,8 @@ impl DirectlyConnectedDevice {
             device.rest.set_endpoint(endpoint_id, key);
             device.activated_models =
                 state::read_device_record(&device.state, endpoint_id).map(|r| r.device_models);
-            device.dispatcher = Some(device.start_dispatcher()?);
+            let dispatcher = device.start_dispatcher()?;
+            *device.dispatcher() = Some(dispatcher);
         }
         Ok(device)
     }
@@ -172,11 +188,12 @@ impl DirectlyConnectedDevice {
     ///
     /// # Errors
     ///
-    /// [`Error::State`] if the device is not activated or is closed.
+    /// [`Error::State`] if the device is not activated; [`Error::Closed`]
+    /// once it is closed.
     pub fn set_network_cost(&self, cost: NetworkCost) -> Result<(), Error> {
-        let policies = &self.running()?.context().policies;
-        policies.network().set(cost);
-        policies.wake();
+        let context = self.running()?;
+        context.policies.network().set(cost);
+        context.policies.wake();
         Ok(())
     }
 
@@ -192,7 +209,8 @@ impl DirectlyConnectedDevice {
     ///
     /// # Errors
     ///
-    /// [`Error::State`] if the device is already activated (the reference
+    /// [`Error::Closed`] after close; [`Error::State`] if the device is
+    /// already activated (the reference
     /// raises too; check [`DirectlyConnectedDevice::is_activated`] first) or
     /// the server says it is; [`Error::Security`] if the server refuses the
     /// credentials; [`Error::Transport`] / [`Error::Network`] /
@@ -203,6 +221,9 @@ impl DirectlyConnectedDevice {
     /// device is then still unactivated on both sides and `activate` can be
     /// called again once the cause is fixed.
     pub fn activate(&mut self, device_models: &[&str]) -> Result<(), Error> {
+        if !self.closed.is_open() {
+            return Err(Error::Closed);
+        }
         if self.is_activated() {
             return Err(Error::state(format!(
                 "device {} is already activated as endpoint {}",
@@ -234,7 +255,8 @@ impl DirectlyConnectedDevice {
             log::warn!("{e}; after a restart create_virtual_device will not check the models");
         }
         self.activated_models = Some(models);
-        self.dispatcher = Some(self.start_dispatcher()?);
+        let dispatcher = self.start_dispatcher()?;
+        *self.dispatcher() = Some(dispatcher);
         Ok(())
     }
 
@@ -315,8 +337,8 @@ impl DirectlyConnectedDevice {
     ///
     /// # Errors
     ///
-    /// [`Error::State`] before activation; [`Error::Argument`] for an empty
-    /// URN; [`Error::Transport`] / [`Error::Network`] when the cloud fails;
+    /// [`Error::State`] before activation; [`Error::Closed`] after close;
+    /// [`Error::Argument`] for an empty URN; [`Error::Transport`] / [`Error::Network`] when the cloud fails;
     /// [`Error::Model`] when its answer is not a valid model.
     pub fn device_model(&self, urn: &str) -> Result<Option<DeviceModel>, Error> {
         self.running()?;
@@ -334,7 +356,7 @@ impl DirectlyConnectedDevice {
     ///
     /// # Errors
     ///
-    /// [`Error::State`] before activation or after close;
+    /// [`Error::State`] before activation; [`Error::Closed`] after close;
     /// [`Error::Argument`] if `endpoint_id` is not this device's, or the
     /// device was activated in this process without `model`.
     pub fn create_virtual_device(
@@ -342,7 +364,7 @@ impl DirectlyConnectedDevice {
         endpoint_id: &str,
         model: &DeviceModel,
     ) -> Result<VirtualDevice, Error> {
-        let dispatcher = self.running()?;
+        let context = self.running()?;
         let own = self.endpoint_id().unwrap_or_default();
         if endpoint_id != own {
             return Err(Error::argument(format!(
@@ -359,7 +381,7 @@ impl DirectlyConnectedDevice {
                 models.join(", ")
             )));
         }
-        Ok(self.new_virtual_device(dispatcher, endpoint_id, model))
+        Ok(self.new_virtual_device(&context, endpoint_id, model))
     }
 
     /// For gateways: a virtual device for `endpoint_id`, an
@@ -372,20 +394,20 @@ impl DirectlyConnectedDevice {
     ///
     /// # Errors
     ///
-    /// [`Error::State`] before activation or after close;
+    /// [`Error::State`] before activation; [`Error::Closed`] after close;
     /// [`Error::Argument`] for an empty `endpoint_id`.
     pub fn create_proxy_virtual_device(
         &self,
         endpoint_id: &str,
         model: &DeviceModel,
     ) -> Result<VirtualDevice, Error> {
-        let dispatcher = self.running()?;
+        let context = self.running()?;
         if endpoint_id.trim().is_empty() {
             return Err(Error::argument(
                 "the endpoint id of a proxied device is empty",
             ));
         }
-        Ok(self.new_virtual_device(dispatcher, endpoint_id, model))
+        Ok(self.new_virtual_device(&context, endpoint_id, model))
     }
 
     /// For gateways: sends an indirect activation request (spec §4), built
@@ -397,7 +419,7 @@ impl DirectlyConnectedDevice {
     ///
     /// # Errors
     ///
-    /// [`Error::State`] before activation or after close;
+    /// [`Error::State`] before activation; [`Error::Closed`] after close;
     /// [`Error::Transport`] when the cloud refuses the registration (the
     /// error carries its reason); [`Error::Network`] / [`Error::Security`]
     /// when it cannot be asked; [`Error::Protocol`] for an answer that is
@@ -412,6 +434,20 @@ impl DirectlyConnectedDevice {
             request,
             self.config.device_model.allow_draft_device_models,
         )
+    }
+
+    /// For gateways: `Ok` while activated and open; else the error every
+    /// method that needs the cloud returns ([`Error::State`] before
+    /// activation, [`Error::Closed`] after close), so that a gateway checks
+    /// its state before its arguments, as this device does.
+    ///
+    /// # Errors
+    ///
+    /// As above.
+    // Hidden: gateways call it; users see the same errors from the methods.
+    #[doc(hidden)]
+    pub fn ensure_running(&self) -> Result<(), Error> {
+        self.running().map(drop)
     }
 
     /// The trusted assets (read-only): for gateways, the provisioned secrets
@@ -449,16 +485,12 @@ impl DirectlyConnectedDevice {
     /// A virtual device routed and released at close like every other.
     fn new_virtual_device(
         &self,
-        dispatcher: &Dispatcher,
+        context: &Arc<DeviceContext>,
         endpoint_id: &str,
         model: &DeviceModel,
     ) -> VirtualDevice {
-        let device = VirtualDevice::new(
-            endpoint_id,
-            Arc::new(model.clone()),
-            Arc::clone(dispatcher.context()),
-        );
-        remote::register(&dispatcher.context().inbound, &device);
+        let device = VirtualDevice::new(endpoint_id, Arc::new(model.clone()), Arc::clone(context));
+        remote::register(&context.inbound, &device);
         self.devices.add(&device);
         device
     }
@@ -477,19 +509,49 @@ impl DirectlyConnectedDevice {
     /// ends when the callback returns (its late answer is dropped); the
     /// error says so.
     ///
+    /// `close` takes `&self`, so a device shared in an `Arc` closes without
+    /// unwrapping it. It is idempotent and thread-safe: the first call does
+    /// the work; calls made meanwhile from other threads wait for it (within
+    /// the same bound, plus a second) and every call, then or later, returns
+    /// an equal result (an [`Error::Unsent`] hands the same messages back to
+    /// each). Afterwards [`DirectlyConnectedDevice::activate`],
+    /// [`DirectlyConnectedDevice::device_model`] and the
+    /// `create_*virtual_device` methods return [`Error::Closed`], and the
+    /// device's virtual devices refuse to send with an [`Error::Unsent`]
+    /// whose [`unsent_reason`](Error::unsent_reason) is [`Error::Closed`].
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use iotcs_device::DirectlyConnectedDevice;
+    ///
+    /// let device = Arc::new(DirectlyConnectedDevice::open("device.tas", "passphrase")?);
+    /// let worker = {
+    ///     let device = Arc::clone(&device);
+    ///     std::thread::spawn(move || device.close())
+    /// };
+    /// device.close()?;
+    /// assert_eq!(worker.join().expect("no panic"), Ok(()));
+    /// # Ok::<(), iotcs_device::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// The first problem met: queued messages that could not be sent
     /// ([`Error::Unsent`] handing them back; their `on_error` callbacks have
     /// run by then, and its source is [`Error::Timeout`] when the cloud did
     /// not answer before the deadline), a thread that panicked or did not
-    /// stop in time ([`Error::Timeout`] naming it).
-    pub fn close(mut self) -> Result<(), Error> {
-        self.shutdown(Instant::now() + CLOSE_TIMEOUT)
+    /// stop in time ([`Error::Timeout`] naming it); [`Error::Timeout`] for a
+    /// concurrent caller whose wait for the first ran out.
+    pub fn close(&self) -> Result<(), Error> {
+        let deadline = Instant::now() + CLOSE_TIMEOUT;
+        self.closed.run(deadline, || self.shutdown(deadline))
     }
 
-    fn shutdown(&mut self, deadline: Instant) -> Result<(), Error> {
-        let result = match self.dispatcher.take() {
+    fn shutdown(&self, deadline: Instant) -> Result<(), Error> {
+        // Taken out under the lock, stopped outside it: the stop can take
+        // seconds, and `running` must not wait for it.
+        let dispatcher = self.dispatcher().take();
+        let result = match dispatcher {
             Some(mut dispatcher) => dispatcher.stop(deadline),
             None => Ok(()),
         };
@@ -497,25 +559,52 @@ impl DirectlyConnectedDevice {
         result
     }
 
-    /// The dispatcher, or why there is none.
-    fn running(&self) -> Result<&Dispatcher, Error> {
-        self.dispatcher.as_ref().ok_or_else(|| {
-            if self.is_activated() {
-                Error::Closed
-            } else {
-                Error::state(format!(
-                    "device {} is not activated; call activate first",
-                    self.activation_id()
-                ))
-            }
-        })
+    fn dispatcher(&self) -> MutexGuard<'_, Option<Dispatcher>> {
+        // The guarded value is one `Option`, whole whatever panicked.
+        self.dispatcher
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The running engine's context, or why there is none.
+    fn running(&self) -> Result<Arc<DeviceContext>, Error> {
+        if !self.closed.is_open() {
+            return Err(Error::Closed);
+        }
+        let dispatcher = self.dispatcher();
+        dispatcher
+            .as_ref()
+            .map(|d| Arc::clone(d.context()))
+            .ok_or_else(|| {
+                if self.is_activated() {
+                    Error::Closed
+                } else {
+                    Error::state(format!(
+                        "device {} is not activated; call activate first",
+                        self.activation_id()
+                    ))
+                }
+            })
     }
 }
 
+/// Refuses a configuration that needs a feature this build lacks.
+fn check_features(config: &Config) -> Result<(), Error> {
+    #[cfg(not(feature = "persistence"))]
+    if config.message_persistence.enabled {
+        return Err(persist::feature_off());
+    }
+    let _ = config;
+    Ok(())
+}
+
 impl Drop for DirectlyConnectedDevice {
-    /// The best-effort [`DirectlyConnectedDevice::close`].
+    /// The best-effort [`DirectlyConnectedDevice::close`]; nothing to do
+    /// when it has run.
     fn drop(&mut self) {
-        if let Err(e) = self.shutdown(Instant::now() + CLOSE_TIMEOUT) {
+        if self.closed.is_open()
+            && let Err(e) = self.close()
+        {
             log::warn!("closing device {}: {e}", self.activation_id());
         }
     }

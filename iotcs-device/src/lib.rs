@@ -19,15 +19,24 @@
 //! let thermostat = device.create_virtual_device(&endpoint_id, &model)?;
 //!
 //! // The cloud changes a writable attribute: the attribute's callback runs,
-//! // then the general one, on a callback thread.
-//! thermostat.on_change(Some("maxThreshold"), |event| {
-//!     println!("new maximum: {:?}", event.named_value().value());
+//! // then the general one, on a callback thread. `Err` refuses the change:
+//! // the cloud's request is answered 400 with the message, the value stays.
+//! thermostat.on_change("maxThreshold", |event| {
+//!     match event.named_value().value().as_f64() {
+//!         Some(max) if max > 90.0 => Err("too hot for this room".into()),
+//!         _ => Ok(()),
+//!     }
 //! })?;
+//! thermostat.on_change_any(|event| {
+//!     println!("the cloud changed {}", event.named_value().name());
+//!     Ok(())
+//! });
 //! // The cloud invokes an action.
-//! thermostat.on_action(Some("reset"), |event| {
+//! thermostat.on_action("reset", |event| {
 //!     let device = event.virtual_device();
-//!     let now = device.get("temp").ok().flatten().unwrap_or(Value::Number(20.0));
-//!     let _ = device.update().set("minTemp", now.clone()).and_then(|u| u.set("maxTemp", now)).and_then(|u| u.finish());
+//!     let now = device.get("temp")?.unwrap_or(Value::Number(20.0));
+//!     device.update().set("minTemp", now.clone())?.set("maxTemp", now)?.finish()?;
+//!     Ok(())
 //! })?;
 //!
 //! // One DATA message per `set`; one for a whole `update`.
@@ -100,8 +109,9 @@
 //! Three layers, each importing only the ones below it:
 //!
 //! - **The user API**, at the crate root: [`DirectlyConnectedDevice`]
-//!   (`device.rs`, with `client.rs` for the [`Client`] trait and `state.rs`
-//!   for the state directory), [`VirtualDevice`] (`virtual_device.rs`: its
+//!   (`device.rs`, with `client.rs` for the [`Client`] trait, `state.rs`
+//!   for the state directory and `close_once.rs` for `close(&self)`),
+//!   [`VirtualDevice`] (`virtual_device.rs`: its
 //!   state, the registry of open devices, delivery reports) and what grows
 //!   on it, one file each: `update.rs` ([`Update`], with `open_update.rs`
 //!   for the state it shares), `alert.rs` ([`Alert`], [`Data`]),
@@ -109,6 +119,7 @@
 //!   `offer.rs` (`offer` and what a device policy does to the messages;
 //!   `device_policies.rs` is the device's side: the fetch and the
 //!   `policyChanged` resource),
+//!   `rejection.rs` ([`Rejection`], a callback's refusal),
 //!   `events.rs` and `named_value.rs` (what callbacks receive), `remote.rs`
 //!   (the cloud's attribute writes and action calls), `external.rs`,
 //!   [`logging`]. `clock.rs` is the server-adjusted clock every layer reads.
@@ -166,8 +177,13 @@
 //! Every request from the cloud is answered: 200 (with a DATA echo of changed
 //! attributes), 400 for a bad body or value or a read-only attribute, 404
 //! for an unknown resource or an action without callback, 405 for a wrong
-//! method, 500 when a callback panics, 503 when it does not return within
-//! `request_callback_timeout` (its late answer is then dropped).
+//! method, the status and message of a [`Rejection`] a callback returns
+//! (400 unless it says otherwise; nothing is changed), 500 when a callback
+//! panics, 503 when it does not return within `request_callback_timeout`
+//! (its late answer is then dropped). A callback still running then keeps
+//! its thread, so the pool starts another in its place: the requests behind
+//! it are served. The stuck thread ends when its callback returns; at most
+//! 8 such threads are kept, and `close` reports any still stuck.
 //!
 //! `close` (and `Drop`) joins every thread within 20 s, also when the cloud
 //! never answers: requests get their answer within the first 10 s, requests
@@ -188,6 +204,18 @@
 //! `enabled`; see "Where state lives"), `[http]` (connection and read timeouts, `proxy`,
 //! `proxy_auth`) and `[logging]` (`pretty_print_messages` for the trace log
 //! of sent messages). Tokens, keys and secrets are never logged.
+//!
+//! # Features
+//!
+//! - `persistence` (default): the sled store of `GUARANTEED_DELIVERY`
+//!   messages. Without it sled is not built; a [`Config`] with
+//!   `[message_persistence] enabled` (its default) makes
+//!   [`DirectlyConnectedDevice::open_with_config`] return an
+//!   [`Error::Config`] that says the feature is off. Set it to `false`:
+//!   guaranteed messages are then kept in memory only, as with persistence
+//!   disabled at run time. [`DirectlyConnectedDevice::open`] uses a default
+//!   configuration with it off in such a build. Nothing else changes.
+//! - `env_logger` (off): `logging::init` and friends.
 //!
 //! # Where state lives
 //!
@@ -224,12 +252,35 @@
 //! writable *before* it talks to the cloud, so a device is never left
 //! activated in the cloud but unusable locally.
 //!
+//! # Errors to match
+//!
+//! Each situation is one [`Error`] variant, whichever method meets it (the
+//! `# Errors` section of each method lists its own; `tests/it/error_kinds.rs`
+//! pins them). Errors are `Clone` and `PartialEq`, so a test can
+//! `assert_eq!` one.
+//!
+//! | Situation | Variant |
+//! |---|---|
+//! | an attribute the model does not have (`get`, `last_known`, `set`, `offer`, `update().set`, `on_change`, `on_error`, their `remove_*`) | [`Error::UnknownAttribute`] |
+//! | a format the model does not have, or not of that type (`create_alert`, `create_data`) | [`Error::UnknownFormat`] |
+//! | an action the model does not have (`on_action`, `remove_on_action`) | [`Error::UnknownAction`] |
+//! | a value of the wrong type, out of range, or a field the format does not have (`set`, `update().set`, `Alert::set`, `Data::set`), a required field not set (`raise`, `submit`) | [`Error::Validation`] |
+//! | the device is not activated yet (`device_model`, `create_virtual_device`, gateways' `register_device`) | [`Error::State`] |
+//! | the device is closed: methods that need the cloud | [`Error::Closed`] |
+//! | the device is closed, the queue or the store is full: methods that send (`set`, `raise`, `submit`, `Update::finish`) | [`Error::Unsent`] handing the messages back; its [`Error::unsent_reason`] is [`Error::Closed`], [`Error::QueueFull`] or [`Error::StoreFull`] |
+//!
+//! Match `e.unsent_reason()` to treat a closed device alike from both
+//! kinds of method: for any error but [`Error::Unsent`] it is the error
+//! itself.
+//!
 //! # From the reference API to Rust
 //!
 //! The reference is Oracle's Python library. Getters lose their `get`
-//! prefix, callbacks are closures, `None` arguments become `Option`s, and
-//! failures are [`Error`] values whose [`Error::kind`] names the reference
-//! exception.
+//! prefix, callbacks are closures (change and action callbacks return
+//! `Result<(), Rejection>`), a `None` attribute or action name becomes an
+//! `_any` method, a `None` callback a `remove_` method, builders are owned
+//! values, and failures are [`Error`] values whose [`Error::kind`] names the
+//! reference exception.
 //!
 //! | Reference | Rust |
 //! |---|---|
@@ -252,10 +303,10 @@
 //! | `AbstractVirtualDevice.getEndpointId()` | [`VirtualDevice::endpoint_id`] |
 //! | `AbstractVirtualDevice.getLastKnown(attributeName)` | [`VirtualDevice::last_known`] |
 //! | `AbstractVirtualDevice.set(attributeName, value)` | [`VirtualDevice::set`] (joins the open update, if any); also [`Update::set`] |
-//! | `AbstractVirtualDevice.setOnChange(callback, attributeName)` | [`VirtualDevice::on_change`]; with `callback=None` [`VirtualDevice::remove_on_change`] |
-//! | `AbstractVirtualDevice.setOnError(callback, attributeName)` | [`VirtualDevice::on_error`] (an attribute's callback hears of failed alerts too); with `callback=None` [`VirtualDevice::remove_on_error`] |
-//! | `AbstractVirtualDevice.update()` | [`VirtualDevice::update`], returning an [`Update`] handle to the virtual device's one open update |
-//! | `AbstractVirtualDevice.ChangeCallback` / `.onChange(event)` | `impl Fn(&ChangeEvent) + Send + Sync` |
+//! | `AbstractVirtualDevice.setOnChange(callback, attributeName)` | [`VirtualDevice::on_change`]`(attribute, callback)`; without `attributeName` [`VirtualDevice::on_change_any`]; with `callback=None` [`VirtualDevice::remove_on_change`] / [`VirtualDevice::remove_on_change_any`] |
+//! | `AbstractVirtualDevice.setOnError(callback, attributeName)` | [`VirtualDevice::on_error`]`(attribute, callback)` (an attribute's callback hears of failed alerts too); without `attributeName` [`VirtualDevice::on_error_any`]; with `callback=None` [`VirtualDevice::remove_on_error`] / [`VirtualDevice::remove_on_error_any`] |
+//! | `AbstractVirtualDevice.update()` | [`VirtualDevice::update`], returning an [`Update`] handle to the virtual device's one open update (owned and `Send`: it may be finished on another thread) |
+//! | `AbstractVirtualDevice.ChangeCallback` / `.onChange(event)` | `impl Fn(&ChangeEvent) -> Result<(), Rejection> + Send + Sync`; `Err` refuses the change (the reference: "the new value is not set") |
 //! | `AbstractVirtualDevice.ErrorCallback` / `.onError(event)` | `impl Fn(&ErrorEvent) + Send + Sync` |
 //! | `AbstractVirtualDevice.Event` | the accessors shared by [`ChangeEvent`], [`ErrorEvent`], [`ActionEvent`] |
 //! | `Event.getNamedValue()` | [`ChangeEvent::named_value`], [`ErrorEvent::named_value`], [`ActionEvent::named_value`] |
@@ -268,23 +319,24 @@
 //! | `VirtualDevice.createAlert(alertformaturn)` | [`VirtualDevice::create_alert`] |
 //! | `VirtualDevice.createData(messageformaturn)` | [`VirtualDevice::create_data`] |
 //! | `VirtualDevice.offer(attributeName, value)` | [`VirtualDevice::offer`]: the device policy's pipelines decide what is sent (see "Device policies"); [`VirtualDevice::fetch_policy`] and [`DirectlyConnectedDevice::set_network_cost`] are additions |
-//! | `VirtualDevice.setOnAction(callback, actionName)` | [`VirtualDevice::on_action`]; with `callback=None` [`VirtualDevice::remove_on_action`] |
+//! | `VirtualDevice.setOnAction(callback, actionName)` | [`VirtualDevice::on_action`]`(action, callback)`; without `actionName` [`VirtualDevice::on_action_any`]; with `callback=None` [`VirtualDevice::remove_on_action`] / [`VirtualDevice::remove_on_action_any`] |
 //! | `VirtualDevice.setCallable(actionName, callable)` (deprecated) | [`VirtualDevice::set_callable`] (deprecated) |
-//! | `VirtualDevice.ActionCallback` / `.onAction(actionEvent)` | `impl Fn(&ActionEvent) + Send + Sync` |
+//! | `VirtualDevice.ActionCallback` / `.onAction(actionEvent)` | `impl Fn(&ActionEvent) -> Result<(), Rejection> + Send + Sync` |
+//! | (an exception raised in a callback) | [`Rejection`]: `Err("message".into())`, or [`Rejection::new`] with [`Rejection::with_status`]; answered with that status (400 by default) and message |
 //! | `VirtualDevice.ActionEvent` / `.getName()` | [`ActionEvent`] / [`ActionEvent::name`] (and [`ActionEvent::argument`]) |
 //! | `VirtualDevice.Callable` / `.call(virtualDevice, data)` (deprecated) | `impl Fn(&VirtualDevice, Option<&Value>) + Send + Sync` |
 //! | **`Alert`** | [`Alert`] |
-//! | `Alert.set(field, value)` | [`Alert::set`] (and [`Alert::set_severity`]) |
-//! | `Alert.raise_()` | [`Alert::raise`] |
+//! | `Alert.set(field, value)` | [`Alert::set`] (and [`Alert::set_severity`]), taking and handing back the owned builder |
+//! | `Alert.raise_()` | [`Alert::raise`] (consumes it; `clone` to raise again) |
 //! | **`Data`** | [`Data`] |
 //! | `Data.set(field, value)` | [`Data::set`] |
-//! | `Data.submit()` | [`Data::submit`] |
+//! | `Data.submit()` | [`Data::submit`] (consumes it) |
 //! | **`DeviceModel`** | [`DeviceModel`] (from `iotcs_core::model`) |
 //! | `DeviceModel.getURN()` / `.getName()` / `.getDescription()` | [`DeviceModel::urn`] / [`DeviceModel::name`] / [`DeviceModel::description`] |
 //! | **`ExternalObject(uri)`** | [`ExternalObject::new`] (converts into a URI [`Value`]) |
 //! | `ExternalObject.getURI()` | [`ExternalObject::uri`] |
-//! | `ValueError` / `ArgumentException` | [`Error::Argument`], [`Error::Validation`], [`Error::UnknownAttribute`] for an attribute the model does not have ([`ErrorKind::Argument`]) |
-//! | `IllegalStateException` / `StateException` | [`Error::State`]; for refused messages [`Error::Unsent`] handing them back, whose [`Error::unsent_reason`] is [`Error::QueueFull`], [`Error::StoreFull`] or [`Error::Closed`] ([`ErrorKind::State`]) |
+//! | `ValueError` / `ArgumentException` | [`Error::Argument`], [`Error::Validation`], [`Error::UnknownAttribute`], [`Error::UnknownFormat`], [`Error::UnknownAction`] ([`ErrorKind::Argument`]) |
+//! | `IllegalStateException` / `StateException` | [`Error::State`], [`Error::Closed`]; for refused messages [`Error::Unsent`] handing them back, whose [`Error::unsent_reason`] is [`Error::QueueFull`], [`Error::StoreFull`] or [`Error::Closed`] ([`ErrorKind::State`]) |
 //! | `TransportException.getStatusCode()` | [`Error::Transport`] / [`Error::status_code`] |
 //! | `IOError` | [`Error::Io`] |
 //!
@@ -307,6 +359,7 @@ mod alert;
 mod callbacks;
 mod client;
 mod clock;
+mod close_once;
 mod device;
 mod device_policies;
 mod events;
@@ -315,6 +368,7 @@ pub mod logging;
 mod named_value;
 mod offer;
 mod open_update;
+mod rejection;
 mod remote;
 mod state;
 mod update;
@@ -338,6 +392,7 @@ pub use iotcs_core::message::Severity;
 pub use iotcs_core::model::DeviceModel;
 pub use iotcs_core::{Config, Error, ErrorKind, Value, ValueType};
 pub use named_value::{NamedValue, NamedValues};
+pub use rejection::Rejection;
 pub use update::Update;
 pub use virtual_device::VirtualDevice;
 
@@ -359,8 +414,27 @@ mod tests {
         is_send_sync::<ExternalObject>();
     }
 
+    /// Built without `persistence`, a configuration asking for it is
+    /// refused at open, before the provisioning file is read, with the
+    /// `Error::Config` that says why.
+    #[cfg(not(feature = "persistence"))]
+    #[test]
+    fn persistence_without_the_feature_is_a_config_error() {
+        let e = DirectlyConnectedDevice::open_with_config("no-such.tas", "x", Config::default())
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::Config { section, key, .. } if section == "message_persistence" && key == "enabled"),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("`persistence` feature"), "{e}");
+        // The default configuration of `open` has persistence off: it gets
+        // as far as reading the (missing) file.
+        let e = DirectlyConnectedDevice::open("no-such.tas", "x").unwrap_err();
+        assert!(matches!(e, Error::Io { .. }), "{e:?}");
+    }
+
     fn _ensure_update_is_send() {
         fn is_send<T: Send>() {}
-        is_send::<Update<'static>>();
+        is_send::<Update>();
     }
 }

@@ -540,8 +540,17 @@ impl VirtualDevice {
             .collect();
         let device = self.clone();
         self.context().spawner().spawn(Box::new(move || {
-            if !device.run_action_callbacks(&name, NamedValue::from_pairs(pairs)) {
-                log::warn!("the device policy invokes action {name:?}, which has no callback");
+            match device.run_action_callbacks(&name, NamedValue::from_pairs(pairs)) {
+                Ok(true) => {}
+                Ok(false) => {
+                    log::warn!("the device policy invokes action {name:?}, which has no callback");
+                }
+                // No request to answer: the refusal is only logged.
+                Err(rejection) => {
+                    log::warn!(
+                        "action {name:?}, invoked by the device policy, refused: {rejection}"
+                    );
+                }
             }
         }));
     }

@@ -11,7 +11,9 @@
 //! a PATCH body, or a value that breaks the model is answered 400 and no
 //! callback runs. A read-only attribute's own path is answered 400 too (the
 //! resource exists, changing it is refused). An action without any
-//! `on_action` callback is answered 404, a panicking callback 500; other
+//! `on_action` callback is answered 404, a callback that returns a
+//! [`crate::Rejection`] with its status and message (nothing is changed), a
+//! panicking callback 500; other
 //! paths 404 and other methods 405 (see [`crate::messaging::inbound`]). Success is 200
 //! with body `OK`, as Oracle's JavaScript library answers (its Java library
 //! answers 202; the cloud accepts both).
@@ -25,6 +27,7 @@ use iotcs_core::{Error, Value};
 use crate::messaging::inbound::{Handled, Inbound, RequestHandler, bad_request};
 use crate::messaging::outbox::Outgoing;
 use crate::named_value::NamedValue;
+use crate::rejection::Rejection;
 use crate::virtual_device::VirtualDevice;
 
 /// Which resource of a virtual device a route serves.
@@ -125,10 +128,13 @@ impl Route {
     }
 
     /// Runs the change callbacks, stores the values and answers 200 with the
-    /// DATA echo. A panicking callback unwinds out of here before anything is
-    /// stored, and is answered 500 by the caller.
+    /// DATA echo. A callback's rejection is answered with its status and
+    /// message, and nothing is stored; a panicking callback unwinds out of
+    /// here before anything is stored, and is answered 500 by the caller.
     fn apply(&self, values: Vec<(String, Value)>) -> Handled {
-        self.device.run_change_callbacks(&values);
+        if let Err(rejection) = self.device.run_change_callbacks(&values) {
+            return rejected(&rejection);
+        }
         self.device.store_remote(&values);
         match echo(&self.device, values) {
             Ok(echo) => Handled::ok().with_followups(vec![echo]),
@@ -152,12 +158,19 @@ impl Route {
             ActionArguments::Single(value) => Some(NamedValue::new("value", value)),
             ActionArguments::Named(list) => NamedValue::from_pairs(list),
         };
-        if self.device.run_action_callbacks(name, named_value) {
-            Handled::ok()
-        } else {
-            Handled::status(404, format!("Not Found: no callback for action {name}"))
+        match self.device.run_action_callbacks(name, named_value) {
+            Ok(true) => Handled::ok(),
+            Ok(false) => Handled::status(404, format!("Not Found: no callback for action {name}")),
+            Err(rejection) => rejected(&rejection),
         }
     }
+}
+
+/// The answer to a request a callback rejected: its status, its message as
+/// the body.
+fn rejected(rejection: &Rejection) -> Handled {
+    log::debug!("a callback rejected a request: {rejection}");
+    Handled::status(rejection.status(), rejection.message())
 }
 
 /// The DATA message echoing attribute values the cloud set, so the cloud
@@ -252,20 +265,21 @@ mod tests {
         let log = Arc::new(Mutex::new(Vec::new()));
         for name in ["minThreshold", "maxThreshold"] {
             let l = log.clone();
-            vd.on_change(Some(name), move |e| {
+            vd.on_change(name, move |e| {
                 let nv = e.named_value();
                 l.lock()
                     .unwrap()
                     .push(format!("{}={}", nv.name(), nv.value()));
+                Ok(())
             })
             .unwrap();
         }
         let l = log.clone();
-        vd.on_change(None, move |e| {
+        vd.on_change_any(move |e| {
             let names: Vec<&str> = e.named_value().iter().map(NamedValue::name).collect();
             l.lock().unwrap().push(format!("all:{}", names.join(",")));
-        })
-        .unwrap();
+            Ok(())
+        });
         log
     }
 
@@ -403,15 +417,16 @@ mod tests {
         assert_eq!(status, 404, "no callback yet");
         let log = Arc::new(Mutex::new(Vec::new()));
         let l = log.clone();
-        vd.on_action(Some("power"), move |e| {
-            l.lock().unwrap().push(format!("power:{:?}", e.argument()))
+        vd.on_action("power", move |e| {
+            l.lock().unwrap().push(format!("power:{:?}", e.argument()));
+            Ok(())
         })
         .unwrap();
         let l = log.clone();
-        vd.on_action(None, move |e| {
-            l.lock().unwrap().push(format!("all:{}", e.name()))
-        })
-        .unwrap();
+        vd.on_action_any(move |e| {
+            l.lock().unwrap().push(format!("all:{}", e.name()));
+            Ok(())
+        });
         let (status, _, out) = request(
             &vd,
             "POST",
@@ -478,12 +493,12 @@ mod tests {
             request(&vd, "POST", &format!("{BASE}/attributes"), "{}").0,
             405
         );
-        vd.on_action(Some("reset"), |_| panic!("user bug")).unwrap();
+        vd.on_action("reset", |_| panic!("user bug")).unwrap();
         assert_eq!(
             request(&vd, "POST", &format!("{BASE}/actions/reset"), "{}").0,
             500
         );
-        vd.on_change(Some("maxThreshold"), |_| panic!("user bug"))
+        vd.on_change("maxThreshold", |_| panic!("user bug"))
             .unwrap();
         let (status, _, out) = request(
             &vd,
@@ -498,5 +513,33 @@ mod tests {
             Some(Value::Number(70.0)),
             "not stored after a panic"
         );
+    }
+
+    #[test]
+    fn a_rejection_answers_its_status_and_message_and_changes_nothing() {
+        let (vd, _pool) = device();
+        let general_ran = Arc::new(Mutex::new(false));
+        let g = general_ran.clone();
+        vd.on_change("maxThreshold", |_| Err("too hot".into()))
+            .unwrap()
+            .on_change_any(move |_| {
+                *g.lock().unwrap() = true;
+                Ok(())
+            });
+        let body = r#"{"minThreshold":5,"maxThreshold":50}"#;
+        let (status, text, out) = request(&vd, "PATCH", &format!("{BASE}/attributes"), body);
+        assert_eq!((status, text.as_str()), (400, "too hot"));
+        assert!(out.is_empty(), "no echo for a refused change");
+        assert!(
+            !*general_ran.lock().unwrap(),
+            "the general callback is skipped"
+        );
+        assert_eq!(vd.get("maxThreshold").unwrap(), Some(Value::Number(70.0)));
+        assert_eq!(vd.get("minThreshold").unwrap(), Some(Value::Number(0.0)));
+
+        vd.on_action("reset", |_| Err(Rejection::new("busy").with_status(409)))
+            .unwrap();
+        let (status, text, _) = request(&vd, "POST", &format!("{BASE}/actions/reset"), "{}");
+        assert_eq!((status, text.as_str()), (409, "busy"));
     }
 }

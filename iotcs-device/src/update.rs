@@ -25,8 +25,8 @@ impl VirtualDevice {
     /// set on the returned [`Update`], or with [`VirtualDevice::set`] until it
     /// is finished, are sent together in one DATA message by
     /// [`Update::finish`]. Reference: `update()`.
-    pub fn update(&self) -> Update<'_> {
-        Update::new(self)
+    pub fn update(&self) -> Update {
+        Update::new(self.clone())
     }
 
     /// Adds a validated value to the open update; hands it back when no
@@ -70,24 +70,45 @@ impl VirtualDevice {
 /// any that `set` added, are handed to the `on_error` callbacks (and logged),
 /// since each `set` that joined it had returned `Ok`. The reference has no
 /// way to abandon an update.
+///
+/// An `Update` owns a handle of its virtual device (no lifetime), so it is
+/// `Send`: it can be opened on one thread and finished on another.
+///
+/// ```no_run
+/// # fn f(vd: &iotcs_device::VirtualDevice) -> Result<(), iotcs_core::Error> {
+/// let update = vd.update().set("minThreshold", 10)?;
+/// let finisher = std::thread::spawn(move || update.set("maxThreshold", 20)?.finish());
+/// finisher.join().expect("no panic")?;
+/// # Ok(()) }
+/// ```
+///
+/// A finished update is gone:
+///
+/// ```compile_fail,E0382
+/// # fn f(vd: &iotcs_device::VirtualDevice) -> Result<(), iotcs_core::Error> {
+/// let update = vd.update();
+/// update.finish()?;
+/// update.set("minThreshold", 10)?;
+/// # Ok(()) }
+/// ```
 #[must_use = "nothing is sent until `finish` is called"]
-pub struct Update<'a> {
-    device: &'a VirtualDevice,
+pub struct Update {
+    device: VirtualDevice,
     finished: bool,
 }
 
-impl fmt::Debug for Update<'_> {
+impl fmt::Debug for Update {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Update")
-            .field("device", self.device)
+            .field("device", &self.device)
             .field("values", &self.device.shared_update().lock().values)
             .finish()
     }
 }
 
-impl<'a> Update<'a> {
+impl Update {
     /// Opens `device`'s update, or joins the one open.
-    pub(crate) fn new(device: &'a VirtualDevice) -> Self {
+    pub(crate) fn new(device: VirtualDevice) -> Self {
         device.shared_update().lock().holders += 1;
         Update {
             device,
@@ -143,7 +164,7 @@ impl<'a> Update<'a> {
     }
 }
 
-impl Drop for Update<'_> {
+impl Drop for Update {
     fn drop(&mut self) {
         if self.finished {
             return;
@@ -302,12 +323,11 @@ mod tests {
         pool.stop(std::time::Instant::now() + std::time::Duration::from_secs(10));
         while vd.set("temp", 20.0).is_ok() {}
         let once = AtomicBool::new(false);
-        vd.on_error(None, move |event| {
+        vd.on_error_any(move |event| {
             if !once.swap(true, Ordering::SeqCst) {
                 let _ = event.virtual_device().set("unit", "Kelvin");
             }
-        })
-        .unwrap();
+        });
         let (tx, finished) = std::sync::mpsc::channel();
         let other = vd.clone();
         std::thread::spawn(move || {
@@ -346,7 +366,7 @@ mod tests {
     fn an_update_dropped_unfinished_reports_what_it_held() {
         let (vd, mut pool) = device();
         let (tx, errors) = std::sync::mpsc::channel();
-        vd.on_error(None, move |event| {
+        vd.on_error_any(move |event| {
             let names: Vec<String> = event
                 .named_value()
                 .unwrap()
@@ -354,8 +374,7 @@ mod tests {
                 .map(|v| v.name().to_owned())
                 .collect();
             tx.send((names, event.message().to_owned())).unwrap();
-        })
-        .unwrap();
+        });
         let update = vd.update().set("minThreshold", 5).unwrap();
         vd.set("temp", 20.0).unwrap();
         drop(update);

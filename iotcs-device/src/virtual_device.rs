@@ -25,18 +25,20 @@ use crate::messaging::restored::Survivors;
 use crate::named_value::NamedValue;
 use crate::open_update::SharedUpdate;
 use crate::policy::slot::PolicySlot;
+use crate::rejection::Rejection;
 
 // The callbacks as stored: `crate::callbacks` wraps each user callback to
 // build its event from these arguments. The events name `VirtualDevice`, so
 // storing them by event type here would make this file and the events'
 // import each other.
 /// An `on_change` callback: the device and the changed values.
-pub(crate) type ChangeCallback = Arc<dyn Fn(&VirtualDevice, NamedValue) + Send + Sync>;
+pub(crate) type ChangeCallback =
+    Arc<dyn Fn(&VirtualDevice, NamedValue) -> Result<(), Rejection> + Send + Sync>;
 /// An `on_error` callback: the device, the values tried and what went wrong.
 pub(crate) type ErrorCallback = Arc<dyn Fn(&VirtualDevice, Option<NamedValue>, &str) + Send + Sync>;
 /// An `on_action` callback: the device, the action's name and its arguments.
 pub(crate) type ActionCallback =
-    Arc<dyn Fn(&VirtualDevice, &str, Option<NamedValue>) + Send + Sync>;
+    Arc<dyn Fn(&VirtualDevice, &str, Option<NamedValue>) -> Result<(), Rejection> + Send + Sync>;
 
 /// What a failed message of a virtual device carried, which decides whose
 /// `on_error` callbacks hear of it.
@@ -309,11 +311,9 @@ impl VirtualDevice {
             .model
             .action(name)
             .map(|a| a.name().to_owned())
-            .ok_or_else(|| {
-                Error::argument(format!(
-                    "device model {} has no action {name:?}",
-                    self.inner.model.urn()
-                ))
+            .ok_or_else(|| Error::UnknownAction {
+                model: self.inner.model.urn().to_owned(),
+                name: name.to_owned(),
             })
     }
 
@@ -604,17 +604,18 @@ pub(crate) mod tests {
         );
         assert!(vd.create_data(samples::TEMPERATURE_TOO_HOT_FORMAT).is_err());
         assert!(vd.create_alert("urn:nosuch").is_err());
-        let mut alert = vd
+        let alert = vd
             .create_alert(samples::TEMPERATURE_TOO_HOT_FORMAT)
             .unwrap();
         assert_eq!(alert.format_urn(), samples::TEMPERATURE_TOO_HOT_FORMAT);
-        assert!(alert.set("nosuch", 1).is_err());
-        assert!(alert.set("temp", "hot").is_err());
-        alert.set("temp", 80.0).unwrap();
-        let e = alert.raise().unwrap_err();
+        assert!(alert.clone().set("nosuch", 1).is_err());
+        assert!(alert.clone().set("temp", "hot").is_err());
+        let alert = alert.set("temp", 80.0).unwrap();
+        let e = alert.clone().raise().unwrap_err();
         assert!(e.to_string().contains("maxThreshold"), "{e}");
         assert!(queued(&vd).is_empty());
-        alert.set("maxThreshold", 0.0).unwrap().raise().unwrap();
+        let alert = alert.set("maxThreshold", 0.0).unwrap();
+        alert.clone().raise().unwrap();
         alert.set_severity(Severity::Critical).raise().unwrap();
         let sent = queued(&vd);
         assert_eq!(sent.len(), 2);
@@ -636,14 +637,16 @@ pub(crate) mod tests {
         );
         assert_eq!(sent[0].message().priority(), Priority::Highest);
 
-        let mut data = vd.create_data(samples::TEMPERATURE_SUMMARY_FORMAT).unwrap();
-        data.set("minTemp", 1.0)
+        let data = vd
+            .create_data(samples::TEMPERATURE_SUMMARY_FORMAT)
+            .unwrap()
+            .set("minTemp", 1.0)
             .unwrap()
             .set("maxTemp", 2.0)
             .unwrap()
             .set("averageTemp", 1.5)
             .unwrap();
-        assert!(data.submit().is_err());
+        assert!(data.clone().submit().is_err());
         data.set("samples", 3).unwrap().submit().unwrap();
         let sent = queued(&vd);
         let (format, values) = data_of(&sent[0].message());
@@ -675,24 +678,20 @@ mod restored_tests {
         registry.add(&device);
         registry.add(&other);
         let (heard_tx, heard) = crossbeam_channel::unbounded();
-        device
-            .on_error(None, move |event| {
-                let _ = heard_tx.send((
-                    event.message().to_owned(),
-                    event
-                        .named_value()
-                        .map(|v| v.iter().map(|v| v.name().to_owned()).collect::<Vec<_>>())
-                        .unwrap_or_default(),
-                ));
-            })
-            .unwrap();
+        device.on_error_any(move |event| {
+            let _ = heard_tx.send((
+                event.message().to_owned(),
+                event
+                    .named_value()
+                    .map(|v| v.iter().map(|v| v.name().to_owned()).collect::<Vec<_>>())
+                    .unwrap_or_default(),
+            ));
+        });
         let wrong = Arc::new(AtomicUsize::new(0));
         let w = Arc::clone(&wrong);
-        other
-            .on_error(None, move |_| {
-                w.fetch_add(1, Ordering::SeqCst);
-            })
-            .unwrap();
+        other.on_error_any(move |_| {
+            w.fetch_add(1, Ordering::SeqCst);
+        });
         let message = Message::data(
             "EP-1",
             format!("{}:attributes", samples::TEMPERATURE_SENSOR_URN),
@@ -722,7 +721,7 @@ mod restored_tests {
         registry.add(&device);
         let (heard_tx, heard) = crossbeam_channel::unbounded();
         device
-            .on_error(Some("unit"), move |event| {
+            .on_error("unit", move |event| {
                 let _ = heard_tx.send(event.message().to_owned());
             })
             .unwrap();
@@ -752,11 +751,9 @@ mod restored_tests {
         let registry = Registry::default();
         registry.add(&device);
         let (heard_tx, heard) = crossbeam_channel::unbounded();
-        device
-            .on_error(None, move |_| {
-                let _ = heard_tx.send(());
-            })
-            .unwrap();
+        device.on_error_any(move |_| {
+            let _ = heard_tx.send(());
+        });
         let request = Message::request(
             "EP-1",
             "cloud",

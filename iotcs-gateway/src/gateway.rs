@@ -10,8 +10,9 @@ use iotcs_core::model::{DeviceModel, capability};
 use iotcs_core::{Config, Error, TrustedAssets};
 use iotcs_device::{Client, DirectlyConnectedDevice, VirtualDevice};
 
+use crate::registration::Registration;
 use crate::registration::build_request;
-use crate::registry::{self, Registration, Registry};
+use crate::registry::{self, Record, Registry};
 
 /// A gateway: a directly-connected device that registers
 /// indirectly-connected devices (sensors behind Modbus, BLE, serial...) with
@@ -19,7 +20,7 @@ use crate::registry::{self, Registration, Registry};
 /// `DirectlyConnectedDevice`).
 ///
 /// ```no_run
-/// use iotcs_gateway::GatewayDevice;
+/// use iotcs_gateway::{GatewayDevice, Registration};
 ///
 /// const SENSOR: &str = "urn:com:example:iotcs:temperature_sensor";
 ///
@@ -28,14 +29,11 @@ use crate::registry::{self, Registration, Registry};
 ///     gateway.activate(&[])?;
 /// }
 /// let endpoint_id = gateway.register_device(
-///     "modbus-17",
-///     [
-///         (GatewayDevice::MANUFACTURER, "Acme"),
-///         (GatewayDevice::PROTOCOL, "Modbus RTU"),
-///         (GatewayDevice::PROTOCOL_DEVICE_ID, "17"),
-///     ],
-///     &[SENSOR],
-///     true,
+///     Registration::new("modbus-17", &[SENSOR])
+///         .metadata(GatewayDevice::MANUFACTURER, "Acme")
+///         .metadata(GatewayDevice::PROTOCOL, "Modbus RTU")
+///         .metadata(GatewayDevice::PROTOCOL_DEVICE_ID, "17")
+///         .restricted(),
 /// )?;
 /// let model = gateway.device_model(SENSOR)?.expect("the cloud knows the model");
 /// let sensor = gateway.create_virtual_device(&endpoint_id, &model)?;
@@ -165,11 +163,11 @@ impl GatewayDevice {
     /// its endpoint id. Reference: `registerDevice(hardwareId, metaData,
     /// deviceModels, restricted)`.
     ///
-    /// `metadata` pairs go to the cloud as given (string values; see the
+    /// The [`Registration`]'s metadata goes to the cloud as given (see the
     /// key constants such as [`GatewayDevice::MANUFACTURER`]). The request is
     /// signed by the rules of the protocol (spec §4): with the device's own
     /// secret when the gateway's provisioning file holds one; else, when
-    /// `restricted`, with the gateway's key, which locks the device to this
+    /// [`Registration::restricted`], with the gateway's key, which locks the device to this
     /// gateway; else not at all. Registering the same hardware id again
     /// returns the same endpoint id (the cloud keeps it), also after a
     /// restart; the metadata and models sent last are the ones kept.
@@ -201,7 +199,8 @@ impl GatewayDevice {
     /// [`Error::Argument`] for an empty hardware id, no model, an empty URN
     /// or metadata key, or a reserved metadata key (`hardwareId`,
     /// `deviceModels`, `signature`); [`Error::Model`] for a model the cloud
-    /// does not know; [`Error::State`] before activation or after close;
+    /// does not know; [`Error::State`] before activation, [`Error::Closed`]
+    /// after close (both checked before the arguments);
     /// [`Error::Transport`] when the cloud refuses the registration (a
     /// missing or wrong signature, a device restricted to another gateway;
     /// the error carries the cloud's reason); [`Error::Security`] when it
@@ -211,24 +210,16 @@ impl GatewayDevice {
     /// [`Error::Io`] when the
     /// registration (made in the cloud) cannot be recorded: calling again
     /// returns the same endpoint id and retries the record.
-    pub fn register_device<K, V>(
-        &self,
-        hardware_id: &str,
-        metadata: impl IntoIterator<Item = (K, V)>,
-        device_models: &[&str],
-        restricted: bool,
-    ) -> Result<String, Error>
-    where
-        K: AsRef<str>,
-        V: AsRef<str>,
-    {
-        let (request, credentials) = build_request(
-            self.device.trusted_assets(),
-            hardware_id,
-            metadata,
-            device_models,
-            restricted,
-        )?;
+    pub fn register_device(&self, registration: Registration) -> Result<String, Error> {
+        self.device.ensure_running()?;
+        let (request, credentials) = build_request(self.device.trusted_assets(), &registration)?;
+        let hardware_id = registration.hardware_id();
+        let device_models: Vec<&str> = registration
+            .device_models()
+            .iter()
+            .map(String::as_str)
+            .collect();
+        let device_models = device_models.as_slice();
         let endpoint_id = match self.register_with_cloud(hardware_id, &request, device_models) {
             Ok(endpoint_id) => endpoint_id,
             Err(e) if registry::is_unreachable(&e) => {
@@ -240,12 +231,12 @@ impl GatewayDevice {
             "registered {hardware_id} as endpoint {endpoint_id} ({})",
             credentials.as_str()
         );
-        self.record(Registration {
+        self.record(Record {
             hardware_id: hardware_id.to_owned(),
             endpoint_id: endpoint_id.clone(),
             device_models: request.device_models.clone(),
             metadata: request.metadata.clone(),
-            restricted,
+            restricted: registration.is_restricted(),
         })?;
         Ok(endpoint_id)
     }
@@ -331,7 +322,7 @@ impl GatewayDevice {
 
     /// Records `registration` in memory and in the state directory; on a
     /// failed write the memory is rolled back, so a retry writes again.
-    fn record(&self, registration: Registration) -> Result<(), Error> {
+    fn record(&self, registration: Record) -> Result<(), Error> {
         let mut registered = self.registered();
         let hardware_id = registration.hardware_id.clone();
         let old = registered.by_hardware_id(&hardware_id).cloned();
@@ -376,12 +367,14 @@ impl GatewayDevice {
     /// [`Error::Argument`] if the endpoint was never registered through
     /// this gateway (or its record was lost: register it again, the cloud
     /// returns the same endpoint id) or not with `model`; [`Error::State`]
-    /// before activation or after close.
+    /// before activation, [`Error::Closed`] after close (both checked
+    /// first).
     pub fn create_virtual_device(
         &self,
         endpoint_id: &str,
         model: &DeviceModel,
     ) -> Result<VirtualDevice, Error> {
+        self.device.ensure_running()?;
         if self.endpoint_id() == Some(endpoint_id) {
             return self.device.create_virtual_device(endpoint_id, model);
         }
@@ -412,10 +405,15 @@ impl GatewayDevice {
     /// proxies, as [`DirectlyConnectedDevice::close`]. Reference: `close()`.
     /// Dropping the gateway does the same, logging instead of returning.
     ///
+    /// Takes `&self`: a gateway shared in an `Arc` closes without
+    /// unwrapping it; the first call closes, every call gets an equal
+    /// result, and calls on the closed gateway return [`Error::Closed`], all
+    /// as [`DirectlyConnectedDevice::close`].
+    ///
     /// # Errors
     ///
     /// As [`DirectlyConnectedDevice::close`].
-    pub fn close(self) -> Result<(), Error> {
+    pub fn close(&self) -> Result<(), Error> {
         self.device.close()
     }
 
@@ -464,17 +462,17 @@ mod tests {
         assert_eq!(gateway.activation_id(), "GW-1");
         let e = gateway
             .register_device(
-                "ICD-1",
-                [(GatewayDevice::MANUFACTURER, "Acme")],
-                &["urn:x"],
-                false,
+                Registration::new("ICD-1", &["urn:x"])
+                    .metadata(GatewayDevice::MANUFACTURER, "Acme"),
             )
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::State, "{e}");
         let model = iotcs_core::model::samples::temperature_sensor();
+        // Not activated comes before the endpoint's registration, as for
+        // every method that needs the cloud.
         let e = gateway.create_virtual_device("EP-X", &model).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Argument, "{e}");
-        assert!(e.to_string().contains("register_device"), "{e}");
+        assert!(matches!(e, Error::State { .. }), "{e:?}");
+        assert!(e.to_string().contains("activate"), "{e}");
         assert!(format!("{gateway:?}").contains("registered: 0"));
         gateway.close().unwrap();
         let _ = std::fs::remove_file(path);

@@ -4,7 +4,7 @@
 //! own connection.
 //!
 //! ```no_run
-//! use iotcs_gateway::GatewayDevice;
+//! use iotcs_gateway::{GatewayDevice, Registration};
 //!
 //! const HUMIDITY: &str = "urn:com:example:iotcs:humidity_sensor";
 //!
@@ -19,19 +19,16 @@
 //!     // restarted gateway simply registers its devices again (offline,
 //!     // the registration recorded locally answers).
 //!     let endpoint_id = gateway.register_device(
-//!         &format!("ble-hum-{address}"),
-//!         [
-//!             (GatewayDevice::MANUFACTURER, "Acme".to_owned()),
-//!             (GatewayDevice::PROTOCOL, "BLE".to_owned()),
-//!             (GatewayDevice::PROTOCOL_DEVICE_ID, address.to_string()),
-//!         ],
-//!         &[HUMIDITY],
-//!         false,
+//!         Registration::new(format!("ble-hum-{address}"), &[HUMIDITY])
+//!             .metadata(GatewayDevice::MANUFACTURER, "Acme")
+//!             .metadata(GatewayDevice::PROTOCOL, "BLE")
+//!             .metadata(GatewayDevice::PROTOCOL_DEVICE_ID, address.to_string()),
 //!     )?;
 //!     let sensor = gateway.create_virtual_device(&endpoint_id, &model)?;
 //!     // Requests for this endpoint reach this callback only.
-//!     sensor.on_action(Some("selfTest"), |event| {
+//!     sensor.on_action("selfTest", |event| {
 //!         println!("self test of {}", event.virtual_device().endpoint_id());
+//!         Ok(())
 //!     })?;
 //!     sensors.push(sensor);
 //! }
@@ -52,7 +49,7 @@
 //! of the protocol (spec §4) with the device's hardware id, metadata and
 //! device models, signed over the gateway's endpoint id: with the device's
 //! own secret when the gateway's provisioning file holds one (HMAC), else,
-//! for a `restricted` registration, with the gateway's key (RSA; the device
+//! for a [`Registration::restricted`] one, with the gateway's key (RSA; the device
 //! is then locked to this gateway), else not signed. The cloud keeps the
 //! endpoint id of a hardware id, so registering again (after a restart, say)
 //! returns the same one.
@@ -83,7 +80,7 @@
 //! |---|---|
 //! | **`GatewayDevice(path, passphrase)`** | [`GatewayDevice::open`], [`GatewayDevice::open_with_config`] |
 //! | `GatewayDevice.activate(deviceModels)` | [`GatewayDevice::activate`] (adds `indirect_activation`) |
-//! | `GatewayDevice.registerDevice(hardwareId, metaData, deviceModels, restricted)` | [`GatewayDevice::register_device`] |
+//! | `GatewayDevice.registerDevice(hardwareId, metaData, deviceModels, restricted)` | [`GatewayDevice::register_device`] with a [`Registration`]: [`Registration::new`]`(hardware_id, device_models)`, [`Registration::metadata`]`(key, value)` per pair, [`Registration::restricted`] |
 //! | `GatewayDevice.MANUFACTURER`, `MODEL_NUMBER`, `SERIAL_NUMBER`, `DEVICE_CLASS`, `PROTOCOL`, `PROTOCOL_DEVICE_CLASS`, `PROTOCOL_DEVICE_ID` | the associated constants [`GatewayDevice::MANUFACTURER`] ... [`GatewayDevice::PROTOCOL_DEVICE_ID`] |
 //! | `GatewayDevice.createVirtualDevice(endpointId, deviceModel)` | [`GatewayDevice::create_virtual_device`] (the gateway's own endpoint or a registered device) |
 //! | (none) | [`GatewayDevice::registered_endpoint_id`]: a registered device's endpoint id, without the network |
@@ -100,3 +97,4 @@ mod registration;
 mod registry;
 
 pub use gateway::GatewayDevice;
+pub use registration::Registration;

@@ -22,7 +22,7 @@ pub(crate) const FILE: &str = "registrations.json";
 /// One indirectly-connected device as the cloud registered it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct Registration {
+pub(crate) struct Record {
     pub(crate) hardware_id: String,
     pub(crate) endpoint_id: String,
     /// The device model URNs, as given.
@@ -39,13 +39,13 @@ pub(crate) struct Registration {
 struct Stored {
     /// The gateway endpoint the devices were registered through.
     gateway_endpoint_id: String,
-    devices: Vec<Registration>,
+    devices: Vec<Record>,
 }
 
 /// The registrations of one gateway endpoint, by hardware id.
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
-    by_hardware: BTreeMap<String, Registration>,
+    by_hardware: BTreeMap<String, Record>,
     /// Endpoint id → hardware id.
     by_endpoint: HashMap<String, String>,
 }
@@ -110,18 +110,18 @@ impl Registry {
     }
 
     /// The registration of `hardware_id`.
-    pub(crate) fn by_hardware_id(&self, hardware_id: &str) -> Option<&Registration> {
+    pub(crate) fn by_hardware_id(&self, hardware_id: &str) -> Option<&Record> {
         self.by_hardware.get(hardware_id)
     }
 
     /// The registration of `endpoint_id`.
-    pub(crate) fn by_endpoint_id(&self, endpoint_id: &str) -> Option<&Registration> {
+    pub(crate) fn by_endpoint_id(&self, endpoint_id: &str) -> Option<&Record> {
         self.by_hardware.get(self.by_endpoint.get(endpoint_id)?)
     }
 
     /// Records `registration`, replacing the one of its hardware id; whether
     /// anything changed (an unchanged registration need not be written).
-    pub(crate) fn insert(&mut self, registration: Registration) -> bool {
+    pub(crate) fn insert(&mut self, registration: Record) -> bool {
         if self.by_hardware.get(&registration.hardware_id) == Some(&registration) {
             return false;
         }
@@ -160,8 +160,8 @@ pub(crate) fn is_unreachable(e: &Error) -> bool {
 mod tests {
     use super::*;
 
-    fn registration(hardware_id: &str, endpoint_id: &str) -> Registration {
-        Registration {
+    fn registration(hardware_id: &str, endpoint_id: &str) -> Record {
+        Record {
             hardware_id: hardware_id.into(),
             endpoint_id: endpoint_id.into(),
             device_models: vec!["urn:a".into()],

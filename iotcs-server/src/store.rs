@@ -74,7 +74,7 @@ fn db_error(what: &str, e: sled::Error) -> Error {
     match e {
         sled::Error::Io(io) => Error::Io {
             path: None,
-            source: io,
+            source: std::sync::Arc::new(io),
         },
         other => Error::state(format!("database {what} failed: {other}")),
     }
@@ -403,7 +403,7 @@ impl Durability {
             .unwrap_or((io::ErrorKind::Other, "the sync failed".into()));
         Err(Error::Io {
             path: None,
-            source: io::Error::new(kind, why.to_string()),
+            source: std::sync::Arc::new(io::Error::new(kind, why.to_string())),
         })
     }
 }

@@ -171,11 +171,10 @@ fn set_and_close_against_silence(store: &Path, model: &DeviceModel, in_flight: i
     let endpoint = device.endpoint_id().unwrap().to_owned();
     let vd = device.create_virtual_device(&endpoint, model).unwrap();
     let (errors_tx, errors) = mpsc::channel();
-    vd.on_error(None, move |_| {
+    vd.on_error_any(move |_| {
         let name = std::thread::current().name().unwrap_or("").to_owned();
         let _ = errors_tx.send(name);
-    })
-    .unwrap();
+    });
     // The device's first request (a token) is in flight now, holding what
     // a request holds.
     in_flight();
@@ -256,10 +255,11 @@ fn a_callback_that_never_returns_gets_its_request_answered_and_close_returns() {
     let (entered_tx, entered) = mpsc::channel();
     let (release, released) = mpsc::sync_channel::<()>(0);
     let released = std::sync::Mutex::new(released);
-    t.vd.on_action(Some("reset"), move |_| {
+    t.vd.on_action("reset", move |_| {
         let _ = entered_tx.send(());
         // Never returns while the test holds `release`.
         let _ = released.lock().unwrap().recv();
+        Ok(())
     })
     .unwrap();
     let id = cloud

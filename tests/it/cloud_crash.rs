@@ -155,16 +155,18 @@ fn acknowledged_messages_survive_sigkill_of_the_cloud() {
 
     let submitter = std::thread::spawn(move || {
         for n in 0..TOTAL {
-            let mut data = vd.create_data(samples::TEMPERATURE_SUMMARY_FORMAT).unwrap();
-            data.set("minTemp", 1.0)
+            vd.create_data(samples::TEMPERATURE_SUMMARY_FORMAT)
+                .unwrap()
+                .set("minTemp", 1.0)
                 .unwrap()
                 .set("maxTemp", 2.0)
-                .unwrap();
-            data.set("averageTemp", 1.5)
+                .unwrap()
+                .set("averageTemp", 1.5)
                 .unwrap()
                 .set("samples", n)
+                .unwrap()
+                .submit()
                 .unwrap();
-            data.submit().unwrap();
         }
     });
     for kill in 1..=KILLS {

@@ -5,12 +5,10 @@ use std::collections::{HashMap, HashSet};
 
 use iotcs_core::message::MessageType;
 use iotcs_device::{Error, ErrorKind};
-use iotcs_gateway::GatewayDevice;
+use iotcs_gateway::{GatewayDevice, Registration};
 use iotcs_server::MessageFilter;
 
 use crate::util::{self, PASSPHRASE, PATIENCE, THERMOSTAT, TestCloud};
-
-const NO_METADATA: [(&str, &str); 0] = [];
 
 #[test]
 fn a_hundred_devices_register_once_with_metadata_and_send_with_their_own_source() {
@@ -24,15 +22,11 @@ fn a_hundred_devices_register_once_with_metadata_and_send_with_their_own_source(
         let serial = format!("SN-{i}");
         let endpoint = gateway
             .register_device(
-                &hardware_id,
-                [
-                    (GatewayDevice::MANUFACTURER, "Acme"),
-                    (GatewayDevice::SERIAL_NUMBER, serial.as_str()),
-                    (GatewayDevice::PROTOCOL, "Modbus RTU"),
-                    ("vendorField", "x"),
-                ],
-                &[THERMOSTAT],
-                false,
+                Registration::new(&hardware_id, &[THERMOSTAT])
+                    .metadata(GatewayDevice::MANUFACTURER, "Acme")
+                    .metadata(GatewayDevice::SERIAL_NUMBER, serial.as_str())
+                    .metadata(GatewayDevice::PROTOCOL, "Modbus RTU")
+                    .metadata("vendorField", "x"),
             )
             .unwrap();
         devices.push((hardware_id, serial, endpoint));
@@ -104,10 +98,9 @@ fn re_registration_after_reopening_returns_the_same_ids() {
             .map(|hw| {
                 gateway
                     .register_device(
-                        hw,
-                        [(GatewayDevice::MODEL_NUMBER, "T-1")],
-                        &[THERMOSTAT],
-                        true,
+                        Registration::new(hw, &[THERMOSTAT])
+                            .metadata(GatewayDevice::MODEL_NUMBER, "T-1")
+                            .restricted(),
                     )
                     .unwrap()
             })
@@ -159,7 +152,7 @@ fn restricted_and_pre_provisioned_registrations_follow_the_signature_rules() {
             .is_some()
     );
     let provisioned = gateway_a
-        .register_device("icd-provisioned", NO_METADATA, &[THERMOSTAT], false)
+        .register_device(Registration::new("icd-provisioned", &[THERMOSTAT]))
         .unwrap();
     assert_eq!(
         cloud.admin.device(&provisioned).unwrap().gateway_id(),
@@ -167,36 +160,40 @@ fn restricted_and_pre_provisioned_registrations_follow_the_signature_rules() {
     );
     // A gateway without that secret cannot register it.
     let e = gateway_b
-        .register_device("icd-provisioned", NO_METADATA, &[THERMOSTAT], false)
+        .register_device(Registration::new("icd-provisioned", &[THERMOSTAT]))
         .unwrap_err();
     assert_eq!(e.status_code(), Some(400), "{e}");
     assert!(e.to_string().contains("shared secret"), "{e}");
 
     // Restricted: the gateway's signature locks the device to it.
     let locked = gateway_a
-        .register_device("icd-locked", NO_METADATA, &[THERMOSTAT], true)
+        .register_device(Registration::new("icd-locked", &[THERMOSTAT]).restricted())
         .unwrap();
     for restricted in [true, false] {
         let e = gateway_b
-            .register_device("icd-locked", NO_METADATA, &[THERMOSTAT], restricted)
+            .register_device(if restricted {
+                Registration::new("icd-locked", &[THERMOSTAT]).restricted()
+            } else {
+                Registration::new("icd-locked", &[THERMOSTAT])
+            })
             .unwrap_err();
         assert_eq!(e.status_code(), Some(403), "{e}");
         assert!(e.to_string().contains("another gateway"), "{e}");
     }
     assert_eq!(
         gateway_a
-            .register_device("icd-locked", NO_METADATA, &[THERMOSTAT], true)
+            .register_device(Registration::new("icd-locked", &[THERMOSTAT]).restricted())
             .unwrap(),
         locked
     );
 
     // Unsigned and unrestricted: the device may roam, keeping its id.
     let free = gateway_a
-        .register_device("icd-free", NO_METADATA, &[THERMOSTAT], false)
+        .register_device(Registration::new("icd-free", &[THERMOSTAT]))
         .unwrap();
     assert_eq!(
         gateway_b
-            .register_device("icd-free", NO_METADATA, &[THERMOSTAT], false)
+            .register_device(Registration::new("icd-free", &[THERMOSTAT]))
             .unwrap(),
         free
     );
@@ -214,10 +211,11 @@ fn registering_with_an_unknown_model_is_refused_with_a_clear_error() {
     let (gateway, _) = util::gateway(&cloud, "gw-unknown-model", &[]);
     let e = gateway
         .register_device(
-            "icd-unknown",
-            [(GatewayDevice::MANUFACTURER, "Acme")],
-            &[THERMOSTAT, "urn:com:example:no_such_model"],
-            false,
+            Registration::new(
+                "icd-unknown",
+                &[THERMOSTAT, "urn:com:example:no_such_model"],
+            )
+            .metadata(GatewayDevice::MANUFACTURER, "Acme"),
         )
         .unwrap_err();
     assert!(matches!(e, Error::Model { .. }), "{e:?}");
@@ -236,7 +234,7 @@ fn registering_with_an_unknown_model_is_refused_with_a_clear_error() {
         "nothing was registered"
     );
     let e = gateway
-        .register_device("icd-unknown", NO_METADATA, &[], false)
+        .register_device(Registration::new("icd-unknown", &[]))
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Argument);
     gateway.close().unwrap();

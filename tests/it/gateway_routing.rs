@@ -6,12 +6,11 @@ use std::sync::mpsc;
 use iotcs_core::message::MessageType;
 use iotcs_core::model::samples;
 use iotcs_device::{ErrorKind, NamedValue, Value};
+use iotcs_gateway::Registration;
 use iotcs_server::RequestStatus;
 use serde_json::json;
 
 use crate::util::{self, PATIENCE, THERMOSTAT, TestCloud};
-
-const NO_METADATA: [(&str, &str); 0] = [];
 
 #[test]
 fn a_cloud_request_reaches_only_that_devices_callback() {
@@ -23,29 +22,29 @@ fn a_cloud_request_reaches_only_that_devices_callback() {
     let mut sensors = Vec::new();
     for i in 0..3 {
         let endpoint = gateway
-            .register_device(&format!("routed-{i}"), NO_METADATA, &[THERMOSTAT], true)
+            .register_device(Registration::new(format!("routed-{i}"), &[THERMOSTAT]).restricted())
             .unwrap();
         let sensor = gateway.create_virtual_device(&endpoint, &model).unwrap();
         let actions = tx.clone();
         sensor
-            .on_action(Some("reset"), move |e| {
+            .on_action("reset", move |e| {
                 let endpoint = e.virtual_device().endpoint_id().to_owned();
                 actions.send(format!("reset:{i}:{endpoint}")).unwrap();
+                Ok(())
             })
             .unwrap();
         let changes = tx.clone();
-        sensor
-            .on_change(None, move |e| {
-                let names: Vec<String> = e
-                    .named_value()
-                    .iter()
-                    .map(|nv: &NamedValue| format!("{}={}", nv.name(), nv.value()))
-                    .collect();
-                changes
-                    .send(format!("change:{i}:{}", names.join(",")))
-                    .unwrap();
-            })
-            .unwrap();
+        sensor.on_change_any(move |e| {
+            let names: Vec<String> = e
+                .named_value()
+                .iter()
+                .map(|nv: &NamedValue| format!("{}={}", nv.name(), nv.value()))
+                .collect();
+            changes
+                .send(format!("change:{i}:{}", names.join(",")))
+                .unwrap();
+            Ok(())
+        });
         endpoints.push(endpoint);
         sensors.push(sensor);
     }
@@ -109,7 +108,7 @@ fn virtual_devices_need_a_registered_endpoint_and_model() {
     assert_eq!(e.kind(), ErrorKind::Argument);
     assert!(e.to_string().contains("NOT-REGISTERED"), "{e}");
     let endpoint = gateway
-        .register_device("checked", NO_METADATA, &[THERMOSTAT], false)
+        .register_device(Registration::new("checked", &[THERMOSTAT]))
         .unwrap();
     let e = gateway
         .create_virtual_device(&endpoint, &humidity)

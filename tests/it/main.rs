@@ -47,6 +47,9 @@ mod gateway_routing;
 // bounded, every thread joined, `set` returning at once; a user callback
 // that never returns gets its request answered 503 and close still returns.
 mod close_bounded;
+// close(&self) on a device or gateway shared in an Arc: two threads at once,
+// one result for both, messages flushed; the closed kind afterwards.
+mod shared_close;
 // The bundled gateway example, run as a program: exit status and summary.
 mod example_gateway;
 // No secret in the log at trace level: a child runs a device, a gateway and
@@ -56,8 +59,10 @@ mod secrets_in_logs;
 // attribute's `on_error` hears of a failed alert, and the queue bound
 // counts messages in flight.
 mod reference_semantics;
-// The refusals a program reacts to are kinds it can match: an unknown
-// attribute, a full queue, a full store, a closed device.
+// The refusals a program reacts to are kinds it can match: a table of which
+// variant each method returns for each bad input (unknown attribute, format
+// or action, wrong type, out of range, not activated, closed), a full queue,
+// a full store.
 mod error_kinds;
 // A roamed indirectly-connected device: the cloud's 403 for its queued
 // messages is reported through its on_error and holds back nothing, also
@@ -71,6 +76,10 @@ mod offline_boot;
 // configurations on one host, an activation refused before the cloud is
 // asked when its store cannot be opened.
 mod state_location;
+// Issue 16's "Why" list as a new user writes it: an alert built in a `let`,
+// an update finished on another thread, callbacks by name or `_any` that
+// reject with a status, a registration with no metadata and `restricted()`.
+mod api_shape;
 // Device policies: a policy assigned through the admin API changes what
 // `offer` sends; every function of §7.2 in a pipeline that combines two.
 mod policy_functions;

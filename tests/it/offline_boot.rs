@@ -11,7 +11,7 @@ use std::time::Duration;
 use iotcs_core::message::Reliability;
 use iotcs_core::model::samples;
 use iotcs_device::{Config, DirectlyConnectedDevice, ErrorKind};
-use iotcs_gateway::GatewayDevice;
+use iotcs_gateway::{GatewayDevice, Registration};
 use iotcs_server::{DeviceRegistration, Server, ServerConfig, ServerHandle};
 use tempfile::TempDir;
 
@@ -98,7 +98,6 @@ fn a_gateway_booting_with_the_cloud_down_buffers_for_devices_registered_earlier(
     let cloud = Cloud::start(&dir.path().join("cloud"));
     let registration = DeviceRegistration::new("gw-offline").gateway(true);
     let path = cloud.provision(&registration, dir.path(), "gw-offline");
-    let metadata = [(GatewayDevice::MANUFACTURER, "Acme")];
     let sensors = ["offline-a", "offline-b"];
 
     // First run, online: activate, register the sensors, fetch their model.
@@ -110,7 +109,10 @@ fn a_gateway_booting_with_the_cloud_down_buffers_for_devices_registered_earlier(
             .iter()
             .map(|hw| {
                 gateway
-                    .register_device(hw, metadata, &[THERMOSTAT], false)
+                    .register_device(
+                        Registration::new(hw, &[THERMOSTAT])
+                            .metadata(GatewayDevice::MANUFACTURER, "Acme"),
+                    )
                     .unwrap()
             })
             .collect();
@@ -131,12 +133,18 @@ fn a_gateway_booting_with_the_cloud_down_buffers_for_devices_registered_earlier(
     );
     // Registering a known device again answers from its record...
     let again = gateway
-        .register_device(sensors[1], metadata, &[THERMOSTAT], false)
+        .register_device(
+            Registration::new(sensors[1], &[THERMOSTAT])
+                .metadata(GatewayDevice::MANUFACTURER, "Acme"),
+        )
         .expect("a known device is answered from the local record");
     assert_eq!(again, endpoints[1]);
     // ...a new device, or other models, still need the cloud.
     let e = gateway
-        .register_device("offline-new", metadata, &[THERMOSTAT], false)
+        .register_device(
+            Registration::new("offline-new", &[THERMOSTAT])
+                .metadata(GatewayDevice::MANUFACTURER, "Acme"),
+        )
         .unwrap_err();
     assert!(
         matches!(e.kind(), ErrorKind::Network | ErrorKind::Timeout),
@@ -144,7 +152,10 @@ fn a_gateway_booting_with_the_cloud_down_buffers_for_devices_registered_earlier(
     );
     let humidity = samples::humidity_sensor();
     let e = gateway
-        .register_device(sensors[0], metadata, &[humidity.urn()], false)
+        .register_device(
+            Registration::new(sensors[0], &[humidity.urn()])
+                .metadata(GatewayDevice::MANUFACTURER, "Acme"),
+        )
         .unwrap_err();
     assert!(
         matches!(e.kind(), ErrorKind::Network | ErrorKind::Timeout),

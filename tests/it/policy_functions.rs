@@ -198,8 +198,9 @@ fn alert_and_action_conditions() {
                 "action": {"name": "power", "arguments": ["0"]}}}]}]),
     );
     let (tx, rx) = mpsc::channel();
-    t.vd.on_action(Some("power"), move |e| {
+    t.vd.on_action("power", move |e| {
         tx.send(e.argument().cloned()).unwrap();
+        Ok(())
     })
     .unwrap();
     offer_all(&t, "temp", &[20.0, 90.0, 110.0]);

@@ -14,6 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use iotcs_device::{Config, DirectlyConnectedDevice};
+use iotcs_gateway::Registration;
 use serde_json::{Value as Json, json};
 
 use crate::policy_functions::{assign, field};
@@ -69,6 +70,8 @@ fn unassignment_restores_plain_set() {
     let cloud = TestCloud::start("policy-unassign");
     let t = util::thermostat(&cloud, "policy-unassign");
     let id = assign(&cloud, &t.endpoint, filter("1"));
+    // Known before the unassignment, so 1.0 meets the filter.
+    assert!(t.vd.fetch_policy(util::PATIENCE).unwrap());
     t.vd.offer("temp", 1.0).unwrap();
     cloud
         .admin
@@ -88,12 +91,11 @@ fn an_indirectly_connected_device_runs_its_own_policy() {
     let cloud = TestCloud::start("policy-icd");
     let (gateway, _) = util::gateway(&cloud, "policy-gw", &[]);
     let model = gateway.device_model(THERMOSTAT).unwrap().unwrap();
-    let none: [(&str, &str); 0] = [];
     let a = gateway
-        .register_device("icd-a", none, &[THERMOSTAT], true)
+        .register_device(Registration::new("icd-a", &[THERMOSTAT]).restricted())
         .unwrap();
     let b = gateway
-        .register_device("icd-b", none, &[THERMOSTAT], true)
+        .register_device(Registration::new("icd-b", &[THERMOSTAT]).restricted())
         .unwrap();
     let vd_a = gateway.create_virtual_device(&a, &model).unwrap();
     let vd_b = gateway.create_virtual_device(&b, &model).unwrap();

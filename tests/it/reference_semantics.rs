@@ -54,7 +54,7 @@ fn an_attribute_on_error_hears_of_a_rejected_alert() {
     let t = thermostat(&cloud, "alert-error-1");
     cloud.settled(&t.endpoint);
     let (tx, errors) = mpsc::channel();
-    t.vd.on_error(Some("maxThreshold"), move |event| {
+    t.vd.on_error("maxThreshold", move |event| {
         let fields: Vec<(String, Value)> = event
             .named_value()
             .unwrap()

@@ -183,8 +183,10 @@ fn child(spec: &str) {
     let vd = device.create_virtual_device(&endpoint, &model).unwrap();
     let mut stdout = std::io::stdout().lock();
     for n in start..start + SPAN {
-        let mut data = vd.create_data(samples::TEMPERATURE_SUMMARY_FORMAT).unwrap();
-        data.set("minTemp", 1.0)
+        let data = vd
+            .create_data(samples::TEMPERATURE_SUMMARY_FORMAT)
+            .unwrap()
+            .set("minTemp", 1.0)
             .unwrap()
             .set("maxTemp", 2.0)
             .unwrap()
@@ -193,7 +195,7 @@ fn child(spec: &str) {
             .set("samples", n)
             .unwrap();
         // A full queue refuses before anything is stored: try again.
-        while let Err(e) = data.submit() {
+        while let Err(e) = data.clone().submit() {
             assert_eq!(e.kind(), iotcs_device::ErrorKind::State, "{e}");
         }
         writeln!(stdout, "ACK {n}").unwrap();

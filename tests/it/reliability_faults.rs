@@ -97,17 +97,15 @@ fn a_poisoned_message_is_reported_and_does_not_block_the_rest() {
     let lax = DeviceModel::from_value(&json).unwrap();
     let lax_vd = t.device.create_virtual_device(&t.endpoint, &lax).unwrap();
     let (tx, errors) = mpsc::channel();
-    lax_vd
-        .on_error(None, move |event| {
-            let values: Vec<(String, Value)> = event
-                .named_value()
-                .unwrap()
-                .iter()
-                .map(|v| (v.name().to_owned(), v.value().clone()))
-                .collect();
-            tx.send(values).unwrap();
-        })
-        .unwrap();
+    lax_vd.on_error_any(move |event| {
+        let values: Vec<(String, Value)> = event
+            .named_value()
+            .unwrap()
+            .iter()
+            .map(|v| (v.name().to_owned(), v.value().clone()))
+            .collect();
+        tx.send(values).unwrap();
+    });
     for n in 1..=10 {
         t.vd.set(NUMBER, n).unwrap();
     }
@@ -133,11 +131,10 @@ fn a_full_queue_refuses_hands_the_values_back_and_alerts() {
     let t = thermostat(&cloud, "full-1");
     cloud.settled(&t.endpoint);
     let (tx, errors) = mpsc::channel();
-    t.vd.on_error(None, move |event| {
+    t.vd.on_error_any(move |event| {
         let value = event.named_value().unwrap().value().clone();
         tx.send((value, event.message().to_owned())).unwrap();
-    })
-    .unwrap();
+    });
     // Answers slower than the client waits: nothing leaves the queue.
     cloud.stall_messages();
     let mut accepted = 0;

@@ -18,15 +18,13 @@ use std::time::Duration;
 use iotcs_core::message::MessageType;
 use iotcs_core::model::samples;
 use iotcs_device::VirtualDevice;
-use iotcs_gateway::GatewayDevice;
+use iotcs_gateway::{GatewayDevice, Registration};
 use iotcs_server::{Fault, RequestStatus};
 
 use crate::util::{
     self, MESSAGES, PASSPHRASE, THERMOSTAT, TestCloud, assert_exactly_once, data_field_values,
     durable_config, eventually_within,
 };
-
-const NO_METADATA: [(&str, &str); 0] = [];
 
 /// How long these tests wait for anything: generous, since the device backs
 /// off between failures; nothing here is timed.
@@ -63,8 +61,9 @@ fn raise_alerts(vd: &VirtualDevice) {
 fn everything_else_gets_through(cloud: &TestCloud, vd: &VirtualDevice) {
     let endpoint = vd.endpoint_id().to_owned();
     let (ran_tx, ran) = mpsc::channel();
-    vd.on_action(Some("reset"), move |_| {
+    vd.on_action("reset", move |_| {
         let _ = ran_tx.send(());
+        Ok(())
     })
     .unwrap();
     for n in 1..=VALUES {
@@ -93,7 +92,7 @@ fn everything_else_gets_through(cloud: &TestCloud, vd: &VirtualDevice) {
 fn roam_to_another_gateway(cloud: &TestCloud, gateway: &str, hardware_id: &str) -> String {
     let (b, _) = util::gateway(cloud, gateway, &[]);
     let endpoint = b
-        .register_device(hardware_id, NO_METADATA, &[THERMOSTAT], false)
+        .register_device(Registration::new(hardware_id, &[THERMOSTAT]))
         .unwrap();
     b.close().unwrap();
     endpoint
@@ -105,18 +104,17 @@ fn a_roamed_devices_messages_are_reported_and_hold_back_nothing() {
     let (a, _) = util::gateway(&cloud, "roam-a", &[]);
     let model = a.device_model(THERMOSTAT).unwrap().unwrap();
     let x = a
-        .register_device("roam-x", NO_METADATA, &[THERMOSTAT], false)
+        .register_device(Registration::new("roam-x", &[THERMOSTAT]))
         .unwrap();
     let y = a
-        .register_device("roam-y", NO_METADATA, &[THERMOSTAT], false)
+        .register_device(Registration::new("roam-y", &[THERMOSTAT]))
         .unwrap();
     let x_vd = a.create_virtual_device(&x, &model).unwrap();
     let y_vd = a.create_virtual_device(&y, &model).unwrap();
     let (errors_tx, errors) = mpsc::channel();
-    x_vd.on_error(None, move |event| {
+    x_vd.on_error_any(move |event| {
         let _ = errors_tx.send(event.message().to_owned());
-    })
-    .unwrap();
+    });
 
     assert_eq!(roam_to_another_gateway(&cloud, "roam-b", "roam-x"), x);
     // A does not know: it queues X's alerts first, then Y's data and the
@@ -155,7 +153,7 @@ fn after_a_restart_the_roamed_devices_stored_messages_hold_back_nothing() {
     let a = open();
     let model = a.device_model(THERMOSTAT).unwrap().unwrap();
     let x = a
-        .register_device("roam-restart-x", NO_METADATA, &[THERMOSTAT], false)
+        .register_device(Registration::new("roam-restart-x", &[THERMOSTAT]))
         .unwrap();
     let x_vd = a.create_virtual_device(&x, &model).unwrap();
     // Its resources report is in: the fault below hits X's messages.
@@ -182,7 +180,7 @@ fn after_a_restart_the_roamed_devices_stored_messages_hold_back_nothing() {
     // cloud refuses them, and Y's data and requests still get through.
     let a = open();
     let y = a
-        .register_device("roam-restart-y", NO_METADATA, &[THERMOSTAT], false)
+        .register_device(Registration::new("roam-restart-y", &[THERMOSTAT]))
         .unwrap();
     let y_vd = a.create_virtual_device(&y, &model).unwrap();
     everything_else_gets_through(&cloud, &y_vd);
@@ -202,10 +200,10 @@ fn after_a_restart_the_roamed_devices_stored_messages_hold_back_nothing() {
         .unwrap();
     let a = open();
     let again = a
-        .register_device("roam-restart-x", NO_METADATA, &[THERMOSTAT], false)
+        .register_device(Registration::new("roam-restart-x", &[THERMOSTAT]))
         .unwrap();
     assert_eq!(again, x);
-    a.register_device("roam-restart-y", NO_METADATA, &[THERMOSTAT], false)
+    a.register_device(Registration::new("roam-restart-y", &[THERMOSTAT]))
         .unwrap();
     let y_vd = a.create_virtual_device(&y, &model).unwrap();
     y_vd.set(NUMBER, VALUES + 1).unwrap();

@@ -29,7 +29,7 @@ use iotcs_core::__private::encoding::{base64_encode, base64url_encode, hex_encod
 use iotcs_core::message::MessageType;
 use iotcs_core::{TrustedAssets, TrustedAssetsStore};
 use iotcs_device::{Config, DirectlyConnectedDevice};
-use iotcs_gateway::GatewayDevice;
+use iotcs_gateway::{GatewayDevice, Registration};
 use iotcs_server::{AdminClient, DeviceRegistration, MessageFilter, Server, ServerConfig};
 use tempfile::TempDir;
 
@@ -309,12 +309,7 @@ fn child() {
             .unwrap();
     gateway.activate(&[]).unwrap();
     let icd = gateway
-        .register_device(
-            "secrets-icd",
-            Vec::<(&str, &str)>::new(),
-            &[THERMOSTAT],
-            false,
-        )
+        .register_device(Registration::new("secrets-icd", &[THERMOSTAT]))
         .unwrap();
     let model = gateway.device_model(THERMOSTAT).unwrap().unwrap();
     let icd_vd = gateway.create_virtual_device(&icd, &model).unwrap();

@@ -374,7 +374,7 @@ fn network_error(request: &HttpRequest, e: ureq::Error) -> Error {
         },
         other => Error::Network {
             reason: format!("{} {} failed", request.method, request.path_only()),
-            source: Some(Box::new(other)),
+            source: Some(std::sync::Arc::new(other)),
         },
     }
 }

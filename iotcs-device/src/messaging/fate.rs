@@ -170,6 +170,10 @@ pub(crate) fn detail(body: &[u8]) -> String {
 }
 
 #[cfg(test)]
+#[cfg_attr(
+    not(feature = "persistence"),
+    allow(dead_code, reason = "the helpers of the durable tests")
+)]
 mod sender_tests;
 
 #[cfg(test)]

@@ -15,7 +15,9 @@
 //! time is over they get their answer (404 if still nobody serves them).
 //!
 //! A handler that does not return within `request_callback_timeout` has its
-//! request answered `503` by the watchdog ([`crate::messaging::watchdog`]).
+//! request answered `503` by the watchdog ([`crate::messaging::watchdog`]),
+//! which also has its pool thread replaced so the requests behind it are
+//! served ([`crate::messaging::pool`]).
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -30,7 +32,7 @@ use serde_json::value::RawValue;
 use crate::clock::Clock;
 use crate::messaging::counters::Counters;
 use crate::messaging::outbox::{Outbox, Outgoing};
-use crate::messaging::pool::Spawner;
+use crate::messaging::pool::{self, Spawner};
 use crate::messaging::router::{Lookup, Router};
 use crate::messaging::tickets::{DEFAULT_CALLBACK_TIMEOUT, Open, Tickets};
 
@@ -274,7 +276,7 @@ impl Inbound {
         let inbound = Arc::clone(self);
         let ticket = self.tickets.admit(&message, size);
         self.spawner.spawn(Box::new(move || {
-            if !inbound.tickets.is_open(ticket) {
+            if !inbound.tickets.start(ticket, pool::current_thread()) {
                 // Answered 503 while it waited behind a slow callback.
                 return;
             }
@@ -299,7 +301,7 @@ impl Inbound {
         let inbound = Arc::clone(self);
         let ticket = self.tickets.admit(&message, size);
         self.spawner.spawn(Box::new(move || {
-            if inbound.tickets.is_open(ticket) {
+            if inbound.tickets.start(ticket, pool::current_thread()) {
                 let lookup = inbound.route(&message);
                 inbound.finish(ticket, &message, size, lookup);
             }

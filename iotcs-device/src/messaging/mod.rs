@@ -13,6 +13,12 @@ pub(crate) mod fate;
 pub(crate) mod inbound;
 pub(crate) mod outbox;
 pub(crate) mod overflow;
+// sled only with the `persistence` feature; without it, a stand-in with
+// the same API whose store cannot be opened.
+#[cfg(feature = "persistence")]
+pub(crate) mod persist;
+#[cfg(not(feature = "persistence"))]
+#[path = "persist_off.rs"]
 pub(crate) mod persist;
 pub(crate) mod pool;
 pub(crate) mod queue;

@@ -16,10 +16,22 @@
 //! After the stop a job runs on the thread that submits it, unless that is
 //! an IO thread (see [`mark_io_thread`]), where it is dropped with an error
 //! log rather than run user code there.
+//!
+//! Replacing a stuck thread: when the watchdog answers a request whose
+//! callback is still running past `request_callback_timeout`, it retires
+//! that thread ([`Spawner::replace`]): a new named thread takes its place,
+//! so the requests behind it are served, and the retired one exits as soon
+//! as its callback returns instead of taking more jobs. At most
+//! [`MAX_RETIRED`] retired threads may be alive at once; past that a stuck
+//! thread is not replaced (its requests still get their 503). Every thread,
+//! replacements and retired ones alike, is owned by the pool and joined by
+//! [`CallbackPool::stop`] within its deadline; a retired thread still stuck
+//! then is left running detached and reported, as any stuck thread.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -30,9 +42,54 @@ use crate::messaging::worker::{Joined, Worker};
 /// A unit of work for the pool.
 pub(crate) type Job = Box<dyn FnOnce() + Send + 'static>;
 
+/// How many retired threads (stuck in a callback, replaced) may be alive
+/// at once: a bound on the threads a callback that never returns can cost.
+pub(crate) const MAX_RETIRED: usize = 8;
+
 thread_local! {
     /// Set on the sender and receiver threads.
     static IO_THREAD: Cell<bool> = const { Cell::new(false) };
+    /// On a pool thread: the flag that retires it.
+    static RETIRE: RefCell<Option<Retire>> = const { RefCell::new(None) };
+}
+
+/// The flag that retires one pool thread: set, the thread exits once its
+/// current job returns.
+#[derive(Clone, Debug)]
+pub(crate) struct Retire(Arc<AtomicBool>);
+
+/// The retire flag of the calling thread when it is a pool thread, so that
+/// a job can say which thread runs it.
+pub(crate) fn current_thread() -> Option<Retire> {
+    RETIRE.with(|r| r.borrow().clone())
+}
+
+/// The pool's threads, shared by the pool (which joins them) and its
+/// spawners (which add replacements).
+#[derive(Debug)]
+struct Threads {
+    workers: Mutex<Vec<Worker<()>>>,
+    /// The number the next thread's name gets.
+    next_name: AtomicUsize,
+    /// Retired threads still alive (stuck in their callback).
+    retired: Arc<AtomicUsize>,
+}
+
+impl Threads {
+    fn workers(&self) -> MutexGuard<'_, Vec<Worker<()>>> {
+        self.workers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts one more pool thread taking jobs from `jobs`.
+    fn spawn(&self, jobs: &Receiver<Command>) -> Result<(), Error> {
+        let n = self.next_name.fetch_add(1, Ordering::SeqCst);
+        let (jobs, retired) = (jobs.clone(), Arc::clone(&self.retired));
+        let worker = Worker::spawn(&format!("iotcs-callback-{n}"), move || {
+            run(&jobs, &retired);
+        })?;
+        self.workers().push(worker);
+        Ok(())
+    }
 }
 
 /// Marks the calling thread as an IO thread (sender, receiver): no job
@@ -55,8 +112,11 @@ pub(crate) struct Spawner {
     inbox: Sender<Command>,
     /// Set (under the write lock) when the pool stops; a job is queued only
     /// under the read lock with this unset, so none lands behind the stop
-    /// commands.
+    /// commands, and a thread is added only so, so none outlives the stop.
     stopped: Arc<RwLock<bool>>,
+    threads: Arc<Threads>,
+    /// The pool's inbox, for the threads a replacement starts.
+    jobs: Receiver<Command>,
 }
 
 impl std::fmt::Debug for Command {
@@ -94,15 +154,51 @@ impl Spawner {
             log::error!("a callback panicked");
         }
     }
+
+    /// Retires the pool thread `stuck` (still inside a callback the
+    /// watchdog gave up on) and starts a thread in its place, unless the
+    /// pool has stopped or [`MAX_RETIRED`] retired threads are still alive.
+    /// Returns whether a replacement started.
+    pub(crate) fn replace(&self, stuck: &Retire) -> bool {
+        let stopped = self.stopped.read().unwrap_or_else(|e| e.into_inner());
+        if *stopped || stuck.0.load(Ordering::SeqCst) {
+            return false;
+        }
+        let retired = &self.threads.retired;
+        if retired
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < MAX_RETIRED).then_some(n + 1)
+            })
+            .is_err()
+        {
+            log::error!(
+                "a callback thread is stuck and {MAX_RETIRED} others already are: \
+                 it is not replaced, and requests wait behind it"
+            );
+            return false;
+        }
+        stuck.0.store(true, Ordering::SeqCst);
+        match self.threads.spawn(&self.jobs) {
+            Ok(()) => {
+                log::warn!(
+                    "a callback did not return within request_callback_timeout: its thread \
+                     is retired (it exits when the callback returns) and a new one serves \
+                     the requests behind it"
+                );
+                true
+            }
+            Err(e) => {
+                log::error!("no thread could replace a stuck callback thread: {e}");
+                false
+            }
+        }
+    }
 }
 
 /// The owner of the pool threads, which joins them in [`CallbackPool::stop`].
 #[derive(Debug)]
 pub(crate) struct CallbackPool {
     spawner: Spawner,
-    /// Kept to count what is left in the inbox after the stop.
-    jobs: Receiver<Command>,
-    workers: Vec<Worker<()>>,
 }
 
 impl CallbackPool {
@@ -118,18 +214,18 @@ impl CallbackPool {
             spawner: Spawner {
                 inbox,
                 stopped: Arc::new(RwLock::new(false)),
+                threads: Arc::new(Threads {
+                    workers: Mutex::new(Vec::new()),
+                    next_name: AtomicUsize::new(1),
+                    retired: Arc::new(AtomicUsize::new(0)),
+                }),
+                jobs,
             },
-            jobs: jobs.clone(),
-            workers: Vec::new(),
         };
-        for n in 1..=size.max(1) {
-            let jobs: Receiver<Command> = jobs.clone();
-            match Worker::spawn(&format!("iotcs-callback-{n}"), move || run(&jobs)) {
-                Ok(worker) => pool.workers.push(worker),
-                Err(e) => {
-                    pool.stop(Instant::now() + std::time::Duration::from_secs(5));
-                    return Err(e);
-                }
+        for _ in 0..size.max(1) {
+            if let Err(e) = pool.spawner.threads.spawn(&pool.spawner.jobs) {
+                pool.stop(Instant::now() + std::time::Duration::from_secs(5));
+                return Err(e);
             }
         }
         Ok(pool)
@@ -162,14 +258,16 @@ impl CallbackPool {
                 .write()
                 .unwrap_or_else(|e| e.into_inner());
             *stopped = true;
-            for _ in &self.workers {
+            // Retired threads take no stop command; the extra ones stay unread.
+            for _ in 0..self.spawner.threads.workers().len() {
                 let _ = self.spawner.inbox.send(Command::Stop);
             }
         }
         let mut stuck = Vec::new();
         let mut panicked = false;
         let mut own = false;
-        for worker in self.workers.drain(..) {
+        let workers = std::mem::take(&mut *self.spawner.threads.workers());
+        for worker in workers {
             let name = worker.name().to_owned();
             match worker.join_until(deadline) {
                 Joined::Finished(()) => {}
@@ -186,6 +284,7 @@ impl CallbackPool {
         let mut not_run = 0;
         if !own {
             not_run = self
+                .spawner
                 .jobs
                 .try_iter()
                 .filter(|command| matches!(command, Command::Run(_)))
@@ -212,11 +311,19 @@ impl CallbackPool {
     }
 }
 
-/// The body of a pool thread.
-fn run(jobs: &Receiver<Command>) {
+/// The body of a pool thread: runs jobs until a stop command, or until the
+/// job it ran retired it (then `retired` counts it no more).
+fn run(jobs: &Receiver<Command>, retired: &AtomicUsize) {
+    let retire = Retire(Arc::new(AtomicBool::new(false)));
+    RETIRE.with(|r| *r.borrow_mut() = Some(retire.clone()));
     while let Ok(Command::Run(job)) = jobs.recv() {
         if catch_unwind(AssertUnwindSafe(job)).is_err() {
             log::error!("a callback panicked; the callback thread carries on");
+        }
+        if retire.0.load(Ordering::SeqCst) {
+            log::info!("a retired callback thread's callback returned; the thread ends");
+            retired.fetch_sub(1, Ordering::SeqCst);
+            return;
         }
     }
 }
@@ -370,5 +477,72 @@ mod tests {
         }));
         assert!(!pool.stop(Instant::now() + Duration::from_millis(50)));
         drop(tx);
+    }
+
+    #[test]
+    fn a_replaced_thread_serves_the_jobs_behind_a_stuck_one_and_the_stuck_one_retires() {
+        let mut pool = CallbackPool::start(1).unwrap();
+        let spawner = pool.spawner();
+        let (release, stuck) = crossbeam_channel::bounded::<()>(0);
+        let (running_tx, running) = crossbeam_channel::bounded(1);
+        spawner.spawn(Box::new(move || {
+            running_tx.send(current_thread()).unwrap();
+            let _ = stuck.recv();
+        }));
+        let retire = running
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap()
+            .expect("a pool thread has a retire flag");
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let t = tx.clone();
+        spawner.spawn(Box::new(move || {
+            t.send(std::thread::current().name().unwrap().to_owned())
+                .unwrap();
+        }));
+        assert!(spawner.replace(&retire));
+        assert!(!spawner.replace(&retire), "a thread is replaced once");
+        let name = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(name, "iotcs-callback-2", "served by the replacement");
+        assert_eq!(spawner.threads.retired.load(Ordering::SeqCst), 1);
+        // The stuck callback returns: its thread ends instead of serving.
+        release.send(()).unwrap();
+        let workers = std::mem::take(&mut *spawner.threads.workers());
+        let (retired, rest): (Vec<_>, Vec<_>) = workers
+            .into_iter()
+            .partition(|w| w.name() == "iotcs-callback-1");
+        *spawner.threads.workers() = rest;
+        for worker in retired {
+            assert!(matches!(
+                worker.join_until(deadline()),
+                Joined::Finished(())
+            ));
+        }
+        assert_eq!(spawner.threads.retired.load(Ordering::SeqCst), 0);
+        spawner.spawn(Box::new(move || {
+            tx.send(std::thread::current().name().unwrap().to_owned())
+                .unwrap();
+        }));
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+            "iotcs-callback-2"
+        );
+        assert!(pool.stop(deadline()));
+    }
+
+    #[test]
+    fn stuck_threads_are_replaced_up_to_a_bound_and_never_after_the_stop() {
+        let mut pool = CallbackPool::start(1).unwrap();
+        let spawner = pool.spawner();
+        let flags: Vec<Retire> = (0..=MAX_RETIRED)
+            .map(|_| Retire(Arc::new(AtomicBool::new(false))))
+            .collect();
+        let replaced = flags.iter().filter(|f| spawner.replace(f)).count();
+        assert_eq!(replaced, MAX_RETIRED);
+        // These flags belong to no thread: nothing will ever decrement the
+        // count, so the stop finds MAX_RETIRED + 1 threads, all idle.
+        assert!(pool.stop(deadline()));
+        let fresh = Retire(Arc::new(AtomicBool::new(false)));
+        spawner.threads.retired.store(0, Ordering::SeqCst);
+        assert!(!spawner.replace(&fresh), "no thread starts after the stop");
     }
 }

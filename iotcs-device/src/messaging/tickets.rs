@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use iotcs_core::message::Message;
 
+use crate::messaging::pool::Retire;
+
 /// `request_callback_timeout`'s default, for an `Inbound` built without a
 /// configuration (unit tests).
 pub(crate) const DEFAULT_CALLBACK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -22,6 +24,8 @@ pub(crate) struct Open {
     pub(crate) request: Message,
     /// Its size in the request buffer.
     pub(crate) size: usize,
+    /// The pool thread running its handler, once one does.
+    pub(crate) running_on: Option<Retire>,
 }
 
 #[derive(Debug, Default)]
@@ -73,15 +77,25 @@ impl Tickets {
             deadline,
             request: request.clone(),
             size,
+            running_on: None,
         });
         drop(state);
         let _ = self.wake.try_send(());
         ticket
     }
 
-    /// Whether `ticket` is still waiting for its answer.
-    pub(crate) fn is_open(&self, ticket: u64) -> bool {
-        self.lock().open.iter().any(|o| o.ticket == ticket)
+    /// Records that `thread` runs `ticket`'s handler now; whether the ticket
+    /// is still open (when not, its request was answered already and the
+    /// handler must not run).
+    pub(crate) fn start(&self, ticket: u64, thread: Option<Retire>) -> bool {
+        let mut state = self.lock();
+        match state.open.iter_mut().find(|o| o.ticket == ticket) {
+            Some(open) => {
+                open.running_on = thread;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Settles `ticket`; `true` if the caller settled it (and so answers),
@@ -164,10 +178,10 @@ mod tests {
     fn the_first_to_claim_answers() {
         let tickets = Tickets::new(Duration::from_secs(60));
         let a = tickets.admit(&request(1), 10);
-        assert!(tickets.is_open(a));
+        assert!(tickets.start(a, None));
         assert!(tickets.claim(a));
         assert!(!tickets.claim(a));
-        assert!(!tickets.is_open(a));
+        assert!(!tickets.start(a, None));
     }
 
     #[test]
@@ -190,7 +204,7 @@ mod tests {
         assert!(overdue.is_empty() && next.is_some());
         assert!(!tickets.wait_settled(Instant::now() + Duration::from_millis(20)));
         assert_eq!(tickets.all().len(), 1);
-        assert!(!tickets.is_open(a));
+        assert!(!tickets.start(a, None));
         assert!(tickets.wait_settled(Instant::now()));
     }
 }

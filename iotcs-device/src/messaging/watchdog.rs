@@ -12,6 +12,11 @@
 //! close, the tickets still open when the requests' share of the close
 //! timeout ends are answered `503` the same way.
 //!
+//! A request answered so while its callback still runs holds a pool thread:
+//! the watchdog retires that thread and has the pool start another in its
+//! place ([`crate::messaging::pool::Spawner::replace`]), so a callback that
+//! never returns does not hold back the requests behind it.
+//!
 //! The thread never runs user code: it only builds responses and queues
 //! them.
 
@@ -34,6 +39,11 @@ pub(crate) fn run(inbound: &Arc<Inbound>, stop: &Receiver<()>) {
         let (overdue, next) = tickets.overdue(Instant::now());
         let limit = tickets.limit();
         for open in overdue {
+            if let Some(stuck) = &open.running_on {
+                // Its callback holds a pool thread: let another serve the
+                // requests behind it.
+                inbound.spawner().replace(stuck);
+            }
             inbound.answer_unavailable(
                 &open,
                 &format!(

@@ -52,7 +52,7 @@ impl<T: Send + 'static> Worker<T> {
             })
             .map_err(|e| Error::Io {
                 path: None,
-                source: e,
+                source: std::sync::Arc::new(e),
             })?;
         Ok(Worker {
             name: name.to_owned(),

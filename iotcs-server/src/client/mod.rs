@@ -56,7 +56,7 @@ impl fmt::Debug for AdminClient {
 fn network(e: ureq::Error) -> Error {
     Error::Network {
         reason: e.to_string(),
-        source: Some(Box::new(e)),
+        source: Some(std::sync::Arc::new(e)),
     }
 }
 

@@ -372,6 +372,7 @@ fn durable(dir: &std::path::Path) -> Arc<Outbox> {
     Outbox::durable(100, 3, Duration::ZERO, Some(persist), OWN, clock).0
 }
 
+#[cfg(feature = "persistence")] // a durable outbox needs sled
 #[test]
 fn restored_messages_rejected_for_good_leave_the_store_and_hold_back_nothing() {
     let dir = temp_dir("restored");
