@@ -390,7 +390,7 @@ pub use events::{ActionEvent, ChangeEvent, ErrorEvent};
 pub use external::ExternalObject;
 pub use iotcs_core::message::Severity;
 pub use iotcs_core::model::DeviceModel;
-pub use iotcs_core::{Config, Error, ErrorKind, Value, ValueType};
+pub use iotcs_core::{Config, Error, ErrorKind, NetworkCost, Value, ValueType};
 pub use named_value::{NamedValue, NamedValues};
 pub use rejection::Rejection;
 pub use update::Update;
