@@ -232,16 +232,8 @@ impl AttributePipeline {
                 } => {
                     let hit = condition.is_true(&values).map_err(in_function)?;
                     if hit {
-                        let arguments = action
-                            .arguments
-                            .iter()
-                            .map(|a| a.value(&values))
-                            .collect::<Result<_, _>>()
-                            .map_err(in_function)?;
-                        out.effects.push(Effect::Action {
-                            name: action.name.clone(),
-                            arguments,
-                        });
+                        out.effects
+                            .push(invoke(action, &values).map_err(in_function)?);
                     }
                     (!(hit && *filter)).then(|| value.clone())
                 }
@@ -269,6 +261,19 @@ fn raise(spec: &AlertSpec, values: &dyn AttributeValues) -> Result<Effect, Error
         urn: spec.urn.clone(),
         fields,
         severity: spec.severity,
+    })
+}
+
+/// The action `spec` asks for, its arguments evaluated now.
+fn invoke(spec: &ActionSpec, values: &dyn AttributeValues) -> Result<Effect, Error> {
+    let arguments = spec
+        .arguments
+        .iter()
+        .map(|a| a.value(values))
+        .collect::<Result<_, _>>()?;
+    Ok(Effect::Action {
+        name: spec.name.clone(),
+        arguments,
     })
 }
 
