@@ -113,16 +113,14 @@ impl VirtualDevice {
     /// # Errors
     ///
     /// [`Error::Timeout`] if the cloud has not answered within `timeout`
-    /// (the fetch goes on); [`Error::State`] if the device is closed.
+    /// (the fetch goes on); [`Error::Closed`] once the device is closed.
     pub fn fetch_policy(&self, timeout: std::time::Duration) -> Result<bool, Error> {
         let policies = &self.context().policies;
         {
             let mut state = self.policy_slot().lock();
             if matches!(*state, Known::Unknown) {
                 if !policies.can_fetch() {
-                    return Err(Error::state(
-                        "the device is closed: no policy can be fetched",
-                    ));
+                    return Err(Error::Closed);
                 }
                 *state = Known::Fetching {
                     pending: Vec::new(),

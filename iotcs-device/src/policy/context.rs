@@ -67,6 +67,24 @@ enum Timer {
     Closed,
 }
 
+/// Hands a fetch's answer to its callback once; dropped unanswered (the job
+/// never ran), it answers [`Error::Closed`].
+struct Answer<F: FnOnce(Result<Option<Fetched>, Error>)>(Option<F>);
+
+impl<F: FnOnce(Result<Option<Fetched>, Error>)> Answer<F> {
+    fn give(&mut self, answer: Result<Option<Fetched>, Error>) {
+        if let Some(done) = self.0.take() {
+            done(answer);
+        }
+    }
+}
+
+impl<F: FnOnce(Result<Option<Fetched>, Error>)> Drop for Answer<F> {
+    fn drop(&mut self) {
+        self.give(Err(Error::Closed));
+    }
+}
+
 impl std::fmt::Debug for PolicyContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PolicyContext")
@@ -97,10 +115,10 @@ impl PolicyContext {
         &self.network
     }
 
-    /// Whether policies can be fetched at all (a device without a cloud,
-    /// in unit tests, has none: `offer` is then `set`).
+    /// Whether policies can be fetched: not once the device closed, nor
+    /// without a cloud (unit tests): `offer` is then `set`.
     pub(crate) fn can_fetch(&self) -> bool {
-        self.fetch.is_some()
+        self.fetch.is_some() && !matches!(*self.timer(), Timer::Closed)
     }
 
     /// Fetches the policy of `(endpoint_id, urn)` on the timer's thread and
@@ -117,7 +135,10 @@ impl PolicyContext {
         };
         let (endpoint_id, urn, network) =
             (endpoint_id.to_owned(), urn.to_owned(), self.network.clone());
-        let job: Job = Box::new(move || done(fetch(&endpoint_id, &urn, &network)));
+        // A job the thread never runs (the device closed first) still tells
+        // `done`, so the values waiting for the answer are reported.
+        let mut done = Answer(Some(done));
+        let job: Job = Box::new(move || done.give(fetch(&endpoint_id, &urn, &network)));
         self.with_timer(|timer| timer.run(job))
     }
 
@@ -238,7 +259,16 @@ mod tests {
         assert_eq!(id, "ep/urn:m");
         assert_eq!(thread.as_deref(), Some("iotcs-policy-timer"));
         assert!(context.close(Instant::now() + Duration::from_secs(10)));
-        assert!(!context.fetch("ep", "urn:m", |_| panic!("not after close")));
+        assert!(!context.can_fetch());
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        assert!(!context.fetch("ep", "urn:m", move |r| {
+            let _ = tx.send(r.map(|_| ()));
+        }));
+        // Never run, but answered: the device is closed.
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+            Err(Error::Closed)
+        );
     }
 
     #[test]
