@@ -15,7 +15,6 @@ use iotcs_core::message::{Message, Severity};
 use iotcs_core::model::{Format, FormatType};
 use iotcs_core::{Error, Value};
 
-use crate::messaging::outbox::Outgoing;
 use crate::virtual_device::{Content, Delivery, VirtualDevice};
 
 impl VirtualDevice {
@@ -84,10 +83,8 @@ impl Fields {
             values: self.values.clone(),
             content,
         });
-        self.device
-            .context()
-            .outbox
-            .push(vec![Outgoing::with_listener(message, listener)])
+        // Through the device policy's model-level batch, if one runs.
+        self.device.push_through_policy(message, listener)
     }
 }
 

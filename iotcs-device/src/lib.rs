@@ -86,8 +86,8 @@
 //!   the next `offer` fetches it again with every function's state fresh.
 //!   A gateway's indirectly-connected devices each ask for their own policy.
 //!   [`VirtualDevice::fetch_policy`] asks ahead of the first `offer`.
-//! - `set`, `update` and alerts skip attribute pipelines but pass the
-//!   model-level (`*`) batch, as Oracle's Java library does; only the first
+//! - `set`, `update`, alerts and custom data skip attribute pipelines but
+//!   pass the model-level (`*`) batch, as Oracle's Java library does; only the first
 //!   function of the `*` pipeline counts, and only a `batchBy*` one.
 //! - Windows (`mean`, `min`, `max`, `standardDeviation`, the last the
 //!   sample one) emit at their end from the policy thread, nothing for an

@@ -3,8 +3,8 @@
 //!
 //! `offer` validates the value, then runs it through the attribute's
 //! pipeline and the model-level (`*`) one (`crate::policy`); `set`,
-//! `update` and alerts skip attribute pipelines but pass the model-level
-//! one, as the reference and Oracle's Java library do (§7.5). Values a
+//! `update`, alerts and custom data skip attribute pipelines but pass the
+//! model-level one, as the reference and Oracle's Java library do (§7.5). Values a
 //! pipeline lets out later (a window's aggregate, a batch) go out from the
 //! device's policy thread as its DATA messages, with their computed time.
 //!
@@ -145,10 +145,11 @@ impl VirtualDevice {
         }
     }
 
-    /// Sends a DATA message of attribute values the way `set` does: through
-    /// the model-level pipeline when a policy runs (§7.5), else straight to
-    /// the outbox.
-    pub(crate) fn push_attributes(
+    /// Sends a message of `set`, `update`, an alert or custom data:
+    /// through the model-level pipeline when a policy runs (§7.5; it
+    /// applies to whole DATA and ALERT messages), else straight to the
+    /// outbox.
+    pub(crate) fn push_through_policy(
         &self,
         message: Message,
         listener: Listener,
@@ -766,6 +767,35 @@ mod tests {
         assert_eq!(
             out.iter().map(|(v, _)| v.clone()).collect::<Vec<_>>(),
             [1.0, 2.0, 3.0].map(|x| serde_json::json!(x))
+        );
+    }
+
+    #[test]
+    fn raised_alerts_pass_the_model_level_batch_and_critical_ones_bypass_it() {
+        let json = policy(
+            r#"[{"attributeName":"*","pipeline":[{"id":"batchBySize","parameters":{"batchSize":3}}]}]"#,
+        );
+        let (vd, _pool, _) = device(Some(&json));
+        assert!(vd.fetch_policy(Duration::from_secs(10)).unwrap());
+        let raise = |severity| {
+            vd.create_alert(samples::TEMPERATURE_TOO_HOT_FORMAT)
+                .unwrap()
+                .set("temp", 90.0)
+                .unwrap()
+                .set("maxThreshold", 80.0)
+                .unwrap()
+                .set("unit", "C")
+                .unwrap()
+                .set_severity(severity)
+                .raise()
+        };
+        raise(Severity::Significant).unwrap();
+        assert!(crate::virtual_device::tests::queued(&vd).is_empty(), "held");
+        raise(Severity::Critical).unwrap();
+        assert_eq!(
+            crate::virtual_device::tests::queued(&vd).len(),
+            1,
+            "bypassed"
         );
     }
 

@@ -228,7 +228,7 @@ impl VirtualDevice {
             values: values.clone(),
             content: Content::Attributes,
         });
-        self.push_attributes(message, listener)?;
+        self.push_through_policy(message, listener)?;
         self.record_current(values);
         Ok(())
     }
