@@ -2,10 +2,9 @@
 //! cloud to `deviceModels/urn:oracle:iot:dcd:capability:device_policy/policyChanged`
 //! whose body is a JSON array of changes. The handler answers 200 once the
 //! body parsed, 400 naming the problem when it is not a JSON array of
-//! change objects; what a change does (fetch the policy again, reset the
-//! pipelines' state, re-ask which indirectly-connected devices are
-//! assigned) is the listener's, which runs on the callback thread that
-//! answers, after the answer is decided.
+//! change objects; what a change does (`crate::device_policies`: forget a
+//! cached answer, stop a policy that changed) is the listener's, which
+//! runs on the callback thread that answers, before the answer goes.
 
 use std::sync::Arc;
 

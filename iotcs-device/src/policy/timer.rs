@@ -12,7 +12,7 @@
 //! also how a change of the network's cost is noticed; [`PolicyTimer::wake`]
 //! makes it ask again at once (a new window or batch opened).
 //!
-//! [`PolicyTimer::close`] stops it: the thread finishes the tick it is in
+//! [`PolicyTimer::close_with`] stops it: the thread finishes the tick it is in
 //! (a tick pushes to the outbox, which waits at most
 //! `message_queue_waittime` for room) and is joined by the deadline given.
 
