@@ -7,11 +7,12 @@
 //!     temperature and humidity sensors as indirectly-connected devices,
 //!     streams their readings, raises an alert when a threshold is crossed,
 //!     and plays the cloud: it changes a sensor's threshold and invokes an
-//!     action on it. The cloud also assigns the temperature sensors a
-//!     device policy (a 5-second mean of their readings, and an alert of
-//!     its own above 22 °C), which the gateway runs at the edge: the
-//!     sensors `offer` their readings. Ends with what the policy did and a
-//!     summary line after a short run.
+//!     action on it. The first sensor uploads a small "snapshot" file of its
+//!     readings as a storage object. The cloud also assigns the temperature
+//!     sensors a device policy (a 5-second mean of their readings, and an
+//!     alert of its own above 22 °C), which the gateway runs at the edge:
+//!     the sensors `offer` their readings. Ends with what the policy did and
+//!     a summary line after a short run.
 //! cargo run --release --example gateway -- --devices N --duration SECONDS
 //!     The same with N sensors (default 3) for SECONDS (default 6).
 //! cargo run --release --example gateway -- --config gateway.tas --passphrase P [--devices N]
@@ -36,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use iotcs_core::message::Payload;
 use iotcs_core::model::samples;
-use iotcs_device::{Config, DeviceModel, Error, Severity, Value, VirtualDevice};
+use iotcs_device::{Config, DeviceModel, Error, Severity, SyncStatus, Value, VirtualDevice};
 use iotcs_gateway::{GatewayDevice, Registration};
 use iotcs_server::{AdminClient, DeviceRegistration, MessageFilter, Server, ServerConfig};
 use lexopt::Arg::{Long, Short};
@@ -86,6 +87,8 @@ struct Counts {
     failed: AtomicU64,
     /// Requests from the cloud that reached a callback.
     requests: AtomicU64,
+    /// Storage objects uploaded (in sync).
+    uploads: AtomicU64,
     /// Temperature readings offered (the device policy decides what goes).
     offered: AtomicU64,
 }
@@ -440,12 +443,57 @@ fn run(
     if let Some(cloud) = cloud.as_deref_mut() {
         cloud.assign_policy(&live)?;
     }
+    let snapshot = match live.first() {
+        Some(first) => Some(upload_snapshot(first, store, &counts)?),
+        None => None,
+    };
     stream(&mut live, &counts, duration, cloud, stop)?;
+    if let Some(synced) = snapshot {
+        // A small file: it is in sync long before the run ends, unless the
+        // storage cloud fails, which the summary then shows.
+        let _ = synced.recv_timeout(Duration::from_secs(10));
+    }
     println!("closing the gateway");
     // Close waits until every queued message is delivered or reported to
     // `on_error`, so the counts are final afterwards.
     gateway.close()?;
     Ok(counts)
+}
+
+/// Writes a small "snapshot" of `sensor`'s readings beside the provisioning
+/// file and uploads it as a storage object of that sensor (under its own
+/// endpoint id); the returned channel hears when the sync ends.
+fn upload_snapshot(
+    sensor: &Reading,
+    store: &Path,
+    counts: &Arc<Counts>,
+) -> Result<mpsc::Receiver<()>, Error> {
+    let path = store.with_extension("snapshot.csv");
+    let mut csv = String::from("tick,value\n");
+    for tick in 0..32 {
+        csv.push_str(&format!(
+            "{tick},{:.1}\n",
+            sensor.value + f64::from(tick) * 0.1
+        ));
+    }
+    std::fs::write(&path, csv).map_err(|e| Error::io(&path, e))?;
+    let object = sensor
+        .device
+        .create_storage_object("snapshot.csv", Some("text/csv"))?;
+    object.set_input_path(Some(&path))?;
+    let (done, synced) = mpsc::channel();
+    let counts = Arc::clone(counts);
+    let name = sensor.name.clone();
+    object.on_sync(move |event| {
+        let status = event.source().sync_status();
+        println!("  {name} snapshot {}: {status}", event.source().name());
+        if status == SyncStatus::InSync {
+            counts.uploads.fetch_add(1, Ordering::Relaxed);
+        }
+        let _ = done.send(());
+    });
+    object.sync()?;
+    Ok(synced)
 }
 
 /// Registers every sensor with the cloud and creates its virtual device,
@@ -778,6 +826,7 @@ fn print_summary(
     let sent = counts.sent.load(Ordering::Relaxed);
     let failed = counts.failed.load(Ordering::Relaxed);
     let answered = counts.requests.load(Ordering::Relaxed);
+    let uploads = counts.uploads.load(Ordering::Relaxed);
     let requests = match asked {
         Some(asked) => format!("{}/{asked}", round_trips.len()),
         None => answered.to_string(),
@@ -791,7 +840,7 @@ fn print_summary(
         None => "round-trip n/a".to_owned(),
     };
     println!(
-        "summary: devices={} sent={sent} acknowledged={} failed={failed} requests answered={requests} {latency}",
+        "summary: devices={} sent={sent} acknowledged={} failed={failed} uploads={uploads} requests answered={requests} {latency}",
         sensors
             .iter()
             .filter(|s| s.endpoint.get().is_some())

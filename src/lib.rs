@@ -72,7 +72,8 @@ pub use iotcs_device as device;
 pub use iotcs_device::logging;
 pub use iotcs_device::{
     ActionEvent, Alert, ChangeEvent, Client, Data, DirectlyConnectedDevice, ErrorEvent,
-    ExternalObject, NamedValue, NamedValues, Rejection, Update, VirtualDevice,
+    ExternalObject, NamedValue, NamedValues, Rejection, StorageObject, SyncEvent, SyncStatus,
+    Update, VirtualDevice,
 };
 #[cfg(feature = "gateway")]
 pub use iotcs_gateway as gateway;

@@ -353,6 +353,8 @@ impl Error {
 }
 
 impl PartialEq for Error {
+    // One arm per variant, so it runs long: splitting the match would only
+    // scatter the list a new variant must be added to.
     fn eq(&self, other: &Self) -> bool {
         use Error as E;
         match (self, other) {
@@ -395,6 +397,13 @@ impl PartialEq for Error {
                     reason: r2,
                 },
             ) => urn == u2 && reason == r2,
+            (
+                E::Policy { policy, detail },
+                E::Policy {
+                    policy: p2,
+                    detail: d2,
+                },
+            ) => policy == p2 && detail == d2,
             (
                 E::Config {
                     section,
@@ -457,6 +466,8 @@ impl PartialEq for Error {
 }
 
 impl fmt::Display for Error {
+    // One arm per variant (long for that reason): the messages read best side
+    // by side.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Argument { reason } => write!(f, "invalid argument: {reason}"),

@@ -80,6 +80,8 @@ pub mod path {
     /// The private API's device models, under which device policies live
     /// (spec §7.1): `{PRIVATE_DEVICE_MODELS}/{urn}/devicePolicies…`.
     pub const PRIVATE_DEVICE_MODELS: &str = "/iot/privateapi/v2/deviceModels";
+    /// `GET`: the storage container URL and a storage token (§9.1).
+    pub const PROVISIONER_STORAGE: &str = "/iot/api/v2/provisioner/storage";
 }
 
 /// The query parameters of the device API.
@@ -173,6 +175,8 @@ pub enum Endpoint<'a> {
     /// `GET`: the devices of a policy (model URN, policy id), filtered by
     /// `q`: what a gateway asks about its own devices.
     DevicePolicyDevices(&'a str, &'a str),
+    /// [`path::PROVISIONER_STORAGE`].
+    ProvisionerStorage,
 }
 
 impl<'a> Endpoint<'a> {
@@ -185,6 +189,7 @@ impl<'a> Endpoint<'a> {
             Endpoint::ActivationDirect => path::ACTIVATION_DIRECT,
             Endpoint::ActivationIndirect => path::ACTIVATION_INDIRECT,
             Endpoint::Messages => path::MESSAGES,
+            Endpoint::ProvisionerStorage => path::PROVISIONER_STORAGE,
             Endpoint::DeviceModel(urn) => {
                 return Cow::Owned(format!("{}/{urn}", path::DEVICE_MODELS));
             }
@@ -221,7 +226,8 @@ impl<'a> Endpoint<'a> {
             | Endpoint::DeviceModel(_)
             | Endpoint::DevicePolicies(_)
             | Endpoint::DevicePolicy(..)
-            | Endpoint::DevicePolicyDevices(..) => Method::Get,
+            | Endpoint::DevicePolicyDevices(..)
+            | Endpoint::ProvisionerStorage => Method::Get,
             Endpoint::Token
             | Endpoint::ActivationDirect
             | Endpoint::ActivationIndirect
@@ -259,6 +265,7 @@ impl<'a> Endpoint<'a> {
             ["activation", "indirect", "device"] => Endpoint::ActivationIndirect,
             ["messages"] => Endpoint::Messages,
             ["deviceModels", urn] => Endpoint::DeviceModel(urn),
+            ["provisioner", "storage"] => Endpoint::ProvisionerStorage,
             _ => return None,
         })
     }
@@ -370,6 +377,7 @@ mod tests {
             Endpoint::DevicePolicies("urn:com:example:x"),
             Endpoint::DevicePolicy("urn:com:example:x", "P 1"),
             Endpoint::DevicePolicyDevices("urn:com:example:x", "P1"),
+            Endpoint::ProvisionerStorage,
         ] {
             let path = endpoint.path();
             let decoded: Vec<String> = path
@@ -395,6 +403,7 @@ mod tests {
         );
         assert_eq!(Endpoint::Messages.method(), Method::Post);
         assert_eq!(Endpoint::DeviceModel("u").method(), Method::Get);
+        assert_eq!(Endpoint::ProvisionerStorage.method(), Method::Get);
         for other in [
             &["iot", "api", "v2"][..],
             &["iot", "api", "v2", "messages", "x"],

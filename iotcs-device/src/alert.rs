@@ -15,6 +15,7 @@ use iotcs_core::message::{Message, Severity};
 use iotcs_core::model::{Format, FormatType};
 use iotcs_core::{Error, Value};
 
+use crate::storage::attach;
 use crate::virtual_device::{Content, Delivery, VirtualDevice};
 
 impl VirtualDevice {
@@ -78,13 +79,15 @@ impl Fields {
     }
 
     fn send(&self, message: Message, content: Content) -> Result<(), Error> {
+        let refers_to = attach::uploads_for(&self.device, &self.values)?;
         let listener = Arc::new(Delivery {
             device: self.device.clone(),
             values: self.values.clone(),
             content,
         });
         // Through the device policy's model-level batch, if one runs.
-        self.device.push_through_policy(message, listener)
+        self.device
+            .push_through_policy(message, listener, &refers_to)
     }
 }
 

@@ -25,7 +25,13 @@ use crate::messaging::dispatcher::{CLOSE_TIMEOUT, Dispatcher};
 use crate::messaging::persist::{self, OpenDatabase};
 use crate::remote;
 use crate::state::{self, DeviceRecord};
+use crate::storage::StorageObject;
+use crate::storage::hub::Hub;
 use crate::virtual_device::{Registry, VirtualDevice};
+
+/// How long `close` waits for the transfer thread, whose requests it
+/// interrupts at once: part of `CLOSE_TIMEOUT`, not added to it.
+const STORAGE_STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A directly-connected device. Reference: `DirectlyConnectedDevice` (a
 /// `Client`).
@@ -73,6 +79,9 @@ pub struct DirectlyConnectedDevice {
     dispatcher: Mutex<Option<Dispatcher>>,
     /// Whether `close` has run, and its result for every later caller.
     closed: CloseOnce,
+    /// Storage objects and the `iotcs-storage` thread; runs beside the
+    /// dispatcher, stopped before it. Behind a lock for `close(&self)`.
+    storage: Mutex<Option<Arc<Hub>>>,
 }
 
 impl fmt::Debug for DirectlyConnectedDevice {
@@ -165,6 +174,7 @@ impl DirectlyConnectedDevice {
             devices: Registry::default(),
             dispatcher: Mutex::new(None),
             closed: CloseOnce::default(),
+            storage: Mutex::new(None),
         };
         if let (Some(endpoint_id), Some(key)) = (
             device.store.assets().endpoint_id(),
@@ -176,6 +186,7 @@ impl DirectlyConnectedDevice {
                 state::read_device_record(&device.state, endpoint_id).map(|r| r.device_models);
             let dispatcher = device.start_dispatcher()?;
             *device.dispatcher() = Some(dispatcher);
+            device.start_storage()?;
         }
         Ok(device)
     }
@@ -257,7 +268,48 @@ impl DirectlyConnectedDevice {
         self.activated_models = Some(models);
         let dispatcher = self.start_dispatcher()?;
         *self.dispatcher() = Some(dispatcher);
+        self.start_storage()
+    }
+
+    /// Starts the storage beside a running dispatcher.
+    fn start_storage(&self) -> Result<(), Error> {
+        let Some(context) = self.dispatcher().as_ref().map(|d| Arc::clone(d.context())) else {
+            return Ok(());
+        };
+        let hub = Hub::start(
+            Arc::clone(&self.rest),
+            context,
+            &self.config,
+            self.store.assets().trust_anchors(),
+            &self.state,
+        )?;
+        *self.storage() = Some(hub);
         Ok(())
+    }
+
+    /// A new storage object `name` (prefixed with this device's endpoint id
+    /// and `/`, unless `[media_storage] disable_storage_object_prefix`), of
+    /// `content_type` (`None`: `application/octet-stream`). Its URI is under
+    /// the container the cloud names, which is asked for the first time (and
+    /// every 30 minutes). Give it an input path and make it the value of a
+    /// URI attribute or field, or call [`StorageObject::sync`]. Reference:
+    /// `createStorageObject(name, contentType)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::State`] before activation, [`Error::Closed`] after close;
+    /// [`Error::Argument`] for an empty name, one with a control character,
+    /// a leading or trailing `/`, or a `.`/`..` segment; [`Error::Transport`]
+    /// / [`Error::Network`] / [`Error::Security`] / [`Error::Protocol`] when
+    /// the cloud does not hand out a storage container.
+    pub fn create_storage_object(
+        &self,
+        name: &str,
+        content_type: Option<&str>,
+    ) -> Result<StorageObject, Error> {
+        self.running()?;
+        let hub = self.storage().clone().ok_or(Error::Closed)?;
+        hub.create(self.endpoint_id().unwrap_or_default(), name, content_type)
     }
 
     /// Checks, before activation talks to the cloud, that what the device
@@ -491,6 +543,9 @@ impl DirectlyConnectedDevice {
     ) -> VirtualDevice {
         let device = VirtualDevice::new(endpoint_id, Arc::new(model.clone()), Arc::clone(context));
         remote::register(&context.inbound, &device);
+        if let Some(hub) = self.storage().as_ref() {
+            device.attach_storage(hub);
+        }
         self.devices.add(&device);
         device
     }
@@ -548,15 +603,31 @@ impl DirectlyConnectedDevice {
     }
 
     fn shutdown(&self, deadline: Instant) -> Result<(), Error> {
+        // Transfers stop first (interrupted at once; an upload resumes from
+        // its last segment next time), so that the messages they held are
+        // reported while the callback pool still runs.
+        let storage = self.storage().take();
+        let storage = match storage {
+            Some(hub) => hub.stop((Instant::now() + STORAGE_STOP_TIMEOUT).min(deadline)),
+            None => Ok(()),
+        };
         // Taken out under the lock, stopped outside it: the stop can take
         // seconds, and `running` must not wait for it.
         let dispatcher = self.dispatcher().take();
         let result = match dispatcher {
-            Some(mut dispatcher) => dispatcher.stop(deadline),
+            Some(mut dispatcher) => {
+                dispatcher.context().drain_held();
+                dispatcher.stop(deadline)
+            }
             None => Ok(()),
         };
         self.devices.release_all();
-        result
+        storage.and(result)
+    }
+
+    fn storage(&self) -> MutexGuard<'_, Option<Arc<Hub>>> {
+        // The guarded value is one `Option`, whole whatever panicked.
+        self.storage.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn dispatcher(&self) -> MutexGuard<'_, Option<Dispatcher>> {
@@ -621,5 +692,13 @@ impl Client for DirectlyConnectedDevice {
 
     fn device_model(&self, urn: &str) -> Result<Option<DeviceModel>, Error> {
         DirectlyConnectedDevice::device_model(self, urn)
+    }
+
+    fn create_storage_object(
+        &self,
+        name: &str,
+        content_type: Option<&str>,
+    ) -> Result<StorageObject, Error> {
+        DirectlyConnectedDevice::create_storage_object(self, name, content_type)
     }
 }

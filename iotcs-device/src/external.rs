@@ -1,6 +1,6 @@
 //! [`ExternalObject`], the value of a URI attribute whose content lives
-//! elsewhere. Storage objects (content uploaded by the library) build on it
-//! in a later issue.
+//! elsewhere. Content the library uploads and downloads itself is a
+//! [`crate::StorageObject`] (`storage/`).
 
 use std::fmt;
 

@@ -123,6 +123,13 @@
 //!   `events.rs` and `named_value.rs` (what callbacks receive), `remote.rs`
 //!   (the cloud's attribute writes and action calls), `external.rs`,
 //!   [`logging`]. `clock.rs` is the server-adjusted clock every layer reads.
+//! - **`storage/`**, storage objects: [`StorageObject`] (`object.rs`) and
+//!   [`SyncStatus`], [`SyncEvent`] (`status.rs`) for the user;
+//!   `attach.rs` (objects as values of a virtual device); `hub.rs` (the
+//!   device's storage and its `iotcs-storage` thread), `transfer.rs` (the
+//!   uploads and downloads), `authority.rs` (container and storage token),
+//!   `http.rs` (streamed HTTPS), and, without IO, `plan.rs` (segments,
+//!   resume records, retries) and `names.rs`.
 //! - **`cloud/`**, talking to the cloud: `activation.rs`, `token.rs` (the
 //!   token's lifecycle, no IO), `rest.rs` (authenticated calls),
 //!   `transport.rs` (HTTPS), `models.rs` (device models, fetched and cached),
@@ -142,10 +149,9 @@
 //!   `overflow.rs`, `queue.rs`, `room.rs`), `sender.rs` (with `fate.rs`,
 //!   `backoff.rs`) and `restored.rs`; incoming, `receiver.rs`, `inbound.rs`
 //!   (with `router.rs`, `tickets.rs`), `pool.rs` and `watchdog.rs`; and
-//!   `capability.rs`, `counters.rs`, `worker.rs`.
+//!   `capability.rs`, `counters.rs`, `worker.rs`; `hold.rs` holds messages
+//!   until the storage objects they carry are uploaded.
 //!
-//! Room to grow: storage objects go in `storage/` (the user API's handle at
-//! the root, their transfers beside `cloud/`).
 //!
 //! # Logging
 //!
@@ -169,10 +175,12 @@
 //!   or receiver, so a callback may call `set` (which only queues);
 //! - `iotcs-watchdog`: answers `503` for a request whose callback has not
 //!   returned within `request_callback_timeout`;
+//! - `iotcs-storage`: runs the storage objects' uploads and downloads, one
+//!   at a time in the order of their `sync`;
 //! - `iotcs-policy-timer`, once a device policy runs (one per device, a
 //!   gateway's devices included): fetches policies, lets out windows and
-//!   batches whose time came; `close` stops it first (interrupting a fetch
-//!   still running after 10 s).
+//!   batches whose time came; `close` stops it before the sender's last
+//!   attempt (interrupting a fetch still running after 10 s).
 //!
 //! Every request from the cloud is answered: 200 (with a DATA echo of changed
 //! attributes), 400 for a bad body or value or a read-only attribute, 404
@@ -202,8 +210,42 @@
 //! reliabilities, and this crate's `request_callback_timeout`),
 //! `[device_policy]` (`network_cost`), `[batchby_persistence]` (`db_name`,
 //! `enabled`; see "Where state lives"), `[http]` (connection and read timeouts, `proxy`,
-//! `proxy_auth`) and `[logging]` (`pretty_print_messages` for the trace log
+//! `proxy_auth`), `[media_storage]` (all four keys: see "Storage objects")
+//! and `[logging]` (`pretty_print_messages` for the trace log
 //! of sent messages). Tokens, keys and secrets are never logged.
+//!
+//! # Storage objects
+//!
+//! A [`StorageObject`] is a file in the cloud's storage service (protocol
+//! §9.1), the value of a URI attribute or field. Create it with
+//! [`DirectlyConnectedDevice::create_storage_object`] (or
+//! [`VirtualDevice::create_storage_object`] for a gateway's
+//! indirectly-connected device, uploaded under its own endpoint id), set its
+//! input path, and `set` it: the upload starts, and the message carrying it
+//! is held until the object is `IN_SYNC`; the source's later messages wait
+//! behind it, other sources do not. A failed upload reports "content sync
+//! failed" to `on_error` and `SYNC_FAILED` to `on_sync`, and the messages
+//! behind it go on. When the cloud sets a URI attribute to a storage
+//! object, the device describes it (`HEAD`) before the change callbacks run;
+//! [`VirtualDevice::storage_object`] hands it over to be downloaded (any
+//! other URI is an [`ExternalObject`]).
+//!
+//! Transfers stream through 64 KiB buffers (memory does not grow with the
+//! file) and check the MD5 against the `ETag`. Uploads above 8 MiB go in
+//! 8 MiB segments plus a manifest, and the progress is recorded in the state
+//! directory (`storage/`) after each acknowledged segment, so an upload cut
+//! by the network or by a restart resumes from its last segment at the next
+//! `sync` of the same name and file. Downloads go to `<file>.part` and
+//! resume with `Range`. Each request is retried
+//! `storage_connection_retry_limit` times; a 401 fetches a new storage token
+//! (as does a token 30 minutes old). Storage TLS trusts the provisioning
+//! file's anchors only, like the cloud's. `storage_connection_host_name`
+//! decides, with the container URL, which URIs are storage objects;
+//! `disable_storage_object_prefix` drops the endpoint id from names;
+//! `proxy` is the storage requests' proxy. `close` interrupts a transfer in
+//! progress (it resumes at the next sync) and reports the messages still
+//! held to `on_error`: a held message is in memory, not in the message
+//! store, until its object is uploaded.
 //!
 //! # Features
 //!
@@ -287,11 +329,11 @@
 //! | **`Client`** | trait [`Client`], implemented by [`DirectlyConnectedDevice`] |
 //! | `Client.createVirtualDevice(deviceId, deviceModel)` | [`Client::create_virtual_device`] |
 //! | `Client.getDeviceModel(deviceModelUrn)` | [`Client::device_model`] |
-//! | `Client.createStorageObject(name, contentType)` | not yet: storage objects come with a later issue |
+//! | `Client.createStorageObject(name, contentType)` | [`Client::create_storage_object`] |
 //! | **`DirectlyConnectedDevice(path, passphrase)`** | [`DirectlyConnectedDevice::open`], [`DirectlyConnectedDevice::open_with_config`] |
 //! | `DirectlyConnectedDevice.activate(deviceModels)` | [`DirectlyConnectedDevice::activate`] (a second call is [`Error::State`]) |
 //! | `DirectlyConnectedDevice.close()` | [`DirectlyConnectedDevice::close`], and `Drop` |
-//! | `DirectlyConnectedDevice.createStorageObject(name, contentType)` | not yet: storage objects come with a later issue |
+//! | `DirectlyConnectedDevice.createStorageObject(name, contentType)` | [`DirectlyConnectedDevice::create_storage_object`]; for an indirectly-connected device [`VirtualDevice::create_storage_object`] |
 //! | `DirectlyConnectedDevice.createVirtualDevice(endpointId, deviceModel)` | [`DirectlyConnectedDevice::create_virtual_device`] |
 //! | `DirectlyConnectedDevice.getDeviceModel(urn)` | [`DirectlyConnectedDevice::device_model`] |
 //! | `DirectlyConnectedDevice.getEndpointId()` | [`DirectlyConnectedDevice::endpoint_id`] (`None` before activation) |
@@ -335,6 +377,18 @@
 //! | `DeviceModel.getURN()` / `.getName()` / `.getDescription()` | [`DeviceModel::urn`] / [`DeviceModel::name`] / [`DeviceModel::description`] |
 //! | **`ExternalObject(uri)`** | [`ExternalObject::new`] (converts into a URI [`Value`]) |
 //! | `ExternalObject.getURI()` | [`ExternalObject::uri`] |
+//! | **`StorageObject`** | [`StorageObject`] (converts into a URI [`Value`]); from a cloud-set URI: [`VirtualDevice::storage_object`] |
+//! | `StorageObject.getURI()` / `.getName()` / `.getLength()` | [`StorageObject::uri`] / [`StorageObject::name`] / [`StorageObject::length`] (`None` for -1) |
+//! | `StorageObject.getContentType()` / `.getEncoding()` / `.getDate()` | [`StorageObject::content_type`] / [`StorageObject::encoding`] / [`StorageObject::date`] |
+//! | `StorageObject.getCustomMetadata()` / `.setCustomMetadata(key, value)` | [`StorageObject::custom_metadata`] / [`StorageObject::set_custom_metadata`] |
+//! | `StorageObject.getInputPath()` / `.setInputPath(inputPath)` | [`StorageObject::input_path`] / [`StorageObject::set_input_path`] |
+//! | `StorageObject.getOutputPath()` / `.setOutputPath(outputPath)` | [`StorageObject::output_path`] / [`StorageObject::set_output_path`] |
+//! | `StorageObject.getSyncStatus()` | [`StorageObject::sync_status`] (`setSyncStatus` is internal) |
+//! | `StorageObject.setOnSync(callback)` / `getSyncCallback()` | [`StorageObject::on_sync`]; with `None` [`StorageObject::remove_on_sync`] (also [`StorageObject::on_progress`]) |
+//! | `StorageObject.sync()` | [`StorageObject::sync`] (non-blocking, on `iotcs-storage`) |
+//! | `StorageObject.SyncCallback` / `.onSync(event)` | `impl Fn(&SyncEvent) + Send + Sync` |
+//! | `StorageObject.SyncEvent` / `.getName()` / `.getSource()` / `.getVirtualDevice()` | [`SyncEvent`] / [`SyncEvent::name`] / [`SyncEvent::source`] / [`SyncEvent::virtual_device`] |
+//! | `StorageObject.SyncStatus` (`IN_SYNC`, `NOT_IN_SYNC`, `SYNC_FAILED`, `SYNC_PENDING`) | [`SyncStatus`] |
 //! | `ValueError` / `ArgumentException` | [`Error::Argument`], [`Error::Validation`], [`Error::UnknownAttribute`], [`Error::UnknownFormat`], [`Error::UnknownAction`] ([`ErrorKind::Argument`]) |
 //! | `IllegalStateException` / `StateException` | [`Error::State`], [`Error::Closed`]; for refused messages [`Error::Unsent`] handing them back, whose [`Error::unsent_reason`] is [`Error::QueueFull`], [`Error::StoreFull`] or [`Error::Closed`] ([`ErrorKind::State`]) |
 //! | `TransportException.getStatusCode()` | [`Error::Transport`] / [`Error::status_code`] |
@@ -382,6 +436,8 @@ mod messaging;
 
 // Device policies: the functions of a policy's pipelines.
 mod policy;
+// Storage objects and their transfers.
+mod storage;
 
 pub use alert::{Alert, Data};
 pub use client::Client;
@@ -393,6 +449,7 @@ pub use iotcs_core::model::DeviceModel;
 pub use iotcs_core::{Config, Error, ErrorKind, NetworkCost, Value, ValueType};
 pub use named_value::{NamedValue, NamedValues};
 pub use rejection::Rejection;
+pub use storage::{StorageObject, SyncEvent, SyncStatus};
 pub use update::Update;
 pub use virtual_device::VirtualDevice;
 
@@ -412,6 +469,8 @@ mod tests {
         is_send_sync::<Alert>();
         is_send_sync::<Data>();
         is_send_sync::<ExternalObject>();
+        is_send_sync::<StorageObject>();
+        is_send_sync::<SyncEvent>();
     }
 
     /// Built without `persistence`, a configuration asking for it is

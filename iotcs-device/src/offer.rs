@@ -153,15 +153,22 @@ impl VirtualDevice {
         &self,
         message: Message,
         listener: Listener,
+        refers_to: &[String],
     ) -> Result<(), Error> {
+        let context = self.context();
+        // A message that refers to storage objects waits for their uploads
+        // (`messaging/hold.rs`), not in a batch.
+        if !refers_to.is_empty() {
+            return context.push(Outgoing::with_listener(message, listener), refers_to);
+        }
         let mut state = self.policy_slot().lock();
         match &mut *state {
             Known::Active(policy) => {
-                let now = self.context().event_time();
+                let now = context.event_time();
                 let released = policy.offer_message(now, message, Some(listener))?;
                 let result = self.push_released(policy, released);
                 drop(state);
-                self.context().policies.wake();
+                context.policies.wake();
                 result
             }
             // Behind the values offered before it, which wait for the policy.
@@ -171,9 +178,7 @@ impl VirtualDevice {
             }
             _ => {
                 drop(state);
-                self.context()
-                    .outbox
-                    .push(vec![Outgoing::with_listener(message, listener)])
+                context.push(Outgoing::with_listener(message, listener), &[])
             }
         }
     }
@@ -296,8 +301,7 @@ impl VirtualDevice {
                 .map_err(|e| (vec![(attribute, value)], e)),
             (_, Pending::Message(message, listener)) => self
                 .context()
-                .outbox
-                .push(vec![Outgoing::with_listener(*message, listener)])
+                .push(Outgoing::with_listener(*message, listener), &[])
                 .map_err(|e| (Vec::new(), e)),
         }
     }
@@ -443,20 +447,24 @@ impl VirtualDevice {
         policy: &mut ActivePolicy<Listener>,
         released: Vec<Released<Listener>>,
     ) -> Result<(), Error> {
-        if released.is_empty() {
-            return Ok(());
-        }
-        let keys: Vec<u64> = released.iter().filter_map(|r| r.key).collect();
-        let outgoing = released
-            .into_iter()
-            .map(|r| match r.attached {
+        let mut taken = Vec::new();
+        let mut first_error = None;
+        for r in released {
+            let item = match r.attached {
                 Some(listener) => Outgoing::with_listener(r.message, listener),
                 None => Outgoing::new(r.message),
-            })
-            .collect();
-        self.context().outbox.push(outgoing)?;
-        policy.release(&keys);
-        Ok(())
+            };
+            // Behind any message of this source held for an upload.
+            match self.context().push(item, &[]) {
+                Ok(()) => taken.extend(r.key),
+                // Not taken: its durable copy stays for the next run.
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        policy.release(&taken);
+        first_error.map_or(Ok(()), Err)
     }
 
     /// The ALERT an `alertCondition` or `detectDuplicates` raises: format

@@ -132,6 +132,9 @@ impl Route {
     /// message, and nothing is stored; a panicking callback unwinds out of
     /// here before anything is stored, and is answered 500 by the caller.
     fn apply(&self, values: Vec<(String, Value)>) -> Handled {
+        // Storage objects the values name are described (HEAD) before the
+        // callbacks run, so `storage_object` hands them over at once.
+        crate::storage::attach::describe_remote(&self.device, &values);
         if let Err(rejection) = self.device.run_change_callbacks(&values) {
             return rejected(&rejection);
         }

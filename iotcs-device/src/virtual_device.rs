@@ -13,7 +13,9 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::sync::{
+    Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak,
+};
 
 use iotcs_core::message::{DataItems, Message, MessageType, Payload};
 use iotcs_core::model::DeviceModel;
@@ -26,6 +28,8 @@ use crate::named_value::NamedValue;
 use crate::open_update::SharedUpdate;
 use crate::policy::slot::PolicySlot;
 use crate::rejection::Rejection;
+use crate::storage::attach;
+use crate::storage::hub::Hub;
 
 // The callbacks as stored: `crate::callbacks` wraps each user callback to
 // build its event from these arguments. The events name `VirtualDevice`, so
@@ -87,6 +91,10 @@ struct Inner {
     update: SharedUpdate,
     callbacks: RwLock<Callbacks>,
     context: Arc<DeviceContext>,
+    /// The device's storage, set once when the device creates this virtual
+    /// device; weak, so a virtual device kept past close keeps no transfer
+    /// machinery alive.
+    storage: OnceLock<Weak<Hub>>,
     /// Its device policy (see `crate::offer`).
     policy: PolicySlot<Arc<dyn DeliveryListener>>,
 }
@@ -139,6 +147,7 @@ impl VirtualDevice {
                 update: SharedUpdate::default(),
                 callbacks: RwLock::new(Callbacks::default()),
                 context,
+                storage: OnceLock::new(),
                 policy: PolicySlot::default(),
             }),
         }
@@ -223,12 +232,13 @@ impl VirtualDevice {
     /// them as current values once queued.
     pub(crate) fn send_attributes(&self, values: Vec<(String, Value)>) -> Result<(), Error> {
         let message = self.data_message(values.clone(), self.inner.context.event_time())?;
+        let refers_to = attach::uploads_for(self, &values)?;
         let listener = Arc::new(Delivery {
             device: self.clone(),
             values: values.clone(),
             content: Content::Attributes,
         });
-        self.push_through_policy(message, listener)?;
+        self.push_through_policy(message, listener, &refers_to)?;
         self.record_current(values);
         Ok(())
     }
@@ -244,10 +254,10 @@ impl VirtualDevice {
             values: values.clone(),
             content: Content::Attributes,
         });
+        let refers_to = attach::uploads_for(self, &values)?;
         self.inner
             .context
-            .outbox
-            .push(vec![Outgoing::with_listener(message, listener)])?;
+            .push(Outgoing::with_listener(message, listener), &refers_to)?;
         self.record_current(values);
         Ok(())
     }
@@ -319,6 +329,16 @@ impl VirtualDevice {
 
     /// What the device shares with the engine: the outbox, the inbound
     /// side, the server's clock.
+    /// Gives this virtual device its device's storage (once).
+    pub(crate) fn attach_storage(&self, hub: &Arc<Hub>) {
+        let _ = self.inner.storage.set(Arc::downgrade(hub));
+    }
+
+    /// The device's storage, while the device is open.
+    pub(crate) fn storage(&self) -> Option<Arc<Hub>> {
+        self.inner.storage.get().and_then(Weak::upgrade)
+    }
+
     pub(crate) fn context(&self) -> &DeviceContext {
         &self.inner.context
     }

@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 use iotcs_core::__private::crypto::activation::IndirectActivationRequest;
 use iotcs_core::model::{DeviceModel, capability};
 use iotcs_core::{Config, Error, TrustedAssets};
-use iotcs_device::{Client, DirectlyConnectedDevice, VirtualDevice};
+use iotcs_device::{Client, DirectlyConnectedDevice, StorageObject, VirtualDevice};
 
 use crate::registration::Registration;
 use crate::registration::build_request;
@@ -352,6 +352,23 @@ impl GatewayDevice {
         self.device.device_model(urn)
     }
 
+    /// A new storage object `name` under the gateway's own endpoint id. For
+    /// a file of an indirectly-connected device, use its virtual device's
+    /// [`VirtualDevice::create_storage_object`], which uploads it under that
+    /// device's endpoint id. Reference: `createStorageObject(name,
+    /// contentType)`.
+    ///
+    /// # Errors
+    ///
+    /// As [`DirectlyConnectedDevice::create_storage_object`].
+    pub fn create_storage_object(
+        &self,
+        name: &str,
+        content_type: Option<&str>,
+    ) -> Result<StorageObject, Error> {
+        self.device.create_storage_object(name, content_type)
+    }
+
     /// A new virtual device for `endpoint_id` implementing `model`: the
     /// gateway's own endpoint, or an indirectly-connected device registered
     /// through this gateway (with `model` among its models), in this run or
@@ -434,6 +451,14 @@ impl Client for GatewayDevice {
 
     fn device_model(&self, urn: &str) -> Result<Option<DeviceModel>, Error> {
         GatewayDevice::device_model(self, urn)
+    }
+
+    fn create_storage_object(
+        &self,
+        name: &str,
+        content_type: Option<&str>,
+    ) -> Result<StorageObject, Error> {
+        GatewayDevice::create_storage_object(self, name, content_type)
     }
 }
 

@@ -20,8 +20,11 @@ const DEFAULT_LIMIT: usize = 1000;
 const MAX_LIMIT: usize = 10_000;
 
 /// Routes an admin request (after checking the credentials).
+// One arm per route, so it runs past 80 lines: the admin API reads as one
+// table here, and each arm only calls its handler.
 pub(crate) fn route(app: &App, req: &Req) -> Result<Reply, ApiError> {
     check_credentials(app, req)?;
+    check_same_origin(req)?;
     let segs = req.segments();
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
     let m = req.method.as_str();
@@ -34,12 +37,17 @@ pub(crate) fn route(app: &App, req: &Req) -> Result<Reply, ApiError> {
             let n = app.faults().clear();
             Ok(Reply::json(200, &json!({"cleared": n})))
         }
+        (_, ["iot", "admin", "storage", rest @ ..]) => storage_admin(app, req, rest),
         ("POST", ["iot", "api", "v2", "devices"]) => register(app, req),
         ("GET", ["iot", "api", "v2", "devices"]) => list_devices(app, req),
         ("GET", ["iot", "api", "v2", "devices", id]) => {
             let state = app.state();
             let d = state.device(id).ok_or_else(|| no_device(id))?;
             Ok(Reply::json(200, &d.to_admin_json()))
+        }
+        ("DELETE", ["iot", "api", "v2", "devices", id]) => {
+            let deleted = app.state().delete_device(id)?;
+            Ok(Reply::json(200, &json!({"deleted": deleted})))
         }
         ("POST", ["iot", "api", "v2", "devices", id, "provisioningFile"]) => {
             provisioning_file(app, req, id)
@@ -111,16 +119,65 @@ pub(crate) fn route(app: &App, req: &Req) -> Result<Reply, ApiError> {
     }
 }
 
+/// Refuses an admin request a browser sent from another site's page: once
+/// someone has logged in to the console, the browser attaches the Basic
+/// credentials to any request to this origin, including a form another
+/// page posts. Browsers name the page's origin in `Origin` on such
+/// requests; programs (curl, `AdminClient`) send none.
+pub(crate) fn check_same_origin(req: &Req) -> Result<(), ApiError> {
+    let Some(origin) = req.header("origin") else {
+        return Ok(());
+    };
+    let same = origin.strip_prefix("https://").is_some_and(|o| {
+        req.header("host")
+            .is_some_and(|h| h.eq_ignore_ascii_case(o))
+    });
+    if same {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!(
+            "admin requests from the page of another origin ({origin}) are refused"
+        )))
+    }
+}
+
+/// Whether the request names an admin resource (whatever its credentials).
+pub(crate) fn is_admin_resource(req: &Req) -> bool {
+    let segs = req.segments();
+    let s: Vec<&str> = segs.iter().map(String::as_str).collect();
+    matches!(
+        (req.method.as_str(), s.as_slice()),
+        (_, ["iot", "admin", ..])
+            | (
+                _,
+                [
+                    "iot",
+                    "api",
+                    "v2",
+                    "devices" | "requests" | "apps" | "deviceModels",
+                    ..
+                ]
+            )
+            | ("GET", ["iot", "api", "v2", "messages"])
+    )
+}
+
 /// Checks `Authorization: Basic base64(admin:PASSWORD)`.
-fn check_credentials(app: &App, req: &Req) -> Result<(), ApiError> {
+pub(crate) fn check_credentials(app: &App, req: &Req) -> Result<(), ApiError> {
+    check_basic(app, &req.headers)
+}
+
+/// Checks the admin credentials among `headers`.
+pub(crate) fn check_basic(app: &App, headers: &hyper::HeaderMap) -> Result<(), ApiError> {
     let refuse = |why: &str| {
         ApiError::unauthorized(format!("admin credentials required: {why}")).with_header(
             "www-authenticate",
             "Basic realm=\"iotcs-server\"".to_owned(),
         )
     };
-    let header = req
-        .header("authorization")
+    let header = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .unwrap_or_default();
     let Some(encoded) = header.get(6..).filter(|_| {
@@ -312,7 +369,7 @@ fn add_fault(app: &App, req: &Req) -> Result<Reply, ApiError> {
     let parsed = faults::parse_request(&req.json()?)?;
     let mut expired = 0;
     if parsed.expire_tokens {
-        expired = app.state().expire_tokens();
+        expired = app.state().expire_tokens() + app.storage.store.expire_tokens();
         log::info!("fault injection: expired {expired} tokens");
     }
     let mut f = app.faults();
@@ -350,6 +407,7 @@ fn device_request(app: &App, req: &Req, source: &str, rest: &[&str]) -> Result<R
     } else {
         req.json()?
     };
+    let body = storage_object_value(app, body)?;
     let state = app.state();
     let device = state.device(id).ok_or_else(|| no_device(id))?;
     if device.state != DeviceState::Activated {
@@ -373,6 +431,63 @@ fn device_request(app: &App, req: &Req, source: &str, rest: &[&str]) -> Result<R
         body: payload,
     };
     queue(app, state, new)
+}
+
+/// `{"storageObject": "<name>"}` in place of `{"value": v}`: the value is
+/// the URL of that stored object, which must exist (so a test can point a
+/// device's URI attribute at an object without spelling the URL).
+fn storage_object_value(app: &App, body: Value) -> Result<Value, ApiError> {
+    let Some(name) = body.get("storageObject") else {
+        return Ok(body);
+    };
+    let name = name
+        .as_str()
+        .filter(|_| body.as_object().is_some_and(|o| o.len() == 1))
+        .ok_or_else(|| ApiError::bad_request("the body must be {\"storageObject\": \"<name>\"}"))?;
+    if app.storage.store.object(name).is_none() {
+        return Err(ApiError::not_found(format!("no storage object {name}")));
+    }
+    Ok(json!({"value": app.storage.object_url(name)}))
+}
+
+/// The storage admin API under `/iot/admin/storage/`: `GET objects?prefix=`
+/// (the objects, as a JSON listing plus `url`), `DELETE objects/<name>`, and
+/// `GET received` (body bytes received per object name, every attempt
+/// counted). The bytes of an object are `GET content/<name>`, streamed by
+/// `storage_api`.
+fn storage_admin(app: &App, req: &Req, rest: &[&str]) -> Result<Reply, ApiError> {
+    let store = &app.storage.store;
+    match (req.method.as_str(), rest) {
+        ("GET", ["objects"]) => {
+            let prefix = req.query("prefix").unwrap_or("");
+            let items: Vec<Value> = store
+                .list(prefix, None, usize::MAX)
+                .iter()
+                .map(|m| {
+                    let mut v = crate::storage_api::listing_entry(m);
+                    v["url"] = json!(app.storage.object_url(&m.name));
+                    v["metadata"] = json!(m.meta);
+                    if let Some(e) = &m.content_encoding {
+                        v["content_encoding"] = json!(e);
+                    }
+                    if let Some(p) = &m.manifest {
+                        v["manifest"] = json!(p);
+                    }
+                    v
+                })
+                .collect();
+            Ok(Reply::json(200, &json!({"items": items})))
+        }
+        ("DELETE", ["objects", name @ ..]) if !name.is_empty() => {
+            tokio::task::block_in_place(|| store.delete(&name.join("/")))?;
+            Ok(Reply::json(200, &json!({"deleted": name.join("/")})))
+        }
+        ("GET", ["received"]) => Ok(Reply::json(200, &json!(store.received()))),
+        _ => Err(ApiError::not_found(format!(
+            "no admin resource {} {}",
+            req.method, req.path
+        ))),
+    }
 }
 
 /// The request to send for an attribute or action of `model` (`tail` is

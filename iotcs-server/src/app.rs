@@ -11,6 +11,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::faults::Faults;
 use crate::state::State;
+use crate::storage::StorageService;
 use crate::store::Durability;
 
 /// Everything the request handlers share. `Debug` shows no secrets.
@@ -25,6 +26,8 @@ pub(crate) struct App {
     pub(crate) ca_der: Vec<u8>,
     pub(crate) long_poll_limit: Duration,
     pub(crate) max_body_bytes: usize,
+    /// The storage service's objects, tokens and container URL.
+    pub(crate) storage: StorageService,
     /// One wake-up per endpoint whose connection carries requests (a
     /// directly-connected device or a gateway), for long polls.
     mailboxes: Mutex<HashMap<String, Arc<Notify>>>,
@@ -43,6 +46,8 @@ impl std::fmt::Debug for App {
 }
 
 impl App {
+    // One argument per shared part; a settings struct would only rename them.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         state: State,
         admin_password: String,
@@ -50,6 +55,7 @@ impl App {
         ca_der: Vec<u8>,
         long_poll_limit: Duration,
         max_body_bytes: usize,
+        storage: StorageService,
         shutdown: watch::Receiver<bool>,
     ) -> App {
         App {
@@ -61,6 +67,7 @@ impl App {
             ca_der,
             long_poll_limit,
             max_body_bytes,
+            storage,
             mailboxes: Mutex::new(HashMap::new()),
             shutdown,
             held_polls: AtomicUsize::new(0),

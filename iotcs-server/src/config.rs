@@ -19,7 +19,7 @@ use std::time::Duration;
 ///     .listen("127.0.0.1:0".parse().unwrap())
 ///     .long_poll_limit(Duration::from_secs(5));
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct ServerConfig {
     pub(crate) data_dir: Option<PathBuf>,
@@ -32,6 +32,30 @@ pub struct ServerConfig {
     pub(crate) request_expiry: Duration,
     pub(crate) max_messages: usize,
     pub(crate) max_body_bytes: usize,
+    pub(crate) storage_quota: u64,
+    pub(crate) storage_token_lifetime: Duration,
+    pub(crate) storage_host: Option<String>,
+}
+
+/// Every setting but the admin password, which shows as `Some("<hidden>")`.
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("data_dir", &self.data_dir)
+            .field("listen", &self.listen)
+            .field("models_dir", &self.models_dir)
+            .field(
+                "admin_password",
+                &self.admin_password.as_ref().map(|_| "<hidden>"),
+            )
+            .field("ephemeral", &self.ephemeral)
+            .field("long_poll_limit", &self.long_poll_limit)
+            .field("token_lifetime", &self.token_lifetime)
+            .field("request_expiry", &self.request_expiry)
+            .field("max_messages", &self.max_messages)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish()
+    }
 }
 
 impl Default for ServerConfig {
@@ -47,6 +71,9 @@ impl Default for ServerConfig {
             request_expiry: Duration::from_secs(600),
             max_messages: 50_000,
             max_body_bytes: 1024 * 1024,
+            storage_quota: 4 * 1024 * 1024 * 1024,
+            storage_token_lifetime: Duration::from_secs(3600),
+            storage_host: None,
         }
     }
 }
@@ -134,6 +161,38 @@ impl ServerConfig {
         self
     }
 
+    /// The most bytes the storage service keeps: all objects plus the uploads
+    /// in progress. An upload that would go over is refused with 413 (as soon
+    /// as its `Content-Length` says so, or when its bytes reach the limit).
+    /// Defaults to 4 GiB.
+    pub fn storage_quota(mut self, bytes: u64) -> Self {
+        self.storage_quota = bytes;
+        self
+    }
+
+    /// How long a storage token (`authToken` of `GET
+    /// /iot/api/v2/provisioner/storage`, sent back as `X-Auth-Token`) is
+    /// valid; after that the storage service answers 401 and the device
+    /// fetches a new one. Defaults to 1 h (Oracle's JS library refreshes
+    /// its token every 30 min anyway).
+    pub fn storage_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.storage_token_lifetime = lifetime;
+        self
+    }
+
+    /// The host name in the storage container URL the server hands out
+    /// (`https://HOST:PORT/v1/Storage-iotcs/iotcs`); the server certificate
+    /// is then valid for it too. Oracle's libraries take a URI for a storage
+    /// object only if its host contains `storage.oraclecloud.com`, so a test
+    /// that lets them download from this server sets e.g.
+    /// `storage.oraclecloud.com.localhost` and resolves it to the listen
+    /// address. Defaults to none: the listen address, as in
+    /// [`ServerHandle::url`](crate::ServerHandle::url).
+    pub fn storage_host(mut self, host: impl Into<String>) -> Self {
+        self.storage_host = Some(host.into());
+        self
+    }
+
     /// Whether the state is kept in memory only: asked for, or no data directory.
     pub(crate) fn in_memory(&self) -> bool {
         self.ephemeral || self.data_dir.is_none()
@@ -152,6 +211,17 @@ mod tests {
         assert_eq!(c.token_lifetime, Duration::from_secs(3600));
         assert!(c.in_memory(), "no data dir means in memory");
         assert!(c.data_dir.is_none());
+    }
+
+    #[test]
+    fn debug_hides_the_admin_password() {
+        let c = ServerConfig::for_tests().admin_password("hunter2");
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("<hidden>") && shown.contains("max_body_bytes"),
+            "{shown}"
+        );
     }
 
     #[test]

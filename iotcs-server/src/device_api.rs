@@ -27,7 +27,11 @@ pub(crate) async fn route(app: &Arc<App>, req: &Req) -> Result<Reply, ApiError> 
     let m = req.method.as_str();
     // The endpoints the SDK calls, spelled once in iotcs-core.
     if let Some(endpoint) = Endpoint::from_segments(&s) {
-        only(m, endpoint.method(), req)?;
+        // The storage provisioner checks the bearer before the method: a
+        // JS device's first, token-less call must get its 401 (see below).
+        if endpoint != Endpoint::ProvisionerStorage {
+            only(m, endpoint.method(), req)?;
+        }
         return match endpoint {
             Endpoint::Token => token(app, req),
             Endpoint::ActivationPolicy => policy(app, req),
@@ -35,9 +39,17 @@ pub(crate) async fn route(app: &Arc<App>, req: &Req) -> Result<Reply, ApiError> 
             Endpoint::ActivationIndirect => indirect(app, req),
             Endpoint::Messages => messages(app, req).await,
             Endpoint::DeviceModel(urn) => model(app, req, urn),
-            Endpoint::DevicePolicies(urn) => device_policies::of_device(app, req, urn),
-            Endpoint::DevicePolicy(urn, id) => device_policies::one(app, req, urn, id),
-            Endpoint::DevicePolicyDevices(urn, id) => device_policies::devices(app, req, urn, id),
+            Endpoint::DevicePolicies(urn) => {
+                device_policies::of_device(app, req, &device_auth(app, req)?, urn)
+            }
+            Endpoint::DevicePolicy(urn, id) => {
+                device_auth(app, req)?;
+                device_policies::one(app, req, urn, id)
+            }
+            Endpoint::DevicePolicyDevices(urn, id) => {
+                device_policies::devices(app, req, &device_auth(app, req)?, urn, id)
+            }
+            Endpoint::ProvisionerStorage => storage_authorization(app, req),
         };
     }
     match s.as_slice() {
@@ -45,14 +57,27 @@ pub(crate) async fn route(app: &Arc<App>, req: &Req) -> Result<Reply, ApiError> 
             200,
             &json!({"items": [{"version": "v2", "isLatest": true}]}),
         )),
-        ["iot", "api", "v2", "provisioner", "storage"] => {
-            device_auth(app, req)?;
-            Err(ApiError::not_found(
-                "storage objects are not supported by iotcs-server",
-            ))
-        }
         _ => Err(ApiError::not_found(format!("no resource {}", req.path))),
     }
+}
+
+/// `GET /iot/api/v2/provisioner/storage` (protocol.md §9.1): the storage
+/// container URL and a storage token, plus (an addition to Oracle's answer)
+/// `expiresIn`, the token's lifetime in ms. A `POST` (the OCI object storage
+/// form of §9.2) is a 405, which Oracle's JS library takes as "classic
+/// storage". A missing or bad bearer is a 401, as JS expects.
+fn storage_authorization(app: &App, req: &Req) -> Result<Reply, ApiError> {
+    device_auth(app, req)?;
+    only(&req.method, Method::Get, req)?;
+    let (token, lifetime) = app.storage.store.issue_token(now_ms())?;
+    Ok(Reply::json(
+        200,
+        &json!({
+            "storageContainerUrl": app.storage.container_url,
+            "authToken": token,
+            "expiresIn": lifetime,
+        }),
+    ))
 }
 
 fn only(method: &str, allowed: Method, req: &Req) -> Result<(), ApiError> {
@@ -91,7 +116,7 @@ fn bearer(app: &App, req: &Req) -> Result<Token, ApiError> {
 
 /// A device endpoint's identity: an empty-scope token whose subject is the
 /// `X-EndpointId` header.
-pub(crate) fn device_auth(app: &App, req: &Req) -> Result<String, ApiError> {
+fn device_auth(app: &App, req: &Req) -> Result<String, ApiError> {
     let token = bearer(app, req)?;
     if token.activation {
         return Err(ApiError::forbidden(

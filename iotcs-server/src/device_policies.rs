@@ -1,24 +1,28 @@
 //! The device side's private policy API (protocol §7.1): the policy of one
 //! device (or of one of a gateway's devices), one policy by id, and which
-//! of a gateway's devices a policy is assigned to. Device bearer auth as on
-//! every device route; `fields` projects the answer.
+//! of a gateway's devices a policy is assigned to. `device_api.rs` checks
+//! the device's bearer token first, as on every device route, and passes
+//! the caller in; `fields` projects the answer.
 
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 
 use crate::app::App;
-use crate::device_api::device_auth;
 use crate::http::{ApiError, Reply, Req};
 use crate::state::project;
 
 /// `GET …/deviceModels/{urn}/devicePolicies?q={"devices.id":"ID"}&fields=…`:
 /// `{"items": [policy]}` with 0 or 1 item. Without `q`, the caller's own.
-pub(crate) fn of_device(app: &Arc<App>, req: &Req, urn: &str) -> Result<Reply, ApiError> {
-    let caller = device_auth(app, req)?;
-    let device = filter(req, "devices.id")?.unwrap_or_else(|| caller.clone());
+pub(crate) fn of_device(
+    app: &Arc<App>,
+    req: &Req,
+    caller: &str,
+    urn: &str,
+) -> Result<Reply, ApiError> {
+    let device = filter(req, "devices.id")?.unwrap_or_else(|| caller.to_owned());
     let state = app.state();
-    if !state.may_send_as(&caller, &device) {
+    if !state.may_send_as(caller, &device) {
         return Err(ApiError::forbidden(format!(
             "endpoint {caller} may not read the policies of device {device}"
         )));
@@ -36,7 +40,6 @@ pub(crate) fn of_device(app: &Arc<App>, req: &Req, urn: &str) -> Result<Reply, A
 
 /// `GET …/deviceModels/{urn}/devicePolicies/{id}?fields=…`.
 pub(crate) fn one(app: &Arc<App>, req: &Req, urn: &str, id: &str) -> Result<Reply, ApiError> {
-    device_auth(app, req)?;
     let state = app.state();
     let policy = state.policy(urn, id)?;
     Ok(Reply::json(
@@ -47,9 +50,14 @@ pub(crate) fn one(app: &Arc<App>, req: &Req, urn: &str, id: &str) -> Result<Repl
 
 /// `GET …/devicePolicies/{id}/devices?q={"directlyConnectedOwner":"GW"}&fields=id`:
 /// the caller's own devices the policy is assigned to.
-pub(crate) fn devices(app: &Arc<App>, req: &Req, urn: &str, id: &str) -> Result<Reply, ApiError> {
-    let caller = device_auth(app, req)?;
-    let owner = filter(req, "directlyConnectedOwner")?.unwrap_or_else(|| caller.clone());
+pub(crate) fn devices(
+    app: &Arc<App>,
+    req: &Req,
+    caller: &str,
+    urn: &str,
+    id: &str,
+) -> Result<Reply, ApiError> {
+    let owner = filter(req, "directlyConnectedOwner")?.unwrap_or_else(|| caller.to_owned());
     if owner != caller {
         return Err(ApiError::forbidden(format!(
             "endpoint {caller} may not list the devices of gateway {owner}"

@@ -2,6 +2,10 @@
 //! status, wait before answering, or lose the connection halfway through the
 //! response. Admin requests are never affected.
 //!
+//! On the storage service (`/v1/...`), `afterBytes` delays a rule's
+//! status or drop until that many bytes of an upload's body have arrived, so
+//! a test can fail or cut an upload halfway.
+//!
 //! Rules are consumed in the order they were added: a request takes one use
 //! of the first rule that still has uses and whose path prefix matches.
 
@@ -34,6 +38,10 @@ pub(crate) struct FaultRule {
     /// Only requests whose path starts with this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) path: Option<String>,
+    /// Storage uploads only: apply the status or drop once this many body
+    /// bytes have arrived, instead of before reading the body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) after_bytes: Option<u64>,
 }
 
 /// What to do to one request.
@@ -42,6 +50,7 @@ pub(crate) struct Injected {
     pub(crate) delay: Option<Duration>,
     pub(crate) status: Option<u16>,
     pub(crate) drop: bool,
+    pub(crate) after_bytes: Option<u64>,
 }
 
 /// The active rules.
@@ -58,13 +67,22 @@ pub(crate) struct FaultRequest {
 }
 
 /// Reads `{"status"?, "delayMs"?, "drop"?: bool | n, "count"?, "path"?,
-/// "expireTokens"?}`. `"drop": n` is short for `"drop": true, "count": n`.
+/// "afterBytes"?, "expireTokens"?}`. `"drop": n` is short for `"drop": true, "count": n`.
 pub(crate) fn parse_request(body: &Value) -> Result<FaultRequest, ApiError> {
     let Value::Object(m) = body else {
         return Err(ApiError::bad_request("the fault must be a JSON object"));
     };
     for key in m.keys() {
-        if !["status", "delayMs", "drop", "count", "path", "expireTokens"].contains(&key.as_str()) {
+        const KEYS: [&str; 7] = [
+            "status",
+            "delayMs",
+            "drop",
+            "count",
+            "path",
+            "afterBytes",
+            "expireTokens",
+        ];
+        if !KEYS.contains(&key.as_str()) {
             return Err(ApiError::bad_request(format!(
                 "unknown fault field {key:?}"
             )));
@@ -103,6 +121,12 @@ pub(crate) fn parse_request(body: &Value) -> Result<FaultRequest, ApiError> {
         Some(Value::String(p)) => Some(p.clone()),
         Some(_) => return Err(ApiError::bad_request("fault field path must be a string")),
     };
+    let after_bytes = uint("afterBytes")?;
+    if after_bytes.is_some() && status.is_none() && !drop {
+        return Err(ApiError::bad_request(
+            "fault afterBytes needs a status or drop to apply",
+        ));
+    }
     let expire_tokens = parse_expire_tokens(m.get("expireTokens"))?;
     let has_rule = status.is_some() || delay_ms.is_some() || drop;
     if !has_rule && !expire_tokens {
@@ -117,6 +141,7 @@ pub(crate) fn parse_request(body: &Value) -> Result<FaultRequest, ApiError> {
         drop,
         count,
         path,
+        after_bytes,
     });
     Ok(FaultRequest {
         rule,
@@ -177,6 +202,7 @@ impl Faults {
             delay: rule.delay_ms.map(Duration::from_millis),
             status: rule.status,
             drop: rule.drop,
+            after_bytes: rule.after_bytes,
         };
         rule.count -= 1;
         if rule.count == 0 {
@@ -214,6 +240,11 @@ mod tests {
             (r.drop, r.count, r.path.as_deref()),
             (true, 1, Some("/iot/api/v2/messages"))
         );
+        let r = parse_request(&json!({"drop": true, "afterBytes": 1024}))
+            .unwrap()
+            .rule
+            .unwrap();
+        assert_eq!((r.drop, r.after_bytes), (true, Some(1024)));
         let e = parse_request(&json!({"expireTokens": true})).unwrap();
         assert!(e.expire_tokens && e.rule.is_none());
     }
@@ -232,6 +263,8 @@ mod tests {
             json!({"status": 500, "colour": "red"}),
             json!({"expireTokens": "true"}),
             json!({"drop": false}),
+            json!({"delayMs": 5, "afterBytes": 10}),
+            json!({"status": 500, "afterBytes": -1}),
         ] {
             assert_eq!(parse_request(&bad).unwrap_err().status, 400, "{bad}");
         }

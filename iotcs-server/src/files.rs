@@ -46,19 +46,25 @@ pub(crate) fn random_secret() -> Result<String, Error> {
 }
 
 /// The admin password: the one given, else the one stored in
-/// `DATA_DIR/admin-password`, else a new random one (stored there with mode
-/// 0600 when there is a data directory).
+/// `DATA_DIR/admin-password`, else a new random one. With a data directory
+/// the password in use is what `DATA_DIR/admin-password` holds (mode 0600),
+/// a given one included, because `provision --data-dir` and the inspection
+/// commands read it from there.
 pub(crate) fn admin_password(given: Option<&str>, dir: Option<&Path>) -> Result<String, Error> {
-    if let Some(p) = given {
-        return Ok(p.to_owned());
-    }
     let Some(dir) = dir else {
-        return random_secret();
+        return given.map_or_else(random_secret, |p| Ok(p.to_owned()));
     };
     let path = dir.join("admin-password");
-    match fs::read_to_string(&path) {
-        Ok(s) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
-        Ok(_) | Err(_) => {
+    let stored = fs::read_to_string(&path).ok();
+    if let Some(p) = given {
+        if stored.as_deref().map(str::trim) != Some(p) {
+            write_atomic(&path, format!("{p}\n").as_bytes(), 0o600)?;
+        }
+        return Ok(p.to_owned());
+    }
+    match stored {
+        Some(s) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
+        Some(_) | None => {
             let p = random_secret()?;
             write_atomic(&path, format!("{p}\n").as_bytes(), 0o600)?;
             log::info!("generated an admin password in {}", path.display());
@@ -103,6 +109,11 @@ mod tests {
         assert_eq!(
             admin_password(Some("given"), Some(dir.path())).unwrap(),
             "given"
+        );
+        assert_eq!(
+            admin_password(None, Some(dir.path())).unwrap(),
+            "given",
+            "a given password is what the directory holds from then on"
         );
         assert_ne!(
             admin_password(None, None).unwrap(),

@@ -218,6 +218,7 @@ impl From<DomainError> for ApiError {
             DomainError::NotFound(d) => ApiError::new(status::NOT_FOUND, d),
             DomainError::Conflict(d) => ApiError::new(status::CONFLICT, d),
             DomainError::Internal(d) => ApiError::new(status::INTERNAL_SERVER_ERROR, d),
+            DomainError::TooLarge(d) => ApiError::new(413, d),
         }
     }
 }
@@ -229,14 +230,23 @@ impl From<iotcs_core::Error> for ApiError {
     }
 }
 
-/// The response body: the whole reply at once, or (fault injection) the first
-/// half of it followed by an error, which makes hyper abort the connection
-/// after a `Content-Length` it cannot honour.
+/// The response body: the whole reply at once, a stream of chunks from a
+/// reading thread (storage downloads), or (fault injection) part of either
+/// followed by an error, which makes hyper abort the connection after a
+/// `Content-Length` it cannot honour.
 #[derive(Debug)]
 pub(crate) struct ResponseBody {
-    data: Option<Bytes>,
+    source: Source,
     declared: u64,
-    fail_after: bool,
+    /// Fail once this many bytes have been sent (fault injection).
+    cut_after: Option<u64>,
+    sent: u64,
+}
+
+#[derive(Debug)]
+enum Source {
+    Full(Option<Bytes>),
+    Stream(tokio::sync::mpsc::Receiver<io::Result<Bytes>>),
 }
 
 impl ResponseBody {
@@ -244,21 +254,44 @@ impl ResponseBody {
     pub(crate) fn full(bytes: Vec<u8>) -> ResponseBody {
         let declared = bytes.len() as u64;
         ResponseBody {
-            data: Some(Bytes::from(bytes)),
+            source: Source::Full(Some(Bytes::from(bytes))),
             declared,
-            fail_after: false,
+            cut_after: None,
+            sent: 0,
         }
     }
 
     /// A body that announces its full length, sends half of it and breaks.
     pub(crate) fn truncated(bytes: Vec<u8>) -> ResponseBody {
-        let declared = bytes.len() as u64;
-        let half = bytes.len() / 2;
+        let half = bytes.len() as u64 / 2;
+        ResponseBody::full(bytes).cut_after(half)
+    }
+
+    /// A body of `len` bytes arriving as chunks on `chunks`; an error item
+    /// (or fewer bytes than `len`) aborts the connection.
+    pub(crate) fn stream(
+        chunks: tokio::sync::mpsc::Receiver<io::Result<Bytes>>,
+        len: u64,
+    ) -> ResponseBody {
         ResponseBody {
-            data: Some(Bytes::from(bytes).slice(..half)),
-            declared,
-            fail_after: true,
+            source: Source::Stream(chunks),
+            declared: len,
+            cut_after: None,
+            sent: 0,
         }
+    }
+
+    /// The same body, broken after `n` bytes.
+    pub(crate) fn cut_after(mut self, n: u64) -> ResponseBody {
+        self.cut_after = Some(n);
+        self
+    }
+
+    fn cut() -> io::Error {
+        io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            "connection dropped by fault injection",
+        )
     }
 }
 
@@ -268,25 +301,42 @@ impl Body for ResponseBody {
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
+        cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        if let Some(data) = self.data.take()
-            && !data.is_empty()
-        {
-            return Poll::Ready(Some(Ok(Frame::data(data))));
+        let this = &mut *self;
+        if this.cut_after.is_some_and(|n| this.sent >= n) {
+            this.cut_after = None;
+            this.source = Source::Full(None);
+            return Poll::Ready(Some(Err(ResponseBody::cut())));
         }
-        if self.fail_after {
-            self.fail_after = false;
-            return Poll::Ready(Some(Err(io::Error::new(
-                io::ErrorKind::ConnectionAborted,
-                "connection dropped by fault injection",
-            ))));
+        let next = match &mut this.source {
+            Source::Full(data) => data.take().filter(|d| !d.is_empty()).map(Ok),
+            Source::Stream(rx) => match rx.poll_recv(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(item) => item,
+            },
+        };
+        match next {
+            Some(Ok(mut data)) => {
+                if let Some(n) = this.cut_after {
+                    let room = usize::try_from(n - this.sent).unwrap_or(usize::MAX);
+                    data.truncate(room);
+                }
+                this.sent += data.len() as u64;
+                Poll::Ready(Some(Ok(Frame::data(data))))
+            }
+            Some(Err(e)) => Poll::Ready(Some(Err(e))),
+            None if this.cut_after.take().is_some() || this.sent < this.declared => {
+                this.source = Source::Full(None);
+                this.declared = this.sent;
+                Poll::Ready(Some(Err(ResponseBody::cut())))
+            }
+            None => Poll::Ready(None),
         }
-        Poll::Ready(None)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.data.is_none() && !self.fail_after
+        matches!(self.source, Source::Full(None)) && self.cut_after.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -304,9 +354,9 @@ pub(crate) enum BodyError {
 }
 
 /// Reads a request body, refusing more than `limit` bytes.
-pub(crate) async fn collect(mut body: Incoming, limit: usize) -> Result<Bytes, BodyError> {
+pub(crate) async fn collect(body: &mut Incoming, limit: usize) -> Result<Bytes, BodyError> {
     let mut buf: Vec<u8> = Vec::new();
-    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await {
         let frame = frame.map_err(BodyError::Read)?;
         if let Ok(data) = frame.into_data() {
             if buf.len() + data.len() > limit {
@@ -316,6 +366,29 @@ pub(crate) async fn collect(mut body: Incoming, limit: usize) -> Result<Bytes, B
         }
     }
     Ok(Bytes::from(buf))
+}
+
+/// How much of a refused body [`drain`] reads and throws away, and for how
+/// long, before giving up on the client and letting the connection drop.
+const DRAIN_BYTES: usize = 64 * 1024 * 1024;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads and discards the rest of a body the server refuses (413), so that
+/// the client, still sending, gets the answer rather than a reset
+/// connection; within [`DRAIN_BYTES`] and [`DRAIN_TIME`].
+pub(crate) async fn drain(body: &mut Incoming) {
+    let read_all = async {
+        let mut seen = 0usize;
+        while let Some(Ok(frame)) =
+            std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await
+        {
+            seen += frame.data_ref().map_or(0, Bytes::len);
+            if seen > DRAIN_BYTES {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, read_all).await;
 }
 
 /// Percent-decodes `s` leniently: a `%` not followed by two hex digits stays
@@ -413,6 +486,7 @@ mod tests {
             (DomainError::not_found("bad"), 404),
             (DomainError::conflict("bad"), 409),
             (DomainError::internal("bad"), 500),
+            (DomainError::too_large("bad"), 413),
         ];
         for (e, status) in cases {
             let api = ApiError::from(e.prefixed("message 2"));

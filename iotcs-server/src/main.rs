@@ -1,5 +1,6 @@
 //! The `iotcs-server` command: `serve` runs the local cloud, `provision`
-//! registers a device on a running one and writes its provisioning file.
+//! registers a device on a running one and writes its provisioning file, and
+//! the inspection commands (`cli`) look at and act on a running one.
 
 #![allow(
     clippy::print_stdout,
@@ -10,23 +11,33 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod cli;
+
 use clap::{Args, Parser, Subcommand};
+use cli::{Connect, Failure, Output};
 use iotcs_core::Error;
-use iotcs_server::{AdminClient, DeviceRegistration, Server, ServerConfig};
+use iotcs_server::{DeviceRegistration, DeviceState, Server, ServerConfig};
 
 /// What `--help` shows above the generated option list.
 const USAGE: &str = "\
 iotcs-server serve --data-dir DIR [--listen 127.0.0.1:7443] [--models DIR]
                           [--admin-password P] [--ephemeral]
+                          [--storage-host HOST] [--storage-quota BYTES]
        iotcs-server provision --data-dir DIR --hardware-id ID --passphrase P --out FILE
                           [--gateway] [--icd HWID:SECRET ...] [--secret S] [--name N]
-                          [--server URL] [--admin-password P]";
+                          [--server URL] [--admin-password P] [--reset]
+       iotcs-server devices --data-dir DIR [--json]
+       iotcs-server messages --data-dir DIR [--device HWID] [--follow] [--json]
+       iotcs-server set --data-dir DIR HWID ATTR=VALUE [--wait SECS]
+       iotcs-server invoke --data-dir DIR HWID ACTION [ARG] [--wait SECS]
+       iotcs-server faults --data-dir DIR list|add|clear|expire-tokens
+       iotcs-server reset --data-dir DIR HWID";
 
 const AFTER_HELP: &str = "\
 Logging: RUST_LOG=debug (one line per request), RUST_LOG=info (default); protocol
 dumps and credentials are never logged.";
 
-/// The local Oracle IoT Cloud Service, and its provisioning tool.
+/// The local Oracle IoT Cloud Service, its provisioning tool and its inspection commands.
 #[derive(Parser, Debug)]
 #[command(
     name = "iotcs-server",
@@ -46,8 +57,9 @@ enum Command {
     ///
     /// On first start it creates a CA and a server certificate (DIR/ca.pem, DIR/server.pem) and an admin
     /// password (DIR/admin-password); it writes DIR/server.json with its URL
-    /// and prints 'iotcs-server listening on https://HOST:PORT'. Stop it with
-    /// Ctrl-C.
+    /// and prints 'iotcs-server listening on https://HOST:PORT'. The web
+    /// console is https://HOST:PORT/console (user admin, the admin password).
+    /// Stop it with Ctrl-C.
     Serve(ServeArgs),
     /// Registers a device and writes its provisioning file.
     ///
@@ -55,6 +67,58 @@ enum Command {
     /// the provisioning file (a unified trusted assets store encrypted with
     /// the passphrase) goes to FILE.
     Provision(ProvisionArgs),
+    /// Lists the devices of a running server.
+    Devices {
+        #[command(flatten)]
+        connect: Connect,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Prints the messages a running server received and sent, oldest first.
+    Messages {
+        #[command(flatten)]
+        connect: Connect,
+        #[command(flatten)]
+        output: Output,
+        #[command(flatten)]
+        args: cli::MessagesArgs,
+    },
+    /// Sets a writable attribute of a device and prints the request's fate.
+    Set {
+        #[command(flatten)]
+        connect: Connect,
+        #[command(flatten)]
+        output: Output,
+        #[command(flatten)]
+        args: cli::SetArgs,
+    },
+    /// Invokes an action of a device and prints the request's fate.
+    Invoke {
+        #[command(flatten)]
+        connect: Connect,
+        #[command(flatten)]
+        output: Output,
+        #[command(flatten)]
+        args: cli::InvokeArgs,
+    },
+    /// Lists, adds or clears the faults injected into the device API.
+    Faults {
+        #[command(flatten)]
+        connect: Connect,
+        #[command(flatten)]
+        output: Output,
+        #[command(subcommand)]
+        command: cli::FaultsCommand,
+    },
+    /// Deletes a device so its hardware id can be provisioned again.
+    Reset {
+        #[command(flatten)]
+        connect: Connect,
+        #[command(flatten)]
+        output: Output,
+        /// The device's hardware id.
+        hardware_id: String,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -74,13 +138,20 @@ struct ServeArgs {
     /// Keep devices and messages in memory only.
     #[arg(long)]
     ephemeral: bool,
+    /// Host name of the storage container URL (added to the server
+    /// certificate); clients must resolve it to the listen address
+    /// [default: the listen address].
+    #[arg(long, value_name = "HOST")]
+    storage_host: Option<String>,
+    /// Most bytes the storage service keeps [default: 4 GiB].
+    #[arg(long, value_name = "BYTES")]
+    storage_quota: Option<u64>,
 }
 
 #[derive(Args, Debug)]
 struct ProvisionArgs {
-    /// The running server's data directory (server.json, ca.pem, admin-password).
-    #[arg(long, value_name = "DIR")]
-    data_dir: PathBuf,
+    #[command(flatten)]
+    connect: Connect,
     /// The device's hardware id.
     #[arg(long, value_name = "ID")]
     hardware_id: String,
@@ -103,12 +174,10 @@ struct ProvisionArgs {
     /// The device's name.
     #[arg(long, value_name = "N")]
     name: Option<String>,
-    /// Override the URL from DIR/server.json.
-    #[arg(long, value_name = "URL")]
-    server: Option<String>,
-    /// Admin password instead of DIR/admin-password.
-    #[arg(long, value_name = "P")]
-    admin_password: Option<String>,
+    /// If the hardware id is already activated, delete that device and
+    /// register it anew (its old provisioning file stops working).
+    #[arg(long)]
+    reset: bool,
 }
 
 /// `--icd HWID:SECRET`, both parts non-empty.
@@ -134,6 +203,32 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Provision(args) => provision(args),
+        Command::Devices { connect, output } => cli::devices(&connect, &output),
+        Command::Messages {
+            connect,
+            output,
+            args,
+        } => cli::messages(&connect, &output, &args),
+        Command::Set {
+            connect,
+            output,
+            args,
+        } => cli::set(&connect, &output, &args),
+        Command::Invoke {
+            connect,
+            output,
+            args,
+        } => cli::invoke(&connect, &output, &args),
+        Command::Faults {
+            connect,
+            output,
+            command,
+        } => cli::faults(&connect, &output, &command),
+        Command::Reset {
+            connect,
+            output,
+            hardware_id,
+        } => cli::reset(&connect, &output, &hardware_id),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -157,6 +252,12 @@ fn serve(o: ServeArgs) -> Result<(), Failure> {
     if let Some(p) = o.admin_password {
         config = config.admin_password(p);
     }
+    if let Some(host) = o.storage_host {
+        config = config.storage_host(host);
+    }
+    if let Some(quota) = o.storage_quota {
+        config = config.storage_quota(quota);
+    }
     let server = Server::start(config)?;
     println!("iotcs-server listening on {}", server.url());
     server.wait_for_signal()?;
@@ -164,56 +265,11 @@ fn serve(o: ServeArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Why a command failed (exit 1; usage errors are clap's, exit 2).
-struct Failure(String);
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl From<Error> for Failure {
-    fn from(e: Error) -> Failure {
-        Failure(e.to_string())
-    }
-}
-
-fn read(path: &std::path::Path) -> Result<String, Failure> {
-    std::fs::read_to_string(path).map_err(|e| {
-        Failure(format!(
-            "cannot read {}: {e} (has `iotcs-server serve --data-dir` run there?)",
-            path.display()
-        ))
-    })
-}
-
 fn provision(o: ProvisionArgs) -> Result<(), Failure> {
-    let dir = o.data_dir;
     let hardware_id = o.hardware_id;
     let passphrase = o.passphrase;
     let out = o.out;
-    let url = match o.server {
-        Some(url) => url,
-        None => {
-            let info: serde_json::Value = serde_json::from_str(&read(&dir.join("server.json"))?)
-                .map_err(|e| {
-                    Failure(format!(
-                        "{} is not JSON: {e}",
-                        dir.join("server.json").display()
-                    ))
-                })?;
-            info["url"]
-                .as_str()
-                .map(str::to_owned)
-                .ok_or_else(|| Failure("server.json has no url".to_owned()))?
-        }
-    };
-    let password = match o.admin_password {
-        Some(p) => p,
-        None => read(&dir.join("admin-password"))?.trim().to_owned(),
-    };
-    let admin = AdminClient::from_pem(&url, &read(&dir.join("ca.pem"))?, &password)?;
+    let admin = cli::connect(&o.connect)?;
     let mut registration = DeviceRegistration::new(&hardware_id).gateway(o.gateway);
     if let Some(secret) = &o.secret {
         registration = registration.shared_secret(secret);
@@ -223,6 +279,22 @@ fn provision(o: ProvisionArgs) -> Result<(), Failure> {
     }
     for (hw, secret) in &o.icd {
         registration = registration.icd(hw, Some(secret.as_bytes()));
+    }
+    let existing = admin.device_by_hardware_id(&hardware_id)?;
+    if let Some(d) = existing.filter(|d| d.state() == DeviceState::Activated) {
+        // Its file could never work: activation happens once per device.
+        if !o.reset {
+            return Err(Failure(format!(
+                "{hardware_id} is already activated (endpoint {}), so a new provisioning file \
+                 could not activate it; add --reset to delete it and register it anew",
+                d.id()
+            )));
+        }
+        let deleted = admin.delete_device(d.id())?;
+        eprintln!(
+            "iotcs-server: deleted {} to register it anew",
+            deleted.join(", ")
+        );
     }
     let device = match admin.register_device(&registration) {
         Ok(d) => d,

@@ -1,4 +1,5 @@
-//! The request entry point: read the body, apply faults, route to the device
+//! The request entry point: hand storage requests (bodies streamed) to
+//! `storage_api`; for the rest read the body, apply faults, route to the device
 //! or admin API, wait until what the request changed is durable (before any
 //! 2xx), log, answer.
 
@@ -11,8 +12,9 @@ use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::{Request, Response};
 
 use crate::app::App;
-use crate::http::{ApiError, BodyError, Reply, Req, ResponseBody, collect, parse_pairs};
-use crate::{admin, device_api};
+use crate::http::{ApiError, BodyError, Reply, Req, ResponseBody, collect, drain, parse_pairs};
+use crate::state::State;
+use crate::{admin, console, device_api, storage_api};
 
 /// Whether a request goes to the admin API: under `/iot/admin/`, or carrying
 /// HTTP Basic credentials (devices use bearer tokens).
@@ -26,6 +28,18 @@ fn is_admin(req: &Req) -> bool {
         })
 }
 
+/// " (device HWID ENDPOINT_ID)" for a request that names its device
+/// (`X-EndpointId`, `X-ActivationId`), so the log speaks of hardware ids.
+fn device_name(state: &State, headers: &hyper::HeaderMap) -> String {
+    let named = |h: &str| headers.get(h).and_then(|v| v.to_str().ok());
+    let device = named("x-endpointid")
+        .and_then(|id| state.device(id))
+        .or_else(|| named("x-activationid").and_then(|id| state.device_by_activation_id(id)));
+    device.map_or_else(String::new, |d| {
+        format!(" (device {} {})", d.hardware_id, d.id)
+    })
+}
+
 /// Handles one HTTP request.
 pub(crate) async fn handle(
     app: Arc<App>,
@@ -35,8 +49,18 @@ pub(crate) async fn handle(
     let started = Instant::now();
     let method = request.method().as_str().to_ascii_uppercase();
     let path = request.uri().path().to_owned();
+    if storage_api::is_storage(&path) {
+        // Storage bodies are streamed, never read whole into memory.
+        let response = storage_api::handle(&app, request).await;
+        log::debug!(
+            "{method} {path} -> {} ({} ms) from {peer}",
+            response.status(),
+            started.elapsed().as_millis()
+        );
+        return response;
+    }
     let query = request.uri().query().map(parse_pairs).unwrap_or_default();
-    let (parts, body) = request.into_parts();
+    let (parts, mut body) = request.into_parts();
     let declared = parts
         .headers
         .get(CONTENT_LENGTH)
@@ -48,17 +72,28 @@ pub(crate) async fn handle(
             format!("the request body is over {} bytes", app.max_body_bytes),
         )
     };
-    let body = if declared.is_some_and(|n| n > app.max_body_bytes as u64) {
-        Err(too_large())
+    // Looked up before the headers move into the request.
+    let who = if log::log_enabled!(log::Level::Debug) {
+        device_name(&app.state(), &parts.headers)
     } else {
-        collect(body, app.max_body_bytes)
-            .await
-            .map_err(|e| match e {
-                BodyError::TooLarge => too_large(),
-                BodyError::Read(e) => {
-                    ApiError::bad_request(format!("cannot read the request body: {e}"))
-                }
-            })
+        String::new()
+    };
+    let read = if declared.is_some_and(|n| n > app.max_body_bytes as u64) {
+        Err(BodyError::TooLarge)
+    } else {
+        collect(&mut body, app.max_body_bytes).await
+    };
+    let body = match read {
+        Ok(body) => Ok(body),
+        Err(BodyError::TooLarge) => {
+            // Read the rest, or the client still sending it sees a reset
+            // connection instead of this answer.
+            drain(&mut body).await;
+            Err(too_large().with_header("connection", "close".to_owned()))
+        }
+        Err(BodyError::Read(e)) => Err(ApiError::bad_request(format!(
+            "cannot read the request body: {e}"
+        ))),
     };
     let (reply, drop) = match body {
         Err(e) => (e.into_reply(), false),
@@ -75,12 +110,12 @@ pub(crate) async fn handle(
         }
     };
     log::debug!(
-        "{} {} -> {} ({} ms, {} bytes) from {peer}",
+        "{} {} -> {} ({} ms, {} bytes) from {peer}{who}",
         parts.method,
         parts.uri.path(),
         reply.status,
         started.elapsed().as_millis(),
-        reply.body.len()
+        reply.body.len(),
     );
     into_response(reply, drop)
 }
@@ -107,10 +142,24 @@ async fn respond(app: &Arc<App>, req: &Req) -> (Reply, bool) {
             drop = f.drop;
         }
     }
-    let mut result = if admin {
+    let mut result = if console::is_console(req) {
+        console::route(app, req)
+    } else if admin {
         admin::route(app, req)
     } else {
-        device_api::route(app, req).await
+        match device_api::route(app, req).await {
+            // An admin route asked for without any credentials: say so
+            // (401, with the Basic challenge), not "no such resource". A
+            // device's call (bearer token) keeps the device API's answer.
+            Err(e)
+                if matches!(e.status, 404 | 405)
+                    && req.header("authorization").is_none()
+                    && admin::is_admin_resource(req) =>
+            {
+                admin::route(app, req)
+            }
+            other => other,
+        }
     };
     if let (Ok(reply), Some(durability)) = (&result, &app.durability)
         && (200..300).contains(&reply.status)
@@ -126,25 +175,27 @@ async fn respond(app: &Arc<App>, req: &Req) -> (Reply, bool) {
         }
     }
     let reply = result.unwrap_or_else(|e| {
+        let who = device_name(&app.state(), &req.headers);
         if matches!(e.status, 401 | 403) {
             log::warn!(
-                "rejected {} {} from {}: {}",
+                "rejected {} {} from {}{who}: {}",
                 req.method,
                 req.path,
                 req.peer,
                 e
             );
         } else if e.status >= 500 {
-            log::error!("{} {} failed: {}", req.method, req.path, e);
+            log::error!("{} {}{who} failed: {}", req.method, req.path, e);
         } else {
-            log::info!("refused {} {}: {}", req.method, req.path, e);
+            log::info!("refused {} {}{who}: {}", req.method, req.path, e);
         }
         e.into_reply()
     });
     (reply, drop)
 }
 
-fn into_response(reply: Reply, drop: bool) -> Response<ResponseBody> {
+/// The HTTP response of a reply; with `drop`, cut halfway through the body.
+pub(crate) fn into_response(reply: Reply, drop: bool) -> Response<ResponseBody> {
     let len = reply.body.len();
     let body = if drop {
         ResponseBody::truncated(reply.body)
@@ -197,6 +248,26 @@ mod tests {
         assert!(!is_admin(&req("/iot/api/v2/devices", Some("Bearer abc"))));
         assert!(!is_admin(&req("/iot/api/v2/messages", None)));
         assert!(!is_admin(&req("/iot/administrator", Some("Basi"))));
+    }
+
+    #[test]
+    fn the_log_names_devices_by_hardware_id() {
+        let mut state = crate::state::test_support::state();
+        let reg = crate::state::Registration {
+            hardware_id: "kitchen-7".into(),
+            ..Default::default()
+        };
+        let id = state.register(reg, 1).unwrap().id.clone();
+        let mut headers = HeaderMap::new();
+        assert_eq!(device_name(&state, &headers), "");
+        headers.insert("x-endpointid", HeaderValue::from_str(&id).unwrap());
+        assert_eq!(
+            device_name(&state, &headers),
+            format!(" (device kitchen-7 {id})")
+        );
+        let mut activating = HeaderMap::new();
+        activating.insert("x-activationid", HeaderValue::from_static("kitchen-7"));
+        assert!(device_name(&state, &activating).contains("kitchen-7"));
     }
 
     #[test]

@@ -22,6 +22,7 @@ use crate::app::App;
 use crate::client::AdminClient;
 use crate::config::ServerConfig;
 use crate::state::{Limits, State};
+use crate::storage::{self, Storage, StorageService, StorageSettings};
 use crate::store::Store;
 use crate::{files, tls};
 
@@ -67,7 +68,8 @@ impl Server {
         if let Some(dir) = &dir {
             fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
-        let tls = tls::load_or_create(dir.as_deref())?;
+        let storage_names: Vec<String> = config.storage_host.iter().cloned().collect();
+        let tls = tls::load_or_create(dir.as_deref(), &storage_names)?;
         let admin_password =
             files::admin_password(config.admin_password.as_deref(), dir.as_deref())?;
         let extra_models = match &config.models_dir {
@@ -98,6 +100,7 @@ impl Server {
             .local_addr()
             .map_err(|e| Error::io(PathBuf::from(config.listen.to_string()), e))?;
         let url = url_of(addr);
+        let storage = open_storage(&config, addr)?;
 
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let app = Arc::new(App::new(
@@ -107,6 +110,7 @@ impl Server {
             tls.ca_der.clone(),
             config.long_poll_limit,
             config.max_body_bytes,
+            storage,
             shutdown_rx.clone(),
         ));
         let acceptor = TlsAcceptor::from(tls.server_config.clone());
@@ -125,7 +129,8 @@ impl Server {
                 0o644,
             )?;
         }
-        log::info!("iotcs-server listening on {url}");
+        // Not "listening on": the binary prints that line, once, on stdout.
+        log::debug!("accepting connections on {addr}");
         Ok(ServerHandle {
             url,
             addr,
@@ -138,6 +143,40 @@ impl Server {
             runtime: Some(runtime),
         })
     }
+}
+
+/// The storage service: under `DATA_DIR/storage`, or for a server that keeps
+/// nothing, a directory of its own under the system's temporary directory,
+/// removed at shutdown.
+fn open_storage(config: &ServerConfig, addr: SocketAddr) -> Result<StorageService, Error> {
+    let (root, temporary) = match (&config.data_dir, config.in_memory()) {
+        (Some(dir), false) => (dir.join("storage"), false),
+        _ => {
+            let mut random = [0u8; 6];
+            iotcs_core::__private::fill_random(&mut random)?;
+            let name = format!(
+                "iotcs-server-storage-{}-{}",
+                std::process::id(),
+                iotcs_core::__private::encoding::hex_encode(&random)
+            );
+            (std::env::temp_dir().join(name), true)
+        }
+    };
+    let store = Storage::open(StorageSettings {
+        root,
+        temporary,
+        quota: config.storage_quota,
+        token_lifetime: config.storage_token_lifetime,
+    })?;
+    let base = match &config.storage_host {
+        Some(host) => format!("https://{host}:{}", addr.port()),
+        None => url_of(addr),
+    };
+    let container_url = format!("{base}/v1/{}/{}", storage::ACCOUNT, storage::CONTAINER);
+    Ok(StorageService {
+        store,
+        container_url,
+    })
 }
 
 fn millis(d: Duration) -> i64 {
@@ -276,6 +315,22 @@ impl ServerHandle {
     /// The address the server listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The storage container URL handed to devices,
+    /// `https://HOST:PORT/v1/Storage-iotcs/iotcs`; an object's URL is this,
+    /// `/`, and its name (by convention `<endpointId>/<name>`).
+    pub fn storage_url(&self) -> &str {
+        self.app
+            .as_ref()
+            .map_or("", |app| app.storage.container_url.as_str())
+    }
+
+    /// Where the storage service keeps objects: `DATA_DIR/storage`, or for a
+    /// server without a data directory (or an ephemeral one) a temporary
+    /// directory that shutdown removes.
+    pub fn storage_dir(&self) -> Option<&Path> {
+        self.app.as_ref().map(|app| app.storage.store.root())
     }
 
     /// The CA certificate (PEM) that signed the server certificate: the trust

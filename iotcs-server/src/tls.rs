@@ -55,31 +55,41 @@ struct Pair {
 }
 
 /// Loads the certificates from `dir` (or makes them), or makes fresh ones in
-/// memory when there is no data directory.
-pub(crate) fn load_or_create(dir: Option<&Path>) -> Result<TlsMaterial, Error> {
+/// memory when there is no data directory. The server certificate is valid
+/// for [`SERVER_NAMES`] and `extra_names` (the storage host name); a stored
+/// one that lacks a name is re-issued by the same CA.
+pub(crate) fn load_or_create(
+    dir: Option<&Path>,
+    extra_names: &[String],
+) -> Result<TlsMaterial, Error> {
+    let names: Vec<String> = SERVER_NAMES
+        .iter()
+        .map(|s| (*s).to_owned())
+        .chain(extra_names.iter().cloned())
+        .collect();
     let (ca, server) = match dir {
         None => {
             let ca = new_ca()?;
-            let server = new_server_cert(&ca)?;
+            let server = new_server_cert(&ca, &names)?;
             (ca, server)
         }
-        Some(dir) => load_or_create_in(dir)?,
+        Some(dir) => load_or_create_in(dir, &names)?,
     };
     material(&ca, &server)
 }
 
-fn load_or_create_in(dir: &Path) -> Result<(Pair, Pair), Error> {
+fn load_or_create_in(dir: &Path, names: &[String]) -> Result<(Pair, Pair), Error> {
     let stored_ca = read_pair(dir, "ca.pem", "ca-key.pem");
     let stored_server = read_pair(dir, "server.pem", "server-key.pem");
     if let (Some(ca), Some(server)) = (&stored_ca, &stored_server)
-        && verifies(ca, server)
+        && verifies(ca, server, names)
     {
         log::debug!("reusing the CA and server certificate in {}", dir.display());
         return Ok((clone(ca), clone(server)));
     }
     if let Some(ca) = stored_ca {
-        match new_server_cert(&ca) {
-            Ok(server) if verifies(&ca, &server) => {
+        match new_server_cert(&ca, names) {
+            Ok(server) if verifies(&ca, &server, names) => {
                 log::info!("issued a new server certificate with the existing CA");
                 write_pair(dir, "server.pem", "server-key.pem", &server)?;
                 return Ok((ca, server));
@@ -92,7 +102,7 @@ fn load_or_create_in(dir: &Path) -> Result<(Pair, Pair), Error> {
         }
     }
     let ca = new_ca()?;
-    let server = new_server_cert(&ca)?;
+    let server = new_server_cert(&ca, names)?;
     write_pair(dir, "ca.pem", "ca-key.pem", &ca)?;
     write_pair(dir, "server.pem", "server-key.pem", &server)?;
     log::info!(
@@ -167,12 +177,11 @@ fn new_ca() -> Result<Pair, Error> {
     })
 }
 
-fn new_server_cert(ca: &Pair) -> Result<Pair, Error> {
+fn new_server_cert(ca: &Pair, names: &[String]) -> Result<Pair, Error> {
     let ca_key = KeyPair::from_pem(&ca.key_pem).map_err(|e| rcgen_error("CA key", e))?;
     let issuer = Issuer::new(ca_params()?, &ca_key);
-    let names: Vec<String> = SERVER_NAMES.iter().map(|s| (*s).to_owned()).collect();
     let mut params =
-        CertificateParams::new(names).map_err(|e| rcgen_error("server certificate", e))?;
+        CertificateParams::new(names.to_vec()).map_err(|e| rcgen_error("server certificate", e))?;
     params
         .distinguished_name
         .push(DnType::CommonName, "iotcs-server");
@@ -196,8 +205,8 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
-/// Whether `server` chains to `ca` and is valid now for every server name.
-fn verifies(ca: &Pair, server: &Pair) -> bool {
+/// Whether `server` chains to `ca` and is valid now for every one of `names`.
+fn verifies(ca: &Pair, server: &Pair, names: &[String]) -> bool {
     let (Ok(ca_der), Ok(server_der)) = (
         CertificateDer::from_pem_slice(ca.cert_pem.as_bytes()),
         CertificateDer::from_pem_slice(server.cert_pem.as_bytes()),
@@ -216,8 +225,8 @@ fn verifies(ca: &Pair, server: &Pair) -> bool {
     else {
         return false;
     };
-    SERVER_NAMES.iter().all(|name| {
-        let Ok(name) = ServerName::try_from(*name) else {
+    names.iter().all(|name| {
+        let Ok(name) = ServerName::try_from(name.as_str()) else {
             return false;
         };
         verifier
@@ -251,11 +260,15 @@ fn material(ca: &Pair, server: &Pair) -> Result<TlsMaterial, Error> {
 mod tests {
     use super::*;
 
+    fn names() -> Vec<String> {
+        SERVER_NAMES.iter().map(|s| (*s).to_owned()).collect()
+    }
+
     #[test]
     fn in_memory_material_verifies() {
         let ca = new_ca().unwrap();
-        let server = new_server_cert(&ca).unwrap();
-        assert!(verifies(&ca, &server));
+        let server = new_server_cert(&ca, &names()).unwrap();
+        assert!(verifies(&ca, &server, &names()));
         let m = material(&ca, &server).unwrap();
         assert!(m.ca_pem.starts_with("-----BEGIN CERTIFICATE-----"));
         assert!(!m.ca_der.is_empty());
@@ -265,37 +278,46 @@ mod tests {
     fn a_server_cert_from_another_ca_does_not_verify() {
         let ca1 = new_ca().unwrap();
         let ca2 = new_ca().unwrap();
-        let server = new_server_cert(&ca2).unwrap();
-        assert!(!verifies(&ca1, &server));
+        let server = new_server_cert(&ca2, &names()).unwrap();
+        assert!(!verifies(&ca1, &server, &names()));
         let garbage = Pair {
             cert_pem: "nope".into(),
             key_pem: "nope".into(),
         };
-        assert!(!verifies(&garbage, &server));
-        assert!(new_server_cert(&garbage).is_err());
+        assert!(!verifies(&garbage, &server, &names()));
+        assert!(new_server_cert(&garbage, &names()).is_err());
     }
 
     #[test]
     fn files_are_reused_and_a_bad_server_cert_is_reissued_by_the_same_ca() {
         let dir = tempfile::TempDir::with_prefix("tls").unwrap();
-        let first = load_or_create(Some(dir.path())).unwrap();
-        let again = load_or_create(Some(dir.path())).unwrap();
+        let first = load_or_create(Some(dir.path()), &[]).unwrap();
+        let again = load_or_create(Some(dir.path()), &[]).unwrap();
         assert!(first.ca_der == again.ca_der, "the CA is reused");
         let server_before = fs::read_to_string(dir.path().join("server.pem")).unwrap();
 
         fs::write(dir.path().join("server.pem"), "garbage").unwrap();
-        let third = load_or_create(Some(dir.path())).unwrap();
+        let third = load_or_create(Some(dir.path()), &[]).unwrap();
         assert!(first.ca_der == third.ca_der, "same CA after re-issuing");
         let server_after = fs::read_to_string(dir.path().join("server.pem")).unwrap();
         assert_ne!(server_before, server_after);
 
         // A broken CA key does not matter while the server certificate is good...
         fs::write(dir.path().join("ca-key.pem"), "garbage").unwrap();
-        assert!(load_or_create(Some(dir.path())).unwrap().ca_der == first.ca_der);
+        assert!(load_or_create(Some(dir.path()), &[]).unwrap().ca_der == first.ca_der);
         // ...but when a new server certificate is needed, the CA is replaced.
         fs::write(dir.path().join("server.pem"), "garbage").unwrap();
-        let fourth = load_or_create(Some(dir.path())).unwrap();
+        let fourth = load_or_create(Some(dir.path()), &[]).unwrap();
         assert!(first.ca_der != fourth.ca_der, "an unusable CA is replaced");
+        // A storage host name the stored certificate lacks: same CA, new certificate.
+        let server_before = fs::read_to_string(dir.path().join("server.pem")).unwrap();
+        let fifth =
+            load_or_create(Some(dir.path()), &["storage.example.localhost".into()]).unwrap();
+        assert!(fifth.ca_der == fourth.ca_der);
+        assert_ne!(
+            server_before,
+            fs::read_to_string(dir.path().join("server.pem")).unwrap()
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

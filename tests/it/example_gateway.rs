@@ -107,6 +107,15 @@ fn the_gateway_example_runs_the_whole_story_and_ends_with_a_summary() {
         "{summary}"
     );
     assert_eq!(field(summary, "failed"), "0");
+    assert_eq!(field(summary, "uploads"), "1", "the snapshot: {summary}");
+    // The snapshot is the first sensor's, under its own endpoint id.
+    let first = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("registered modbus-temp-1 as endpoint "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no endpoint for modbus-temp-1 in\n{stdout}"));
+    let snapshot = format!("snapshot {first}/snapshot.csv: IN_SYNC");
+    assert!(stdout.contains(&snapshot), "no {snapshot:?} in\n{stdout}");
     assert_eq!(field(summary, "answered"), "2/2", "{summary}");
     assert!(field(summary, "mean").ends_with("ms"), "{summary}");
 }

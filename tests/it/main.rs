@@ -76,10 +76,24 @@ mod offline_boot;
 // configurations on one host, an activation refused before the cloud is
 // asked when its store cannot be opened.
 mod state_location;
+// Storage objects: an upload with metadata checked byte for byte and held
+// before its message, a failed upload that blocks nothing, a refused storage
+// token, a download through a cloud-set URI attribute, a 64 MiB upload cut
+// by a dropped connection that resumes, a custom data field carrying an
+// object named without the endpoint prefix, close interrupting a transfer.
+mod storage_objects;
+// A segmented upload through SIGKILL: a child killed mid-upload, the device
+// reopened, the upload resumed from its last acknowledged segment.
+mod storage_crash;
 // Issue 16's "Why" list as a new user writes it: an alert built in a `let`,
 // an update finished on another thread, callbacks by name or `_any` that
 // reject with a status, a registration with no metadata and `restricted()`.
 mod api_shape;
+// The local cloud's web console in headless Chromium (WebDriver in
+// `webdriver.rs`): a message appears live, an attribute set from the page
+// reaches the device's callback. Skips loudly without Chromium, fails in CI.
+mod console_browser;
+mod webdriver;
 // Device policies: a policy assigned through the admin API changes what
 // `offer` sends; every function of §7.2 in a pipeline that combines two.
 mod policy_functions;

@@ -183,6 +183,7 @@ fn alerts_actions_and_privacy() {
     ));
 }
 
+// A table of refusals, one line each: long, but one concern.
 #[test]
 fn refusals_name_the_function_and_parameter() {
     let e = refused("teleport", json!({}), "unknown function \"teleport\"");
@@ -347,4 +348,71 @@ fn a_policy_reads_its_header_and_pipelines() {
     assert!(!p.is_empty());
     let none = DevicePolicy::from_value(&json!({"id": "P", "lastModified": 1})).unwrap();
     assert!(none.is_empty() && none.enabled());
+}
+
+/// Any JSON leaf: what a hostile or careless policy may hold.
+fn json_leaf() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+    use proptest::prelude::*;
+    prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f)
+            .map_or(serde_json::Value::Null, serde_json::Value::Number)),
+        "[$()'a-z0-9 <>=!&|?:%*/+-]{0,20}".prop_map(serde_json::Value::from),
+    ]
+}
+
+fn json_tree() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+    use proptest::prelude::*;
+    json_leaf().prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+            prop::collection::btree_map(
+                prop::sample::select(vec![
+                    "condition",
+                    "window",
+                    "slide",
+                    "rate",
+                    "batchSize",
+                    "delayLimit",
+                    "networkCost",
+                    "alertSeverity",
+                    "alert",
+                    "urn",
+                    "fields",
+                    "severity",
+                    "action",
+                    "name",
+                    "arguments",
+                    "filter",
+                    "formula",
+                    "level",
+                    "hashingKey",
+                ])
+                .prop_map(str::to_string),
+                inner,
+                0..5,
+            )
+            .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest::proptest! {
+    /// Whatever the parameters, reading a policy answers Ok or an error
+    /// naming the function: it never panics.
+    #[test]
+    fn any_parameters_read_or_are_refused_cleanly(
+        id in proptest::sample::select(Function::IDS.to_vec()),
+        parameters in json_tree(),
+    ) {
+        match one(id, parameters) {
+            Ok(f) => proptest::prop_assert_eq!(f.id(), id),
+            Err(Error::Policy { detail, .. }) => {
+                proptest::prop_assert_eq!(detail.function(), Some(id));
+            }
+            Err(other) => proptest::prop_assert!(false, "{other:?}"),
+        }
+    }
 }

@@ -14,7 +14,7 @@ use iotcs_core::__private::crypto::activation::{
     ActivationPolicy, DirectActivationRequest, DirectActivationResponse, IndirectActivationRequest,
 };
 use iotcs_core::__private::protocol::query::{CREATE_DRAFT, OS_NAME, OS_VERSION};
-use iotcs_core::__private::protocol::{Method, path, status};
+use iotcs_core::__private::protocol::{Method, path, percent_encode, status};
 use iotcs_core::model::capability;
 use iotcs_core::{Error, TrustedAssetsStore};
 
@@ -51,8 +51,8 @@ pub(crate) fn activate(
     let policy_path = format!(
         "{}?{OS_NAME}={}&{OS_VERSION}={}",
         path::ACTIVATION_POLICY,
-        query_encode(os_name()),
-        query_encode(&os_version())
+        percent_encode(os_name()),
+        percent_encode(&os_version())
     );
     let response = rest.call(HttpRequest::get(policy_path.clone()))?;
     if response.status == status::UNAUTHORIZED {
@@ -189,19 +189,6 @@ fn os_version() -> String {
         .ok()
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "unknown".to_owned())
-}
-
-/// Percent-encodes a query value (everything but unreserved characters).
-fn query_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -389,7 +376,7 @@ mod tests {
 
     #[test]
     fn query_values_are_encoded() {
-        assert_eq!(query_encode("6.1.0-13 amd64"), "6.1.0-13%20amd64");
+        assert_eq!(percent_encode("6.1.0-13 amd64"), "6.1.0-13%20amd64");
         assert!(!os_name().is_empty());
     }
 }

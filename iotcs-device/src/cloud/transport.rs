@@ -274,8 +274,9 @@ impl UreqTransport {
     }
 }
 
-/// The ureq proxy for `settings`, with `proxy_auth` as its credentials.
-fn proxy(settings: &HttpSettings) -> Result<Option<ureq::Proxy>, Error> {
+/// The ureq proxy for `settings`, with `proxy_auth` as its credentials
+/// (the storage transfers use it too, with `[media_storage] proxy`).
+pub(crate) fn proxy(settings: &HttpSettings) -> Result<Option<ureq::Proxy>, Error> {
     let Some(url) = settings
         .proxy
         .as_deref()

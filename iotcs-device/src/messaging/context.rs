@@ -1,17 +1,20 @@
 //! What the device and its virtual devices share with the engine while the
 //! device is open: the outbox to push messages into, the inbound side to
 //! register request handlers with and answer requests through, the
-//! server's clock for `eventTime`, and the default reliabilities. The
+//! server's clock for `eventTime`, the default reliabilities, and the hold
+//! of messages waiting for their storage objects' uploads (`hold.rs`). The
 //! dispatcher builds it; the user API reaches the engine through it alone.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
+use iotcs_core::Error;
 use iotcs_core::message::Reliability;
 
 use crate::clock::ServerClock;
+use crate::messaging::hold::{Admit, Holding};
 use crate::messaging::inbound::Inbound;
-use crate::messaging::outbox::Outbox;
+use crate::messaging::outbox::{Outbox, Outgoing, Refused};
 use crate::messaging::pool::Spawner;
 use crate::policy::context::PolicyContext;
 
@@ -27,6 +30,10 @@ pub(crate) struct DeviceContext {
     pub(crate) data_reliability: Reliability,
     /// `alert_message_reliability`.
     pub(crate) alert_reliability: Reliability,
+    /// Messages waiting for uploads (`hold.rs`). Held across the outbox
+    /// push of what an upload releases, so that a source's released
+    /// messages reach the queue before its next one.
+    pub(crate) hold: Mutex<Holding>,
     /// The device policies' shared state: the policy thread, the network
     /// cost, the store of held batches.
     pub(crate) policies: Arc<PolicyContext>,
@@ -36,6 +43,7 @@ impl fmt::Debug for DeviceContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DeviceContext")
             .field("queued", &self.outbox.len())
+            .field("held", &self.lock_hold().len())
             .finish_non_exhaustive()
     }
 }
@@ -50,6 +58,104 @@ impl DeviceContext {
     /// The callback pool.
     pub(crate) fn spawner(&self) -> &Spawner {
         self.inbound.spawner()
+    }
+
+    /// Queues `item`, or holds it while an upload of one of the storage
+    /// objects it `refers_to` (their URIs) is in progress, or while its
+    /// source has messages held.
+    ///
+    /// # Errors
+    ///
+    /// As `Outbox::push`; a message to be held while `dispatcher_max_queue_size`
+    /// messages are held already is refused with [`Error::QueueFull`] (in
+    /// an [`Error::Unsent`] handing it back). A held message is checked
+    /// against the wire's limits when released, and reported through its
+    /// listener then.
+    pub(crate) fn push(&self, item: Outgoing, refers_to: &[String]) -> Result<(), Error> {
+        // Not held across the outbox push: a refused push may run `on_error`
+        // callbacks inline (after the pool stopped), and those may `set`.
+        // A source's released messages still come first: `settle_upload`
+        // pushes them under the lock, which `admit` waits for.
+        let admitted = self
+            .lock_hold()
+            .admit(item, refers_to, self.outbox.capacity());
+        match admitted {
+            Admit::Send(item) => self.outbox.push(vec![item]),
+            Admit::Held => Ok(()),
+            Admit::Full(item) => {
+                // As the outbox does for an overflow: the listener hears of
+                // it, the caller gets the message back.
+                let error = Error::QueueFull {
+                    capacity: self.outbox.capacity(),
+                };
+                if let Some(listener) = &item.listener {
+                    listener.failed(item.message.message_type(), &item.message.to_json(), &error);
+                }
+                Err(Refused {
+                    error,
+                    items: vec![item],
+                }
+                .into())
+            }
+        }
+    }
+
+    /// An upload of the object at `uri` starts: messages referring to it
+    /// are held from now on.
+    pub(crate) fn expect_upload(&self, uri: &str) {
+        self.lock_hold().expect(uri);
+    }
+
+    /// The upload of the object at `uri` ended: the messages it held go to
+    /// the outbox, or, when `failure` says it failed, those referring to it
+    /// are reported to their listeners ("content sync failed").
+    pub(crate) fn settle_upload(&self, uri: &str, failure: Option<&Error>) {
+        let mut hold = self.lock_hold();
+        let released = hold.settle(uri, failure.is_none());
+        for item in released.send {
+            if let Err(refused) = self.outbox.try_push(vec![item]) {
+                // An overflow (queue or store full) was reported to the
+                // listeners by the outbox already.
+                let reported = matches!(
+                    refused.error,
+                    Error::QueueFull { .. } | Error::StoreFull { .. }
+                );
+                for item in refused.items.iter().filter(|_| !reported) {
+                    if let Some(listener) = &item.listener {
+                        listener.failed(
+                            item.message.message_type(),
+                            &item.message.to_json(),
+                            &refused.error,
+                        );
+                    }
+                }
+            }
+        }
+        drop(hold);
+        for (item, uri) in released.failed {
+            let cause = failure.map(ToString::to_string).unwrap_or_default();
+            let error = Error::state(format!("content sync failed for {uri}: {cause}"));
+            if let Some(listener) = &item.listener {
+                listener.failed(item.message.message_type(), &item.message.to_json(), &error);
+            }
+        }
+    }
+
+    /// At close: reports every held message as unsent.
+    pub(crate) fn drain_held(&self) {
+        let held = self.lock_hold().drain();
+        let error =
+            Error::state("the device closed before the content the message refers to was uploaded");
+        for item in held {
+            if let Some(listener) = &item.listener {
+                listener.failed(item.message.message_type(), &item.message.to_json(), &error);
+            }
+        }
+    }
+
+    fn lock_hold(&self) -> MutexGuard<'_, Holding> {
+        // `Holding` has no operation that can panic half-way.
+        self.hold.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -98,7 +204,89 @@ pub(crate) fn test_context_with(
         clock: rest.server_clock(),
         data_reliability: Reliability::BestEffort,
         alert_reliability: Reliability::GuaranteedDelivery,
+        hold: Mutex::default(),
         policies,
     };
     (Arc::new(context), pool)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use iotcs_core::message::{Message, MessageType};
+
+    use super::*;
+    use crate::messaging::outbox::DeliveryListener;
+
+    #[derive(Default)]
+    struct Failures(Mutex<Vec<String>>);
+
+    impl DeliveryListener for Failures {
+        fn delivered(&self) {}
+        fn failed(&self, _: MessageType, _: &str, error: &Error) {
+            self.0.lock().unwrap().push(error.to_string());
+        }
+    }
+
+    fn item(n: i64, listener: &Arc<Failures>) -> Outgoing {
+        let message = Message::data("EP-1", "urn:x:attributes", [("n", n)], 0).unwrap();
+        Outgoing::with_listener(message, Arc::clone(listener) as Arc<dyn DeliveryListener>)
+    }
+
+    #[test]
+    fn held_messages_reach_the_outbox_when_their_upload_ends() {
+        let (context, _pool) = test_context();
+        let failures = Arc::new(Failures::default());
+        let uri = vec!["https://h:1/v1/a/c/EP-1/o".to_owned()];
+        context.expect_upload(&uri[0]);
+        context.push(item(1, &failures), &uri).unwrap();
+        context.push(item(2, &failures), &[]).unwrap();
+        assert_eq!(context.outbox.len(), 0, "both held");
+        context.settle_upload(&uri[0], None);
+        assert_eq!(context.outbox.len(), 2);
+        assert!(failures.0.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_failed_upload_reports_its_messages_and_releases_those_behind() {
+        let (context, _pool) = test_context();
+        let failures = Arc::new(Failures::default());
+        let uri = vec!["https://h:1/v1/a/c/EP-1/o".to_owned()];
+        context.expect_upload(&uri[0]);
+        context.push(item(1, &failures), &uri).unwrap();
+        context.push(item(2, &failures), &[]).unwrap();
+        context.settle_upload(&uri[0], Some(&Error::protocol("etag mismatch")));
+        assert_eq!(context.outbox.len(), 1, "the one behind goes on");
+        let failures = failures.0.lock().unwrap();
+        assert_eq!(failures.len(), 1);
+        assert!(failures[0].contains("content sync failed"), "{failures:?}");
+    }
+
+    #[test]
+    fn a_full_hold_refuses_and_hands_the_message_back() {
+        let (context, _pool) = test_context();
+        let failures = Arc::new(Failures::default());
+        let uri = vec!["u".to_owned()];
+        context.expect_upload("u");
+        for n in 0..context.outbox.capacity() {
+            context.push(item(n as i64, &failures), &uri).unwrap();
+        }
+        let e = context.push(item(-1, &failures), &uri).unwrap_err();
+        assert!(matches!(e.unsent_reason(), Error::QueueFull { .. }), "{e}");
+        assert_eq!(e.unsent_messages().len(), 1);
+        assert_eq!(failures.0.lock().unwrap().len(), 1, "its listener heard");
+    }
+
+    #[test]
+    fn close_reports_what_is_still_held() {
+        let (context, _pool) = test_context();
+        let failures = Arc::new(Failures::default());
+        let uri = vec!["u".to_owned()];
+        context.expect_upload("u");
+        context.push(item(1, &failures), &uri).unwrap();
+        context.drain_held();
+        assert_eq!(failures.0.lock().unwrap().len(), 1);
+        assert_eq!(context.outbox.len(), 0);
+    }
 }

@@ -43,7 +43,7 @@
 //! returns) and `close` reports it ([`crate::messaging::pool`]).
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender as Channel};
@@ -192,6 +192,7 @@ impl Dispatcher {
             clock: clock.clone(),
             data_reliability: messaging.data_message_reliability,
             alert_reliability: messaging.alert_message_reliability,
+            hold: Mutex::default(),
             policies,
         });
         let mut dispatcher = Dispatcher {

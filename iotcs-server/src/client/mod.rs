@@ -3,6 +3,7 @@
 //! The values it sends and returns are in `types`.
 
 mod policies;
+mod storage;
 mod types;
 
 use std::fmt;
@@ -18,6 +19,7 @@ use crate::http::percent_encode;
 use crate::state::RequestStatus;
 
 pub use policies::PolicyInfo;
+pub use storage::StorageObjectInfo;
 pub use types::{
     DeviceInfo, DeviceRegistration, Fault, MessageFilter, ReceivedMessage, RequestInfo,
 };
@@ -242,6 +244,25 @@ impl AdminClient {
             .into_iter()
             .map(DeviceInfo::from_json)
             .collect()
+    }
+
+    /// Deletes a device, so its hardware id can be registered again; a
+    /// gateway's indirectly activated devices go with it. Returns the
+    /// hardware ids deleted.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Transport`] with status 404 for an unknown device.
+    pub fn delete_device(&self, id: &str) -> Result<Vec<String>, Error> {
+        let path = format!("/iot/api/v2/devices/{}", percent_encode(id));
+        let answer = self.call_json("DELETE", &path, None)?;
+        let deleted = answer["deleted"]
+            .as_array()
+            .ok_or_else(|| bad_answer(&path, "no deleted array"))?;
+        Ok(deleted
+            .iter()
+            .filter_map(|h| h.as_str().map(str::to_owned))
+            .collect())
     }
 
     /// The provisioning file (unified trusted assets store) of a device,
@@ -540,6 +561,16 @@ impl AdminClient {
             Some(&json!({"expireTokens": true})),
         )
         .map(|_| ())
+    }
+
+    /// The active fault rules, as the server shows them (`status`,
+    /// `delayMs`, `drop`, `count`, `path`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Network`] or [`Error::Transport`].
+    pub fn faults(&self) -> Result<Vec<Value>, Error> {
+        self.items("/iot/admin/faults")
     }
 
     /// Removes every fault rule.

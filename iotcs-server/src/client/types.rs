@@ -409,6 +409,7 @@ pub struct Fault {
     drop: bool,
     count: u32,
     path: Option<String>,
+    after_bytes: Option<u64>,
 }
 
 impl Fault {
@@ -419,6 +420,7 @@ impl Fault {
             drop: false,
             count: 1,
             path: None,
+            after_bytes: None,
         }
     }
 
@@ -469,6 +471,15 @@ impl Fault {
         self
     }
 
+    /// Storage uploads only: let the first `bytes` bytes of the body arrive,
+    /// then answer the status or cut the connection, so an upload fails
+    /// halfway (`Fault::drop_connection().after_bytes(n)`).
+    #[must_use]
+    pub fn after_bytes(mut self, bytes: u64) -> Self {
+        self.after_bytes = Some(bytes);
+        self
+    }
+
     pub(super) fn to_json(&self) -> Value {
         let mut m = Map::new();
         m.insert("count".into(), self.count.into());
@@ -483,6 +494,9 @@ impl Fault {
         }
         if self.drop {
             m.insert("drop".into(), true.into());
+        }
+        if let Some(n) = self.after_bytes {
+            m.insert("afterBytes".into(), n.into());
         }
         if let Some(p) = &self.path {
             m.insert("path".into(), p.clone().into());

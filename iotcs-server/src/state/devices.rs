@@ -405,6 +405,35 @@ impl State {
         Ok(&self.devices.by_id[device_id])
     }
 
+    /// Deletes a device so its hardware id can be registered and provisioned
+    /// again (`iotcs-server reset`): with it go its tokens and, for a
+    /// gateway, the devices it activated indirectly (they name it). Its
+    /// messages stay, as history. Returns the hardware ids deleted.
+    pub(crate) fn delete_device(&mut self, id: &str) -> Result<Vec<String>, DomainError> {
+        if !self.devices.by_id.contains_key(id) {
+            return Err(DomainError::not_found(format!("no device {id}")));
+        }
+        let mut ids: Vec<String> = self
+            .devices
+            .by_id
+            .values()
+            .filter(|d| d.gateway_id.as_deref() == Some(id))
+            .map(|d| d.id.clone())
+            .collect();
+        ids.push(id.to_owned());
+        let mut deleted = Vec::new();
+        for id in ids {
+            self.unpersist(Table::Devices, id.as_bytes())?;
+            self.revoke_tokens_of(&id);
+            if let Some(d) = self.devices.by_id.remove(&id) {
+                self.devices.by_hardware_id.remove(&d.hardware_id);
+                log::info!("deleted {} {} ({id})", d.kind(), d.hardware_id);
+                deleted.push(d.hardware_id);
+            }
+        }
+        Ok(deleted)
+    }
+
     /// Indirect activation: the gateway `gateway_id` registers a device.
     /// Returns its endpoint id and activation time.
     ///
@@ -503,6 +532,17 @@ mod tests {
             hardware_id: hw.to_owned(),
             ..Registration::default()
         }
+    }
+
+    #[test]
+    fn a_deleted_device_frees_its_hardware_id() {
+        let mut s = state();
+        let id = s.register(reg("old"), 1).unwrap().id.clone();
+        assert_eq!(s.delete_device(&id).unwrap(), vec!["old".to_owned()]);
+        assert!(s.device(&id).is_none() && s.device_by_hardware_id("old").is_none());
+        assert_eq!(s.delete_device(&id).unwrap_err().status(), 404);
+        let again = s.register(reg("old"), 2).unwrap().id.clone();
+        assert_ne!(again, id);
     }
 
     /// A state with an activated gateway `GW` (key returned) and its id.

@@ -20,6 +20,8 @@ pub(crate) enum DomainError {
     Conflict(String),
     /// The server failed: a change could not be stored, randomness failed.
     Internal(String),
+    /// It would exceed a size limit (the storage quota).
+    TooLarge(String),
 }
 
 impl DomainError {
@@ -38,6 +40,9 @@ impl DomainError {
     pub(crate) fn internal(detail: impl Into<String>) -> DomainError {
         DomainError::Internal(detail.into())
     }
+    pub(crate) fn too_large(detail: impl Into<String>) -> DomainError {
+        DomainError::TooLarge(detail.into())
+    }
 
     /// The reason, for a person.
     pub(crate) fn detail(&self) -> &str {
@@ -46,7 +51,8 @@ impl DomainError {
             | DomainError::Forbidden(d)
             | DomainError::NotFound(d)
             | DomainError::Conflict(d)
-            | DomainError::Internal(d) => d,
+            | DomainError::Internal(d)
+            | DomainError::TooLarge(d) => d,
         }
     }
 
@@ -60,6 +66,7 @@ impl DomainError {
             DomainError::NotFound(d) => DomainError::NotFound(with(d)),
             DomainError::Conflict(d) => DomainError::Conflict(with(d)),
             DomainError::Internal(d) => DomainError::Internal(with(d)),
+            DomainError::TooLarge(d) => DomainError::TooLarge(with(d)),
         }
     }
 }

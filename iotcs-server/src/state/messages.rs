@@ -6,6 +6,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
+use iotcs_core::Value as CoreValue;
 use iotcs_core::message::{Direction, Message, MessageType, Payload};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -64,6 +65,33 @@ pub(crate) struct MessageQuery {
 
 fn data_map(data: &iotcs_core::message::DataItems) -> Map<String, Value> {
     data.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+/// A message as stored. INTEGER and DATETIME values that arrived as JSON
+/// floats (`12000000.0`, `1.7E12`: Oracle's Java library sends every number
+/// as a double) become the integers validation read from them; otherwise the
+/// message is serialized straight into its stored form, with no second parse.
+fn stored_json(m: &Message, values: &[(String, CoreValue)]) -> Result<Box<RawValue>, DomainError> {
+    let fail = |e: serde_json::Error| DomainError::internal(format!("cannot store a message: {e}"));
+    let integers: Vec<(&str, i64)> = values
+        .iter()
+        .filter_map(|(name, v)| v.as_i64().map(|i| (name.as_str(), i)))
+        .collect();
+    if integers.is_empty() {
+        return serde_json::value::to_raw_value(m).map_err(fail);
+    }
+    let mut tree = serde_json::to_value(m).map_err(fail)?;
+    if let Some(data) = tree
+        .pointer_mut("/payload/data")
+        .and_then(Value::as_object_mut)
+    {
+        for (name, i) in integers {
+            if let Some(v) = data.get_mut(name).filter(|v| v.is_f64()) {
+                *v = Value::from(i);
+            }
+        }
+    }
+    serde_json::value::to_raw_value(&tree).map_err(fail)
 }
 
 /// The stored messages. Invariants: `log` is in arrival order (`seq`
@@ -136,23 +164,24 @@ impl State {
     /// Checks a DATA or ALERT payload against the model that declares its
     /// format. Formats no model declares pass unchecked (a device may send
     /// data the server has no model for; the real service kept it too).
-    fn check_payload(&self, payload: &Payload) -> Result<(), DomainError> {
+    /// Returns the values as validation read them (none when unchecked).
+    fn check_payload(&self, payload: &Payload) -> Result<Vec<(String, CoreValue)>, DomainError> {
         let (format, data) = match payload {
             Payload::Data(p) => (p.format(), p.data()),
             Payload::Alert(p) => (p.format(), p.data()),
-            _ => return Ok(()),
+            _ => return Ok(Vec::new()),
         };
         let data = data_map(data);
         let result = match format
             .strip_suffix(":attributes")
             .and_then(|urn| self.model(urn))
         {
-            Some(model) => model.validate_attributes_json(&data).map(|_| ()),
+            Some(model) => model.validate_attributes_json(&data),
             None => match self.format(format) {
-                Some(f) => f.validate_data_json(&data).map(|_| ()),
+                Some(f) => f.validate_data_json(&data),
                 None => {
                     log::debug!("no model declares format {format}; storing unchecked");
-                    Ok(())
+                    Ok(Vec::new())
                 }
             },
         };
@@ -170,6 +199,7 @@ impl State {
         batch: Vec<Message>,
         now: i64,
     ) -> Result<usize, DomainError> {
+        let mut checked = Vec::with_capacity(batch.len());
         for (i, m) in batch.iter().enumerate() {
             if !self.may_send_as(caller, m.source()) {
                 return Err(DomainError::forbidden(format!(
@@ -178,11 +208,13 @@ impl State {
                     m.source()
                 )));
             }
-            self.check_payload(m.payload())
-                .map_err(|e| e.prefixed(&format!("message {i}")))?;
+            checked.push(
+                self.check_payload(m.payload())
+                    .map_err(|e| e.prefixed(&format!("message {i}")))?,
+            );
         }
         let mut stored = 0;
-        for m in batch {
+        for (m, values) in batch.into_iter().zip(checked) {
             if self.messages.contains(m.source(), m.client_id()) {
                 log::debug!(
                     "message {} from {} was stored before; ignoring the resend",
@@ -196,9 +228,7 @@ impl State {
                 .with_id(id)
                 .with_direction(Direction::FromDevice)
                 .with_received_time(now);
-            // Serialized straight into its stored form, with no second parse.
-            let json = serde_json::value::to_raw_value(&m)
-                .map_err(|e| DomainError::internal(format!("cannot store a message: {e}")))?;
+            let json = stored_json(&m, &values)?;
             self.store_message(StoredMessage {
                 seq: self.messages.next_seq,
                 json,
@@ -226,6 +256,11 @@ impl State {
             self.messages.pop_oldest();
         }
         Ok(())
+    }
+
+    /// Every stored message, oldest first (the console reads them).
+    pub(crate) fn stored_messages(&self) -> impl DoubleEndedIterator<Item = &StoredMessage> {
+        self.messages.log.iter()
     }
 
     /// The messages matching `q`, oldest first, and whether more match.

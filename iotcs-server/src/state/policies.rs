@@ -125,13 +125,14 @@ impl State {
             .find(|p| p.device_model_urn == urn && p.devices.contains(device))
     }
 
-    /// Creates a policy for model `urn`.
+    /// Creates a policy for model `urn` (`pipelines` is required).
     pub(crate) fn create_policy(
         &mut self,
         urn: &str,
         input: PolicyInput,
         now: i64,
     ) -> Result<&PolicyRecord, DomainError> {
+        let pipelines = input.pipelines.ok_or_else(pipelines_required)?;
         let mut id = super::devices::new_id()?;
         while self.policies.by_id.contains_key(&id) {
             id = super::devices::new_id()?;
@@ -143,7 +144,7 @@ impl State {
             enabled: input.enabled.unwrap_or(true),
             created: now,
             last_modified: now,
-            pipelines: input.pipelines.unwrap_or_else(|| json!([])),
+            pipelines,
             devices: BTreeSet::new(),
         };
         self.check_policy(&record)?;
@@ -154,7 +155,8 @@ impl State {
     }
 
     /// Changes a policy: `replace` (PUT) sets every field, absent ones to
-    /// their defaults; otherwise (PATCH) only the given ones. The devices it
+    /// their defaults (`pipelines` is required); otherwise (PATCH) only the
+    /// given ones. The devices it
     /// is assigned to hear `changed`. Returns the mailboxes to wake.
     pub(crate) fn update_policy(
         &mut self,
@@ -168,7 +170,7 @@ impl State {
         if replace {
             record.description = input.description.unwrap_or_default();
             record.enabled = input.enabled.unwrap_or(true);
-            record.pipelines = input.pipelines.unwrap_or_else(|| json!([]));
+            record.pipelines = input.pipelines.ok_or_else(pipelines_required)?;
         } else {
             if let Some(d) = input.description {
                 record.description = d;
@@ -347,6 +349,10 @@ impl State {
         }
         Ok(targets)
     }
+}
+
+fn pipelines_required() -> DomainError {
+    DomainError::invalid("pipelines is required: an array of {attributeName, pipeline}")
 }
 
 /// `json` restricted to the comma-separated `fields` (all of it without).

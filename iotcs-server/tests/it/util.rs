@@ -151,6 +151,11 @@ impl Http {
         }
     }
 
+    /// The agent (TLS trusting only the server's CA), for streamed bodies.
+    pub(crate) fn agent(&self) -> &ureq::Agent {
+        &self.agent
+    }
+
     /// Sends a request; `body` None sends none.
     pub(crate) fn send(
         &self,
@@ -380,5 +385,44 @@ pub(crate) fn eventually<T>(
         }
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A reader of `len` pseudo-random bytes that hashes what it hands out, so a
+/// large body never exists in memory (the storage tests and bench).
+pub(crate) struct Generated {
+    left: u64,
+    state: u64,
+    pub(crate) md5: md5::Md5,
+}
+
+impl Generated {
+    pub(crate) fn new(len: u64, seed: u64) -> Self {
+        use md5::Digest;
+        Generated {
+            left: len,
+            state: seed,
+            md5: md5::Md5::new(),
+        }
+    }
+}
+
+impl std::io::Read for Generated {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use md5::Digest;
+        let n = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        for chunk in buf[..n].chunks_mut(8) {
+            self.state = self
+                .state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            let bytes = self.state.to_le_bytes();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        }
+        self.md5.update(&buf[..n]);
+        self.left -= n as u64;
+        Ok(n)
     }
 }

@@ -1,0 +1,111 @@
+//! Storage objects as values of a virtual device: creating one under the
+//! virtual device's endpoint (a gateway's indirectly-connected devices
+//! upload under their own endpoint id), finding the object a cloud-set URI
+//! names, and, before a message is queued, starting the uploads of the
+//! objects it carries so that `messaging/hold.rs` holds it until they are
+//! in sync.
+
+use std::sync::Arc;
+
+use iotcs_core::{Error, Value};
+
+use crate::storage::hub::Hub;
+use crate::storage::object::StorageObject;
+use crate::virtual_device::VirtualDevice;
+
+/// The URIs of the storage objects among `values` whose upload is pending
+/// (started now when one is `NOT_IN_SYNC` with an input path): the message
+/// carrying `values` waits for them.
+///
+/// # Errors
+///
+/// The errors of [`StorageObject::sync`]: an input file that cannot be read
+/// any more, a device closing.
+pub(crate) fn uploads_for(
+    device: &VirtualDevice,
+    values: &[(String, Value)],
+) -> Result<Vec<String>, Error> {
+    let mut uris = Vec::new();
+    let Some(hub) = device.storage() else {
+        return Ok(uris);
+    };
+    for (name, value) in values {
+        let Value::Uri(uri) = value else {
+            continue;
+        };
+        let Some(object) = hub.find(uri) else {
+            continue;
+        };
+        if object.input_path().is_some() && object.sync_for(Some(name), Some(device))? {
+            uris.push(uri.clone());
+        }
+    }
+    Ok(uris)
+}
+
+/// Describes (`HEAD`) the storage objects among `values`, which the cloud
+/// set, and keeps each as its attribute's latest object, so that
+/// [`VirtualDevice::storage_object`] hands it to the change callback
+/// without asking the storage cloud again. A failure is logged: the callback
+/// still gets the URI, and `storage_object` asks again.
+pub(crate) fn describe_remote(device: &VirtualDevice, values: &[(String, Value)]) {
+    let Some(hub) = device.storage() else {
+        return;
+    };
+    for (name, value) in values {
+        let Value::Uri(uri) = value else {
+            continue;
+        };
+        if !hub.is_storage_uri(uri) {
+            continue;
+        }
+        match hub.open(uri) {
+            Ok(object) => hub.pin(device.endpoint_id(), name, object),
+            Err(e) => log::warn!("cannot describe the storage object {uri} of {name}: {e}"),
+        }
+    }
+}
+
+fn hub_of(device: &VirtualDevice) -> Result<Arc<Hub>, Error> {
+    device.storage().ok_or(Error::Closed)
+}
+
+impl VirtualDevice {
+    /// A new storage object `name` of this virtual device's endpoint: as
+    /// `DirectlyConnectedDevice::create_storage_object`, but prefixed with
+    /// this endpoint's id, so that a gateway uploads an indirectly-connected
+    /// device's files under that device's own endpoint id.
+    ///
+    /// # Errors
+    ///
+    /// As `DirectlyConnectedDevice::create_storage_object`.
+    pub fn create_storage_object(
+        &self,
+        name: &str,
+        content_type: Option<&str>,
+    ) -> Result<StorageObject, Error> {
+        hub_of(self)?.create(self.endpoint_id(), name, content_type)
+    }
+
+    /// The storage object a URI value names, to download: `None` when `uri`
+    /// is not in the storage cloud (then it is an [`crate::ExternalObject`]).
+    /// When the cloud sets a URI attribute to a storage object, the device
+    /// describes it with a `HEAD` (length, type, encoding, date, metadata)
+    /// before the `on_change` callbacks run, and this returns that object
+    /// without asking again; set its output path and `sync` to download it.
+    /// (The reference hands the callback the `StorageObject` as the value;
+    /// here the value stays a URI and this is the step from it.)
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] once the device is closed; the `HEAD`'s errors
+    /// ([`Error::Transport`] when the object does not exist or the storage
+    /// cloud refuses).
+    pub fn storage_object(&self, uri: &str) -> Result<Option<StorageObject>, Error> {
+        let hub = hub_of(self)?;
+        if !hub.is_storage_uri(uri) {
+            return Ok(None);
+        }
+        hub.open(uri).map(Some)
+    }
+}
