@@ -65,8 +65,8 @@
 
 pub use iotcs_core as core;
 pub use iotcs_core::{
-    Config, DeviceModel, Error, ErrorKind, Message, Severity, TrustedAssets, TrustedAssetsStore,
-    ValidationError, Value, ValueType,
+    Config, DeviceModel, Error, ErrorKind, Message, NetworkCost, Severity, TrustedAssets,
+    TrustedAssetsStore, ValidationError, Value, ValueType,
 };
 pub use iotcs_device as device;
 pub use iotcs_device::logging;
