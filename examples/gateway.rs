@@ -8,8 +8,11 @@
 //!     streams their readings, raises an alert when a threshold is crossed,
 //!     and plays the cloud: it changes a sensor's threshold and invokes an
 //!     action on it. The first sensor uploads a small "snapshot" file of its
-//!     readings as a storage object. Ends with a summary line after a short
-//!     run.
+//!     readings as a storage object. The cloud also assigns the temperature
+//!     sensors a device policy (a 5-second mean of their readings, and an
+//!     alert of its own above 22 °C), which the gateway runs at the edge:
+//!     the sensors `offer` their readings. Ends with what the policy did and
+//!     a summary line after a short run.
 //! cargo run --release --example gateway -- --devices N --duration SECONDS
 //!     The same with N sensors (default 3) for SECONDS (default 6).
 //! cargo run --release --example gateway -- --config gateway.tas --passphrase P [--devices N]
@@ -32,6 +35,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
+use iotcs_core::message::Payload;
 use iotcs_core::model::samples;
 use iotcs_device::{Config, DeviceModel, Error, Severity, SyncStatus, Value, VirtualDevice};
 use iotcs_gateway::{GatewayDevice, Registration};
@@ -47,6 +51,9 @@ const PASSPHRASE: &str = "changeit";
 
 /// How often every sensor reports.
 const TICK: Duration = Duration::from_millis(500);
+
+/// The demo policy's alert threshold, in °C.
+const POLICY_THRESHOLD: f64 = 22.0;
 
 /// How long the local demo runs without `--duration`.
 const DEMO_DURATION: Duration = Duration::from_secs(6);
@@ -73,7 +80,8 @@ RUST_LOG=iotcs=debug shows the protocol (trace: every message sent).
 /// What the run counted, shared with the callbacks.
 #[derive(Debug, Default)]
 struct Counts {
-    /// Messages the program queued (readings, alerts, reset reports).
+    /// Messages the program queued (readings, alerts, reset reports),
+    /// temperature readings offered to the device policy included.
     sent: AtomicU64,
     /// Messages reported undeliverable to an `on_error` callback.
     failed: AtomicU64,
@@ -81,6 +89,8 @@ struct Counts {
     requests: AtomicU64,
     /// Storage objects uploaded (in sync).
     uploads: AtomicU64,
+    /// Temperature readings offered (the device policy decides what goes).
+    offered: AtomicU64,
 }
 
 /// The command line.
@@ -206,6 +216,7 @@ fn demo(sensors: &[Sensor], duration: Duration) -> Result<(), Error> {
         admin: &admin,
         round_trips: Vec::new(),
         asked: 0,
+        policy: Some(demo_policy(&admin)?),
     };
     // The defaults keep the gateway's state (guaranteed messages, models,
     // registrations) beside its provisioning file, in the demo's directory.
@@ -231,8 +242,60 @@ fn demo(sensors: &[Sensor], duration: Duration) -> Result<(), Error> {
     println!(
         "the cloud stored {stored} messages from the sensors (readings, alerts, echoes, responses)"
     );
+    print_policy_summary(&admin, sensors, &counts)?;
     print_summary(sensors, &counts, &cloud.round_trips, Some(cloud.asked));
     server.shutdown()?;
+    Ok(())
+}
+
+/// The demo's device policy for temperature sensors: readings are averaged
+/// over 5 s, and one above [`POLICY_THRESHOLD`] also raises a too-hot
+/// alert of severity NORMAL (the program's own alerts are SIGNIFICANT).
+fn demo_policy(admin: &AdminClient) -> Result<String, Error> {
+    let policy = admin.create_policy(
+        samples::TEMPERATURE_SENSOR_URN,
+        &json!({"description": "5-second mean, alert above 22 °C", "pipelines": [
+            {"attributeName": "temp", "pipeline": [
+                {"id": "alertCondition", "parameters": {
+                    "condition": format!("$(temp) > {POLICY_THRESHOLD}"),
+                    "filter": false,
+                    "alert": {"urn": samples::TEMPERATURE_TOO_HOT_FORMAT, "severity": "NORMAL",
+                        "fields": {"temp": "$(temp)", "maxThreshold": POLICY_THRESHOLD, "unit": "Celsius"}}}},
+                {"id": "mean", "parameters": {"window": 5000}}]}]}),
+    )?;
+    println!(
+        "cloud: device policy {} for temperature sensors: 5-second mean, alert above {POLICY_THRESHOLD} °C",
+        policy.id()
+    );
+    Ok(policy.id().to_owned())
+}
+
+/// What the policy did, from what the cloud stored: how many readings the
+/// temperature sensors offered, how many 5-second means and policy alerts
+/// reached the cloud.
+fn print_policy_summary(
+    admin: &AdminClient,
+    sensors: &[Sensor],
+    counts: &Counts,
+) -> Result<(), Error> {
+    let (mut means, mut alerts) = (0, 0);
+    for endpoint in sensors
+        .iter()
+        .filter(|s| s.kind == Kind::Temperature)
+        .filter_map(|s| s.endpoint.get())
+    {
+        for stored in admin.messages(&MessageFilter::new().device(endpoint))? {
+            match stored.message()?.payload() {
+                Payload::Data(d) if d.get("temp").is_some() => means += 1,
+                Payload::Alert(a) if a.severity() == Severity::Normal => alerts += 1,
+                _ => {}
+            }
+        }
+    }
+    println!(
+        "policy: offered={} means={means} alerts={alerts}",
+        counts.offered.load(Ordering::Relaxed)
+    );
     Ok(())
 }
 
@@ -303,9 +366,31 @@ struct Cloud<'a> {
     round_trips: Vec<Duration>,
     /// Requests asked.
     asked: u64,
+    /// The device policy to assign to the temperature sensors.
+    policy: Option<String>,
 }
 
 impl Cloud<'_> {
+    /// Assigns the demo policy to the temperature sensors; they hear of it
+    /// and fetch it at their first `offer`.
+    fn assign_policy(&self, live: &[Reading]) -> Result<(), Error> {
+        let Some(policy) = &self.policy else {
+            return Ok(());
+        };
+        let endpoints: Vec<&str> = live
+            .iter()
+            .filter(|r| r.kind == Kind::Temperature)
+            .map(|r| r.device.endpoint_id())
+            .collect();
+        self.admin
+            .assign_policy(samples::TEMPERATURE_SENSOR_URN, policy, &endpoints)?;
+        println!(
+            "cloud: policy {policy} assigned to {}",
+            endpoints.join(", ")
+        );
+        Ok(())
+    }
+
     /// Sends one request with `ask` and waits for its answer.
     fn request(
         &mut self,
@@ -356,6 +441,10 @@ fn run(
     );
     let counts = Arc::new(Counts::default());
     let mut live = register(&gateway, sensors, &counts)?;
+    let mut cloud = cloud;
+    if let Some(cloud) = cloud.as_deref_mut() {
+        cloud.assign_policy(&live)?;
+    }
     let snapshot = match live.first() {
         Some(first) => Some(upload_snapshot(first, store, &counts)?),
         None => None,
@@ -614,9 +703,12 @@ impl Reading {
             Kind::Temperature => {
                 self.value = (self.value + 0.3 * step + 0.05).clamp(-40.0, 125.0);
                 let temp = (self.value * 10.0).round() / 10.0;
-                self.device.set("temp", temp)?;
+                // The device policy, if the cloud assigned one, decides
+                // what is sent; without one this is `set`.
+                self.device.offer("temp", temp)?;
+                counts.offered.fetch_add(1, Ordering::Relaxed);
                 counts.sent.fetch_add(1, Ordering::Relaxed);
-                println!("  {} reading {tick}: {temp:.1} °C", self.name);
+                println!("  {} reading {tick}: {temp:.1} °C (offered)", self.name);
                 if temp > limit && !self.above {
                     self.device
                         .create_alert(samples::TEMPERATURE_TOO_HOT_FORMAT)?

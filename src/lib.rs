@@ -93,7 +93,7 @@
 
 pub use iotcs_core as core;
 pub use iotcs_core::{
-    Config, DeviceModel, Error, ErrorKind, Message, Report, Severity, TrustedAssets,
+    Config, DeviceModel, Error, ErrorKind, Message, NetworkCost, Report, Severity, TrustedAssets,
     TrustedAssetsStore, ValidationError, Value, ValueType,
 };
 pub use iotcs_device as device;

@@ -15,7 +15,6 @@ use iotcs_core::message::{Message, Severity};
 use iotcs_core::model::{Format, FormatType};
 use iotcs_core::{Error, Value};
 
-use crate::messaging::outbox::Outgoing;
 use crate::storage::attach;
 use crate::virtual_device::{Content, Delivery, VirtualDevice};
 
@@ -86,9 +85,9 @@ impl Fields {
             values: self.values.clone(),
             content,
         });
+        // Through the device policy's model-level batch, if one runs.
         self.device
-            .context()
-            .push(Outgoing::with_listener(message, listener), &refers_to)
+            .push_through_policy(message, listener, &refers_to)
     }
 }
 

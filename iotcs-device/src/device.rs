@@ -10,7 +10,7 @@ use std::time::Instant;
 use iotcs_core::__private::crypto::RsaKeyPair;
 use iotcs_core::__private::crypto::activation::IndirectActivationRequest;
 use iotcs_core::model::{DeviceModel, capability};
-use iotcs_core::{Config, Error, TrustedAssets, TrustedAssetsStore};
+use iotcs_core::{Config, Error, NetworkCost, TrustedAssets, TrustedAssetsStore};
 
 use crate::client::Client;
 use crate::clock::{Clock, system_clock};
@@ -19,6 +19,7 @@ use crate::cloud::activation;
 use crate::cloud::models::Models;
 use crate::cloud::rest::RestClient;
 use crate::cloud::transport::{HttpSettings, Transport, UreqTransport};
+use crate::device_policies;
 use crate::messaging::context::DeviceContext;
 use crate::messaging::dispatcher::{CLOSE_TIMEOUT, Dispatcher};
 use crate::messaging::persist::{self, OpenDatabase};
@@ -185,16 +186,28 @@ impl DirectlyConnectedDevice {
             device.rest.set_endpoint(endpoint_id, key);
             device.activated_models =
                 state::read_device_record(&device.state, endpoint_id).map(|r| r.device_models);
-            let dispatcher = Dispatcher::start(
-                Arc::clone(&device.rest),
-                &device.config,
-                &device.store_path,
-                Arc::new(device.devices.clone()),
-            )?;
+            let dispatcher = device.start_dispatcher()?;
             *device.dispatcher() = Some(dispatcher);
             device.start_storage()?;
         }
         Ok(device)
+    }
+
+    /// Tells `batchByCost` device policies what the network now costs
+    /// (`[device_policy] network_cost` at start): messages they hold while
+    /// the network is costlier than their policy allows go out once it is
+    /// not, within a second. An iotcs addition: the reference reads the
+    /// cost only from its configuration.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::State`] if the device is not activated; [`Error::Closed`]
+    /// once it is closed.
+    pub fn set_network_cost(&self, cost: NetworkCost) -> Result<(), Error> {
+        let context = self.running()?;
+        context.policies.network().set(cost);
+        context.policies.wake();
+        Ok(())
     }
 
     /// Whether the store holds an activation. Reference: `isActivated()`.
@@ -255,12 +268,7 @@ impl DirectlyConnectedDevice {
             log::warn!(target: "iotcs::device::device", "{e}; after a restart create_virtual_device will not check the models");
         }
         self.activated_models = Some(models);
-        let dispatcher = Dispatcher::start(
-            Arc::clone(&self.rest),
-            &self.config,
-            &self.store_path,
-            Arc::new(self.devices.clone()),
-        )?;
+        let dispatcher = self.start_dispatcher()?;
         *self.dispatcher() = Some(dispatcher);
         self.start_storage()
     }
@@ -501,6 +509,31 @@ impl DirectlyConnectedDevice {
     /// registration. Their `Debug` output shows no secret.
     pub fn trusted_assets(&self) -> &TrustedAssets {
         self.store.assets()
+    }
+
+    /// Starts the messaging threads and serves `policyChanged`.
+    fn start_dispatcher(&self) -> Result<Dispatcher, Error> {
+        let policies = device_policies::context(
+            &self.config,
+            &self.state,
+            &self.rest,
+            self.rest.server_clock().as_clock(),
+        );
+        let dispatcher = Dispatcher::start(
+            Arc::clone(&self.rest),
+            &self.config,
+            &self.store_path,
+            Arc::new(self.devices.clone()),
+            policies,
+        )?;
+        if let Some(endpoint_id) = self.rest.endpoint_id() {
+            device_policies::register(
+                &dispatcher.context().inbound,
+                &endpoint_id,
+                self.devices.clone(),
+            );
+        }
+        Ok(dispatcher)
     }
 
     /// A virtual device routed and released at close like every other.

@@ -55,6 +55,55 @@
 //! A complete program that starts a local cloud and plays a thermostat is
 //! `examples/directly_connected_device.rs` in the repository.
 //!
+//! # Device policies
+//!
+//! The cloud can assign a device policy to a device for one of its models
+//! (spec §7): per attribute, a pipeline of functions that filter, sample,
+//! average over time windows, drop duplicates, hash private values, compute
+//! a value from others, raise an alert or call one of the device's own
+//! actions on a condition; and for the whole model, a batch that holds
+//! messages until there are enough, a delay expired or the network is
+//! cheap enough. [`VirtualDevice::offer`] is where they act:
+//!
+//! ```no_run
+//! # fn f(thermostat: &iotcs_device::VirtualDevice) -> Result<(), iotcs_device::Error> {
+//! // With a policy such as "temp: mean over 5 s; alert too_hot when
+//! // $(temp) > 80", these three calls send one alert now and, 5 s after the
+//! // first, one DATA message whose temp is the mean of 21 and 22 and whose
+//! // eventTime is the end of the window. Without a policy, each is a `set`.
+//! thermostat.offer("temp", 21.0)?;
+//! thermostat.offer("temp", 22.0)?;
+//! thermostat.offer("temp", 85.0)?;
+//! # Ok(()) }
+//! ```
+//!
+//! What iotcs does, where the spec or Oracle's libraries leave room:
+//! - The policy is fetched once per virtual device, at its first `offer`,
+//!   on the device's policy thread (`offer` never touches the network);
+//!   values offered until the cloud answers wait and then run through it in
+//!   order. "No policy" is cached until the cloud sends `policyChanged` for
+//!   the model; a notification also stops a running policy of that id, and
+//!   the next `offer` fetches it again with every function's state fresh.
+//!   A gateway's indirectly-connected devices each ask for their own policy.
+//!   [`VirtualDevice::fetch_policy`] asks ahead of the first `offer`.
+//! - `set`, `update`, alerts and custom data skip attribute pipelines but
+//!   pass the model-level (`*`) batch, as Oracle's Java library does; only the first
+//!   function of the `*` pipeline counts, and only a `batchBy*` one.
+//! - Windows (`mean`, `min`, `max`, `standardDeviation`, the last the
+//!   sample one) emit at their end from the policy thread, nothing for an
+//!   empty window; `batchByTime` releases at its delay the same way.
+//! - Held batches are durable before `offer` returns
+//!   (`[batchby_persistence]`, in `<state>/bbps.db` by default) and are
+//!   held again after a restart; an ALERT at or above the batch's
+//!   `alertSeverity` (default CRITICAL) is never held. A batch the policy
+//!   change replaces is let out at once.
+//! - A disabled policy does not run. `privacyPolicy` hashes any value's
+//!   text (a STRING comes out). A window's result for an INTEGER attribute
+//!   is rounded.
+//! - `batchByCost` compares `[device_policy] network_cost`, or what
+//!   [`DirectlyConnectedDevice::set_network_cost`] set since, with the
+//!   policy's cost.
+//!
 //! # Layout
 //!
 //! Three layers, each importing only the ones below it:
@@ -67,6 +116,9 @@
 //!   on it, one file each: `update.rs` ([`Update`], with `open_update.rs`
 //!   for the state it shares), `alert.rs` ([`Alert`], [`Data`]),
 //!   `callbacks.rs` (`on_change`, `on_error`, `on_action` and running them),
+//!   `offer.rs` (`offer` and what a device policy does to the messages;
+//!   `device_policies.rs` is the device's side: the fetch and the
+//!   `policyChanged` resource),
 //!   `rejection.rs` ([`Rejection`], a callback's refusal),
 //!   `events.rs` and `named_value.rs` (what callbacks receive), `remote.rs`
 //!   (the cloud's attribute writes and action calls), `external.rs`,
@@ -81,7 +133,17 @@
 //!   resume records, retries) and `names.rs`.
 //! - **`cloud/`**, talking to the cloud: `activation.rs`, `token.rs` (the
 //!   token's lifecycle, no IO), `rest.rs` (authenticated calls),
-//!   `transport.rs` (HTTPS), `models.rs` (device models, fetched and cached).
+//!   `transport.rs` (HTTPS), `models.rs` (device models, fetched and cached),
+//!   `policies.rs` (a device's policy, fetched).
+//! - **`policy/`**, device policies, no IO but the store of held batches:
+//!   one file per function (`window.rs`, `sample.rs`, `duplicates.rs`,
+//!   `batch.rs`, `privacy.rs`), `pipeline.rs` (an attribute's functions in
+//!   order; `expression.rs` is its seam to the core's formulas, `build.rs`
+//!   turns the core's policy model into running units), `model_level.rs`
+//!   (whole messages through a batch, kept durable by `held.rs`),
+//!   `active.rs` and `slot.rs` (a virtual device's policy and its state),
+//!   `context.rs` (what a device's virtual devices share), `timer.rs` (the
+//!   one policy thread), `notification.rs` (the `policyChanged` handler).
 //! - **`messaging/`**, the engine: `dispatcher.rs` owns its threads and
 //!   builds `context.rs` (what virtual devices reach it through); outgoing,
 //!   `outbox.rs` (with `admission.rs`, `durable.rs` over `persist.rs`,
@@ -92,8 +154,6 @@
 //!   lost/restored log lines), `worker.rs`; `hold.rs` holds messages
 //!   until the storage objects they carry are uploaded.
 //!
-//! Room to grow: device policies in `policy/` (applied in
-//! `VirtualDevice::offer` before a value reaches the outbox).
 //!
 //! # Logging
 //!
@@ -126,7 +186,11 @@
 //! - `iotcs-watchdog`: answers `503` for a request whose callback has not
 //!   returned within `request_callback_timeout`;
 //! - `iotcs-storage`: runs the storage objects' uploads and downloads, one
-//!   at a time in the order of their `sync`.
+//!   at a time in the order of their `sync`;
+//! - `iotcs-policy-timer`, once a device policy runs (one per device, a
+//!   gateway's devices included): fetches policies, lets out windows and
+//!   batches whose time came; `close` stops it before the sender's last
+//!   attempt (interrupting a fetch still running after 10 s).
 //!
 //! Every request from the cloud is answered: 200 (with a DATA echo of changed
 //! attributes), 400 for a bad body or value or a read-only attribute, 404
@@ -153,7 +217,9 @@
 //! (`db_name`, `enabled`, `max_messages`; see "Where state lives"), `[device_messaging]` (queue size,
 //! batch size, polling, long polling and its offset, retries, pool size,
 //! request buffer, back-off pause, response timeout, token retries, default
-//! reliabilities, and this crate's `request_callback_timeout`), `[http]` (connection and read timeouts, `proxy`,
+//! reliabilities, and this crate's `request_callback_timeout`),
+//! `[device_policy]` (`network_cost`), `[batchby_persistence]` (`db_name`,
+//! `enabled`; see "Where state lives"), `[http]` (connection and read timeouts, `proxy`,
 //! `proxy_auth`), `[media_storage]` (all four keys: see "Storage objects")
 //! and `[logging]` (`pretty_print_messages` for the trace log
 //! of sent messages). Tokens, keys and secrets are never logged.
@@ -208,7 +274,7 @@
 //! A device keeps its state in a directory beside its provisioning file,
 //! named after it (`thermostat.tas` → `thermostat.tas.state/`, see
 //! [`DirectlyConnectedDevice::state_directory`]): the message store
-//! (`msps.db/`), the device models it used (`models/`), the models it was
+//! (`msps.db/`), the batches device policies hold (`bbps.db/`), the device models it used (`models/`), the models it was
 //! activated with (`device.json`), and a gateway's registrations. That
 //! directory must be writable anyway (activation rewrites the provisioning
 //! file through a temporary file beside it), needs no `HOME` (systemd
@@ -226,6 +292,9 @@
 //!   on its lock) and could not be placed without `HOME`. An absolute
 //!   `db_name` is used as written; a relative one is under `HOME` as in the
 //!   reference when `HOME` is set, else under the state directory.
+//! - `[batchby_persistence] db_name` at the reference's default,
+//!   `iotcs/bbps.db`, or empty, means `<state>/bbps.db`, for the same
+//!   reasons; another relative name is under `HOME` as in the reference.
 //! - `[device_model] device_model_store` empty stores models in the state
 //!   directory instead of disabling the store: a device restarted offline
 //!   needs its models. Draft models are never stored.
@@ -302,7 +371,7 @@
 //! | **`VirtualDevice`** | [`VirtualDevice`] |
 //! | `VirtualDevice.createAlert(alertformaturn)` | [`VirtualDevice::create_alert`] |
 //! | `VirtualDevice.createData(messageformaturn)` | [`VirtualDevice::create_data`] |
-//! | `VirtualDevice.offer(attributeName, value)` | [`VirtualDevice::offer`] (as `set` until device policies exist) |
+//! | `VirtualDevice.offer(attributeName, value)` | [`VirtualDevice::offer`]: the device policy's pipelines decide what is sent (see "Device policies"); [`VirtualDevice::fetch_policy`] and [`DirectlyConnectedDevice::set_network_cost`] are additions |
 //! | `VirtualDevice.setOnAction(callback, actionName)` | [`VirtualDevice::on_action`]`(action, callback)`; without `actionName` [`VirtualDevice::on_action_any`]; with `callback=None` [`VirtualDevice::remove_on_action`] / [`VirtualDevice::remove_on_action_any`] |
 //! | `VirtualDevice.setCallable(actionName, callable)` (deprecated) | [`VirtualDevice::set_callable`] (deprecated) |
 //! | `VirtualDevice.ActionCallback` / `.onAction(actionEvent)` | `impl Fn(&ActionEvent) -> Result<(), Rejection> + Send + Sync` |
@@ -357,10 +426,12 @@ mod client;
 mod clock;
 mod close_once;
 mod device;
+mod device_policies;
 mod events;
 mod external;
 pub mod logging;
 mod named_value;
+mod offer;
 mod open_update;
 mod rejection;
 mod remote;
@@ -375,6 +446,8 @@ mod cloud;
 // The messaging engine.
 mod messaging;
 
+// Device policies: the functions of a policy's pipelines.
+mod policy;
 // Storage objects and their transfers.
 mod storage;
 
@@ -385,7 +458,7 @@ pub use events::{ActionEvent, ChangeEvent, ErrorEvent};
 pub use external::ExternalObject;
 pub use iotcs_core::message::Severity;
 pub use iotcs_core::model::DeviceModel;
-pub use iotcs_core::{Config, Error, ErrorKind, Value, ValueType};
+pub use iotcs_core::{Config, Error, ErrorKind, NetworkCost, Value, ValueType};
 pub use named_value::{NamedValue, NamedValues};
 pub use rejection::Rejection;
 pub use status::{MessageCounters, Status};

@@ -8,6 +8,8 @@
 //! it. It holds, by default:
 //! - `msps.db/`: the message store (`[message_persistence] db_name` empty,
 //!   the default; see [`message_store_path`] for the other cases);
+//! - `bbps.db/`: messages held by `batchBy*` device policies, once one
+//!   holds any ([`batch_store_path`]);
 //! - `models/`: the device models the device used (`[device_model]
 //!   device_model_store` empty, the default);
 //! - `device.json`: the endpoint id and the device models it was activated
@@ -36,7 +38,7 @@ const MODELS: &str = "models";
 const DEVICE_RECORD: &str = "device.json";
 
 /// Names inside the state directory the library itself uses.
-const RESERVED: [&str; 3] = [MESSAGE_STORE, MODELS, DEVICE_RECORD];
+const RESERVED: [&str; 4] = [MESSAGE_STORE, MODELS, DEVICE_RECORD, BATCH_STORE];
 
 /// The state directory of the device provisioned in `provisioning`: beside
 /// it, its file name plus `.state`, made absolute so a later change of the
@@ -61,6 +63,34 @@ pub(crate) fn message_store_path(config: &Config, state: &Path, home: Option<OsS
     let name = &config.message_persistence.db_name;
     if name.as_os_str().is_empty() {
         return state.join(MESSAGE_STORE);
+    }
+    if name.is_absolute() {
+        return name.clone();
+    }
+    match home.filter(|h| !h.is_empty()) {
+        Some(home) => Path::new(&home).join(name),
+        None => state.join(name),
+    }
+}
+
+/// The reference's default `[batchby_persistence] db_name`, which this
+/// crate reads as "the device's state directory" (see
+/// [`batch_store_path`]).
+const REFERENCE_BATCH_STORE: &str = "iotcs/bbps.db";
+
+/// The file name of the store of held batches inside the state directory.
+const BATCH_STORE: &str = "bbps.db";
+
+/// The store of messages held by `batchBy*` policies of a device whose
+/// state directory is `state`, resolved like [`message_store_path`], with
+/// one deviation: the reference's default `iotcs/bbps.db` (under `HOME`)
+/// is `<state>/bbps.db`, for the reasons `[message_persistence]`'s default
+/// moved there (two devices of a host would fight over one sled lock; a
+/// service may have no `HOME`).
+pub(crate) fn batch_store_path(config: &Config, state: &Path, home: Option<OsString>) -> PathBuf {
+    let name = &config.batchby_persistence.db_name;
+    if name.as_os_str().is_empty() || name == Path::new(REFERENCE_BATCH_STORE) {
+        return state.join(BATCH_STORE);
     }
     if name.is_absolute() {
         return name.clone();
@@ -283,6 +313,31 @@ mod tests {
         assert_eq!(
             message_store_path(&config, state, home()),
             PathBuf::from("/data/m.db")
+        );
+    }
+
+    #[test]
+    fn held_batches_default_to_the_state_directory() {
+        let state = Path::new("/var/lib/gw.tas.state");
+        let home = || Some(OsString::from("/home/dev"));
+        let mut config = Config::default();
+        assert_eq!(
+            batch_store_path(&config, state, home()),
+            state.join("bbps.db")
+        );
+        config.batchby_persistence.db_name = PathBuf::from("other/b.db");
+        assert_eq!(
+            batch_store_path(&config, state, home()),
+            PathBuf::from("/home/dev/other/b.db")
+        );
+        assert_eq!(
+            batch_store_path(&config, state, None),
+            state.join("other/b.db")
+        );
+        config.batchby_persistence.db_name = PathBuf::from("/data/b.db");
+        assert_eq!(
+            batch_store_path(&config, state, home()),
+            PathBuf::from("/data/b.db")
         );
     }
 

@@ -26,6 +26,7 @@ use crate::messaging::outbox::{DeliveryListener, Outgoing};
 use crate::messaging::restored::Survivors;
 use crate::named_value::NamedValue;
 use crate::open_update::SharedUpdate;
+use crate::policy::slot::PolicySlot;
 use crate::rejection::Rejection;
 use crate::storage::attach;
 use crate::storage::hub::Hub;
@@ -94,6 +95,8 @@ struct Inner {
     /// device; weak, so a virtual device kept past close keeps no transfer
     /// machinery alive.
     storage: OnceLock<Weak<Hub>>,
+    /// Its device policy (see `crate::offer`).
+    policy: PolicySlot<Arc<dyn DeliveryListener>>,
 }
 
 /// A device model instance for one endpoint. Reference: `VirtualDevice`
@@ -145,6 +148,7 @@ impl VirtualDevice {
                 callbacks: RwLock::new(Callbacks::default()),
                 context,
                 storage: OnceLock::new(),
+                policy: PolicySlot::default(),
             }),
         }
     }
@@ -223,42 +227,72 @@ impl VirtualDevice {
         Ok(self)
     }
 
-    /// Offers a value: with a device policy for the attribute, the policy
-    /// decides what is sent; without one (always, until device policies are
-    /// implemented) this is [`VirtualDevice::set`]. Reference:
-    /// `offer(attributeName, value)`.
-    ///
-    /// # Errors
-    ///
-    /// As [`VirtualDevice::set`].
-    pub fn offer(&self, attribute: &str, value: impl Into<Value>) -> Result<&Self, Error> {
-        // The seam for device policies: they will filter or transform here.
-        self.set(attribute, value)
-    }
-
-    /// Sends validated `(canonical name, value)` pairs in one DATA message and
-    /// records them as current values once queued.
+    /// Sends validated `(canonical name, value)` pairs in one DATA message
+    /// (through the model-level policy pipeline, if one runs) and records
+    /// them as current values once queued.
     pub(crate) fn send_attributes(&self, values: Vec<(String, Value)>) -> Result<(), Error> {
-        let context = &self.inner.context;
-        let message = Message::data(
-            &self.inner.endpoint_id,
-            self.inner.model.attributes_format_urn(),
-            values.clone(),
-            context.event_time(),
-        )?
-        .with_reliability(context.data_reliability);
+        let message = self.data_message(values.clone(), self.inner.context.event_time())?;
         let refers_to = attach::uploads_for(self, &values)?;
         let listener = Arc::new(Delivery {
             device: self.clone(),
             values: values.clone(),
             content: Content::Attributes,
         });
-        context.push(Outgoing::with_listener(message, listener), &refers_to)?;
+        self.push_through_policy(message, listener, &refers_to)?;
+        self.record_current(values);
+        Ok(())
+    }
+
+    /// Sends validated pairs in one DATA message of time `time` straight to
+    /// the outbox, bypassing every policy (values that waited for a policy
+    /// that turned out to be none).
+    pub(crate) fn send_plain(&self, attribute: &str, value: Value, time: i64) -> Result<(), Error> {
+        let values = vec![(attribute.to_owned(), value)];
+        let message = self.data_message(values.clone(), time)?;
+        let listener = Arc::new(Delivery {
+            device: self.clone(),
+            values: values.clone(),
+            content: Content::Attributes,
+        });
+        let refers_to = attach::uploads_for(self, &values)?;
+        self.inner
+            .context
+            .push(Outgoing::with_listener(message, listener), &refers_to)?;
+        self.record_current(values);
+        Ok(())
+    }
+
+    /// The DATA message of validated pairs, of time `time`.
+    pub(crate) fn data_message(
+        &self,
+        values: Vec<(String, Value)>,
+        time: i64,
+    ) -> Result<Message, Error> {
+        Ok(Message::data(
+            &self.inner.endpoint_id,
+            self.inner.model.attributes_format_urn(),
+            values,
+            time,
+        )?
+        .with_reliability(self.inner.context.data_reliability))
+    }
+
+    /// Records values sent as the current ones.
+    pub(crate) fn record_current(&self, values: Vec<(String, Value)>) {
         let mut slots = self.slots();
         for (name, value) in values {
             slots.entry(name).or_default().value = Some(value);
         }
-        Ok(())
+    }
+
+    /// Its device policy's state (see `crate::offer`).
+    pub(crate) fn policy_slot(&self) -> &PolicySlot<Arc<dyn DeliveryListener>> {
+        &self.inner.policy
+    }
+
+    /// A handle that does not keep the virtual device alive.
+    pub(crate) fn downgrade(&self) -> WeakDevice {
+        WeakDevice(Arc::downgrade(&self.inner))
     }
 
     /// Records values the cloud set (current and last known at once).
@@ -336,6 +370,16 @@ impl VirtualDevice {
     }
 }
 
+/// A virtual device that may be gone (what the policy timer holds).
+#[derive(Clone, Debug)]
+pub(crate) struct WeakDevice(Weak<Inner>);
+
+impl WeakDevice {
+    pub(crate) fn upgrade(&self) -> Option<VirtualDevice> {
+        self.0.upgrade().map(|inner| VirtualDevice { inner })
+    }
+}
+
 /// Records delivery of a virtual device's message, or reports its failure.
 pub(crate) struct Delivery {
     pub(crate) device: VirtualDevice,
@@ -384,6 +428,17 @@ impl Registry {
         for inner in devices.iter().filter_map(Weak::upgrade) {
             VirtualDevice { inner }.clear_callbacks();
         }
+    }
+
+    /// The open virtual devices of device model `urn` (a policy change
+    /// notification concerns them).
+    pub(crate) fn of_model(&self, urn: &str) -> Vec<VirtualDevice> {
+        self.lock()
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter(|inner| inner.model.urn() == urn)
+            .map(|inner| VirtualDevice { inner })
+            .collect()
     }
 
     /// The open virtual devices a message of `source` and `format` belongs to.

@@ -74,6 +74,8 @@ fn the_gateway_example_runs_the_whole_story_and_ends_with_a_summary() {
     );
     for step in [
         "registered modbus-temp-1",
+        "cloud: device policy",
+        "assigned to",
         "signed with its provisioned secret",
         "restricted to this gateway",
         "callback: the cloud changed maxThreshold=",
@@ -83,6 +85,17 @@ fn the_gateway_example_runs_the_whole_story_and_ends_with_a_summary() {
     ] {
         assert!(stdout.contains(step), "no {step:?} in\n{stdout}");
     }
+    // The temperature sensors offer their readings to the device policy the
+    // demo's cloud assigned (a 5-second mean: a 3-second run may end before
+    // the first window does).
+    let policy = stdout
+        .lines()
+        .find(|l| l.starts_with("policy: "))
+        .unwrap_or_else(|| panic!("no policy line in\n{stdout}"));
+    let offered: u64 = field(policy, "offered").parse().unwrap();
+    assert!(offered >= 2, "{policy}");
+    field(policy, "means").parse::<u64>().unwrap();
+    field(policy, "alerts").parse::<u64>().unwrap();
     let summary = stdout.lines().last().unwrap_or_default();
     assert!(summary.starts_with("summary: "), "{stdout}");
     assert_eq!(field(summary, "devices"), "3");

@@ -94,6 +94,13 @@ mod api_shape;
 // reaches the device's callback. Skips loudly without Chromium, fails in CI.
 mod console_browser;
 mod webdriver;
+// Device policies: a policy assigned through the admin API changes what
+// `offer` sends; every function of §7.2 in a pipeline that combines two.
+mod policy_functions;
+// Device policies over time: a change replaces the pipeline without a
+// restart, unassignment restores `set`, an indirectly-connected device's own
+// policy, a held batch through SIGKILL of the device process.
+mod policy_lifecycle;
 // status() through a cut: connected, backing off with the last error and
 // the queued messages, connected again; a gateway's status.
 mod device_status;

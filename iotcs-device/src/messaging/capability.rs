@@ -8,6 +8,7 @@
 //! | `…:message_dispatcher/pollingInterval` | GET, PUT | `{"value": ms, "pollingInterval": ms}`; a PUT takes either spelling (Java's `value`, Node's `pollingInterval`), a non-negative integer |
 //! | `urn:oracle:iot:dcd:capability:diagnostics/info` | GET | `{"freeDiskSpace", "ipAddress", "macAddress", "startTime", "totalDiskSpace", "version"}` |
 //! | `…:diagnostics/testConnectivity` | GET, PUT | the test's state; a PUT `{"active": true, "count", "interval", "size"}` starts sending `count` test messages every `interval` ms, `{"active": false}` stops |
+//! | `urn:oracle:iot:dcd:capability:device_policy/policyChanged` | PUT (and POST) | served by `crate::device_policies`, only advertised here: 200 for a JSON array of policy changes, 400 otherwise |
 //!
 //! `load` is the fill of the outgoing queue in percent with one decimal.
 //! Values the host cannot tell (no `df`, no network interface) are
@@ -24,6 +25,7 @@ use iotcs_core::message::{
     Message, Priority, Reliability, RequestPayload, Resource, ResourceStatus, ResourcesReport,
 };
 use iotcs_core::model::capability;
+use iotcs_core::policy::POLICY_CHANGED_PATH;
 use iotcs_core::{Config, Error, Value};
 use serde_json::{Value as Json, json};
 
@@ -162,8 +164,12 @@ impl Capabilities {
     ///
     /// [`Error::Argument`] if the endpoint id is empty.
     pub(crate) fn report(&self) -> Result<Message, Error> {
+        // policyChanged is served by the device's policy side
+        // (`crate::device_policies`), advertised here with the others (§5.6).
+        let policy = (POLICY_CHANGED_PATH.to_owned(), "PUT");
         let resources = routes()
             .into_iter()
+            .chain(std::iter::once(policy))
             .map(|(path, methods)| {
                 Resource::new(path.clone(), path, methods, ResourceStatus::Added)
             })
@@ -648,15 +654,16 @@ mod tests {
     }
 
     #[test]
-    fn the_report_lists_the_five_resources() {
+    fn the_report_lists_the_six_resources() {
         let (caps, _, _) = setup();
         let report = caps.report().unwrap();
         assert_eq!(report.priority(), Priority::Highest);
         let Payload::ResourcesReport(r) = report.payload() else {
             panic!("{report:?}")
         };
-        assert_eq!(r.resources().len(), 5);
+        assert_eq!(r.resources().len(), 6);
         assert_eq!(r.endpoint_name(), "EP-1");
         assert_eq!(r.resources()[2].methods(), "GET,PUT");
+        assert_eq!(r.resources()[5].path(), POLICY_CHANGED_PATH);
     }
 }

@@ -16,6 +16,7 @@ use crate::messaging::hold::{Admit, Holding};
 use crate::messaging::inbound::Inbound;
 use crate::messaging::outbox::{Outbox, Outgoing, Refused};
 use crate::messaging::pool::Spawner;
+use crate::policy::context::PolicyContext;
 
 /// What the device and its virtual devices share while the device is open.
 pub(crate) struct DeviceContext {
@@ -33,6 +34,9 @@ pub(crate) struct DeviceContext {
     /// push of what an upload releases, so that a source's released
     /// messages reach the queue before its next one.
     pub(crate) hold: Mutex<Holding>,
+    /// The device policies' shared state: the policy thread, the network
+    /// cost, the store of held batches.
+    pub(crate) policies: Arc<PolicyContext>,
 }
 
 impl fmt::Debug for DeviceContext {
@@ -159,6 +163,19 @@ impl DeviceContext {
 /// unit tests of virtual devices: messages stay in the outbox.
 #[cfg(test)]
 pub(crate) fn test_context() -> (Arc<DeviceContext>, crate::messaging::pool::CallbackPool) {
+    test_context_with(Arc::new(PolicyContext::new(
+        iotcs_core::NetworkCost::Ethernet,
+        None,
+        Arc::new(|| 1_000),
+        None,
+    )))
+}
+
+/// [`test_context`] with the given policy side.
+#[cfg(test)]
+pub(crate) fn test_context_with(
+    policies: Arc<PolicyContext>,
+) -> (Arc<DeviceContext>, crate::messaging::pool::CallbackPool) {
     use crate::cloud::rest::RestClient;
     use crate::cloud::transport::memory::{MemoryTransport, json};
     use crate::messaging::pool::CallbackPool;
@@ -188,6 +205,7 @@ pub(crate) fn test_context() -> (Arc<DeviceContext>, crate::messaging::pool::Cal
         data_reliability: Reliability::BestEffort,
         alert_reliability: Reliability::GuaranteedDelivery,
         hold: Mutex::default(),
+        policies,
     };
     (Arc::new(context), pool)
 }

@@ -66,6 +66,7 @@ use crate::messaging::receiver::{ReceiverLoop, ReceiverSettings};
 use crate::messaging::restored::{self, Survivors};
 use crate::messaging::sender::{self, Sender, SenderExit, SenderSettings};
 use crate::messaging::worker::{Joined, Worker};
+use crate::policy::context::PolicyContext;
 
 /// How long `DirectlyConnectedDevice::close` (and `Drop`) waits in total for
 /// the threads to stop and the queued messages to go out: the bound of the
@@ -173,6 +174,7 @@ impl Dispatcher {
         config: &Config,
         store_path: &Path,
         survivors: Arc<dyn Survivors>,
+        policies: Arc<PolicyContext>,
     ) -> Result<Self, Error> {
         let messaging = &config.device_messaging;
         let endpoint_id = rest
@@ -210,6 +212,7 @@ impl Dispatcher {
             data_reliability: messaging.data_message_reliability,
             alert_reliability: messaging.alert_message_reliability,
             hold: Mutex::default(),
+            policies,
         });
         let mut dispatcher = Dispatcher {
             context,
@@ -348,6 +351,17 @@ impl Dispatcher {
         transport.interrupt_long_polls();
         if let Some(capabilities) = self.capabilities.take() {
             capabilities.stop(deadline);
+        }
+        // The policy thread stops before the sender's last attempt, so what
+        // its last round let out goes with it.
+        if !self
+            .context
+            .policies
+            .close_with(requests_by, network_by, || transport.interrupt_all())
+        {
+            errors.push(Error::Timeout {
+                operation: "stopping thread iotcs-policy-timer at close".into(),
+            });
         }
         // A receiver that has not stopped by now is inside a request that
         // the server does not answer; nothing more will come in.
