@@ -212,6 +212,27 @@ impl Browser {
         self.act(css, "value", json!({ "text": text }), patience);
     }
 
+    /// Empties the input or textarea `css` selects (found again if stale).
+    #[track_caller]
+    pub(crate) fn clear(&self, css: &str, patience: Duration) {
+        self.act(css, "clear", json!({}), patience);
+    }
+
+    /// Scrolls the element `css` selects to the top of the window (for
+    /// screenshots of a part of the page below the fold).
+    #[track_caller]
+    pub(crate) fn scroll_to(&self, css: &str, patience: Duration) {
+        let element = self.wait_for(css, patience);
+        self.call(
+            "POST",
+            &self.session_path("/execute/sync"),
+            Some(json!({
+                "script": "arguments[0].scrollIntoView(true);",
+                "args": [{ ELEMENT: element }],
+            })),
+        );
+    }
+
     #[track_caller]
     fn act(&self, css: &str, command: &str, body: Value, patience: Duration) {
         let deadline = Instant::now() + patience;
