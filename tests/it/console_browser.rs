@@ -13,6 +13,11 @@
 //! saves the screenshots of the README there (`console.png`,
 //! `console-policies.png`).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "the helpers below fail the test on a failed step, which is what a panic reports"
+)]
+
 use std::path::Path;
 use std::sync::mpsc;
 
@@ -22,7 +27,7 @@ use iotcs_core::policy::{POLICY_CHANGED_PATH, PolicyChange, PolicyOp};
 use iotcs_device::SyncStatus;
 use iotcs_server::{DeviceRegistration, MessageFilter};
 
-use crate::util::{self, PATIENCE, TestCloud, THERMOSTAT, Thermostat};
+use crate::util::{self, PATIENCE, THERMOSTAT, TestCloud, Thermostat};
 use crate::webdriver::{Browser, find_browser};
 
 #[test]
@@ -141,7 +146,10 @@ fn storage_objects_are_listed(cloud: &TestCloud, t: &Thermostat, browser: &Brows
     );
     let text = browser.text(&row);
     let size = format!("{} B", content.len());
-    assert!(text.contains("text/plain") && text.contains(&size), "{text}");
+    assert!(
+        text.contains("text/plain") && text.contains(&size),
+        "{text}"
+    );
     name
 }
 
@@ -154,7 +162,10 @@ fn policies_are_created_and_assigned_from_the_page(
     browser: &Browser,
 ) {
     let textarea = "#new-policy textarea";
-    browser.click(&format!("#new-policy option[value='{THERMOSTAT}']"), PATIENCE);
+    browser.click(
+        &format!("#new-policy option[value='{THERMOSTAT}']"),
+        PATIENCE,
+    );
     browser.type_into(
         textarea,
         r#"{"pipelines": [{"attributeName": "temp", "pipeline": [{"id": "noSuchFunction"}]}]}"#,
@@ -194,12 +205,14 @@ fn policies_are_created_and_assigned_from_the_page(
     );
     assert_eq!(
         cloud.admin.policy_devices(THERMOSTAT, &id).unwrap(),
-        [t.endpoint.clone()]
+        std::slice::from_ref(&t.endpoint)
     );
     let request = policy_changed(cloud, &t.endpoint);
     let changes = PolicyChange::parse_array(&request.1).unwrap();
     assert!(
-        changes.iter().any(|c| c.id == id && c.op == PolicyOp::Assigned),
+        changes
+            .iter()
+            .any(|c| c.id == id && c.op == PolicyOp::Assigned),
         "{changes:?}"
     );
     // The device fetched the request and answered it.
@@ -212,6 +225,14 @@ fn policies_are_created_and_assigned_from_the_page(
     browser.click(&format!("{policy} button.toggle"), PATIENCE);
     browser.wait_for(&format!("{policy}[data-enabled='false']"), PATIENCE);
     assert!(!cloud.admin.policies(THERMOSTAT).unwrap()[0].enabled());
+    browser.click(&format!("{policy} button.unassign"), PATIENCE);
+    util::eventually("the policy is unassigned", || {
+        cloud
+            .admin
+            .policy_devices(THERMOSTAT, &id)
+            .unwrap()
+            .is_empty()
+    });
 }
 
 /// The first `policyChanged` request the cloud queued for `endpoint`: its
@@ -222,11 +243,16 @@ fn policy_changed(cloud: &TestCloud, endpoint: &str) -> (String, Vec<u8>) {
         .message_type(MessageType::Request);
     let mut found = None;
     util::eventually("the cloud queues a policyChanged request", || {
-        found = cloud.admin.messages(&filter).unwrap().into_iter().find(|m| {
-            m.json()["payload"]["url"]
-                .as_str()
-                .is_some_and(|u| u.ends_with(POLICY_CHANGED_PATH))
-        });
+        found = cloud
+            .admin
+            .messages(&filter)
+            .unwrap()
+            .into_iter()
+            .find(|m| {
+                m.json()["payload"]["url"]
+                    .as_str()
+                    .is_some_and(|u| u.ends_with(POLICY_CHANGED_PATH))
+            });
         found.is_some()
     });
     let m = found.unwrap();

@@ -1,13 +1,14 @@
 //! The web console, `https://HOST:PORT/console`, behind the admin password:
 //! one page (HTML, CSS and a little JavaScript compiled into the binary, no
-//! build step, no CDN) and two JSON routes it polls, devices with their last
-//! reported attributes and the messages after a sequence number. Requests to
+//! build step, no CDN) and the JSON routes it polls, all read-only: devices
+//! with their last reported attributes, the messages after a sequence
+//! number, and the device policies (`policies.rs`). Requests to
 //! devices go through the admin API itself (the page follows each one's
 //! fate at `/iot/api/v2/requests/{id}`). Storage objects are listed,
 //! downloaded and deleted through the admin storage API; device policies
-//! are changed through the admin API and read through one console route,
-//! `/console/api/policies` (`policies.rs`), which adds the hardware ids the
-//! admin API does not give.
+//! are changed through the admin API and read through
+//! `/console/api/policies`, which adds the hardware ids and the assigned
+//! devices the admin API's listing does not give.
 
 mod policies;
 

@@ -124,8 +124,13 @@ mod tests {
             .unwrap()
             .id
             .clone();
-        s.assign_policy(TEMPERATURE_SENSOR_URN, &policy, &[id.clone()], 6)
-            .unwrap();
+        s.assign_policy(
+            TEMPERATURE_SENSOR_URN,
+            &policy,
+            std::slice::from_ref(&id),
+            6,
+        )
+        .unwrap();
         let all = policies(&s);
         let models = all["models"].as_array().unwrap();
         assert_eq!(models.len(), 1, "only the model a device implements");
