@@ -18,7 +18,7 @@
     reason = "the helpers below fail the test on a failed step, which is what a panic reports"
 )]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 use iotcs_core::__private::encoding::base64_decode;
@@ -31,17 +31,8 @@ use crate::util::{self, PATIENCE, THERMOSTAT, TestCloud, Thermostat};
 use crate::webdriver::{Browser, find_browser};
 
 #[test]
-fn the_console_shows_messages_live_and_sets_an_attribute() {
-    let Some((chromium, chromedriver)) = find_browser() else {
-        let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
-        assert!(
-            !in_ci,
-            "CI=true but chromium or chromedriver is missing (apt-get install chromium chromium-driver)"
-        );
-        eprintln!(
-            "SKIPPED console_browser: no /usr/bin/chromium or /usr/bin/chromedriver \
-             (apt-get install chromium chromium-driver, or set IOTCS_CHROMIUM/IOTCS_CHROMEDRIVER)"
-        );
+fn the_console_shows_devices_messages_storage_objects_and_policies() {
+    let Some((chromium, chromedriver)) = browser_or_skip() else {
         return;
     };
     let cloud = TestCloud::start("console");
@@ -114,6 +105,24 @@ fn the_console_shows_messages_live_and_sets_an_attribute() {
     });
     drop(browser);
     t.device.close().unwrap();
+}
+
+/// Chromium and ChromeDriver, or `None` (after saying SKIPPED) when they
+/// are missing, unless in CI (`CI=true`), where the test fails instead.
+fn browser_or_skip() -> Option<(PathBuf, PathBuf)> {
+    let found = find_browser();
+    if found.is_none() {
+        let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
+        assert!(
+            !in_ci,
+            "CI=true but chromium or chromedriver is missing (apt-get install chromium chromium-driver)"
+        );
+        eprintln!(
+            "SKIPPED console_browser: no /usr/bin/chromium or /usr/bin/chromedriver \
+             (apt-get install chromium chromium-driver, or set IOTCS_CHROMIUM/IOTCS_CHROMEDRIVER)"
+        );
+    }
+    found
 }
 
 /// With `IOTCS_SCREENSHOTS=DIR`, saves the window as `DIR/name`.
