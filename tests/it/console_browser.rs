@@ -50,11 +50,7 @@ fn the_console_shows_devices_messages_storage_objects_and_policies() {
     cloud.admin.register_device(&gateway).unwrap();
 
     let browser = Browser::start(&chromium, &chromedriver, PATIENCE);
-    let address = cloud.server.addr();
-    browser.open(&format!(
-        "https://admin:{}@{address}/console",
-        cloud.server.admin_password()
-    ));
+    browser.open(&console_url(&cloud));
     let row_css = "#devices tr[data-hardware-id='console-thermostat']";
     let row = browser.wait_for(row_css, PATIENCE);
     assert!(browser.text(&row).contains("ACTIVATED"));
@@ -96,13 +92,7 @@ fn the_console_shows_devices_messages_storage_objects_and_policies() {
     browser.scroll_to("header", PATIENCE);
     screenshot(&browser, "console.png");
 
-    // Deleted from the page (two clicks: the first arms the button).
-    let delete = format!("#storage tr[data-name='{object}'] button.delete");
-    browser.click(&delete, PATIENCE);
-    browser.click(&delete, PATIENCE);
-    util::eventually("the object is deleted", || {
-        cloud.admin.storage_objects(&object).unwrap().is_empty()
-    });
+    downloaded_and_deleted_from_the_page(&cloud, &browser, &object);
     drop(browser);
     t.device.close().unwrap();
 }
@@ -134,12 +124,21 @@ fn screenshot(browser: &Browser, name: &str) {
     }
 }
 
+/// The console's address, with the admin credentials in it.
+fn console_url(cloud: &TestCloud) -> String {
+    let address = cloud.server.addr();
+    let password = cloud.server.admin_password();
+    format!("https://admin:{password}@{address}/console")
+}
+
+/// What the device uploads.
+const NOTE: &str = "calibrated at 21.5 C\n";
+
 /// The device uploads an object; the storage list shows it with its size,
 /// content type and owner by hardware id. Returns its name.
 fn storage_objects_are_listed(cloud: &TestCloud, t: &Thermostat, browser: &Browser) -> String {
     let path = cloud.dir.path().join("notes.txt");
-    let content = "calibrated at 21.5 C\n";
-    std::fs::write(&path, content).unwrap();
+    std::fs::write(&path, NOTE).unwrap();
     let object = t
         .device
         .create_storage_object("notes.txt", Some("text/plain"))
@@ -154,12 +153,33 @@ fn storage_objects_are_listed(cloud: &TestCloud, t: &Thermostat, browser: &Brows
         PATIENCE,
     );
     let text = browser.text(&row);
-    let size = format!("{} B", content.len());
+    let size = format!("{} B", NOTE.len());
     assert!(
         text.contains("text/plain") && text.contains(&size),
         "{text}"
     );
     name
+}
+
+/// The object's link serves its bytes with the console's credentials (the
+/// browser opens it: a download would leave nothing to look at), and the
+/// page deletes it (two clicks: the first arms the button).
+fn downloaded_and_deleted_from_the_page(cloud: &TestCloud, browser: &Browser, object: &str) {
+    let row = format!("#storage tr[data-name='{object}']");
+    let link = browser.wait_for(&format!("{row} a"), PATIENCE);
+    let href = browser.property(&link, "href");
+    assert!(href.contains("/iot/admin/storage/content/"), "{href}");
+    assert!(!href.contains('@'), "no password in the link: {href}");
+    browser.open(&href);
+    let body = browser.wait_for("body", PATIENCE);
+    assert_eq!(browser.text(&body), NOTE.trim_end());
+    browser.open(&console_url(cloud));
+    let delete = format!("{row} button.delete");
+    browser.click(&delete, PATIENCE);
+    browser.click(&delete, PATIENCE);
+    util::eventually("the object is deleted", || {
+        cloud.admin.storage_objects(object).unwrap().is_empty()
+    });
 }
 
 /// A policy from the page's textarea: a refused one shows the server's

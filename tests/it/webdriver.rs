@@ -192,6 +192,16 @@ impl Browser {
         v.as_str().unwrap_or_default().to_owned()
     }
 
+    /// A DOM property of an element as text (`href` is the absolute URL).
+    pub(crate) fn property(&self, element: &str, name: &str) -> String {
+        let v = self.call(
+            "GET",
+            &self.session_path(&format!("/element/{element}/property/{name}")),
+            None,
+        );
+        v.as_str().unwrap_or_default().to_owned()
+    }
+
     /// The rendered text of an element, or "" if the page replaced it.
     pub(crate) fn text_if_there(&self, element: &str) -> String {
         let path = self.session_path(&format!("/element/{element}/text"));

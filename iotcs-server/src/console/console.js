@@ -190,8 +190,10 @@ async function refreshStorage() {
   state.storageKey = key;
   document.getElementById("storage-empty").hidden = items.length > 0;
   document.querySelector("#storage tbody").replaceChildren(...items.map(o => {
-    // The browser sends the console's credentials with a same-origin link.
-    const link = el("a", { href: "/iot/admin/storage/content/" + objectPath(o.name), download: o.name.split("/").pop() }, o.name);
+    // Against the origin, as in getJson: no password in the link. The
+    // browser sends the console's credentials with a same-origin link.
+    const href = new URL("/iot/admin/storage/content/" + objectPath(o.name), window.location.origin);
+    const link = el("a", { href: href.href, download: o.name.split("/").pop() }, o.name);
     const del = el("button", { type: "button", class: "delete" }, "Delete");
     del.addEventListener("click", () => deleteObject(o.name, del));
     const owner = ownerOf(o.name);
