@@ -244,9 +244,10 @@ fn policies_are_created_and_assigned_from_the_page(
             .any(|c| c.id == id && c.op == PolicyOp::Assigned),
         "{changes:?}"
     );
-    // The device fetched the request and answered it.
+    // The device fetched the request and accepted it: its SDK serves the
+    // device-policy capability resource.
     let fate = cloud.admin.wait_for_request(&request.0, PATIENCE).unwrap();
-    assert!(fate.response_status().is_some(), "{:?}", fate.json());
+    assert_eq!(fate.response_status(), Some(200), "{:?}", fate.json());
     browser.wait_for("#feed li[data-type='REQUEST']", PATIENCE);
     browser.scroll_to("#storage-section", PATIENCE);
     screenshot(browser, "console-policies.png");
