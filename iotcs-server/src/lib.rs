@@ -91,8 +91,11 @@
 //! models, a gateway's devices), a live feed of messages (the page polls
 //! every second), a device's attributes as last reported, and forms that set
 //! a writable attribute or invoke an action and follow the request to its
-//! fate. Plain HTML, CSS and JavaScript inside the binary. The page reads
-//! `GET /console/api/devices` and `GET /console/api/messages?after=SEQ`;
+//! fate; the storage objects (download, delete) and the device policies per
+//! model (create from JSON, enable or disable, assign or unassign), changed
+//! through the admin API above. Plain HTML, CSS and JavaScript inside the
+//! binary. The page reads `GET /console/api/devices`,
+//! `GET /console/api/messages?after=SEQ` and `GET /console/api/policies`;
 //! these shapes are the page's, not an API. An admin or console request
 //! whose `Origin` header names another origin is refused (403): a browser
 //! holding the console's credentials would otherwise send them with another

@@ -192,6 +192,16 @@ impl Browser {
         v.as_str().unwrap_or_default().to_owned()
     }
 
+    /// A DOM property of an element as text (`href` is the absolute URL).
+    pub(crate) fn property(&self, element: &str, name: &str) -> String {
+        let v = self.call(
+            "GET",
+            &self.session_path(&format!("/element/{element}/property/{name}")),
+            None,
+        );
+        v.as_str().unwrap_or_default().to_owned()
+    }
+
     /// The rendered text of an element, or "" if the page replaced it.
     pub(crate) fn text_if_there(&self, element: &str) -> String {
         let path = self.session_path(&format!("/element/{element}/text"));
@@ -210,6 +220,27 @@ impl Browser {
     #[track_caller]
     pub(crate) fn type_into(&self, css: &str, text: &str, patience: Duration) {
         self.act(css, "value", json!({ "text": text }), patience);
+    }
+
+    /// Empties the input or textarea `css` selects (found again if stale).
+    #[track_caller]
+    pub(crate) fn clear(&self, css: &str, patience: Duration) {
+        self.act(css, "clear", json!({}), patience);
+    }
+
+    /// Scrolls the element `css` selects to the top of the window (for
+    /// screenshots of a part of the page below the fold).
+    #[track_caller]
+    pub(crate) fn scroll_to(&self, css: &str, patience: Duration) {
+        let element = self.wait_for(css, patience);
+        self.call(
+            "POST",
+            &self.session_path("/execute/sync"),
+            Some(json!({
+                "script": "arguments[0].scrollIntoView(true);",
+                "args": [{ ELEMENT: element }],
+            })),
+        );
     }
 
     #[track_caller]

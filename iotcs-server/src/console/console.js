@@ -3,7 +3,7 @@
 // browser already holds for this origin. No framework, no build step.
 "use strict";
 
-const state = { devices: [], devicesKey: "", selected: null, lastSeq: 0 };
+const state = { devices: [], devicesKey: "", selected: null, lastSeq: 0, storageKey: "", policiesKey: "" };
 
 function el(tag, attrs, ...children) {
   const e = document.createElement(tag);
@@ -164,10 +164,172 @@ async function refreshFeed() {
   while (feed.children.length > 500) feed.lastChild.remove();
 }
 
+// ---- Storage objects: the admin storage API, owners named by hardware id.
+
+// A path segment per name segment, so "<endpoint id>/<name>" stays readable.
+function objectPath(name) { return name.split("/").map(encodeURIComponent).join("/"); }
+
+function humanBytes(n) {
+  const units = ["B", "KiB", "MiB", "GiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return (i === 0 ? n : n.toFixed(1)) + " " + units[i];
+}
+
+// The device whose endpoint id begins the name (the SDK names objects so).
+function ownerOf(name) {
+  const first = name.split("/")[0];
+  const d = state.devices.find(d => d.id === first);
+  return d ? d.hardwareId : "";
+}
+
+async function refreshStorage() {
+  const items = (await getJson("/iot/admin/storage/objects")).items;
+  const key = JSON.stringify([items, state.devicesKey]);
+  if (key === state.storageKey) return;
+  state.storageKey = key;
+  document.getElementById("storage-empty").hidden = items.length > 0;
+  document.querySelector("#storage tbody").replaceChildren(...items.map(o => {
+    // Against the origin, as in getJson: no password in the link. The
+    // browser sends the console's credentials with a same-origin link.
+    const href = new URL("/iot/admin/storage/content/" + objectPath(o.name), window.location.origin);
+    const link = el("a", { href: href.href, download: o.name.split("/").pop() }, o.name);
+    const del = el("button", { type: "button", class: "delete" }, "Delete");
+    del.addEventListener("click", () => deleteObject(o.name, del));
+    const owner = ownerOf(o.name);
+    return el("tr", { class: "object", "data-name": o.name, "data-owner": owner },
+      el("td", { class: "mono" }, link), el("td", {}, humanBytes(o.bytes)), el("td", {}, o.content_type),
+      el("td", {}, new Date(o.last_modified).toLocaleString()), el("td", { class: "mono" }, owner), el("td", {}, del));
+  }));
+}
+
+// The first click arms the button, the second deletes: no dialog to block on.
+async function deleteObject(name, button) {
+  if (button.dataset.armed !== "true") {
+    button.dataset.armed = "true";
+    button.textContent = "Delete: sure?";
+    return;
+  }
+  const error = document.getElementById("storage-error");
+  try {
+    await getJson("/iot/admin/storage/objects/" + objectPath(name), { method: "DELETE" });
+    error.hidden = true;
+  } catch (e) {
+    error.hidden = false;
+    error.textContent = "cannot delete " + name + ": " + e.message;
+  }
+  state.storageKey = "";
+  await refreshStorage();
+}
+
+// ---- Device policies: read from /console/api/policies, changed through
+// the admin API (which validates them and notifies the devices).
+
+function policyPath(urn, id) {
+  const base = "/iot/api/v2/deviceModels/" + encodeURIComponent(urn) + "/devicePolicies";
+  return id === undefined ? base : base + "/" + encodeURIComponent(id);
+}
+
+// Sends one change, shows the server's refusal if any, and re-reads the list.
+async function changePolicy(what, path, method, body) {
+  const error = document.getElementById("policy-error");
+  try {
+    const options = { method };
+    if (body !== undefined) {
+      options.headers = { "Content-Type": "application/json" };
+      options.body = JSON.stringify(body);
+    }
+    const answer = await getJson(path, options);
+    error.hidden = true;
+    return answer;
+  } catch (e) {
+    error.hidden = false;
+    error.textContent = what + " refused: " + e.message;
+    return null;
+  } finally {
+    state.policiesKey = "";
+    await refreshPolicies();
+  }
+}
+
+function policyRow(model, p) {
+  const path = policyPath(model.urn, p.id);
+  const toggle = el("button", { type: "button", class: "toggle" }, p.enabled ? "Disable" : "Enable");
+  toggle.addEventListener("click", () =>
+    changePolicy((p.enabled ? "disable " : "enable ") + p.id, path, "PATCH", { enabled: !p.enabled }));
+  const devices = el("td", { class: "devices" });
+  for (const d of p.devices) {
+    const remove = el("button", { type: "button", class: "unassign", title: "unassign " + d.hardwareId }, "×");
+    remove.addEventListener("click", () =>
+      changePolicy("unassign " + d.hardwareId, path + "/devices/" + encodeURIComponent(d.id), "DELETE"));
+    devices.append(el("span", { class: "assigned mono", "data-hardware-id": d.hardwareId }, d.hardwareId, remove));
+  }
+  const assigned = new Set(p.devices.map(d => d.id));
+  const free = model.devices.filter(d => !assigned.has(d.id));
+  if (free.length > 0) {
+    const select = el("select", { class: "assign-device", "aria-label": "device to assign" },
+      ...free.map(d => el("option", { value: d.id, "data-hardware-id": d.hardwareId }, d.hardwareId)));
+    const assign = el("button", { type: "button", class: "assign" }, "Assign");
+    assign.addEventListener("click", () =>
+      changePolicy("assign to " + select.selectedOptions[0].textContent, path + "/devices", "POST",
+        { devices: [select.value] }));
+    devices.append(el("span", {}, select, " ", assign));
+  }
+  return el("tr", { class: "policy", "data-policy-id": p.id, "data-enabled": String(p.enabled) },
+    el("td", { class: "mono" }, p.id), el("td", { class: "description" }, p.description),
+    el("td", { class: "enabled" }, p.enabled ? "yes" : "no"),
+    el("td", { class: "pipelines mono" }, ...p.pipelines.map(line => el("div", {}, line))),
+    devices, el("td", {}, toggle));
+}
+
+function modelBlock(model) {
+  const block = el("div", { class: "model", "data-urn": model.urn },
+    el("h3", {}, model.name || model.urn, " ", el("small", { class: "mono" }, model.urn)));
+  if (model.policies.length === 0) {
+    block.append(el("p", { class: "hint" }, "No policies."));
+    return block;
+  }
+  const head = el("tr", {}, ...["Id", "Description", "Enabled", "Pipelines", "Devices", ""].map(h => el("th", {}, h)));
+  block.append(el("table", { class: "policies" }, el("thead", {}, head),
+    el("tbody", {}, ...model.policies.map(p => policyRow(model, p)))));
+  return block;
+}
+
+async function refreshPolicies() {
+  const models = (await getJson("/console/api/policies")).models;
+  const key = JSON.stringify(models);
+  if (key === state.policiesKey) return;
+  state.policiesKey = key;
+  document.getElementById("policies-empty").hidden = models.length > 0;
+  document.getElementById("policies").replaceChildren(...models.map(modelBlock));
+  const select = document.querySelector("#new-policy select");
+  const chosen = select.value;
+  select.replaceChildren(...models.map(m => el("option", { value: m.urn }, m.name || m.urn)));
+  if (models.some(m => m.urn === chosen)) select.value = chosen;
+}
+
+document.getElementById("new-policy").addEventListener("submit", async ev => {
+  ev.preventDefault();
+  const form = ev.target;
+  const error = document.getElementById("policy-error");
+  let body;
+  try {
+    body = JSON.parse(form.elements.json.value);
+  } catch (e) {
+    error.hidden = false;
+    error.textContent = "the policy is not JSON: " + e.message;
+    return;
+  }
+  const created = await changePolicy("the new policy", policyPath(form.elements.urn.value), "POST", body);
+  if (created) form.elements.json.value = "";
+});
+
 async function tick() {
   try {
     await refreshDevices();
     await refreshFeed();
+    await refreshStorage();
+    await refreshPolicies();
     setStatus("live · " + new Date().toLocaleTimeString());
   } catch (e) {
     setStatus("cannot reach the local cloud: " + e.message);

@@ -1,10 +1,16 @@
 //! The web console, `https://HOST:PORT/console`, behind the admin password:
 //! one page (HTML, CSS and a little JavaScript compiled into the binary, no
-//! build step, no CDN) and two JSON routes it polls, devices with their last
-//! reported attributes and the messages after a sequence number. Requests to
+//! build step, no CDN) and the JSON routes it polls, all read-only: devices
+//! with their last reported attributes, the messages after a sequence
+//! number, and the device policies (`policies.rs`). Requests to
 //! devices go through the admin API itself (the page follows each one's
-//! fate at `/iot/api/v2/requests/{id}`). Storage objects and policies get
-//! their routes here as the local cloud serves them.
+//! fate at `/iot/api/v2/requests/{id}`). Storage objects are listed,
+//! downloaded and deleted through the admin storage API; device policies
+//! are changed through the admin API and read through
+//! `/console/api/policies`, which adds the hardware ids and the assigned
+//! devices the admin API's listing does not give.
+
+mod policies;
 
 use std::collections::HashMap;
 
@@ -47,6 +53,7 @@ pub(crate) fn route(app: &App, req: &Req) -> Result<Reply, ApiError> {
             };
             Ok(Reply::json(200, &messages(&app.state(), after)))
         }
+        ("GET", "/console/api/policies") => Ok(Reply::json(200, &policies::policies(&app.state()))),
         (m, path) => Err(ApiError::not_found(format!(
             "no console resource {m} {path}"
         ))),
