@@ -13,7 +13,7 @@
 //!     actions (default 200) through a local cloud; prints median and p99.
 //! ```
 //!
-//! Set `RUST_LOG=debug` (or `trace`, to see every message sent) for the
+//! Set `RUST_LOG=iotcs=debug` (or `trace`, to see every message sent) for the
 //! library's log.
 
 #![allow(
@@ -75,7 +75,7 @@ usage: directly_connected_device [--config STORE --passphrase P [--ini FILE] [--
                    and p99
   -h, --help       print this help
 
-RUST_LOG=debug shows the library's log (trace: every message sent).
+RUST_LOG=iotcs=debug shows the library's log (trace: every message sent).
 ";
 
 /// The command line.

@@ -17,10 +17,10 @@
 //!     The same with N sensors (default 3) for SECONDS (default 6).
 //! cargo run --release --example gateway -- --config gateway.tas --passphrase P [--devices N]
 //!     Runs the gateway with an existing provisioning file, against the
-//!     cloud it names, until Ctrl-C (or --duration), then closes cleanly.
+//!     cloud it names, until Ctrl-C or SIGTERM (or --duration), then closes cleanly.
 //! ```
 //!
-//! `-- --help` lists every flag and its default. `RUST_LOG=debug` shows the
+//! `-- --help` lists every flag and its default. `RUST_LOG=iotcs=debug` shows the
 //! protocol (`trace`: every message sent).
 
 #![allow(
@@ -74,7 +74,7 @@ usage: gateway [--devices N] [--duration SECONDS] [--config FILE --passphrase P]
   --passphrase P      the provisioning file's passphrase (needed with --config)
   -h, --help          print this help
 
-RUST_LOG=debug shows the protocol (trace: every message sent).
+RUST_LOG=iotcs=debug shows the protocol (trace: every message sent).
 ";
 
 /// What the run counted, shared with the callbacks.
@@ -178,8 +178,8 @@ fn run_provisioned(
     sensors: &[Sensor],
     duration: Option<Duration>,
 ) -> Result<(), Error> {
-    let stop = until_ctrl_c()?;
-    println!("running until Ctrl-C");
+    let stop = cli::Stop::on_signals()?;
+    println!("running until Ctrl-C or SIGTERM");
     let counts = run(
         file,
         passphrase,
@@ -210,7 +210,8 @@ fn demo(sensors: &[Sensor], duration: Duration) -> Result<(), Error> {
     let admin = server.admin()?;
     let store = provision(&admin, sensors, dir.path())?;
 
-    let (_never, stop) = mpsc::channel();
+    // Ctrl-C or SIGTERM cuts the demo short, and the gateway still closes.
+    let stop = cli::Stop::on_signals()?;
     let mut cloud = Cloud {
         admin: &admin,
         round_trips: Vec::new(),
@@ -417,7 +418,8 @@ impl Cloud<'_> {
 }
 
 /// Opens (and if needed activates) the gateway, registers the sensors and
-/// streams their readings until `duration` passes or `stop` fires; with
+/// streams their readings until `duration` passes or a signal asks to stop
+/// (the gateway is closed either way); with
 /// `cloud`, also plays the cloud.
 fn run(
     store: &Path,
@@ -426,7 +428,7 @@ fn run(
     sensors: &[Sensor],
     duration: Option<Duration>,
     cloud: Option<&mut Cloud<'_>>,
-    stop: &mpsc::Receiver<()>,
+    stop: &cli::Stop,
 ) -> Result<Arc<Counts>, Error> {
     let mut gateway = GatewayDevice::open_with_config(store, passphrase, config)?;
     if !gateway.is_activated() {
@@ -561,15 +563,15 @@ fn register_sensor(
     Ok(endpoint)
 }
 
-/// Reports every sensor each `TICK` until `duration` passes or `stop` fires
-/// (without `duration`, until `stop` fires or its sender is gone); with
+/// Reports every sensor each `TICK` until `duration` passes or a signal
+/// asks to stop (without `duration`, until a signal); with
 /// `cloud`, plays the cloud's script on the first sensor along the way.
 fn stream(
     live: &mut [Reading],
     counts: &Counts,
     duration: Option<Duration>,
     mut cloud: Option<&mut Cloud<'_>>,
-    stop: &mpsc::Receiver<()>,
+    stop: &cli::Stop,
 ) -> Result<(), Error> {
     let started = Instant::now();
     let mut script = Script::default();
@@ -587,11 +589,9 @@ fn stream(
             script.play(cloud, first, started.elapsed(), duration)?;
         }
         tick += 1;
-        match stop.recv_timeout(TICK) {
-            Ok(()) => break,
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) if duration.is_some() => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        if stop.wait(TICK) {
+            println!("stopping on a signal");
+            break;
         }
     }
     Ok(())
@@ -859,25 +859,4 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Error> {
             .map_err(|e| Error::io(path, e))?;
     }
     Ok(())
-}
-
-/// A channel that fires on Ctrl-C (SIGINT) or SIGTERM.
-///
-/// The standard library cannot wait for a signal and the SDK has no
-/// dependency that can; the local cloud's handle can (it owns a tokio
-/// runtime), so a tiny in-memory one on a loopback port serves as the signal
-/// waiter. A real firmware would use its own signal handling instead.
-fn until_ctrl_c() -> Result<mpsc::Receiver<()>, Error> {
-    let waiter = Server::start(ServerConfig::default().listen(([127, 0, 0, 1], 0).into()))?;
-    let (tx, rx) = mpsc::channel();
-    std::thread::Builder::new()
-        .name("ctrl-c".into())
-        .spawn(move || {
-            if let Err(e) = waiter.wait_for_signal() {
-                println!("cannot wait for Ctrl-C: {e}");
-            }
-            let _ = tx.send(());
-        })
-        .map_err(|e| Error::io("<thread>", e))?;
-    Ok(rx)
 }

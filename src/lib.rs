@@ -27,6 +27,15 @@
 //! record. A logger installed with `log::set_logger` directly, without the
 //! wrapper, writes them as soon as `trace` is on for `ureq_proto`.
 //!
+//! Every line of the SDK has a target under `iotcs::` (`iotcs::device::transport`,
+//! `iotcs::device::sender`, `iotcs::device::health`, `iotcs::gateway::gateway`,
+//! `iotcs::core::config`, …), so `RUST_LOG=iotcs=debug` shows the protocol (one
+//! line per HTTP request: method, path, status, bytes, milliseconds) without the
+//! libraries underneath, and `RUST_LOG=iotcs=trace` adds the message bodies. At
+//! INFO a healthy device is quiet: it says when the connection to the cloud is
+//! lost and when it is restored ([`DirectlyConnectedDevice::status`] says the
+//! same without the log).
+//!
 //! The table mapping every name of the reference API (Oracle's Python client
 //! library) to its Rust name is in [`device`]'s documentation.
 //!
@@ -47,33 +56,52 @@
 //!
 //! # Example
 //!
-//! ```
-//! use iotcs::{Config, Value};
-//! use iotcs::core::model::samples;
+//! A device opens its provisioning file (written by the cloud, or by
+//! `iotcs-server provision` for the local cloud), activates once, and sends
+//! its readings through a virtual device checked against its device model:
 //!
-//! let model = samples::humidity_sensor();
-//! let config = Config::default();
-//! assert!(!config.device_messaging.disable_long_polling);
-//! let attribute = model.attributes().first().expect("the sample model has attributes");
-//! println!("{} has attribute {}", model.urn(), attribute.name());
-//! # let _ = Value::from(1);
+//! ```no_run
+//! use iotcs::DirectlyConnectedDevice;
+//!
+//! const THERMOSTAT: &str = "urn:com:example:iotcs:temperature_sensor";
+//!
+//! let mut device = DirectlyConnectedDevice::open("my-device.tas", "changeit")?;
+//! if !device.is_activated() {
+//!     device.activate(&[THERMOSTAT])?;
+//! }
+//! let model = device
+//!     .device_model(THERMOSTAT)?
+//!     .ok_or_else(|| iotcs::Error::model(THERMOSTAT, "the cloud does not know it"))?;
+//! let endpoint_id = device.endpoint_id().unwrap_or_default().to_owned();
+//! let thermostat = device.create_virtual_device(&endpoint_id, &model)?;
+//! thermostat.set("temp", 21.5)?;
+//! // How the device is doing, without the log.
+//! println!("{} message(s) waiting", device.status().queued);
+//! // Delivers what is queued (or keeps guaranteed messages for next time).
+//! device.close()?;
 //! # Ok::<(), iotcs::Error>(())
 //! ```
+//!
+//! A program reports a failure with [`Error::report`]: `error: …` and one
+//! `  caused by: …` line per cause.
+//!
+//! `examples/directly_connected_device.rs` and `examples/gateway.rs` in the
+//! repository are complete programs that start a local cloud themselves.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub use iotcs_core as core;
 pub use iotcs_core::{
-    Config, DeviceModel, Error, ErrorKind, Message, NetworkCost, Severity, TrustedAssets,
+    Config, DeviceModel, Error, ErrorKind, Message, NetworkCost, Report, Severity, TrustedAssets,
     TrustedAssetsStore, ValidationError, Value, ValueType,
 };
 pub use iotcs_device as device;
 pub use iotcs_device::logging;
 pub use iotcs_device::{
     ActionEvent, Alert, ChangeEvent, Client, Data, DirectlyConnectedDevice, ErrorEvent,
-    ExternalObject, NamedValue, NamedValues, Rejection, StorageObject, SyncEvent, SyncStatus,
-    Update, VirtualDevice,
+    ExternalObject, MessageCounters, NamedValue, NamedValues, Rejection, Status, StorageObject,
+    SyncEvent, SyncStatus, Update, VirtualDevice,
 };
 #[cfg(feature = "gateway")]
 pub use iotcs_gateway as gateway;

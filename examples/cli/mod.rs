@@ -1,7 +1,8 @@
 //! What every example's command line shares: parsing with `lexopt`, values
 //! checked with an error that names the flag, and one way to end: help on
 //! stdout (exit 0), a usage error on stderr (exit 2), a failed run on stderr
-//! (exit 1).
+//! (exit 1), as `Display` with its chain of causes (`Error::report`), never
+//! `Debug`.
 //!
 //! `lexopt` rather than `clap`: the examples have a handful of flags each,
 //! and `gateway_firmware` is the program whose size the cross-compiling guide
@@ -49,7 +50,8 @@ pub(crate) fn run<T>(
     match main(options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{name}: {e}");
+            // `error: …` and one `  caused by: …` line per further cause.
+            eprintln!("{name}: {}", e.report());
             ExitCode::FAILURE
         }
     }
@@ -80,4 +82,79 @@ pub(crate) fn parsed<T: FromStr>(
         .and_then(|s| s.parse().ok())
         .filter(valid)
         .ok_or_else(|| format!("{flag} needs {what}, not {raw:?}").into())
+}
+
+/// SIGTERM and Ctrl-C (SIGINT), caught so that a program closes its device
+/// (queued messages delivered or persisted) instead of dying with them.
+/// A second signal while the first is being handled ends the program at
+/// once (exit 130), as a user pressing Ctrl-C twice expects.
+///
+/// No thread: the signal handler sets a flag and, on Unix, writes a byte to
+/// a socket pair that [`Stop::wait`] reads with a timeout, so the main loop
+/// wakes at once.
+#[derive(Debug)]
+#[allow(dead_code, reason = "only the gateway examples stop on signals")]
+pub(crate) struct Stop {
+    requested: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    #[cfg(unix)]
+    wake: std::os::unix::net::UnixStream,
+}
+
+#[allow(dead_code, reason = "only the gateway examples stop on signals")]
+impl Stop {
+    /// Catches SIGTERM and SIGINT from now on.
+    pub(crate) fn on_signals() -> Result<Stop, Error> {
+        use std::sync::Arc;
+        use std::sync::atomic::AtomicBool;
+
+        use signal_hook::consts::{SIGINT, SIGTERM};
+
+        let failed = |e| Error::io("<signal handler>", e);
+        let requested = Arc::new(AtomicBool::new(false));
+        #[cfg(unix)]
+        let (wake, ring) = std::os::unix::net::UnixStream::pair().map_err(failed)?;
+        for signal in [SIGINT, SIGTERM] {
+            // Order matters: the exit is armed before the flag is set, so it
+            // fires on the second signal only.
+            signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&requested))
+                .map_err(failed)?;
+            signal_hook::flag::register(signal, Arc::clone(&requested)).map_err(failed)?;
+            #[cfg(unix)]
+            signal_hook::low_level::pipe::register(signal, ring.try_clone().map_err(failed)?)
+                .map_err(failed)?;
+        }
+        Ok(Stop {
+            requested,
+            #[cfg(unix)]
+            wake,
+        })
+    }
+
+    /// Whether a signal asked the program to stop.
+    pub(crate) fn requested(&self) -> bool {
+        self.requested.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Waits up to `timeout` for a signal; returns whether one asked the
+    /// program to stop.
+    pub(crate) fn wait(&self, timeout: std::time::Duration) -> bool {
+        if self.requested() {
+            return true;
+        }
+        #[cfg(unix)]
+        {
+            use std::io::Read;
+            if self
+                .wake
+                .set_read_timeout(Some(timeout.max(std::time::Duration::from_millis(1))))
+                .is_ok()
+            {
+                // A byte, a timeout or an interrupted read: the flag decides.
+                let _ = (&self.wake).read(&mut [0u8; 16]);
+                return self.requested();
+            }
+        }
+        std::thread::sleep(timeout);
+        self.requested()
+    }
 }

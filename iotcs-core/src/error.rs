@@ -555,18 +555,68 @@ impl fmt::Display for Error {
     }
 }
 
+/// `Display` already says what the immediate cause says (a person printing
+/// `{e}` alone gets the whole story of one line), so `source` continues the
+/// chain below it: the cause's own cause. A chain printed link by link
+/// ([`Report`]) then says everything once.
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Validation(e) => Some(e),
-            Error::Unsent { source, .. } => Some(source.as_ref()),
+            Error::Validation(e) => std::error::Error::source(e),
+            Error::Unsent { source, .. } => std::error::Error::source(source.as_ref()),
             Error::Network {
                 source: Some(source),
                 ..
-            } => Some(source.as_ref()),
-            Error::Io { source, .. } => Some(source.as_ref()),
+            } => source.source(),
+            Error::Io { source, .. } => source.source(),
             _ => None,
         }
+    }
+}
+
+impl Error {
+    /// The error and its causes for a person, as programs print them on
+    /// exit: `error: …` then one `  caused by: …` line per cause that the
+    /// lines before do not already say.
+    ///
+    /// ```
+    /// let e = iotcs_core::Error::io("/etc/device.conf", std::io::ErrorKind::NotFound.into());
+    /// assert_eq!(e.report().to_string(), "error: /etc/device.conf: entity not found");
+    /// ```
+    pub fn report(&self) -> Report<'_> {
+        Report(self)
+    }
+}
+
+/// An error and its chain of causes, each said once: what
+/// [`Error::report`] returns, and [`Report::new`] makes of any error a
+/// program meets (a command line's, an IO error).
+#[derive(Clone, Copy, Debug)]
+pub struct Report<'a>(&'a (dyn std::error::Error + 'static));
+
+impl<'a> Report<'a> {
+    /// The report of `error`.
+    pub fn new(error: &'a (dyn std::error::Error + 'static)) -> Self {
+        Report(error)
+    }
+}
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut said = self.0.to_string();
+        write!(f, "error: {said}")?;
+        let mut cause = self.0.source();
+        while let Some(error) = cause {
+            let text = error.to_string();
+            // Libraries underneath often repeat their source in their own
+            // text; a line that says nothing new is left out.
+            if !said.contains(&text) {
+                write!(f, "\n  caused by: {text}")?;
+                said.push_str(&text);
+            }
+            cause = error.source();
+        }
+        Ok(())
     }
 }
 
@@ -662,7 +712,8 @@ mod tests {
              dispatcher_max_queue_size = 7, messages being sent included); resend later, \
              or raise the limit"
         );
-        assert!(std::error::Error::source(&unsent).is_some());
+        // Display says the reason; the chain goes on below it.
+        assert!(std::error::Error::source(&unsent).is_none());
         assert_eq!(unsent.into_unsent_messages(), vec![msg]);
         assert!(Error::state("x").into_unsent_messages().is_empty());
         assert_eq!(
@@ -740,6 +791,74 @@ mod tests {
         );
         assert_eq!(Error::argument("a"), Error::argument("a"));
         assert_ne!(Error::argument("a"), Error::state("a"));
+    }
+
+    #[derive(Debug)]
+    struct Wrapped(io::Error);
+
+    impl fmt::Display for Wrapped {
+        /// As some libraries do: its text repeats its source's.
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "io: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Wrapped {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn a_chain_prints_each_cause_once() {
+        let refused = || io::Error::new(io::ErrorKind::ConnectionRefused, "connection refused");
+        let net = Error::Network {
+            reason: "POST /iot/api/v2/messages failed".into(),
+            source: Some(Arc::new(Wrapped(refused()))),
+        };
+        assert_eq!(
+            net.to_string(),
+            "network: POST /iot/api/v2/messages failed: io: connection refused"
+        );
+        assert_eq!(
+            net.report().to_string(),
+            "error: network: POST /iot/api/v2/messages failed: io: connection refused",
+            "the source's own source says nothing new"
+        );
+        let unsent = Error::Unsent {
+            messages: Vec::new(),
+            source: Box::new(net),
+        };
+        let text = unsent.report().to_string();
+        assert_eq!(text.matches("connection refused").count(), 1, "{text}");
+        // A cause that says something new gets its line.
+        let inner = io::Error::new(io::ErrorKind::InvalidData, Wrapped(refused()));
+        let io = Error::io("/tmp/store", inner);
+        assert_eq!(
+            io.report().to_string(),
+            "error: /tmp/store: io: connection refused"
+        );
+        let config = io::Error::other(Error::Closed);
+        assert_eq!(
+            Report::new(&config).to_string(),
+            "error: the device is closed; open it again to send"
+        );
+        #[derive(Debug)]
+        struct Outer(Error);
+        impl fmt::Display for Outer {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("cannot start the gateway")
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        assert_eq!(
+            Report::new(&Outer(Error::Closed)).to_string(),
+            "error: cannot start the gateway\n  caused by: the device is closed; open it again to send"
+        );
     }
 
     #[test]

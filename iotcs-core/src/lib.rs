@@ -92,7 +92,7 @@ pub use config::{
     DevicePolicyConfig, DiagnosticsConfig, EnterpriseMessagingConfig, HttpConfig, LoggingConfig,
     MediaStorageConfig, MessagePersistenceConfig, NetworkCost, RestApiConfig,
 };
-pub use error::{Error, ErrorKind};
+pub use error::{Error, ErrorKind, Report};
 pub use message::{Message, MessageType, Payload, Priority, Reliability, Severity};
 pub use model::DeviceModel;
 pub use tas::{Icd, Secret, TrustedAssets, TrustedAssetsStore};

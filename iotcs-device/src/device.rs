@@ -25,6 +25,7 @@ use crate::messaging::dispatcher::{CLOSE_TIMEOUT, Dispatcher};
 use crate::messaging::persist::{self, OpenDatabase};
 use crate::remote;
 use crate::state::{self, DeviceRecord};
+use crate::status::Status;
 use crate::storage::StorageObject;
 use crate::storage::hub::Hub;
 use crate::virtual_device::{Registry, VirtualDevice};
@@ -139,7 +140,8 @@ impl DirectlyConnectedDevice {
             assets.server_port(),
             assets.trust_anchors(),
             &HttpSettings::from_config(&config),
-        )?;
+        )?
+        .with_anchors_from(store.path());
         DirectlyConnectedDevice::with_transport(store, config, Arc::new(transport), system_clock())
     }
 
@@ -263,7 +265,7 @@ impl DirectlyConnectedDevice {
         if let Err(e) = state::write_device_record(&self.state, &record) {
             // Only the model check of a later run is lost: not worth failing
             // an activation the cloud has already made.
-            log::warn!("{e}; after a restart create_virtual_device will not check the models");
+            log::warn!(target: "iotcs::device::device", "{e}; after a restart create_virtual_device will not check the models");
         }
         self.activated_models = Some(models);
         let dispatcher = self.start_dispatcher()?;
@@ -602,6 +604,29 @@ impl DirectlyConnectedDevice {
         self.closed.run(deadline, || self.shutdown(deadline))
     }
 
+    /// How the device is doing: its link to the cloud (connected, backing
+    /// off until when, the last error), its queued and persisted messages,
+    /// its last delivery and its counters. Reads a snapshot, never touches
+    /// the network; before activation and after `close` it says
+    /// `running: false`.
+    ///
+    /// ```no_run
+    /// # let device = iotcs_device::DirectlyConnectedDevice::open("device.conf", "pass")?;
+    /// let status = device.status();
+    /// if !status.connected {
+    ///     eprintln!("offline, {} message(s) waiting; last error: {:?}", status.queued, status.last_error);
+    /// }
+    /// # Ok::<(), iotcs_device::Error>(())
+    /// ```
+    pub fn status(&self) -> Status {
+        if !self.closed.is_open() {
+            return Status::stopped();
+        }
+        self.dispatcher()
+            .as_ref()
+            .map_or_else(Status::stopped, |d| Status::from_report(d.report()))
+    }
+
     fn shutdown(&self, deadline: Instant) -> Result<(), Error> {
         // Transfers stop first (interrupted at once; an upload resumes from
         // its last segment next time), so that the messages they held are
@@ -676,7 +701,7 @@ impl Drop for DirectlyConnectedDevice {
         if self.closed.is_open()
             && let Err(e) = self.close()
         {
-            log::warn!("closing device {}: {e}", self.activation_id());
+            log::warn!(target: "iotcs::device::device", "closing device {}: {e}", self.activation_id());
         }
     }
 }

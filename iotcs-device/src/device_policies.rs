@@ -61,7 +61,7 @@ pub(crate) fn context(
 pub(crate) fn register(inbound: &Arc<Inbound>, endpoint_id: &str, devices: Registry) {
     let listener: notification::Listener = Arc::new(move |changes: Vec<PolicyChange>| {
         for change in changes {
-            log::info!(
+            log::info!(target: "iotcs::device::policy",
                 "device policy {} of {} {:?}",
                 change.id,
                 change.device_model_urn,

@@ -122,7 +122,8 @@
 //!   `rejection.rs` ([`Rejection`], a callback's refusal),
 //!   `events.rs` and `named_value.rs` (what callbacks receive), `remote.rs`
 //!   (the cloud's attribute writes and action calls), `external.rs`,
-//!   [`logging`]. `clock.rs` is the server-adjusted clock every layer reads.
+//!   `status.rs` ([`Status`], what `status()` reports), [`logging`].
+//!   `clock.rs` is the server-adjusted clock every layer reads.
 //! - **`storage/`**, storage objects: [`StorageObject`] (`object.rs`) and
 //!   [`SyncStatus`], [`SyncEvent`] (`status.rs`) for the user;
 //!   `attach.rs` (objects as values of a virtual device); `hub.rs` (the
@@ -149,7 +150,8 @@
 //!   `overflow.rs`, `queue.rs`, `room.rs`), `sender.rs` (with `fate.rs`,
 //!   `backoff.rs`) and `restored.rs`; incoming, `receiver.rs`, `inbound.rs`
 //!   (with `router.rs`, `tickets.rs`), `pool.rs` and `watchdog.rs`; and
-//!   `capability.rs`, `counters.rs`, `worker.rs`; `hold.rs` holds messages
+//!   `capability.rs`, `counters.rs`, `health.rs` (the link's state and its
+//!   lost/restored log lines), `worker.rs`; `hold.rs` holds messages
 //!   until the storage objects they carry are uploaded.
 //!
 //!
@@ -162,6 +164,14 @@
 //! with every bearer token and password in them) and credentials out of the
 //! log. A logger installed any other way writes those dumps whenever `trace`
 //! is enabled for `ureq_proto`.
+//!
+//! Every line has a target under `iotcs::` (`iotcs::device::transport`: one
+//! DEBUG line per HTTP request with method, path, status, bytes and
+//! milliseconds; `iotcs::device::sender` and `iotcs::device::inbound`: message
+//! bodies at TRACE; `iotcs::device::health`: INFO when the connection to the
+//! cloud is lost and when it is restored, with how long and how many messages
+//! went through), so `RUST_LOG=iotcs=debug` shows the protocol alone. A healthy
+//! device logs nothing at INFO after activation.
 //!
 //! # Threads
 //!
@@ -338,6 +348,7 @@
 //! | `DirectlyConnectedDevice.getDeviceModel(urn)` | [`DirectlyConnectedDevice::device_model`] |
 //! | `DirectlyConnectedDevice.getEndpointId()` | [`DirectlyConnectedDevice::endpoint_id`] (`None` before activation) |
 //! | `DirectlyConnectedDevice.isActivated()` | [`DirectlyConnectedDevice::is_activated`] |
+//! | (none: an iotcs addition) | [`DirectlyConnectedDevice::status`] → [`Status`] (link, queue, store, last delivery, [`MessageCounters`]) |
 //! | **`AbstractVirtualDevice`** | [`VirtualDevice`] (the one concrete kind on the device side) |
 //! | `AbstractVirtualDevice.finish()` | [`Update::finish`] (sends what the update gathered, also from `set`) |
 //! | `AbstractVirtualDevice.get(attributeName)` | [`VirtualDevice::get`] |
@@ -425,6 +436,7 @@ mod open_update;
 mod rejection;
 mod remote;
 mod state;
+mod status;
 mod update;
 mod virtual_device;
 
@@ -449,6 +461,7 @@ pub use iotcs_core::model::DeviceModel;
 pub use iotcs_core::{Config, Error, ErrorKind, NetworkCost, Value, ValueType};
 pub use named_value::{NamedValue, NamedValues};
 pub use rejection::Rejection;
+pub use status::{MessageCounters, Status};
 pub use storage::{StorageObject, SyncEvent, SyncStatus};
 pub use update::Update;
 pub use virtual_device::VirtualDevice;

@@ -14,6 +14,13 @@
 //! `try_init_from(builder)` does the same for an env_logger builder the
 //! program configured itself.
 //!
+//! The SDK's own lines have targets under `iotcs::` (`iotcs::device::transport`
+//! logs one DEBUG line per HTTP request, `iotcs::device::sender` and
+//! `iotcs::device::inbound` the message bodies at TRACE,
+//! `iotcs::device::health` the connection lost and restored at INFO): filter
+//! them with `RUST_LOG=iotcs=debug`. A plain `RUST_LOG=debug` also enables
+//! ureq, rustls and sled.
+//!
 //! **An application that installs its own logger** (any `log` backend) must
 //! install it through [`install`]`(logger, max_level)`, or wrap it in
 //! [`RedactingLogger::new`] before `log::set_boxed_logger`. Otherwise

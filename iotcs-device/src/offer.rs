@@ -89,7 +89,7 @@ impl VirtualDevice {
             }
             Known::Fetching { .. } => {
                 drop(state);
-                log::warn!(
+                log::warn!(target: "iotcs::device::policy",
                     "{MAX_PENDING} values already wait for the device policy; sending {name} as set"
                 );
                 self.set(&name, value)?;
@@ -210,7 +210,7 @@ impl VirtualDevice {
                 built: Some(built),
             })) => match self.activate(id, last_modified, built) {
                 Ok(policy) => {
-                    log::info!(
+                    log::info!(target: "iotcs::device::policy",
                         "device policy {} (modified {}) runs for {}",
                         policy.id(),
                         policy.last_modified(),
@@ -219,7 +219,7 @@ impl VirtualDevice {
                     Known::Active(policy)
                 }
                 Err(e) => {
-                    log::warn!(
+                    log::warn!(target: "iotcs::device::policy",
                         "device policy for {}: {e}; offer sends as set",
                         self.endpoint_id()
                     );
@@ -228,7 +228,7 @@ impl VirtualDevice {
             },
             Ok(_) => Known::Absent,
             Err(e) => {
-                log::warn!(
+                log::warn!(target: "iotcs::device::policy",
                     "cannot fetch the device policy of {} for {}: {e}; values offered meanwhile are sent as set, the next offer asks again",
                     self.endpoint_id(),
                     self.device_model().urn()
@@ -376,7 +376,7 @@ impl VirtualDevice {
         if let Known::Active(mut old) = std::mem::replace(state, Known::Unknown) {
             let released = old.drain_messages();
             if let Err(e) = self.push_released(&mut old, released) {
-                log::warn!("messages held by the replaced device policy {id}: {e}");
+                log::warn!(target: "iotcs::device::policy", "messages held by the replaced device policy {id}: {e}");
             }
         }
     }
@@ -550,11 +550,11 @@ impl VirtualDevice {
             match device.run_action_callbacks(&name, NamedValue::from_pairs(pairs)) {
                 Ok(true) => {}
                 Ok(false) => {
-                    log::warn!("the device policy invokes action {name:?}, which has no callback");
+                    log::warn!(target: "iotcs::device::policy", "the device policy invokes action {name:?}, which has no callback");
                 }
                 // No request to answer: the refusal is only logged.
                 Err(rejection) => {
-                    log::warn!(
+                    log::warn!(target: "iotcs::device::policy", 
                         "action {name:?}, invoked by the device policy, refused: {rejection}"
                     );
                 }

@@ -47,7 +47,7 @@ impl Rejection {
         if (400..=599).contains(&status) {
             self.status = status;
         } else {
-            log::warn!(
+            log::warn!(target: "iotcs::device::rejection",
                 "a callback rejected a request with status {status}, which is not an error \
                  status; answering {} instead",
                 Self::DEFAULT_STATUS

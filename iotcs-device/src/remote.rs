@@ -142,7 +142,7 @@ impl Route {
         match echo(&self.device, values) {
             Ok(echo) => Handled::ok().with_followups(vec![echo]),
             Err(e) => {
-                log::warn!("could not build the echo of an attribute change: {e}");
+                log::warn!(target: "iotcs::device::remote", "could not build the echo of an attribute change: {e}");
                 Handled::ok()
             }
         }
@@ -172,7 +172,7 @@ impl Route {
 /// The answer to a request a callback rejected: its status, its message as
 /// the body.
 fn rejected(rejection: &Rejection) -> Handled {
-    log::debug!("a callback rejected a request: {rejection}");
+    log::debug!(target: "iotcs::device::remote", "a callback rejected a request: {rejection}");
     Handled::status(rejection.status(), rejection.message())
 }
 

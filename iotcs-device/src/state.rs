@@ -130,14 +130,14 @@ pub(crate) fn read_device_record(state: &Path, endpoint_id: &str) -> Option<Devi
     let bytes = match read_file(&path) {
         Ok(bytes) => bytes?,
         Err(e) => {
-            log::warn!("{e}; the device models of the activation are not checked");
+            log::warn!(target: "iotcs::device::state", "{e}; the device models of the activation are not checked");
             return None;
         }
     };
     match serde_json::from_slice::<DeviceRecord>(&bytes) {
         Ok(record) if record.endpoint_id == endpoint_id => Some(record),
         Ok(record) => {
-            log::warn!(
+            log::warn!(target: "iotcs::device::state",
                 "{} belongs to endpoint {}, not {endpoint_id}; ignoring it",
                 path.display(),
                 record.endpoint_id
@@ -145,7 +145,7 @@ pub(crate) fn read_device_record(state: &Path, endpoint_id: &str) -> Option<Devi
             None
         }
         Err(e) => {
-            log::warn!(
+            log::warn!(target: "iotcs::device::state",
                 "{} is not a device record ({e}); ignoring it",
                 path.display()
             );

@@ -181,7 +181,7 @@ impl Drop for Update {
         if values.is_empty() {
             return;
         }
-        log::warn!(
+        log::warn!(target: "iotcs::device::update",
             "an update of {} attribute(s) of {} was dropped without finish(); nothing was sent",
             values.len(),
             self.device.endpoint_id()

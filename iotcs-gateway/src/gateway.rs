@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 use iotcs_core::__private::crypto::activation::IndirectActivationRequest;
 use iotcs_core::model::{DeviceModel, capability};
 use iotcs_core::{Config, Error, TrustedAssets};
-use iotcs_device::{Client, DirectlyConnectedDevice, StorageObject, VirtualDevice};
+use iotcs_device::{Client, DirectlyConnectedDevice, Status, StorageObject, VirtualDevice};
 
 use crate::registration::Registration;
 use crate::registration::build_request;
@@ -154,6 +154,14 @@ impl GatewayDevice {
         self.device.trusted_assets()
     }
 
+    /// How the gateway is doing: its link to the cloud, its queued and
+    /// persisted messages (its indirectly-connected devices' included:
+    /// they share its dispatcher), its last delivery and its counters.
+    /// See [`DirectlyConnectedDevice::status`].
+    pub fn status(&self) -> Status {
+        self.device.status()
+    }
+
     /// The gateway as the directly-connected device it also is.
     pub fn as_directly_connected(&self) -> &DirectlyConnectedDevice {
         &self.device
@@ -227,7 +235,7 @@ impl GatewayDevice {
             }
             Err(e) => return Err(e),
         };
-        log::info!(
+        log::info!(target: "iotcs::gateway::gateway",
             "registered {hardware_id} as endpoint {endpoint_id} ({})",
             credentials.as_str()
         );
@@ -298,7 +306,7 @@ impl GatewayDevice {
         recorded.sort();
         asked.sort();
         if recorded != asked {
-            log::warn!(
+            log::warn!(target: "iotcs::gateway::gateway",
                 "{hardware_id} was registered with device models {}, not {}; the cloud must \
                  be asked, and cannot be",
                 record.device_models.join(", "),
@@ -306,13 +314,13 @@ impl GatewayDevice {
             );
             return Err(unreachable);
         }
-        log::warn!(
+        log::warn!(target: "iotcs::gateway::gateway",
             "the cloud cannot be asked to register {hardware_id} ({unreachable}); answering \
              with its recorded endpoint {}",
             record.endpoint_id
         );
         if record.metadata != request.metadata {
-            log::warn!(
+            log::warn!(target: "iotcs::gateway::gateway",
                 "the metadata of {hardware_id} changed; it is sent at the next register_device \
                  that reaches the cloud"
             );

@@ -84,6 +84,7 @@
 //! | `GatewayDevice.MANUFACTURER`, `MODEL_NUMBER`, `SERIAL_NUMBER`, `DEVICE_CLASS`, `PROTOCOL`, `PROTOCOL_DEVICE_CLASS`, `PROTOCOL_DEVICE_ID` | the associated constants [`GatewayDevice::MANUFACTURER`] ... [`GatewayDevice::PROTOCOL_DEVICE_ID`] |
 //! | `GatewayDevice.createVirtualDevice(endpointId, deviceModel)` | [`GatewayDevice::create_virtual_device`] (the gateway's own endpoint or a registered device) |
 //! | (none) | [`GatewayDevice::registered_endpoint_id`]: a registered device's endpoint id, without the network |
+//! | (none) | [`GatewayDevice::status`]: the link to the cloud, the queued and persisted messages (its devices' included), the counters |
 //! | `GatewayDevice.getDeviceModel(urn)` | [`GatewayDevice::device_model`] |
 //! | `GatewayDevice.getEndpointId()` / `isActivated()` / `close()` | [`GatewayDevice::endpoint_id`] / [`GatewayDevice::is_activated`] / [`GatewayDevice::close`] |
 //! | `Client` | trait `Client`, implemented by [`GatewayDevice`] |

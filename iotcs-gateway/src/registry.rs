@@ -61,14 +61,14 @@ impl Registry {
             Ok(Some(bytes)) => bytes,
             Ok(None) => return Registry::default(),
             Err(e) => {
-                log::warn!("{e}; registered devices must be registered again");
+                log::warn!(target: "iotcs::gateway::registry", "{e}; registered devices must be registered again");
                 return Registry::default();
             }
         };
         match Registry::decode(&bytes, endpoint_id) {
             Ok(registry) => registry,
             Err(reason) => {
-                log::warn!(
+                log::warn!(target: "iotcs::gateway::registry",
                     "{}: {reason}; ignoring it (registering a device again rewrites it)",
                     gateway.state_directory().join(FILE).display()
                 );

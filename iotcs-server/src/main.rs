@@ -233,7 +233,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("iotcs-server: {e}");
+            // `error: …` then `  caused by: …` lines, as the examples print.
+            eprintln!("iotcs-server: error: {e}");
             ExitCode::FAILURE
         }
     }

@@ -16,7 +16,7 @@ const EXAMPLE_PATIENCE: Duration = Duration::from_secs(60);
 
 /// The example binary `name`, built (or found up to date) by cargo in the
 /// target directory and profile this test binary was built in.
-fn example_binary(name: &str) -> PathBuf {
+pub(crate) fn example_binary(name: &str) -> PathBuf {
     // This binary is `<target dir>/<profile>/deps/it-<hash>`.
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();

@@ -101,3 +101,17 @@ mod policy_functions;
 // restart, unassignment restores `set`, an indirectly-connected device's own
 // policy, a held batch through SIGKILL of the device process.
 mod policy_lifecycle;
+// status() through a cut: connected, backing off with the last error and
+// the queued messages, connected again; a gateway's status.
+mod device_status;
+// Errors a person can act on: a provisioning file of another cloud (the
+// anchor differs, said at once), a refused credential with the cloud's
+// detail, a file that is not a store.
+mod error_messages;
+// gateway_firmware stopped by SIGTERM or Ctrl-C: it closes the gateway,
+// exits 0, and every reading it sent is in the cloud; a bad --ini is
+// reported with its file and line.
+mod firmware_signals;
+// Tidy: every log line of the SDK crates has an `iotcs::` target, so
+// RUST_LOG=iotcs=debug selects them all.
+mod log_targets;

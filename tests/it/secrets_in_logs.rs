@@ -96,8 +96,15 @@ fn no_secret_reaches_the_log_at_trace_level() {
         );
     }
     assert!(
-        log.contains(" TRACE iotcs_device::messaging::sender] sending"),
+        log.contains(" TRACE iotcs::device::sender] sending"),
         "the child did not log at trace level (the sender's trace is missing)"
+    );
+    assert!(
+        log.lines().any(|l| l
+            .contains(" DEBUG iotcs::device::transport] POST /iot/api/v2/messages -> 20")
+            && l.contains(" B sent, ")
+            && l.ends_with(" ms")),
+        "no protocol line (method, path, status, bytes, ms) under the iotcs target"
     );
     assert!(
         log.lines().any(|l| l.contains(" ureq::")),

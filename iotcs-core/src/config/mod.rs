@@ -114,7 +114,7 @@ impl Config {
     pub fn load(path: impl AsRef<Path>) -> Result<Config, Error> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        Config::from_ini_str(&text)
+        Config::from_ini_str(&text).map_err(|e| in_file(e, path, &text))
     }
 
     /// A configuration for tests: tiny queues so overflow paths run, short
@@ -187,6 +187,52 @@ impl fmt::Display for ConfigWarning {
 // The conformance table of every reference key is long enough to be its own file.
 #[cfg(test)]
 mod reference_tests;
+
+/// Adds where an [`Error::Config`] comes from to its reason: the file,
+/// and the line of the key when the error is about one.
+fn in_file(e: Error, path: &Path, text: &str) -> Error {
+    let Error::Config {
+        section,
+        key,
+        value,
+        reason,
+    } = e
+    else {
+        return e;
+    };
+    let place = match line_of(text, &section, &key) {
+        Some(line) => format!("{}, line {line}", path.display()),
+        None => path.display().to_string(),
+    };
+    Error::Config {
+        section,
+        key,
+        value,
+        reason: format!("{reason} (in {place})"),
+    }
+}
+
+/// The 1-based line that sets `key` in `[section]` of `text`, if any.
+fn line_of(text: &str, section: &str, key: &str) -> Option<usize> {
+    if key.is_empty() {
+        return None;
+    }
+    let mut current = "";
+    // The last: a key set twice is refused at its second line.
+    let mut found = None;
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if let Some(header) = line.strip_prefix('[') {
+            current = header.split(']').next().unwrap_or("").trim();
+        } else if current == section
+            && let Some((name, _)) = line.split_once(['=', ':'])
+            && name.trim().eq_ignore_ascii_case(key)
+        {
+            found = Some(index + 1);
+        }
+    }
+    found
+}
 
 #[cfg(test)]
 mod tests {
@@ -525,6 +571,31 @@ mod tests {
         std::fs::write(&path, "[device_policy]\nnetwork_cost=cellular\n").unwrap();
         let config = Config::load(&path).unwrap();
         assert_eq!(config.device_policy.network_cost, NetworkCost::Cellular);
+
+        std::fs::write(
+            &path,
+            "[http]\n\n[device_messaging]\n\ndispatcher_max_queue_size = lots\n",
+        )
+        .unwrap();
+        let err = Config::load(&path).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("config [device_messaging] dispatcher_max_queue_size = \"lots\": "),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(&format!("(in {}, line 5)", path.display())),
+            "{text}"
+        );
+
+        std::fs::write(&path, "[http] # proxy\nproxy=x\n").unwrap();
+        let text = Config::load(&path).unwrap_err().to_string();
+        assert!(
+            text.contains("not valid ini at line 1: a section header"),
+            "{text}"
+        );
+        assert!(text.contains(&path.display().to_string()), "{text}");
+        assert!(!text.contains("expecting"), "no parser internals: {text}");
 
         std::fs::write(&path, [0xff, 0xfe, b'\n']).unwrap();
         let err = Config::load(&path).unwrap_err();

@@ -337,7 +337,7 @@ impl Field<'_> {
             value: Some(self.shown_value()),
             reason: reason.into(),
         };
-        log::warn!("{warning}");
+        log::warn!(target: "iotcs::core::config", "{warning}");
         warning
     }
 
@@ -512,12 +512,13 @@ fn warn(
         value: value.map(str::to_owned),
         reason: reason.to_owned(),
     };
-    log::warn!("{warning}");
+    log::warn!(target: "iotcs::core::config", "{warning}");
     warnings.push(warning);
 }
 
-/// rust-ini reports only a position, so the error quotes the line and names
-/// the section it is in, found by scanning the headers above it.
+/// rust-ini reports a position and a message about its parser's states, so
+/// the error quotes the line, names the section it is in (found by
+/// scanning the headers above it) and says what the line should look like.
 fn syntax_error(text: &str, e: &ini::ParseError) -> Error {
     let line_index = e.line.saturating_sub(1);
     let line = text.lines().nth(line_index).unwrap_or("");
@@ -531,12 +532,18 @@ fn syntax_error(text: &str, e: &ini::ParseError) -> Error {
         section: section.trim().to_owned(),
         key: String::new(),
         value: line.chars().take(MAX_QUOTED_LINE).collect(),
-        reason: format!(
-            "not valid ini at line {}, column {}: {}",
-            e.line,
-            e.col,
-            e.msg.trim_end_matches('.')
-        ),
+        reason: format!("not valid ini at line {}: {}", e.line, syntax_hint(line)),
+    }
+}
+
+/// What a line that does not parse should look like, in the file's terms
+/// rather than the parser's (whose message names its internal states).
+fn syntax_hint(line: &str) -> &'static str {
+    let line = line.trim();
+    if line.starts_with('[') {
+        "a section header is `[name]` alone on its line (comments go on lines of their own)"
+    } else {
+        "expected `key = value`, a `[section]` header, or a comment starting with `#` or `;`"
     }
 }
 
@@ -680,6 +687,11 @@ mod tests {
                 assert_eq!(section, "http");
                 assert_eq!(value, "[logging] # trailing comment");
                 assert!(reason.starts_with("not valid ini at line 3"), "{reason}");
+                assert!(reason.contains("alone on its line"), "{reason}");
+                assert!(
+                    !reason.contains("expecting"),
+                    "no parser internals: {reason}"
+                );
                 assert!(!reason.ends_with('.'), "{reason}");
             }
             other => panic!("unexpected error {other:?}"),

@@ -85,6 +85,20 @@ pub(super) fn seal(
     Ok(file)
 }
 
+/// Whether what follows an unknown version byte looks like a sealed store
+/// (a long line of base64), so that the error says "unsupported version"
+/// only for what is likely a newer store, and "not a store" for a text file.
+fn looks_sealed(rest: &[u8]) -> bool {
+    let line = rest
+        .split(|&b| b == b'\n' || b == b'#')
+        .next()
+        .unwrap_or(&[]);
+    line.len() >= 64
+        && line
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_'))
+}
+
 /// Splits the file, decrypts it and returns the plaintext TLVs and the comment.
 pub(super) fn unseal(file: &[u8], passphrase: &[u8]) -> Result<(Secret, Vec<u8>), Error> {
     check_passphrase(passphrase)?;
@@ -96,10 +110,16 @@ pub(super) fn unseal(file: &[u8], passphrase: &[u8]) -> Result<(Secret, Vec<u8>)
             b'{' => "not a unified trusted assets store: it starts with '{' (the legacy JSON \
                      format, which is read only from files named *.json)"
                 .to_owned(),
-            34..=126 => format!(
+            34..=126 if looks_sealed(rest) => format!(
                 "unsupported trusted assets store version {version} ({:?}); only version 33 ('!') \
                  is known",
                 char::from(version)
+            ),
+            _ if version.is_ascii_graphic() || version.is_ascii_whitespace() => format!(
+                "not a trusted assets store: it starts with {:?}, where a provisioning file \
+                 (as `iotcs-server provision` or Oracle's provisioner writes it) starts with '!' \
+                 and a line of base64",
+                String::from_utf8_lossy(&file[..file.len().min(24)])
             ),
             _ => format!(
                 "not a unified trusted assets store: first byte is 0x{version:02x}, not the \
@@ -344,6 +364,11 @@ mod tests {
         let reason = security_reason(unseal(&file, b"pw"));
         assert!(
             reason.contains("unsupported trusted assets store version 34 ('\"')"),
+            "{reason}"
+        );
+        let reason = security_reason(unseal(b"hello, this is a README\n", b"pw"));
+        assert!(
+            reason.contains("not a trusted assets store: it starts with \"hello, this is a README"),
             "{reason}"
         );
         file[0] = 0;

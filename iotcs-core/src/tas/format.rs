@@ -114,7 +114,7 @@ fn decode_icd(value: &[u8], index: usize) -> Result<Icd, Error> {
         match tlv.tag {
             TAG_CLIENT_ID => hardware_id = Some(text(tlv.value, "connected device's hardware id")?),
             TAG_SHARED_SECRET => secret = Some(Secret::from(tlv.value)),
-            other => log::warn!(
+            other => log::warn!(target: "iotcs::core::tas",
                 "trusted assets store: skipping unknown tag {other} in connected device entry {index}"
             ),
         }
@@ -168,7 +168,7 @@ pub(super) fn decode(file: &[u8], passphrase: &[u8]) -> Result<TrustedAssets, Er
                 icds.retain(|known| known.hardware_id != icd.hardware_id);
                 icds.push(icd);
             }
-            other => log::warn!(
+            other => log::warn!(target: "iotcs::core::tas",
                 "trusted assets store: skipping unknown tag {other} ({} bytes)",
                 value.len()
             ),

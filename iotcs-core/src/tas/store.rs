@@ -38,7 +38,13 @@ impl TrustedAssetsStore {
     pub fn open(path: impl AsRef<Path>, passphrase: &str) -> Result<Self, Error> {
         let path = path.as_ref();
         let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
-        let assets = TrustedAssets::decode(&bytes, passphrase)?;
+        let assets = TrustedAssets::decode(&bytes, passphrase).map_err(|e| match e {
+            // Which file was refused: a device may be given the wrong one.
+            Error::Security { reason } => {
+                Error::security(format!("{reason} (file {})", path.display()))
+            }
+            other => other,
+        })?;
         warn_if_readable_by_others(path);
         Ok(TrustedAssetsStore {
             path: path.to_owned(),
@@ -125,7 +131,7 @@ fn warn_if_readable_by_others(path: &Path) {
     if let Ok(meta) = fs::metadata(path) {
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
-            log::warn!(
+            log::warn!(target: "iotcs::core::tas",
                 "trusted assets store {} has mode {mode:o}; 600 keeps other users out",
                 path.display()
             );

@@ -67,7 +67,7 @@ pub(crate) fn activate(
     }
     let policy: ActivationPolicy = serde_json::from_slice(&response.body)
         .map_err(|e| Error::protocol(format!("activation policy is not the expected JSON: {e}")))?;
-    log::debug!(
+    log::debug!(target: "iotcs::device::activation",
         "activation policy: {} {} bits, {}",
         policy.key_type,
         policy.key_size,
@@ -115,7 +115,7 @@ pub(crate) fn activate(
     })?;
     let key = Arc::new(key);
     rest.set_endpoint(&endpoint_id, Arc::clone(&key));
-    log::info!("activated {activation_id} as endpoint {endpoint_id}");
+    log::info!(target: "iotcs::device::activation", "activated {activation_id} as endpoint {endpoint_id}");
     Ok((endpoint_id, key))
 }
 
@@ -159,7 +159,7 @@ pub(crate) fn activate_indirect(
         ))
     })?;
     let endpoint_id = answer.ensure_activated()?.to_owned();
-    log::debug!(
+    log::debug!(target: "iotcs::device::activation",
         "registered indirectly-connected device {} as endpoint {endpoint_id}",
         request.hardware_id
     );

@@ -89,7 +89,7 @@ impl Models {
             }
         };
         if model.is_draft() && !self.config.allow_draft_device_models {
-            log::info!("device model {urn} is a draft and allow_draft_device_models is off");
+            log::info!(target: "iotcs::device::models", "device model {urn} is a draft and allow_draft_device_models is off");
             return Ok(None);
         }
         Ok(Some(model))
@@ -113,7 +113,7 @@ impl Models {
         match DeviceModel::from_json(&text) {
             Ok(model) if model.urn() == urn => Some(model),
             Ok(model) => {
-                log::warn!(
+                log::warn!(target: "iotcs::device::models",
                     "{} holds model {}, not {urn}; ignoring it",
                     path.display(),
                     model.urn()
@@ -121,7 +121,7 @@ impl Models {
                 None
             }
             Err(e) => {
-                log::warn!(
+                log::warn!(target: "iotcs::device::models",
                     "{} is not a valid device model ({e}); ignoring it",
                     path.display()
                 );
@@ -139,7 +139,7 @@ impl Models {
         }
         let path = self.local_path(model.urn());
         if let Err(e) = write_atomically(&path, model.to_value().to_string().as_bytes()) {
-            log::warn!(
+            log::warn!(target: "iotcs::device::models",
                 "could not store device model {}: {e}; a restart without network will not \
                  find it",
                 model.urn()

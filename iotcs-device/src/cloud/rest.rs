@@ -15,7 +15,7 @@ use iotcs_core::__private::crypto::RsaKeyPair;
 use iotcs_core::__private::crypto::activation::TokenResponse;
 use iotcs_core::__private::crypto::jwt;
 use iotcs_core::__private::protocol::{Method, header, path, status};
-use iotcs_core::{Error, Secret};
+use iotcs_core::{Error, ErrorKind, Secret};
 
 use crate::clock::{Clock, ServerClock};
 use crate::cloud::token::{Refused, TokenState};
@@ -154,7 +154,7 @@ impl RestClient {
         {
             return Ok(response);
         }
-        log::debug!(
+        log::debug!(target: "iotcs::device::rest",
             "{} {} answered {}; fetching a new token",
             request.method,
             request.path_only(),
@@ -237,8 +237,9 @@ impl RestClient {
                 .header("Accept", "application/json");
             let response = match self.transport.round_trip(&request) {
                 Ok(response) => response,
-                Err(e) if attempt < self.token_attempts => {
-                    log::warn!("token request failed ({e}); trying again");
+                // A refused certificate is permanent: retrying cannot help.
+                Err(e) if attempt < self.token_attempts && e.kind() != ErrorKind::Security => {
+                    log::warn!(target: "iotcs::device::rest", "token request failed ({e}); trying again");
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -251,7 +252,7 @@ impl RestClient {
                 return Ok(());
             }
             if response.status >= 500 && attempt < self.token_attempts {
-                log::warn!("token endpoint answered {}; trying again", response.status);
+                log::warn!(target: "iotcs::device::rest", "token endpoint answered {}; trying again", response.status);
                 continue;
             }
             match state.refused(response.status, &response.body, self.now(), retried_skew) {
@@ -264,8 +265,9 @@ impl RestClient {
                 }
                 Refused::Fail => {
                     return Err(Error::security(format!(
-                        "the server refused the device's credentials (token endpoint answered {})",
-                        response.status
+                        "the server refused the device's credentials (token endpoint answered {}: {})",
+                        response.status,
+                        detail(&response.body)
                     )));
                 }
             }
@@ -294,13 +296,25 @@ impl RestClient {
 
 /// An [`Error::Transport`] for a failed call, with the start of the body.
 pub(crate) fn transport_error(method: Method, path: &str, response: &HttpResponse) -> Error {
-    let body = String::from_utf8_lossy(&response.body);
-    let body: String = body.chars().take(200).collect();
     Error::Transport {
         status: response.status,
         method: method.as_str().to_owned(),
         path: path.to_owned(),
-        body,
+        body: detail(&response.body),
+    }
+}
+
+/// What an error answer explains, for [`Error::Transport`]'s `body`: the
+/// `detail` of a JSON problem (what the cloud says went wrong, e.g. why a
+/// 401, 403 or 400), else the start of the body as text.
+pub(crate) fn detail(body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Problem {
+        detail: String,
+    }
+    match serde_json::from_slice::<Problem>(body) {
+        Ok(problem) => problem.detail.chars().take(400).collect(),
+        Err(_) => String::from_utf8_lossy(body).chars().take(200).collect(),
     }
 }
 

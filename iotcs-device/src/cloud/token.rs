@@ -118,7 +118,7 @@ impl TokenState {
         match server_time(body) {
             Some(server_ms) => {
                 self.server_offset_ms = server_ms.saturating_sub(now);
-                log::warn!(
+                log::warn!(target: "iotcs::device::token",
                     "clock skew: the server's clock is {} ms ahead of ours",
                     self.server_offset_ms
                 );

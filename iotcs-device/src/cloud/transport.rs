@@ -13,6 +13,7 @@
 //! is still in flight (ureq shuts its socket down, even mid-TLS-handshake).
 
 use std::fmt;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -201,6 +202,9 @@ pub(crate) struct UreqTransport {
     agent: ureq::Agent,
     /// Long polls only, so that shutting it down spares ordinary calls.
     long_poll_agent: ureq::Agent,
+    /// Where the trust anchors come from (the provisioning file), for the
+    /// error that says the server's certificate is not signed by them.
+    anchors_from: String,
 }
 
 impl fmt::Debug for UreqTransport {
@@ -270,7 +274,14 @@ impl UreqTransport {
             base: format!("https://{host}:{port}"),
             agent: build(settings.response_timeout),
             long_poll_agent: build(settings.long_poll_timeout),
+            anchors_from: "the provisioning file".to_owned(),
         })
+    }
+
+    /// Names the file the trust anchors come from in certificate errors.
+    pub(crate) fn with_anchors_from(mut self, path: &Path) -> Self {
+        self.anchors_from = path.display().to_string();
+        self
     }
 }
 
@@ -307,7 +318,50 @@ pub(crate) fn proxy(settings: &HttpSettings) -> Result<Option<ureq::Proxy>, Erro
 }
 
 impl Transport for UreqTransport {
+    /// One exchange, with the one DEBUG line per request that
+    /// `RUST_LOG=iotcs=debug` promises: method, path (never the query),
+    /// status, bytes each way, milliseconds. Bodies are not logged here:
+    /// the token exchange's carry credentials; the sender and the inbound
+    /// side log message bodies at TRACE.
     fn round_trip(&self, request: &HttpRequest) -> Result<HttpResponse, Error> {
+        let started = std::time::Instant::now();
+        let result = self.exchange(request);
+        let ms = started.elapsed().as_millis();
+        match &result {
+            Ok(response) => log::debug!(
+                target: "iotcs::device::transport",
+                "{} {} -> {}, {} B sent, {} B received, {ms} ms",
+                request.method,
+                request.path_only(),
+                response.status,
+                request.body.len(),
+                response.body.len()
+            ),
+            Err(e) => log::debug!(
+                target: "iotcs::device::transport",
+                "{} {} failed after {ms} ms: {e}",
+                request.method,
+                request.path_only()
+            ),
+        }
+        result
+    }
+
+    fn interrupt_long_polls(&self) {
+        self.long_poll_agent.clone().shutdown();
+    }
+
+    fn interrupt_all(&self) {
+        // ureq shuts the sockets of requests in flight down, which wakes a
+        // blocked read at once, and refuses new connections.
+        self.long_poll_agent.clone().shutdown();
+        self.agent.clone().shutdown();
+    }
+}
+
+impl UreqTransport {
+    /// The request over ureq, its answer read whole.
+    fn exchange(&self, request: &HttpRequest) -> Result<HttpResponse, Error> {
         let agent = if request.long_poll {
             &self.long_poll_agent
         } else {
@@ -330,7 +384,7 @@ impl Transport for UreqTransport {
                 builder.send(&request.body[..])
             }
         };
-        let mut response = result.map_err(|e| network_error(request, e))?;
+        let mut response = result.map_err(|e| self.network_error(request, e))?;
         let status = response.status().as_u16();
         let headers = response
             .headers()
@@ -346,38 +400,72 @@ impl Transport for UreqTransport {
             .with_config()
             .limit(16 * 1024 * 1024)
             .read_to_vec()
-            .map_err(|e| network_error(request, e))?;
+            .map_err(|e| self.network_error(request, e))?;
         Ok(HttpResponse {
             status,
             headers,
             body,
         })
     }
+}
 
-    fn interrupt_long_polls(&self) {
-        self.long_poll_agent.clone().shutdown();
-    }
-
-    fn interrupt_all(&self) {
-        // ureq shuts the sockets of requests in flight down, which wakes a
-        // blocked read at once, and refuses new connections.
-        self.long_poll_agent.clone().shutdown();
-        self.agent.clone().shutdown();
+impl UreqTransport {
+    /// Maps a ureq failure to the error kinds of the reference: a refused
+    /// server certificate to [`Error::Security`] (permanent: no retry makes
+    /// a certificate valid; [`certificate_error`]), timeouts to
+    /// [`Error::Timeout`], the rest to [`Error::Network`].
+    fn network_error(&self, request: &HttpRequest, e: ureq::Error) -> Error {
+        if let Some(refused) = rustls_error(&e)
+            && let Some(error) = certificate_error(refused, &self.base, &self.anchors_from)
+        {
+            return error;
+        }
+        match e {
+            ureq::Error::Timeout(which) => Error::Timeout {
+                operation: format!("{} {} ({which})", request.method, request.path_only()),
+            },
+            other => Error::Network {
+                reason: format!("{} {} failed", request.method, request.path_only()),
+                source: Some(std::sync::Arc::new(other)),
+            },
+        }
     }
 }
 
-/// Maps a ureq failure to the error kinds of the reference: timeouts to
-/// [`Error::Timeout`], the rest to [`Error::Network`].
-fn network_error(request: &HttpRequest, e: ureq::Error) -> Error {
+/// The rustls error inside a ureq failure: ureq reports a handshake's
+/// failure as its own variant or as an IO error wrapping it.
+fn rustls_error(e: &ureq::Error) -> Option<&rustls::Error> {
     match e {
-        ureq::Error::Timeout(which) => Error::Timeout {
-            operation: format!("{} {} ({which})", request.method, request.path_only()),
-        },
-        other => Error::Network {
-            reason: format!("{} {} failed", request.method, request.path_only()),
-            source: Some(std::sync::Arc::new(other)),
-        },
+        ureq::Error::Rustls(inner) => Some(inner),
+        ureq::Error::Io(io) => io.get_ref()?.downcast_ref::<rustls::Error>(),
+        _ => None,
     }
+}
+
+/// The [`Error::Security`] for a server certificate that rustls refused,
+/// naming the server and the file whose anchors refused it; `None` for
+/// other TLS failures (those stay network errors, worth retrying).
+pub(crate) fn certificate_error(
+    e: &rustls::Error,
+    server: &str,
+    anchors_from: &str,
+) -> Option<Error> {
+    use rustls::CertificateError as C;
+    let rustls::Error::InvalidCertificate(refused) = e else {
+        return None;
+    };
+    let reason = match refused {
+        C::UnknownIssuer | C::BadSignature => format!(
+            "the server's certificate is not signed by the trust anchor in {anchors_from} \
+             ({server} presented a certificate of another authority: is the provisioning \
+             file for this server?)"
+        ),
+        other => format!(
+            "the certificate of {server} was refused ({other:?}); the trust anchor comes \
+             from {anchors_from}"
+        ),
+    };
+    Some(Error::security(reason))
 }
 
 /// An in-memory transport for unit tests: a handler answers every request,
@@ -461,6 +549,33 @@ pub(crate) mod memory {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_certificate_of_another_authority_is_a_security_error_naming_file_and_host() {
+        let refused = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let e = certificate_error(&refused, "https://cloud.example:7443", "/etc/gw.tas")
+            .expect("a refused certificate");
+        assert_eq!(e.kind(), iotcs_core::ErrorKind::Security);
+        let text = e.to_string();
+        assert!(
+            text.contains("not signed by the trust anchor in /etc/gw.tas"),
+            "{text}"
+        );
+        assert!(text.contains("https://cloud.example:7443"), "{text}");
+        let expired = rustls::Error::InvalidCertificate(rustls::CertificateError::Expired);
+        let e = certificate_error(&expired, "https://h:1", "/x.tas").expect("refused");
+        assert!(e.to_string().contains("Expired"), "{e}");
+        // Other TLS failures stay network errors (worth retrying).
+        assert!(certificate_error(&rustls::Error::DecryptError, "https://h:1", "/x.tas").is_none());
+        let wrapped = ureq::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::BadSignature),
+        ));
+        assert!(matches!(
+            rustls_error(&wrapped),
+            Some(rustls::Error::InvalidCertificate(_))
+        ));
+    }
 
     #[test]
     fn debug_redacts_the_authorization_header() {

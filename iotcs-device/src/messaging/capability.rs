@@ -196,7 +196,7 @@ impl Capabilities {
         if let Some(worker) = worker
             && !matches!(worker.join_until(deadline), Joined::Finished(()))
         {
-            log::warn!("the connectivity test thread did not stop cleanly");
+            log::warn!(target: "iotcs::device::capability", "the connectivity test thread did not stop cleanly");
         }
     }
 
@@ -361,10 +361,12 @@ impl Capabilities {
                         .with_priority(Priority::Lowest)
                         .with_reliability(Reliability::BestEffort);
                     if let Err(e) = self.outbox.push(vec![Outgoing::new(message)]) {
-                        log::warn!("connectivity test message {n} not queued: {e}");
+                        log::warn!(target: "iotcs::device::capability", "connectivity test message {n} not queued: {e}");
                     }
                 }
-                Err(e) => log::warn!("cannot build connectivity test message {n}: {e}"),
+                Err(e) => {
+                    log::warn!(target: "iotcs::device::capability", "cannot build connectivity test message {n}: {e}")
+                }
             }
             self.test().current = n;
         }

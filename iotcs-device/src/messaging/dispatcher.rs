@@ -57,6 +57,7 @@ use crate::messaging::capability::Capabilities;
 use crate::messaging::context::DeviceContext;
 use crate::messaging::counters::Counters;
 use crate::messaging::durable::PersistSettings;
+use crate::messaging::health::{self, Health};
 use crate::messaging::inbound::Inbound;
 use crate::messaging::outbox::{Outbox, Outgoing, Queued};
 use crate::messaging::persist::MessageStore;
@@ -101,6 +102,22 @@ pub(crate) struct Dispatcher {
     pool: Option<CallbackPool>,
     /// The capability resources (their connectivity test owns a thread).
     capabilities: Option<Arc<Capabilities>>,
+    /// The counters the sender and receiver keep, for `status()`.
+    counters: Arc<Counters>,
+    /// The link's state the sender and receiver keep, for `status()`.
+    health: Arc<Health>,
+}
+
+/// What the dispatcher knows for a device's `status()`.
+#[derive(Clone, Debug)]
+pub(crate) struct Report {
+    pub(crate) health: health::Snapshot,
+    pub(crate) counters: crate::messaging::counters::Snapshot,
+    /// Messages accepted and not yet delivered or given up, a batch being
+    /// posted included.
+    pub(crate) queued: usize,
+    /// Guaranteed messages in the store.
+    pub(crate) persisted: usize,
 }
 
 /// The bound of the message store, `[message_persistence] max_messages`.
@@ -114,10 +131,12 @@ fn queue_resources_report(capabilities: &Capabilities, outbox: &Outbox) {
     match capabilities.report() {
         Ok(report) => {
             if let Err(e) = outbox.push(vec![Outgoing::new(report)]) {
-                log::warn!("the resources report could not be queued: {e}");
+                log::warn!(target: "iotcs::device::dispatcher", "the resources report could not be queued: {e}");
             }
         }
-        Err(e) => log::warn!("cannot build the resources report: {e}"),
+        Err(e) => {
+            log::warn!(target: "iotcs::device::dispatcher", "cannot build the resources report: {e}")
+        }
     }
 }
 
@@ -206,6 +225,8 @@ impl Dispatcher {
             watchdog: None,
             pool: Some(pool),
             capabilities: None,
+            counters: Arc::clone(&counters),
+            health: Arc::default(),
         };
         let capabilities = Capabilities::new(
             &endpoint_id,
@@ -242,6 +263,7 @@ impl Dispatcher {
                 pretty_print: config.logging.pretty_print_messages,
             },
             counters: Arc::clone(&counters),
+            health: Arc::clone(&self.health),
             backoff: Backoff::new(messaging.message_dispatcher_backoff, system_random()),
             buffer: Vec::with_capacity(4096),
         };
@@ -257,6 +279,7 @@ impl Dispatcher {
                 min_spacing: messaging.send_receive_timeout,
             },
             counters,
+            health: Arc::clone(&self.health),
             backoff: Backoff::new(messaging.message_dispatcher_backoff, system_random()),
         };
         let (stop, worker) = self.spawn_io("iotcs-receiver", move |stop| receiver.run(stop))?;
@@ -290,6 +313,17 @@ impl Dispatcher {
                 let _ = self.stop(Instant::now() + Duration::from_secs(5));
                 Err(e)
             }
+        }
+    }
+
+    /// The link, the queue and the counters now, for `status()`.
+    pub(crate) fn report(&self) -> Report {
+        let outbox = &self.context.outbox;
+        Report {
+            health: self.health.snapshot(),
+            counters: self.counters.snapshot(),
+            queued: outbox.unsettled(),
+            persisted: outbox.persisted(),
         }
     }
 
@@ -408,7 +442,7 @@ impl Drop for Dispatcher {
             || self.capabilities.is_some())
             && let Err(e) = self.stop(Instant::now() + CLOSE_TIMEOUT)
         {
-            log::warn!("closing the device: {e}");
+            log::warn!(target: "iotcs::device::dispatcher", "closing the device: {e}");
         }
     }
 }

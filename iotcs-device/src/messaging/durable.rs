@@ -173,7 +173,9 @@ impl Durable {
             Ok(()) => {
                 self.persisted.fetch_sub(keys.len(), Ordering::SeqCst);
             }
-            Err(e) => log::warn!("cannot delete {} delivered message(s): {e}", keys.len()),
+            Err(e) => {
+                log::warn!(target: "iotcs::device::durable", "cannot delete {} delivered message(s): {e}", keys.len())
+            }
         }
     }
 }

@@ -156,18 +156,8 @@ pub(crate) fn split_by_source<T>(
     groups
 }
 
-/// The cloud's explanation in an error body: the `detail` member of a JSON
-/// problem body (what the cloud says is wrong), else the start of the body.
-pub(crate) fn detail(body: &[u8]) -> String {
-    #[derive(serde::Deserialize)]
-    struct Problem {
-        detail: String,
-    }
-    match serde_json::from_slice::<Problem>(body) {
-        Ok(problem) => problem.detail.chars().take(400).collect(),
-        Err(_) => String::from_utf8_lossy(body).chars().take(200).collect(),
-    }
-}
+/// The explanation of an error answer (the cloud's `detail`).
+pub(crate) use crate::cloud::rest::detail;
 
 #[cfg(test)]
 #[cfg_attr(

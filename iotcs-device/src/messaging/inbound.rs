@@ -147,7 +147,7 @@ impl Inbound {
     /// Answers `open` with `503` and `text`, for the watchdog and close,
     /// waiting for room in a full queue until `by` at most.
     pub(crate) fn answer_unavailable(&self, open: &Open, text: &str, by: Instant) {
-        log::warn!("answering request {:?} with 503: {text}", open.request.id());
+        log::warn!(target: "iotcs::device::inbound", "answering request {:?} with 503: {text}", open.request.id());
         self.pending.fetch_sub(open.size, Ordering::SeqCst);
         let response = Message::response_to(
             &open.request,
@@ -165,7 +165,7 @@ impl Inbound {
                 .map_err(|refused| refused.error)
         });
         if let Err(e) = queued {
-            log::warn!(
+            log::warn!(target: "iotcs::device::inbound",
                 "the 503 answer to request {:?} could not be queued: {e}",
                 open.request.id()
             );
@@ -250,7 +250,7 @@ impl Inbound {
             .filter(|(message, _)| {
                 let request = matches!(message.payload(), Payload::Request(_));
                 if !request {
-                    log::debug!(
+                    log::debug!(target: "iotcs::device::inbound",
                         "ignoring a {} message from the server",
                         message.message_type()
                     );
@@ -284,7 +284,7 @@ impl Inbound {
             let lookup = inbound.route(&message);
             if Instant::now() < inbound.settle_until && matches!(lookup, Some(Lookup::NotFound)) {
                 if inbound.tickets.claim(ticket) {
-                    log::debug!(
+                    log::debug!(target: "iotcs::device::inbound",
                         "parking request {:?} until handlers are registered",
                         message.id()
                     );
@@ -318,7 +318,7 @@ impl Inbound {
     ) {
         let answer = self.answer_routed(message, lookup);
         if !self.tickets.claim(ticket) {
-            log::warn!(
+            log::warn!(target: "iotcs::device::inbound",
                 "the callback for request {:?} returned after the request was answered 503; \
                  its answer is dropped",
                 message.id()
@@ -334,7 +334,7 @@ impl Inbound {
         if !answer.is_empty()
             && let Err(e) = self.outbox.push(answer)
         {
-            log::warn!(
+            log::warn!(target: "iotcs::device::inbound",
                 "the response to request {:?} could not be queued: {e}",
                 request.id()
             );
@@ -385,7 +385,7 @@ impl Inbound {
                 match catch_unwind(AssertUnwindSafe(|| handler.handle(payload))) {
                     Ok(handled) => handled,
                     Err(_) => {
-                        log::error!(
+                        log::error!(target: "iotcs::device::inbound",
                             "a callback panicked while handling {method} {}",
                             payload.url()
                         );
@@ -396,7 +396,7 @@ impl Inbound {
             Lookup::NotFound => Handled::status(404, "Not Found"),
             Lookup::MethodNotAllowed => Handled::status(405, "Method Not Allowed"),
         };
-        log::debug!("{method} {} -> {}", payload.url(), handled.status);
+        log::debug!(target: "iotcs::device::inbound", "{method} {} -> {}", payload.url(), handled.status);
         let response = match Message::response_to(
             request,
             handled.status,
@@ -406,7 +406,7 @@ impl Inbound {
         ) {
             Ok(response) => response.with_priority(Priority::High),
             Err(e) => {
-                log::warn!("cannot answer a request from the server: {e}");
+                log::warn!(target: "iotcs::device::inbound", "cannot answer a request from the server: {e}");
                 return Vec::new();
             }
         };
@@ -430,6 +430,9 @@ fn parse_messages(body: &[u8]) -> Vec<(Message, usize)> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Vec::new();
     }
+    // Requests from the cloud carry no credentials: their bodies are what
+    // TRACE is for, as the sender's batches are.
+    log::trace!(target: "iotcs::device::inbound", "received {}", String::from_utf8_lossy(body));
     // An array of messages, or one message; anything else holds none.
     let items: Result<Vec<&RawValue>, _> = match body.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'[') => serde_json::from_slice(body),
@@ -437,7 +440,7 @@ fn parse_messages(body: &[u8]) -> Vec<(Message, usize)> {
         _ => serde_json::from_slice::<&RawValue>(body).map(|_| Vec::new()),
     };
     let items = items.unwrap_or_else(|e| {
-        log::warn!("the server's messages are not JSON: {e}");
+        log::warn!(target: "iotcs::device::inbound", "the server's messages are not JSON: {e}");
         Vec::new()
     });
     items
@@ -447,7 +450,7 @@ fn parse_messages(body: &[u8]) -> Vec<(Message, usize)> {
             match Message::parse(json) {
                 Ok(message) => Some((message, json.len())),
                 Err(e) => {
-                    log::warn!("skipping a message from the server: {e}");
+                    log::warn!(target: "iotcs::device::inbound", "skipping a message from the server: {e}");
                     None
                 }
             }

@@ -317,7 +317,7 @@ impl Outbox {
         }
         drop(queue);
         if count > 0 {
-            log::info!(
+            log::info!(target: "iotcs::device::outbox",
                 "{}: resending {count} guaranteed message(s) from an earlier run",
                 durable.store().path().display()
             );
@@ -457,7 +457,7 @@ impl Outbox {
     fn refuse(&self, refusal: admission::Refusal, entries: Vec<(Outgoing, Box<str>)>) -> Refused {
         let error = refusal.error;
         if refusal.overflow {
-            log::warn!("refusing {} message(s): {error}", entries.len());
+            log::warn!(target: "iotcs::device::outbox", "refusing {} message(s): {error}", entries.len());
             for (item, json) in &entries {
                 if let Some(listener) = &item.listener {
                     listener.failed(item.message.message_type(), json, &error);
@@ -531,6 +531,12 @@ impl Outbox {
         self.lock().len()
     }
 
+    /// Messages accepted and not yet settled: waiting, or in a batch being
+    /// sent (the places of [`crate::messaging::room`]).
+    pub(crate) fn unsettled(&self) -> usize {
+        self.room.held()
+    }
+
     /// `dispatcher_max_queue_size`.
     pub(crate) fn capacity(&self) -> usize {
         self.capacity
@@ -543,7 +549,6 @@ impl Outbox {
     }
 
     /// Messages in the store.
-    #[cfg(all(test, feature = "persistence"))]
     pub(crate) fn persisted(&self) -> usize {
         self.durable.as_ref().map_or(0, Durable::persisted)
     }

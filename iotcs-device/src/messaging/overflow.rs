@@ -86,7 +86,7 @@ impl Overflow {
                 pending,
             )),
             Err(e) => {
-                log::warn!("cannot build the overflow alert: {e}");
+                log::warn!(target: "iotcs::device::overflow", "cannot build the overflow alert: {e}");
                 pending.settle();
                 None
             }

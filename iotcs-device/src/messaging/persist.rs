@@ -230,7 +230,7 @@ impl MessageStore {
         for item in self.tree.iter() {
             let (key, value) = item.map_err(|e| self.error("read guaranteed messages", e))?;
             let Ok(key_bytes) = <[u8; 8]>::try_from(key.as_ref()) else {
-                log::warn!(
+                log::warn!(target: "iotcs::device::persist",
                     "{}: skipping a record with a {}-byte key",
                     self.path().display(),
                     key.len()
@@ -245,7 +245,7 @@ impl MessageStore {
             {
                 Ok(message) => out.push((seq, message)),
                 Err(reason) => {
-                    log::warn!(
+                    log::warn!(target: "iotcs::device::persist",
                         "{}: dropping unreadable persisted message {seq}: {reason}",
                         self.path().display()
                     );

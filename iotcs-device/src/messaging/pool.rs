@@ -143,15 +143,15 @@ impl Spawner {
             }
         }
         if IO_THREAD.with(Cell::get) {
-            log::error!(
+            log::error!(target: "iotcs::device::pool",
                 "a callback was not run: the callback pool has stopped and {} is an IO thread",
                 std::thread::current().name().unwrap_or("this")
             );
             return;
         }
-        log::debug!("callback pool stopped; running a job on the calling thread");
+        log::debug!(target: "iotcs::device::pool", "callback pool stopped; running a job on the calling thread");
         if catch_unwind(AssertUnwindSafe(job)).is_err() {
-            log::error!("a callback panicked");
+            log::error!(target: "iotcs::device::pool", "a callback panicked");
         }
     }
 
@@ -171,7 +171,7 @@ impl Spawner {
             })
             .is_err()
         {
-            log::error!(
+            log::error!(target: "iotcs::device::pool",
                 "a callback thread is stuck and {MAX_RETIRED} others already are: \
                  it is not replaced, and requests wait behind it"
             );
@@ -180,7 +180,7 @@ impl Spawner {
         stuck.0.store(true, Ordering::SeqCst);
         match self.threads.spawn(&self.jobs) {
             Ok(()) => {
-                log::warn!(
+                log::warn!(target: "iotcs::device::pool",
                     "a callback did not return within request_callback_timeout: its thread \
                      is retired (it exits when the callback returns) and a new one serves \
                      the requests behind it"
@@ -188,7 +188,7 @@ impl Spawner {
                 true
             }
             Err(e) => {
-                log::error!("no thread could replace a stuck callback thread: {e}");
+                log::error!(target: "iotcs::device::pool", "no thread could replace a stuck callback thread: {e}");
                 false
             }
         }
@@ -272,7 +272,7 @@ impl CallbackPool {
             match worker.join_until(deadline) {
                 Joined::Finished(()) => {}
                 Joined::OwnThread => {
-                    log::debug!("callback pool stopped from one of its own callbacks");
+                    log::debug!(target: "iotcs::device::pool", "callback pool stopped from one of its own callbacks");
                     // It runs what is left once its callback returns.
                     own = true;
                 }
@@ -306,7 +306,7 @@ impl CallbackPool {
              until it does, and {not_run} queued callback(s) were not run",
             stuck.join(", ")
         );
-        log::error!("{text}");
+        log::error!(target: "iotcs::device::pool", "{text}");
         Err(Error::Timeout { operation: text })
     }
 }
@@ -318,10 +318,10 @@ fn run(jobs: &Receiver<Command>, retired: &AtomicUsize) {
     RETIRE.with(|r| *r.borrow_mut() = Some(retire.clone()));
     while let Ok(Command::Run(job)) = jobs.recv() {
         if catch_unwind(AssertUnwindSafe(job)).is_err() {
-            log::error!("a callback panicked; the callback thread carries on");
+            log::error!(target: "iotcs::device::pool", "a callback panicked; the callback thread carries on");
         }
         if retire.0.load(Ordering::SeqCst) {
-            log::info!("a retired callback thread's callback returned; the thread ends");
+            log::info!(target: "iotcs::device::pool", "a retired callback thread's callback returned; the thread ends");
             retired.fetch_sub(1, Ordering::SeqCst);
             return;
         }

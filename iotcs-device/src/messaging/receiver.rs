@@ -13,7 +13,7 @@
 //! stop before its next request.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, TryRecvError, select_biased};
 use iotcs_core::__private::protocol::path::MESSAGES;
@@ -23,6 +23,7 @@ use crate::cloud::rest::RestClient;
 use crate::cloud::transport::HttpRequest;
 use crate::messaging::backoff::Backoff;
 use crate::messaging::counters::Counters;
+use crate::messaging::health::Health;
 use crate::messaging::inbound::Inbound;
 
 /// How the receiver behaves, from the configuration.
@@ -49,6 +50,8 @@ pub(crate) struct ReceiverLoop {
     /// Received-message counters and the polling interval the cloud may
     /// change (the message-dispatcher capability).
     pub(crate) counters: Arc<Counters>,
+    /// The link's state for `status()` and the lost/restored log lines.
+    pub(crate) health: Arc<Health>,
     /// The pause after failed polls: the sender's schedule (from
     /// `message_dispatcher_backoff`), so a cloud that is down for hours is
     /// asked about once a minute, not once a second.
@@ -82,11 +85,12 @@ impl ReceiverLoop {
             let pause = match self.rest.call(request) {
                 Ok(response) if response.is_success() => {
                     self.backoff.succeeded();
+                    self.health.succeeded(Instant::now(), SystemTime::now(), 0);
                     let taken = self.inbound.dispatch(&response.body, &self.counters);
                     if let Some(needed) = response.header("x-min-acceptbytes").filter(|v| *v != "0")
                         && !warned_min_accept
                     {
-                        log::warn!(
+                        log::warn!(target: "iotcs::device::receiver",
                             "a request of {needed} bytes waits in the cloud but only {accept} are accepted \
                              (raise request_buffer_size)"
                         );
@@ -103,18 +107,24 @@ impl ReceiverLoop {
                     }
                 }
                 Ok(response) => {
-                    log::warn!(
+                    log::warn!(target: "iotcs::device::receiver",
                         "polling for requests: the server answered {}",
                         response.status
                     );
-                    self.backoff_pause()
+                    let error = iotcs_core::Error::Transport {
+                        status: response.status,
+                        method: iotcs_core::__private::protocol::Method::Post.to_string(),
+                        path: MESSAGES.to_owned(),
+                        body: String::new(),
+                    };
+                    self.backoff_pause(&error)
                 }
                 Err(e) => {
                     if !matches!(stop.try_recv(), Err(TryRecvError::Empty)) {
                         return;
                     }
-                    log::warn!("polling for requests failed: {e}");
-                    self.backoff_pause()
+                    log::warn!(target: "iotcs::device::receiver", "polling for requests failed: {e}");
+                    self.backoff_pause(&e)
                 }
             };
             if !pause.is_zero() && wait(stop, pause) {
@@ -124,8 +134,11 @@ impl ReceiverLoop {
     }
 
     /// Records a failed poll; the time to wait before the next.
-    fn backoff_pause(&mut self) -> Duration {
+    fn backoff_pause(&mut self, error: &iotcs_core::Error) -> Duration {
         let now = Instant::now();
+        // The sender's deadline is the one `status()` reports: a poll's
+        // failure does not hold messages back.
+        self.health.failed(now, SystemTime::now(), error, None);
         self.backoff.failed(now).saturating_duration_since(now)
     }
 
@@ -227,6 +240,7 @@ mod tests {
                 min_spacing: Duration::from_millis(1),
             },
             counters: Arc::default(),
+            health: Arc::default(),
             backoff: Backoff::new(backoff_base, Box::new(|| 0)),
         };
         Rig {

@@ -54,7 +54,7 @@ impl DeliveryListener for Restored {
         };
         let text = format!("{kind} message from an earlier run could not be delivered: {error}");
         if self.survivors.given_up(&message, &text) == 0 {
-            log::warn!(
+            log::warn!(target: "iotcs::device::restored",
                 "no virtual device of {} for {format} is open to hear that a {kind} message \
                  from an earlier run was given up",
                 message.source()

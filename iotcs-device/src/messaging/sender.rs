@@ -27,7 +27,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, select_biased};
 use iotcs_core::__private::protocol::Method;
@@ -41,6 +41,7 @@ use crate::cloud::transport::HttpRequest;
 use crate::messaging::backoff::Backoff;
 use crate::messaging::counters::Counters;
 use crate::messaging::fate::{self, Fate};
+use crate::messaging::health::Health;
 use crate::messaging::inbound::Inbound;
 use crate::messaging::outbox::{Outbox, Queued};
 use crate::messaging::queue::Entry;
@@ -77,6 +78,8 @@ pub(crate) struct Sender {
     pub(crate) inbound: Arc<Inbound>,
     pub(crate) settings: SenderSettings,
     pub(crate) counters: Arc<Counters>,
+    /// The link's state for `status()` and the lost/restored log lines.
+    pub(crate) health: Arc<Health>,
     pub(crate) backoff: Backoff,
     /// Reused for every batch's JSON.
     pub(crate) buffer: Vec<u8>,
@@ -103,7 +106,7 @@ impl Sender {
                 }
                 if let Some(until) = self.deliver(batch, &mut vouched) {
                     let pause = until.saturating_duration_since(Instant::now());
-                    log::debug!(
+                    log::debug!(target: "iotcs::device::sender",
                         "backing off for {pause:?} after {} failure(s)",
                         self.backoff.failures()
                     );
@@ -142,6 +145,8 @@ impl Sender {
                 Ok(bytes) => {
                     *vouched = true;
                     self.backoff.succeeded();
+                    self.health
+                        .succeeded(Instant::now(), SystemTime::now(), batch.len());
                     self.delivered(&batch, bytes);
                     continue;
                 }
@@ -154,7 +159,7 @@ impl Sender {
             match fate::fate(&error, sources, batch.len()) {
                 Fate::BySource => {
                     let groups = fate::split_by_source(batch, |e| e.item.wire(), own.as_deref());
-                    log::debug!(
+                    log::debug!(target: "iotcs::device::sender",
                         "the cloud rejected a batch from several sources ({error}); sending it \
                          in {} parts by source",
                         groups.len()
@@ -164,7 +169,7 @@ impl Sender {
                     }
                 }
                 Fate::Halve => {
-                    log::debug!(
+                    log::debug!(target: "iotcs::device::sender",
                         "the cloud rejected a batch of {} ({error}); sending it in halves",
                         batch.len()
                     );
@@ -187,7 +192,7 @@ impl Sender {
     /// Gives `batch` up for good: out of the queue and the store, reported.
     fn rejected(&self, batch: Batch, error: &Error) {
         for entry in batch {
-            log::warn!(
+            log::warn!(target: "iotcs::device::sender",
                 "the cloud rejected message {} for good: {error}",
                 entry.item.client_id()
             );
@@ -199,7 +204,7 @@ impl Sender {
     /// Puts `batch` back with one retry spent, reports the messages out of
     /// retries, and returns the back-off deadline.
     fn retry_later(&mut self, batch: Batch, error: &Error) -> Instant {
-        log::warn!("sending {} message(s) failed: {error}", batch.len());
+        log::warn!(target: "iotcs::device::sender", "sending {} message(s) failed: {error}", batch.len());
         let total = batch.len();
         let exhausted = self.outbox.requeue(batch);
         self.counters.retried(total - exhausted.len());
@@ -207,7 +212,11 @@ impl Sender {
             self.outbox.forget(std::iter::once(&entry.item));
             report_failed(&entry.item, error);
         }
-        self.backoff.failed(Instant::now())
+        let now = Instant::now();
+        let until = self.backoff.failed(now);
+        self.health
+            .failed(now, SystemTime::now(), error, Some(until));
+        until
     }
 
     /// Bookkeeping for an accepted batch.
@@ -243,7 +252,7 @@ impl Sender {
                 match self.attempt(batch, &mut vouched) {
                     Ok(()) => continue,
                     Err((rest, e)) => {
-                        log::warn!("could not send the queued messages before closing: {e}");
+                        log::warn!(target: "iotcs::device::sender", "could not send the queued messages before closing: {e}");
                         failure = Some(e);
                         batch = rest;
                     }
@@ -258,7 +267,7 @@ impl Sender {
             }
         }
         if exit.kept > 0 {
-            log::info!(
+            log::info!(target: "iotcs::device::sender",
                 "{} guaranteed message(s) stay persisted for the next open",
                 exit.kept
             );
@@ -289,8 +298,8 @@ impl Sender {
             self.buffer.extend_from_slice(json.as_bytes());
         }
         self.buffer.push(b']');
-        if log::log_enabled!(log::Level::Trace) {
-            log::trace!(
+        if log::log_enabled!(target: "iotcs::device::sender", log::Level::Trace) {
+            log::trace!(target: "iotcs::device::sender",
                 "sending {}",
                 render(&self.buffer, self.settings.pretty_print)
             );
@@ -330,7 +339,7 @@ impl Sender {
 
 /// Tells a message's listener it was given up.
 pub(crate) fn report_failed(item: &Queued, error: &Error) {
-    log::warn!(
+    log::warn!(target: "iotcs::device::sender",
         "giving up on {} message {}: {error}",
         item.kind(),
         item.client_id()
@@ -430,6 +439,7 @@ mod tests {
             inbound,
             settings,
             counters: Arc::new(Counters::default()),
+            health: Arc::default(),
             backoff: Backoff::new(Duration::from_millis(1), Box::new(|| 0)),
             buffer: Vec::new(),
         };

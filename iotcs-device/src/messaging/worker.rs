@@ -82,7 +82,7 @@ impl<T: Send + 'static> Worker<T> {
         }
         match self.done.recv_deadline(deadline) {
             Err(RecvTimeoutError::Timeout) => {
-                log::warn!(
+                log::warn!(target: "iotcs::device::worker",
                     "thread {} did not stop in time; leaving it to finish",
                     self.name
                 );
@@ -92,7 +92,7 @@ impl<T: Send + 'static> Worker<T> {
             Ok(()) | Err(RecvTimeoutError::Disconnected) => match self.handle.join() {
                 Ok(value) => Joined::Finished(value),
                 Err(_) => {
-                    log::error!("thread {} panicked", self.name);
+                    log::error!(target: "iotcs::device::worker", "thread {} panicked", self.name);
                     Joined::Panicked
                 }
             },

@@ -67,7 +67,7 @@ fn message_rule(
         Function::BatchByTime { delay_limit, .. } => Release::Time(millis(*delay_limit)),
         Function::BatchByCost { network_cost, .. } => Release::Cost(*network_cost, network.clone()),
         other => {
-            log::warn!(
+            log::warn!(target: "iotcs::device::policy",
                 "policy {id}: the device-model pipeline starts with {}, which does not apply to whole messages; ignored",
                 other.id()
             );
@@ -75,7 +75,7 @@ fn message_rule(
         }
     };
     if functions.len() > 1 {
-        log::warn!("policy {id}: only the first function of the device-model pipeline applies");
+        log::warn!(target: "iotcs::device::policy", "policy {id}: only the first function of the device-model pipeline applies");
     }
     Some(MessageRule {
         release,
@@ -143,7 +143,7 @@ fn step(attribute: &str, function: &Function) -> Result<Option<Step>, Error> {
             _ => Privacy::None,
         }),
         other if other.is_batching() => {
-            log::warn!(
+            log::warn!(target: "iotcs::device::policy",
                 "{} in the pipeline of {attribute:?} holds whole messages and applies only in the device-model pipeline; ignored",
                 other.id()
             );

@@ -211,7 +211,7 @@ impl PolicyContext {
             match PolicyTimer::start(Arc::clone(&self.clock)) {
                 Ok(t) => *timer = Timer::Running(t),
                 Err(e) => {
-                    log::error!("cannot start the device policy thread: {e}");
+                    log::error!(target: "iotcs::device::policy", "cannot start the device policy thread: {e}");
                     return false;
                 }
             }

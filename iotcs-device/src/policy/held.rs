@@ -81,7 +81,7 @@ impl HeldMessages {
         if let (Some(store), false) = (&self.store, keys.is_empty())
             && let Err(e) = store.remove(keys)
         {
-            log::warn!("cannot forget released batch messages: {e}");
+            log::warn!(target: "iotcs::device::policy", "cannot forget released batch messages: {e}");
         }
     }
 }

@@ -61,7 +61,9 @@ pub(crate) fn describe_remote(device: &VirtualDevice, values: &[(String, Value)]
         }
         match hub.open(uri) {
             Ok(object) => hub.pin(device.endpoint_id(), name, object),
-            Err(e) => log::warn!("cannot describe the storage object {uri} of {name}: {e}"),
+            Err(e) => {
+                log::warn!(target: "iotcs::device::storage", "cannot describe the storage object {uri} of {name}: {e}")
+            }
         }
     }
 }

@@ -150,7 +150,7 @@ impl Hub {
         match self.engine.authority.grant() {
             Ok(grant) => uri.starts_with(&format!("{}/", grant.container_url)),
             Err(e) => {
-                log::warn!("cannot tell whether {uri} is a storage object: {e}");
+                log::warn!(target: "iotcs::device::storage", "cannot tell whether {uri} is a storage object: {e}");
                 false
             }
         }

@@ -71,8 +71,12 @@ pub(crate) fn run(engine: &Arc<Engine>, job: Job) {
         content.on_sync.clone()
     };
     match &result {
-        Ok(_) => log::debug!("storage object {} is in sync", object.name()),
-        Err(e) => log::warn!("storage object {}: sync failed: {e}", object.name()),
+        Ok(_) => {
+            log::debug!(target: "iotcs::device::storage", "storage object {} is in sync", object.name())
+        }
+        Err(e) => {
+            log::warn!(target: "iotcs::device::storage", "storage object {}: sync failed: {e}", object.name())
+        }
     }
     if matches!(direction, Direction::Upload(_)) {
         engine
@@ -110,12 +114,12 @@ fn attempt<T>(
         }
         match attempts.after(outcome) {
             Next::RefreshToken => {
-                log::debug!("the storage cloud refused its token; fetching a new one");
+                log::debug!(target: "iotcs::device::storage", "the storage cloud refused its token; fetching a new one");
                 grant = engine.authority.refresh(&grant)?;
             }
             Next::Retry => {
                 retries += 1;
-                log::info!("storage request failed ({error}); retry {retries}");
+                log::info!(target: "iotcs::device::storage", "storage request failed ({error}); retry {retries}");
                 pause(engine, Duration::from_millis(250) * retries);
             }
             Next::Proceed | Next::Fail => return Err(error),
@@ -287,7 +291,7 @@ fn resume(
         .filter(|p| p.resume_at(name, source, length, modified).is_some());
     match recorded {
         Some(progress) => {
-            log::info!(
+            log::info!(target: "iotcs::device::storage",
                 "resuming the upload of {name} at segment {} ({} of {length} bytes acknowledged)",
                 progress.segment,
                 progress.offset
@@ -322,7 +326,7 @@ fn upload_segments(
         // A lost record only costs re-sending segments: log, go on.
         let json = serde_json::to_vec(&record_of).unwrap_or_default();
         if let Err(e) = write_atomically(&record, &json) {
-            log::warn!("cannot record the upload progress of {name}: {e}");
+            log::warn!(target: "iotcs::device::storage", "cannot record the upload progress of {name}: {e}");
         }
         progress(engine, object, record_of.offset, record_of.length);
     }

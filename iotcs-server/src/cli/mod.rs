@@ -28,8 +28,11 @@ impl std::fmt::Display for Failure {
 }
 
 impl From<Error> for Failure {
+    /// The error and its causes, each once (`Error::report` without its
+    /// `error: ` lead, which `main` prints).
     fn from(e: Error) -> Failure {
-        Failure(e.to_string())
+        let report = e.report().to_string();
+        Failure(report.strip_prefix("error: ").unwrap_or(&report).to_owned())
     }
 }
 

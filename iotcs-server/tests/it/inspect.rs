@@ -85,6 +85,12 @@ fn messages_filters_by_device_and_follows_new_ones() {
     assert_eq!(all.as_array().unwrap().len(), 2);
     let unknown = failed(&t, &["messages", "--device", "nobody"]);
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no device with hardware id"));
+    // Display with its chain, as every program of the workspace prints.
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).starts_with("iotcs-server: error: "),
+        "{}",
+        String::from_utf8_lossy(&unknown.stderr)
+    );
 
     // --follow prints what was there, then what arrives (one JSON per line).
     let mut child = cmd(

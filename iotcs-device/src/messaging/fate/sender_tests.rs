@@ -115,6 +115,7 @@ impl Rig {
                 pretty_print: false,
             },
             counters: Arc::new(Counters::default()),
+            health: Arc::default(),
             backoff: Backoff::new(Duration::from_millis(1), Box::new(|| 0)),
             buffer: Vec::new(),
         };
