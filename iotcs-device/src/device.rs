@@ -529,6 +529,8 @@ impl DirectlyConnectedDevice {
                 &dispatcher.context().inbound,
                 &endpoint_id,
                 self.devices.clone(),
+                Arc::clone(&dispatcher.context().policies),
+                Arc::clone(&self.rest),
             );
         }
         Ok(dispatcher)

@@ -84,7 +84,10 @@
 //!   order. "No policy" is cached until the cloud sends `policyChanged` for
 //!   the model; a notification also stops a running policy of that id, and
 //!   the next `offer` fetches it again with every function's state fresh.
-//!   A gateway's indirectly-connected devices each ask for their own policy.
+//!   A gateway's indirectly-connected devices ask for their own policy at
+//!   their first `offer`; when a policy is then assigned or unassigned, the
+//!   gateway asks the cloud once which of them have it (§7.1's third call)
+//!   and starts or stops it for exactly those with open virtual devices.
 //!   [`VirtualDevice::fetch_policy`] asks ahead of the first `offer`.
 //! - `set`, `update`, alerts and custom data skip attribute pipelines but
 //!   pass the model-level (`*`) batch, as Oracle's Java library does; only the first

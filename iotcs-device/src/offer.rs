@@ -254,14 +254,84 @@ impl VirtualDevice {
         }
         self.policy_slot().fetch_ended();
         drop(state);
-        if active
-            && let Some(tick) = self
-                .policy_slot()
-                .first_tick(|| Arc::new(PolicyTick(self.downgrade())))
+        if active {
+            self.start_ticking();
+        }
+        self.context().policies.wake();
+    }
+
+    /// Has the policy thread drive this device's pipelines, once.
+    fn start_ticking(&self) {
+        if let Some(tick) = self
+            .policy_slot()
+            .first_tick(|| Arc::new(PolicyTick(self.downgrade())))
         {
             self.context().policies.drive(tick);
         }
+    }
+
+    /// A gateway learnt from the cloud (spec §7.3, "assigned") that the
+    /// policy `fetched` is assigned to this indirectly-connected device: it
+    /// runs from now on with fresh state, unless this very version runs
+    /// already. A fetch under way is left to answer: it asks the cloud
+    /// after the assignment. What a replaced policy's batch held goes out.
+    pub(crate) fn policy_assigned(&self, fetched: Fetched) {
+        let mut state = self.policy_slot().lock();
+        match &*state {
+            Known::Fetching { .. } => return,
+            Known::Active(p)
+                if p.id() == fetched.id && p.last_modified() >= fetched.last_modified =>
+            {
+                return;
+            }
+            _ => {}
+        }
+        // The old batch lets go of its store tree before the new one
+        // opens it.
+        self.release_running(&mut state, Known::Unknown);
+        *state = match fetched.built {
+            Some(built) => match self.activate(fetched.id, fetched.last_modified, built) {
+                Ok(policy) => Known::Active(policy),
+                Err(e) => {
+                    log::warn!(
+                        "device policy for {}: {e}; offer sends as set",
+                        self.endpoint_id()
+                    );
+                    Known::Absent
+                }
+            },
+            None => Known::Absent,
+        };
+        let active = matches!(*state, Known::Active(_));
+        drop(state);
+        if active {
+            self.start_ticking();
+        }
         self.context().policies.wake();
+    }
+
+    /// A gateway learnt from the cloud that policy `id` is no longer
+    /// assigned to this indirectly-connected device: if it runs, it stops
+    /// (what its batch held goes out) and `offer` is `set` again.
+    pub(crate) fn policy_unassigned(&self, id: &str) {
+        let mut state = self.policy_slot().lock();
+        if matches!(&*state, Known::Active(p) if p.id() == id) {
+            self.release_running(&mut state, Known::Absent);
+        }
+    }
+
+    /// Puts `next` in place of the state; a policy that ran lets out what
+    /// its batch held.
+    fn release_running(&self, state: &mut Known<Listener>, next: Known<Listener>) {
+        if let Known::Active(mut old) = std::mem::replace(state, next) {
+            let released = old.drain_messages();
+            if let Err(e) = self.push_released(&mut old, released) {
+                log::warn!(
+                    "messages held by the replaced device policy {}: {e}",
+                    old.id()
+                );
+            }
+        }
     }
 
     /// One thing that waited for the policy, through it (or as `set` sends
@@ -373,12 +443,7 @@ impl VirtualDevice {
         if !reset {
             return;
         }
-        if let Known::Active(mut old) = std::mem::replace(state, Known::Unknown) {
-            let released = old.drain_messages();
-            if let Err(e) = self.push_released(&mut old, released) {
-                log::warn!("messages held by the replaced device policy {id}: {e}");
-            }
-        }
+        self.release_running(state, Known::Unknown);
     }
 
     /// Runs one offered value through the running policy and sends what

@@ -101,3 +101,7 @@ mod policy_functions;
 // restart, unassignment restores `set`, an indirectly-connected device's own
 // policy, a held batch through SIGKILL of the device process.
 mod policy_lifecycle;
+// Device policies on a gateway: on `assigned` it asks which of its devices
+// have the policy and starts it for exactly those; values offered before a
+// policy is known survive SIGKILL.
+mod policy_gateway;

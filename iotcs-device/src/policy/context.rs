@@ -142,6 +142,13 @@ impl PolicyContext {
         self.with_timer(|timer| timer.run(job))
     }
 
+    /// Runs `job` on the timer's thread (what a gateway asks the cloud when
+    /// a policy is assigned or unassigned); `false` once the device is
+    /// closed or without a fetcher (unit tests): `job` does not run.
+    pub(crate) fn run(&self, job: Job) -> bool {
+        self.fetch.is_some() && self.with_timer(|timer| timer.run(job))
+    }
+
     /// Drives `tick` from the timer's thread while it lives.
     pub(crate) fn drive(&self, tick: Weak<dyn Tick>) -> bool {
         self.with_timer(|timer| timer.add(tick))
