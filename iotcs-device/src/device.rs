@@ -549,6 +549,7 @@ impl DirectlyConnectedDevice {
             device.attach_storage(hub);
         }
         self.devices.add(&device);
+        device.restore_waiting();
         device
     }
 

@@ -80,8 +80,12 @@
 //! What iotcs does, where the spec or Oracle's libraries leave room:
 //! - The policy is fetched once per virtual device, at its first `offer`,
 //!   on the device's policy thread (`offer` never touches the network);
-//!   values offered until the cloud answers wait and then run through it in
-//!   order. "No policy" is cached until the cloud sends `policyChanged` for
+//!   values offered (and messages `set`) until the cloud answers wait and
+//!   then run through it in order. They wait durably, in the store of held
+//!   batches (`[batchby_persistence]`), synced before `offer` returns, and
+//!   wait again when the virtual device is created after a kill or
+//!   restart, so a GUARANTEED_DELIVERY promise holds from the first
+//!   `offer`; if the fetch fails they are sent as `set` sends them. "No policy" is cached until the cloud sends `policyChanged` for
 //!   the model; a notification also stops a running policy of that id, and
 //!   the next `offer` fetches it again with every function's state fresh.
 //!   A gateway's indirectly-connected devices ask for their own policy at
@@ -144,6 +148,7 @@
 //!   turns the core's policy model into running units), `model_level.rs`
 //!   (whole messages through a batch, kept durable by `held.rs`),
 //!   `active.rs` and `slot.rs` (a virtual device's policy and its state),
+//!   `waiting.rs` (what waits, durably, for the policy),
 //!   `context.rs` (what a device's virtual devices share), `timer.rs` (the
 //!   one policy thread), `notification.rs` (the `policyChanged` handler).
 //! - **`messaging/`**, the engine: `dispatcher.rs` owns its threads and

@@ -9,8 +9,8 @@
 //! device's policy thread as its DATA messages, with their computed time.
 //!
 //! The policy is fetched once per virtual device, on the policy thread, at
-//! the first `offer`; values offered meanwhile wait in order and run
-//! through it once it is known. "None" is cached until a change
+//! the first `offer`; values offered meanwhile wait in order (durably,
+//! `policy/waiting.rs`) and run through it once it is known. "None" is cached until a change
 //! notification for the model; a notification also ends a running policy
 //! of that id, which is fetched again at the next `offer` with fresh state.
 
@@ -25,10 +25,12 @@ use crate::named_value::NamedValue;
 use crate::policy::active::ActivePolicy;
 use crate::policy::context::Fetched;
 use crate::policy::expression::AttributeValues;
+use crate::policy::held::Opened;
 use crate::policy::model_level::Released;
 use crate::policy::pipeline::{Effect, Output};
 use crate::policy::slot::{Known, MAX_PENDING, Pending};
 use crate::policy::timer::{POLL, Tick};
+use crate::policy::waiting::{self, Waiting};
 use crate::virtual_device::{Content, Delivery, VirtualDevice, WeakDevice};
 
 /// What a batched message carries: its delivery listener.
@@ -43,16 +45,21 @@ impl VirtualDevice {
     /// Reference: `offer(attributeName, value)`.
     ///
     /// The first `offer` asks the cloud for the policy on the device's
-    /// policy thread; values offered until it answers wait (in memory) and
-    /// then run through it in order. `offer` itself never touches the
-    /// network. [`VirtualDevice::fetch_policy`] asks ahead of time.
+    /// policy thread; values offered until it answers wait and then run
+    /// through it in order. They wait durably, as held batches do
+    /// (`[batchby_persistence]`: written and synced before `offer`
+    /// returns; after a kill or restart they wait again from the virtual
+    /// device's creation); with that persistence off, in memory. `offer`
+    /// itself never touches the network. [`VirtualDevice::fetch_policy`]
+    /// asks ahead of time.
     ///
     /// # Errors
     ///
     /// As [`VirtualDevice::set`]; also [`Error::Argument`] naming the
     /// function when the policy cannot process the value (a window given a
     /// text, a formula reading an attribute that has no value yet), and
-    /// [`Error::Io`] when a batch cannot keep the message durably.
+    /// [`Error::Io`] when a batch, or the store of values waiting for the
+    /// policy, cannot keep it durably.
     pub fn offer(&self, attribute: &str, value: impl Into<Value>) -> Result<&Self, Error> {
         let (attribute, value) = self
             .device_model()
@@ -61,6 +68,13 @@ impl VirtualDevice {
         let now = self.context().event_time();
         let policies = &self.context().policies;
         let mut state = self.policy_slot().lock();
+        let fetch = matches!(*state, Known::Unknown) && policies.can_fetch();
+        if fetch {
+            *state = Known::Fetching {
+                pending: Waiting::default(),
+                changes: Vec::new(),
+            };
+        }
         match &mut *state {
             Known::Active(policy) => {
                 let result = self.run_offer(policy, now, &name, value);
@@ -69,23 +83,23 @@ impl VirtualDevice {
                 result?;
             }
             Known::Fetching { pending, .. } if pending.len() < MAX_PENDING => {
-                pending.push(Pending::Offered {
+                let stored = waiting::offered(self.endpoint_id(), &name, value.clone(), now)?;
+                let item = Pending::Offered {
                     attribute: name,
                     value,
                     time: now,
-                });
-            }
-            Known::Unknown if policies.can_fetch() => {
-                *state = Known::Fetching {
-                    pending: vec![Pending::Offered {
-                        attribute: name,
-                        value,
-                        time: now,
-                    }],
-                    changes: Vec::new(),
                 };
+                let held = pending.push(item, &stored, || {
+                    self.open_waiting().map(|o| o.map(|(h, _)| h))
+                });
+                if fetch && held.is_err() {
+                    *state = Known::Unknown;
+                }
                 drop(state);
-                self.start_fetch();
+                held?;
+                if fetch {
+                    self.start_fetch();
+                }
             }
             Known::Fetching { .. } => {
                 drop(state);
@@ -106,9 +120,7 @@ impl VirtualDevice {
     /// and waits until the answer is in, `timeout` at most; returns whether
     /// a policy runs. An iotcs addition: without it the first
     /// [`offer`](VirtualDevice::offer) asks, and values offered until the
-    /// answer comes wait for it in memory only (a process killed in those
-    /// milliseconds loses them; once a policy runs, what its batches hold
-    /// is durable before `offer` returns).
+    /// answer comes wait for it (durably, see `offer`).
     ///
     /// # Errors
     ///
@@ -123,7 +135,7 @@ impl VirtualDevice {
                     return Err(Error::Closed);
                 }
                 *state = Known::Fetching {
-                    pending: Vec::new(),
+                    pending: Waiting::default(),
                     changes: Vec::new(),
                 };
                 drop(state);
@@ -173,8 +185,12 @@ impl VirtualDevice {
             }
             // Behind the values offered before it, which wait for the policy.
             Known::Fetching { pending, .. } if pending.len() < MAX_PENDING => {
-                pending.push(Pending::Message(Box::new(message), listener));
-                Ok(())
+                let stored = message.clone();
+                pending.push(
+                    Pending::Message(Box::new(message), Some(listener)),
+                    &stored,
+                    || self.open_waiting().map(|o| o.map(|(h, _)| h)),
+                )
             }
             _ => {
                 drop(state);
@@ -240,13 +256,17 @@ impl VirtualDevice {
         let mut state = self.policy_slot().lock();
         let (pending, changes) = match std::mem::replace(&mut *state, next) {
             Known::Fetching { pending, changes } => (pending, changes),
-            _ => (Vec::new(), Vec::new()),
+            _ => (Waiting::default(), Vec::new()),
         };
-        for item in pending {
+        let (items, ran) = pending.take();
+        for item in items {
             if let Err((values, e)) = self.replay(&mut state, item) {
                 self.report_error(values, Content::Attributes, e.to_string());
             }
         }
+        // They ran (what a batch holds of them is durable there) or were
+        // reported.
+        ran.forget();
         // Notifications that came while the cloud was asked: the answer
         // may predate them.
         for (id, op, last_modified) in changes {
@@ -258,6 +278,58 @@ impl VirtualDevice {
             self.start_ticking();
         }
         self.context().policies.wake();
+    }
+
+    /// The store tree of what waits for this device's policy, and what it
+    /// held from an earlier run; `None` when persistence is off.
+    fn open_waiting(&self) -> Result<Option<Opened>, Error> {
+        self.context().policies.waiting_store(&format!(
+            "pending/{}/{}",
+            self.endpoint_id(),
+            self.device_model().urn()
+        ))
+    }
+
+    /// At creation: values offered (and messages set) before a restart
+    /// that still waited for the policy wait again, and the policy is asked
+    /// for at once. A store that cannot be read is logged: they stay on
+    /// disk for the next run.
+    pub(crate) fn restore_waiting(&self) {
+        let policies = &self.context().policies;
+        if !policies.has_store_on_disk() || !policies.can_fetch() {
+            return;
+        }
+        let (held, stored) = match self.open_waiting() {
+            Ok(Some(opened)) => opened,
+            Ok(None) => return,
+            Err(e) => {
+                log::warn!(
+                    "cannot read the values of {} that waited for a device policy: {e}",
+                    self.endpoint_id()
+                );
+                return;
+            }
+        };
+        if stored.is_empty() {
+            return;
+        }
+        let pending = Waiting::restored(held, stored, |name| self.attribute_type(name));
+        log::info!(
+            "{} value(s) of {} offered before a restart wait for its device policy",
+            pending.len(),
+            self.endpoint_id()
+        );
+        {
+            let mut state = self.policy_slot().lock();
+            if !matches!(*state, Known::Unknown) {
+                return;
+            }
+            *state = Known::Fetching {
+                pending,
+                changes: Vec::new(),
+            };
+        }
+        self.start_fetch();
     }
 
     /// Has the policy thread drive this device's pipelines, once.
@@ -355,7 +427,7 @@ impl VirtualDevice {
             (Known::Active(policy), Pending::Message(message, listener)) => {
                 let now = self.context().event_time();
                 policy
-                    .offer_message(now, *message, Some(listener))
+                    .offer_message(now, *message, listener)
                     .and_then(|released| self.push_released(policy, released))
                     .map_err(|e| (Vec::new(), e))
             }
@@ -369,10 +441,13 @@ impl VirtualDevice {
             ) => self
                 .send_plain(&attribute, value.clone(), time)
                 .map_err(|e| (vec![(attribute, value)], e)),
-            (_, Pending::Message(message, listener)) => self
-                .context()
-                .push(Outgoing::with_listener(*message, listener), &[])
-                .map_err(|e| (Vec::new(), e)),
+            (_, Pending::Message(message, listener)) => {
+                let item = match listener {
+                    Some(listener) => Outgoing::with_listener(*message, listener),
+                    None => Outgoing::new(*message),
+                };
+                self.context().push(item, &[]).map_err(|e| (Vec::new(), e))
+            }
         }
     }
 
