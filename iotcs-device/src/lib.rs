@@ -93,6 +93,18 @@
 //!   gateway asks the cloud once which of them have it (§7.1's third call)
 //!   and starts or stops it for exactly those with open virtual devices.
 //!   [`VirtualDevice::fetch_policy`] asks ahead of the first `offer`.
+//! - A `computedMetric` (or any function) whose formula reads other
+//!   attributes runs after them among values offered together (§7.2,
+//!   §7.4), reading what their pipelines let out; the pipeline runner does
+//!   this. But the reference's `offer(attributeName, value)` offers one
+//!   value at a time, and `update` (several values in one message) skips
+//!   attribute pipelines, as the reference and Oracle's Java library do
+//!   (§7.5), so through this API the order never comes up: a formula's
+//!   `$(other)` reads the other attribute's current value, and offering the
+//!   inputs before the metric is the caller's way to order them. (Oracle's
+//!   Java library computes such a metric only for values that arrive in
+//!   one message, which its `update().finish()` makes; ours does not run
+//!   policies there.)
 //! - `set`, `update`, alerts and custom data skip attribute pipelines but
 //!   pass the model-level (`*`) batch, as Oracle's Java library does; only the first
 //!   function of the `*` pipeline counts, and only a `batchBy*` one.
