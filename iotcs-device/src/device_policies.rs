@@ -84,8 +84,12 @@ pub(crate) fn register(
                 .of_model(&change.device_model_urn)
                 .into_iter()
                 .partition(|d| d.endpoint_id() == own_id);
-            let gateway_asks = matches!(change.op, PolicyOp::Assigned | PolicyOp::Unassigned)
-                && !proxied.is_empty();
+            // An unassignment concerns only devices that run the policy.
+            let gateway_asks = match change.op {
+                PolicyOp::Assigned => !proxied.is_empty(),
+                PolicyOp::Unassigned => proxied.iter().any(|d| d.runs_policy(&change.id)),
+                PolicyOp::Changed => false,
+            };
             let tell_all = if gateway_asks {
                 let job = ask_as_gateway(&rest, &policies, &own_id, change.clone(), proxied);
                 // Closed: nobody offers any more.

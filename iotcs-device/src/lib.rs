@@ -85,8 +85,10 @@
 //!   batches (`[batchby_persistence]`), synced before `offer` returns, and
 //!   wait again when the virtual device is created after a kill or
 //!   restart, so a GUARANTEED_DELIVERY promise holds from the first
-//!   `offer`; if the fetch fails they are sent as `set` sends them. "No policy" is cached until the cloud sends `policyChanged` for
-//!   the model; a notification also stops a running policy of that id, and
+//!   `offer`; if the fetch fails they are sent as `set` sends them.
+//!   "No policy" is cached until the cloud sends `policyChanged` for the
+//!   model (but for the unassignment of a policy the device does not run);
+//!   a notification also stops a running policy of that id, and
 //!   the next `offer` fetches it again with every function's state fresh.
 //!   A gateway's indirectly-connected devices ask for their own policy at
 //!   their first `offer`; when a policy is then assigned or unassigned, the

@@ -382,6 +382,11 @@ impl VirtualDevice {
         self.context().policies.wake();
     }
 
+    /// Whether policy `id` runs for this device.
+    pub(crate) fn runs_policy(&self, id: &str) -> bool {
+        matches!(&*self.policy_slot().lock(), Known::Active(p) if p.id() == id)
+    }
+
     /// A gateway learnt from the cloud that policy `id` is no longer
     /// assigned to this indirectly-connected device: if it runs, it stops
     /// (what its batch held goes out) and `offer` is `set` again.
@@ -501,7 +506,8 @@ impl VirtualDevice {
         last_modified: i64,
     ) {
         let reset = match &*state {
-            Known::Absent => true,
+            // Unassigning a policy it does not run leaves it with none.
+            Known::Absent => op != PolicyOp::Unassigned,
             // `assigned` of the policy running changes nothing (it is most
             // often the notification of the assignment the device already
             // fetched); a `changed` older than the running copy neither.
@@ -870,6 +876,12 @@ mod tests {
         vd.offer("temp", 21.0).unwrap();
         assert_eq!(temps(&sent(&vd, 1)).len(), 1);
         assert_eq!(asked.load(Ordering::SeqCst), 1, "a miss is cached");
+        // Unassigning a policy it does not run leaves the miss cached;
+        // anything else about the model asks again.
+        vd.policy_changed("p9", PolicyOp::Unassigned, 5);
+        assert!(matches!(*vd.policy_slot().lock(), Known::Absent));
+        vd.policy_changed("p9", PolicyOp::Assigned, 6);
+        assert!(matches!(*vd.policy_slot().lock(), Known::Unknown));
     }
 
     #[test]

@@ -71,6 +71,11 @@ fn a_gateway_asks_which_of_its_devices_have_an_assigned_policy() {
         vd_a.offer("temp", 40.0 + n).unwrap();
         sent_in(&cloud, &a, 40.0..41.0)
     });
+    // b, which never ran it, still knows it has none.
+    vd_b.offer("temp", 11.0).unwrap();
+    util::eventually("b's second offer arrived", || {
+        sent_in(&cloud, &b, 11.0..11.5)
+    });
     let reads = cloud.server.policy_reads();
     assert!(reads.devices >= 2, "{reads:?}");
     assert_eq!(reads.of_device, 2, "{reads:?}");
