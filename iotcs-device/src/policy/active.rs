@@ -87,6 +87,17 @@ impl<L> ActivePolicy<L> {
         offered: Vec<(String, Value)>,
         values: &dyn AttributeValues,
     ) -> Result<Vec<(String, Output)>, Error> {
+        if offered.len() == 1 {
+            // The one value `offer` gives: nothing to order, nothing else to
+            // read (its own value reaches its formulas as the value in
+            // process); no copies on this path.
+            let mut outs = Vec::with_capacity(1);
+            for (attribute, value) in offered {
+                let out = self.run_one(now, &attribute, value, values)?;
+                outs.push((attribute, out));
+            }
+            return Ok(outs);
+        }
         let order = self.run_order(&offered);
         let mut group = Group {
             values: offered.iter().cloned().collect(),
@@ -98,19 +109,31 @@ impl<L> ActivePolicy<L> {
             let Some((attribute, value)) = slots[i].take() else {
                 continue;
             };
-            let out = match self.pipelines.get_mut(&attribute) {
-                Some(p) => p.offer(now, value, &group)?,
-                None => Output {
-                    values: vec![(value, now)],
-                    effects: Vec::new(),
-                },
-            };
+            let out = self.run_one(now, &attribute, value, &group)?;
             if let Some((last, _)) = out.values.last() {
                 group.values.insert(attribute.clone(), last.clone());
             }
             outs.push((attribute, out));
         }
         Ok(outs)
+    }
+
+    /// One value through its attribute's pipeline, or as it is at `now`
+    /// without one.
+    fn run_one(
+        &mut self,
+        now: i64,
+        attribute: &str,
+        value: Value,
+        values: &dyn AttributeValues,
+    ) -> Result<Output, Error> {
+        match self.pipelines.get_mut(attribute) {
+            Some(p) => p.offer(now, value, values),
+            None => Ok(Output {
+                values: vec![(value, now)],
+                effects: Vec::new(),
+            }),
+        }
     }
 
     /// The indexes of `offered` in the order they run: each after the
