@@ -531,6 +531,8 @@ impl DirectlyConnectedDevice {
                 &dispatcher.context().inbound,
                 &endpoint_id,
                 self.devices.clone(),
+                Arc::clone(&dispatcher.context().policies),
+                Arc::clone(&self.rest),
             );
         }
         Ok(dispatcher)
@@ -549,6 +551,7 @@ impl DirectlyConnectedDevice {
             device.attach_storage(hub);
         }
         self.devices.add(&device);
+        device.restore_waiting();
         device
     }
 

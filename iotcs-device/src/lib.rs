@@ -80,12 +80,33 @@
 //! What iotcs does, where the spec or Oracle's libraries leave room:
 //! - The policy is fetched once per virtual device, at its first `offer`,
 //!   on the device's policy thread (`offer` never touches the network);
-//!   values offered until the cloud answers wait and then run through it in
-//!   order. "No policy" is cached until the cloud sends `policyChanged` for
-//!   the model; a notification also stops a running policy of that id, and
+//!   values offered (and messages `set`) until the cloud answers wait and
+//!   then run through it in order. They wait durably, in the store of held
+//!   batches (`[batchby_persistence]`), synced before `offer` returns, and
+//!   wait again when the virtual device is created after a kill or
+//!   restart, so a GUARANTEED_DELIVERY promise holds from the first
+//!   `offer`; if the fetch fails they are sent as `set` sends them.
+//!   "No policy" is cached until the cloud sends `policyChanged` for the
+//!   model (but for the unassignment of a policy the device does not run);
+//!   a notification also stops a running policy of that id, and
 //!   the next `offer` fetches it again with every function's state fresh.
-//!   A gateway's indirectly-connected devices each ask for their own policy.
+//!   A gateway's indirectly-connected devices ask for their own policy at
+//!   their first `offer`; when a policy is then assigned or unassigned, the
+//!   gateway asks the cloud once which of them have it (§7.1's third call)
+//!   and starts or stops it for exactly those with open virtual devices.
 //!   [`VirtualDevice::fetch_policy`] asks ahead of the first `offer`.
+//! - A `computedMetric` (or any function) whose formula reads other
+//!   attributes runs after them among values offered together (§7.2,
+//!   §7.4), reading what their pipelines let out; the pipeline runner does
+//!   this. But the reference's `offer(attributeName, value)` offers one
+//!   value at a time, and `update` (several values in one message) skips
+//!   attribute pipelines, as the reference and Oracle's Java library do
+//!   (§7.5), so through this API the order never comes up: a formula's
+//!   `$(other)` reads the other attribute's current value, and offering the
+//!   inputs before the metric is the caller's way to order them. (Oracle's
+//!   Java library computes such a metric only for values that arrive in
+//!   one message, which its `update().finish()` makes; ours does not run
+//!   policies there.)
 //! - `set`, `update`, alerts and custom data skip attribute pipelines but
 //!   pass the model-level (`*`) batch, as Oracle's Java library does; only the first
 //!   function of the `*` pipeline counts, and only a `batchBy*` one.
@@ -142,6 +163,7 @@
 //!   turns the core's policy model into running units), `model_level.rs`
 //!   (whole messages through a batch, kept durable by `held.rs`),
 //!   `active.rs` and `slot.rs` (a virtual device's policy and its state),
+//!   `waiting.rs` (what waits, durably, for the policy),
 //!   `context.rs` (what a device's virtual devices share), `timer.rs` (the
 //!   one policy thread), `notification.rs` (the `policyChanged` handler).
 //! - **`messaging/`**, the engine: `dispatcher.rs` owns its threads and

@@ -9,8 +9,8 @@
 //! device's policy thread as its DATA messages, with their computed time.
 //!
 //! The policy is fetched once per virtual device, on the policy thread, at
-//! the first `offer`; values offered meanwhile wait in order and run
-//! through it once it is known. "None" is cached until a change
+//! the first `offer`; values offered meanwhile wait in order (durably,
+//! `policy/waiting.rs`) and run through it once it is known. "None" is cached until a change
 //! notification for the model; a notification also ends a running policy
 //! of that id, which is fetched again at the next `offer` with fresh state.
 
@@ -25,10 +25,12 @@ use crate::named_value::NamedValue;
 use crate::policy::active::ActivePolicy;
 use crate::policy::context::Fetched;
 use crate::policy::expression::AttributeValues;
+use crate::policy::held::Opened;
 use crate::policy::model_level::Released;
 use crate::policy::pipeline::{Effect, Output};
 use crate::policy::slot::{Known, MAX_PENDING, Pending};
 use crate::policy::timer::{POLL, Tick};
+use crate::policy::waiting::{self, Waiting};
 use crate::virtual_device::{Content, Delivery, VirtualDevice, WeakDevice};
 
 /// What a batched message carries: its delivery listener.
@@ -43,16 +45,21 @@ impl VirtualDevice {
     /// Reference: `offer(attributeName, value)`.
     ///
     /// The first `offer` asks the cloud for the policy on the device's
-    /// policy thread; values offered until it answers wait (in memory) and
-    /// then run through it in order. `offer` itself never touches the
-    /// network. [`VirtualDevice::fetch_policy`] asks ahead of time.
+    /// policy thread; values offered until it answers wait and then run
+    /// through it in order. They wait durably, as held batches do
+    /// (`[batchby_persistence]`: written and synced before `offer`
+    /// returns; after a kill or restart they wait again from the virtual
+    /// device's creation); with that persistence off, in memory. `offer`
+    /// itself never touches the network. [`VirtualDevice::fetch_policy`]
+    /// asks ahead of time.
     ///
     /// # Errors
     ///
     /// As [`VirtualDevice::set`]; also [`Error::Argument`] naming the
     /// function when the policy cannot process the value (a window given a
     /// text, a formula reading an attribute that has no value yet), and
-    /// [`Error::Io`] when a batch cannot keep the message durably.
+    /// [`Error::Io`] when a batch, or the store of values waiting for the
+    /// policy, cannot keep it durably.
     pub fn offer(&self, attribute: &str, value: impl Into<Value>) -> Result<&Self, Error> {
         let (attribute, value) = self
             .device_model()
@@ -61,6 +68,13 @@ impl VirtualDevice {
         let now = self.context().event_time();
         let policies = &self.context().policies;
         let mut state = self.policy_slot().lock();
+        let fetch = matches!(*state, Known::Unknown) && policies.can_fetch();
+        if fetch {
+            *state = Known::Fetching {
+                pending: Waiting::default(),
+                changes: Vec::new(),
+            };
+        }
         match &mut *state {
             Known::Active(policy) => {
                 let result = self.run_offer(policy, now, &name, value);
@@ -69,23 +83,23 @@ impl VirtualDevice {
                 result?;
             }
             Known::Fetching { pending, .. } if pending.len() < MAX_PENDING => {
-                pending.push(Pending::Offered {
+                let stored = waiting::offered(self.endpoint_id(), &name, value.clone(), now)?;
+                let item = Pending::Offered {
                     attribute: name,
                     value,
                     time: now,
-                });
-            }
-            Known::Unknown if policies.can_fetch() => {
-                *state = Known::Fetching {
-                    pending: vec![Pending::Offered {
-                        attribute: name,
-                        value,
-                        time: now,
-                    }],
-                    changes: Vec::new(),
                 };
+                let held = pending.push(item, &stored, || {
+                    self.open_waiting().map(|o| o.map(|(h, _)| h))
+                });
+                if fetch && held.is_err() {
+                    *state = Known::Unknown;
+                }
                 drop(state);
-                self.start_fetch();
+                held?;
+                if fetch {
+                    self.start_fetch();
+                }
             }
             Known::Fetching { .. } => {
                 drop(state);
@@ -106,9 +120,7 @@ impl VirtualDevice {
     /// and waits until the answer is in, `timeout` at most; returns whether
     /// a policy runs. An iotcs addition: without it the first
     /// [`offer`](VirtualDevice::offer) asks, and values offered until the
-    /// answer comes wait for it in memory only (a process killed in those
-    /// milliseconds loses them; once a policy runs, what its batches hold
-    /// is durable before `offer` returns).
+    /// answer comes wait for it (durably, see `offer`).
     ///
     /// # Errors
     ///
@@ -123,7 +135,7 @@ impl VirtualDevice {
                     return Err(Error::Closed);
                 }
                 *state = Known::Fetching {
-                    pending: Vec::new(),
+                    pending: Waiting::default(),
                     changes: Vec::new(),
                 };
                 drop(state);
@@ -173,8 +185,12 @@ impl VirtualDevice {
             }
             // Behind the values offered before it, which wait for the policy.
             Known::Fetching { pending, .. } if pending.len() < MAX_PENDING => {
-                pending.push(Pending::Message(Box::new(message), listener));
-                Ok(())
+                let stored = message.clone();
+                pending.push(
+                    Pending::Message(Box::new(message), Some(listener)),
+                    &stored,
+                    || self.open_waiting().map(|o| o.map(|(h, _)| h)),
+                )
             }
             _ => {
                 drop(state);
@@ -240,13 +256,17 @@ impl VirtualDevice {
         let mut state = self.policy_slot().lock();
         let (pending, changes) = match std::mem::replace(&mut *state, next) {
             Known::Fetching { pending, changes } => (pending, changes),
-            _ => (Vec::new(), Vec::new()),
+            _ => (Waiting::default(), Vec::new()),
         };
-        for item in pending {
+        let (items, ran) = pending.take();
+        for item in items {
             if let Err((values, e)) = self.replay(&mut state, item) {
                 self.report_error(values, Content::Attributes, e.to_string());
             }
         }
+        // They ran (what a batch holds of them is durable there) or were
+        // reported.
+        ran.forget();
         // Notifications that came while the cloud was asked: the answer
         // may predate them.
         for (id, op, last_modified) in changes {
@@ -254,14 +274,141 @@ impl VirtualDevice {
         }
         self.policy_slot().fetch_ended();
         drop(state);
-        if active
-            && let Some(tick) = self
-                .policy_slot()
-                .first_tick(|| Arc::new(PolicyTick(self.downgrade())))
+        if active {
+            self.start_ticking();
+        }
+        self.context().policies.wake();
+    }
+
+    /// The store tree of what waits for this device's policy, and what it
+    /// held from an earlier run; `None` when persistence is off.
+    fn open_waiting(&self) -> Result<Option<Opened>, Error> {
+        self.context().policies.waiting_store(&format!(
+            "pending/{}/{}",
+            self.endpoint_id(),
+            self.device_model().urn()
+        ))
+    }
+
+    /// At creation: values offered (and messages set) before a restart
+    /// that still waited for the policy wait again, and the policy is asked
+    /// for at once. A store that cannot be read is logged: they stay on
+    /// disk for the next run.
+    pub(crate) fn restore_waiting(&self) {
+        let policies = &self.context().policies;
+        if !policies.has_store_on_disk() || !policies.can_fetch() {
+            return;
+        }
+        let (held, stored) = match self.open_waiting() {
+            Ok(Some(opened)) => opened,
+            Ok(None) => return,
+            Err(e) => {
+                log::warn!(target: "iotcs::device::policy",
+                    "cannot read the values of {} that waited for a device policy: {e}",
+                    self.endpoint_id()
+                );
+                return;
+            }
+        };
+        if stored.is_empty() {
+            return;
+        }
+        let pending = Waiting::restored(held, stored, |name| self.attribute_type(name));
+        log::info!(target: "iotcs::device::policy",
+            "{} value(s) of {} offered before a restart wait for its device policy",
+            pending.len(),
+            self.endpoint_id()
+        );
+        {
+            let mut state = self.policy_slot().lock();
+            if !matches!(*state, Known::Unknown) {
+                return;
+            }
+            *state = Known::Fetching {
+                pending,
+                changes: Vec::new(),
+            };
+        }
+        self.start_fetch();
+    }
+
+    /// Has the policy thread drive this device's pipelines, once.
+    fn start_ticking(&self) {
+        if let Some(tick) = self
+            .policy_slot()
+            .first_tick(|| Arc::new(PolicyTick(self.downgrade())))
         {
             self.context().policies.drive(tick);
         }
+    }
+
+    /// A gateway learnt from the cloud (spec §7.3, "assigned") that the
+    /// policy `fetched` is assigned to this indirectly-connected device: it
+    /// runs from now on with fresh state, unless this very version runs
+    /// already. A fetch under way is left to answer: it asks the cloud
+    /// after the assignment. What a replaced policy's batch held goes out.
+    pub(crate) fn policy_assigned(&self, fetched: Fetched) {
+        let mut state = self.policy_slot().lock();
+        match &*state {
+            Known::Fetching { .. } => return,
+            Known::Active(p)
+                if p.id() == fetched.id && p.last_modified() >= fetched.last_modified =>
+            {
+                return;
+            }
+            _ => {}
+        }
+        // The old batch lets go of its store tree before the new one
+        // opens it.
+        self.release_running(&mut state, Known::Unknown);
+        *state = match fetched.built {
+            Some(built) => match self.activate(fetched.id, fetched.last_modified, built) {
+                Ok(policy) => Known::Active(policy),
+                Err(e) => {
+                    log::warn!(target: "iotcs::device::policy",
+                        "device policy for {}: {e}; offer sends as set",
+                        self.endpoint_id()
+                    );
+                    Known::Absent
+                }
+            },
+            None => Known::Absent,
+        };
+        let active = matches!(*state, Known::Active(_));
+        drop(state);
+        if active {
+            self.start_ticking();
+        }
         self.context().policies.wake();
+    }
+
+    /// Whether policy `id` runs for this device.
+    pub(crate) fn runs_policy(&self, id: &str) -> bool {
+        matches!(&*self.policy_slot().lock(), Known::Active(p) if p.id() == id)
+    }
+
+    /// A gateway learnt from the cloud that policy `id` is no longer
+    /// assigned to this indirectly-connected device: if it runs, it stops
+    /// (what its batch held goes out) and `offer` is `set` again.
+    pub(crate) fn policy_unassigned(&self, id: &str) {
+        let mut state = self.policy_slot().lock();
+        if matches!(&*state, Known::Active(p) if p.id() == id) {
+            self.release_running(&mut state, Known::Absent);
+        }
+    }
+
+    /// Puts `next` in place of the state; a policy that ran lets out what
+    /// its batch held.
+    fn release_running(&self, state: &mut Known<Listener>, next: Known<Listener>) {
+        if let Known::Active(mut old) = std::mem::replace(state, next) {
+            let released = old.drain_messages();
+            if let Err(e) = self.push_released(&mut old, released) {
+                log::warn!(target: "iotcs::device::policy",
+                    "messages held by the replaced device policy {}: {e}",
+                    old.id()
+                );
+            }
+        }
     }
 
     /// One thing that waited for the policy, through it (or as `set` sends
@@ -285,7 +432,7 @@ impl VirtualDevice {
             (Known::Active(policy), Pending::Message(message, listener)) => {
                 let now = self.context().event_time();
                 policy
-                    .offer_message(now, *message, Some(listener))
+                    .offer_message(now, *message, listener)
                     .and_then(|released| self.push_released(policy, released))
                     .map_err(|e| (Vec::new(), e))
             }
@@ -299,10 +446,13 @@ impl VirtualDevice {
             ) => self
                 .send_plain(&attribute, value.clone(), time)
                 .map_err(|e| (vec![(attribute, value)], e)),
-            (_, Pending::Message(message, listener)) => self
-                .context()
-                .push(Outgoing::with_listener(*message, listener), &[])
-                .map_err(|e| (Vec::new(), e)),
+            (_, Pending::Message(message, listener)) => {
+                let item = match listener {
+                    Some(listener) => Outgoing::with_listener(*message, listener),
+                    None => Outgoing::new(*message),
+                };
+                self.context().push(item, &[]).map_err(|e| (Vec::new(), e))
+            }
         }
     }
 
@@ -356,7 +506,8 @@ impl VirtualDevice {
         last_modified: i64,
     ) {
         let reset = match &*state {
-            Known::Absent => true,
+            // Unassigning a policy it does not run leaves it with none.
+            Known::Absent => op != PolicyOp::Unassigned,
             // `assigned` of the policy running changes nothing (it is most
             // often the notification of the assignment the device already
             // fetched); a `changed` older than the running copy neither.
@@ -373,12 +524,7 @@ impl VirtualDevice {
         if !reset {
             return;
         }
-        if let Known::Active(mut old) = std::mem::replace(state, Known::Unknown) {
-            let released = old.drain_messages();
-            if let Err(e) = self.push_released(&mut old, released) {
-                log::warn!(target: "iotcs::device::policy", "messages held by the replaced device policy {id}: {e}");
-            }
-        }
+        self.release_running(state, Known::Unknown);
     }
 
     /// Runs one offered value through the running policy and sends what
@@ -730,6 +876,12 @@ mod tests {
         vd.offer("temp", 21.0).unwrap();
         assert_eq!(temps(&sent(&vd, 1)).len(), 1);
         assert_eq!(asked.load(Ordering::SeqCst), 1, "a miss is cached");
+        // Unassigning a policy it does not run leaves the miss cached;
+        // anything else about the model asks again.
+        vd.policy_changed("p9", PolicyOp::Unassigned, 5);
+        assert!(matches!(*vd.policy_slot().lock(), Known::Absent));
+        vd.policy_changed("p9", PolicyOp::Assigned, 6);
+        assert!(matches!(*vd.policy_slot().lock(), Known::Unknown));
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub(crate) struct App {
     pub(crate) shutdown: watch::Receiver<bool>,
     /// Long polls being held, so shutdown can wait for them to answer.
     pub(crate) held_polls: AtomicUsize,
+    /// How often devices read device policies, by call (for tests).
+    pub(crate) policy_reads: crate::device_policies::ReadCounters,
 }
 
 impl std::fmt::Debug for App {
@@ -71,6 +73,7 @@ impl App {
             mailboxes: Mutex::new(HashMap::new()),
             shutdown,
             held_polls: AtomicUsize::new(0),
+            policy_reads: crate::device_policies::ReadCounters::default(),
         }
     }
 

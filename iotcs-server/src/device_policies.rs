@@ -5,12 +5,46 @@
 //! the caller in; `fields` projects the answer.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{Value, json};
 
 use crate::app::App;
 use crate::http::{ApiError, Reply, Req};
 use crate::state::project;
+
+/// How many times devices called each policy read (spec §7.1), counted
+/// as the request arrives, before any check.
+#[derive(Debug, Default)]
+pub(crate) struct ReadCounters {
+    of_device: AtomicUsize,
+    by_id: AtomicUsize,
+    devices: AtomicUsize,
+}
+
+impl ReadCounters {
+    pub(crate) fn snapshot(&self) -> PolicyReads {
+        PolicyReads {
+            of_device: self.of_device.load(Ordering::SeqCst),
+            by_id: self.by_id.load(Ordering::SeqCst),
+            devices: self.devices.load(Ordering::SeqCst),
+        }
+    }
+}
+
+/// How many times devices read device policies, by call
+/// ([`crate::ServerHandle::policy_reads`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PolicyReads {
+    /// `GET …/devicePolicies?q={"devices.id":…}`: a device's own policy.
+    pub of_device: usize,
+    /// `GET …/devicePolicies/{id}`: one policy by id.
+    pub by_id: usize,
+    /// `GET …/devicePolicies/{id}/devices?q={"directlyConnectedOwner":…}`:
+    /// which of a gateway's devices have a policy.
+    pub devices: usize,
+}
 
 /// `GET …/deviceModels/{urn}/devicePolicies?q={"devices.id":"ID"}&fields=…`:
 /// `{"items": [policy]}` with 0 or 1 item. Without `q`, the caller's own.
@@ -20,6 +54,7 @@ pub(crate) fn of_device(
     caller: &str,
     urn: &str,
 ) -> Result<Reply, ApiError> {
+    app.policy_reads.of_device.fetch_add(1, Ordering::SeqCst);
     let device = filter(req, "devices.id")?.unwrap_or_else(|| caller.to_owned());
     let state = app.state();
     if !state.may_send_as(caller, &device) {
@@ -40,6 +75,7 @@ pub(crate) fn of_device(
 
 /// `GET …/deviceModels/{urn}/devicePolicies/{id}?fields=…`.
 pub(crate) fn one(app: &Arc<App>, req: &Req, urn: &str, id: &str) -> Result<Reply, ApiError> {
+    app.policy_reads.by_id.fetch_add(1, Ordering::SeqCst);
     let state = app.state();
     let policy = state.policy(urn, id)?;
     Ok(Reply::json(
@@ -57,6 +93,7 @@ pub(crate) fn devices(
     urn: &str,
     id: &str,
 ) -> Result<Reply, ApiError> {
+    app.policy_reads.devices.fetch_add(1, Ordering::SeqCst);
     let owner = filter(req, "directlyConnectedOwner")?.unwrap_or_else(|| caller.to_owned());
     if owner != caller {
         return Err(ApiError::forbidden(format!(

@@ -256,5 +256,6 @@ pub use client::{
     RequestInfo, StorageObjectInfo,
 };
 pub use config::ServerConfig;
+pub use device_policies::PolicyReads;
 pub use server::{Server, ServerHandle};
 pub use state::{DeviceState, RequestStatus};

@@ -21,6 +21,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::app::App;
 use crate::client::AdminClient;
 use crate::config::ServerConfig;
+use crate::device_policies::PolicyReads;
 use crate::state::{Limits, State};
 use crate::storage::{self, Storage, StorageService, StorageSettings};
 use crate::store::Store;
@@ -360,6 +361,15 @@ impl ServerHandle {
         self.app
             .as_ref()
             .map_or(0, |app| app.held_polls.load(Ordering::SeqCst))
+    }
+
+    /// How many times devices called each of the private API's device
+    /// policy reads (spec §7.1) since start, for tests that check which
+    /// call a device made. A real cloud has no such door.
+    pub fn policy_reads(&self) -> PolicyReads {
+        self.app
+            .as_ref()
+            .map_or_else(PolicyReads::default, |app| app.policy_reads.snapshot())
     }
 
     /// The access tokens the server holds right now (issued, not yet revoked

@@ -115,3 +115,7 @@ mod firmware_signals;
 // Tidy: every log line of the SDK crates has an `iotcs::` target, so
 // RUST_LOG=iotcs=debug selects them all.
 mod log_targets;
+// Device policies on a gateway: on `assigned` it asks which of its devices
+// have the policy and starts it for exactly those; values offered before a
+// policy is known survive SIGKILL.
+mod policy_gateway;

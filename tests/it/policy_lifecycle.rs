@@ -1,7 +1,8 @@
 //! Device policies over time: a change notification replaces a running
 //! pipeline without a restart, unassignment restores plain `set`
 //! behaviour, an indirectly-connected device runs its own policy, and a
-//! batch a device holds survives `SIGKILL` of its process.
+//! batch a device holds, or values offered before its policy is known,
+//! survive `SIGKILL` of its process.
 
 #![allow(
     clippy::unwrap_used,
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use iotcs_device::{Config, DirectlyConnectedDevice};
 use iotcs_gateway::Registration;
+use iotcs_server::Fault;
 use serde_json::{Value as Json, json};
 
 use crate::policy_functions::{assign, field};
@@ -114,7 +116,9 @@ fn an_indirectly_connected_device_runs_its_own_policy() {
     assert_eq!(field(&cloud, &b, "temp"), [json!(10.0)]);
 }
 
-/// Set in the child of the SIGKILL test: `<store path>\n<batch db path>`.
+/// Set in the child of the SIGKILL tests: `<store path>\n<batch db
+/// path>\n<mode>`, the mode `known` (the child waits for its policy before
+/// offering) or `unknown` (it offers while the cloud has not answered).
 const CHILD: &str = "IOTCS_POLICY_BATCH_CHILD";
 
 /// How many values the child offers; the batch holds more.
@@ -151,32 +155,11 @@ fn a_held_batch_survives_sigkill() {
         json!([{"attributeName": "*", "pipeline": [
             {"id": "batchBySize", "parameters": {"batchSize": OFFERED + 2}}]}]),
     );
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "policy_lifecycle::a_held_batch_survives_sigkill",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD, format!("{}\n{}", store.display(), db.display()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut acked = Vec::new();
-    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
-        if let Some((_, n)) = line.split_once("ACK ") {
-            acked.push(n.trim().parse::<i64>().unwrap());
-            if acked.len() as i64 == OFFERED {
-                break;
-            }
-        }
-    }
+    let acked = offer_then_kill(
+        "policy_lifecycle::a_held_batch_survives_sigkill",
+        &format!("{}\n{}\nknown", store.display(), db.display()),
+    );
     // Every offer returned: the batch holds them, on disk only.
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert_eq!(acked.len() as i64, OFFERED);
     assert!(field(&cloud, &endpoint, "reportingInterval").is_empty());
     // A new run holds them again; two more values fill the batch.
     let device =
@@ -193,19 +176,103 @@ fn a_held_batch_survives_sigkill() {
     assert_exactly_once(&values, acked.iter().copied().chain([1001, 1002]));
 }
 
+/// Runs the test `name` as a child with `spec` in [`CHILD`], reads its
+/// `ACK n` lines until it offered [`OFFERED`] values, and kills it.
+fn offer_then_kill(name: &str, spec: &str) -> Vec<i64> {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(CHILD, spec)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut acked = Vec::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some((_, n)) = line.split_once("ACK ") {
+            acked.push(n.trim().parse::<i64>().unwrap());
+            if acked.len() as i64 == OFFERED {
+                break;
+            }
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(acked.len() as i64, OFFERED);
+    acked
+}
+
+#[test]
+fn values_offered_before_the_policy_is_known_survive_sigkill() {
+    if let Ok(spec) = std::env::var(CHILD) {
+        child(&spec);
+        return;
+    }
+    let cloud = TestCloud::start("policy-kill-unknown");
+    let (_, store) = cloud.provision("policy-kill-unknown");
+    let db = cloud.dir.path().join("bbps.db");
+    let endpoint = {
+        let mut device =
+            DirectlyConnectedDevice::open_with_config(&store, PASSPHRASE, batch_config(&db))
+                .unwrap();
+        device.activate(&[THERMOSTAT]).unwrap();
+        let endpoint = device.endpoint_id().unwrap().to_owned();
+        device.close().unwrap();
+        endpoint
+    };
+    assign(
+        &cloud,
+        &endpoint,
+        json!([{"attributeName": "reportingInterval", "pipeline": [
+            {"id": "computedMetric", "parameters": {"formula": "$(reportingInterval) + 1000"}}]}]),
+    );
+    // The child's policy fetch gets no answer before it is killed: every
+    // value it offers waits for the policy.
+    cloud
+        .admin
+        .inject_fault(&Fault::delay(Duration::from_secs(15)).on_path("/iot/privateapi/"))
+        .unwrap();
+    let acked = offer_then_kill(
+        "policy_lifecycle::values_offered_before_the_policy_is_known_survive_sigkill",
+        &format!("{}\n{}\nunknown", store.display(), db.display()),
+    );
+    assert!(field(&cloud, &endpoint, "reportingInterval").is_empty());
+    // A new run: the virtual device's creation finds them waiting, asks for
+    // the policy and runs them through it, each once.
+    let device =
+        DirectlyConnectedDevice::open_with_config(&store, PASSPHRASE, batch_config(&db)).unwrap();
+    let model = device.device_model(THERMOSTAT).unwrap().unwrap();
+    let _vd = device.create_virtual_device(&endpoint, &model).unwrap();
+    util::eventually_within(
+        "every waiting value arrived",
+        Duration::from_secs(20),
+        || field(&cloud, &endpoint, "reportingInterval").len() as i64 >= OFFERED,
+    );
+    device.close().unwrap();
+    let values = util::data_field_values(&cloud.admin, &endpoint, "reportingInterval");
+    assert_exactly_once(&values, acked.iter().map(|n| n + 1000));
+}
+
 /// The child: offers numbered values, printing `ACK n` after each returns,
 /// then waits to be killed.
 fn child(spec: &str) {
-    let (store, db) = spec.split_once('\n').unwrap();
+    let mut lines = spec.lines();
+    let (store, db, mode) = (
+        lines.next().unwrap(),
+        lines.next().unwrap(),
+        lines.next().unwrap(),
+    );
     let device =
         DirectlyConnectedDevice::open_with_config(store, PASSPHRASE, batch_config(Path::new(db)))
             .unwrap();
     let endpoint = device.endpoint_id().unwrap().to_owned();
     let model = device.device_model(THERMOSTAT).unwrap().unwrap();
     let vd = device.create_virtual_device(&endpoint, &model).unwrap();
-    // Values offered before the policy is known wait in memory; from then
-    // on, what the batch holds is durable when offer returns.
-    assert!(vd.fetch_policy(util::PATIENCE).unwrap());
+    // In `known` mode the batch runs before the first offer; in `unknown`
+    // mode the values wait, durably, for the cloud's answer.
+    if mode == "known" {
+        assert!(vd.fetch_policy(util::PATIENCE).unwrap());
+    }
     let mut stdout = std::io::stdout().lock();
     for n in 1..=OFFERED {
         vd.offer("reportingInterval", n).unwrap();

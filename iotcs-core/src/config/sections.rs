@@ -404,7 +404,8 @@ impl Default for MessagePersistenceConfig {
 }
 
 /// `[batchby_persistence]`: the store of data held by `batchBy` device
-/// policies.
+/// policies, and of values offered while a device's policy is being
+/// fetched.
 #[derive(Clone, Debug, Eq, PartialEq)]
 #[non_exhaustive]
 pub struct BatchByPersistenceConfig {

@@ -1,9 +1,9 @@
 //! Device policies from the cloud's private API (spec §7.1): the policy of
-//! one device for one model. Only the policy thread calls it
-//! (`crate::policy::context`), never `offer`. The other two calls of §7.1
-//! (one policy by id; which of a gateway's devices a policy is assigned
-//! to) are not needed: after a change notification each virtual device
-//! asks for its own policy again (`crate::device_policies`).
+//! one device for one model (a virtual device's first `offer`), one policy
+//! by id and which of a gateway's devices a policy is assigned to (what a
+//! gateway asks on `assigned` and `unassigned`, `crate::device_policies`).
+//! Only the policy thread calls them (`crate::policy::context`), never
+//! `offer`.
 
 use iotcs_core::__private::protocol::{Endpoint, Method, percent_encode, query, status};
 use iotcs_core::Error;
@@ -37,6 +37,65 @@ pub(crate) fn policy_of_device(
     match response.status {
         status::NOT_FOUND => Ok(None),
         status::OK => first_item(&response.body),
+        _ => Err(transport_error(Method::Get, &base, &response)),
+    }
+}
+
+/// The policy `id` of model `urn`; `None` when the cloud has no such
+/// policy (any more).
+///
+/// # Errors
+///
+/// As [`policy_of_device`].
+pub(crate) fn policy_by_id(
+    rest: &RestClient,
+    urn: &str,
+    id: &str,
+) -> Result<Option<DevicePolicy>, Error> {
+    let base = Endpoint::DevicePolicy(urn, id).path();
+    let path = format!(
+        "{base}?{}={}",
+        query::FIELDS,
+        percent_encode(query::POLICY_FIELDS)
+    );
+    let response = rest.call(HttpRequest::get(path))?;
+    match response.status {
+        status::NOT_FOUND => Ok(None),
+        status::OK => DevicePolicy::from_value(&parse(&response.body)?).map(Some),
+        _ => Err(transport_error(Method::Get, &base, &response)),
+    }
+}
+
+/// The endpoint ids of `gateway_id`'s indirectly-connected devices that
+/// policy `id` of model `urn` is assigned to; none when the policy is gone.
+///
+/// # Errors
+///
+/// [`Error::Transport`] / [`Error::Network`] when the cloud fails;
+/// [`Error::Protocol`] when the answer is not JSON.
+pub(crate) fn devices_of_policy(
+    rest: &RestClient,
+    urn: &str,
+    id: &str,
+    gateway_id: &str,
+) -> Result<Vec<String>, Error> {
+    let base = Endpoint::DevicePolicyDevices(urn, id).path();
+    let path = format!(
+        "{base}?{}={}&{}={}",
+        query::Q,
+        percent_encode(&query::devices_of_gateway(gateway_id)),
+        query::FIELDS,
+        percent_encode(query::DEVICE_FIELDS)
+    );
+    let response = rest.call(HttpRequest::get(path))?;
+    match response.status {
+        status::NOT_FOUND => Ok(Vec::new()),
+        status::OK if response.body.len() < 3 => Ok(Vec::new()),
+        status::OK => Ok(items(&parse(&response.body)?)
+            .iter()
+            .filter_map(|item| item.get("id").and_then(Json::as_str))
+            .map(str::to_owned)
+            .collect()),
         _ => Err(transport_error(Method::Get, &base, &response)),
     }
 }

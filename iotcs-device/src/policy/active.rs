@@ -62,6 +62,71 @@ impl<L> ActivePolicy<L> {
         value: Value,
         values: &dyn AttributeValues,
     ) -> Result<Output, Error> {
+        let mut outs = self.offer_values(now, vec![(attribute.to_owned(), value)], values)?;
+        Ok(outs.pop().map(|(_, out)| out).unwrap_or_default())
+    }
+
+    /// Runs values offered together (one message's, spec §7.4) through
+    /// their pipelines, a pipeline whose formulas read others of them
+    /// (a `computedMetric` over them) after those; `$(name)` of one of
+    /// them reads what its pipeline let out, or the value offered while it
+    /// has not run or let nothing out. Returns each attribute's output in
+    /// the order they ran.
+    ///
+    /// [`crate::VirtualDevice::offer`] offers one value at a time (the
+    /// reference's API has no way to offer several together), so there the
+    /// order never matters; the crate docs say so.
+    ///
+    /// # Errors
+    ///
+    /// As [`AttributePipeline::offer`], for the first value that fails;
+    /// those before it have run.
+    pub(crate) fn offer_values(
+        &mut self,
+        now: i64,
+        offered: Vec<(String, Value)>,
+        values: &dyn AttributeValues,
+    ) -> Result<Vec<(String, Output)>, Error> {
+        if offered.len() == 1 {
+            // The one value `offer` gives: nothing to order, nothing else to
+            // read (its own value reaches its formulas as the value in
+            // process); no copies on this path.
+            let mut outs = Vec::with_capacity(1);
+            for (attribute, value) in offered {
+                let out = self.run_one(now, &attribute, value, values)?;
+                outs.push((attribute, out));
+            }
+            return Ok(outs);
+        }
+        let order = self.run_order(&offered);
+        let mut group = Group {
+            values: offered.iter().cloned().collect(),
+            base: values,
+        };
+        let mut slots: Vec<Option<(String, Value)>> = offered.into_iter().map(Some).collect();
+        let mut outs = Vec::with_capacity(slots.len());
+        for i in order {
+            let Some((attribute, value)) = slots[i].take() else {
+                continue;
+            };
+            let out = self.run_one(now, &attribute, value, &group)?;
+            if let Some((last, _)) = out.values.last() {
+                group.values.insert(attribute.clone(), last.clone());
+            }
+            outs.push((attribute, out));
+        }
+        Ok(outs)
+    }
+
+    /// One value through its attribute's pipeline, or as it is at `now`
+    /// without one.
+    fn run_one(
+        &mut self,
+        now: i64,
+        attribute: &str,
+        value: Value,
+        values: &dyn AttributeValues,
+    ) -> Result<Output, Error> {
         match self.pipelines.get_mut(attribute) {
             Some(p) => p.offer(now, value, values),
             None => Ok(Output {
@@ -69,6 +134,28 @@ impl<L> ActivePolicy<L> {
                 effects: Vec::new(),
             }),
         }
+    }
+
+    /// The indexes of `offered` in the order they run: each after the
+    /// others of them its pipeline reads, else in the order offered; a
+    /// cycle (two computed metrics reading each other) runs in the order
+    /// offered.
+    fn run_order(&self, offered: &[(String, Value)]) -> Vec<usize> {
+        let reads = |i: usize, j: usize| {
+            self.pipelines
+                .get(&offered[i].0)
+                .is_some_and(|p| p.inputs().contains(&offered[j].0))
+        };
+        let mut left: Vec<usize> = (0..offered.len()).collect();
+        let mut order = Vec::with_capacity(offered.len());
+        while !left.is_empty() {
+            let ready = left
+                .iter()
+                .position(|&i| !left.iter().any(|&j| j != i && reads(i, j)))
+                .unwrap_or(0);
+            order.push(left.remove(ready));
+        }
+        order
     }
 
     /// What the attribute pipelines let out at `now` without an offer,
@@ -141,12 +228,31 @@ impl<L> ActivePolicy<L> {
     }
 }
 
+/// The values of one group of offered values, over the device's.
+struct Group<'a> {
+    values: HashMap<String, Value>,
+    base: &'a dyn AttributeValues,
+}
+
+impl AttributeValues for Group<'_> {
+    fn current(&self, name: &str) -> Option<Value> {
+        self.values
+            .get(name)
+            .cloned()
+            .or_else(|| self.base.current(name))
+    }
+
+    fn last_known(&self, name: &str) -> Option<Value> {
+        self.base.last_known(name)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use iotcs_core::message::Severity;
 
     use super::super::batch::Release;
-    use super::super::expression::testing::Values;
+    use super::super::expression::testing::{Closure, Values, number};
     use super::super::held::HeldMessages;
     use super::super::pipeline::Step;
     use super::super::window::{Aggregate, Window};
@@ -190,6 +296,55 @@ mod tests {
             expired[0].1.as_ref().unwrap().values,
             vec![(Value::Number(4.0), 1000)]
         );
+    }
+
+    #[test]
+    fn a_computed_metric_runs_after_the_attributes_it_reads() {
+        // total = $(a) + $(b), offered before them; a doubles its value.
+        let total = AttributePipeline::new(
+            "total",
+            vec![Step::ComputedMetric(Closure::new(|v| {
+                Ok(Value::Number(
+                    number(v.current("a"))? + number(v.current("b"))?,
+                ))
+            }))],
+        )
+        .with_inputs(vec!["a".to_owned(), "b".to_owned()]);
+        let double = AttributePipeline::new(
+            "a",
+            vec![Step::ComputedMetric(Closure::new(|v| {
+                Ok(Value::Number(2.0 * number(v.current("a"))?))
+            }))],
+        );
+        let mut p: ActivePolicy<()> = ActivePolicy::new("p", 1, vec![total, double], None);
+        let offered = vec![
+            ("total".to_owned(), Value::Number(0.0)),
+            ("a".to_owned(), Value::Number(1.0)),
+            ("b".to_owned(), Value::Number(10.0)),
+        ];
+        let outs = p.offer_values(5, offered, &Values::default()).unwrap();
+        let ran: Vec<(&str, &[(Value, i64)])> = outs
+            .iter()
+            .map(|(n, o)| (n.as_str(), o.values.as_slice()))
+            .collect();
+        assert_eq!(
+            ran,
+            [
+                ("a", &[(Value::Number(2.0), 5)][..]),
+                ("b", &[(Value::Number(10.0), 5)][..]),
+                // a as its pipeline let it out, b as offered.
+                ("total", &[(Value::Number(12.0), 5)][..]),
+            ]
+        );
+        // Two metrics reading each other run in the order offered.
+        let x = AttributePipeline::new("x", vec![]).with_inputs(vec!["y".to_owned()]);
+        let y = AttributePipeline::new("y", vec![]).with_inputs(vec!["x".to_owned()]);
+        let p: ActivePolicy<()> = ActivePolicy::new("p", 1, vec![x, y], None);
+        let both = [
+            ("y".to_owned(), Value::Number(1.0)),
+            ("x".to_owned(), Value::Number(2.0)),
+        ];
+        assert_eq!(p.run_order(&both), [0, 1]);
     }
 
     #[test]

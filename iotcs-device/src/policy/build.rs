@@ -43,7 +43,8 @@ pub(crate) fn build(
                     .iter()
                     .filter_map(|f| step(attribute, f).transpose())
                     .collect::<Result<Vec<_>, _>>()?;
-                attributes.push(AttributePipeline::new(attribute, steps));
+                let inputs = pipeline.inputs().into_iter().map(str::to_owned).collect();
+                attributes.push(AttributePipeline::new(attribute, steps).with_inputs(inputs));
             }
             None => messages = message_rule(policy.id(), pipeline.functions(), network),
         }

@@ -13,7 +13,7 @@ use iotcs_core::message::{Message, Severity};
 use iotcs_core::{Error, NetworkCost};
 
 use super::batch::{NetworkCostCell, Release};
-use super::held::HeldMessages;
+use super::held::{HeldMessages, Opened};
 use super::model_level::MessageBatch;
 use super::pipeline::AttributePipeline;
 use super::timer::{Clock, Job, PolicyTimer, Tick};
@@ -142,6 +142,13 @@ impl PolicyContext {
         self.with_timer(|timer| timer.run(job))
     }
 
+    /// Runs `job` on the timer's thread (what a gateway asks the cloud when
+    /// a policy is assigned or unassigned); `false` once the device is
+    /// closed or without a fetcher (unit tests): `job` does not run.
+    pub(crate) fn run(&self, job: Job) -> bool {
+        self.fetch.is_some() && self.with_timer(|timer| timer.run(job))
+    }
+
     /// Drives `tick` from the timer's thread while it lives.
     pub(crate) fn drive(&self, tick: Weak<dyn Tick>) -> bool {
         self.with_timer(|timer| timer.add(tick))
@@ -178,6 +185,28 @@ impl PolicyContext {
             restored,
             (self.clock)(),
         )
+    }
+
+    /// The store tree `name` of what waits for a policy (`waiting.rs`) and
+    /// what it held before a restart; `None` when held batches are kept in
+    /// memory.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the store cannot be opened.
+    pub(crate) fn waiting_store(&self, name: &str) -> Result<Option<Opened>, Error> {
+        self.held_path
+            .as_deref()
+            .map(|path| HeldMessages::open(path, name))
+            .transpose()
+    }
+
+    /// Whether the store of held batches exists on disk (something may
+    /// wait in it from an earlier run).
+    pub(crate) fn has_store_on_disk(&self) -> bool {
+        self.held_path
+            .as_deref()
+            .is_some_and(std::path::Path::exists)
     }
 
     /// Stops the timer thread, joining it by `deadline`; `false` if it was

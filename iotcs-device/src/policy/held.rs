@@ -17,6 +17,10 @@ use iotcs_core::message::Message;
 
 use crate::messaging::persist::MessageStore;
 
+/// A store tree just opened, with what it held from an earlier run
+/// (keys and messages, oldest first).
+pub(crate) type Opened = (HeldMessages, Vec<(u64, Message)>);
+
 /// The durable copies of one batching function's held messages.
 #[derive(Debug)]
 pub(crate) struct HeldMessages {

@@ -17,7 +17,8 @@
 //! - `model_level.rs`: whole messages through a batch; `held.rs` keeps
 //!   what it holds durable.
 //! - `active.rs` (a running policy), `slot.rs` (what a virtual device
-//!   knows of its policy), `context.rs` (what a device's virtual devices
+//!   knows of its policy), `waiting.rs` (what waits, durably, for it to
+//!   be known), `context.rs` (what a device's virtual devices
 //!   share), `timer.rs` (the one policy thread), `notification.rs` (the
 //!   `policyChanged` resource).
 //!
@@ -37,4 +38,5 @@ pub(crate) mod privacy;
 pub(crate) mod sample;
 pub(crate) mod slot;
 pub(crate) mod timer;
+pub(crate) mod waiting;
 pub(crate) mod window;

@@ -106,6 +106,9 @@ pub(crate) struct Output {
 pub(crate) struct AttributePipeline {
     attribute: String,
     steps: Vec<Step>,
+    /// The other attributes its formulas read: among values offered
+    /// together, it runs after theirs (spec §7.2 `computedMetric`, §7.4).
+    inputs: Vec<String>,
 }
 
 impl AttributePipeline {
@@ -113,11 +116,23 @@ impl AttributePipeline {
         AttributePipeline {
             attribute: attribute.into(),
             steps,
+            inputs: Vec::new(),
         }
+    }
+
+    /// The same, running after the other attributes `inputs` among values
+    /// offered together.
+    pub(crate) fn with_inputs(mut self, inputs: Vec<String>) -> Self {
+        self.inputs = inputs;
+        self
     }
 
     pub(crate) fn attribute(&self) -> &str {
         &self.attribute
+    }
+
+    pub(crate) fn inputs(&self) -> &[String] {
+        &self.inputs
     }
 
     /// Runs `value`, offered at `now`, through the pipeline; windows that

@@ -1,6 +1,7 @@
 //! What a virtual device knows of its policy: not asked yet, being
-//! fetched (with the values offered meanwhile, which wait in order), known
-//! to be none (cached until a change notification, spec §7.1), or running.
+//! fetched (with the values offered meanwhile, which wait in order and
+//! durably, `waiting.rs`), known to be none (cached until a change
+//! notification, spec §7.1), or running.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
@@ -11,6 +12,7 @@ use iotcs_core::policy::PolicyOp;
 
 use super::active::ActivePolicy;
 use super::timer::Tick;
+use super::waiting::Waiting;
 
 /// Values offered while the policy is fetched wait, at most this many
 /// (the rest are sent as `set` sends them, with a warning): a cloud that
@@ -28,8 +30,9 @@ pub(crate) enum Pending<L> {
         time: i64,
     },
     /// A message of `set` or `update`: it passes the model-level batch
-    /// only, after the values offered before it.
-    Message(Box<Message>, L),
+    /// only, after the values offered before it. Restored after a restart,
+    /// it has no delivery listener.
+    Message(Box<Message>, Option<L>),
 }
 
 /// The states of a virtual device's policy.
@@ -41,7 +44,7 @@ pub(crate) enum Known<L> {
     /// that came meanwhile (policy id, op, lastModified): they apply to the
     /// answer, which may predate them.
     Fetching {
-        pending: Vec<Pending<L>>,
+        pending: Waiting<L>,
         changes: Vec<(String, PolicyOp, i64)>,
     },
     /// None is assigned (or it is disabled or empty).
