@@ -160,9 +160,11 @@
 //! behind it, other sources do not. A failed upload reports "content sync
 //! failed" to `on_error` and `SYNC_FAILED` to `on_sync`, and the messages
 //! behind it go on. When the cloud sets a URI attribute to a storage
-//! object, the device describes it (`HEAD`) before the change callbacks run;
-//! [`VirtualDevice::storage_object`] hands it over to be downloaded (any
-//! other URI is an [`ExternalObject`]).
+//! object, the device describes it (`HEAD`) before the change callbacks run,
+//! and the callback's [`ChangeEvent::storage_object`] hands it over to be
+//! downloaded (set its output path and `sync`); outside a callback,
+//! [`VirtualDevice::storage_object`] does (any other URI is an
+//! [`ExternalObject`]).
 //!
 //! Transfers stream through 64 KiB buffers (memory does not grow with the
 //! file) and check the MD5 against the `ETag`. Uploads above 8 MiB go in
@@ -308,7 +310,7 @@
 //! | `DeviceModel.getURN()` / `.getName()` / `.getDescription()` | [`DeviceModel::urn`] / [`DeviceModel::name`] / [`DeviceModel::description`] |
 //! | **`ExternalObject(uri)`** | [`ExternalObject::new`] (converts into a URI [`Value`]) |
 //! | `ExternalObject.getURI()` | [`ExternalObject::uri`] |
-//! | **`StorageObject`** | [`StorageObject`] (converts into a URI [`Value`]); from a cloud-set URI: [`VirtualDevice::storage_object`] |
+//! | **`StorageObject`** | [`StorageObject`] (converts into a URI [`Value`]); from a cloud-set URI: [`ChangeEvent::storage_object`] / [`ChangeEvent::storage_object_of`] in the change callback (the value stays a URI [`Value`]), [`VirtualDevice::storage_object`] elsewhere |
 //! | `StorageObject.getURI()` / `.getName()` / `.getLength()` | [`StorageObject::uri`] / [`StorageObject::name`] / [`StorageObject::length`] (`None` for -1) |
 //! | `StorageObject.getContentType()` / `.getEncoding()` / `.getDate()` | [`StorageObject::content_type`] / [`StorageObject::encoding`] / [`StorageObject::date`] |
 //! | `StorageObject.getCustomMetadata()` / `.setCustomMetadata(key, value)` | [`StorageObject::custom_metadata`] / [`StorageObject::set_custom_metadata`] |

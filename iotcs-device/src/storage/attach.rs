@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use iotcs_core::{Error, Value};
 
+use crate::events::ChangeEvent;
 use crate::storage::hub::Hub;
 use crate::storage::object::StorageObject;
 use crate::virtual_device::VirtualDevice;
@@ -93,8 +94,8 @@ impl VirtualDevice {
     /// describes it with a `HEAD` (length, type, encoding, date, metadata)
     /// before the `on_change` callbacks run, and this returns that object
     /// without asking again; set its output path and `sync` to download it.
-    /// (The reference hands the callback the `StorageObject` as the value;
-    /// here the value stays a URI and this is the step from it.)
+    /// In a change callback, [`ChangeEvent::storage_object`] is the shorter
+    /// way to the same object.
     ///
     /// # Errors
     ///
@@ -107,5 +108,33 @@ impl VirtualDevice {
             return Ok(None);
         }
         hub.open(uri).map(Some)
+    }
+}
+
+impl ChangeEvent {
+    /// The storage object the cloud set the first changed attribute to
+    /// (the attribute of an `on_change(name, ..)` callback), already
+    /// described (`HEAD`) before the callback ran: set its output path and
+    /// `sync` to download it. `None` when that value is not a URI of the
+    /// storage cloud (an [`crate::ExternalObject`]) or the device could not
+    /// describe it (logged; [`VirtualDevice::storage_object`] asks again).
+    /// Reference: the `StorageObject` value of the event's `NamedValue`.
+    #[must_use]
+    pub fn storage_object(&self) -> Option<StorageObject> {
+        self.storage_object_of(self.named_value().name())
+    }
+
+    /// As [`ChangeEvent::storage_object`], for the changed attribute
+    /// `attribute` (an `on_change_any` callback sees every attribute a
+    /// request changed).
+    #[must_use]
+    pub fn storage_object_of(&self, attribute: &str) -> Option<StorageObject> {
+        let Some(Value::Uri(uri)) = self.named_value().find(attribute) else {
+            return None;
+        };
+        let device = self.virtual_device();
+        device
+            .storage()?
+            .pinned(device.endpoint_id(), attribute, uri)
     }
 }

@@ -190,6 +190,22 @@ impl Hub {
             .insert(format!("{endpoint_id}/{attribute}"), object);
     }
 
+    /// The object pinned for `attribute` of `endpoint_id`, when it is the
+    /// one at `uri` (a later change may have replaced it).
+    pub(crate) fn pinned(
+        &self,
+        endpoint_id: &str,
+        attribute: &str,
+        uri: &str,
+    ) -> Option<StorageObject> {
+        self.pinned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&format!("{endpoint_id}/{attribute}"))
+            .filter(|o| o.uri() == uri)
+            .cloned()
+    }
+
     fn remember(&self, object: &StorageObject) {
         let mut objects = self.lock_objects();
         objects.retain(|_, o| o.strong_count() > 0);
