@@ -28,7 +28,7 @@ use crate::storage::StorageObject;
 use crate::storage::hub::Hub;
 use crate::virtual_device::{Registry, VirtualDevice};
 
-/// How long `close` waits for the transfer thread, whose requests it
+/// How long `close` waits for the transfer threads, whose requests it
 /// interrupts at once: part of `CLOSE_TIMEOUT`, not added to it.
 const STORAGE_STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -78,7 +78,7 @@ pub struct DirectlyConnectedDevice {
     dispatcher: Mutex<Option<Dispatcher>>,
     /// Whether `close` has run, and its result for every later caller.
     closed: CloseOnce,
-    /// Storage objects and the `iotcs-storage` thread; runs beside the
+    /// Storage objects and the `iotcs-storage-<n>` threads; runs beside the
     /// dispatcher, stopped before it. Behind a lock for `close(&self)`.
     storage: Mutex<Option<Arc<Hub>>>,
 }

@@ -74,7 +74,7 @@
 //! - **`storage/`**, storage objects: [`StorageObject`] (`object.rs`) and
 //!   [`SyncStatus`], [`SyncEvent`] (`status.rs`) for the user;
 //!   `attach.rs` (objects as values of a virtual device); `hub.rs` (the
-//!   device's storage and its `iotcs-storage` thread), `transfer.rs` (the
+//!   device's storage and its `iotcs-storage-<n>` threads), `transfer.rs` (the
 //!   uploads and downloads), `authority.rs` (container and storage token),
 //!   `http.rs` (streamed HTTPS), and, without IO, `plan.rs` (segments,
 //!   resume records, retries) and `names.rs`.
@@ -115,8 +115,9 @@
 //!   or receiver, so a callback may call `set` (which only queues);
 //! - `iotcs-watchdog`: answers `503` for a request whose callback has not
 //!   returned within `request_callback_timeout`;
-//! - `iotcs-storage`: runs the storage objects' uploads and downloads, one
-//!   at a time in the order of their `sync`.
+//! - `iotcs-storage-<n>`: run the storage objects' uploads and downloads,
+//!   `[media_storage] max_concurrent_transfers` of them (default 1), each
+//!   one transfer at a time, taken in the order of their `sync`.
 //!
 //! Every request from the cloud is answered: 200 (with a DATA echo of changed
 //! attributes), 400 for a bad body or value or a read-only attribute, 404
@@ -144,7 +145,8 @@
 //! batch size, polling, long polling and its offset, retries, pool size,
 //! request buffer, back-off pause, response timeout, token retries, default
 //! reliabilities, and this crate's `request_callback_timeout`), `[http]` (connection and read timeouts, `proxy`,
-//! `proxy_auth`), `[media_storage]` (all four keys: see "Storage objects")
+//! `proxy_auth`), `[media_storage]` (all four keys and the extension
+//! `max_concurrent_transfers`: see "Storage objects")
 //! and `[logging]` (`pretty_print_messages` for the trace log
 //! of sent messages). Tokens, keys and secrets are never logged.
 //!
@@ -178,7 +180,9 @@
 //! file's anchors only, like the cloud's. `storage_connection_host_name`
 //! decides, with the container URL, which URIs are storage objects;
 //! `disable_storage_object_prefix` drops the endpoint id from names;
-//! `proxy` is the storage requests' proxy. `close` interrupts a transfer in
+//! `proxy` is the storage requests' proxy; `max_concurrent_transfers` (an
+//! iotcs extension, default 1, at most 16) is how many transfers run at
+//! once, each on its own `iotcs-storage-<n>` thread. `close` interrupts a transfer in
 //! progress (it resumes at the next sync) and reports the messages still
 //! held to `on_error`: a held message is in memory, not in the message
 //! store, until its object is uploaded.
@@ -318,7 +322,7 @@
 //! | `StorageObject.getOutputPath()` / `.setOutputPath(outputPath)` | [`StorageObject::output_path`] / [`StorageObject::set_output_path`] |
 //! | `StorageObject.getSyncStatus()` | [`StorageObject::sync_status`] (`setSyncStatus` is internal) |
 //! | `StorageObject.setOnSync(callback)` / `getSyncCallback()` | [`StorageObject::on_sync`]; with `None` [`StorageObject::remove_on_sync`] (also [`StorageObject::on_progress`]) |
-//! | `StorageObject.sync()` | [`StorageObject::sync`] (non-blocking, on `iotcs-storage`) |
+//! | `StorageObject.sync()` | [`StorageObject::sync`] (non-blocking, on an `iotcs-storage-<n>` thread) |
 //! | `StorageObject.SyncCallback` / `.onSync(event)` | `impl Fn(&SyncEvent) + Send + Sync` |
 //! | `StorageObject.SyncEvent` / `.getName()` / `.getSource()` / `.getVirtualDevice()` | [`SyncEvent`] / [`SyncEvent::name`] / [`SyncEvent::source`] / [`SyncEvent::virtual_device`] |
 //! | `StorageObject.SyncStatus` (`IN_SYNC`, `NOT_IN_SYNC`, `SYNC_FAILED`, `SYNC_PENDING`) | [`SyncStatus`] |
