@@ -22,6 +22,7 @@ use crate::cloud::transport::{HttpSettings, Transport, UreqTransport};
 use crate::messaging::context::DeviceContext;
 use crate::messaging::dispatcher::{CLOSE_TIMEOUT, Dispatcher};
 use crate::messaging::persist::{self, OpenDatabase};
+use crate::messaging::restored::{self, Survivors};
 use crate::remote;
 use crate::state::{self, DeviceRecord};
 use crate::storage::StorageObject;
@@ -275,6 +276,10 @@ impl DirectlyConnectedDevice {
             self.store.assets().trust_anchors(),
             &self.state,
         )?;
+        // Messages held for uploads when the last run ended are held again
+        // and their uploads resumed; they report as restored messages do.
+        let survivors: Arc<dyn Survivors> = Arc::new(self.devices.clone());
+        crate::storage::resume::restore_held(&hub, &restored::listener(survivors));
         *self.storage() = Some(hub);
         Ok(())
     }

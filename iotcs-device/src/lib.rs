@@ -183,9 +183,14 @@
 //! `proxy` is the storage requests' proxy; `max_concurrent_transfers` (an
 //! iotcs extension, default 1, at most 16) is how many transfers run at
 //! once, each on its own `iotcs-storage-<n>` thread. `close` interrupts a transfer in
-//! progress (it resumes at the next sync) and reports the messages still
-//! held to `on_error`: a held message is in memory, not in the message
-//! store, until its object is uploaded.
+//! progress (it resumes at the next sync). A held `GUARANTEED_DELIVERY`
+//! message is durable (in the message store's database, with what it takes
+//! to upload its objects again) before `set`/`raise`/`submit` returns, like
+//! any guaranteed message: `close` keeps it, and so does a crash; the next
+//! open resumes its objects' uploads (from their last segment) and sends it
+//! once they are in sync, or reports it to `on_error` when an object's file
+//! is gone or its upload fails. `close` reports the other held messages to
+//! `on_error`.
 //!
 //! # Features
 //!

@@ -10,6 +10,7 @@ pub(crate) mod counters;
 pub(crate) mod dispatcher;
 pub(crate) mod durable;
 pub(crate) mod fate;
+pub(crate) mod held_store;
 pub(crate) mod hold;
 pub(crate) mod inbound;
 pub(crate) mod outbox;

@@ -10,13 +10,14 @@ use std::sync::Arc;
 use iotcs_core::{Error, Value};
 
 use crate::events::ChangeEvent;
+use crate::messaging::held_store::ObjectRecord;
 use crate::storage::hub::Hub;
 use crate::storage::object::StorageObject;
 use crate::virtual_device::VirtualDevice;
 
-/// The URIs of the storage objects among `values` whose upload is pending
-/// (started now when one is `NOT_IN_SYNC` with an input path): the message
-/// carrying `values` waits for them.
+/// The storage objects among `values` whose upload is pending (started now
+/// when one is `NOT_IN_SYNC` with an input path), as the held store
+/// records them: the message carrying `values` waits for them.
 ///
 /// # Errors
 ///
@@ -25,7 +26,7 @@ use crate::virtual_device::VirtualDevice;
 pub(crate) fn uploads_for(
     device: &VirtualDevice,
     values: &[(String, Value)],
-) -> Result<Vec<String>, Error> {
+) -> Result<Vec<ObjectRecord>, Error> {
     let mut uris = Vec::new();
     let Some(hub) = device.storage() else {
         return Ok(uris);
@@ -37,8 +38,10 @@ pub(crate) fn uploads_for(
         let Some(object) = hub.find(uri) else {
             continue;
         };
-        if object.input_path().is_some() && object.sync_for(Some(name), Some(device))? {
-            uris.push(uri.clone());
+        if let Some(input) = object.input_path()
+            && object.sync_for(Some(name), Some(device))?
+        {
+            uris.push(record_of(&object, input));
         }
     }
     Ok(uris)
@@ -64,6 +67,19 @@ pub(crate) fn describe_remote(device: &VirtualDevice, values: &[(String, Value)]
             Ok(object) => hub.pin(device.endpoint_id(), name, object),
             Err(e) => log::warn!("cannot describe the storage object {uri} of {name}: {e}"),
         }
+    }
+}
+
+/// What it takes to upload `object` from `input` again after a restart.
+fn record_of(object: &StorageObject, input: std::path::PathBuf) -> ObjectRecord {
+    let content = object.lock();
+    ObjectRecord {
+        uri: object.uri().to_owned(),
+        name: object.name().to_owned(),
+        input,
+        content_type: content.content_type.clone(),
+        encoding: content.encoding.clone(),
+        metadata: content.metadata.clone(),
     }
 }
 

@@ -227,6 +227,18 @@ impl Hub {
             .cloned()
     }
 
+    /// Makes `object` (restored, not described again) the live object at
+    /// its URI.
+    pub(crate) fn adopt(&self, object: StorageObject) -> StorageObject {
+        self.remember(&object);
+        object
+    }
+
+    /// The device's shared messaging state.
+    pub(crate) fn context(&self) -> &Arc<DeviceContext> {
+        &self.engine.context
+    }
+
     fn remember(&self, object: &StorageObject) {
         let mut objects = self.lock_objects();
         objects.retain(|_, o| o.strong_count() > 0);

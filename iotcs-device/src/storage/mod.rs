@@ -20,6 +20,7 @@ pub(crate) mod hub;
 pub(crate) mod names;
 pub(crate) mod object;
 pub(crate) mod plan;
+pub(crate) mod resume;
 pub(crate) mod status;
 pub(crate) mod transfer;
 
