@@ -19,6 +19,11 @@
 #      DATA message carries its URL; then the admin points the attribute at
 #      the object and the library downloads it (through the storage host name
 #      the library requires, resolved to 127.0.0.1 inside the driver);
+#      across libraries, our SDK (examples/storage_check.rs, through an HTTP
+#      CONNECT proxy, scripts/oracle-js/connect-proxy.js, as its
+#      [media_storage] proxy, which maps that host name to 127.0.0.1)
+#      downloads the library's object and uploads one of its own, which the
+#      cloud then points the library at: bytes compared both ways;
 #   7. checks exit codes, and that the server stored the data and alerts.
 #
 # Prints one line per check and finally "oracle-js: N passed, M failed".
@@ -28,13 +33,16 @@
 #   --debug   use a debug build (target/debug) instead of a release build
 #   --keep    keep the work directory (logs, stores) for inspection
 # Environment:
-#   IOTCS_SERVER_BIN     use this iotcs-server binary, build nothing
+#   IOTCS_SERVER_BIN     use this iotcs-server binary, build nothing (then
+#                        IOTCS_STORAGE_CHECK_BIN names the storage_check example)
+#   ORACLE_JS_HARNESS    the harness directory (default ../../shared/oracle-js)
 #   ORACLE_JS_PREPARED   a harness copy where setup.sh already ran (reused as is)
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-HARNESS="$(cd "$(dirname "$0")/../../shared/oracle-js" 2>/dev/null && pwd)" || {
-  echo "oracle-js: harness not found at $(dirname "$0")/../../shared/oracle-js" >&2; exit 2; }
+HARNESS_DIR="${ORACLE_JS_HARNESS:-$(dirname "$0")/../../shared/oracle-js}"
+HARNESS="$(cd "$HARNESS_DIR" 2>/dev/null && pwd)" || {
+  echo "oracle-js: harness not found at $HARNESS_DIR" >&2; exit 2; }
 PROFILE=release
 KEEP=0
 for arg in "$@"; do
@@ -93,12 +101,16 @@ ok "setup: $(grep -o 'OK: .*' "$WORK/setup.log" 2>/dev/null | tail -n 1 || echo 
 # 2. The server.
 if [ -n "${IOTCS_SERVER_BIN:-}" ]; then
   BIN="$IOTCS_SERVER_BIN"
+  CHECK_BIN="${IOTCS_STORAGE_CHECK_BIN:-}"
 else
   log "building iotcs-server ($PROFILE)"
   flags=(); [ "$PROFILE" = release ] && flags=(--release)
   (cd "$ROOT" && cargo build "${flags[@]}" -p iotcs-server --bin iotcs-server) >&2 || {
     echo "oracle-js: 0 passed, 1 failed (build)"; exit 1; }
   BIN="$ROOT/target/$PROFILE/iotcs-server"
+  (cd "$ROOT" && cargo build "${flags[@]}" --example storage_check) >&2 || {
+    echo "oracle-js: 0 passed, 1 failed (build)"; exit 1; }
+  CHECK_BIN="$ROOT/target/$PROFILE/examples/storage_check"
 fi
 DATA="$WORK/data"
 # Oracle's libraries take a URI for a storage object only if its host contains
@@ -218,15 +230,37 @@ check "the admin lists it with its length, MD5, type and metadata" test "$(json 
 curl -sS --cacert "$DATA/ca.pem" -u "admin:$PW" "$URL/iot/admin/storage/content/$OBJ" -o "$WORK/fetched.bin"
 check "the admin API returns the uploaded bytes" cmp -s "$SNAP" "$WORK/fetched.bin"
 OBJ_URL="$(json "$WORK/objects.json" 'v.items[0] && v.items[0].url')"
-if [ -n "$CAM_EP" ] && [ -n "$OBJ_URL" ]; then
+# Across libraries: our SDK downloads the library's object and uploads its
+# own, through the CONNECT proxy that maps the storage host to 127.0.0.1.
+(node "$ROOT/scripts/oracle-js/connect-proxy.js" 127.0.0.1 > "$WORK/proxy.out" 2> "$WORK/proxy.err") &
+PROXY_PID=$!
+for _ in $(seq 1 100); do grep -q listening "$WORK/proxy.out" 2>/dev/null && break; sleep 0.1; done
+PROXY_PORT="$(event "$WORK/proxy.out" listening | json - 'v.port' 2>/dev/null)"
+prov --hardware-id rust-camera --out "$STORES/rust-camera.tas"
+RSNAP="$WORK/rust-snapshot.bin"
+head -c 200000 /dev/urandom > "$RSNAP"
+RUST_URL=""
+if [ -n "$CHECK_BIN" ] && [ -n "$PROXY_PORT" ] && [ -n "$OBJ_URL" ]; then
+  "$CHECK_BIN" --config "$STORES/rust-camera.tas" --passphrase changeit --model "$CAM" \
+    --proxy "http://127.0.0.1:$PROXY_PORT/" --download "$OBJ_URL" --out "$WORK/rust-downloaded.bin" \
+    --upload "$RSNAP" --name rust-snapshot.bin > "$WORK/check.out" 2> "$WORK/check.err"
+  RUST_URL="$(event "$WORK/check.out" uploaded | json - 'v.uri' 2>/dev/null)"
+fi
+check "our SDK downloaded the library's object through the proxy, byte for byte" \
+  cmp -s "$SNAP" "$WORK/rust-downloaded.bin"
+check "our SDK uploaded its object to the storage host" \
+  test -n "$RUST_URL" -a "${RUST_URL#https://$STORAGE_HOST:}" != "$RUST_URL"
+kill "$PROXY_PID" 2>/dev/null
+if [ -n "$CAM_EP" ] && [ -n "$RUST_URL" ]; then
   # As a multi-attribute PATCH: the library's handler of a single-attribute
   # PUT reads `self.model.urn`, which does not exist, and throws (19.1.5).
-  admin POST "/iot/api/v2/devices/$CAM_EP/deviceModels/$CAM/attributes" '{"image": "'"$OBJ_URL"'"}' \
+  admin POST "/iot/api/v2/devices/$CAM_EP/deviceModels/$CAM/attributes" '{"image": "'"$RUST_URL"'"}' \
     > "$WORK/req-storage.json"
 fi
 wait "$ST_PID"; rc=$?
 check "storage.js exits 0 (upload, DATA, download)" test "$rc" = 0
-check "the library downloaded the object the cloud pointed it at, byte for byte" cmp -s "$SNAP" "$WORK/downloaded.bin"
+check "the library downloaded our SDK's object the cloud pointed it at, byte for byte" \
+  cmp -s "$RSNAP" "$WORK/downloaded.bin"
 admin GET "/iot/api/v2/messages?device=$CAM_EP&type=DATA" > "$WORK/camera-data.json"
 check "the DATA message carries the object's URL" \
   test "$(json "$WORK/camera-data.json" 'v.items[0] && v.items[0].payload.data.image')" = "$OBJ_URL"

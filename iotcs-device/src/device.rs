@@ -23,6 +23,7 @@ use crate::device_policies;
 use crate::messaging::context::DeviceContext;
 use crate::messaging::dispatcher::{CLOSE_TIMEOUT, Dispatcher};
 use crate::messaging::persist::{self, OpenDatabase};
+use crate::messaging::restored::{self, Survivors};
 use crate::remote;
 use crate::state::{self, DeviceRecord};
 use crate::status::Status;
@@ -30,7 +31,7 @@ use crate::storage::StorageObject;
 use crate::storage::hub::Hub;
 use crate::virtual_device::{Registry, VirtualDevice};
 
-/// How long `close` waits for the transfer thread, whose requests it
+/// How long `close` waits for the transfer threads, whose requests it
 /// interrupts at once: part of `CLOSE_TIMEOUT`, not added to it.
 const STORAGE_STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -80,7 +81,7 @@ pub struct DirectlyConnectedDevice {
     dispatcher: Mutex<Option<Dispatcher>>,
     /// Whether `close` has run, and its result for every later caller.
     closed: CloseOnce,
-    /// Storage objects and the `iotcs-storage` thread; runs beside the
+    /// Storage objects and the `iotcs-storage-<n>` threads; runs beside the
     /// dispatcher, stopped before it. Behind a lock for `close(&self)`.
     storage: Mutex<Option<Arc<Hub>>>,
 }
@@ -285,6 +286,10 @@ impl DirectlyConnectedDevice {
             self.store.assets().trust_anchors(),
             &self.state,
         )?;
+        // Messages held for uploads when the last run ended are held again
+        // and their uploads resumed; they report as restored messages do.
+        let survivors: Arc<dyn Survivors> = Arc::new(self.devices.clone());
+        crate::storage::resume::restore_held(&hub, &restored::listener(survivors));
         *self.storage() = Some(hub);
         Ok(())
     }

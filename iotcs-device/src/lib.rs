@@ -148,7 +148,7 @@
 //! - **`storage/`**, storage objects: [`StorageObject`] (`object.rs`) and
 //!   [`SyncStatus`], [`SyncEvent`] (`status.rs`) for the user;
 //!   `attach.rs` (objects as values of a virtual device); `hub.rs` (the
-//!   device's storage and its `iotcs-storage` thread), `transfer.rs` (the
+//!   device's storage and its `iotcs-storage-<n>` threads), `transfer.rs` (the
 //!   uploads and downloads), `authority.rs` (container and storage token),
 //!   `http.rs` (streamed HTTPS), and, without IO, `plan.rs` (segments,
 //!   resume records, retries) and `names.rs`.
@@ -207,8 +207,9 @@
 //!   or receiver, so a callback may call `set` (which only queues);
 //! - `iotcs-watchdog`: answers `503` for a request whose callback has not
 //!   returned within `request_callback_timeout`;
-//! - `iotcs-storage`: runs the storage objects' uploads and downloads, one
-//!   at a time in the order of their `sync`;
+//! - `iotcs-storage-<n>`: run the storage objects' uploads and downloads,
+//!   `[media_storage] max_concurrent_transfers` of them (default 1), each
+//!   one transfer at a time, taken in the order of their `sync`.
 //! - `iotcs-policy-timer`, once a device policy runs (one per device, a
 //!   gateway's devices included): fetches policies, lets out windows and
 //!   batches whose time came; `close` stops it before the sender's last
@@ -242,7 +243,8 @@
 //! reliabilities, and this crate's `request_callback_timeout`),
 //! `[device_policy]` (`network_cost`), `[batchby_persistence]` (`db_name`,
 //! `enabled`; see "Where state lives"), `[http]` (connection and read timeouts, `proxy`,
-//! `proxy_auth`), `[media_storage]` (all four keys: see "Storage objects")
+//! `proxy_auth`), `[media_storage]` (all four keys and the extension
+//! `max_concurrent_transfers`: see "Storage objects")
 //! and `[logging]` (`pretty_print_messages` for the trace log
 //! of sent messages). Tokens, keys and secrets are never logged.
 //!
@@ -258,9 +260,11 @@
 //! behind it, other sources do not. A failed upload reports "content sync
 //! failed" to `on_error` and `SYNC_FAILED` to `on_sync`, and the messages
 //! behind it go on. When the cloud sets a URI attribute to a storage
-//! object, the device describes it (`HEAD`) before the change callbacks run;
-//! [`VirtualDevice::storage_object`] hands it over to be downloaded (any
-//! other URI is an [`ExternalObject`]).
+//! object, the device describes it (`HEAD`) before the change callbacks run,
+//! and the callback's [`ChangeEvent::storage_object`] hands it over to be
+//! downloaded (set its output path and `sync`); outside a callback,
+//! [`VirtualDevice::storage_object`] does (any other URI is an
+//! [`ExternalObject`]).
 //!
 //! Transfers stream through 64 KiB buffers (memory does not grow with the
 //! file) and check the MD5 against the `ETag`. Uploads above 8 MiB go in
@@ -274,10 +278,17 @@
 //! file's anchors only, like the cloud's. `storage_connection_host_name`
 //! decides, with the container URL, which URIs are storage objects;
 //! `disable_storage_object_prefix` drops the endpoint id from names;
-//! `proxy` is the storage requests' proxy. `close` interrupts a transfer in
-//! progress (it resumes at the next sync) and reports the messages still
-//! held to `on_error`: a held message is in memory, not in the message
-//! store, until its object is uploaded.
+//! `proxy` is the storage requests' proxy; `max_concurrent_transfers` (an
+//! iotcs extension, default 1, at most 16) is how many transfers run at
+//! once, each on its own `iotcs-storage-<n>` thread. `close` interrupts a transfer in
+//! progress (it resumes at the next sync). A held `GUARANTEED_DELIVERY`
+//! message is durable (in the message store's database, with what it takes
+//! to upload its objects again) before `set`/`raise`/`submit` returns, like
+//! any guaranteed message: `close` keeps it, and so does a crash; the next
+//! open resumes its objects' uploads (from their last segment) and sends it
+//! once they are in sync, or reports it to `on_error` when an object's file
+//! is gone or its upload fails. `close` reports the other held messages to
+//! `on_error`.
 //!
 //! # Features
 //!
@@ -410,7 +421,7 @@
 //! | `DeviceModel.getURN()` / `.getName()` / `.getDescription()` | [`DeviceModel::urn`] / [`DeviceModel::name`] / [`DeviceModel::description`] |
 //! | **`ExternalObject(uri)`** | [`ExternalObject::new`] (converts into a URI [`Value`]) |
 //! | `ExternalObject.getURI()` | [`ExternalObject::uri`] |
-//! | **`StorageObject`** | [`StorageObject`] (converts into a URI [`Value`]); from a cloud-set URI: [`VirtualDevice::storage_object`] |
+//! | **`StorageObject`** | [`StorageObject`] (converts into a URI [`Value`]); from a cloud-set URI: [`ChangeEvent::storage_object`] / [`ChangeEvent::storage_object_of`] in the change callback (the value stays a URI [`Value`]), [`VirtualDevice::storage_object`] elsewhere |
 //! | `StorageObject.getURI()` / `.getName()` / `.getLength()` | [`StorageObject::uri`] / [`StorageObject::name`] / [`StorageObject::length`] (`None` for -1) |
 //! | `StorageObject.getContentType()` / `.getEncoding()` / `.getDate()` | [`StorageObject::content_type`] / [`StorageObject::encoding`] / [`StorageObject::date`] |
 //! | `StorageObject.getCustomMetadata()` / `.setCustomMetadata(key, value)` | [`StorageObject::custom_metadata`] / [`StorageObject::set_custom_metadata`] |
@@ -418,7 +429,7 @@
 //! | `StorageObject.getOutputPath()` / `.setOutputPath(outputPath)` | [`StorageObject::output_path`] / [`StorageObject::set_output_path`] |
 //! | `StorageObject.getSyncStatus()` | [`StorageObject::sync_status`] (`setSyncStatus` is internal) |
 //! | `StorageObject.setOnSync(callback)` / `getSyncCallback()` | [`StorageObject::on_sync`]; with `None` [`StorageObject::remove_on_sync`] (also [`StorageObject::on_progress`]) |
-//! | `StorageObject.sync()` | [`StorageObject::sync`] (non-blocking, on `iotcs-storage`) |
+//! | `StorageObject.sync()` | [`StorageObject::sync`] (non-blocking, on an `iotcs-storage-<n>` thread) |
 //! | `StorageObject.SyncCallback` / `.onSync(event)` | `impl Fn(&SyncEvent) + Send + Sync` |
 //! | `StorageObject.SyncEvent` / `.getName()` / `.getSource()` / `.getVirtualDevice()` | [`SyncEvent`] / [`SyncEvent::name`] / [`SyncEvent::source`] / [`SyncEvent::virtual_device`] |
 //! | `StorageObject.SyncStatus` (`IN_SYNC`, `NOT_IN_SYNC`, `SYNC_FAILED`, `SYNC_PENDING`) | [`SyncStatus`] |

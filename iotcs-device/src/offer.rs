@@ -20,6 +20,7 @@ use iotcs_core::message::{Message, Severity};
 use iotcs_core::policy::PolicyOp;
 use iotcs_core::{Error, Value, ValueType};
 
+use crate::messaging::held_store::ObjectRecord;
 use crate::messaging::outbox::{DeliveryListener, Outgoing};
 use crate::named_value::NamedValue;
 use crate::policy::active::ActivePolicy;
@@ -165,7 +166,7 @@ impl VirtualDevice {
         &self,
         message: Message,
         listener: Listener,
-        refers_to: &[String],
+        refers_to: &[ObjectRecord],
     ) -> Result<(), Error> {
         let context = self.context();
         // A message that refers to storage objects waits for their uploads
@@ -700,7 +701,7 @@ impl VirtualDevice {
                 }
                 // No request to answer: the refusal is only logged.
                 Err(rejection) => {
-                    log::warn!(target: "iotcs::device::policy", 
+                    log::warn!(target: "iotcs::device::policy",
                         "action {name:?}, invoked by the device policy, refused: {rejection}"
                     );
                 }

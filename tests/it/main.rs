@@ -85,6 +85,14 @@ mod storage_objects;
 // A segmented upload through SIGKILL: a child killed mid-upload, the device
 // reopened, the upload resumed from its last acknowledged segment.
 mod storage_crash;
+// `[media_storage] max_concurrent_transfers`: N transfers at once, never more.
+mod storage_concurrency;
+// A GUARANTEED message held for its object's upload, through SIGKILL: sent
+// after the resumed upload at the next open.
+mod storage_held_crash;
+// `[media_storage] proxy`: storage through an HTTP CONNECT proxy to a
+// storage host only the proxy reaches.
+mod storage_proxy;
 // Issue 16's "Why" list as a new user writes it: an alert built in a `let`,
 // an update finished on another thread, callbacks by name or `_any` that
 // reject with a status, a registration with no metadata and `restricted()`.

@@ -328,6 +328,49 @@ fn a_cloud_set_uri_attribute_is_downloaded() {
 }
 
 #[test]
+fn the_change_callback_receives_the_storage_object_and_downloads_it() {
+    let cloud = TestCloud::start("storage-change-event");
+    let cam = camera(&cloud, "cam-change-event", util::config());
+    let (path, md5) = file(&cloud, "manual.pdf", 200_000);
+    let upload = cam
+        .device
+        .create_storage_object("manual.pdf", Some("application/pdf"))
+        .unwrap();
+    upload.set_input_path(Some(&path)).unwrap();
+    let uploaded = statuses(&upload);
+    upload.sync().unwrap();
+    assert_eq!(util::recv(&uploaded), SyncStatus::InSync);
+    let name = upload.name().to_owned();
+    drop(upload);
+
+    let out = cloud.dir.path().join("downloads/manual.pdf");
+    let (tx, rx) = mpsc::channel();
+    let target = out.clone();
+    cam.vd
+        .on_change("image", move |e| {
+            // The callback gets the object itself, described already.
+            let object = e.storage_object().ok_or("no storage object")?;
+            let tx = tx.clone();
+            let length = object.length();
+            object.set_output_path(Some(&target)).unwrap();
+            object.on_sync(move |s| {
+                let _ = tx.send((length, s.source().sync_status()));
+            });
+            object.sync().unwrap();
+            Ok(())
+        })
+        .unwrap();
+    cloud
+        .admin
+        .set_attribute_to_storage_object(&cam.endpoint, CAMERA, "image", &name)
+        .unwrap();
+    assert_eq!(util::recv(&rx), (Some(200_000), SyncStatus::InSync));
+    let bytes = std::fs::read(&out).unwrap();
+    assert_eq!(hex(&Md5::digest(&bytes)), md5);
+    cam.device.close().unwrap();
+}
+
+#[test]
 fn a_64_mib_upload_cut_by_a_dropped_connection_resumes() {
     let cloud = TestCloud::start("storage-cut");
     let cam = camera(&cloud, "cam-cut", util::config());

@@ -315,6 +315,8 @@ mod tests {
             ("media_storage", "storage_connection_host_name", ""),
             ("media_storage", "storage_connection_retry_limit", "-1"),
             ("media_storage", "proxy", "proxyserver.com:9090/"),
+            ("media_storage", "max_concurrent_transfers", "0"),
+            ("media_storage", "max_concurrent_transfers", "17"),
             ("device_policy", "network_cost", "WIFI"),
             ("message_persistence", "enabled", "perhaps"),
             ("message_persistence", "max_messages", "0"),

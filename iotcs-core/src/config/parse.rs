@@ -209,6 +209,12 @@ fn apply(c: &mut Config, f: &Field<'_>, warnings: &mut Vec<ConfigWarning>) -> Re
             c.media_storage.storage_connection_retry_limit = f.whole("attempts")?;
         }
         ("media_storage", "proxy") => c.media_storage.proxy = f.proxy()?,
+        ("media_storage", "max_concurrent_transfers") => {
+            c.media_storage.max_concurrent_transfers = match f.value.parse::<usize>() {
+                Ok(n @ 1..=16) => n,
+                _ => return Err(f.error("expected a whole number of transfers from 1 to 16")),
+            };
+        }
 
         ("device_policy", "network_cost") => {
             c.device_policy.network_cost = NetworkCost::parse(f.value)

@@ -297,6 +297,12 @@ pub struct MediaStorageConfig {
     /// [`HttpConfig::proxy`].
     /// Key `proxy`, a URL. Defaults to `None` (no proxy).
     pub proxy: Option<String>,
+    /// Most storage transfers (uploads and downloads) a device runs at once,
+    /// each on its own transfer thread (an iotcs extension: the reference
+    /// runs one); further syncs wait their turn in the order of `sync`.
+    /// Key `max_concurrent_transfers`, a whole number from 1 to 16. Defaults
+    /// to 1.
+    pub max_concurrent_transfers: usize,
 }
 
 impl Default for MediaStorageConfig {
@@ -306,6 +312,7 @@ impl Default for MediaStorageConfig {
             storage_connection_host_name: "storage.oraclecloud.com".to_owned(),
             storage_connection_retry_limit: 2,
             proxy: None,
+            max_concurrent_transfers: 1,
         }
     }
 }

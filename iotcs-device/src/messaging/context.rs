@@ -12,6 +12,7 @@ use iotcs_core::Error;
 use iotcs_core::message::Reliability;
 
 use crate::clock::ServerClock;
+use crate::messaging::held_store::{HeldStore, ObjectRecord};
 use crate::messaging::hold::{Admit, Holding};
 use crate::messaging::inbound::Inbound;
 use crate::messaging::outbox::{Outbox, Outgoing, Refused};
@@ -37,6 +38,9 @@ pub(crate) struct DeviceContext {
     /// The device policies' shared state: the policy thread, the network
     /// cost, the store of held batches.
     pub(crate) policies: Arc<PolicyContext>,
+    /// Where held guaranteed messages are persisted (`held_store.rs`);
+    /// `None` without message persistence.
+    pub(crate) held_store: Option<HeldStore>,
 }
 
 impl fmt::Debug for DeviceContext {
@@ -61,24 +65,50 @@ impl DeviceContext {
     }
 
     /// Queues `item`, or holds it while an upload of one of the storage
-    /// objects it `refers_to` (their URIs) is in progress, or while its
-    /// source has messages held.
+    /// objects it `refers_to` is in progress, or while its source has
+    /// messages held. A held `GUARANTEED_DELIVERY` message is durable in
+    /// the held store (with what it takes to upload its objects again)
+    /// before this returns, as the outbox makes its own.
     ///
     /// # Errors
     ///
     /// As `Outbox::push`; a message to be held while `dispatcher_max_queue_size`
-    /// messages are held already is refused with [`Error::QueueFull`] (in
-    /// an [`Error::Unsent`] handing it back). A held message is checked
+    /// messages are held already is refused with [`Error::QueueFull`], one
+    /// the held store cannot write with [`Error::Io`] (each in an
+    /// [`Error::Unsent`] handing it back). A held message is checked
     /// against the wire's limits when released, and reported through its
     /// listener then.
-    pub(crate) fn push(&self, item: Outgoing, refers_to: &[String]) -> Result<(), Error> {
+    pub(crate) fn push(&self, item: Outgoing, refers_to: &[ObjectRecord]) -> Result<(), Error> {
+        let uris: Vec<String> = refers_to.iter().map(|o| o.uri.clone()).collect();
+        let limit = self.outbox.capacity();
         // Not held across the outbox push: a refused push may run `on_error`
         // callbacks inline (after the pool stopped), and those may `set`.
         // A source's released messages still come first: `settle_upload`
-        // pushes them under the lock, which `admit` waits for.
-        let admitted = self
-            .lock_hold()
-            .admit(item, refers_to, self.outbox.capacity());
+        // pushes them under the lock, which `admit` waits for. The held
+        // store's write is under it, so that what is held and what is
+        // stored agree.
+        let mut hold = self.lock_hold();
+        let stored = match &self.held_store {
+            Some(store)
+                if item.message.reliability() == Reliability::GuaranteedDelivery
+                    && hold.would_hold(item.message.source(), &uris, limit) =>
+            {
+                match store.persist(&item.message.to_json(), refers_to) {
+                    Ok(key) => Some(key),
+                    Err(error) => {
+                        drop(hold);
+                        return Err(Refused {
+                            error,
+                            items: vec![item],
+                        }
+                        .into());
+                    }
+                }
+            }
+            _ => None,
+        };
+        let admitted = hold.admit_stored(item, &uris, limit, stored);
+        drop(hold);
         match admitted {
             Admit::Send(item) => self.outbox.push(vec![item]),
             Admit::Held => Ok(()),
@@ -108,11 +138,51 @@ impl DeviceContext {
 
     /// The upload of the object at `uri` ended: the messages it held go to
     /// the outbox, or, when `failure` says it failed, those referring to it
-    /// are reported to their listeners ("content sync failed").
+    /// are reported to their listeners ("content sync failed"). An upload
+    /// stopped by close ([`Error::Closed`]) settles nothing.
     pub(crate) fn settle_upload(&self, uri: &str, failure: Option<&Error>) {
+        if matches!(failure, Some(Error::Closed)) {
+            // Not a failure of the content: the device is closing, and
+            // `drain_held` decides (a persisted message waits for the next
+            // open, which resumes the upload).
+            return;
+        }
         let mut hold = self.lock_hold();
         let released = hold.settle(uri, failure.is_none());
-        for item in released.send {
+        self.release(released.send);
+        drop(hold);
+        for (item, uri) in released.failed {
+            let cause = failure.map(ToString::to_string).unwrap_or_default();
+            let error = Error::state(format!("content sync failed for {uri}: {cause}"));
+            if let Some(listener) = &item.listener {
+                listener.failed(item.message.message_type(), &item.message.to_json(), &error);
+            }
+        }
+        // The outbox has the released ones (durable in its store when
+        // guaranteed), the failed ones are reported: no longer held.
+        if let Some(store) = &self.held_store {
+            store.forget(&released.stored);
+        }
+    }
+
+    /// Holds a message restored from the held store under `key`, waiting
+    /// for the uploads of `uris` (restarted by the caller), or queues it
+    /// when none is pending any more. Beyond the hold's bound if need be:
+    /// refusing it now would lose it.
+    pub(crate) fn restore_held(&self, item: Outgoing, uris: &[String], key: u64) {
+        let mut hold = self.lock_hold();
+        if let Admit::Send(item) = hold.admit_stored(item, uris, usize::MAX, Some(key)) {
+            self.release(vec![item]);
+            drop(hold);
+            if let Some(store) = &self.held_store {
+                store.forget(&[key]);
+            }
+        }
+    }
+
+    /// Pushes released messages to the outbox; called under the hold lock.
+    fn release(&self, items: Vec<Outgoing>) {
+        for item in items {
             if let Err(refused) = self.outbox.try_push(vec![item]) {
                 // An overflow (queue or store full) was reported to the
                 // listeners by the outbox already.
@@ -131,22 +201,23 @@ impl DeviceContext {
                 }
             }
         }
-        drop(hold);
-        for (item, uri) in released.failed {
-            let cause = failure.map(ToString::to_string).unwrap_or_default();
-            let error = Error::state(format!("content sync failed for {uri}: {cause}"));
-            if let Some(listener) = &item.listener {
-                listener.failed(item.message.message_type(), &item.message.to_json(), &error);
-            }
-        }
     }
 
-    /// At close: reports every held message as unsent.
+    /// At close: reports every held message as unsent, but those in the
+    /// held store, which the next open restores and sends after their
+    /// objects.
     pub(crate) fn drain_held(&self) {
         let held = self.lock_hold().drain();
         let error =
             Error::state("the device closed before the content the message refers to was uploaded");
-        for item in held {
+        let kept = held.iter().filter(|(_, key)| key.is_some()).count();
+        if kept > 0 {
+            log::info!(target: "iotcs::device::storage",
+                "{kept} guaranteed message(s) still wait for their storage objects' uploads; \
+                 kept for the next open"
+            );
+        }
+        for (item, _) in held.into_iter().filter(|(_, key)| key.is_none()) {
             if let Some(listener) = &item.listener {
                 listener.failed(item.message.message_type(), &item.message.to_json(), &error);
             }
@@ -206,6 +277,7 @@ pub(crate) fn test_context_with(
         alert_reliability: Reliability::GuaranteedDelivery,
         hold: Mutex::default(),
         policies,
+        held_store: None,
     };
     (Arc::new(context), pool)
 }
@@ -234,16 +306,27 @@ mod tests {
         Outgoing::with_listener(message, Arc::clone(listener) as Arc<dyn DeliveryListener>)
     }
 
+    fn refs(uri: &str) -> Vec<ObjectRecord> {
+        vec![ObjectRecord {
+            uri: uri.to_owned(),
+            name: "EP-1/o".into(),
+            input: "/o".into(),
+            content_type: "application/octet-stream".into(),
+            encoding: None,
+            metadata: std::collections::BTreeMap::new(),
+        }]
+    }
+
     #[test]
     fn held_messages_reach_the_outbox_when_their_upload_ends() {
         let (context, _pool) = test_context();
         let failures = Arc::new(Failures::default());
-        let uri = vec!["https://h:1/v1/a/c/EP-1/o".to_owned()];
-        context.expect_upload(&uri[0]);
+        let uri = refs("https://h:1/v1/a/c/EP-1/o");
+        context.expect_upload(&uri[0].uri);
         context.push(item(1, &failures), &uri).unwrap();
         context.push(item(2, &failures), &[]).unwrap();
         assert_eq!(context.outbox.len(), 0, "both held");
-        context.settle_upload(&uri[0], None);
+        context.settle_upload(&uri[0].uri, None);
         assert_eq!(context.outbox.len(), 2);
         assert!(failures.0.lock().unwrap().is_empty());
     }
@@ -252,11 +335,11 @@ mod tests {
     fn a_failed_upload_reports_its_messages_and_releases_those_behind() {
         let (context, _pool) = test_context();
         let failures = Arc::new(Failures::default());
-        let uri = vec!["https://h:1/v1/a/c/EP-1/o".to_owned()];
-        context.expect_upload(&uri[0]);
+        let uri = refs("https://h:1/v1/a/c/EP-1/o");
+        context.expect_upload(&uri[0].uri);
         context.push(item(1, &failures), &uri).unwrap();
         context.push(item(2, &failures), &[]).unwrap();
-        context.settle_upload(&uri[0], Some(&Error::protocol("etag mismatch")));
+        context.settle_upload(&uri[0].uri, Some(&Error::protocol("etag mismatch")));
         assert_eq!(context.outbox.len(), 1, "the one behind goes on");
         let failures = failures.0.lock().unwrap();
         assert_eq!(failures.len(), 1);
@@ -267,7 +350,7 @@ mod tests {
     fn a_full_hold_refuses_and_hands_the_message_back() {
         let (context, _pool) = test_context();
         let failures = Arc::new(Failures::default());
-        let uri = vec!["u".to_owned()];
+        let uri = refs("u");
         context.expect_upload("u");
         for n in 0..context.outbox.capacity() {
             context.push(item(n as i64, &failures), &uri).unwrap();
@@ -282,7 +365,7 @@ mod tests {
     fn close_reports_what_is_still_held() {
         let (context, _pool) = test_context();
         let failures = Arc::new(Failures::default());
-        let uri = vec!["u".to_owned()];
+        let uri = refs("u");
         context.expect_upload("u");
         context.push(item(1, &failures), &uri).unwrap();
         context.drain_held();

@@ -58,6 +58,7 @@ use crate::messaging::context::DeviceContext;
 use crate::messaging::counters::Counters;
 use crate::messaging::durable::PersistSettings;
 use crate::messaging::health::{self, Health};
+use crate::messaging::held_store::HeldStore;
 use crate::messaging::inbound::Inbound;
 use crate::messaging::outbox::{Outbox, Outgoing, Queued};
 use crate::messaging::persist::MessageStore;
@@ -181,6 +182,11 @@ impl Dispatcher {
             .endpoint_id()
             .ok_or_else(|| Error::state("the message dispatcher needs an activated device"))?;
         let persist = open_store(config, store_path, &endpoint_id)?;
+        // Beside the outbox's store: guaranteed messages held for uploads.
+        let held_store = match persist {
+            Some(_) => Some(HeldStore::open(store_path, &endpoint_id)?),
+            None => None,
+        };
         let clock = rest.server_clock();
         let (outbox, wake) = Outbox::durable(
             messaging.dispatcher_max_queue_size,
@@ -213,6 +219,7 @@ impl Dispatcher {
             alert_reliability: messaging.alert_message_reliability,
             hold: Mutex::default(),
             policies,
+            held_store,
         });
         let mut dispatcher = Dispatcher {
             context,

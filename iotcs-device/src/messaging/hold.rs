@@ -15,6 +15,8 @@ use crate::messaging::outbox::Outgoing;
 struct Parked {
     item: Outgoing,
     waits_for: Vec<String>,
+    /// Its key in the held store (`held_store.rs`), when it is persisted.
+    stored: Option<u64>,
 }
 
 /// What `Holding::admit` does with a message.
@@ -36,6 +38,9 @@ pub(crate) struct Released {
     /// Messages that refer to an upload that failed, with that upload's
     /// URI: to their `on_error`.
     pub(crate) failed: Vec<(Outgoing, String)>,
+    /// The held-store keys of the released messages that had one: removed
+    /// once the outbox has them (or their failure is reported).
+    pub(crate) stored: Vec<u64>,
 }
 
 /// The uploads in progress and the messages held for them.
@@ -61,7 +66,29 @@ impl Holding {
     /// otherwise. At most `limit` messages are held (the queue's bound:
     /// a stalled upload must not let a chatty source fill the memory): past
     /// it, the item comes back as [`Admit::Full`].
+    #[cfg(test)]
     pub(crate) fn admit(&mut self, item: Outgoing, refers_to: &[String], limit: usize) -> Admit {
+        self.admit_stored(item, refers_to, limit, None)
+    }
+
+    /// Whether a message from `source` referring to `refers_to` would be
+    /// held now, room permitting: the caller persists a guaranteed one
+    /// before [`Holding::admit_stored`] holds it.
+    pub(crate) fn would_hold(&self, source: &str, refers_to: &[String], limit: usize) -> bool {
+        let waits = refers_to.iter().any(|uri| self.pending.contains_key(uri));
+        let behind = self.held.get(source).is_some_and(|q| !q.is_empty());
+        (waits || behind) && self.len() < limit
+    }
+
+    /// As `admit`, for a message persisted in the held store under
+    /// `stored` (its key comes back in [`Released::stored`]).
+    pub(crate) fn admit_stored(
+        &mut self,
+        item: Outgoing,
+        refers_to: &[String],
+        limit: usize,
+        stored: Option<u64>,
+    ) -> Admit {
         let waits_for: Vec<String> = refers_to
             .iter()
             .filter(|uri| self.pending.contains_key(*uri))
@@ -78,7 +105,11 @@ impl Holding {
         self.held
             .entry(source.to_owned())
             .or_default()
-            .push_back(Parked { item, waits_for });
+            .push_back(Parked {
+                item,
+                waits_for,
+                stored,
+            });
         Admit::Held
     }
 
@@ -103,6 +134,7 @@ impl Holding {
                 let Some(parked) = queue.pop_front() else {
                     break;
                 };
+                released.stored.extend(parked.stored);
                 match parked
                     .waits_for
                     .iter()
@@ -121,14 +153,14 @@ impl Holding {
         released
     }
 
-    /// Every held message, at close: the device stops before their uploads
-    /// end.
-    pub(crate) fn drain(&mut self) -> Vec<Outgoing> {
+    /// Every held message with its held-store key, at close: the device
+    /// stops before their uploads end.
+    pub(crate) fn drain(&mut self) -> Vec<(Outgoing, Option<u64>)> {
         self.pending.clear();
         self.failed.clear();
         self.held
             .drain()
-            .flat_map(|(_, q)| q.into_iter().map(|p| p.item))
+            .flat_map(|(_, q)| q.into_iter().map(|p| (p.item, p.stored)))
             .collect()
     }
 
@@ -224,6 +256,26 @@ mod tests {
     }
 
     #[test]
+    fn stored_keys_come_back_with_what_they_release() {
+        let mut hold = Holding::default();
+        hold.expect("u");
+        assert!(hold.would_hold("A", &uri("u"), LIMIT));
+        assert!(!hold.would_hold("A", &uri("v"), LIMIT), "v is not pending");
+        assert!(!hold.would_hold("A", &uri("u"), 0), "no room");
+        assert!(held(hold.admit_stored(
+            data("A", 1),
+            &uri("u"),
+            LIMIT,
+            Some(3)
+        )));
+        assert!(hold.would_hold("A", &[], LIMIT), "behind a held one");
+        assert!(held(hold.admit(data("A", 2), &[], LIMIT)));
+        let released = hold.settle("u", false);
+        assert_eq!(released.stored, [3]);
+        assert_eq!((released.failed.len(), released.send.len()), (1, 1));
+    }
+
+    #[test]
     fn an_object_synced_twice_stays_pending_until_both_settle() {
         let mut hold = Holding::default();
         hold.expect("u");
@@ -252,8 +304,15 @@ mod tests {
         let mut hold = Holding::default();
         hold.expect("u");
         assert!(held(hold.admit(data("A", 1), &uri("u"), LIMIT)));
-        assert!(held(hold.admit(data("B", 2), &uri("u"), LIMIT)));
-        assert_eq!(hold.drain().len(), 2);
+        assert!(held(hold.admit_stored(
+            data("B", 2),
+            &uri("u"),
+            LIMIT,
+            Some(7)
+        )));
+        let mut keys: Vec<Option<u64>> = hold.drain().into_iter().map(|(_, k)| k).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, [None, Some(7)]);
         assert_eq!(hold.len(), 0);
         assert!(
             sent(hold.admit(data("A", 3), &uri("u"), LIMIT)),

@@ -11,6 +11,7 @@ pub(crate) mod dispatcher;
 pub(crate) mod durable;
 pub(crate) mod fate;
 pub(crate) mod health;
+pub(crate) mod held_store;
 pub(crate) mod hold;
 pub(crate) mod inbound;
 pub(crate) mod outbox;

@@ -259,6 +259,33 @@ impl MessageStore {
         Ok(out)
     }
 
+    /// Every stored record with its key, in insertion order, unparsed: for
+    /// the records of messages held for a storage upload
+    /// (`messaging/held_store.rs`), which wrap a message. A record with a
+    /// key that is not 8 bytes is skipped.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when sled cannot read.
+    pub(crate) fn load_records(&self) -> Result<Vec<(u64, Vec<u8>)>, Error> {
+        if self.fail.hit("load") {
+            return Err(self.injected("load"));
+        }
+        let mut out = Vec::new();
+        for item in self.tree.iter() {
+            let (key, value) = item.map_err(|e| self.error("read held messages", e))?;
+            match <[u8; 8]>::try_from(key.as_ref()) {
+                Ok(key) => out.push((u64::from_be_bytes(key), value.to_vec())),
+                Err(_) => log::warn!(target: "iotcs::device::persist",
+                    "{}: skipping a held record with a {}-byte key",
+                    self.path().display(),
+                    key.len()
+                ),
+            }
+        }
+        Ok(out)
+    }
+
     /// How many messages are stored (walks the tree: for tests and start-up).
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {

@@ -58,6 +58,10 @@ impl MessageStore {
     pub(crate) fn load_all(&self) -> Result<Vec<(u64, Message)>, Error> {
         match self.never {}
     }
+
+    pub(crate) fn load_records(&self) -> Result<Vec<(u64, Vec<u8>)>, Error> {
+        match self.never {}
+    }
 }
 
 /// Never constructed: [`open_database`] always refuses.

@@ -9,13 +9,15 @@ use std::sync::Arc;
 
 use iotcs_core::{Error, Value};
 
+use crate::events::ChangeEvent;
+use crate::messaging::held_store::ObjectRecord;
 use crate::storage::hub::Hub;
 use crate::storage::object::StorageObject;
 use crate::virtual_device::VirtualDevice;
 
-/// The URIs of the storage objects among `values` whose upload is pending
-/// (started now when one is `NOT_IN_SYNC` with an input path): the message
-/// carrying `values` waits for them.
+/// The storage objects among `values` whose upload is pending (started now
+/// when one is `NOT_IN_SYNC` with an input path), as the held store
+/// records them: the message carrying `values` waits for them.
 ///
 /// # Errors
 ///
@@ -24,7 +26,7 @@ use crate::virtual_device::VirtualDevice;
 pub(crate) fn uploads_for(
     device: &VirtualDevice,
     values: &[(String, Value)],
-) -> Result<Vec<String>, Error> {
+) -> Result<Vec<ObjectRecord>, Error> {
     let mut uris = Vec::new();
     let Some(hub) = device.storage() else {
         return Ok(uris);
@@ -36,8 +38,10 @@ pub(crate) fn uploads_for(
         let Some(object) = hub.find(uri) else {
             continue;
         };
-        if object.input_path().is_some() && object.sync_for(Some(name), Some(device))? {
-            uris.push(uri.clone());
+        if let Some(input) = object.input_path()
+            && object.sync_for(Some(name), Some(device))?
+        {
+            uris.push(record_of(&object, input));
         }
     }
     Ok(uris)
@@ -68,6 +72,19 @@ pub(crate) fn describe_remote(device: &VirtualDevice, values: &[(String, Value)]
     }
 }
 
+/// What it takes to upload `object` from `input` again after a restart.
+fn record_of(object: &StorageObject, input: std::path::PathBuf) -> ObjectRecord {
+    let content = object.lock();
+    ObjectRecord {
+        uri: object.uri().to_owned(),
+        name: object.name().to_owned(),
+        input,
+        content_type: content.content_type.clone(),
+        encoding: content.encoding.clone(),
+        metadata: content.metadata.clone(),
+    }
+}
+
 fn hub_of(device: &VirtualDevice) -> Result<Arc<Hub>, Error> {
     device.storage().ok_or(Error::Closed)
 }
@@ -95,8 +112,8 @@ impl VirtualDevice {
     /// describes it with a `HEAD` (length, type, encoding, date, metadata)
     /// before the `on_change` callbacks run, and this returns that object
     /// without asking again; set its output path and `sync` to download it.
-    /// (The reference hands the callback the `StorageObject` as the value;
-    /// here the value stays a URI and this is the step from it.)
+    /// In a change callback, [`ChangeEvent::storage_object`] is the shorter
+    /// way to the same object.
     ///
     /// # Errors
     ///
@@ -109,5 +126,33 @@ impl VirtualDevice {
             return Ok(None);
         }
         hub.open(uri).map(Some)
+    }
+}
+
+impl ChangeEvent {
+    /// The storage object the cloud set the first changed attribute to
+    /// (the attribute of an `on_change(name, ..)` callback), already
+    /// described (`HEAD`) before the callback ran: set its output path and
+    /// `sync` to download it. `None` when that value is not a URI of the
+    /// storage cloud (an [`crate::ExternalObject`]) or the device could not
+    /// describe it (logged; [`VirtualDevice::storage_object`] asks again).
+    /// Reference: the `StorageObject` value of the event's `NamedValue`.
+    #[must_use]
+    pub fn storage_object(&self) -> Option<StorageObject> {
+        self.storage_object_of(self.named_value().name())
+    }
+
+    /// As [`ChangeEvent::storage_object`], for the changed attribute
+    /// `attribute` (an `on_change_any` callback sees every attribute a
+    /// request changed).
+    #[must_use]
+    pub fn storage_object_of(&self, attribute: &str) -> Option<StorageObject> {
+        let Some(Value::Uri(uri)) = self.named_value().find(attribute) else {
+            return None;
+        };
+        let device = self.virtual_device();
+        device
+            .storage()?
+            .pinned(device.endpoint_id(), attribute, uri)
     }
 }

@@ -1,9 +1,11 @@
 //! The device's storage: the grant (`authority.rs`), the HTTPS client
-//! (`http.rs`), the live objects by URI, and the one transfer thread,
-//! `iotcs-storage`, which the device owns through this hub and joins at
-//! close. Transfers run one at a time, in the order `sync` was called:
-//! one thread bounds the memory and the sockets a device spends on files,
-//! and a gateway's uplink gains nothing from parallel uploads.
+//! (`http.rs`), the live objects by URI, and the transfer threads,
+//! `iotcs-storage-<n>`, which the device owns through this hub and joins at
+//! close. There are `[media_storage] max_concurrent_transfers` of them
+//! (default 1, at most [`MAX_TRANSFER_THREADS`]), taking syncs from one
+//! queue in the order `sync` was called: a fixed set bounds the memory and
+//! the sockets a device spends on files (each transfer streams through one
+//! 64 KiB buffer), and with one, transfers end in the order they started.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -23,6 +25,10 @@ use crate::storage::object::{Content, Direction, StorageObject};
 use crate::storage::plan::SEGMENT_SIZE;
 use crate::storage::status::{SyncEvent, SyncStatus};
 use crate::storage::{names, transfer};
+
+/// The most transfer threads a device runs, whatever the configuration says
+/// (the configuration refuses more).
+pub(crate) const MAX_TRANSFER_THREADS: usize = 16;
 
 /// One sync to run.
 pub(crate) struct Job {
@@ -61,7 +67,8 @@ pub(crate) struct Hub {
     pinned: Mutex<HashMap<String, StorageObject>>,
     /// Dropped at close: the thread sees a disconnected inbox.
     jobs: Mutex<Option<Sender<Job>>>,
-    worker: Mutex<Option<Worker<()>>>,
+    /// The transfer threads, taken by `stop`.
+    workers: Mutex<Vec<Worker<()>>>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -97,10 +104,24 @@ impl Hub {
             stopping: AtomicBool::new(false),
         });
         let (jobs, inbox) = crossbeam_channel::unbounded();
-        let worker = {
+        let threads = media
+            .max_concurrent_transfers
+            .clamp(1, MAX_TRANSFER_THREADS);
+        let mut workers = Vec::with_capacity(threads);
+        for n in 1..=threads {
             let engine = Arc::clone(&engine);
-            Worker::spawn("iotcs-storage", move || run(&engine, &inbox))?
-        };
+            let inbox = inbox.clone();
+            let name = format!("iotcs-storage-{n}");
+            match Worker::spawn(&name, move || run(&engine, &inbox)) {
+                Ok(worker) => workers.push(worker),
+                Err(e) => {
+                    // The ones started see a disconnected inbox and end.
+                    drop(jobs);
+                    let _ = stop_workers(workers, Instant::now() + CLOSE_TIMEOUT_ON_FAILED_START);
+                    return Err(e);
+                }
+            }
+        }
         Ok(Arc::new(Hub {
             engine,
             prefix_disabled: media.disable_storage_object_prefix,
@@ -108,7 +129,7 @@ impl Hub {
             objects: Mutex::default(),
             pinned: Mutex::default(),
             jobs: Mutex::new(Some(jobs)),
-            worker: Mutex::new(Some(worker)),
+            workers: Mutex::new(workers),
         }))
     }
 
@@ -190,6 +211,34 @@ impl Hub {
             .insert(format!("{endpoint_id}/{attribute}"), object);
     }
 
+    /// The object pinned for `attribute` of `endpoint_id`, when it is the
+    /// one at `uri` (a later change may have replaced it).
+    pub(crate) fn pinned(
+        &self,
+        endpoint_id: &str,
+        attribute: &str,
+        uri: &str,
+    ) -> Option<StorageObject> {
+        self.pinned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&format!("{endpoint_id}/{attribute}"))
+            .filter(|o| o.uri() == uri)
+            .cloned()
+    }
+
+    /// Makes `object` (restored, not described again) the live object at
+    /// its URI.
+    pub(crate) fn adopt(&self, object: StorageObject) -> StorageObject {
+        self.remember(&object);
+        object
+    }
+
+    /// The device's shared messaging state.
+    pub(crate) fn context(&self) -> &Arc<DeviceContext> {
+        &self.engine.context
+    }
+
     fn remember(&self, object: &StorageObject) {
         let mut objects = self.lock_objects();
         objects.retain(|_, o| o.strong_count() > 0);
@@ -235,30 +284,22 @@ impl Hub {
         Ok(())
     }
 
-    /// Stops the transfer thread: a transfer in progress is interrupted
+    /// Stops the transfer threads: a transfer in progress is interrupted
     /// (an upload resumes from its last segment at the next sync, a
     /// download from its partial file), syncs not started go back to
-    /// `NOT_IN_SYNC`, and the thread is joined by `deadline`. Idempotent.
+    /// `NOT_IN_SYNC`, and the threads are joined by `deadline`. Idempotent.
     ///
     /// # Errors
     ///
-    /// [`Error::Timeout`] / [`Error::State`] when the thread did not stop
-    /// in time or panicked.
+    /// [`Error::Timeout`] / [`Error::State`] when a thread did not stop
+    /// in time or panicked (the first such error; every thread is waited
+    /// for until `deadline`).
     pub(crate) fn stop(&self, deadline: Instant) -> Result<(), Error> {
         self.engine.stopping.store(true, Ordering::SeqCst);
         drop(self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take());
         self.engine.http.shutdown();
-        let Some(worker) = self.worker.lock().unwrap_or_else(|e| e.into_inner()).take() else {
-            return Ok(());
-        };
-        match worker.join_until(deadline) {
-            Joined::Finished(()) => Ok(()),
-            Joined::Panicked => Err(Error::state("thread iotcs-storage panicked")),
-            Joined::TimedOut => Err(Error::Timeout {
-                operation: "stopping thread iotcs-storage".into(),
-            }),
-            Joined::OwnThread => Err(Error::state("thread iotcs-storage cannot stop itself")),
-        }
+        let workers = std::mem::take(&mut *self.workers.lock().unwrap_or_else(|e| e.into_inner()));
+        stop_workers(workers, deadline)
     }
 
     fn lock_objects(
@@ -268,7 +309,31 @@ impl Hub {
     }
 }
 
-/// The transfer thread: one job at a time until the inbox disconnects;
+/// How long a start that failed waits for the threads it had started (they
+/// have nothing to do but see their inbox closed).
+const CLOSE_TIMEOUT_ON_FAILED_START: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Joins `workers` by `deadline`, whose inbox is closed; the first error.
+fn stop_workers(workers: Vec<Worker<()>>, deadline: Instant) -> Result<(), Error> {
+    let mut first = Ok(());
+    for worker in workers {
+        let name = worker.name().to_owned();
+        let result = match worker.join_until(deadline) {
+            Joined::Finished(()) => Ok(()),
+            Joined::Panicked => Err(Error::state(format!("thread {name} panicked"))),
+            Joined::TimedOut => Err(Error::Timeout {
+                operation: format!("stopping thread {name}"),
+            }),
+            Joined::OwnThread => Err(Error::state(format!("thread {name} cannot stop itself"))),
+        };
+        if first.is_ok() {
+            first = result;
+        }
+    }
+    first
+}
+
+/// A transfer thread: one job at a time until the inbox disconnects;
 /// after `close`, the jobs left go back to `NOT_IN_SYNC`.
 fn run(engine: &Arc<Engine>, inbox: &Receiver<Job>) {
     crate::messaging::pool::mark_io_thread();

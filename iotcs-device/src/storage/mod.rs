@@ -3,8 +3,8 @@
 //!
 //! - `object.rs`: [`StorageObject`], the user's handle, and its state rules;
 //!   `status.rs`: [`SyncStatus`], [`SyncEvent`].
-//! - `hub.rs`: the device's storage, owner of the `iotcs-storage` transfer
-//!   thread; `transfer.rs`: the uploads and downloads it runs.
+//! - `hub.rs`: the device's storage, owner of the `iotcs-storage-<n>` transfer
+//!   threads; `transfer.rs`: the uploads and downloads they run.
 //! - `authority.rs`: the container URL and storage token; `http.rs`: the
 //!   streamed HTTPS client; `plan.rs`: segments, resume records, retries
 //!   (no IO); `names.rs`: names, URLs, dates (no IO).
@@ -20,6 +20,7 @@ pub(crate) mod hub;
 pub(crate) mod names;
 pub(crate) mod object;
 pub(crate) mod plan;
+pub(crate) mod resume;
 pub(crate) mod status;
 pub(crate) mod transfer;
 

@@ -187,8 +187,8 @@ pub(crate) struct Shared {
 /// a `StorageObject` to download with [`StorageObject::set_output_path`] and
 /// [`StorageObject::sync`].
 ///
-/// Clones share one state. Transfers run on the device's `iotcs-storage`
-/// thread; callbacks run on its callback threads.
+/// Clones share one state. Transfers run on the device's `iotcs-storage-<n>`
+/// threads; callbacks run on its callback threads.
 #[derive(Clone)]
 pub struct StorageObject {
     shared: Arc<Shared>,

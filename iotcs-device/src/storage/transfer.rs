@@ -1,4 +1,4 @@
-//! The transfers, run on the `iotcs-storage` thread (`hub.rs`): uploads in
+//! The transfers, run on the `iotcs-storage-<n>` threads (`hub.rs`): uploads in
 //! one `PUT` or, above the segment size, in segments plus a manifest with
 //! the progress recorded after each acknowledged segment; downloads into a
 //! partial file resumed with `Range`; every request retried as `plan.rs`
