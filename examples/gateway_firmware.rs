@@ -9,8 +9,9 @@
 //!     file, registers its sensors (the indirectly-connected devices the
 //!     file provisions, each signed with its secret; without any, N
 //!     simulated ones, default 2, restricted to this gateway), sends N
-//!     readings of each (default 10, one a second; 0: until stopped), and
-//!     closes. SIGTERM or Ctrl-C closes it early, cleanly: queued messages
+//!     readings of each (default 10, one a second; 0: until stopped),
+//!     answers the cloud's attribute changes and actions (printing each),
+//!     and closes. SIGTERM or Ctrl-C closes it early, cleanly: queued messages
 //!     are delivered, or kept in the message store for the next start.
 //! ```
 //!
@@ -35,8 +36,9 @@ mod cli;
 const HELP: &str = "\
 The gateway as firmware ships it: the SDK alone, no local cloud. Opens (and
 if needed activates) the gateway of a provisioning file, registers its
-sensors, sends their readings (one a second) and closes. SIGTERM or Ctrl-C
-closes it early, cleanly (queued messages delivered or kept in the store).
+sensors, sends their readings (one a second), answers the cloud's attribute
+changes and actions (printing each), and closes. SIGTERM or Ctrl-C closes
+it early, cleanly (queued messages delivered or kept in the store).
 
 usage: gateway_firmware --config FILE --passphrase P [--ini FILE] [--devices N] [--readings N]
 
@@ -178,13 +180,23 @@ fn register_sensors(
         let endpoint = gateway.register_device(registration)?;
         println!("sensor {hardware_id}: endpoint {endpoint}");
         let sensor = gateway.create_virtual_device(&endpoint, &model)?;
+        let id = hardware_id.clone();
         sensor.on_change_any(move |event| {
-            println!(
-                "sensor {hardware_id}: the cloud set {}",
-                event.named_value().value()
-            );
+            println!("sensor {id}: the cloud set {}", event.named_value().value());
             Ok(())
         });
+        // Every action of the model is answered (the console and
+        // `iotcs-server invoke` get 200), or the cloud would see 404.
+        for action in model.actions() {
+            let (id, name) = (hardware_id.clone(), action.name().to_owned());
+            sensor.on_action(action.name(), move |event| {
+                match event.argument() {
+                    Some(value) => println!("sensor {id}: the cloud invoked {name} {value}"),
+                    None => println!("sensor {id}: the cloud invoked {name}"),
+                }
+                Ok(())
+            })?;
+        }
         sensors.push(sensor);
     }
     Ok(sensors)

@@ -1,6 +1,6 @@
 //! The bundled gateway example (the README's first command), run as a
-//! program against its own in-process local cloud; and every example's
-//! command line.
+//! program against its own in-process local cloud, its last lines matching
+//! the README's sample; and every example's command line.
 
 #![allow(
     clippy::unwrap_used,
@@ -118,6 +118,31 @@ fn the_gateway_example_runs_the_whole_story_and_ends_with_a_summary() {
     assert!(stdout.contains(&snapshot), "no {snapshot:?} in\n{stdout}");
     assert_eq!(field(summary, "answered"), "2/2", "{summary}");
     assert!(field(summary, "mean").ends_with("ms"), "{summary}");
+    readme_sample_has_the_fields_of(policy);
+    readme_sample_has_the_fields_of(summary);
+}
+
+/// The README shows a sample of the example's last lines: the line of the
+/// README starting as `line` does (`summary: `, `policy: `) must have the
+/// same `key=` fields in the same order, so it cannot go stale unseen.
+fn readme_sample_has_the_fields_of(line: &str) {
+    let keys = |l: &str| -> Vec<String> {
+        l.split_whitespace()
+            .filter_map(|f| Some(f.split_once('=')?.0.to_owned()))
+            .collect()
+    };
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let prefix = line.split_whitespace().next().unwrap();
+    let sample = readme
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix} sample in README.md"));
+    assert_eq!(
+        keys(sample),
+        keys(line),
+        "README.md's sample {sample:?} is stale: today {line:?}"
+    );
 }
 
 /// Every example in `examples/`.

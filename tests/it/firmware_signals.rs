@@ -2,7 +2,7 @@
 //! streams readings. It must close the gateway (not die with its queue):
 //! exit 0, and every reading it says it sent is in the cloud. It runs the
 //! indirectly-connected device its provisioning file provisions, with
-//! settings from `--ini`.
+//! settings from `--ini`, and answers an action invoked on it.
 
 #![cfg(unix)]
 #![allow(
@@ -15,10 +15,11 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 
 use iotcs_core::message::MessageType;
-use iotcs_server::DeviceRegistration;
+use iotcs_server::{DeviceRegistration, RequestStatus};
+use serde_json::json;
 
 use crate::example_gateway::example_binary;
-use crate::util::{PASSPHRASE, PATIENCE, TestCloud, recv, wait_for_exit};
+use crate::util::{PASSPHRASE, PATIENCE, THERMOSTAT, TestCloud, recv, wait_for_exit};
 
 #[test]
 fn sigterm_closes_the_firmware_cleanly_with_its_readings_delivered() {
@@ -74,6 +75,17 @@ fn stopped_cleanly_by(signal: &str, name: &str) {
     };
     // Streaming: readings reach the cloud before the signal.
     cloud.wait_for(&endpoint, MessageType::Data, 2);
+    // An action from the cloud (as the console's Invoke button sends it)
+    // reaches the sensor's callback and is answered 200, not 404.
+    let id = cloud
+        .admin
+        .invoke_action(&endpoint, THERMOSTAT, "power", Some(json!(false)))
+        .unwrap();
+    let request = cloud.admin.wait_for_request(&id, PATIENCE).unwrap();
+    assert_eq!(request.status(), RequestStatus::Completed, "{request:?}");
+    assert_eq!(request.response_status(), Some(200));
+    let invoked = format!("sensor {sensor}: the cloud invoked power false");
+    while recv(&lines) != invoked {}
 
     let killed = Command::new("kill")
         .args([&format!("-{signal}"), &child.id().to_string()])

@@ -117,7 +117,8 @@ mod device_status;
 // detail, a file that is not a store.
 mod error_messages;
 // gateway_firmware stopped by SIGTERM or Ctrl-C: it closes the gateway,
-// exits 0, and every reading it sent is in the cloud; a bad --ini is
+// exits 0, and every reading it sent is in the cloud; an action invoked on
+// its sensor (as from the console) is answered 200; a bad --ini is
 // reported with its file and line.
 mod firmware_signals;
 // Tidy: every log line of the SDK crates has an `iotcs::` target, so
