@@ -235,22 +235,7 @@ impl UreqTransport {
                 "server scheme {scheme:?} is not supported: only https is"
             )));
         }
-        if trust_anchors.is_empty() {
-            return Err(Error::security(
-                "the trusted assets store has no trust anchor to verify the server with",
-            ));
-        }
-        let roots: Vec<ureq::tls::Certificate<'static>> = trust_anchors
-            .iter()
-            .map(|der| ureq::tls::Certificate::from_der(der).to_owned())
-            .collect();
-        let tls = ureq::tls::TlsConfig::builder()
-            .provider(ureq::tls::TlsProvider::Rustls)
-            .root_certs(ureq::tls::RootCerts::new_with_certs(&roots))
-            .unversioned_rustls_crypto_provider(Arc::new(
-                rustls::crypto::aws_lc_rs::default_provider(),
-            ))
-            .build();
+        let tls = tls_config(trust_anchors, "the server")?;
         let proxy = proxy(settings)?;
         let build = |timeout: Option<Duration>| {
             ureq::Agent::config_builder()
@@ -283,6 +268,33 @@ impl UreqTransport {
         self.anchors_from = path.display().to_string();
         self
     }
+}
+
+/// TLS that trusts only the provisioning file's anchors, with aws-lc-rs:
+/// the device API and the storage service are both verified this way.
+/// `peer` says whom for in the error.
+///
+/// # Errors
+///
+/// [`Error::Security`] when the store has no trust anchor.
+pub(crate) fn tls_config(
+    trust_anchors: &[Vec<u8>],
+    peer: &str,
+) -> Result<ureq::tls::TlsConfig, Error> {
+    if trust_anchors.is_empty() {
+        return Err(Error::security(format!(
+            "the trusted assets store has no trust anchor to verify {peer} with"
+        )));
+    }
+    let roots: Vec<ureq::tls::Certificate<'static>> = trust_anchors
+        .iter()
+        .map(|der| ureq::tls::Certificate::from_der(der).to_owned())
+        .collect();
+    Ok(ureq::tls::TlsConfig::builder()
+        .provider(ureq::tls::TlsProvider::Rustls)
+        .root_certs(ureq::tls::RootCerts::new_with_certs(&roots))
+        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .build())
 }
 
 /// The ureq proxy for `settings`, with `proxy_auth` as its credentials

@@ -6,11 +6,10 @@
 
 use std::fmt;
 use std::io::Read;
-use std::sync::Arc;
 
 use iotcs_core::{Config, Error};
 
-use crate::cloud::transport::{HttpSettings, proxy};
+use crate::cloud::transport::{HttpSettings, proxy, tls_config};
 
 /// A storage answer's status and headers (names lower-cased).
 #[derive(Debug)]
@@ -50,22 +49,7 @@ impl StorageHttp {
     /// [`Error::Security`] without trust anchors; [`Error::Config`] for an
     /// unusable proxy.
     pub(crate) fn new(trust_anchors: &[Vec<u8>], config: &Config) -> Result<Self, Error> {
-        if trust_anchors.is_empty() {
-            return Err(Error::security(
-                "the trusted assets store has no trust anchor to verify the storage cloud with",
-            ));
-        }
-        let roots: Vec<ureq::tls::Certificate<'static>> = trust_anchors
-            .iter()
-            .map(|der| ureq::tls::Certificate::from_der(der).to_owned())
-            .collect();
-        let tls = ureq::tls::TlsConfig::builder()
-            .provider(ureq::tls::TlsProvider::Rustls)
-            .root_certs(ureq::tls::RootCerts::new_with_certs(&roots))
-            .unversioned_rustls_crypto_provider(Arc::new(
-                rustls::crypto::aws_lc_rs::default_provider(),
-            ))
-            .build();
+        let tls = tls_config(trust_anchors, "the storage cloud")?;
         let mut settings = HttpSettings::from_config(config);
         settings.proxy = config.media_storage.proxy.clone();
         let proxy = proxy(&settings).map_err(|e| match e {
