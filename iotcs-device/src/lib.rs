@@ -149,7 +149,7 @@
 //!   [`SyncStatus`], [`SyncEvent`] (`status.rs`) for the user;
 //!   `attach.rs` (objects as values of a virtual device); `hub.rs` (the
 //!   device's storage and its `iotcs-storage-<n>` threads), `transfer.rs` (the
-//!   uploads and downloads), `authority.rs` (container and storage token),
+//!   uploads and downloads), `stop.rs` (the close signal), `authority.rs` (container and storage token),
 //!   `http.rs` (streamed HTTPS), and, without IO, `plan.rs` (segments,
 //!   resume records, retries) and `names.rs`.
 //! - **`cloud/`**, talking to the cloud: `activation.rs`, `token.rs` (the

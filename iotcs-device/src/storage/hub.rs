@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Instant;
 
@@ -24,6 +23,7 @@ use crate::storage::http::StorageHttp;
 use crate::storage::object::{Content, Direction, StorageObject};
 use crate::storage::plan::SEGMENT_SIZE;
 use crate::storage::status::{SyncEvent, SyncStatus};
+use crate::storage::stop::Stop;
 use crate::storage::{names, transfer};
 
 /// The most transfer threads a device runs, whatever the configuration says
@@ -50,7 +50,7 @@ pub(crate) struct Engine {
     /// Where upload progress records live: `<state>/storage/`.
     pub(crate) progress_dir: PathBuf,
     /// Set by `close`: transfers stop between chunks.
-    pub(crate) stopping: AtomicBool,
+    pub(crate) stopping: Stop,
 }
 
 /// The device's storage.
@@ -101,7 +101,7 @@ impl Hub {
             retry_limit: media.storage_connection_retry_limit,
             segment_size: SEGMENT_SIZE,
             progress_dir: state.join("storage"),
-            stopping: AtomicBool::new(false),
+            stopping: Stop::default(),
         });
         let (jobs, inbox) = crossbeam_channel::unbounded();
         let threads = media
@@ -295,7 +295,7 @@ impl Hub {
     /// in time or panicked (the first such error; every thread is waited
     /// for until `deadline`).
     pub(crate) fn stop(&self, deadline: Instant) -> Result<(), Error> {
-        self.engine.stopping.store(true, Ordering::SeqCst);
+        self.engine.stopping.set();
         drop(self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take());
         self.engine.http.shutdown();
         let workers = std::mem::take(&mut *self.workers.lock().unwrap_or_else(|e| e.into_inner()));
@@ -338,7 +338,7 @@ fn stop_workers(workers: Vec<Worker<()>>, deadline: Instant) -> Result<(), Error
 fn run(engine: &Arc<Engine>, inbox: &Receiver<Job>) {
     crate::messaging::pool::mark_io_thread();
     while let Ok(job) = inbox.recv() {
-        if engine.stopping.load(Ordering::SeqCst) {
+        if engine.stopping.is_set() {
             abandon(engine, job);
             continue;
         }

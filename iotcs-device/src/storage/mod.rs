@@ -22,6 +22,7 @@ pub(crate) mod object;
 pub(crate) mod plan;
 pub(crate) mod resume;
 pub(crate) mod status;
+pub(crate) mod stop;
 pub(crate) mod transfer;
 
 pub use object::StorageObject;

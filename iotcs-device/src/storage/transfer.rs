@@ -9,7 +9,6 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, UNIX_EPOCH};
 
 use iotcs_core::Error;
@@ -102,14 +101,14 @@ fn attempt<T>(
     let mut grant = engine.authority.grant()?;
     let mut retries = 0u32;
     loop {
-        if engine.stopping.load(Ordering::SeqCst) {
+        if engine.stopping.is_set() {
             return Err(Error::Closed);
         }
         let (outcome, error) = match once(&grant) {
             Ok(value) => return Ok(value),
             Err(failed) => failed,
         };
-        if engine.stopping.load(Ordering::SeqCst) {
+        if engine.stopping.is_set() {
             return Err(Error::Closed);
         }
         match attempts.after(outcome) {
@@ -127,14 +126,9 @@ fn attempt<T>(
     }
 }
 
-/// Sleeps `total` in short steps, returning early once the device closes.
+/// Waits `total` before a retry, returning early once the device closes.
 fn pause(engine: &Engine, total: Duration) {
-    let step = Duration::from_millis(50);
-    let mut slept = Duration::ZERO;
-    while slept < total && !engine.stopping.load(Ordering::SeqCst) {
-        std::thread::sleep(step);
-        slept += step;
-    }
+    engine.stopping.wait(total);
 }
 
 /// A network error: worth a retry.
@@ -167,7 +161,7 @@ struct Hashing<'a, R> {
 
 impl<R: Read> Read for Hashing<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.engine.stopping.load(Ordering::SeqCst) {
+        if self.engine.stopping.is_set() {
             return Err(io::Error::other("the device is closing"));
         }
         let n = self.inner.read(buf)?;
@@ -425,7 +419,7 @@ fn download_once(
     let mut buf = vec![0u8; CHUNK_SIZE];
     let mut reported = done;
     loop {
-        if engine.stopping.load(Ordering::SeqCst) {
+        if engine.stopping.is_set() {
             let _ = file.flush();
             return Err((Outcome::Permanent, Error::Closed));
         }
