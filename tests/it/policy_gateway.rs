@@ -9,10 +9,10 @@
     reason = "a helper's failure is a failed test, which is what a panic reports"
 )]
 
-use iotcs_gateway::Registration;
 use serde_json::json;
 
 use crate::policy_functions::{assign, field};
+use crate::policy_lifecycle::{TwoThermostats, two_thermostats};
 use crate::util::{self, PATIENCE, THERMOSTAT, TestCloud};
 
 /// Whether `endpoint` sent a temp in `range`.
@@ -26,16 +26,13 @@ fn sent_in(cloud: &TestCloud, endpoint: &str, range: std::ops::Range<f64>) -> bo
 #[test]
 fn a_gateway_asks_which_of_its_devices_have_an_assigned_policy() {
     let cloud = TestCloud::start("policy-gw-assign");
-    let (gateway, _) = util::gateway(&cloud, "policy-gw-assign", &[]);
-    let model = gateway.device_model(THERMOSTAT).unwrap().unwrap();
-    let a = gateway
-        .register_device(Registration::new("icd-a", &[THERMOSTAT]).restricted())
-        .unwrap();
-    let b = gateway
-        .register_device(Registration::new("icd-b", &[THERMOSTAT]).restricted())
-        .unwrap();
-    let vd_a = gateway.create_virtual_device(&a, &model).unwrap();
-    let vd_b = gateway.create_virtual_device(&b, &model).unwrap();
+    let TwoThermostats {
+        gateway: _gateway,
+        a,
+        b,
+        vd_a,
+        vd_b,
+    } = two_thermostats(&cloud, "policy-gw-assign");
     // Each asks once for its own policy (§7.1's first call): none.
     assert!(!vd_a.fetch_policy(PATIENCE).unwrap());
     assert!(!vd_b.fetch_policy(PATIENCE).unwrap());

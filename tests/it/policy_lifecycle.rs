@@ -91,16 +91,13 @@ fn unassignment_restores_plain_set() {
 #[test]
 fn an_indirectly_connected_device_runs_its_own_policy() {
     let cloud = TestCloud::start("policy-icd");
-    let (gateway, _) = util::gateway(&cloud, "policy-gw", &[]);
-    let model = gateway.device_model(THERMOSTAT).unwrap().unwrap();
-    let a = gateway
-        .register_device(Registration::new("icd-a", &[THERMOSTAT]).restricted())
-        .unwrap();
-    let b = gateway
-        .register_device(Registration::new("icd-b", &[THERMOSTAT]).restricted())
-        .unwrap();
-    let vd_a = gateway.create_virtual_device(&a, &model).unwrap();
-    let vd_b = gateway.create_virtual_device(&b, &model).unwrap();
+    let TwoThermostats {
+        gateway: _gateway,
+        a,
+        b,
+        vd_a,
+        vd_b,
+    } = two_thermostats(&cloud, "policy-gw");
     assign(
         &cloud,
         &a,
@@ -114,6 +111,37 @@ fn an_indirectly_connected_device_runs_its_own_policy() {
     });
     assert_eq!(field(&cloud, &a, "temp"), [json!(20.0)]);
     assert_eq!(field(&cloud, &b, "temp"), [json!(10.0)]);
+}
+
+/// Two restricted thermostats, `icd-a` and `icd-b`, registered by a new
+/// gateway `gateway_id`, with their virtual devices. The gateway is
+/// returned so it stays open.
+pub(crate) struct TwoThermostats {
+    pub(crate) gateway: iotcs_gateway::GatewayDevice,
+    pub(crate) a: String,
+    pub(crate) b: String,
+    pub(crate) vd_a: iotcs_device::VirtualDevice,
+    pub(crate) vd_b: iotcs_device::VirtualDevice,
+}
+
+pub(crate) fn two_thermostats(cloud: &TestCloud, gateway_id: &str) -> TwoThermostats {
+    let (gateway, _) = util::gateway(cloud, gateway_id, &[]);
+    let model = gateway.device_model(THERMOSTAT).unwrap().unwrap();
+    let a = gateway
+        .register_device(Registration::new("icd-a", &[THERMOSTAT]).restricted())
+        .unwrap();
+    let b = gateway
+        .register_device(Registration::new("icd-b", &[THERMOSTAT]).restricted())
+        .unwrap();
+    let vd_a = gateway.create_virtual_device(&a, &model).unwrap();
+    let vd_b = gateway.create_virtual_device(&b, &model).unwrap();
+    TwoThermostats {
+        gateway,
+        a,
+        b,
+        vd_a,
+        vd_b,
+    }
 }
 
 /// Set in the child of the SIGKILL tests: `<store path>\n<batch db
@@ -131,6 +159,23 @@ fn batch_config(db: &Path) -> Config {
     config
 }
 
+/// Provisions `hardware_id` and activates it with a batch store in the
+/// test directory; returns the provisioning file, the store and the
+/// endpoint id (the device is closed again, for a child to open).
+fn activated_with_batch_store(
+    cloud: &TestCloud,
+    hardware_id: &str,
+) -> (std::path::PathBuf, std::path::PathBuf, String) {
+    let (_, store) = cloud.provision(hardware_id);
+    let db = cloud.dir.path().join("bbps.db");
+    let mut device =
+        DirectlyConnectedDevice::open_with_config(&store, PASSPHRASE, batch_config(&db)).unwrap();
+    device.activate(&[THERMOSTAT]).unwrap();
+    let endpoint = device.endpoint_id().unwrap().to_owned();
+    device.close().unwrap();
+    (store, db, endpoint)
+}
+
 #[test]
 fn a_held_batch_survives_sigkill() {
     if let Ok(spec) = std::env::var(CHILD) {
@@ -138,17 +183,7 @@ fn a_held_batch_survives_sigkill() {
         return;
     }
     let cloud = TestCloud::start("policy-kill");
-    let (_, store) = cloud.provision("policy-kill");
-    let db = cloud.dir.path().join("bbps.db");
-    let endpoint = {
-        let mut device =
-            DirectlyConnectedDevice::open_with_config(&store, PASSPHRASE, batch_config(&db))
-                .unwrap();
-        device.activate(&[THERMOSTAT]).unwrap();
-        let endpoint = device.endpoint_id().unwrap().to_owned();
-        device.close().unwrap();
-        endpoint
-    };
+    let (store, db, endpoint) = activated_with_batch_store(&cloud, "policy-kill");
     assign(
         &cloud,
         &endpoint,
@@ -209,17 +244,7 @@ fn values_offered_before_the_policy_is_known_survive_sigkill() {
         return;
     }
     let cloud = TestCloud::start("policy-kill-unknown");
-    let (_, store) = cloud.provision("policy-kill-unknown");
-    let db = cloud.dir.path().join("bbps.db");
-    let endpoint = {
-        let mut device =
-            DirectlyConnectedDevice::open_with_config(&store, PASSPHRASE, batch_config(&db))
-                .unwrap();
-        device.activate(&[THERMOSTAT]).unwrap();
-        let endpoint = device.endpoint_id().unwrap().to_owned();
-        device.close().unwrap();
-        endpoint
-    };
+    let (store, db, endpoint) = activated_with_batch_store(&cloud, "policy-kill-unknown");
     assign(
         &cloud,
         &endpoint,
@@ -280,7 +305,7 @@ fn child(spec: &str) {
         stdout.flush().unwrap();
     }
     loop {
-        // Killed here by the parent.
-        std::thread::sleep(Duration::from_secs(1));
+        // Killed here by the parent; nothing unparks this thread.
+        std::thread::park();
     }
 }

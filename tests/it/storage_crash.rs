@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use iotcs_device::{DirectlyConnectedDevice, SyncStatus};
 
-use crate::storage_objects::{camera, file, statuses, stored_md5};
+use crate::storage_objects::{bytes_received, camera, file, statuses, stored_md5};
 use crate::util::{self, PASSPHRASE, TestCloud};
 
 /// Set in the child: `<store path>\n<file path>`.
@@ -76,14 +76,7 @@ fn an_upload_killed_mid_way_resumes_after_reopening() {
         synced.recv_timeout(Duration::from_secs(120)).unwrap(),
         SyncStatus::InSync
     );
-    let received: u64 = cloud
-        .admin
-        .storage_bytes_received()
-        .unwrap()
-        .iter()
-        .filter(|(name, _)| name.starts_with(object.name()))
-        .map(|(_, n)| *n)
-        .sum();
+    let received = bytes_received(&cloud, object.name());
     assert!(received < 2 * LEN, "resumed, not restarted: {received}");
     // The segments acknowledged before the kill were not sent again.
     let per_name = cloud.admin.storage_bytes_received().unwrap();

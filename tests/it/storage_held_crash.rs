@@ -22,7 +22,7 @@ use iotcs_device::DirectlyConnectedDevice;
 use iotcs_server::Fault;
 use serde_json::json;
 
-use crate::storage_objects::{CAMERA, camera, file, storage_path, stored_md5};
+use crate::storage_objects::{CAMERA, bytes_received, camera, file, storage_path, stored_md5};
 use crate::util::{self, PASSPHRASE, TestCloud};
 
 /// Set in the child: `<store path>\n<db path>\n<file path>`.
@@ -107,14 +107,7 @@ fn a_held_guaranteed_message_survives_a_kill_and_is_sent_after_its_object() {
     });
     assert_eq!(image_messages(&cloud, &endpoint), [json!(uri)], "sent once");
     assert_eq!(stored_md5(&cloud, &name), md5, "the object came first");
-    let received: u64 = cloud
-        .admin
-        .storage_bytes_received()
-        .unwrap()
-        .iter()
-        .filter(|(n, _)| n.starts_with(&name))
-        .map(|(_, n)| *n)
-        .sum();
+    let received = bytes_received(&cloud, &name);
     assert!(received < 2 * LEN, "resumed, not restarted: {received}");
     device.close().unwrap();
     // Released and sent: nothing is held any more at the next open.

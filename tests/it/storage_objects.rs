@@ -124,6 +124,41 @@ pub(crate) fn statuses(object: &StorageObject) -> mpsc::Receiver<SyncStatus> {
     rx
 }
 
+/// The upload body bytes the cloud received for objects whose name starts
+/// with `prefix` (every attempt counted, segments included).
+pub(crate) fn bytes_received(cloud: &TestCloud, prefix: &str) -> u64 {
+    cloud
+        .admin
+        .storage_bytes_received()
+        .unwrap()
+        .iter()
+        .filter(|(name, _)| name.starts_with(prefix))
+        .map(|(_, n)| *n)
+        .sum()
+}
+
+/// Uploads a `len`-byte file as `file_name` with `content_type`, waits
+/// until it is in sync, and forgets the object: what the device learns of
+/// it afterwards comes from the cloud. Returns its name and MD5.
+fn uploaded_and_forgotten(
+    cloud: &TestCloud,
+    cam: &Camera,
+    file_name: &str,
+    len: u64,
+    content_type: &str,
+) -> (String, String) {
+    let (path, md5) = file(cloud, file_name, len);
+    let upload = cam
+        .device
+        .create_storage_object(file_name, Some(content_type))
+        .unwrap();
+    upload.set_input_path(Some(&path)).unwrap();
+    let uploaded = statuses(&upload);
+    upload.sync().unwrap();
+    assert_eq!(util::recv(&uploaded), SyncStatus::InSync);
+    (upload.name().to_owned(), md5)
+}
+
 #[test]
 fn an_upload_with_metadata_is_stored_byte_for_byte_before_its_message() {
     let cloud = TestCloud::start("storage-upload");
@@ -277,18 +312,8 @@ fn a_refused_storage_token_is_refreshed() {
 fn a_cloud_set_uri_attribute_is_downloaded() {
     let cloud = TestCloud::start("storage-download");
     let cam = camera(&cloud, "cam-download", util::config());
-    let (path, md5) = file(&cloud, "firmware.bin", 300_000);
-    let upload = cam
-        .device
-        .create_storage_object("firmware.bin", Some("application/x-fw"))
-        .unwrap();
-    upload.set_input_path(Some(&path)).unwrap();
-    let uploaded = statuses(&upload);
-    upload.sync().unwrap();
-    assert_eq!(util::recv(&uploaded), SyncStatus::InSync);
-    let name = upload.name().to_owned();
-    // Forgotten by the device: what it learns now comes from the cloud.
-    drop(upload);
+    let (name, md5) =
+        uploaded_and_forgotten(&cloud, &cam, "firmware.bin", 300_000, "application/x-fw");
 
     let (tx, rx) = mpsc::channel();
     cam.vd
@@ -339,17 +364,8 @@ fn a_cloud_set_uri_attribute_is_downloaded() {
 fn the_change_callback_receives_the_storage_object_and_downloads_it() {
     let cloud = TestCloud::start("storage-change-event");
     let cam = camera(&cloud, "cam-change-event", util::config());
-    let (path, md5) = file(&cloud, "manual.pdf", 200_000);
-    let upload = cam
-        .device
-        .create_storage_object("manual.pdf", Some("application/pdf"))
-        .unwrap();
-    upload.set_input_path(Some(&path)).unwrap();
-    let uploaded = statuses(&upload);
-    upload.sync().unwrap();
-    assert_eq!(util::recv(&uploaded), SyncStatus::InSync);
-    let name = upload.name().to_owned();
-    drop(upload);
+    let (name, md5) =
+        uploaded_and_forgotten(&cloud, &cam, "manual.pdf", 200_000, "application/pdf");
 
     let out = cloud.dir.path().join("downloads/manual.pdf");
     let (tx, rx) = mpsc::channel();
@@ -406,14 +422,7 @@ fn a_64_mib_upload_cut_by_a_dropped_connection_resumes() {
         synced.recv_timeout(Duration::from_secs(120)).unwrap(),
         SyncStatus::InSync
     );
-    let received: u64 = cloud
-        .admin
-        .storage_bytes_received()
-        .unwrap()
-        .iter()
-        .filter(|(name, _)| name.starts_with(object.name()))
-        .map(|(_, n)| *n)
-        .sum();
+    let received = bytes_received(&cloud, object.name());
     assert!(received >= LEN, "{received}");
     assert!(received < 2 * LEN, "resumed, not restarted: {received}");
     // The four segments before the cut went once; the fifth twice, partly.
