@@ -199,6 +199,11 @@ impl Finished {
             .unwrap_or_else(|| panic!("the child reported no {key}"))
     }
 
+    /// The figure the child reported as `key`, if it reported one.
+    pub(crate) fn try_get(&self, key: &str) -> Option<f64> {
+        self.results.get(key).copied()
+    }
+
     /// The parent's (the cloud's) CPU between the child's `MARK start` and
     /// `MARK end`.
     pub(crate) fn cloud_cpu(&self) -> Cpu {
