@@ -1,0 +1,102 @@
+//! The table: printed as markdown, and with `IOTCS_BENCH_WRITE=1` written
+//! into BENCHMARKS.md between the `messaging-bench` markers, with the date
+//! and the machine.
+
+use std::path::Path;
+use std::time::SystemTime;
+
+use crate::Row;
+
+const BEGIN: &str = "<!-- messaging-bench:begin -->";
+const END: &str = "<!-- messaging-bench:end -->";
+
+/// The whole report: heading, machine, table, notes.
+pub(crate) fn render(rows: &[Row], dir: &Path, notes: &[String]) -> String {
+    let mut out = format!("### `cargo bench --bench messaging`, {}\n\n", utc_now());
+    out += &format!(
+        "Machine: {}; temp dir on {}.\n\n",
+        machine(),
+        filesystem(dir)
+    );
+    out += "| benchmark | median | runs |\n|---|---|---|\n";
+    for row in rows {
+        out += &format!("| {} | {} | {} |\n", row.name, row.value, row.runs);
+    }
+    out += "\n";
+    for note in notes {
+        out += &format!("- {note}\n");
+    }
+    out
+}
+
+/// Replaces the section between the markers in BENCHMARKS.md (or appends
+/// one) with `report`.
+pub(crate) fn write_benchmarks_md(report: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let section = format!("{BEGIN}\n{report}{END}\n");
+    let updated = match (text.find(BEGIN), text.find(END)) {
+        (Some(begin), Some(end)) if begin < end => {
+            let after = text[end + END.len()..].trim_start_matches('\n');
+            format!("{}{section}{after}", &text[..begin])
+        }
+        _ => format!("{}\n\n{section}", text.trim_end()),
+    };
+    std::fs::write(&path, updated).unwrap();
+    println!("wrote the table to {}", path.display());
+}
+
+/// CPU model, cores and kernel.
+pub(crate) fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!("{cpu}, {cores} cores, Linux {}", kernel.trim())
+}
+
+/// The file system type of the mount holding `dir` (`/proc/mounts`: the
+/// longest mount point that is a prefix of it).
+fn filesystem(dir: &Path) -> String {
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_owned());
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    mounts
+        .lines()
+        .filter_map(|l| {
+            let mut fields = l.split_whitespace();
+            let (device, point, kind) = (fields.next()?, fields.next()?, fields.next()?);
+            dir.starts_with(point)
+                .then(|| (point.len(), format!("{kind} ({device})")))
+        })
+        .max_by_key(|(len, _)| *len)
+        .map_or_else(|| "an unknown file system".into(), |(_, fs)| fs)
+}
+
+/// Now as `YYYY-MM-DD HH:MM UTC` (civil date from days since the epoch,
+/// Howard Hinnant's algorithm; no date crate for one line).
+fn utc_now() -> String {
+    let secs = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        rest / 3600,
+        rest % 3600 / 60
+    )
+}
