@@ -531,6 +531,13 @@ impl Outbox {
         self.lock().len()
     }
 
+    /// Whether any waiting message passes `test` (given the message and its
+    /// priority): the sender's batching wait asks whether something urgent
+    /// is queued ([`crate::messaging::batch_wait`]).
+    pub(crate) fn any_queued(&self, mut test: impl FnMut(&Queued, Priority) -> bool) -> bool {
+        self.lock().any(|entry| test(&entry.item, entry.priority))
+    }
+
     /// Messages accepted and not yet settled: waiting, or in a batch being
     /// sent (the places of [`crate::messaging::room`]).
     pub(crate) fn unsettled(&self) -> usize {
