@@ -168,8 +168,8 @@ impl<T, P: Ord + Copy> OutboundQueue<T, P> {
 
     /// Whether any waiting entry passes `test`, looked at highest priority
     /// first (so a test on the priority stops at the first entry).
-    pub(crate) fn any(&self, mut test: impl FnMut(&Entry<T, P>) -> bool) -> bool {
-        self.lanes.values().flatten().any(|entry| test(entry))
+    pub(crate) fn any(&self, test: impl FnMut(&Entry<T, P>) -> bool) -> bool {
+        self.lanes.values().flatten().any(test)
     }
 
     /// Whether nothing is waiting.

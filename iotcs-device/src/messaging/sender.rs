@@ -136,25 +136,35 @@ impl Sender {
 
     /// Waits, as `dispatcher_batch_wait` allows, for more messages to join
     /// the next batch ([`crate::messaging::batch_wait`]), the first of those
-    /// queued having arrived no earlier than `since`; each push wakes it to
-    /// look again. Returns false when told to stop, at once: close does not
-    /// wait.
+    /// queued having arrived no earlier than `since`. Meanwhile only a push
+    /// that fills the batch or queues something urgent wakes it: a wake-up
+    /// per message would cost the sender and the producer more than the
+    /// POSTs it saves. Returns false when told to stop, at once: close does
+    /// not wait.
     fn gather(&self, since: Instant, stop: &Receiver<()>, wake: &Receiver<()>) -> bool {
+        if self.settings.batch_wait.is_zero() {
+            return true;
+        }
         let rule = BatchWait::new(self.settings.batch_wait, self.settings.batch_max);
-        loop {
+        // Before looking at the queue, so that no push that matters is missed.
+        self.outbox.wake_only_at(self.settings.batch_max);
+        let go = loop {
             let urgent = || {
                 self.outbox
                     .any_queued(|item, priority| batch_wait::urgent(item.kind(), priority))
             };
             match rule.next(self.outbox.len(), urgent, since, Instant::now()) {
-                Next::Send => return true,
+                Next::Send => break true,
                 Next::Wait(pause) => select_biased! {
-                    recv(stop) -> _ => return false,
+                    recv(stop) -> _ => break false,
                     recv(wake) -> _ => {}
                     default(pause) => {}
                 },
             }
-        }
+        };
+        // Before the pop: a push after it must wake the sender again.
+        self.outbox.wake_only_at(0);
+        go
     }
 
     /// Sends `batch` as [`Sender::attempt`] does; returns the back-off
@@ -398,6 +408,9 @@ pub(crate) fn render(json: &[u8], pretty: bool) -> String {
 }
 
 #[cfg(test)]
+mod batch_tests;
+
+#[cfg(test)]
 mod tests {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -411,9 +424,9 @@ mod tests {
     use crate::messaging::pool::CallbackPool;
 
     #[derive(Default)]
-    struct Counts {
-        delivered: AtomicUsize,
-        failed: AtomicUsize,
+    pub(super) struct Counts {
+        pub(super) delivered: AtomicUsize,
+        pub(super) failed: AtomicUsize,
     }
 
     impl DeliveryListener for Counts {
@@ -425,14 +438,14 @@ mod tests {
         }
     }
 
-    struct Rig {
-        sender: Sender,
-        transport: Arc<MemoryTransport>,
-        outbox: Arc<Outbox>,
-        _pool: CallbackPool,
+    pub(super) struct Rig {
+        pub(super) sender: Sender,
+        pub(super) transport: Arc<MemoryTransport>,
+        pub(super) outbox: Arc<Outbox>,
+        pub(super) _pool: CallbackPool,
     }
 
-    fn rig(
+    pub(super) fn rig(
         batch_max: usize,
         answer: impl Fn(&HttpRequest) -> Result<crate::cloud::transport::HttpResponse, Error>
         + Send
@@ -492,13 +505,13 @@ mod tests {
         )
     }
 
-    fn data(n: i64, priority: Priority) -> Message {
+    pub(super) fn data(n: i64, priority: Priority) -> Message {
         Message::data("EP-1", "urn:x:attributes", [("n", n)], 0)
             .unwrap()
             .with_priority(priority)
     }
 
-    fn posted(transport: &MemoryTransport) -> Vec<Vec<serde_json::Value>> {
+    pub(super) fn posted(transport: &MemoryTransport) -> Vec<Vec<serde_json::Value>> {
         transport
             .log
             .lock()
