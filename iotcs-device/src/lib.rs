@@ -170,7 +170,7 @@
 //!   builds `context.rs` (what virtual devices reach it through); outgoing,
 //!   `outbox.rs` (with `admission.rs`, `durable.rs` over `persist.rs`,
 //!   `overflow.rs`, `queue.rs`, `room.rs`), `sender.rs` (with `fate.rs`,
-//!   `backoff.rs`) and `restored.rs`; incoming, `receiver.rs`, `inbound.rs`
+//!   `backoff.rs`, `batch_wait.rs`) and `restored.rs`; incoming, `receiver.rs`, `inbound.rs`
 //!   (with `router.rs`, `tickets.rs`), `pool.rs` and `watchdog.rs`; and
 //!   `capability.rs`, `counters.rs`, `health.rs` (the link's state and its
 //!   lost/restored log lines), `worker.rs`; `hold.rs` holds messages
@@ -199,7 +199,8 @@
 //!
 //! An activated, open device runs:
 //! - `iotcs-sender`: drains the outgoing queue (highest priority first, FIFO
-//!   within a priority) in batches of `dispatcher_max_messages_per_connection`;
+//!   within a priority) in batches of `dispatcher_max_messages_per_connection`,
+//!   waiting up to `dispatcher_batch_wait` (3 ms) for a batch to fill;
 //! - `iotcs-receiver`: long-polls the cloud for requests (or polls every
 //!   `dispatcher_polling_interval` with `disable_long_polling`);
 //! - `iotcs-callback-1` .. `N` (`request_dispatcher_thread_pool_size`): answer

@@ -283,6 +283,7 @@ mod tests {
                 "dispatcher_max_messages_per_connection",
                 "0",
             ),
+            ("device_messaging", "dispatcher_batch_wait", "2.5"),
             ("device_messaging", "dispatcher_polling_interval", "3s"),
             ("device_messaging", "long_polling_timeout_offset", "-100"),
             ("device_messaging", "send_receive_timeout", "1.5"),

@@ -261,6 +261,7 @@ fn device_messaging(
         "dispatcher_max_messages_per_connection" => {
             m.dispatcher_max_messages_per_connection = f.at_least_one("messages")?;
         }
+        "dispatcher_batch_wait" => m.dispatcher_batch_wait = f.millis()?,
         "dispatcher_polling_interval" => m.dispatcher_polling_interval = f.millis()?,
         "long_polling_timeout_offset" => m.long_polling_timeout_offset = f.millis()?,
         "send_receive_timeout" => m.send_receive_timeout = f.millis()?,

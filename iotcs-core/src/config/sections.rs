@@ -80,6 +80,15 @@ pub struct DeviceMessagingConfig {
     /// Key `dispatcher_max_messages_per_connection`, a count of at least 1.
     /// Defaults to 100.
     pub dispatcher_max_messages_per_connection: usize,
+    /// How long the sender may wait for more messages when fewer than
+    /// [`dispatcher_max_messages_per_connection`](Self::dispatcher_max_messages_per_connection)
+    /// are queued, so that a slow producer's messages share a POST instead
+    /// of costing one each. Counted from the first message's arrival, never
+    /// restarted; a full batch, a RESPONSE to a cloud request, a `HIGHEST`
+    /// priority message and `close` end it at once. Zero sends whatever is
+    /// queued at once. Not in the reference, which sends at once.
+    /// Key `dispatcher_batch_wait`, in milliseconds. Defaults to 3 ms.
+    pub dispatcher_batch_wait: Duration,
     /// Time between polls that solicit queued requests when nothing was sent.
     /// Key `dispatcher_polling_interval`, in milliseconds (the reference's
     /// comment says seconds, but its value 3000 is milliseconds).
@@ -145,6 +154,7 @@ impl Default for DeviceMessagingConfig {
             request_dispatcher_thread_pool_size: 1,
             dispatcher_max_queue_size: 10_000,
             dispatcher_max_messages_per_connection: 100,
+            dispatcher_batch_wait: Duration::from_millis(3),
             dispatcher_polling_interval: Duration::from_millis(3000),
             long_polling_timeout_offset: Duration::from_millis(100),
             send_receive_timeout: Duration::from_millis(100),

@@ -266,6 +266,7 @@ impl Dispatcher {
             inbound: Arc::clone(&self.context.inbound),
             settings: SenderSettings {
                 batch_max: messaging.dispatcher_max_messages_per_connection.max(1),
+                batch_wait: messaging.dispatcher_batch_wait,
                 accept_requests: !long_poll,
                 pretty_print: config.logging.pretty_print_messages,
             },

@@ -4,6 +4,7 @@
 
 pub(crate) mod admission;
 pub(crate) mod backoff;
+pub(crate) mod batch_wait;
 pub(crate) mod capability;
 pub(crate) mod context;
 pub(crate) mod counters;

@@ -25,6 +25,7 @@
 //! dropped to make room.
 
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -34,6 +35,7 @@ use iotcs_core::message::{Message, MessageType, Priority, Reliability};
 
 use crate::clock::Clock;
 use crate::messaging::admission;
+use crate::messaging::batch_wait;
 use crate::messaging::durable::{Durable, PersistSettings};
 use crate::messaging::overflow::{Overflow, Pending};
 use crate::messaging::queue::{Entry, OutboundQueue};
@@ -203,6 +205,10 @@ pub(crate) struct Outbox {
     wait: Duration,
     /// One-slot wake-up for the sender thread.
     wake: Sender<()>,
+    /// While the sender waits for a batch to fill, the number of queued
+    /// messages at which a push wakes it; 0 (idle or sending) wakes it on
+    /// every push. See [`Outbox::wake_only_at`].
+    wake_at: AtomicUsize,
     /// `max(3, dispatcher_basic_number_of_retries)` (spec §8.4).
     retries_base: u32,
     /// `dispatcher_max_queue_size`, for error messages.
@@ -270,6 +276,7 @@ impl Outbox {
             room: Room::new(capacity),
             wait,
             wake,
+            wake_at: AtomicUsize::new(0),
             retries_base: retries_base.max(3),
             capacity: capacity.max(1),
             durable: persist.map(Durable::new),
@@ -404,6 +411,9 @@ impl Outbox {
                 });
             }
         };
+        let urgent = entries.iter().any(|(item, _)| {
+            batch_wait::urgent(item.message.message_type(), item.message.priority())
+        });
         // Admitted under this same lock; the places are taken.
         for ((item, wire), place) in entries.into_iter().zip(places) {
             let priority = item.message.priority();
@@ -417,9 +427,9 @@ impl Outbox {
             };
             queue.force_push(queued, priority, retries);
         }
+        let queued = queue.len();
         drop(queue);
-        // A full slot means a wake-up is pending already.
-        let _ = self.wake.try_send(());
+        self.wake_sender(queued, urgent);
         if let (Some(upto), Some(durable)) = (wrote_upto, &self.durable) {
             durable
                 .make_durable(upto, || {
@@ -531,6 +541,36 @@ impl Outbox {
         self.lock().len()
     }
 
+    /// Wakes the sender after a push that left `queued` messages waiting,
+    /// `urgent` when one it pushed must go at once
+    /// ([`crate::messaging::batch_wait::urgent`]); while the sender waits
+    /// for a batch to fill, only a full batch or an urgent message wakes
+    /// it, so a trickle does not cost it a wake-up per message.
+    fn wake_sender(&self, queued: usize, urgent: bool) {
+        let at = self.wake_at.load(Ordering::SeqCst);
+        if at == 0 || queued >= at || urgent {
+            // A full slot means a wake-up is pending already.
+            let _ = self.wake.try_send(());
+        }
+    }
+
+    /// The sender waits for `queued` messages (a full batch) and wants no
+    /// wake-up for fewer, unless urgent; 0 asks for a wake-up on every push
+    /// again, which it must before it looks for work and idles. A push
+    /// reads this after its messages are queued, and the sender sets it
+    /// before it looks at the queue, so no push that fills the batch goes
+    /// unseen.
+    pub(crate) fn wake_only_at(&self, queued: usize) {
+        self.wake_at.store(queued, Ordering::SeqCst);
+    }
+
+    /// Whether any waiting message passes `test` (given the message and its
+    /// priority): the sender's batching wait asks whether something urgent
+    /// is queued ([`crate::messaging::batch_wait`]).
+    pub(crate) fn any_queued(&self, mut test: impl FnMut(&Queued, Priority) -> bool) -> bool {
+        self.lock().any(|entry| test(&entry.item, entry.priority))
+    }
+
     /// Messages accepted and not yet settled: waiting, or in a batch being
     /// sent (the places of [`crate::messaging::room`]).
     pub(crate) fn unsettled(&self) -> usize {
@@ -634,6 +674,31 @@ mod tests {
         assert_eq!(first.priority(), Priority::Highest);
         assert_eq!(batch[0].retries_left, Some(6));
         assert_eq!(outbox.len(), 0);
+    }
+
+    #[test]
+    fn while_the_sender_waits_for_a_batch_only_a_full_one_or_urgency_wakes_it() {
+        let (outbox, woken) = Outbox::new(10, 3);
+        outbox.wake_only_at(3);
+        outbox.push(vec![Outgoing::new(data(1))]).unwrap();
+        outbox.push(vec![Outgoing::new(data(2))]).unwrap();
+        assert!(woken.try_recv().is_err());
+        outbox.push(vec![Outgoing::new(data(3))]).unwrap();
+        assert!(woken.try_recv().is_ok());
+        drop(outbox.pop_batch(10));
+        outbox
+            .push(vec![Outgoing::new(
+                data(4).with_priority(Priority::Highest),
+            )])
+            .unwrap();
+        assert!(woken.try_recv().is_ok());
+        drop(outbox.pop_batch(10));
+        outbox.push(vec![Outgoing::new(data(5))]).unwrap();
+        assert!(woken.try_recv().is_err());
+        // Idle or sending: every push wakes it.
+        outbox.wake_only_at(0);
+        outbox.push(vec![Outgoing::new(data(6))]).unwrap();
+        assert!(woken.try_recv().is_ok());
     }
 
     #[test]

@@ -166,6 +166,12 @@ impl<T, P: Ord + Copy> OutboundQueue<T, P> {
         self.len
     }
 
+    /// Whether any waiting entry passes `test`, looked at highest priority
+    /// first (so a test on the priority stops at the first entry).
+    pub(crate) fn any(&self, test: impl FnMut(&Entry<T, P>) -> bool) -> bool {
+        self.lanes.values().flatten().any(test)
+    }
+
     /// Whether nothing is waiting.
     #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
@@ -209,6 +215,19 @@ mod tests {
         assert_eq!(items(&q.pop_batch(2)), ["e", "b"]);
         assert_eq!(items(&q.pop_batch(2)), ["d"]);
         assert!(q.pop_batch(2).is_empty());
+    }
+
+    #[test]
+    fn any_looks_at_every_waiting_entry() {
+        let mut q = OutboundQueue::new();
+        assert!(!q.any(|_| true));
+        q.push("low", 1, None).unwrap();
+        q.push("high", 4, None).unwrap();
+        assert!(q.any(|e| e.item == "low"));
+        assert!(q.any(|e| e.priority == 4));
+        assert!(!q.any(|e| e.item == "gone"));
+        drop(q.pop_batch(1));
+        assert!(!q.any(|e| e.item == "high"));
     }
 
     #[test]

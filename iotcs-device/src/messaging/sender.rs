@@ -1,6 +1,9 @@
 //! The sender thread (`iotcs-sender`): drains the outbox in batches of up to
 //! `dispatcher_max_messages_per_connection`, highest priority first, one
-//! `POST /iot/api/v2/messages` per batch.
+//! `POST /iot/api/v2/messages` per batch. With fewer messages queued than
+//! fill a batch it may first wait up to `dispatcher_batch_wait` for more
+//! ([`crate::messaging::batch_wait`]: not for responses to the cloud's
+//! requests nor `HIGHEST` priority, never at close).
 //!
 //! What a POST's outcome does to its batch is the table of [`crate::messaging::fate`]:
 //! - accepted (2xx): listeners hear `delivered`, stored copies are deleted,
@@ -27,7 +30,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, select_biased};
 use iotcs_core::__private::protocol::Method;
@@ -39,6 +42,7 @@ use iotcs_core::message::Priority;
 use crate::cloud::rest::RestClient;
 use crate::cloud::transport::HttpRequest;
 use crate::messaging::backoff::Backoff;
+use crate::messaging::batch_wait::{self, BatchWait, Next};
 use crate::messaging::counters::Counters;
 use crate::messaging::fate::{self, Fate};
 use crate::messaging::health::Health;
@@ -51,6 +55,9 @@ use crate::messaging::queue::Entry;
 pub(crate) struct SenderSettings {
     /// `dispatcher_max_messages_per_connection`.
     pub(crate) batch_max: usize,
+    /// `dispatcher_batch_wait`: how long a batch that is not full may wait
+    /// for more messages.
+    pub(crate) batch_wait: Duration,
     /// Whether responses to our POSTs may carry requests: only when long
     /// polling is off (with long polling, Java sends `acceptBytes=0` and
     /// requests come on the long poll).
@@ -99,8 +106,15 @@ impl Sender {
                 recv(stop) -> _ => break 'running,
                 recv(wake) -> _ => {}
             }
+            // A push woke the idle sender: its message arrived just now.
+            let mut since = Instant::now();
             loop {
+                if !self.gather(since, stop, wake) {
+                    break 'running;
+                }
                 let batch = self.outbox.pop_batch(self.settings.batch_max);
+                // What is queued from now on arrived after this pop.
+                since = Instant::now();
                 if batch.is_empty() {
                     break;
                 }
@@ -118,6 +132,39 @@ impl Sender {
             }
         }
         self.flush()
+    }
+
+    /// Waits, as `dispatcher_batch_wait` allows, for more messages to join
+    /// the next batch ([`crate::messaging::batch_wait`]), the first of those
+    /// queued having arrived no earlier than `since`. Meanwhile only a push
+    /// that fills the batch or queues something urgent wakes it: a wake-up
+    /// per message would cost the sender and the producer more than the
+    /// POSTs it saves. Returns false when told to stop, at once: close does
+    /// not wait.
+    fn gather(&self, since: Instant, stop: &Receiver<()>, wake: &Receiver<()>) -> bool {
+        if self.settings.batch_wait.is_zero() {
+            return true;
+        }
+        let rule = BatchWait::new(self.settings.batch_wait, self.settings.batch_max);
+        // Before looking at the queue, so that no push that matters is missed.
+        self.outbox.wake_only_at(self.settings.batch_max);
+        let go = loop {
+            let urgent = || {
+                self.outbox
+                    .any_queued(|item, priority| batch_wait::urgent(item.kind(), priority))
+            };
+            match rule.next(self.outbox.len(), urgent, since, Instant::now()) {
+                Next::Send => break true,
+                Next::Wait(pause) => select_biased! {
+                    recv(stop) -> _ => break false,
+                    recv(wake) -> _ => {}
+                    default(pause) => {}
+                },
+            }
+        };
+        // Before the pop: a push after it must wake the sender again.
+        self.outbox.wake_only_at(0);
+        go
     }
 
     /// Sends `batch` as [`Sender::attempt`] does; returns the back-off
@@ -361,6 +408,9 @@ pub(crate) fn render(json: &[u8], pretty: bool) -> String {
 }
 
 #[cfg(test)]
+mod batch_tests;
+
+#[cfg(test)]
 mod tests {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -374,9 +424,9 @@ mod tests {
     use crate::messaging::pool::CallbackPool;
 
     #[derive(Default)]
-    struct Counts {
-        delivered: AtomicUsize,
-        failed: AtomicUsize,
+    pub(super) struct Counts {
+        pub(super) delivered: AtomicUsize,
+        pub(super) failed: AtomicUsize,
     }
 
     impl DeliveryListener for Counts {
@@ -388,14 +438,14 @@ mod tests {
         }
     }
 
-    struct Rig {
-        sender: Sender,
-        transport: Arc<MemoryTransport>,
-        outbox: Arc<Outbox>,
-        _pool: CallbackPool,
+    pub(super) struct Rig {
+        pub(super) sender: Sender,
+        pub(super) transport: Arc<MemoryTransport>,
+        pub(super) outbox: Arc<Outbox>,
+        pub(super) _pool: CallbackPool,
     }
 
-    fn rig(
+    pub(super) fn rig(
         batch_max: usize,
         answer: impl Fn(&HttpRequest) -> Result<crate::cloud::transport::HttpResponse, Error>
         + Send
@@ -430,6 +480,7 @@ mod tests {
         ));
         let settings = SenderSettings {
             batch_max,
+            batch_wait: Duration::ZERO,
             accept_requests: false,
             pretty_print: true,
         };
@@ -454,13 +505,13 @@ mod tests {
         )
     }
 
-    fn data(n: i64, priority: Priority) -> Message {
+    pub(super) fn data(n: i64, priority: Priority) -> Message {
         Message::data("EP-1", "urn:x:attributes", [("n", n)], 0)
             .unwrap()
             .with_priority(priority)
     }
 
-    fn posted(transport: &MemoryTransport) -> Vec<Vec<serde_json::Value>> {
+    pub(super) fn posted(transport: &MemoryTransport) -> Vec<Vec<serde_json::Value>> {
         transport
             .log
             .lock()

@@ -111,6 +111,7 @@ impl Rig {
             inbound,
             settings: SenderSettings {
                 batch_max: 100,
+                batch_wait: Duration::ZERO,
                 accept_requests: false,
                 pretty_print: false,
             },
