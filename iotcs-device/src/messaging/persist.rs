@@ -18,7 +18,19 @@
 //!   metadata, so it survives a process kill but promises nothing through a
 //!   power cut; sled `fsync`s only when a segment fills. Concurrent producers
 //!   insert under the queue lock and flush after it, so they share the
-//!   syncs.
+//!   syncs: one group commit costs one `pwrite` and one `sync_file_range`
+//!   (on one of sled's IO threads, which `flush` waits for) and our one
+//!   `fdatasync`.
+//! - sled runs no periodic flusher (`flush_every_ms(None)`): every write
+//!   that must be durable is flushed by its caller, and the flusher would
+//!   add a thread, a write and an `fsync` twice a second for nothing. Its
+//!   other job, compacting the log, is not needed by a store whose records
+//!   are deleted soon after they are written: a segment is reused once the
+//!   pages written in it are rewritten elsewhere, which every insert and
+//!   delete does to the tree's two ends. sled's IO pool is seven threads
+//!   for the whole process, started at the first flush; it grows only when
+//!   more than seven writes wait at once, which one group commit at a time
+//!   never makes.
 //! - [`MessageStore::remove`] does not flush. Losing a removal in a crash
 //!   means the message is sent again after the restart with the same
 //!   `clientId`, which the cloud de-duplicates: a lost removal costs a
@@ -162,13 +174,17 @@ impl MessageStore {
         if self.fail.hit("put") {
             return Err(self.injected("put"));
         }
-        let mut batch = sled::Batch::default();
+        // One `insert` each, not a `Batch`: sled's first `apply_batch` puts
+        // every later operation of the process behind a global reader-writer
+        // lock that a `flush` holds while it waits for the disk, so inserts
+        // would queue behind each sync and group commit would not group.
+        // Atomicity across a push's messages is not needed: see `put`.
         for (key, json) in messages {
-            batch.insert(&key.to_be_bytes(), json.as_bytes());
+            self.tree
+                .insert(key.to_be_bytes(), json.as_bytes())
+                .map_err(|e| self.error("write guaranteed messages", e))?;
         }
-        self.tree
-            .apply_batch(batch)
-            .map_err(|e| self.error("write guaranteed messages", e))
+        Ok(())
     }
 
     /// Makes everything written so far durable.
@@ -204,13 +220,14 @@ impl MessageStore {
         if self.fail.hit("remove") {
             return Err(self.injected("remove"));
         }
-        let mut batch = sled::Batch::default();
+        // One `remove` each, not a `Batch`, for the reason given in
+        // `insert`.
         for key in keys {
-            batch.remove(&key.to_be_bytes());
+            self.tree
+                .remove(key.to_be_bytes())
+                .map_err(|e| self.error("delete delivered messages", e))?;
         }
-        self.tree
-            .apply_batch(batch)
-            .map_err(|e| self.error("delete delivered messages", e))
+        Ok(())
     }
 
     /// Every stored message with its key, in insertion order. An entry that
@@ -222,10 +239,24 @@ impl MessageStore {
     ///
     /// [`Error::Io`] when sled cannot read.
     pub(crate) fn load_all(&self) -> Result<Vec<(u64, Message)>, Error> {
+        let mut out = Vec::new();
+        self.load_each(|key, _, message| out.push((key, message)))?;
+        Ok(out)
+    }
+
+    /// Hands every stored message to `each` in insertion order, with its key
+    /// and its stored wire JSON, one at a time: a restart with thousands of
+    /// stored messages never holds them all parsed at once (the outbox keeps
+    /// only the JSON). Unreadable entries are dropped as in
+    /// [`MessageStore::load_all`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when sled cannot read.
+    pub(crate) fn load_each(&self, mut each: impl FnMut(u64, &str, Message)) -> Result<(), Error> {
         if self.fail.hit("load") {
             return Err(self.injected("load"));
         }
-        let mut out = Vec::new();
         let mut bad = Vec::new();
         for item in self.tree.iter() {
             let (key, value) = item.map_err(|e| self.error("read guaranteed messages", e))?;
@@ -239,11 +270,15 @@ impl MessageStore {
                 continue;
             };
             let seq = u64::from_be_bytes(key_bytes);
-            match std::str::from_utf8(&value)
+            let parsed = std::str::from_utf8(&value)
                 .map_err(|e| e.to_string())
-                .and_then(|json| Message::parse(json).map_err(|e| e.to_string()))
-            {
-                Ok(message) => out.push((seq, message)),
+                .and_then(|json| {
+                    Message::parse(json)
+                        .map(|m| (json, m))
+                        .map_err(|e| e.to_string())
+                });
+            match parsed {
+                Ok((json, message)) => each(seq, json, message),
                 Err(reason) => {
                     log::warn!(target: "iotcs::device::persist",
                         "{}: dropping unreadable persisted message {seq}: {reason}",
@@ -256,7 +291,7 @@ impl MessageStore {
         for key in bad {
             let _ = self.tree.remove(key);
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Every stored record with its key, in insertion order, unparsed: for
@@ -343,10 +378,15 @@ fn open_shared(path: &Path) -> Result<Arc<SharedDb>, Error> {
     }
     let config = sled::Config::new()
         .path(path)
-        // Messages are small and read back only at start: a small cache
-        // keeps an idle device's memory low.
-        .cache_capacity(4 * 1024 * 1024)
-        .mode(sled::Mode::LowSpace);
+        // Messages are read back only at start and the sender needs only
+        // the two ends of the tree (inserts at one, removals at the other):
+        // a small cache keeps a device holding thousands of messages small.
+        .cache_capacity(CACHE_CAPACITY)
+        .mode(sled::Mode::LowSpace)
+        // No periodic flusher thread: the group commit writes sled's log
+        // buffer and syncs it (`MessageStore::flush`), and nothing else
+        // needs writing on a timer.
+        .flush_every_ms(None);
     let db = guarded(path, "open the message store", || {
         open_waiting_for_lock(LOCK_WAIT, || config.open())
     })?;
@@ -361,6 +401,9 @@ fn open_shared(path: &Path) -> Result<Arc<SharedDb>, Error> {
     open.insert(path.to_owned(), Arc::downgrade(&shared));
     Ok(shared)
 }
+
+/// sled's page cache, in bytes.
+const CACHE_CAPACITY: u64 = 1024 * 1024;
 
 /// How long an open waits for sled's directory lock to be released.
 const LOCK_WAIT: Duration = Duration::from_secs(3);

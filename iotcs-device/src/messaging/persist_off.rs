@@ -59,6 +59,10 @@ impl MessageStore {
         match self.never {}
     }
 
+    pub(crate) fn load_each(&self, _each: impl FnMut(u64, &str, Message)) -> Result<(), Error> {
+        match self.never {}
+    }
+
     pub(crate) fn load_records(&self) -> Result<Vec<(u64, Vec<u8>)>, Error> {
         match self.never {}
     }
