@@ -110,9 +110,11 @@ pub(super) const EVERY_KEY: [KeyCase; 42] = [
 /// Keys iotcs adds beyond the reference, each documented in the file like
 /// the reference's own and read into its field. Keep this list short: every
 /// entry is a knob Oracle's libraries do not have.
-const EXTENSION_KEYS: [KeyCase; 3] = [
+const EXTENSION_KEYS: [KeyCase; 4] = [
     case!("message_persistence", "max_messages", "500"
         => message_persistence.max_messages = 500),
+    case!("message_persistence", "sync_interval", "250"
+        => message_persistence.sync_interval = Duration::from_millis(250)),
     case!("device_messaging", "request_callback_timeout", "2500"
         => device_messaging.request_callback_timeout = Duration::from_millis(2500)),
     case!("media_storage", "max_concurrent_transfers", "4"
