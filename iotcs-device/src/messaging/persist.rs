@@ -21,6 +21,14 @@
 //!   syncs: one group commit costs one `pwrite` and one `sync_file_range`
 //!   (on one of sled's IO threads, which `flush` waits for) and our one
 //!   `fdatasync`.
+//! - With `[message_persistence] sync_interval` positive
+//!   ([`MessageStore::defer_syncs`]), `flush` stops after sled's write: the
+//!   message is in the operating system's page cache when `set` returns, so
+//!   a process kill loses nothing, and [`MessageStore::sync_written`], run by
+//!   the dispatcher's `iotcs-sync` thread every interval and at close, syncs
+//!   once for everything written since; a power loss may lose what was
+//!   written in the last interval. The mode belongs to the database, so the
+//!   held tree (`held_store.rs`) follows it too.
 //! - sled runs no periodic flusher (`flush_every_ms(None)`): every write
 //!   that must be durable is flushed by its caller, and the flusher would
 //!   add a thread, a write and an `fsync` twice a second for nothing. Its
@@ -56,6 +64,7 @@ use std::collections::HashMap;
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -99,6 +108,13 @@ struct SharedDb {
     /// flush (see the module docs).
     log: std::fs::File,
     path: PathBuf,
+    /// Whether [`MessageStore::flush`] syncs (durable before return) or
+    /// leaves it to [`MessageStore::sync_written`] (`sync_interval`).
+    sync_each: AtomicBool,
+    /// Something was flushed since the last [`MessageStore::sync_written`].
+    unsynced: AtomicBool,
+    /// `fdatasync`s of the log so far (tests count them).
+    syncs: AtomicU64,
 }
 
 /// The open databases of this process, by path.
@@ -187,11 +203,14 @@ impl MessageStore {
         Ok(())
     }
 
-    /// Makes everything written so far durable.
+    /// Makes everything written so far durable as the database's mode
+    /// promises: synced to the disk before returning, or (after
+    /// [`MessageStore::defer_syncs`]) written to the operating system, and
+    /// synced by the next [`MessageStore::sync_written`].
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] when sled cannot flush.
+    /// [`Error::Io`] when sled cannot flush or the log cannot be synced.
     pub(crate) fn flush(&self) -> Result<(), Error> {
         if self.fail.hit("flush") {
             return Err(self.injected("flush"));
@@ -199,9 +218,53 @@ impl MessageStore {
         self.tree
             .flush()
             .map_err(|e| self.error("flush guaranteed messages", e))?;
+        if self.shared.sync_each.load(Ordering::SeqCst) {
+            self.sync_log()
+        } else {
+            self.shared.unsynced.store(true, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    /// From now on, [`MessageStore::flush`] of every store of this database
+    /// leaves the sync to [`MessageStore::sync_written`], which the caller
+    /// runs on a timer (`[message_persistence] sync_interval`); `false`
+    /// restores a sync in every flush.
+    pub(crate) fn defer_syncs(&self, defer: bool) {
+        self.shared.sync_each.store(!defer, Ordering::SeqCst);
+    }
+
+    /// Syncs the log if anything was flushed since the last sync: one sync
+    /// covers every store of the database and every producer.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the log cannot be synced; what was flushed stays
+    /// to be synced by the next call.
+    pub(crate) fn sync_written(&self) -> Result<(), Error> {
+        // Cleared before the sync: a flush that ends after this point sets
+        // it again and is covered by the next call.
+        if !self.shared.unsynced.swap(false, Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.sync_log().inspect_err(|_| {
+            self.shared.unsynced.store(true, Ordering::SeqCst);
+        })
+    }
+
+    /// How many times the log was synced since the database was opened in
+    /// this process (tests compare it with the messages written).
+    #[cfg(test)]
+    pub(crate) fn syncs(&self) -> u64 {
+        self.shared.syncs.load(Ordering::SeqCst)
+    }
+
+    /// `fdatasync` of sled's log file (see the module docs).
+    fn sync_log(&self) -> Result<(), Error> {
         if self.fail.hit("sync") {
             return Err(self.injected("sync"));
         }
+        self.shared.syncs.fetch_add(1, Ordering::SeqCst);
         self.shared.log.sync_data().map_err(|e| {
             Error::io(
                 &self.shared.path,
@@ -397,6 +460,9 @@ fn open_shared(path: &Path) -> Result<Arc<SharedDb>, Error> {
         db,
         log,
         path: path.to_owned(),
+        sync_each: AtomicBool::new(true),
+        unsynced: AtomicBool::new(false),
+        syncs: AtomicU64::new(0),
     });
     open.insert(path.to_owned(), Arc::downgrade(&shared));
     Ok(shared)
@@ -600,6 +666,37 @@ mod tests {
         a.put(&[(1, &message(1).to_json())]).unwrap();
         assert_eq!(b.len(), 1);
         drop((a, b));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn every_flush_syncs_unless_syncs_are_deferred() {
+        let dir = temp_dir("syncs");
+        let store = MessageStore::open(&dir.join("msps.db"), "EP-1").unwrap();
+        let json = message(1).to_json();
+        for key in 0..5 {
+            store.put(&[(key, &json)]).unwrap();
+        }
+        assert_eq!(store.syncs(), 5, "durable before return: one sync each");
+        store.defer_syncs(true);
+        for key in 5..10 {
+            store.put(&[(key, &json)]).unwrap();
+        }
+        assert_eq!(store.syncs(), 5, "deferred: none");
+        store.sync_written().unwrap();
+        store.sync_written().unwrap();
+        assert_eq!(
+            store.syncs(),
+            6,
+            "one for the five, none when nothing is new"
+        );
+        // A failed sync leaves the writes to be synced by the next call.
+        store.put(&[(10, &json)]).unwrap();
+        store.fail.arm("sync");
+        assert!(store.sync_written().is_err());
+        store.sync_written().unwrap();
+        assert_eq!(store.syncs(), 7);
+        drop(store);
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -51,6 +51,14 @@ impl MessageStore {
         match self.never {}
     }
 
+    pub(crate) fn defer_syncs(&self, _defer: bool) {
+        match self.never {}
+    }
+
+    pub(crate) fn sync_written(&self) -> Result<(), Error> {
+        match self.never {}
+    }
+
     pub(crate) fn remove(&self, _keys: &[u64]) -> Result<(), Error> {
         match self.never {}
     }
