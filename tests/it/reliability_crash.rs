@@ -82,6 +82,10 @@ fn guaranteed_messages_survive_sigkill_with_a_sync_interval() {
 }
 
 /// The parent's side of a test named `test` (the child runs it again).
+#[allow(
+    clippy::unwrap_used,
+    reason = "the body of the two tests above: a panic fails the test"
+)]
 fn crash_rounds(test: &str, sync_interval: Duration) {
     if let Ok(spec) = std::env::var(CHILD) {
         child(&spec);
