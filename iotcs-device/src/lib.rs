@@ -238,7 +238,8 @@
 //! [`Config`] (the reference's `iotcs.ini`, see [`Config::load`]) is honoured
 //! where this crate acts: `[device_model]` (`device_model_store`, `prefix`,
 //! `suffix`, `allow_draft_device_models`), `[message_persistence]`
-//! (`db_name`, `enabled`, `max_messages`; see "Where state lives"), `[device_messaging]` (queue size,
+//! (`db_name`, `enabled`, `max_messages`, and this crate's `sync_interval`, the durability
+//! mode; see "Where state lives"), `[device_messaging]` (queue size,
 //! batch size, polling, long polling and its offset, retries, pool size,
 //! request buffer, back-off pause, response timeout, token retries, default
 //! reliabilities, and this crate's `request_callback_timeout`),

@@ -20,7 +20,8 @@ mod device_messages;
 // long polls.
 mod device_requests;
 // Guaranteed messages through SIGKILL: a child process killed at random
-// moments, then reopened; the cloud holds each acknowledged message once.
+// moments, then reopened; the cloud holds each acknowledged message once, in
+// both durability modes (sync before return, sync per interval).
 mod reliability_crash;
 // The local cloud through SIGKILL: a cloud process killed three times while a
 // device sends guaranteed messages; nothing it acknowledged is lost or doubled.

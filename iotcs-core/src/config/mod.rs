@@ -321,6 +321,7 @@ mod tests {
             ("device_policy", "network_cost", "WIFI"),
             ("message_persistence", "enabled", "perhaps"),
             ("message_persistence", "max_messages", "0"),
+            ("message_persistence", "sync_interval", "-5"),
             ("batchby_persistence", "db_name", ""),
             ("batchby_persistence", "enabled", "2"),
         ];

@@ -229,6 +229,9 @@ fn apply(c: &mut Config, f: &Field<'_>, warnings: &mut Vec<ConfigWarning>) -> Re
         ("message_persistence", "max_messages") => {
             c.message_persistence.max_messages = f.at_least_one("messages")?
         }
+        ("message_persistence", "sync_interval") => {
+            c.message_persistence.sync_interval = f.millis()?
+        }
         ("batchby_persistence", "db_name") => c.batchby_persistence.db_name = f.path()?,
         ("batchby_persistence", "enabled") => c.batchby_persistence.enabled = f.boolean()?,
 

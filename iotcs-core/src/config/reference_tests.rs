@@ -113,6 +113,8 @@ pub(super) const EVERY_KEY: [KeyCase; 42] = [
 const EXTENSION_KEYS: [KeyCase; 4] = [
     case!("message_persistence", "max_messages", "500"
         => message_persistence.max_messages = 500),
+    case!("message_persistence", "sync_interval", "250"
+        => message_persistence.sync_interval = Duration::from_millis(250)),
     case!("device_messaging", "request_callback_timeout", "2500"
         => device_messaging.request_callback_timeout = Duration::from_millis(2500)),
     case!("media_storage", "max_concurrent_transfers", "4"

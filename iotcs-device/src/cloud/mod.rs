@@ -5,6 +5,7 @@
 pub(crate) mod activation;
 pub(crate) mod models;
 pub(crate) mod policies;
+pub(crate) mod resolver;
 pub(crate) mod rest;
 pub(crate) mod token;
 pub(crate) mod transport;

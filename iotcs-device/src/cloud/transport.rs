@@ -20,6 +20,8 @@ use std::time::Duration;
 use iotcs_core::__private::protocol::Method;
 use iotcs_core::{Config, Error};
 
+use crate::cloud::resolver::RememberingResolver;
+
 /// One HTTP request, path relative to the server root.
 #[derive(Clone)]
 pub(crate) struct HttpRequest {
@@ -238,7 +240,7 @@ impl UreqTransport {
         let tls = tls_config(trust_anchors, "the server")?;
         let proxy = proxy(settings)?;
         let build = |timeout: Option<Duration>| {
-            ureq::Agent::config_builder()
+            let config = ureq::Agent::config_builder()
                 .http_status_as_error(false)
                 .https_only(true)
                 .tls_config(tls.clone())
@@ -247,8 +249,12 @@ impl UreqTransport {
                 .user_agent(concat!("iotcs-device/", env!("CARGO_PKG_VERSION")))
                 .timeout_connect(settings.connect_timeout)
                 .timeout_global(timeout)
-                .build()
-                .new_agent()
+                .build();
+            ureq::Agent::with_parts(
+                config,
+                ureq::unversioned::transport::DefaultConnector::default(),
+                RememberingResolver::default(),
+            )
         };
         let host = if host.contains(':') && !host.starts_with('[') {
             format!("[{host}]")

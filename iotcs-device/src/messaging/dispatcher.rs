@@ -9,7 +9,10 @@
 //!   ([`crate::messaging::pool`]).
 //!
 //! - `iotcs-watchdog` answers `503` for requests whose callback does not
-//!   return within `request_callback_timeout` ([`crate::messaging::watchdog`]).
+//!   return within `request_callback_timeout` ([`crate::messaging::watchdog`]);
+//! - `iotcs-sync`, only with `[message_persistence] sync_interval` positive,
+//!   syncs the message store once per interval
+//!   ([`crate::messaging::syncer`]).
 //!
 //! Shutdown, in this order so nothing accepted is dropped silently, within
 //! [`CLOSE_TIMEOUT`] (20 s) of its start, `D`:
@@ -25,11 +28,12 @@
 //!    at the next open. At `D - 2 s` every request still in flight, of any
 //!    thread, is interrupted (its socket shut down), so a server that never
 //!    answers cannot hold a thread;
-//! 4. what the sender could not send is reported to its listeners, whose
+//! 4. `iotcs-sync` syncs the store a last time and stops;
+//! 5. what the sender could not send is reported to its listeners, whose
 //!    `on_error` callbacks run on the callback pool, which is still running:
 //!    the sender's failure reports always end before the pool stops, so none
 //!    runs on an IO thread;
-//! 5. the pool runs every job queued so far and stops, by `D`.
+//! 6. the pool runs every job queued so far and stops, by `D`.
 //!
 //! At start, with `[message_persistence] enabled`, the store is opened (its
 //! failure fails the open: a device that promised durability must not run
@@ -66,6 +70,7 @@ use crate::messaging::pool::{self, CallbackPool};
 use crate::messaging::receiver::{ReceiverLoop, ReceiverSettings};
 use crate::messaging::restored::{self, Survivors};
 use crate::messaging::sender::{self, Sender, SenderExit, SenderSettings};
+use crate::messaging::syncer::Syncer;
 use crate::messaging::worker::{Joined, Worker};
 use crate::policy::context::PolicyContext;
 
@@ -100,6 +105,8 @@ pub(crate) struct Dispatcher {
     receiver: Option<Worker<()>>,
     sender: Option<Worker<SenderExit>>,
     watchdog: Option<Worker<()>>,
+    /// `iotcs-sync`, with `[message_persistence] sync_interval` positive.
+    syncer: Option<Syncer>,
     pool: Option<CallbackPool>,
     /// The capability resources (their connectivity test owns a thread).
     capabilities: Option<Arc<Capabilities>>,
@@ -156,6 +163,9 @@ fn open_store(
         return Ok(None);
     }
     let store = MessageStore::open(path, endpoint_id)?;
+    // Each open says which mode it runs in: a database left deferring by a
+    // device of this process that did not close syncs again.
+    store.defer_syncs(false);
     Ok(Some(PersistSettings {
         store: Arc::new(store),
         max_messages: max_persisted_messages(config),
@@ -182,6 +192,7 @@ impl Dispatcher {
             .endpoint_id()
             .ok_or_else(|| Error::state("the message dispatcher needs an activated device"))?;
         let persist = open_store(config, store_path, &endpoint_id)?;
+        let store = persist.as_ref().map(|p| Arc::clone(&p.store));
         // Beside the outbox's store: guaranteed messages held for uploads.
         let held_store = match persist {
             Some(_) => Some(HeldStore::open(store_path, &endpoint_id)?),
@@ -230,6 +241,7 @@ impl Dispatcher {
             receiver: None,
             sender: None,
             watchdog: None,
+            syncer: None,
             pool: Some(pool),
             capabilities: None,
             counters: Arc::clone(&counters),
@@ -245,6 +257,10 @@ impl Dispatcher {
         capabilities.register(&inbound);
         queue_resources_report(&capabilities, &outbox);
         dispatcher.capabilities = Some(capabilities);
+        let every = config.message_persistence.sync_interval;
+        if let Some(store) = store.filter(|_| !every.is_zero()) {
+            dispatcher.syncer = Some(Syncer::start(store, every)?);
+        }
         dispatcher.spawn_threads(config, rest, outbox, wake, counters)?;
         Ok(dispatcher)
     }
@@ -417,6 +433,11 @@ impl Dispatcher {
                 Err(e) => errors.push(e),
             }
         }
+        if let Some(syncer) = self.syncer.take()
+            && let Err(e) = syncer.stop(deadline)
+        {
+            errors.push(e);
+        }
         if let Some(mut pool) = self.pool.take()
             && let Err(e) = pool.stop_checked(deadline)
         {
@@ -446,6 +467,7 @@ impl Drop for Dispatcher {
         if (self.sender.is_some()
             || self.receiver.is_some()
             || self.watchdog.is_some()
+            || self.syncer.is_some()
             || self.pool.is_some()
             || self.capabilities.is_some())
             && let Err(e) = self.stop(Instant::now() + CLOSE_TIMEOUT)

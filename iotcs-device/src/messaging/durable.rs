@@ -87,18 +87,26 @@ impl Durable {
         self.next_key.load(Ordering::SeqCst)
     }
 
-    /// What a previous run left, in store order; later keys follow them.
+    /// Hands what a previous run left to `each`, in store order, one
+    /// message at a time with its stored wire JSON; later keys follow them.
+    /// Returns how many there were.
     ///
     /// # Errors
     ///
     /// [`Error::Io`] if the store cannot be read.
-    pub(crate) fn load(&self) -> Result<Vec<(u64, Message)>, Error> {
-        let loaded = self.settings.store.load_all()?;
-        if let Some((last, _)) = loaded.last() {
+    pub(crate) fn load(&self, mut each: impl FnMut(u64, &str, Message)) -> Result<usize, Error> {
+        let mut count = 0;
+        let mut last = None;
+        self.settings.store.load_each(|key, wire, message| {
+            count += 1;
+            last = Some(key);
+            each(key, wire, message);
+        })?;
+        if let Some(last) = last {
             self.next_key.store(last + 1, Ordering::SeqCst);
         }
-        self.persisted.store(loaded.len(), Ordering::SeqCst);
-        Ok(loaded)
+        self.persisted.store(count, Ordering::SeqCst);
+        Ok(count)
     }
 
     /// Gives each record a key and inserts it with its wire JSON; returns the

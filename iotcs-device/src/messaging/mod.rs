@@ -31,6 +31,7 @@ pub(crate) mod restored;
 pub(crate) mod room;
 pub(crate) mod router;
 pub(crate) mod sender;
+pub(crate) mod syncer;
 pub(crate) mod tickets;
 pub(crate) mod watchdog;
 pub(crate) mod worker;

@@ -307,21 +307,19 @@ impl Outbox {
         let Some(durable) = &self.durable else {
             return Ok(0);
         };
-        let loaded = durable.load()?;
-        let count = loaded.len();
+        // Queued as read, keeping the stored JSON: never all of them parsed
+        // at once (a restored queue costs what a live one does).
         let mut queue = self.lock();
-        for (key, message) in loaded {
-            let priority = message.priority();
-            let item = Queued::pack(
-                Outgoing {
-                    listener: Some(Arc::clone(listener)),
-                    message,
-                    key: Some(key),
-                },
-                self.room.force(),
-            );
-            queue.force_push(item, priority, None);
-        }
+        let count = durable.load(|key, wire, message| {
+            let item = Queued {
+                wire: wire.into(),
+                kind: message.message_type(),
+                listener: Some(Arc::clone(listener)),
+                key: Some(key),
+                _place: self.room.force(),
+            };
+            queue.force_push(item, message.priority(), None);
+        })?;
         drop(queue);
         if count > 0 {
             log::info!(target: "iotcs::device::outbox",

@@ -18,7 +18,27 @@
 //!   metadata, so it survives a process kill but promises nothing through a
 //!   power cut; sled `fsync`s only when a segment fills. Concurrent producers
 //!   insert under the queue lock and flush after it, so they share the
-//!   syncs.
+//!   syncs: one group commit costs one `pwrite` and one `sync_file_range`
+//!   (on one of sled's IO threads, which `flush` waits for) and our one
+//!   `fdatasync`.
+//! - With `[message_persistence] sync_interval` positive
+//!   ([`MessageStore::defer_syncs`]), `flush` stops after sled's write: the
+//!   message is in the operating system's page cache when `set` returns, so
+//!   a process kill loses nothing, and [`MessageStore::sync_written`], run by
+//!   the dispatcher's `iotcs-sync` thread every interval and at close, syncs
+//!   once for everything written since; a power loss may lose what was
+//!   written in the last interval. The mode belongs to the database, so the
+//!   held tree (`held_store.rs`) follows it too.
+//! - sled runs no periodic flusher (`flush_every_ms(None)`): every write
+//!   that must be durable is flushed by its caller, and the flusher would
+//!   add a thread, a write and an `fsync` twice a second for nothing. Its
+//!   other job, compacting the log, is not needed by a store whose records
+//!   are deleted soon after they are written: a segment is reused once the
+//!   pages written in it are rewritten elsewhere, which every insert and
+//!   delete does to the tree's two ends. sled's IO pool is seven threads
+//!   for the whole process, started at the first flush; it grows only when
+//!   more than seven writes wait at once, which one group commit at a time
+//!   never makes.
 //! - [`MessageStore::remove`] does not flush. Losing a removal in a crash
 //!   means the message is sent again after the restart with the same
 //!   `clientId`, which the cloud de-duplicates: a lost removal costs a
@@ -44,6 +64,7 @@ use std::collections::HashMap;
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -87,6 +108,13 @@ struct SharedDb {
     /// flush (see the module docs).
     log: std::fs::File,
     path: PathBuf,
+    /// Whether [`MessageStore::flush`] syncs (durable before return) or
+    /// leaves it to [`MessageStore::sync_written`] (`sync_interval`).
+    sync_each: AtomicBool,
+    /// Something was flushed since the last [`MessageStore::sync_written`].
+    unsynced: AtomicBool,
+    /// `fdatasync`s of the log so far (tests count them).
+    syncs: AtomicU64,
 }
 
 /// The open databases of this process, by path.
@@ -162,20 +190,27 @@ impl MessageStore {
         if self.fail.hit("put") {
             return Err(self.injected("put"));
         }
-        let mut batch = sled::Batch::default();
+        // One `insert` each, not a `Batch`: sled's first `apply_batch` puts
+        // every later operation of the process behind a global reader-writer
+        // lock that a `flush` holds while it waits for the disk, so inserts
+        // would queue behind each sync and group commit would not group.
+        // Atomicity across a push's messages is not needed: see `put`.
         for (key, json) in messages {
-            batch.insert(&key.to_be_bytes(), json.as_bytes());
+            self.tree
+                .insert(key.to_be_bytes(), json.as_bytes())
+                .map_err(|e| self.error("write guaranteed messages", e))?;
         }
-        self.tree
-            .apply_batch(batch)
-            .map_err(|e| self.error("write guaranteed messages", e))
+        Ok(())
     }
 
-    /// Makes everything written so far durable.
+    /// Makes everything written so far durable as the database's mode
+    /// promises: synced to the disk before returning, or (after
+    /// [`MessageStore::defer_syncs`]) written to the operating system, and
+    /// synced by the next [`MessageStore::sync_written`].
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] when sled cannot flush.
+    /// [`Error::Io`] when sled cannot flush or the log cannot be synced.
     pub(crate) fn flush(&self) -> Result<(), Error> {
         if self.fail.hit("flush") {
             return Err(self.injected("flush"));
@@ -183,9 +218,53 @@ impl MessageStore {
         self.tree
             .flush()
             .map_err(|e| self.error("flush guaranteed messages", e))?;
+        if self.shared.sync_each.load(Ordering::SeqCst) {
+            self.sync_log()
+        } else {
+            self.shared.unsynced.store(true, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    /// From now on, [`MessageStore::flush`] of every store of this database
+    /// leaves the sync to [`MessageStore::sync_written`], which the caller
+    /// runs on a timer (`[message_persistence] sync_interval`); `false`
+    /// restores a sync in every flush.
+    pub(crate) fn defer_syncs(&self, defer: bool) {
+        self.shared.sync_each.store(!defer, Ordering::SeqCst);
+    }
+
+    /// Syncs the log if anything was flushed since the last sync: one sync
+    /// covers every store of the database and every producer.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the log cannot be synced; what was flushed stays
+    /// to be synced by the next call.
+    pub(crate) fn sync_written(&self) -> Result<(), Error> {
+        // Cleared before the sync: a flush that ends after this point sets
+        // it again and is covered by the next call.
+        if !self.shared.unsynced.swap(false, Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.sync_log().inspect_err(|_| {
+            self.shared.unsynced.store(true, Ordering::SeqCst);
+        })
+    }
+
+    /// How many times the log was synced since the database was opened in
+    /// this process (tests compare it with the messages written).
+    #[cfg(test)]
+    pub(crate) fn syncs(&self) -> u64 {
+        self.shared.syncs.load(Ordering::SeqCst)
+    }
+
+    /// `fdatasync` of sled's log file (see the module docs).
+    fn sync_log(&self) -> Result<(), Error> {
         if self.fail.hit("sync") {
             return Err(self.injected("sync"));
         }
+        self.shared.syncs.fetch_add(1, Ordering::SeqCst);
         self.shared.log.sync_data().map_err(|e| {
             Error::io(
                 &self.shared.path,
@@ -204,13 +283,14 @@ impl MessageStore {
         if self.fail.hit("remove") {
             return Err(self.injected("remove"));
         }
-        let mut batch = sled::Batch::default();
+        // One `remove` each, not a `Batch`, for the reason given in
+        // `insert`.
         for key in keys {
-            batch.remove(&key.to_be_bytes());
+            self.tree
+                .remove(key.to_be_bytes())
+                .map_err(|e| self.error("delete delivered messages", e))?;
         }
-        self.tree
-            .apply_batch(batch)
-            .map_err(|e| self.error("delete delivered messages", e))
+        Ok(())
     }
 
     /// Every stored message with its key, in insertion order. An entry that
@@ -222,10 +302,24 @@ impl MessageStore {
     ///
     /// [`Error::Io`] when sled cannot read.
     pub(crate) fn load_all(&self) -> Result<Vec<(u64, Message)>, Error> {
+        let mut out = Vec::new();
+        self.load_each(|key, _, message| out.push((key, message)))?;
+        Ok(out)
+    }
+
+    /// Hands every stored message to `each` in insertion order, with its key
+    /// and its stored wire JSON, one at a time: a restart with thousands of
+    /// stored messages never holds them all parsed at once (the outbox keeps
+    /// only the JSON). Unreadable entries are dropped as in
+    /// [`MessageStore::load_all`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when sled cannot read.
+    pub(crate) fn load_each(&self, mut each: impl FnMut(u64, &str, Message)) -> Result<(), Error> {
         if self.fail.hit("load") {
             return Err(self.injected("load"));
         }
-        let mut out = Vec::new();
         let mut bad = Vec::new();
         for item in self.tree.iter() {
             let (key, value) = item.map_err(|e| self.error("read guaranteed messages", e))?;
@@ -239,11 +333,15 @@ impl MessageStore {
                 continue;
             };
             let seq = u64::from_be_bytes(key_bytes);
-            match std::str::from_utf8(&value)
+            let parsed = std::str::from_utf8(&value)
                 .map_err(|e| e.to_string())
-                .and_then(|json| Message::parse(json).map_err(|e| e.to_string()))
-            {
-                Ok(message) => out.push((seq, message)),
+                .and_then(|json| {
+                    Message::parse(json)
+                        .map(|m| (json, m))
+                        .map_err(|e| e.to_string())
+                });
+            match parsed {
+                Ok((json, message)) => each(seq, json, message),
                 Err(reason) => {
                     log::warn!(target: "iotcs::device::persist",
                         "{}: dropping unreadable persisted message {seq}: {reason}",
@@ -256,7 +354,7 @@ impl MessageStore {
         for key in bad {
             let _ = self.tree.remove(key);
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Every stored record with its key, in insertion order, unparsed: for
@@ -343,10 +441,15 @@ fn open_shared(path: &Path) -> Result<Arc<SharedDb>, Error> {
     }
     let config = sled::Config::new()
         .path(path)
-        // Messages are small and read back only at start: a small cache
-        // keeps an idle device's memory low.
-        .cache_capacity(4 * 1024 * 1024)
-        .mode(sled::Mode::LowSpace);
+        // Messages are read back only at start and the sender needs only
+        // the two ends of the tree (inserts at one, removals at the other):
+        // a small cache keeps a device holding thousands of messages small.
+        .cache_capacity(CACHE_CAPACITY)
+        .mode(sled::Mode::LowSpace)
+        // No periodic flusher thread: the group commit writes sled's log
+        // buffer and syncs it (`MessageStore::flush`), and nothing else
+        // needs writing on a timer.
+        .flush_every_ms(None);
     let db = guarded(path, "open the message store", || {
         open_waiting_for_lock(LOCK_WAIT, || config.open())
     })?;
@@ -357,10 +460,16 @@ fn open_shared(path: &Path) -> Result<Arc<SharedDb>, Error> {
         db,
         log,
         path: path.to_owned(),
+        sync_each: AtomicBool::new(true),
+        unsynced: AtomicBool::new(false),
+        syncs: AtomicU64::new(0),
     });
     open.insert(path.to_owned(), Arc::downgrade(&shared));
     Ok(shared)
 }
+
+/// sled's page cache, in bytes.
+const CACHE_CAPACITY: u64 = 1024 * 1024;
 
 /// How long an open waits for sled's directory lock to be released.
 const LOCK_WAIT: Duration = Duration::from_secs(3);
@@ -557,6 +666,37 @@ mod tests {
         a.put(&[(1, &message(1).to_json())]).unwrap();
         assert_eq!(b.len(), 1);
         drop((a, b));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn every_flush_syncs_unless_syncs_are_deferred() {
+        let dir = temp_dir("syncs");
+        let store = MessageStore::open(&dir.join("msps.db"), "EP-1").unwrap();
+        let json = message(1).to_json();
+        for key in 0..5 {
+            store.put(&[(key, &json)]).unwrap();
+        }
+        assert_eq!(store.syncs(), 5, "durable before return: one sync each");
+        store.defer_syncs(true);
+        for key in 5..10 {
+            store.put(&[(key, &json)]).unwrap();
+        }
+        assert_eq!(store.syncs(), 5, "deferred: none");
+        store.sync_written().unwrap();
+        store.sync_written().unwrap();
+        assert_eq!(
+            store.syncs(),
+            6,
+            "one for the five, none when nothing is new"
+        );
+        // A failed sync leaves the writes to be synced by the next call.
+        store.put(&[(10, &json)]).unwrap();
+        store.fail.arm("sync");
+        assert!(store.sync_written().is_err());
+        store.sync_written().unwrap();
+        assert_eq!(store.syncs(), 7);
+        drop(store);
         std::fs::remove_dir_all(dir).unwrap();
     }
 

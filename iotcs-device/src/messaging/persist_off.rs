@@ -51,11 +51,23 @@ impl MessageStore {
         match self.never {}
     }
 
+    pub(crate) fn defer_syncs(&self, _defer: bool) {
+        match self.never {}
+    }
+
+    pub(crate) fn sync_written(&self) -> Result<(), Error> {
+        match self.never {}
+    }
+
     pub(crate) fn remove(&self, _keys: &[u64]) -> Result<(), Error> {
         match self.never {}
     }
 
     pub(crate) fn load_all(&self) -> Result<Vec<(u64, Message)>, Error> {
+        match self.never {}
+    }
+
+    pub(crate) fn load_each(&self, _each: impl FnMut(u64, &str, Message)) -> Result<(), Error> {
         match self.never {}
     }
 
