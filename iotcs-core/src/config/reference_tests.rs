@@ -110,7 +110,7 @@ pub(super) const EVERY_KEY: [KeyCase; 42] = [
 /// Keys iotcs adds beyond the reference, each documented in the file like
 /// the reference's own and read into its field. Keep this list short: every
 /// entry is a knob Oracle's libraries do not have.
-const EXTENSION_KEYS: [KeyCase; 4] = [
+const EXTENSION_KEYS: [KeyCase; 5] = [
     case!("message_persistence", "max_messages", "500"
         => message_persistence.max_messages = 500),
     case!("message_persistence", "sync_interval", "250"
