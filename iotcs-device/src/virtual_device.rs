@@ -17,6 +17,7 @@ use std::sync::{
     Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak,
 };
 
+use iotcs_core::__private::DataTemplate;
 use iotcs_core::message::{DataItems, Message, MessageType, Payload};
 use iotcs_core::model::DeviceModel;
 use iotcs_core::{Error, Value};
@@ -97,6 +98,9 @@ struct Inner {
     storage: OnceLock<Weak<Hub>>,
     /// Its device policy (see `crate::offer`).
     policy: PolicySlot<Arc<dyn DeliveryListener>>,
+    /// The fixed fields of its attribute messages, written at the first
+    /// `set` (`crate::set_path`); `None` if they cannot be written.
+    data_template: OnceLock<Option<DataTemplate>>,
 }
 
 /// A device model instance for one endpoint. Reference: `VirtualDevice`
@@ -149,6 +153,7 @@ impl VirtualDevice {
                 context,
                 storage: OnceLock::new(),
                 policy: PolicySlot::default(),
+                data_template: OnceLock::new(),
             }),
         }
     }
@@ -221,8 +226,18 @@ impl VirtualDevice {
             .inner
             .model
             .validate_attribute(attribute, value.into())?;
-        if let Some(pair) = self.join_update(attribute.name().to_owned(), value) {
-            self.send_attributes(vec![pair])?;
+        let name = attribute.name();
+        if let Some(value) = self.join_update(name, value) {
+            let index = self
+                .inner
+                .model
+                .attributes()
+                .iter()
+                .position(|a| std::ptr::eq(a, attribute));
+            match index {
+                Some(index) => self.send_one(index, value)?,
+                None => self.send_attributes(vec![(name.to_owned(), value)])?,
+            }
         }
         Ok(self)
     }
@@ -232,7 +247,7 @@ impl VirtualDevice {
     /// them as current values once queued.
     pub(crate) fn send_attributes(&self, values: Vec<(String, Value)>) -> Result<(), Error> {
         let message = self.data_message(values.clone(), self.inner.context.event_time())?;
-        let refers_to = attach::uploads_for(self, &values)?;
+        let refers_to = attach::uploads_for(self, values.iter().map(|(n, v)| (n.as_str(), v)))?;
         let listener = Arc::new(Delivery {
             device: self.clone(),
             values: values.clone(),
@@ -254,7 +269,7 @@ impl VirtualDevice {
             values: values.clone(),
             content: Content::Attributes,
         });
-        let refers_to = attach::uploads_for(self, &values)?;
+        let refers_to = attach::uploads_for(self, values.iter().map(|(n, v)| (n.as_str(), v)))?;
         self.inner
             .context
             .push(Outgoing::with_listener(message, listener), &refers_to)?;
@@ -283,6 +298,40 @@ impl VirtualDevice {
         for (name, value) in values {
             slots.entry(name).or_default().value = Some(value);
         }
+    }
+
+    /// Records one value sent as the current one.
+    pub(crate) fn record_one(&self, name: &str, value: Value) {
+        let mut slots = self.slots();
+        match slots.get_mut(name) {
+            Some(slot) => slot.value = Some(value),
+            None => slots.entry(name.to_owned()).or_default().value = Some(value),
+        }
+    }
+
+    /// Records a value the cloud now has (delivered by us).
+    pub(crate) fn record_last_known(&self, name: &str, value: &Value) {
+        let mut slots = self.slots();
+        match slots.get_mut(name) {
+            Some(slot) => slot.last_known = Some(value.clone()),
+            None => slots.entry(name.to_owned()).or_default().last_known = Some(value.clone()),
+        }
+    }
+
+    /// The fixed fields of this virtual device's attribute messages,
+    /// written once.
+    pub(crate) fn data_template(&self) -> Option<&DataTemplate> {
+        self.inner
+            .data_template
+            .get_or_init(|| {
+                DataTemplate::new(
+                    &self.inner.endpoint_id,
+                    &self.inner.model.attributes_format_urn(),
+                    self.inner.context.data_reliability,
+                )
+                .ok()
+            })
+            .as_ref()
     }
 
     /// Its device policy's state (see `crate::offer`).
@@ -392,9 +441,8 @@ pub(crate) struct Delivery {
 impl DeliveryListener for Delivery {
     fn delivered(&self) {
         if self.content == Content::Attributes {
-            let mut slots = self.device.slots();
             for (name, value) in &self.values {
-                slots.entry(name.clone()).or_default().last_known = Some(value.clone());
+                self.device.record_last_known(name, value);
             }
         }
     }

@@ -24,6 +24,7 @@
 //! ([`crate::messaging::overflow`]). Nothing already queued or stored is ever
 //! dropped to make room.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -53,8 +54,8 @@ pub(crate) trait DeliveryListener: Send + Sync {
 
 /// A message waiting to be sent, and who wants to hear about it.
 pub(crate) struct Outgoing {
-    /// The message.
-    pub(crate) message: Message,
+    /// The message, or its JSON written already.
+    body: Body,
     /// Told about delivery or failure; `None` for fire-and-forget messages
     /// (responses to requests).
     pub(crate) listener: Option<Arc<dyn DeliveryListener>>,
@@ -62,11 +63,49 @@ pub(crate) struct Outgoing {
     pub(crate) key: Option<u64>,
 }
 
+/// A message as built, or as its wire JSON (a virtual device's `set`
+/// writes that directly, see `iotcs_core`'s `DataTemplate`).
+enum Body {
+    Message(Message),
+    Wire(Wire),
+}
+
+/// A message's compact JSON, checked against the wire's limits, with what
+/// the hold and the queue need to know of it without parsing it back.
+pub(crate) struct Wire {
+    json: Box<str>,
+    kind: MessageType,
+    priority: Priority,
+    reliability: Reliability,
+    /// Shared with the writer (an `Arc` clone, not a copy).
+    source: Arc<str>,
+}
+
+impl Wire {
+    /// The JSON of one message (written by `DataTemplate::write`, which
+    /// checks the limits) and its envelope's facts.
+    pub(crate) fn new(
+        json: Box<str>,
+        kind: MessageType,
+        priority: Priority,
+        reliability: Reliability,
+        source: Arc<str>,
+    ) -> Self {
+        Wire {
+            json,
+            kind,
+            priority,
+            reliability,
+            source,
+        }
+    }
+}
+
 impl fmt::Debug for Outgoing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Outgoing")
-            .field("client_id", &self.message.client_id())
-            .field("type", &self.message.message_type())
+            .field("type", &self.kind())
+            .field("wire", &matches!(self.body, Body::Wire(_)))
             .field("listener", &self.listener.is_some())
             .field("key", &self.key)
             .finish()
@@ -77,7 +116,7 @@ impl Outgoing {
     /// A message with no listener.
     pub(crate) fn new(message: Message) -> Self {
         Outgoing {
-            message,
+            body: Body::Message(message),
             listener: None,
             key: None,
         }
@@ -86,9 +125,130 @@ impl Outgoing {
     /// A message whose fate `listener` wants to know.
     pub(crate) fn with_listener(message: Message, listener: Arc<dyn DeliveryListener>) -> Self {
         Outgoing {
-            message,
+            body: Body::Message(message),
             listener: Some(listener),
             key: None,
+        }
+    }
+
+    /// A message written as JSON already, whose fate `listener` wants to
+    /// know.
+    pub(crate) fn wire(wire: Wire, listener: Arc<dyn DeliveryListener>) -> Self {
+        Outgoing {
+            body: Body::Wire(wire),
+            listener: Some(listener),
+            key: None,
+        }
+    }
+
+    /// The message's type.
+    pub(crate) fn kind(&self) -> MessageType {
+        match &self.body {
+            Body::Message(m) => m.message_type(),
+            Body::Wire(w) => w.kind,
+        }
+    }
+
+    /// The message's reliability.
+    pub(crate) fn reliability(&self) -> Reliability {
+        match &self.body {
+            Body::Message(m) => m.reliability(),
+            Body::Wire(w) => w.reliability,
+        }
+    }
+
+    /// The endpoint the message comes from.
+    pub(crate) fn source(&self) -> &str {
+        match &self.body {
+            Body::Message(m) => m.source(),
+            Body::Wire(w) => &w.source,
+        }
+    }
+
+    /// The message's compact JSON (written now for a built message).
+    pub(crate) fn json(&self) -> Cow<'_, str> {
+        match &self.body {
+            Body::Message(m) => Cow::Owned(m.to_json()),
+            Body::Wire(w) => Cow::Borrowed(&w.json),
+        }
+    }
+
+    /// The message (tests look at what was pushed).
+    #[cfg(test)]
+    pub(crate) fn message(&self) -> Message {
+        match &self.body {
+            Body::Message(m) => m.clone(),
+            Body::Wire(w) => Message::parse(&w.json).expect("the outbox wrote this JSON"),
+        }
+    }
+
+    /// The message, parsed back from its JSON if need be (to hand a refused
+    /// message back to the caller, a rare path).
+    pub(crate) fn into_message(self) -> Message {
+        match self.body {
+            Body::Message(m) => m,
+            Body::Wire(w) => {
+                Message::parse(&w.json).expect("the JSON was written from a valid message's values")
+            }
+        }
+    }
+
+    /// Checks a built message against the wire's limits and writes its
+    /// JSON, once (a written one was checked by its writer).
+    fn pack(self) -> Result<Packed, (Outgoing, Error)> {
+        let wire = match self.body {
+            Body::Wire(wire) => wire,
+            Body::Message(m) => {
+                if let Err(error) = m.check_limits() {
+                    let item = Outgoing {
+                        body: Body::Message(m),
+                        ..self
+                    };
+                    return Err((item, error));
+                }
+                Wire {
+                    json: m.to_json().into_boxed_str(),
+                    kind: m.message_type(),
+                    priority: m.priority(),
+                    reliability: m.reliability(),
+                    source: Arc::from(m.source()),
+                }
+            }
+        };
+        Ok(Packed {
+            wire,
+            listener: self.listener,
+            key: self.key,
+        })
+    }
+}
+
+/// A message checked and written as JSON, on its way into the queue.
+struct Packed {
+    wire: Wire,
+    listener: Option<Arc<dyn DeliveryListener>>,
+    key: Option<u64>,
+}
+
+impl From<Packed> for Outgoing {
+    fn from(packed: Packed) -> Outgoing {
+        Outgoing {
+            body: Body::Wire(packed.wire),
+            listener: packed.listener,
+            key: packed.key,
+        }
+    }
+}
+
+impl Packed {
+    /// Its place in the queue.
+    fn queue(self, place: Place) -> Queued {
+        Queued {
+            wire: self.wire.json,
+            kind: self.wire.kind,
+            listener: self.listener,
+            key: self.key,
+            _place: place,
         }
     }
 }
@@ -128,12 +288,21 @@ impl fmt::Debug for Queued {
 impl Queued {
     /// Writes `item`'s message as JSON.
     fn pack(item: Outgoing, place: Place) -> Queued {
-        Queued {
-            wire: item.message.to_json().into_boxed_str(),
-            kind: item.message.message_type(),
-            listener: item.listener,
-            key: item.key,
-            _place: place,
+        match item.pack() {
+            Ok(packed) => packed.queue(place),
+            // Restored messages and the overflow alert are not checked
+            // against the limits: they were, or are ours and small.
+            Err((item, _)) => {
+                let kind = item.kind();
+                let wire = item.json().into_owned().into_boxed_str();
+                Queued {
+                    wire,
+                    kind,
+                    listener: item.listener,
+                    key: item.key,
+                    _place: place,
+                }
+            }
         }
     }
 
@@ -188,7 +357,11 @@ impl fmt::Display for Refused {
 impl From<Refused> for Error {
     fn from(refused: Refused) -> Error {
         Error::Unsent {
-            messages: refused.items.into_iter().map(|item| item.message).collect(),
+            messages: refused
+                .items
+                .into_iter()
+                .map(Outgoing::into_message)
+                .collect(),
             source: Box::new(refused.error),
         }
     }
@@ -307,9 +480,8 @@ impl Outbox {
             let priority = message.priority();
             let item = Queued::pack(
                 Outgoing {
-                    listener: Some(Arc::clone(listener)),
-                    message,
                     key: Some(key),
+                    ..Outgoing::with_listener(message, Arc::clone(listener))
                 },
                 self.room.force(),
             );
@@ -380,7 +552,7 @@ impl Outbox {
         let mut queue = self.lock();
         let guaranteed = entries
             .iter()
-            .filter(|(item, _)| item.message.reliability() == Reliability::GuaranteedDelivery)
+            .filter(|item| item.wire.reliability == Reliability::GuaranteedDelivery)
             .count();
         let facts = admission::Facts {
             closed: queue.is_closed(),
@@ -400,22 +572,15 @@ impl Outbox {
                 drop(queue);
                 return Err(Refused {
                     error,
-                    items: entries.into_iter().map(|e| e.0).collect(),
+                    items: entries.into_iter().map(Outgoing::from).collect(),
                 });
             }
         };
         // Admitted under this same lock; the places are taken.
-        for ((item, wire), place) in entries.into_iter().zip(places) {
-            let priority = item.message.priority();
-            let retries = self.retries_for(item.message.reliability());
-            let queued = Queued {
-                wire,
-                kind: item.message.message_type(),
-                listener: item.listener,
-                key: item.key,
-                _place: place,
-            };
-            queue.force_push(queued, priority, retries);
+        for (item, place) in entries.into_iter().zip(places) {
+            let priority = item.wire.priority;
+            let retries = self.retries_for(item.wire.reliability);
+            queue.force_push(item.queue(place), priority, retries);
         }
         drop(queue);
         // A full slot means a wake-up is pending already.
@@ -437,14 +602,14 @@ impl Outbox {
     /// Writes the guaranteed messages of `entries` to the store (called
     /// under the queue lock, so store order is queue order); the key after
     /// the last one written, `None` when nothing was.
-    fn write_guaranteed(&self, entries: &mut [(Outgoing, Box<str>)]) -> Result<Option<u64>, Error> {
+    fn write_guaranteed(&self, entries: &mut [Packed]) -> Result<Option<u64>, Error> {
         let Some(durable) = &self.durable else {
             return Ok(None);
         };
         let mut records = entries
             .iter_mut()
-            .filter(|(item, _)| item.message.reliability() == Reliability::GuaranteedDelivery)
-            .map(|(item, wire)| (&mut item.key, &**wire))
+            .filter(|item| item.wire.reliability == Reliability::GuaranteedDelivery)
+            .map(|item| (&mut item.key, &*item.wire.json))
             .peekable();
         if records.peek().is_none() {
             return Ok(None);
@@ -454,20 +619,20 @@ impl Outbox {
 
     /// Builds the refusal; for an overflow, first reports the refused
     /// messages to their listeners and raises the overflow alert.
-    fn refuse(&self, refusal: admission::Refusal, entries: Vec<(Outgoing, Box<str>)>) -> Refused {
+    fn refuse(&self, refusal: admission::Refusal, entries: Vec<Packed>) -> Refused {
         let error = refusal.error;
         if refusal.overflow {
             log::warn!(target: "iotcs::device::outbox", "refusing {} message(s): {error}", entries.len());
-            for (item, json) in &entries {
+            for item in &entries {
                 if let Some(listener) = &item.listener {
-                    listener.failed(item.message.message_type(), json, &error);
+                    listener.failed(item.wire.kind, &item.wire.json, &error);
                 }
             }
             self.raise_overflow_alert(&error);
         }
         Refused {
             error,
-            items: entries.into_iter().map(|e| e.0).collect(),
+            items: entries.into_iter().map(Outgoing::from).collect(),
         }
     }
 
@@ -561,22 +726,27 @@ impl Outbox {
     }
 }
 
-/// Checks `items` against the wire's limits and writes each one's wire JSON,
-/// outside the queue lock. The messages are kept until they are queued, so
-/// a refusal hands back exactly what was given.
-fn wire_up(items: Vec<Outgoing>) -> Result<Vec<(Outgoing, Box<str>)>, Refused> {
-    for item in &items {
-        if let Err(error) = item.message.check_limits() {
-            return Err(Refused { error, items });
+/// Checks `items` against the wire's limits and writes each one's wire JSON
+/// (unless written already), outside the queue lock. A refusal hands back
+/// every message.
+fn wire_up(items: Vec<Outgoing>) -> Result<Vec<Packed>, Refused> {
+    let mut packed = Vec::with_capacity(items.len());
+    let mut items = items.into_iter();
+    while let Some(item) = items.next() {
+        match item.pack() {
+            Ok(p) => packed.push(p),
+            Err((item, error)) => {
+                let items = packed
+                    .into_iter()
+                    .map(Outgoing::from)
+                    .chain(std::iter::once(item))
+                    .chain(items)
+                    .collect();
+                return Err(Refused { error, items });
+            }
         }
     }
-    Ok(items
-        .into_iter()
-        .map(|item| {
-            let wire = item.message.to_json().into_boxed_str();
-            (item, wire)
-        })
-        .collect())
+    Ok(packed)
 }
 
 /// The overflow alert's settling: delivered or given up, the next overflow
