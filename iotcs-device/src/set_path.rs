@@ -5,8 +5,9 @@
 //! once), and pushed to the outbox as that JSON. No `Message` and no map
 //! are built, the value is not copied on the way (a number costs nothing to
 //! keep for the delivery report; a text is copied once), and the message
-//! costs two allocations: its JSON, sized exactly, and its
-//! delivery listener.
+//! costs one allocation: its JSON, sized exactly. Its delivery listener
+//! is the virtual device's own (an `Arc` clone), told the value carried
+//! in the queue item ([`Notify::Value`]).
 //!
 //! Everything else takes the general path (`send_attributes`): a running
 //! or pending policy (checked under the policy slot's lock, as the general
@@ -21,7 +22,7 @@ use iotcs_core::__private::DataTemplate;
 use iotcs_core::message::MessageType;
 use iotcs_core::{Error, Value};
 
-use crate::messaging::outbox::{DeliveryListener, Outgoing, Wire};
+use crate::messaging::outbox::{Notify, Outgoing, Wire};
 use crate::policy::slot::Known;
 use crate::storage::attach;
 use crate::virtual_device::{Content, VirtualDevice};
@@ -60,11 +61,11 @@ impl VirtualDevice {
             template.reliability(),
             Arc::clone(template.source()),
         );
-        let listener = Arc::new(OneValue {
-            device: self.clone(),
+        let listener = Notify::Value {
+            listener: self.value_listener(),
             index,
             value: value.clone(),
-        });
+        };
         self.context()
             .push(Outgoing::wire(wire, listener), &refers_to)?;
         self.record_one(name, value);
@@ -90,30 +91,16 @@ fn write(template: &DataTemplate, time: i64, name: &str, value: &Value) -> Resul
     })
 }
 
-/// The delivery listener of one value set on the fast path: it records the
-/// value as the cloud's once delivered, and reports it to `on_error` on a
-/// failure.
-struct OneValue {
-    device: VirtualDevice,
-    /// The attribute, by its place among the model's attributes.
-    index: usize,
-    value: Value,
-}
-
-impl OneValue {
-    fn name(&self) -> &str {
-        self.device.device_model().attributes()[self.index].name()
-    }
-}
-
-impl DeliveryListener for OneValue {
-    fn delivered(&self) {
-        self.device.record_last_known(self.name(), &self.value);
-    }
-
-    fn failed(&self, kind: MessageType, _: &str, error: &Error) {
-        let text = format!("{kind} message could not be delivered: {error}");
-        let values = vec![(self.name().to_owned(), self.value.clone())];
-        self.device.report_error(values, Content::Attributes, text);
+impl VirtualDevice {
+    /// Reports a value sent on the fast path that was given up to
+    /// `on_error`, as a `Delivery` reports its values.
+    pub(crate) fn value_failed(&self, index: usize, value: &Value, error: &Error) {
+        let name = self.device_model().attributes()[index].name();
+        let text = format!(
+            "{} message could not be delivered: {error}",
+            MessageType::Data
+        );
+        let values = vec![(name.to_owned(), value.clone())];
+        self.report_error(values, Content::Attributes, text);
     }
 }

@@ -23,7 +23,7 @@ use iotcs_core::model::DeviceModel;
 use iotcs_core::{Error, Value};
 
 use crate::messaging::context::DeviceContext;
-use crate::messaging::outbox::{DeliveryListener, Outgoing};
+use crate::messaging::outbox::{DeliveryListener, Outgoing, ValueListener};
 use crate::messaging::restored::Survivors;
 use crate::named_value::NamedValue;
 use crate::open_update::SharedUpdate;
@@ -309,13 +309,11 @@ impl VirtualDevice {
         }
     }
 
-    /// Records a value the cloud now has (delivered by us).
-    pub(crate) fn record_last_known(&self, name: &str, value: &Value) {
-        let mut slots = self.slots();
-        match slots.get_mut(name) {
-            Some(slot) => slot.last_known = Some(value.clone()),
-            None => slots.entry(name.to_owned()).or_default().last_known = Some(value.clone()),
-        }
+    /// This virtual device as the listener of its values sent on the fast
+    /// path (`crate::set_path`): the queue item holds it, as a
+    /// `Delivery` would hold a clone of the device.
+    pub(crate) fn value_listener(&self) -> Arc<dyn ValueListener> {
+        Arc::clone(&self.inner) as Arc<dyn ValueListener>
     }
 
     /// The fixed fields of this virtual device's attribute messages,
@@ -419,6 +417,15 @@ impl VirtualDevice {
     }
 }
 
+/// Records a value the cloud now has (delivered by us), without a copy of
+/// the name when its slot exists (every attribute of the model has one).
+fn set_last_known(slots: &mut HashMap<String, Slot>, name: &str, value: &Value) {
+    match slots.get_mut(name) {
+        Some(slot) => slot.last_known = Some(value.clone()),
+        None => slots.entry(name.to_owned()).or_default().last_known = Some(value.clone()),
+    }
+}
+
 /// A virtual device that may be gone (what the policy timer holds).
 #[derive(Clone, Debug)]
 pub(crate) struct WeakDevice(Weak<Inner>);
@@ -441,8 +448,9 @@ pub(crate) struct Delivery {
 impl DeliveryListener for Delivery {
     fn delivered(&self) {
         if self.content == Content::Attributes {
+            let mut slots = self.device.slots();
             for (name, value) in &self.values {
-                self.device.record_last_known(name, value);
+                set_last_known(&mut slots, name, value);
             }
         }
     }
@@ -451,6 +459,19 @@ impl DeliveryListener for Delivery {
         let text = format!("{kind} message could not be delivered: {error}");
         self.device
             .report_error(self.values.clone(), self.content, text);
+    }
+}
+
+impl ValueListener for Inner {
+    /// Records the value as the cloud's (as `Delivery::delivered`).
+    fn value_delivered(&self, index: usize, value: &Value) {
+        let name = self.model.attributes()[index].name();
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        set_last_known(&mut slots, name, value);
+    }
+
+    fn value_failed(self: Arc<Self>, index: usize, value: &Value, _: &str, error: &Error) {
+        VirtualDevice { inner: self }.value_failed(index, value, error);
     }
 }
 

@@ -30,8 +30,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
-use iotcs_core::Error;
 use iotcs_core::message::{Message, MessageType, Priority, Reliability};
+use iotcs_core::{Error, Value};
 
 use crate::clock::Clock;
 use crate::messaging::admission;
@@ -52,13 +52,65 @@ pub(crate) trait DeliveryListener: Send + Sync {
     fn failed(&self, kind: MessageType, json: &str, error: &Error);
 }
 
+/// Told what became of one value sent on its own by a virtual device's
+/// `set` (see [`Notify::Value`]): one listener per virtual device, told
+/// which value, instead of a listener allocated per message.
+pub(crate) trait ValueListener: Send + Sync {
+    /// The server accepted the message carrying the value of attribute
+    /// `index`.
+    fn value_delivered(&self, index: usize, value: &Value);
+    /// The message carrying the value, of wire JSON `json`, was given up
+    /// (as [`DeliveryListener::failed`]).
+    fn value_failed(self: Arc<Self>, index: usize, value: &Value, json: &str, error: &Error);
+}
+
+/// Who hears what became of a message, called as a [`DeliveryListener`].
+pub(crate) enum Notify {
+    /// A listener of its own.
+    Own(Arc<dyn DeliveryListener>),
+    /// A listener shared by a virtual device's single values, and the
+    /// value this message carried: no allocation per message.
+    Value {
+        listener: Arc<dyn ValueListener>,
+        /// The attribute, by its place among the model's attributes.
+        index: usize,
+        value: Value,
+    },
+}
+
+impl Notify {
+    /// The server accepted the message.
+    pub(crate) fn delivered(&self) {
+        match self {
+            Notify::Own(listener) => listener.delivered(),
+            Notify::Value {
+                listener,
+                index,
+                value,
+            } => listener.value_delivered(*index, value),
+        }
+    }
+
+    /// The message, of type `kind` and wire JSON `json`, was given up.
+    pub(crate) fn failed(&self, kind: MessageType, json: &str, error: &Error) {
+        match self {
+            Notify::Own(listener) => listener.failed(kind, json, error),
+            Notify::Value {
+                listener,
+                index,
+                value,
+            } => Arc::clone(listener).value_failed(*index, value, json, error),
+        }
+    }
+}
+
 /// A message waiting to be sent, and who wants to hear about it.
 pub(crate) struct Outgoing {
     /// The message, or its JSON written already.
     body: Body,
     /// Told about delivery or failure; `None` for fire-and-forget messages
     /// (responses to requests).
-    pub(crate) listener: Option<Arc<dyn DeliveryListener>>,
+    pub(crate) listener: Option<Notify>,
     /// The message's key in the [`crate::messaging::persist::MessageStore`] once persisted.
     pub(crate) key: Option<u64>,
 }
@@ -126,14 +178,14 @@ impl Outgoing {
     pub(crate) fn with_listener(message: Message, listener: Arc<dyn DeliveryListener>) -> Self {
         Outgoing {
             body: Body::Message(message),
-            listener: Some(listener),
+            listener: Some(Notify::Own(listener)),
             key: None,
         }
     }
 
     /// A message written as JSON already, whose fate `listener` wants to
     /// know.
-    pub(crate) fn wire(wire: Wire, listener: Arc<dyn DeliveryListener>) -> Self {
+    pub(crate) fn wire(wire: Wire, listener: Notify) -> Self {
         Outgoing {
             body: Body::Wire(wire),
             listener: Some(listener),
@@ -226,7 +278,7 @@ impl Outgoing {
 /// A message checked and written as JSON, on its way into the queue.
 struct Packed {
     wire: Wire,
-    listener: Option<Arc<dyn DeliveryListener>>,
+    listener: Option<Notify>,
     key: Option<u64>,
 }
 
@@ -266,7 +318,7 @@ pub(crate) struct Queued {
     wire: Box<str>,
     kind: MessageType,
     /// Told about delivery or failure.
-    pub(crate) listener: Option<Arc<dyn DeliveryListener>>,
+    pub(crate) listener: Option<Notify>,
     /// The message's key in the [`crate::messaging::persist::MessageStore`] once persisted.
     pub(crate) key: Option<u64>,
     /// Its place in `dispatcher_max_queue_size`, freed when the message is
