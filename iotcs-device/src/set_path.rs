@@ -104,3 +104,104 @@ impl VirtualDevice {
         self.report_error(values, Content::Attributes, text);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    use iotcs_core::model::DeviceModel;
+
+    use super::*;
+    use crate::messaging::context::test_context;
+    use crate::virtual_device::tests::{device, queued};
+
+    /// A model with an attribute of every type.
+    fn everything() -> (VirtualDevice, crate::messaging::pool::CallbackPool) {
+        let (context, pool) = test_context();
+        let model =
+            DeviceModel::from_json(include_str!("../../iotcs-core/models/test_everything.json"))
+                .unwrap();
+        (VirtualDevice::new("EP-{1}", Arc::new(model), context), pool)
+    }
+
+    #[test]
+    fn set_queues_what_the_general_path_would_send() {
+        let (vd, _pool) = everything();
+        let values = [
+            ("count", Value::Integer(1000)),
+            ("ora_rssi", Value::Integer(-128)),
+            ("ratio", Value::Number(0.125)),
+            ("ora_altitude", Value::Number(-1e300)),
+            ("ora_latitude", Value::Number(-0.0)),
+            ("label", Value::from("a \"quoted\" {brace} \\ \n\u{1} é😀")),
+            ("enabled", Value::Boolean(false)),
+            ("since", Value::DateTime(1_600_000_000_123)),
+            ("manual", Value::Uri("https://h:1/doc?a={b}".into())),
+        ];
+        for (name, value) in values {
+            vd.set(name, value.clone()).unwrap();
+            let sent = queued(&vd);
+            assert_eq!(sent.len(), 1);
+            let fast = sent[0].wire();
+            let id = sent[0].message().client_id().to_owned();
+            let old = vd
+                .data_message(vec![(name.to_owned(), value.clone())], 1_000)
+                .unwrap()
+                .with_client_id(id);
+            assert_eq!(fast, old.to_json(), "{name}");
+            assert_eq!(sent[0].message(), old);
+            assert_eq!(vd.get(name).unwrap(), Some(value));
+        }
+    }
+
+    #[test]
+    fn a_value_sent_on_the_fast_path_is_reported_as_a_delivery_reports_it() {
+        let (vd, mut pool) = device();
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let h = Arc::clone(&heard);
+        vd.on_error("unit", move |e| {
+            let value = e.named_value().unwrap();
+            h.lock().unwrap().push(format!(
+                "{}={:?}: {}",
+                value.name(),
+                value.value(),
+                e.message()
+            ));
+        })
+        .unwrap();
+        vd.set("unit", "Kelvin")
+            .unwrap()
+            .set("unit", "Rankine")
+            .unwrap();
+        let sent = queued(&vd);
+        assert!(matches!(sent[0].listener, Some(Notify::Value { .. })));
+        sent[0].listener.as_ref().unwrap().delivered();
+        assert_eq!(vd.last_known("unit").unwrap(), Some(Value::from("Kelvin")));
+        assert_eq!(vd.get("unit").unwrap(), Some(Value::from("Rankine")));
+        sent[1].listener.as_ref().unwrap().failed(
+            sent[1].kind(),
+            sent[1].wire(),
+            &Error::state("boom"),
+        );
+        pool.stop(Instant::now() + Duration::from_secs(10));
+        assert_eq!(
+            *heard.lock().unwrap(),
+            [
+                r#"unit=String("Rankine"): DATA message could not be delivered: not allowed now: boom"#
+            ]
+        );
+        assert_eq!(vd.last_known("unit").unwrap(), Some(Value::from("Kelvin")));
+    }
+
+    #[test]
+    fn a_value_the_writer_refuses_is_refused_as_before() {
+        let (vd, _pool) = everything();
+        let huge = "x".repeat(iotcs_core::message::MAX_STRING_BYTES + 1);
+        let e = vd.set("label", huge.as_str()).unwrap_err();
+        // The general path's refusal: the message is handed back.
+        assert_eq!(e.unsent_messages().len(), 1, "{e}");
+        assert!(e.to_string().contains("65537 bytes"), "{e}");
+        assert!(queued(&vd).is_empty());
+    }
+}
