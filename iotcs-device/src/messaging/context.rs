@@ -110,7 +110,7 @@ impl DeviceContext {
         let admitted = hold.admit_stored(item, &uris, limit, stored);
         drop(hold);
         match admitted {
-            Admit::Send(item) => self.outbox.push(vec![item]),
+            Admit::Send(item) => self.outbox.push_one(item),
             Admit::Held => Ok(()),
             Admit::Full(item) => {
                 // As the outbox does for an overflow: the listener hears of

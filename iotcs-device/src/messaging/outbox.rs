@@ -589,11 +589,35 @@ impl Outbox {
         items: Vec<Outgoing>,
         deadline: Instant,
     ) -> Result<(), Refused> {
-        let mut entries = wire_up(items)?;
+        let entries = wire_up(items)?;
+        self.push_packed(entries, deadline)
+    }
+
+    /// As [`Outbox::push`] for one message, with no allocation of its own
+    /// (a virtual device's `set`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Outbox::push`].
+    pub(crate) fn push_one(&self, item: Outgoing) -> Result<(), Error> {
+        let packed = item.pack().map_err(|(item, error)| Refused {
+            error,
+            items: vec![item],
+        })?;
+        self.push_packed([packed], Instant::now() + self.wait)
+            .map_err(Error::from)
+    }
+
+    /// Queues checked and written messages all together or not at all,
+    /// waiting for room until `deadline` at most, and wakes the sender.
+    fn push_packed<E>(&self, mut entries: E, deadline: Instant) -> Result<(), Refused>
+    where
+        E: AsMut<[Packed]> + IntoIterator<Item = Packed>,
+    {
         // A place each in the bound, taken before the queue lock; messages
         // being sent hold theirs until settled.
         let places = match self.room.take(
-            entries.len(),
+            entries.as_mut().len(),
             deadline.saturating_duration_since(Instant::now()),
         ) {
             Ok(places) => places,
@@ -603,6 +627,7 @@ impl Outbox {
         };
         let mut queue = self.lock();
         let guaranteed = entries
+            .as_mut()
             .iter()
             .filter(|item| item.wire.reliability == Reliability::GuaranteedDelivery)
             .count();
@@ -618,7 +643,7 @@ impl Outbox {
         }
         // The key after the last one this push wrote: durable once the
         // group commit has flushed up to it.
-        let wrote_upto = match self.write_guaranteed(&mut entries) {
+        let wrote_upto = match self.write_guaranteed(entries.as_mut()) {
             Ok(upto) => upto,
             Err(error) => {
                 drop(queue);
@@ -671,7 +696,12 @@ impl Outbox {
 
     /// Builds the refusal; for an overflow, first reports the refused
     /// messages to their listeners and raises the overflow alert.
-    fn refuse(&self, refusal: admission::Refusal, entries: Vec<Packed>) -> Refused {
+    fn refuse(
+        &self,
+        refusal: admission::Refusal,
+        entries: impl IntoIterator<Item = Packed>,
+    ) -> Refused {
+        let entries: Vec<Packed> = entries.into_iter().collect();
         let error = refusal.error;
         if refusal.overflow {
             log::warn!(target: "iotcs::device::outbox", "refusing {} message(s): {error}", entries.len());
