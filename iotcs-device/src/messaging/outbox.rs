@@ -118,7 +118,9 @@ pub(crate) struct Outgoing {
 /// A message as built, or as its wire JSON (a virtual device's `set`
 /// writes that directly, see `iotcs_core`'s `DataTemplate`).
 enum Body {
-    Message(Message),
+    /// Boxed: a built message is the rare path, and ten times the size of
+    /// a written one.
+    Message(Box<Message>),
     Wire(Wire),
 }
 
@@ -168,7 +170,7 @@ impl Outgoing {
     /// A message with no listener.
     pub(crate) fn new(message: Message) -> Self {
         Outgoing {
-            body: Body::Message(message),
+            body: Body::Message(Box::new(message)),
             listener: None,
             key: None,
         }
@@ -177,7 +179,7 @@ impl Outgoing {
     /// A message whose fate `listener` wants to know.
     pub(crate) fn with_listener(message: Message, listener: Arc<dyn DeliveryListener>) -> Self {
         Outgoing {
-            body: Body::Message(message),
+            body: Body::Message(Box::new(message)),
             listener: Some(Notify::Own(listener)),
             key: None,
         }
@@ -229,7 +231,7 @@ impl Outgoing {
     #[cfg(test)]
     pub(crate) fn message(&self) -> Message {
         match &self.body {
-            Body::Message(m) => m.clone(),
+            Body::Message(m) => (**m).clone(),
             Body::Wire(w) => Message::parse(&w.json).expect("the outbox wrote this JSON"),
         }
     }
@@ -238,7 +240,7 @@ impl Outgoing {
     /// message back to the caller, a rare path).
     pub(crate) fn into_message(self) -> Message {
         match self.body {
-            Body::Message(m) => m,
+            Body::Message(m) => *m,
             Body::Wire(w) => {
                 Message::parse(&w.json).expect("the JSON was written from a valid message's values")
             }
@@ -247,31 +249,36 @@ impl Outgoing {
 
     /// Checks a built message against the wire's limits and writes its
     /// JSON, once (a written one was checked by its writer).
-    fn pack(self) -> Result<Packed, (Outgoing, Error)> {
+    fn pack(self) -> Result<Packed, Refused> {
+        if let Body::Message(m) = &self.body
+            && let Err(error) = m.check_limits()
+        {
+            return Err(Refused {
+                error,
+                items: vec![self],
+            });
+        }
+        Ok(self.written())
+    }
+
+    /// The message with its JSON written, unchecked: restored messages
+    /// were checked when first pushed, and the overflow alert is ours.
+    fn written(self) -> Packed {
         let wire = match self.body {
             Body::Wire(wire) => wire,
-            Body::Message(m) => {
-                if let Err(error) = m.check_limits() {
-                    let item = Outgoing {
-                        body: Body::Message(m),
-                        ..self
-                    };
-                    return Err((item, error));
-                }
-                Wire {
-                    json: m.to_json().into_boxed_str(),
-                    kind: m.message_type(),
-                    priority: m.priority(),
-                    reliability: m.reliability(),
-                    source: Arc::from(m.source()),
-                }
-            }
+            Body::Message(m) => Wire {
+                json: m.to_json().into_boxed_str(),
+                kind: m.message_type(),
+                priority: m.priority(),
+                reliability: m.reliability(),
+                source: Arc::from(m.source()),
+            },
         };
-        Ok(Packed {
+        Packed {
             wire,
             listener: self.listener,
             key: self.key,
-        })
+        }
     }
 }
 
@@ -340,22 +347,7 @@ impl fmt::Debug for Queued {
 impl Queued {
     /// Writes `item`'s message as JSON.
     fn pack(item: Outgoing, place: Place) -> Queued {
-        match item.pack() {
-            Ok(packed) => packed.queue(place),
-            // Restored messages and the overflow alert are not checked
-            // against the limits: they were, or are ours and small.
-            Err((item, _)) => {
-                let kind = item.kind();
-                let wire = item.json().into_owned().into_boxed_str();
-                Queued {
-                    wire,
-                    kind,
-                    listener: item.listener,
-                    key: item.key,
-                    _place: place,
-                }
-            }
-        }
+        item.written().queue(place)
     }
 
     /// The message's compact JSON, as sent and stored.
@@ -600,10 +592,7 @@ impl Outbox {
     ///
     /// As [`Outbox::push`].
     pub(crate) fn push_one(&self, item: Outgoing) -> Result<(), Error> {
-        let packed = item.pack().map_err(|(item, error)| Refused {
-            error,
-            items: vec![item],
-        })?;
+        let packed = item.pack()?;
         self.push_packed([packed], Instant::now() + self.wait)
             .map_err(Error::from)
     }
@@ -817,14 +806,17 @@ fn wire_up(items: Vec<Outgoing>) -> Result<Vec<Packed>, Refused> {
     while let Some(item) = items.next() {
         match item.pack() {
             Ok(p) => packed.push(p),
-            Err((item, error)) => {
+            Err(refused) => {
                 let items = packed
                     .into_iter()
                     .map(Outgoing::from)
-                    .chain(std::iter::once(item))
+                    .chain(refused.items)
                     .chain(items)
                     .collect();
-                return Err(Refused { error, items });
+                return Err(Refused {
+                    error: refused.error,
+                    items,
+                });
             }
         }
     }

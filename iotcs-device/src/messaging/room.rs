@@ -62,6 +62,7 @@ pub(crate) struct Places {
 
 impl Places {
     /// How many are left to hand out.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.left
     }
