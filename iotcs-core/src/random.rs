@@ -91,28 +91,18 @@ impl ClientId {
 
     /// The id of `prefix` (its low 60 bits) and `counter` (its low 62).
     fn layout(prefix: u64, counter: u64) -> ClientId {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        // 15 nibbles of prefix, the version, 16 of counter with the variant
-        // bits (0b10) over its top two.
-        let mut nibbles = [0u8; 32];
-        for (i, n) in nibbles[..15].iter_mut().enumerate() {
-            *n = ((prefix >> (56 - 4 * i)) & 0xf) as u8;
-        }
-        nibbles[12..].rotate_right(1);
-        nibbles[12] = 8;
-        let counter = (counter & ((1 << 62) - 1)) | (1 << 63);
-        for (i, n) in nibbles[16..].iter_mut().enumerate() {
-            *n = ((counter >> (60 - 4 * i)) & 0xf) as u8;
-        }
+        // The first 16 digits: 12 of the prefix, the version (8), its last 3;
+        // the last 16: the variant bits (0b10) over the counter's 62.
+        let prefix = prefix & ((1 << 60) - 1);
+        let high = ((prefix >> 12) << 16) | (8 << 12) | (prefix & 0xfff);
+        let low = (counter & ((1 << 62) - 1)) | (1 << 63);
+        let (h, l) = (hex16(high), hex16(low));
         let mut out = [b'-'; 36];
-        let mut digits = nibbles.iter();
-        for (i, byte) in out.iter_mut().enumerate() {
-            if !matches!(i, 8 | 13 | 18 | 23)
-                && let Some(&n) = digits.next()
-            {
-                *byte = HEX[usize::from(n)];
-            }
-        }
+        out[..8].copy_from_slice(&h[..8]);
+        out[9..13].copy_from_slice(&h[8..12]);
+        out[14..18].copy_from_slice(&h[12..]);
+        out[19..23].copy_from_slice(&l[..4]);
+        out[24..].copy_from_slice(&l[4..]);
         ClientId(out)
     }
 
@@ -120,6 +110,16 @@ impl ClientId {
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).expect("hex digits and hyphens are ASCII")
     }
+}
+
+/// `v` as 16 lower-case hex digits, most significant first.
+fn hex16(v: u64) -> [u8; 16] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 16];
+    for (i, digit) in out.iter_mut().enumerate() {
+        *digit = HEX[((v >> (60 - 4 * i)) & 0xf) as usize];
+    }
+    out
 }
 
 impl fmt::Display for ClientId {
