@@ -1,8 +1,9 @@
 //! **Not part of the API.** What the sibling crates of the workspace
 //! (`iotcs-device`, `iotcs-gateway`, `iotcs-server`) and their tests need
 //! from the core but a program using iotcs does not: the protocol's edges,
-//! its cryptography, base64/hex, ISO-8601, randomness and the wire form of
-//! message arrays. Hidden from the docs and outside semver: anything here
+//! its cryptography, base64/hex, ISO-8601, randomness (message `clientId`s
+//! included), the wire form of message arrays and the fast writer of DATA
+//! messages. Hidden from the docs and outside semver: anything here
 //! may change or go in any release. Programs use the crate root,
 //! [`crate::message`], [`crate::model`] and [`crate::logging`].
 
@@ -37,5 +38,6 @@ pub mod protocol {
     };
 }
 
+pub use crate::message::template::DataTemplate;
 pub use crate::message::wire::{parse_array, to_json_array, write_json_array};
-pub use crate::random::{fill_random, uuid_v4};
+pub use crate::random::{ClientId, fill_random, uuid_v4};

@@ -79,7 +79,10 @@ impl Fields {
     }
 
     fn send(&self, message: Message, content: Content) -> Result<(), Error> {
-        let refers_to = attach::uploads_for(&self.device, &self.values)?;
+        let refers_to = attach::uploads_for(
+            &self.device,
+            self.values.iter().map(|(n, v)| (n.as_str(), v)),
+        )?;
         let listener = Arc::new(Delivery {
             device: self.device.clone(),
             values: self.values.clone(),

@@ -134,7 +134,8 @@
 //!   for the state directory and `close_once.rs` for `close(&self)`),
 //!   [`VirtualDevice`] (`virtual_device.rs`: its
 //!   state, the registry of open devices, delivery reports) and what grows
-//!   on it, one file each: `update.rs` ([`Update`], with `open_update.rs`
+//!   on it, one file each: `set_path.rs` (`set`'s fast path, straight to
+//!   the wire JSON), `update.rs` ([`Update`], with `open_update.rs`
 //!   for the state it shares), `alert.rs` ([`Alert`], [`Data`]),
 //!   `callbacks.rs` (`on_change`, `on_error`, `on_action` and running them),
 //!   `offer.rs` (`offer` and what a device policy does to the messages;
@@ -470,6 +471,7 @@ mod offer;
 mod open_update;
 mod rejection;
 mod remote;
+mod set_path;
 mod state;
 mod status;
 mod update;

@@ -251,7 +251,7 @@ mod tests {
         .unwrap();
         let mut out = vd.context().inbound.answer(&request);
         let response = out.remove(0);
-        match response.message.payload() {
+        match response.message().payload() {
             Payload::Response(r) => {
                 assert_eq!(r.request_id(), request.id().unwrap());
                 (
@@ -288,7 +288,7 @@ mod tests {
 
     fn echoed(out: &[Outgoing]) -> Vec<(String, serde_json::Value)> {
         assert_eq!(out.len(), 1);
-        match out[0].message.payload() {
+        match out[0].message().payload() {
             Payload::Data(d) => {
                 assert_eq!(
                     d.format(),

@@ -32,16 +32,16 @@ impl VirtualDevice {
     /// Adds a validated value to the open update; hands it back when no
     /// update is open (then the caller sends it; another thread's `finish`
     /// has queued its message by then).
-    pub(crate) fn join_update(&self, name: String, value: Value) -> Option<(String, Value)> {
+    pub(crate) fn join_update(&self, name: &str, value: Value) -> Option<Value> {
         let mut state = self.shared_update().lock();
         if state.holders == 0 {
             drop(state);
             state = self.shared_update().lock_when_queued();
             if state.holders == 0 {
-                return Some((name, value));
+                return Some(value);
             }
         }
-        state.put(name, value);
+        state.put(name.to_owned(), value);
         None
     }
 }

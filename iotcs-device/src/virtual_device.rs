@@ -17,12 +17,13 @@ use std::sync::{
     Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak,
 };
 
+use iotcs_core::__private::DataTemplate;
 use iotcs_core::message::{DataItems, Message, MessageType, Payload};
 use iotcs_core::model::DeviceModel;
 use iotcs_core::{Error, Value};
 
 use crate::messaging::context::DeviceContext;
-use crate::messaging::outbox::{DeliveryListener, Outgoing};
+use crate::messaging::outbox::{DeliveryListener, Outgoing, ValueListener};
 use crate::messaging::restored::Survivors;
 use crate::named_value::NamedValue;
 use crate::open_update::SharedUpdate;
@@ -97,6 +98,9 @@ struct Inner {
     storage: OnceLock<Weak<Hub>>,
     /// Its device policy (see `crate::offer`).
     policy: PolicySlot<Arc<dyn DeliveryListener>>,
+    /// The fixed fields of its attribute messages, written at the first
+    /// `set` (`crate::set_path`); `None` if they cannot be written.
+    data_template: OnceLock<Option<DataTemplate>>,
 }
 
 /// A device model instance for one endpoint. Reference: `VirtualDevice`
@@ -149,6 +153,7 @@ impl VirtualDevice {
                 context,
                 storage: OnceLock::new(),
                 policy: PolicySlot::default(),
+                data_template: OnceLock::new(),
             }),
         }
     }
@@ -221,8 +226,18 @@ impl VirtualDevice {
             .inner
             .model
             .validate_attribute(attribute, value.into())?;
-        if let Some(pair) = self.join_update(attribute.name().to_owned(), value) {
-            self.send_attributes(vec![pair])?;
+        let name = attribute.name();
+        if let Some(value) = self.join_update(name, value) {
+            let index = self
+                .inner
+                .model
+                .attributes()
+                .iter()
+                .position(|a| std::ptr::eq(a, attribute));
+            match index {
+                Some(index) => self.send_one(index, value)?,
+                None => self.send_attributes(vec![(name.to_owned(), value)])?,
+            }
         }
         Ok(self)
     }
@@ -232,7 +247,7 @@ impl VirtualDevice {
     /// them as current values once queued.
     pub(crate) fn send_attributes(&self, values: Vec<(String, Value)>) -> Result<(), Error> {
         let message = self.data_message(values.clone(), self.inner.context.event_time())?;
-        let refers_to = attach::uploads_for(self, &values)?;
+        let refers_to = attach::uploads_for(self, values.iter().map(|(n, v)| (n.as_str(), v)))?;
         let listener = Arc::new(Delivery {
             device: self.clone(),
             values: values.clone(),
@@ -254,7 +269,7 @@ impl VirtualDevice {
             values: values.clone(),
             content: Content::Attributes,
         });
-        let refers_to = attach::uploads_for(self, &values)?;
+        let refers_to = attach::uploads_for(self, values.iter().map(|(n, v)| (n.as_str(), v)))?;
         self.inner
             .context
             .push(Outgoing::with_listener(message, listener), &refers_to)?;
@@ -283,6 +298,38 @@ impl VirtualDevice {
         for (name, value) in values {
             slots.entry(name).or_default().value = Some(value);
         }
+    }
+
+    /// Records one value sent as the current one.
+    pub(crate) fn record_one(&self, name: &str, value: Value) {
+        let mut slots = self.slots();
+        match slots.get_mut(name) {
+            Some(slot) => slot.value = Some(value),
+            None => slots.entry(name.to_owned()).or_default().value = Some(value),
+        }
+    }
+
+    /// This virtual device as the listener of its values sent on the fast
+    /// path (`crate::set_path`): the queue item holds it, as a
+    /// `Delivery` would hold a clone of the device.
+    pub(crate) fn value_listener(&self) -> Arc<dyn ValueListener> {
+        Arc::clone(&self.inner) as Arc<dyn ValueListener>
+    }
+
+    /// The fixed fields of this virtual device's attribute messages,
+    /// written once.
+    pub(crate) fn data_template(&self) -> Option<&DataTemplate> {
+        self.inner
+            .data_template
+            .get_or_init(|| {
+                DataTemplate::new(
+                    &self.inner.endpoint_id,
+                    &self.inner.model.attributes_format_urn(),
+                    self.inner.context.data_reliability,
+                )
+                .ok()
+            })
+            .as_ref()
     }
 
     /// Its device policy's state (see `crate::offer`).
@@ -370,6 +417,15 @@ impl VirtualDevice {
     }
 }
 
+/// Records a value the cloud now has (delivered by us), without a copy of
+/// the name when its slot exists (every attribute of the model has one).
+fn set_last_known(slots: &mut HashMap<String, Slot>, name: &str, value: &Value) {
+    match slots.get_mut(name) {
+        Some(slot) => slot.last_known = Some(value.clone()),
+        None => slots.entry(name.to_owned()).or_default().last_known = Some(value.clone()),
+    }
+}
+
 /// A virtual device that may be gone (what the policy timer holds).
 #[derive(Clone, Debug)]
 pub(crate) struct WeakDevice(Weak<Inner>);
@@ -394,7 +450,7 @@ impl DeliveryListener for Delivery {
         if self.content == Content::Attributes {
             let mut slots = self.device.slots();
             for (name, value) in &self.values {
-                slots.entry(name.clone()).or_default().last_known = Some(value.clone());
+                set_last_known(&mut slots, name, value);
             }
         }
     }
@@ -403,6 +459,19 @@ impl DeliveryListener for Delivery {
         let text = format!("{kind} message could not be delivered: {error}");
         self.device
             .report_error(self.values.clone(), self.content, text);
+    }
+}
+
+impl ValueListener for Inner {
+    /// Records the value as the cloud's (as `Delivery::delivered`).
+    fn value_delivered(&self, index: usize, value: &Value) {
+        let name = self.model.attributes()[index].name();
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        set_last_known(&mut slots, name, value);
+    }
+
+    fn value_failed(self: Arc<Self>, index: usize, value: &Value, _: &str, error: &Error) {
+        VirtualDevice { inner: self }.value_failed(index, value, error);
     }
 }
 

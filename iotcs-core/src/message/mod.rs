@@ -19,6 +19,8 @@
 //! - `envelope.rs`: the envelope's JSON, both ways.
 //! - `wire.rs`: the brace-safe compact writer, the array entry points and the
 //!   field readers every `parse` uses.
+//! - `template.rs`: the fast writer of a source's DATA messages, straight
+//!   from their values to JSON (a virtual device's `set`).
 //! - `limits.rs`: the key and string size limits.
 //! - `md5.rs`: MD5 for the resource reports' reconciliation mark.
 
@@ -32,6 +34,7 @@ mod md5;
 mod request;
 mod resources;
 mod response;
+pub(crate) mod template;
 pub(crate) mod wire;
 
 use std::collections::BTreeMap;
@@ -183,7 +186,7 @@ impl Message {
         let payload = payload.into();
         Ok(Message {
             id: None,
-            client_id: crate::random::uuid_v4()?,
+            client_id: crate::random::ClientId::next()?.as_str().to_owned(),
             source,
             destination: String::new(),
             sender: String::new(),

@@ -90,10 +90,10 @@ impl DeviceContext {
         let mut hold = self.lock_hold();
         let stored = match &self.held_store {
             Some(store)
-                if item.message.reliability() == Reliability::GuaranteedDelivery
-                    && hold.would_hold(item.message.source(), &uris, limit) =>
+                if item.reliability() == Reliability::GuaranteedDelivery
+                    && hold.would_hold(item.source(), &uris, limit) =>
             {
-                match store.persist(&item.message.to_json(), refers_to) {
+                match store.persist(&item.json(), refers_to) {
                     Ok(key) => Some(key),
                     Err(error) => {
                         drop(hold);
@@ -110,7 +110,7 @@ impl DeviceContext {
         let admitted = hold.admit_stored(item, &uris, limit, stored);
         drop(hold);
         match admitted {
-            Admit::Send(item) => self.outbox.push(vec![item]),
+            Admit::Send(item) => self.outbox.push_one(item),
             Admit::Held => Ok(()),
             Admit::Full(item) => {
                 // As the outbox does for an overflow: the listener hears of
@@ -119,7 +119,7 @@ impl DeviceContext {
                     capacity: self.outbox.capacity(),
                 };
                 if let Some(listener) = &item.listener {
-                    listener.failed(item.message.message_type(), &item.message.to_json(), &error);
+                    listener.failed(item.kind(), &item.json(), &error);
                 }
                 Err(Refused {
                     error,
@@ -155,7 +155,7 @@ impl DeviceContext {
             let cause = failure.map(ToString::to_string).unwrap_or_default();
             let error = Error::state(format!("content sync failed for {uri}: {cause}"));
             if let Some(listener) = &item.listener {
-                listener.failed(item.message.message_type(), &item.message.to_json(), &error);
+                listener.failed(item.kind(), &item.json(), &error);
             }
         }
         // The outbox has the released ones (durable in its store when
@@ -192,11 +192,7 @@ impl DeviceContext {
                 );
                 for item in refused.items.iter().filter(|_| !reported) {
                     if let Some(listener) = &item.listener {
-                        listener.failed(
-                            item.message.message_type(),
-                            &item.message.to_json(),
-                            &refused.error,
-                        );
+                        listener.failed(item.kind(), &item.json(), &refused.error);
                     }
                 }
             }
@@ -219,7 +215,7 @@ impl DeviceContext {
         }
         for (item, _) in held.into_iter().filter(|(_, key)| key.is_none()) {
             if let Some(listener) = &item.listener {
-                listener.failed(item.message.message_type(), &item.message.to_json(), &error);
+                listener.failed(item.kind(), &item.json(), &error);
             }
         }
     }

@@ -94,7 +94,7 @@ impl Holding {
             .filter(|uri| self.pending.contains_key(*uri))
             .cloned()
             .collect();
-        let source = item.message.source();
+        let source = item.source();
         let behind = self.held.get(source).is_some_and(|q| !q.is_empty());
         if waits_for.is_empty() && !behind {
             return Admit::Send(item);
@@ -193,7 +193,7 @@ mod tests {
     fn numbers(items: &[Outgoing]) -> Vec<String> {
         items
             .iter()
-            .map(|i| format!("{}:{}", i.message.source(), i.message.to_json().len()))
+            .map(|i| format!("{}:{}", i.source(), i.json().len()))
             .collect()
     }
 
@@ -228,7 +228,11 @@ mod tests {
         assert_eq!(hold.len(), 2);
         let released = hold.settle("u", true);
         assert!(released.failed.is_empty());
-        let out: Vec<String> = released.send.iter().map(|i| i.message.to_json()).collect();
+        let out: Vec<String> = released
+            .send
+            .iter()
+            .map(|i| i.json().into_owned())
+            .collect();
         assert_eq!(out.len(), 2);
         assert!(
             out[0].contains("\"n\":1") && out[1].contains("\"n\":2"),

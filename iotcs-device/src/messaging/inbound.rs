@@ -500,7 +500,7 @@ mod tests {
     }
 
     fn status_of(out: &[Outgoing]) -> u16 {
-        status_of_message(&out[0].message)
+        status_of_message(&out[0].message())
     }
 
     fn status_of_message(message: &Message) -> u16 {
@@ -535,7 +535,7 @@ mod tests {
         let (inbound, _, mut pool) = inbound();
         let ok = inbound.answer(&request("EP-1", "PUT", "a/b", Headers::new()));
         assert_eq!(status_of(&ok), 200);
-        let response = &ok[0].message;
+        let response = &ok[0].message();
         assert_eq!(response.destination(), "cloud");
         assert_eq!(response.source(), "EP-1");
         assert_eq!(response.event_time(), 7);

@@ -24,14 +24,15 @@
 //! ([`crate::messaging::overflow`]). Nothing already queued or stored is ever
 //! dropped to make room.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
-use iotcs_core::Error;
 use iotcs_core::message::{Message, MessageType, Priority, Reliability};
+use iotcs_core::{Error, Value};
 
 use crate::clock::Clock;
 use crate::messaging::admission;
@@ -53,22 +54,114 @@ pub(crate) trait DeliveryListener: Send + Sync {
     fn failed(&self, kind: MessageType, json: &str, error: &Error);
 }
 
+/// Told what became of one value sent on its own by a virtual device's
+/// `set` (see [`Notify::Value`]): one listener per virtual device, told
+/// which value, instead of a listener allocated per message.
+pub(crate) trait ValueListener: Send + Sync {
+    /// The server accepted the message carrying the value of attribute
+    /// `index`.
+    fn value_delivered(&self, index: usize, value: &Value);
+    /// The message carrying the value, of wire JSON `json`, was given up
+    /// (as [`DeliveryListener::failed`]).
+    fn value_failed(self: Arc<Self>, index: usize, value: &Value, json: &str, error: &Error);
+}
+
+/// Who hears what became of a message, called as a [`DeliveryListener`].
+pub(crate) enum Notify {
+    /// A listener of its own.
+    Own(Arc<dyn DeliveryListener>),
+    /// A listener shared by a virtual device's single values, and the
+    /// value this message carried: no allocation per message.
+    Value {
+        listener: Arc<dyn ValueListener>,
+        /// The attribute, by its place among the model's attributes.
+        index: usize,
+        value: Value,
+    },
+}
+
+impl Notify {
+    /// The server accepted the message.
+    pub(crate) fn delivered(&self) {
+        match self {
+            Notify::Own(listener) => listener.delivered(),
+            Notify::Value {
+                listener,
+                index,
+                value,
+            } => listener.value_delivered(*index, value),
+        }
+    }
+
+    /// The message, of type `kind` and wire JSON `json`, was given up.
+    pub(crate) fn failed(&self, kind: MessageType, json: &str, error: &Error) {
+        match self {
+            Notify::Own(listener) => listener.failed(kind, json, error),
+            Notify::Value {
+                listener,
+                index,
+                value,
+            } => Arc::clone(listener).value_failed(*index, value, json, error),
+        }
+    }
+}
+
 /// A message waiting to be sent, and who wants to hear about it.
 pub(crate) struct Outgoing {
-    /// The message.
-    pub(crate) message: Message,
+    /// The message, or its JSON written already.
+    body: Body,
     /// Told about delivery or failure; `None` for fire-and-forget messages
     /// (responses to requests).
-    pub(crate) listener: Option<Arc<dyn DeliveryListener>>,
+    pub(crate) listener: Option<Notify>,
     /// The message's key in the [`crate::messaging::persist::MessageStore`] once persisted.
     pub(crate) key: Option<u64>,
+}
+
+/// A message as built, or as its wire JSON (a virtual device's `set`
+/// writes that directly, see `iotcs_core`'s `DataTemplate`).
+enum Body {
+    /// Boxed: a built message is the rare path, and ten times the size of
+    /// a written one.
+    Message(Box<Message>),
+    Wire(Wire),
+}
+
+/// A message's compact JSON, checked against the wire's limits, with what
+/// the hold and the queue need to know of it without parsing it back.
+pub(crate) struct Wire {
+    json: Box<str>,
+    kind: MessageType,
+    priority: Priority,
+    reliability: Reliability,
+    /// Shared with the writer (an `Arc` clone, not a copy).
+    source: Arc<str>,
+}
+
+impl Wire {
+    /// The JSON of one message (written by `DataTemplate::write`, which
+    /// checks the limits) and its envelope's facts.
+    pub(crate) fn new(
+        json: Box<str>,
+        kind: MessageType,
+        priority: Priority,
+        reliability: Reliability,
+        source: Arc<str>,
+    ) -> Self {
+        Wire {
+            json,
+            kind,
+            priority,
+            reliability,
+            source,
+        }
+    }
 }
 
 impl fmt::Debug for Outgoing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Outgoing")
-            .field("client_id", &self.message.client_id())
-            .field("type", &self.message.message_type())
+            .field("type", &self.kind())
+            .field("wire", &matches!(self.body, Body::Wire(_)))
             .field("listener", &self.listener.is_some())
             .field("key", &self.key)
             .finish()
@@ -79,7 +172,7 @@ impl Outgoing {
     /// A message with no listener.
     pub(crate) fn new(message: Message) -> Self {
         Outgoing {
-            message,
+            body: Body::Message(Box::new(message)),
             listener: None,
             key: None,
         }
@@ -88,9 +181,135 @@ impl Outgoing {
     /// A message whose fate `listener` wants to know.
     pub(crate) fn with_listener(message: Message, listener: Arc<dyn DeliveryListener>) -> Self {
         Outgoing {
-            message,
+            body: Body::Message(Box::new(message)),
+            listener: Some(Notify::Own(listener)),
+            key: None,
+        }
+    }
+
+    /// A message written as JSON already, whose fate `listener` wants to
+    /// know.
+    pub(crate) fn wire(wire: Wire, listener: Notify) -> Self {
+        Outgoing {
+            body: Body::Wire(wire),
             listener: Some(listener),
             key: None,
+        }
+    }
+
+    /// The message's type.
+    pub(crate) fn kind(&self) -> MessageType {
+        match &self.body {
+            Body::Message(m) => m.message_type(),
+            Body::Wire(w) => w.kind,
+        }
+    }
+
+    /// The message's reliability.
+    pub(crate) fn reliability(&self) -> Reliability {
+        match &self.body {
+            Body::Message(m) => m.reliability(),
+            Body::Wire(w) => w.reliability,
+        }
+    }
+
+    /// The endpoint the message comes from.
+    pub(crate) fn source(&self) -> &str {
+        match &self.body {
+            Body::Message(m) => m.source(),
+            Body::Wire(w) => &w.source,
+        }
+    }
+
+    /// The message's compact JSON (written now for a built message).
+    pub(crate) fn json(&self) -> Cow<'_, str> {
+        match &self.body {
+            Body::Message(m) => Cow::Owned(m.to_json()),
+            Body::Wire(w) => Cow::Borrowed(&w.json),
+        }
+    }
+
+    /// The message (tests look at what was pushed).
+    #[cfg(test)]
+    pub(crate) fn message(&self) -> Message {
+        match &self.body {
+            Body::Message(m) => (**m).clone(),
+            Body::Wire(w) => Message::parse(&w.json).expect("the outbox wrote this JSON"),
+        }
+    }
+
+    /// The message, parsed back from its JSON if need be (to hand a refused
+    /// message back to the caller, a rare path).
+    pub(crate) fn into_message(self) -> Message {
+        match self.body {
+            Body::Message(m) => *m,
+            Body::Wire(w) => {
+                Message::parse(&w.json).expect("the JSON was written from a valid message's values")
+            }
+        }
+    }
+
+    /// Checks a built message against the wire's limits and writes its
+    /// JSON, once (a written one was checked by its writer).
+    fn pack(self) -> Result<Packed, Refused> {
+        if let Body::Message(m) = &self.body
+            && let Err(error) = m.check_limits()
+        {
+            return Err(Refused {
+                error,
+                items: vec![self],
+            });
+        }
+        Ok(self.written())
+    }
+
+    /// The message with its JSON written, unchecked: restored messages
+    /// were checked when first pushed, and the overflow alert is ours.
+    fn written(self) -> Packed {
+        let wire = match self.body {
+            Body::Wire(wire) => wire,
+            Body::Message(m) => Wire {
+                json: m.to_json().into_boxed_str(),
+                kind: m.message_type(),
+                priority: m.priority(),
+                reliability: m.reliability(),
+                source: Arc::from(m.source()),
+            },
+        };
+        Packed {
+            wire,
+            listener: self.listener,
+            key: self.key,
+        }
+    }
+}
+
+/// A message checked and written as JSON, on its way into the queue.
+struct Packed {
+    wire: Wire,
+    listener: Option<Notify>,
+    key: Option<u64>,
+}
+
+impl From<Packed> for Outgoing {
+    fn from(packed: Packed) -> Outgoing {
+        Outgoing {
+            body: Body::Wire(packed.wire),
+            listener: packed.listener,
+            key: packed.key,
+        }
+    }
+}
+
+impl Packed {
+    /// Its place in the queue.
+    fn queue(self, place: Place) -> Queued {
+        Queued {
+            wire: self.wire.json,
+            kind: self.wire.kind,
+            listener: self.listener,
+            key: self.key,
+            _place: place,
         }
     }
 }
@@ -108,7 +327,7 @@ pub(crate) struct Queued {
     wire: Box<str>,
     kind: MessageType,
     /// Told about delivery or failure.
-    pub(crate) listener: Option<Arc<dyn DeliveryListener>>,
+    pub(crate) listener: Option<Notify>,
     /// The message's key in the [`crate::messaging::persist::MessageStore`] once persisted.
     pub(crate) key: Option<u64>,
     /// Its place in `dispatcher_max_queue_size`, freed when the message is
@@ -130,13 +349,7 @@ impl fmt::Debug for Queued {
 impl Queued {
     /// Writes `item`'s message as JSON.
     fn pack(item: Outgoing, place: Place) -> Queued {
-        Queued {
-            wire: item.message.to_json().into_boxed_str(),
-            kind: item.message.message_type(),
-            listener: item.listener,
-            key: item.key,
-            _place: place,
-        }
+        item.written().queue(place)
     }
 
     /// The message's compact JSON, as sent and stored.
@@ -190,7 +403,11 @@ impl fmt::Display for Refused {
 impl From<Refused> for Error {
     fn from(refused: Refused) -> Error {
         Error::Unsent {
-            messages: refused.items.into_iter().map(|item| item.message).collect(),
+            messages: refused
+                .items
+                .into_iter()
+                .map(Outgoing::into_message)
+                .collect(),
             source: Box::new(refused.error),
         }
     }
@@ -314,7 +531,7 @@ impl Outbox {
             let item = Queued {
                 wire: wire.into(),
                 kind: message.message_type(),
-                listener: Some(Arc::clone(listener)),
+                listener: Some(Notify::Own(Arc::clone(listener))),
                 key: Some(key),
                 _place: self.room.force(),
             };
@@ -370,11 +587,32 @@ impl Outbox {
         items: Vec<Outgoing>,
         deadline: Instant,
     ) -> Result<(), Refused> {
-        let mut entries = wire_up(items)?;
+        let entries = wire_up(items)?;
+        self.push_packed(entries, deadline)
+    }
+
+    /// As [`Outbox::push`] for one message, with no allocation of its own
+    /// (a virtual device's `set`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Outbox::push`].
+    pub(crate) fn push_one(&self, item: Outgoing) -> Result<(), Error> {
+        let packed = item.pack()?;
+        self.push_packed([packed], Instant::now() + self.wait)
+            .map_err(Error::from)
+    }
+
+    /// Queues checked and written messages all together or not at all,
+    /// waiting for room until `deadline` at most, and wakes the sender.
+    fn push_packed<E>(&self, mut entries: E, deadline: Instant) -> Result<(), Refused>
+    where
+        E: AsMut<[Packed]> + IntoIterator<Item = Packed>,
+    {
         // A place each in the bound, taken before the queue lock; messages
         // being sent hold theirs until settled.
         let places = match self.room.take(
-            entries.len(),
+            entries.as_mut().len(),
             deadline.saturating_duration_since(Instant::now()),
         ) {
             Ok(places) => places,
@@ -384,8 +622,9 @@ impl Outbox {
         };
         let mut queue = self.lock();
         let guaranteed = entries
+            .as_mut()
             .iter()
-            .filter(|(item, _)| item.message.reliability() == Reliability::GuaranteedDelivery)
+            .filter(|item| item.wire.reliability == Reliability::GuaranteedDelivery)
             .count();
         let facts = admission::Facts {
             closed: queue.is_closed(),
@@ -399,31 +638,25 @@ impl Outbox {
         }
         // The key after the last one this push wrote: durable once the
         // group commit has flushed up to it.
-        let wrote_upto = match self.write_guaranteed(&mut entries) {
+        let wrote_upto = match self.write_guaranteed(entries.as_mut()) {
             Ok(upto) => upto,
             Err(error) => {
                 drop(queue);
                 return Err(Refused {
                     error,
-                    items: entries.into_iter().map(|e| e.0).collect(),
+                    items: entries.into_iter().map(Outgoing::from).collect(),
                 });
             }
         };
-        let urgent = entries.iter().any(|(item, _)| {
-            batch_wait::urgent(item.message.message_type(), item.message.priority())
-        });
+        let urgent = entries
+            .as_mut()
+            .iter()
+            .any(|item| batch_wait::urgent(item.wire.kind, item.wire.priority));
         // Admitted under this same lock; the places are taken.
-        for ((item, wire), place) in entries.into_iter().zip(places) {
-            let priority = item.message.priority();
-            let retries = self.retries_for(item.message.reliability());
-            let queued = Queued {
-                wire,
-                kind: item.message.message_type(),
-                listener: item.listener,
-                key: item.key,
-                _place: place,
-            };
-            queue.force_push(queued, priority, retries);
+        for (item, place) in entries.into_iter().zip(places) {
+            let priority = item.wire.priority;
+            let retries = self.retries_for(item.wire.reliability);
+            queue.force_push(item.queue(place), priority, retries);
         }
         let queued = queue.len();
         drop(queue);
@@ -445,14 +678,14 @@ impl Outbox {
     /// Writes the guaranteed messages of `entries` to the store (called
     /// under the queue lock, so store order is queue order); the key after
     /// the last one written, `None` when nothing was.
-    fn write_guaranteed(&self, entries: &mut [(Outgoing, Box<str>)]) -> Result<Option<u64>, Error> {
+    fn write_guaranteed(&self, entries: &mut [Packed]) -> Result<Option<u64>, Error> {
         let Some(durable) = &self.durable else {
             return Ok(None);
         };
         let mut records = entries
             .iter_mut()
-            .filter(|(item, _)| item.message.reliability() == Reliability::GuaranteedDelivery)
-            .map(|(item, wire)| (&mut item.key, &**wire))
+            .filter(|item| item.wire.reliability == Reliability::GuaranteedDelivery)
+            .map(|item| (&mut item.key, &*item.wire.json))
             .peekable();
         if records.peek().is_none() {
             return Ok(None);
@@ -462,20 +695,25 @@ impl Outbox {
 
     /// Builds the refusal; for an overflow, first reports the refused
     /// messages to their listeners and raises the overflow alert.
-    fn refuse(&self, refusal: admission::Refusal, entries: Vec<(Outgoing, Box<str>)>) -> Refused {
+    fn refuse(
+        &self,
+        refusal: admission::Refusal,
+        entries: impl IntoIterator<Item = Packed>,
+    ) -> Refused {
+        let entries: Vec<Packed> = entries.into_iter().collect();
         let error = refusal.error;
         if refusal.overflow {
             log::warn!(target: "iotcs::device::outbox", "refusing {} message(s): {error}", entries.len());
-            for (item, json) in &entries {
+            for item in &entries {
                 if let Some(listener) = &item.listener {
-                    listener.failed(item.message.message_type(), json, &error);
+                    listener.failed(item.wire.kind, &item.wire.json, &error);
                 }
             }
             self.raise_overflow_alert(&error);
         }
         Refused {
             error,
-            items: entries.into_iter().map(|e| e.0).collect(),
+            items: entries.into_iter().map(Outgoing::from).collect(),
         }
     }
 
@@ -599,22 +837,30 @@ impl Outbox {
     }
 }
 
-/// Checks `items` against the wire's limits and writes each one's wire JSON,
-/// outside the queue lock. The messages are kept until they are queued, so
-/// a refusal hands back exactly what was given.
-fn wire_up(items: Vec<Outgoing>) -> Result<Vec<(Outgoing, Box<str>)>, Refused> {
-    for item in &items {
-        if let Err(error) = item.message.check_limits() {
-            return Err(Refused { error, items });
+/// Checks `items` against the wire's limits and writes each one's wire JSON
+/// (unless written already), outside the queue lock. A refusal hands back
+/// every message.
+fn wire_up(items: Vec<Outgoing>) -> Result<Vec<Packed>, Refused> {
+    let mut packed = Vec::with_capacity(items.len());
+    let mut items = items.into_iter();
+    while let Some(item) = items.next() {
+        match item.pack() {
+            Ok(p) => packed.push(p),
+            Err(refused) => {
+                let items = packed
+                    .into_iter()
+                    .map(Outgoing::from)
+                    .chain(refused.items)
+                    .chain(items)
+                    .collect();
+                return Err(Refused {
+                    error: refused.error,
+                    items,
+                });
+            }
         }
     }
-    Ok(items
-        .into_iter()
-        .map(|item| {
-            let wire = item.message.to_json().into_boxed_str();
-            (item, wire)
-        })
-        .collect())
+    Ok(packed)
 }
 
 /// The overflow alert's settling: delivered or given up, the next overflow

@@ -51,6 +51,44 @@ pub(crate) enum NoRoom {
 #[derive(Debug)]
 pub(crate) struct Place(Arc<Room>);
 
+/// Places taken together by [`Room::take`], handed out one by one (no
+/// allocation for them: a push of one message is the hot path); those not
+/// handed out are given back when this is dropped.
+#[derive(Debug)]
+pub(crate) struct Places {
+    room: Arc<Room>,
+    left: usize,
+}
+
+impl Places {
+    /// How many are left to hand out.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.left
+    }
+}
+
+impl Iterator for Places {
+    type Item = Place;
+
+    fn next(&mut self) -> Option<Place> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        Some(Place(Arc::clone(&self.room)))
+    }
+}
+
+impl Drop for Places {
+    fn drop(&mut self) {
+        // Each becomes a place and is given back as one.
+        for place in self.by_ref() {
+            drop(place);
+        }
+    }
+}
+
 impl Room {
     /// An empty room of `capacity` places (at least one).
     pub(crate) fn new(capacity: usize) -> Arc<Room> {
@@ -67,7 +105,7 @@ impl Room {
     ///
     /// [`NoRoom::Closed`] once [`Room::close`] was called (also while
     /// waiting); [`NoRoom::Full`] if there was no room when `wait` ended.
-    pub(crate) fn take(self: &Arc<Self>, n: usize, wait: Duration) -> Result<Vec<Place>, NoRoom> {
+    pub(crate) fn take(self: &Arc<Self>, n: usize, wait: Duration) -> Result<Places, NoRoom> {
         let deadline = Instant::now() + wait;
         let mut state = self.lock();
         loop {
@@ -77,7 +115,10 @@ impl Room {
             if state.held + n <= self.capacity {
                 state.held += n;
                 drop(state);
-                return Ok((0..n).map(|_| Place(Arc::clone(self))).collect());
+                return Ok(Places {
+                    room: Arc::clone(self),
+                    left: n,
+                });
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {

@@ -23,9 +23,9 @@ use crate::virtual_device::VirtualDevice;
 ///
 /// The errors of [`StorageObject::sync`]: an input file that cannot be read
 /// any more, a device closing.
-pub(crate) fn uploads_for(
+pub(crate) fn uploads_for<'a>(
     device: &VirtualDevice,
-    values: &[(String, Value)],
+    values: impl IntoIterator<Item = (&'a str, &'a Value)>,
 ) -> Result<Vec<ObjectRecord>, Error> {
     let mut uris = Vec::new();
     let Some(hub) = device.storage() else {

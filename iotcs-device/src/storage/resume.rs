@@ -35,7 +35,7 @@ pub(crate) fn restore_held(hub: &Arc<Hub>, listener: &Arc<dyn DeliveryListener>)
             Ok(uris) => context.restore_held(item, &uris, held.key),
             Err((uri, e)) => {
                 let error = Error::state(format!("content sync failed for {uri}: {e}"));
-                listener.failed(item.message.message_type(), &item.message.to_json(), &error);
+                listener.failed(item.kind(), &item.json(), &error);
                 store.forget(&[held.key]);
             }
         }
