@@ -122,6 +122,10 @@ mod error_messages;
 // its sensor (as from the console) is answered 200; a bad --ini is
 // reported with its file and line.
 mod firmware_signals;
+// Tidy: every Cargo profile unwinds (the SDK catches panicking callbacks),
+// the firmware profile is the small one, and RUST_LOG's target filters work
+// with env_logger built without its regex feature.
+mod firmware_profile;
 // Tidy: every log line of the SDK crates has an `iotcs::` target, so
 // RUST_LOG=iotcs=debug selects them all.
 mod log_targets;
