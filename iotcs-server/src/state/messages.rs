@@ -7,13 +7,13 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use iotcs_core::Value as CoreValue;
-use iotcs_core::message::{Direction, Message, MessageType, Payload};
+use iotcs_core::message::{Direction, MessageType};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
 
 use super::DomainError;
 use super::State;
+use super::incoming::Incoming;
 use crate::store::Table;
 
 /// One stored message.
@@ -63,37 +63,6 @@ pub(crate) struct MessageQuery {
     pub(crate) limit: usize,
 }
 
-fn data_map(data: &iotcs_core::message::DataItems) -> Map<String, Value> {
-    data.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
-}
-
-/// A message as stored. INTEGER and DATETIME values that arrived as JSON
-/// floats (`12000000.0`, `1.7E12`: Oracle's Java library sends every number
-/// as a double) become the integers validation read from them; otherwise the
-/// message is serialized straight into its stored form, with no second parse.
-fn stored_json(m: &Message, values: &[(String, CoreValue)]) -> Result<Box<RawValue>, DomainError> {
-    let fail = |e: serde_json::Error| DomainError::internal(format!("cannot store a message: {e}"));
-    let integers: Vec<(&str, i64)> = values
-        .iter()
-        .filter_map(|(name, v)| v.as_i64().map(|i| (name.as_str(), i)))
-        .collect();
-    if integers.is_empty() {
-        return serde_json::value::to_raw_value(m).map_err(fail);
-    }
-    let mut tree = serde_json::to_value(m).map_err(fail)?;
-    if let Some(data) = tree
-        .pointer_mut("/payload/data")
-        .and_then(Value::as_object_mut)
-    {
-        for (name, i) in integers {
-            if let Some(v) = data.get_mut(name).filter(|v| v.is_f64()) {
-                *v = Value::from(i);
-            }
-        }
-    }
-    serde_json::value::to_raw_value(&tree).map_err(fail)
-}
-
 /// The stored messages. Invariants: `log` is in arrival order (`seq`
 /// increasing) and holds at most `Limits::max_messages` (the oldest go
 /// first); `seen` holds the `(source, clientId)` of exactly the device
@@ -121,10 +90,16 @@ impl Messages {
     pub(super) fn push(&mut self, m: StoredMessage) {
         self.next_seq = self.next_seq.max(m.seq + 1);
         if let Some((source, client_id)) = m.dedup_key() {
-            self.seen
-                .entry(source.to_owned())
-                .or_default()
-                .insert(client_id.to_owned());
+            // Looked up before `entry`, which would copy the source's name
+            // for every message.
+            match self.seen.get_mut(source) {
+                Some(ids) => ids.insert(client_id.to_owned()),
+                None => self
+                    .seen
+                    .entry(source.to_owned())
+                    .or_default()
+                    .insert(client_id.to_owned()),
+            };
         }
         self.log.push_back(m);
     }
@@ -165,13 +140,10 @@ impl State {
     /// format. Formats no model declares pass unchecked (a device may send
     /// data the server has no model for; the real service kept it too).
     /// Returns the values as validation read them (none when unchecked).
-    fn check_payload(&self, payload: &Payload) -> Result<Vec<(String, CoreValue)>, DomainError> {
-        let (format, data) = match payload {
-            Payload::Data(p) => (p.format(), p.data()),
-            Payload::Alert(p) => (p.format(), p.data()),
-            _ => return Ok(Vec::new()),
+    fn check_payload(&self, m: &Incoming<'_>) -> Result<Vec<(String, CoreValue)>, DomainError> {
+        let Some((format, data)) = m.format_and_data() else {
+            return Ok(Vec::new());
         };
-        let data = data_map(data);
         let result = match format
             .strip_suffix(":attributes")
             .and_then(|urn| self.model(urn))
@@ -193,12 +165,13 @@ impl State {
     /// its model (else 400); then nothing is stored, otherwise everything not
     /// seen before. RESPONSE messages complete their requests. Returns how
     /// many messages were new.
-    pub(crate) fn ingest(
+    pub(crate) fn ingest<'a, M: Into<Incoming<'a>>>(
         &mut self,
         caller: &str,
-        batch: Vec<Message>,
+        batch: impl IntoIterator<Item = M>,
         now: i64,
     ) -> Result<usize, DomainError> {
+        let batch: Vec<Incoming<'a>> = batch.into_iter().map(Into::into).collect();
         let mut checked = Vec::with_capacity(batch.len());
         for (i, m) in batch.iter().enumerate() {
             if !self.may_send_as(caller, m.source()) {
@@ -209,7 +182,7 @@ impl State {
                 )));
             }
             checked.push(
-                self.check_payload(m.payload())
+                self.check_payload(m)
                     .map_err(|e| e.prefixed(&format!("message {i}")))?,
             );
         }
@@ -224,23 +197,23 @@ impl State {
                 continue;
             }
             let id = iotcs_core::__private::uuid_v4().map_err(DomainError::from)?;
-            let m = m
-                .with_id(id)
-                .with_direction(Direction::FromDevice)
-                .with_received_time(now);
-            let json = stored_json(&m, &values)?;
-            self.store_message(StoredMessage {
+            // A RESPONSE (rare, and never on the fast path) is cloned to
+            // complete its request after the message is stored.
+            let response = m.response().cloned();
+            let record = StoredMessage {
                 seq: self.messages.next_seq,
-                json,
                 endpoint: m.source().to_owned(),
                 message_type: m.message_type().as_str().to_owned(),
                 direction: Direction::FromDevice.as_str().to_owned(),
                 received_time: now,
                 client_id: Some(m.client_id().to_owned()),
-            })?;
+                json: m.stored_json(id, now, &values)?,
+            };
+            let source = response.as_ref().map(|_| record.endpoint.clone());
+            self.store_message(record)?;
             stored += 1;
-            if let Payload::Response(r) = m.payload() {
-                self.complete_request(m.source(), r, now)?;
+            if let (Some(r), Some(source)) = (response, source) {
+                self.complete_request(&source, &r, now)?;
             }
         }
         Ok(stored)
@@ -340,7 +313,7 @@ mod tests {
         };
         let (all, more) = s.query_messages(&q);
         assert_eq!((all.len(), more), (2, false));
-        let all: Vec<Value> = all
+        let all: Vec<serde_json::Value> = all
             .iter()
             .map(|raw| serde_json::from_str(raw.get()).unwrap())
             .collect();

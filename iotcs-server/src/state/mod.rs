@@ -11,6 +11,7 @@
 
 mod devices;
 mod error;
+mod incoming;
 mod messages;
 mod models;
 mod policies;
@@ -26,6 +27,7 @@ pub use devices::DeviceState;
 use devices::Devices;
 pub(crate) use devices::{Device, Registration};
 pub(crate) use error::DomainError;
+pub(crate) use incoming::parse_batch;
 use messages::Messages;
 pub(crate) use messages::{MessageQuery, StoredMessage};
 use models::Models;
