@@ -2,7 +2,8 @@
 //! per `(source, clientId)`, and querying for the admin API.
 //!
 //! At most `max_messages` are kept (default 50 000); beyond that the oldest go
-//! first, from memory and from the database.
+//! first, from memory at once and from the database with the last message of
+//! their record (one record per stored batch).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -75,6 +76,12 @@ pub(crate) struct Messages {
     /// look-up needs no allocation).
     pub(super) seen: HashMap<String, HashSet<String>>,
     pub(super) next_seq: u64,
+    /// The database records holding `log`, oldest first: the key (the first
+    /// `seq` of the record) and the last `seq` in it. A record holds the
+    /// messages stored together (a posted batch), so the database sees one
+    /// write per batch instead of one per message; it is deleted once all
+    /// its messages are evicted.
+    pub(super) chunks: VecDeque<(u64, u64)>,
 }
 
 impl Messages {
@@ -104,11 +111,6 @@ impl Messages {
         self.log.push_back(m);
     }
 
-    /// The oldest message when there are more than `max`.
-    fn oldest_over(&self, max: usize) -> Option<&StoredMessage> {
-        self.log.front().filter(|_| self.log.len() > max)
-    }
-
     /// Drops the oldest message and forgets its `(source, clientId)`.
     fn pop_oldest(&mut self) {
         let Some(old) = self.log.pop_front() else {
@@ -131,6 +133,7 @@ impl Default for Messages {
             log: VecDeque::new(),
             seen: HashMap::new(),
             next_seq: 1,
+            chunks: VecDeque::new(),
         }
     }
 }
@@ -186,49 +189,120 @@ impl State {
                     .map_err(|e| e.prefixed(&format!("message {i}")))?,
             );
         }
-        let mut stored = 0;
-        for (m, values) in batch.into_iter().zip(checked) {
-            if self.messages.contains(m.source(), m.client_id()) {
-                log::debug!(
-                    "message {} from {} was stored before; ignoring the resend",
-                    m.client_id(),
-                    m.source()
-                );
+        let fresh = self.fresh(&batch);
+        // RESPONSEs (rare, and never on the fast path) complete their
+        // requests once stored.
+        let responses: Vec<_> = batch
+            .iter()
+            .zip(&fresh)
+            .filter(|(_, new)| **new)
+            .filter_map(|(m, _)| Some((m.source().to_owned(), m.response()?.clone())))
+            .collect();
+        let mut records = Vec::with_capacity(batch.len());
+        for ((m, values), new) in batch.into_iter().zip(checked).zip(fresh) {
+            if !new {
                 continue;
             }
             let id = iotcs_core::__private::uuid_v4().map_err(DomainError::from)?;
-            // A RESPONSE (rare, and never on the fast path) is cloned to
-            // complete its request after the message is stored.
-            let response = m.response().cloned();
-            let record = StoredMessage {
-                seq: self.messages.next_seq,
+            records.push(StoredMessage {
+                seq: self.messages.next_seq + records.len() as u64,
                 endpoint: m.source().to_owned(),
                 message_type: m.message_type().as_str().to_owned(),
                 direction: Direction::FromDevice.as_str().to_owned(),
                 received_time: now,
                 client_id: Some(m.client_id().to_owned()),
                 json: m.stored_json(id, now, &values)?,
-            };
-            let source = response.as_ref().map(|_| record.endpoint.clone());
-            self.store_message(record)?;
-            stored += 1;
-            if let (Some(r), Some(source)) = (response, source) {
-                self.complete_request(&source, &r, now)?;
-            }
+            });
+        }
+        let stored = records.len();
+        self.store_messages(records)?;
+        for (source, r) in responses {
+            self.complete_request(&source, &r, now)?;
         }
         Ok(stored)
     }
 
-    /// Stores one message and drops the oldest beyond the cap, on disk
-    /// first, then in memory.
+    /// Which messages of `batch` are new: not stored before, and not an
+    /// earlier message of the same batch sent again.
+    fn fresh(&self, batch: &[Incoming<'_>]) -> Vec<bool> {
+        let mut in_batch = HashSet::with_capacity(batch.len());
+        batch
+            .iter()
+            .map(|m| {
+                let key = (m.source(), m.client_id());
+                let new = !self.messages.contains(key.0, key.1) && in_batch.insert(key);
+                if !new {
+                    log::debug!(
+                        "message {} from {} was stored before; ignoring the resend",
+                        key.1,
+                        key.0
+                    );
+                }
+                new
+            })
+            .collect()
+    }
+
+    /// Stores one message (see [`State::store_messages`]).
     pub(super) fn store_message(&mut self, m: StoredMessage) -> Result<(), DomainError> {
-        self.persist(Table::Messages, &m.seq.to_be_bytes(), &m)?;
-        self.messages.push(m);
-        while let Some(old) = self.messages.oldest_over(self.limits.max_messages) {
-            self.unpersist(Table::Messages, &old.seq.to_be_bytes())?;
+        self.store_messages(vec![m])
+    }
+
+    /// Stores messages whose `seq`s follow on from `next_seq`, in one
+    /// database record, then drops the oldest beyond the cap: on disk
+    /// first, then in memory.
+    pub(super) fn store_messages(&mut self, batch: Vec<StoredMessage>) -> Result<(), DomainError> {
+        let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
+            return Ok(());
+        };
+        let chunk = (first.seq, last.seq);
+        self.persist(Table::Messages, &chunk.0.to_be_bytes(), &batch)?;
+        self.messages.chunks.push_back(chunk);
+        for m in batch {
+            self.messages.push(m);
+        }
+        self.evict_over_cap()
+    }
+
+    /// Drops the oldest messages beyond the cap, and the database records
+    /// none of whose messages remain.
+    pub(super) fn evict_over_cap(&mut self) -> Result<(), DomainError> {
+        while self.messages.log.len() > self.limits.max_messages {
             self.messages.pop_oldest();
         }
+        let oldest = self.messages.log.front().map_or(u64::MAX, |m| m.seq);
+        while let Some(&(key, last)) = self.messages.chunks.front()
+            && last < oldest
+        {
+            self.unpersist(Table::Messages, &key.to_be_bytes())?;
+            self.messages.chunks.pop_front();
+        }
         Ok(())
+    }
+
+    /// Loads one database record of messages: an array of them, or (as
+    /// written before records held batches) one message.
+    pub(super) fn load_messages(&mut self, key: &[u8], record: &RawValue) {
+        let text = record.get().trim_start();
+        let batch = if text.starts_with('[') {
+            serde_json::from_str::<Vec<StoredMessage>>(text)
+        } else {
+            serde_json::from_str::<StoredMessage>(text).map(|m| vec![m])
+        };
+        let batch = match batch {
+            Ok(batch) => batch,
+            Err(e) => {
+                log::warn!("skipping an unreadable messages record {key:?}: {e}");
+                return;
+            }
+        };
+        if let (Some(first), Some(last)) = (batch.first(), batch.last()) {
+            let key = key.try_into().map_or(first.seq, u64::from_be_bytes);
+            self.messages.chunks.push_back((key, last.seq));
+        }
+        for m in batch {
+            self.messages.push(m);
+        }
     }
 
     /// Every stored message, oldest first (the console reads them).
@@ -322,6 +396,84 @@ mod tests {
         assert_eq!(all[0]["receivedTime"], 12);
         // The first one was evicted, so its resend is new again.
         assert_eq!(s.ingest(&d, vec![m], 13).unwrap(), 1);
+    }
+
+    #[test]
+    fn a_batch_is_one_record_removed_with_its_last_message_and_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = |max_messages| {
+            let store = crate::store::Store::open(dir.path()).unwrap();
+            let limits = Limits {
+                max_messages,
+                ..limits()
+            };
+            State::new(limits, Some(store), Vec::new()).unwrap()
+        };
+        let records = |s: &State| {
+            let store = s.store.as_ref().unwrap();
+            let all: Vec<(Vec<u8>, Box<RawValue>)> = store.load(Table::Messages).unwrap();
+            all.len()
+        };
+        let mut s = open(3);
+        let d = s
+            .register(
+                Registration {
+                    hardware_id: "D".into(),
+                    ..Registration::default()
+                },
+                1,
+            )
+            .unwrap()
+            .id
+            .clone();
+        let again = temp(&d, 4.0);
+        s.ingest(&d, vec![temp(&d, 1.0), temp(&d, 2.0)], 10)
+            .unwrap();
+        s.ingest(&d, vec![temp(&d, 3.0), again.clone()], 11)
+            .unwrap();
+        assert_eq!(
+            (s.messages.log.len(), records(&s)),
+            (3, 2),
+            "1 evicted, 2 kept"
+        );
+        s.ingest(&d, vec![temp(&d, 5.0)], 12).unwrap();
+        assert_eq!((s.messages.log.len(), records(&s)), (3, 2), "2 evicted");
+        drop(s);
+
+        let mut s = open(2);
+        let temps: Vec<f64> = s
+            .stored_messages()
+            .map(|m| {
+                let v: serde_json::Value = serde_json::from_str(m.json.get()).unwrap();
+                v["payload"]["data"]["temp"].as_f64().unwrap()
+            })
+            .collect();
+        assert_eq!(temps, [4.0, 5.0], "the lower cap applies at start");
+        assert_eq!(s.messages.chunks, [(3, 4), (5, 5)]);
+        assert_eq!(s.ingest(&d, vec![again], 13).unwrap(), 0, "a resend");
+        assert_eq!(s.messages.next_seq, 6);
+    }
+
+    #[test]
+    fn a_record_of_one_message_as_written_before_batches_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(dir.path()).unwrap();
+        let old = StoredMessage {
+            seq: 7,
+            json: RawValue::from_string(r#"{"type":"DATA"}"#.into()).unwrap(),
+            endpoint: "E".into(),
+            message_type: "DATA".into(),
+            direction: Direction::FromDevice.as_str().into(),
+            received_time: 1,
+            client_id: Some("c".into()),
+        };
+        store
+            .put(Table::Messages, &7u64.to_be_bytes(), &old)
+            .unwrap();
+        let s = State::new(limits(), Some(store), Vec::new()).unwrap();
+        assert_eq!(s.messages.chunks, [(7, 7)]);
+        assert!(s.messages.contains("E", "c"));
+        assert_eq!(s.messages.next_seq, 8);
     }
 
     #[test]

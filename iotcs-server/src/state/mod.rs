@@ -112,7 +112,8 @@ impl State {
         };
         let devices: Vec<(Vec<u8>, Device)> = store.load(Table::Devices)?;
         let models: Vec<(Vec<u8>, serde_json::Value)> = store.load(Table::Models)?;
-        let messages: Vec<(Vec<u8>, StoredMessage)> = store.load(Table::Messages)?;
+        let messages: Vec<(Vec<u8>, Box<serde_json::value::RawValue>)> =
+            store.load(Table::Messages)?;
         let requests: Vec<(Vec<u8>, RequestRecord)> = store.load(Table::Requests)?;
         let policies: Vec<(Vec<u8>, PolicyRecord)> = store.load(Table::Policies)?;
         for (_, d) in devices {
@@ -121,9 +122,12 @@ impl State {
         for (_, json) in models {
             self.load_stored_model(&json);
         }
-        for (_, m) in messages {
-            self.messages.push(m);
+        for (key, record) in messages {
+            self.load_messages(&key, &record);
         }
+        // The cap may be lower than when the messages were stored.
+        self.evict_over_cap()
+            .map_err(|e| Error::state(format!("cannot drop messages over the cap: {e}")))?;
         for (_, r) in requests {
             self.requests.insert(r);
         }
