@@ -5,7 +5,7 @@
 //! first, from memory at once and from the database with the last message of
 //! their record (one record per stored batch).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 
 use iotcs_core::Value as CoreValue;
 use iotcs_core::message::{Direction, MessageType};
@@ -15,6 +15,7 @@ use serde_json::value::RawValue;
 use super::DomainError;
 use super::State;
 use super::incoming::Incoming;
+use super::seen::Seen;
 use crate::store::Table;
 
 /// One stored message.
@@ -72,9 +73,8 @@ pub(crate) struct MessageQuery {
 pub(crate) struct Messages {
     /// Stored messages, oldest first.
     pub(super) log: VecDeque<StoredMessage>,
-    /// The clientIds of stored device messages by source (nested so a
-    /// look-up needs no allocation).
-    pub(super) seen: HashMap<String, HashSet<String>>,
+    /// The `(source, clientId)` of the stored device messages.
+    pub(super) seen: Seen,
     pub(super) next_seq: u64,
     /// The database records holding `log`, oldest first: the key (the first
     /// `seq` of the record) and the last `seq` in it. A record holds the
@@ -87,9 +87,7 @@ pub(crate) struct Messages {
 impl Messages {
     /// Whether a message `client_id` from `source` is stored already.
     fn contains(&self, source: &str, client_id: &str) -> bool {
-        self.seen
-            .get(source)
-            .is_some_and(|ids| ids.contains(client_id))
+        self.seen.contains(source, client_id, &self.log)
     }
 
     /// Appends a message (the newest), remembering its `(source,
@@ -97,16 +95,7 @@ impl Messages {
     pub(super) fn push(&mut self, m: StoredMessage) {
         self.next_seq = self.next_seq.max(m.seq + 1);
         if let Some((source, client_id)) = m.dedup_key() {
-            // Looked up before `entry`, which would copy the source's name
-            // for every message.
-            match self.seen.get_mut(source) {
-                Some(ids) => ids.insert(client_id.to_owned()),
-                None => self
-                    .seen
-                    .entry(source.to_owned())
-                    .or_default()
-                    .insert(client_id.to_owned()),
-            };
+            self.seen.insert(source, client_id, m.seq);
         }
         self.log.push_back(m);
     }
@@ -116,13 +105,8 @@ impl Messages {
         let Some(old) = self.log.pop_front() else {
             return;
         };
-        if let Some((source, client_id)) = old.dedup_key()
-            && let Some(ids) = self.seen.get_mut(source)
-        {
-            ids.remove(client_id);
-            if ids.is_empty() {
-                self.seen.remove(source);
-            }
+        if let Some((source, client_id)) = old.dedup_key() {
+            self.seen.remove(source, client_id, old.seq);
         }
     }
 }
@@ -131,7 +115,7 @@ impl Default for Messages {
     fn default() -> Messages {
         Messages {
             log: VecDeque::new(),
-            seen: HashMap::new(),
+            seen: Seen::default(),
             next_seq: 1,
             chunks: VecDeque::new(),
         }

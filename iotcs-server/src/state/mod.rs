@@ -16,6 +16,7 @@ mod messages;
 mod models;
 mod policies;
 mod requests;
+mod seen;
 mod tokens;
 
 use std::time::{SystemTime, UNIX_EPOCH};
