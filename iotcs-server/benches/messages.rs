@@ -34,7 +34,8 @@ use util::{TEMPERATURE, TestServer, now_ms};
 const BATCH: usize = 100;
 /// Concurrent clients, each on its own keep-alive connection.
 const CLIENTS: usize = 4;
-/// Batches per measured run (and, once, to warm up).
+/// Batches per measured run (and, once, to warm up), unless
+/// `IOTCS_BENCH_BATCHES` says otherwise (fewer, to run under valgrind).
 const BATCHES_PER_RUN: usize = 600;
 const RUNS: usize = 3;
 
@@ -128,8 +129,12 @@ fn main() {
         }
         let t = TestServer::with("bench-messages", |c| c.ephemeral(ephemeral));
         let d = t.activated("bench", &[TEMPERATURE]);
-        let all = bodies(&d.id, BATCHES_PER_RUN * (RUNS + 1));
-        let mut runs = all.chunks(BATCHES_PER_RUN);
+        let per_run = std::env::var("IOTCS_BENCH_BATCHES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(BATCHES_PER_RUN);
+        let all = bodies(&d.id, per_run * (RUNS + 1));
+        let mut runs = all.chunks(per_run);
         run(&d, runs.next().unwrap()); // warm-up: connections, caches, the cap
         let (cpu, rate): (Vec<f64>, Vec<f64>) = runs.map(|b| run(&d, b)).unzip();
         let list = |v: &[f64], digits: usize| {
