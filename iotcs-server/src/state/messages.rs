@@ -233,8 +233,8 @@ impl State {
     }
 
     /// Stores messages whose `seq`s follow on from `next_seq`, in one
-    /// database record, then drops the oldest beyond the cap: on disk
-    /// first, then in memory.
+    /// database record written before memory changes, then drops the
+    /// oldest beyond the cap.
     pub(super) fn store_messages(&mut self, batch: Vec<StoredMessage>) -> Result<(), DomainError> {
         let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
             return Ok(());
@@ -249,7 +249,10 @@ impl State {
     }
 
     /// Drops the oldest messages beyond the cap, and the database records
-    /// none of whose messages remain.
+    /// none of whose messages remain. Memory goes first here: a record
+    /// whose deletion fails stays on disk and is dropped again at the next
+    /// start (the cap applies when loading), never a message missing on
+    /// disk that memory still serves.
     pub(super) fn evict_over_cap(&mut self) -> Result<(), DomainError> {
         while self.messages.log.len() > self.limits.max_messages {
             self.messages.pop_oldest();
