@@ -417,12 +417,8 @@ async fn messages(app: &Arc<App>, req: &Req) -> Result<Reply, ApiError> {
             Some(Duration::from_secs(secs).min(app.long_poll_limit))
         }
     };
-    let batch = if req.body.iter().all(u8::is_ascii_whitespace) {
-        Vec::new()
-    } else {
-        iotcs_core::__private::parse_array(&req.body)
-            .map_err(|e| ApiError::bad_request(e.to_string()))?
-    };
+    let batch =
+        crate::state::parse_batch(&req.body).map_err(|e| ApiError::bad_request(e.to_string()))?;
     if !batch.is_empty() {
         let posted = batch.len();
         let stored = app.state().ingest(&caller, batch, now_ms())?;

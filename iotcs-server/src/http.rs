@@ -355,7 +355,10 @@ pub(crate) enum BodyError {
 
 /// Reads a request body, refusing more than `limit` bytes.
 pub(crate) async fn collect(body: &mut Incoming, limit: usize) -> Result<Bytes, BodyError> {
-    let mut buf: Vec<u8> = Vec::new();
+    // Sized from Content-Length (within the limit) so a batch is not copied
+    // again each time the buffer would double.
+    let declared = usize::try_from(Body::size_hint(body).lower()).unwrap_or(0);
+    let mut buf: Vec<u8> = Vec::with_capacity(declared.min(limit));
     while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await {
         let frame = frame.map_err(BodyError::Read)?;
         if let Ok(data) = frame.into_data() {

@@ -2,18 +2,20 @@
 //! per `(source, clientId)`, and querying for the admin API.
 //!
 //! At most `max_messages` are kept (default 50 000); beyond that the oldest go
-//! first, from memory and from the database.
+//! first, from memory at once and from the database with the last message of
+//! their record (one record per stored batch).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 
 use iotcs_core::Value as CoreValue;
-use iotcs_core::message::{Direction, Message, MessageType, Payload};
+use iotcs_core::message::{Direction, MessageType};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
 
 use super::DomainError;
 use super::State;
+use super::incoming::Incoming;
+use super::seen::Seen;
 use crate::store::Table;
 
 /// One stored message.
@@ -63,37 +65,6 @@ pub(crate) struct MessageQuery {
     pub(crate) limit: usize,
 }
 
-fn data_map(data: &iotcs_core::message::DataItems) -> Map<String, Value> {
-    data.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
-}
-
-/// A message as stored. INTEGER and DATETIME values that arrived as JSON
-/// floats (`12000000.0`, `1.7E12`: Oracle's Java library sends every number
-/// as a double) become the integers validation read from them; otherwise the
-/// message is serialized straight into its stored form, with no second parse.
-fn stored_json(m: &Message, values: &[(String, CoreValue)]) -> Result<Box<RawValue>, DomainError> {
-    let fail = |e: serde_json::Error| DomainError::internal(format!("cannot store a message: {e}"));
-    let integers: Vec<(&str, i64)> = values
-        .iter()
-        .filter_map(|(name, v)| v.as_i64().map(|i| (name.as_str(), i)))
-        .collect();
-    if integers.is_empty() {
-        return serde_json::value::to_raw_value(m).map_err(fail);
-    }
-    let mut tree = serde_json::to_value(m).map_err(fail)?;
-    if let Some(data) = tree
-        .pointer_mut("/payload/data")
-        .and_then(Value::as_object_mut)
-    {
-        for (name, i) in integers {
-            if let Some(v) = data.get_mut(name).filter(|v| v.is_f64()) {
-                *v = Value::from(i);
-            }
-        }
-    }
-    serde_json::value::to_raw_value(&tree).map_err(fail)
-}
-
 /// The stored messages. Invariants: `log` is in arrival order (`seq`
 /// increasing) and holds at most `Limits::max_messages` (the oldest go
 /// first); `seen` holds the `(source, clientId)` of exactly the device
@@ -102,18 +73,21 @@ fn stored_json(m: &Message, values: &[(String, CoreValue)]) -> Result<Box<RawVal
 pub(crate) struct Messages {
     /// Stored messages, oldest first.
     pub(super) log: VecDeque<StoredMessage>,
-    /// The clientIds of stored device messages by source (nested so a
-    /// look-up needs no allocation).
-    pub(super) seen: HashMap<String, HashSet<String>>,
+    /// The `(source, clientId)` of the stored device messages.
+    pub(super) seen: Seen,
     pub(super) next_seq: u64,
+    /// The database records holding `log`, oldest first: the key (the first
+    /// `seq` of the record) and the last `seq` in it. A record holds the
+    /// messages stored together (a posted batch), so the database sees one
+    /// write per batch instead of one per message; it is deleted once all
+    /// its messages are evicted.
+    pub(super) chunks: VecDeque<(u64, u64)>,
 }
 
 impl Messages {
     /// Whether a message `client_id` from `source` is stored already.
     fn contains(&self, source: &str, client_id: &str) -> bool {
-        self.seen
-            .get(source)
-            .is_some_and(|ids| ids.contains(client_id))
+        self.seen.contains(source, client_id, &self.log)
     }
 
     /// Appends a message (the newest), remembering its `(source,
@@ -121,17 +95,9 @@ impl Messages {
     pub(super) fn push(&mut self, m: StoredMessage) {
         self.next_seq = self.next_seq.max(m.seq + 1);
         if let Some((source, client_id)) = m.dedup_key() {
-            self.seen
-                .entry(source.to_owned())
-                .or_default()
-                .insert(client_id.to_owned());
+            self.seen.insert(source, client_id, m.seq);
         }
         self.log.push_back(m);
-    }
-
-    /// The oldest message when there are more than `max`.
-    fn oldest_over(&self, max: usize) -> Option<&StoredMessage> {
-        self.log.front().filter(|_| self.log.len() > max)
     }
 
     /// Drops the oldest message and forgets its `(source, clientId)`.
@@ -139,13 +105,8 @@ impl Messages {
         let Some(old) = self.log.pop_front() else {
             return;
         };
-        if let Some((source, client_id)) = old.dedup_key()
-            && let Some(ids) = self.seen.get_mut(source)
-        {
-            ids.remove(client_id);
-            if ids.is_empty() {
-                self.seen.remove(source);
-            }
+        if let Some((source, client_id)) = old.dedup_key() {
+            self.seen.remove(source, client_id, old.seq);
         }
     }
 }
@@ -154,8 +115,9 @@ impl Default for Messages {
     fn default() -> Messages {
         Messages {
             log: VecDeque::new(),
-            seen: HashMap::new(),
+            seen: Seen::default(),
             next_seq: 1,
+            chunks: VecDeque::new(),
         }
     }
 }
@@ -165,13 +127,10 @@ impl State {
     /// format. Formats no model declares pass unchecked (a device may send
     /// data the server has no model for; the real service kept it too).
     /// Returns the values as validation read them (none when unchecked).
-    fn check_payload(&self, payload: &Payload) -> Result<Vec<(String, CoreValue)>, DomainError> {
-        let (format, data) = match payload {
-            Payload::Data(p) => (p.format(), p.data()),
-            Payload::Alert(p) => (p.format(), p.data()),
-            _ => return Ok(Vec::new()),
+    fn check_payload(&self, m: &Incoming<'_>) -> Result<Vec<(String, CoreValue)>, DomainError> {
+        let Some((format, data)) = m.format_and_data() else {
+            return Ok(Vec::new());
         };
-        let data = data_map(data);
         let result = match format
             .strip_suffix(":attributes")
             .and_then(|urn| self.model(urn))
@@ -193,12 +152,13 @@ impl State {
     /// its model (else 400); then nothing is stored, otherwise everything not
     /// seen before. RESPONSE messages complete their requests. Returns how
     /// many messages were new.
-    pub(crate) fn ingest(
+    pub(crate) fn ingest<'a, M: Into<Incoming<'a>>>(
         &mut self,
         caller: &str,
-        batch: Vec<Message>,
+        batch: impl IntoIterator<Item = M>,
         now: i64,
     ) -> Result<usize, DomainError> {
+        let batch: Vec<Incoming<'a>> = batch.into_iter().map(Into::into).collect();
         let mut checked = Vec::with_capacity(batch.len());
         for (i, m) in batch.iter().enumerate() {
             if !self.may_send_as(caller, m.source()) {
@@ -209,53 +169,127 @@ impl State {
                 )));
             }
             checked.push(
-                self.check_payload(m.payload())
+                self.check_payload(m)
                     .map_err(|e| e.prefixed(&format!("message {i}")))?,
             );
         }
-        let mut stored = 0;
-        for (m, values) in batch.into_iter().zip(checked) {
-            if self.messages.contains(m.source(), m.client_id()) {
-                log::debug!(
-                    "message {} from {} was stored before; ignoring the resend",
-                    m.client_id(),
-                    m.source()
-                );
+        let fresh = self.fresh(&batch);
+        // RESPONSEs (rare, and never on the fast path) complete their
+        // requests once stored.
+        let responses: Vec<_> = batch
+            .iter()
+            .zip(&fresh)
+            .filter(|(_, new)| **new)
+            .filter_map(|(m, _)| Some((m.source().to_owned(), m.response()?.clone())))
+            .collect();
+        let mut records = Vec::with_capacity(batch.len());
+        for ((m, values), new) in batch.into_iter().zip(checked).zip(fresh) {
+            if !new {
                 continue;
             }
             let id = iotcs_core::__private::uuid_v4().map_err(DomainError::from)?;
-            let m = m
-                .with_id(id)
-                .with_direction(Direction::FromDevice)
-                .with_received_time(now);
-            let json = stored_json(&m, &values)?;
-            self.store_message(StoredMessage {
-                seq: self.messages.next_seq,
-                json,
+            records.push(StoredMessage {
+                seq: self.messages.next_seq + records.len() as u64,
                 endpoint: m.source().to_owned(),
                 message_type: m.message_type().as_str().to_owned(),
                 direction: Direction::FromDevice.as_str().to_owned(),
                 received_time: now,
                 client_id: Some(m.client_id().to_owned()),
-            })?;
-            stored += 1;
-            if let Payload::Response(r) = m.payload() {
-                self.complete_request(m.source(), r, now)?;
-            }
+                json: m.stored_json(id, now, &values)?,
+            });
+        }
+        let stored = records.len();
+        self.store_messages(records)?;
+        for (source, r) in responses {
+            self.complete_request(&source, &r, now)?;
         }
         Ok(stored)
     }
 
-    /// Stores one message and drops the oldest beyond the cap, on disk
-    /// first, then in memory.
+    /// Which messages of `batch` are new: not stored before, and not an
+    /// earlier message of the same batch sent again.
+    fn fresh(&self, batch: &[Incoming<'_>]) -> Vec<bool> {
+        let mut in_batch = HashSet::with_capacity(batch.len());
+        batch
+            .iter()
+            .map(|m| {
+                let key = (m.source(), m.client_id());
+                let new = !self.messages.contains(key.0, key.1) && in_batch.insert(key);
+                if !new {
+                    log::debug!(
+                        "message {} from {} was stored before; ignoring the resend",
+                        key.1,
+                        key.0
+                    );
+                }
+                new
+            })
+            .collect()
+    }
+
+    /// Stores one message (see [`State::store_messages`]).
     pub(super) fn store_message(&mut self, m: StoredMessage) -> Result<(), DomainError> {
-        self.persist(Table::Messages, &m.seq.to_be_bytes(), &m)?;
-        self.messages.push(m);
-        while let Some(old) = self.messages.oldest_over(self.limits.max_messages) {
-            self.unpersist(Table::Messages, &old.seq.to_be_bytes())?;
+        self.store_messages(vec![m])
+    }
+
+    /// Stores messages whose `seq`s follow on from `next_seq`, in one
+    /// database record written before memory changes, then drops the
+    /// oldest beyond the cap.
+    pub(super) fn store_messages(&mut self, batch: Vec<StoredMessage>) -> Result<(), DomainError> {
+        let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
+            return Ok(());
+        };
+        let chunk = (first.seq, last.seq);
+        self.persist(Table::Messages, &chunk.0.to_be_bytes(), &batch)?;
+        self.messages.chunks.push_back(chunk);
+        for m in batch {
+            self.messages.push(m);
+        }
+        self.evict_over_cap()
+    }
+
+    /// Drops the oldest messages beyond the cap, and the database records
+    /// none of whose messages remain. Memory goes first here: a record
+    /// whose deletion fails stays on disk and is dropped again at the next
+    /// start (the cap applies when loading), never a message missing on
+    /// disk that memory still serves.
+    pub(super) fn evict_over_cap(&mut self) -> Result<(), DomainError> {
+        while self.messages.log.len() > self.limits.max_messages {
             self.messages.pop_oldest();
         }
+        let oldest = self.messages.log.front().map_or(u64::MAX, |m| m.seq);
+        while let Some(&(key, last)) = self.messages.chunks.front()
+            && last < oldest
+        {
+            self.unpersist(Table::Messages, &key.to_be_bytes())?;
+            self.messages.chunks.pop_front();
+        }
         Ok(())
+    }
+
+    /// Loads one database record of messages: an array of them, or (as
+    /// written before records held batches) one message.
+    pub(super) fn load_messages(&mut self, key: &[u8], record: &RawValue) {
+        let text = record.get().trim_start();
+        let batch = if text.starts_with('[') {
+            serde_json::from_str::<Vec<StoredMessage>>(text)
+        } else {
+            serde_json::from_str::<StoredMessage>(text).map(|m| vec![m])
+        };
+        let batch = match batch {
+            Ok(batch) => batch,
+            Err(e) => {
+                log::warn!("skipping an unreadable messages record {key:?}: {e}");
+                return;
+            }
+        };
+        if let (Some(first), Some(last)) = (batch.first(), batch.last()) {
+            let key = key.try_into().map_or(first.seq, u64::from_be_bytes);
+            self.messages.chunks.push_back((key, last.seq));
+        }
+        for m in batch {
+            self.messages.push(m);
+        }
     }
 
     /// Every stored message, oldest first (the console reads them).
@@ -340,7 +374,7 @@ mod tests {
         };
         let (all, more) = s.query_messages(&q);
         assert_eq!((all.len(), more), (2, false));
-        let all: Vec<Value> = all
+        let all: Vec<serde_json::Value> = all
             .iter()
             .map(|raw| serde_json::from_str(raw.get()).unwrap())
             .collect();
@@ -349,6 +383,84 @@ mod tests {
         assert_eq!(all[0]["receivedTime"], 12);
         // The first one was evicted, so its resend is new again.
         assert_eq!(s.ingest(&d, vec![m], 13).unwrap(), 1);
+    }
+
+    #[test]
+    fn a_batch_is_one_record_removed_with_its_last_message_and_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = |max_messages| {
+            let store = crate::store::Store::open(dir.path()).unwrap();
+            let limits = Limits {
+                max_messages,
+                ..limits()
+            };
+            State::new(limits, Some(store), Vec::new()).unwrap()
+        };
+        let records = |s: &State| {
+            let store = s.store.as_ref().unwrap();
+            let all: Vec<(Vec<u8>, Box<RawValue>)> = store.load(Table::Messages).unwrap();
+            all.len()
+        };
+        let mut s = open(3);
+        let d = s
+            .register(
+                Registration {
+                    hardware_id: "D".into(),
+                    ..Registration::default()
+                },
+                1,
+            )
+            .unwrap()
+            .id
+            .clone();
+        let again = temp(&d, 4.0);
+        s.ingest(&d, vec![temp(&d, 1.0), temp(&d, 2.0)], 10)
+            .unwrap();
+        s.ingest(&d, vec![temp(&d, 3.0), again.clone()], 11)
+            .unwrap();
+        assert_eq!(
+            (s.messages.log.len(), records(&s)),
+            (3, 2),
+            "1 evicted, 2 kept"
+        );
+        s.ingest(&d, vec![temp(&d, 5.0)], 12).unwrap();
+        assert_eq!((s.messages.log.len(), records(&s)), (3, 2), "2 evicted");
+        drop(s);
+
+        let mut s = open(2);
+        let temps: Vec<f64> = s
+            .stored_messages()
+            .map(|m| {
+                let v: serde_json::Value = serde_json::from_str(m.json.get()).unwrap();
+                v["payload"]["data"]["temp"].as_f64().unwrap()
+            })
+            .collect();
+        assert_eq!(temps, [4.0, 5.0], "the lower cap applies at start");
+        assert_eq!(s.messages.chunks, [(3, 4), (5, 5)]);
+        assert_eq!(s.ingest(&d, vec![again], 13).unwrap(), 0, "a resend");
+        assert_eq!(s.messages.next_seq, 6);
+    }
+
+    #[test]
+    fn a_record_of_one_message_as_written_before_batches_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(dir.path()).unwrap();
+        let old = StoredMessage {
+            seq: 7,
+            json: RawValue::from_string(r#"{"type":"DATA"}"#.into()).unwrap(),
+            endpoint: "E".into(),
+            message_type: "DATA".into(),
+            direction: Direction::FromDevice.as_str().into(),
+            received_time: 1,
+            client_id: Some("c".into()),
+        };
+        store
+            .put(Table::Messages, &7u64.to_be_bytes(), &old)
+            .unwrap();
+        let s = State::new(limits(), Some(store), Vec::new()).unwrap();
+        assert_eq!(s.messages.chunks, [(7, 7)]);
+        assert!(s.messages.contains("E", "c"));
+        assert_eq!(s.messages.next_seq, 8);
     }
 
     #[test]

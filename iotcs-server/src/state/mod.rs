@@ -11,10 +11,12 @@
 
 mod devices;
 mod error;
+mod incoming;
 mod messages;
 mod models;
 mod policies;
 mod requests;
+mod seen;
 mod tokens;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -26,6 +28,7 @@ pub use devices::DeviceState;
 use devices::Devices;
 pub(crate) use devices::{Device, Registration};
 pub(crate) use error::DomainError;
+pub(crate) use incoming::parse_batch;
 use messages::Messages;
 pub(crate) use messages::{MessageQuery, StoredMessage};
 use models::Models;
@@ -110,7 +113,8 @@ impl State {
         };
         let devices: Vec<(Vec<u8>, Device)> = store.load(Table::Devices)?;
         let models: Vec<(Vec<u8>, serde_json::Value)> = store.load(Table::Models)?;
-        let messages: Vec<(Vec<u8>, StoredMessage)> = store.load(Table::Messages)?;
+        let messages: Vec<(Vec<u8>, Box<serde_json::value::RawValue>)> =
+            store.load(Table::Messages)?;
         let requests: Vec<(Vec<u8>, RequestRecord)> = store.load(Table::Requests)?;
         let policies: Vec<(Vec<u8>, PolicyRecord)> = store.load(Table::Policies)?;
         for (_, d) in devices {
@@ -119,9 +123,12 @@ impl State {
         for (_, json) in models {
             self.load_stored_model(&json);
         }
-        for (_, m) in messages {
-            self.messages.push(m);
+        for (key, record) in messages {
+            self.load_messages(&key, &record);
         }
+        // The cap may be lower than when the messages were stored.
+        self.evict_over_cap()
+            .map_err(|e| Error::state(format!("cannot drop messages over the cap: {e}")))?;
         for (_, r) in requests {
             self.requests.insert(r);
         }
