@@ -226,6 +226,11 @@
 //! it are served. The stuck thread ends when its callback returns; at most
 //! 8 such threads are kept, and `close` reports any still stuck.
 //!
+//! The callback threads have Rust's default stack (2 MiB, or the
+//! `RUST_MIN_STACK` environment variable's size), because user callbacks run
+//! on them; every other thread runs only this crate's code and has 512 KiB.
+//! Only the pages a thread touches count in its resident memory.
+//!
 //! `close` (and `Drop`) joins every thread within 20 s, also when the cloud
 //! never answers: requests get their answer within the first 10 s, requests
 //! still in flight at 18 s are interrupted. A callback thread stuck in user
