@@ -209,7 +209,8 @@
 //!   returned within `request_callback_timeout`;
 //! - `iotcs-storage-<n>`: run the storage objects' uploads and downloads,
 //!   `[media_storage] max_concurrent_transfers` of them (default 1), each
-//!   one transfer at a time, taken in the order of their `sync`.
+//!   one transfer at a time, taken in the order of their `sync`; they start
+//!   at the first `sync`.
 //! - `iotcs-policy-timer`, once a device policy runs (one per device, a
 //!   gateway's devices included): fetches policies, lets out windows and
 //!   batches whose time came; `close` stops it before the sender's last
