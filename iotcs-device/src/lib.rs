@@ -296,6 +296,20 @@
 //! is gone or its upload fails. `close` reports the other held messages to
 //! `on_error`.
 //!
+//! # Randomness and start-up time
+//!
+//! Message ids, TLS keys and the JWT assertions draw on aws-lc's random
+//! generator, which seeds itself once per process, at the first draw (in
+//! `open`). By default it seeds from aws-lc's CPU Jitter entropy source
+//! mixed with the kernel's `getrandom`, which costs tens of milliseconds of
+//! CPU, most of what `open` spends. Building with the environment variable
+//! `AWS_LC_SYS_NO_JITTER_ENTROPY=1` (a build-time switch of `aws-lc-sys`,
+//! not a [`Config`] setting) leaves the kernel as the only source: sound
+//! where the kernel's pool is well seeded (a hardware random number
+//! generator, a seed carried across boots), weaker on a board that has
+//! neither, early in its first boot. `docs/cross-compiling.md` in the
+//! repository has the figures.
+//!
 //! # Features
 //!
 //! - `persistence` (default): the sled store of `GUARANTEED_DELIVERY`
