@@ -117,11 +117,13 @@ fn readings(admin: &AdminClient, endpoint: &str) -> Vec<usize> {
             .message_type(MessageType::Data)
             .offset(offset)
             .limit(PAGE);
-        let page = admin.messages(&filter).unwrap();
+        let page = admin
+            .messages(&filter)
+            .expect("the admin API lists messages");
         let n = page.len();
         offset += n;
         found.extend(page.iter().filter_map(|m| {
-            match m.message().unwrap().payload() {
+            match m.message().expect("a stored message parses").payload() {
                 Payload::Data(d) => d
                     .data()
                     .get("temp")
