@@ -2,6 +2,7 @@
 //! from its trusted assets store to activation, device models, virtual
 //! devices and close.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -75,6 +76,10 @@ pub struct DirectlyConnectedDevice {
     /// The virtual devices created, to release their callbacks at close and
     /// to hear about messages restored from an earlier run.
     devices: Registry,
+    /// The device model of each URN the virtual devices use, shared by all
+    /// of them: a gateway's thousand sensors of one model hold one copy of it
+    /// instead of one each (a model is several KiB).
+    shared_models: Mutex<HashMap<String, Arc<DeviceModel>>>,
     /// Runs while activated and open. Behind a lock so that `close(&self)`
     /// can take it out; held only to take it or clone its context, never
     /// while it stops.
@@ -175,6 +180,7 @@ impl DirectlyConnectedDevice {
             state,
             store_path,
             devices: Registry::default(),
+            shared_models: Mutex::default(),
             dispatcher: Mutex::new(None),
             closed: CloseOnce::default(),
             storage: Mutex::new(None),
@@ -550,7 +556,7 @@ impl DirectlyConnectedDevice {
         endpoint_id: &str,
         model: &DeviceModel,
     ) -> VirtualDevice {
-        let device = VirtualDevice::new(endpoint_id, Arc::new(model.clone()), Arc::clone(context));
+        let device = VirtualDevice::new(endpoint_id, self.shared_model(model), Arc::clone(context));
         remote::register(&context.inbound, &device);
         if let Some(hub) = self.storage().as_ref() {
             device.attach_storage(hub);
@@ -558,6 +564,24 @@ impl DirectlyConnectedDevice {
         self.devices.add(&device);
         device.restore_waiting();
         device
+    }
+
+    /// The shared copy of `model`: the one already in use for its URN if it
+    /// is equal, else a new one, which later virtual devices share.
+    fn shared_model(&self, model: &DeviceModel) -> Arc<DeviceModel> {
+        // Entries are inserted whole; a panic cannot leave one torn.
+        let mut shared = self
+            .shared_models
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match shared.get(model.urn()) {
+            Some(known) if **known == *model => Arc::clone(known),
+            _ => {
+                let fresh = Arc::new(model.clone());
+                shared.insert(model.urn().to_owned(), Arc::clone(&fresh));
+                fresh
+            }
+        }
     }
 
     /// Stops the messaging threads: no more requests are taken, those

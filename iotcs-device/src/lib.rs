@@ -211,7 +211,8 @@
 //!   returned within `request_callback_timeout`;
 //! - `iotcs-storage-<n>`: run the storage objects' uploads and downloads,
 //!   `[media_storage] max_concurrent_transfers` of them (default 1), each
-//!   one transfer at a time, taken in the order of their `sync`.
+//!   one transfer at a time, taken in the order of their `sync`; they start
+//!   at the first `sync`.
 //! - `iotcs-policy-timer`, once a device policy runs (one per device, a
 //!   gateway's devices included): fetches policies, lets out windows and
 //!   batches whose time came; `close` stops it before the sender's last
@@ -227,6 +228,11 @@
 //! its thread, so the pool starts another in its place: the requests behind
 //! it are served. The stuck thread ends when its callback returns; at most
 //! 8 such threads are kept, and `close` reports any still stuck.
+//!
+//! The callback threads have Rust's default stack (2 MiB, or the
+//! `RUST_MIN_STACK` environment variable's size), because user callbacks run
+//! on them; every other thread runs only this crate's code and has 512 KiB.
+//! Only the pages a thread touches count in its resident memory.
 //!
 //! `close` (and `Drop`) joins every thread within 20 s, also when the cloud
 //! never answers: requests get their answer within the first 10 s, requests
@@ -292,6 +298,20 @@
 //! once they are in sync, or reports it to `on_error` when an object's file
 //! is gone or its upload fails. `close` reports the other held messages to
 //! `on_error`.
+//!
+//! # Randomness and start-up time
+//!
+//! Message ids, TLS keys and the JWT assertions draw on aws-lc's random
+//! generator, which seeds itself once per process, at the first draw (in
+//! `open`). By default it seeds from aws-lc's CPU Jitter entropy source
+//! mixed with the kernel's `getrandom`, which costs tens of milliseconds of
+//! CPU, most of what `open` spends. Building with the environment variable
+//! `AWS_LC_SYS_NO_JITTER_ENTROPY=1` (a build-time switch of `aws-lc-sys`,
+//! not a [`Config`] setting) leaves the kernel as the only source: sound
+//! where the kernel's pool is well seeded (a hardware random number
+//! generator, a seed carried across boots), weaker on a board that has
+//! neither, early in its first boot. `docs/cross-compiling.md` in the
+//! repository has the figures.
 //!
 //! # Features
 //!

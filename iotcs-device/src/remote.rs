@@ -41,10 +41,12 @@ enum Resource {
     Action(String),
 }
 
-/// A route to a virtual device resource.
+/// The handler of every route of one virtual device: which resource a
+/// request is for follows from its path, which the router matched exactly
+/// against one that [`register`] listed. One handler per device, not one per
+/// route, because a gateway has thousands of devices with a dozen routes each.
 struct Route {
     device: VirtualDevice,
-    resource: Resource,
 }
 
 /// Registers every resource of `device` for its endpoint, under the names
@@ -52,28 +54,31 @@ struct Route {
 pub(crate) fn register(inbound: &Arc<Inbound>, device: &VirtualDevice) {
     let model = device.device_model();
     let base = format!("deviceModels/{}", model.urn());
-    let route = |resource| -> Arc<dyn RequestHandler> {
-        Arc::new(Route {
-            device: device.clone(),
-            resource,
-        })
-    };
+    let handler: Arc<dyn RequestHandler> = Arc::new(Route {
+        device: device.clone(),
+    });
     let mut routes: Vec<(String, &'static [&'static str], Arc<dyn RequestHandler>)> = Vec::new();
     for attribute in model.attributes() {
         for name in std::iter::once(attribute.name()).chain(attribute.alias()) {
-            let handler = route(Resource::Attribute(attribute.name().to_owned()));
-            routes.push((format!("{base}/attributes/{name}"), &["PUT"], handler));
+            routes.push((
+                format!("{base}/attributes/{name}"),
+                &["PUT"],
+                Arc::clone(&handler),
+            ));
         }
     }
     routes.push((
         format!("{base}/attributes"),
         &["PATCH"],
-        route(Resource::Attributes),
+        Arc::clone(&handler),
     ));
     for action in model.actions() {
         for name in std::iter::once(action.name()).chain(action.alias()) {
-            let handler = route(Resource::Action(action.name().to_owned()));
-            routes.push((format!("{base}/actions/{name}"), &["POST"], handler));
+            routes.push((
+                format!("{base}/actions/{name}"),
+                &["POST"],
+                Arc::clone(&handler),
+            ));
         }
     }
     inbound.register(device.endpoint_id(), routes);
@@ -81,11 +86,14 @@ pub(crate) fn register(inbound: &Arc<Inbound>, device: &VirtualDevice) {
 
 impl RequestHandler for Route {
     fn handle(&self, request: &RequestPayload) -> Handled {
+        let Some(resource) = self.resource(request.url()) else {
+            return Handled::status(404, "Not Found");
+        };
         let body = match body_object(request.body()) {
             Ok(body) => body,
             Err(e) => return bad_request(&e),
         };
-        match &self.resource {
+        match &resource {
             Resource::Attribute(name) => self.put_attribute(name, &body),
             Resource::Attributes => self.patch_attributes(&body),
             Resource::Action(name) => self.invoke(name, &body),
@@ -94,6 +102,28 @@ impl RequestHandler for Route {
 }
 
 impl Route {
+    /// The resource at `url` (as the router normalizes it: no leading
+    /// slash, no query), by the canonical name of its attribute or action;
+    /// `None` for a path [`register`] did not list.
+    fn resource(&self, url: &str) -> Option<Resource> {
+        let model = self.device.device_model();
+        let path = url.split_once('?').map_or(url, |(p, _)| p);
+        let rest = path
+            .trim_start_matches('/')
+            .strip_prefix("deviceModels/")?
+            .strip_prefix(model.urn())?;
+        match rest.strip_prefix('/')?.split_once('/') {
+            None if rest == "/attributes" => Some(Resource::Attributes),
+            Some(("attributes", name)) => model
+                .attribute(name)
+                .map(|a| Resource::Attribute(a.name().to_owned())),
+            Some(("actions", name)) => model
+                .action(name)
+                .map(|a| Resource::Action(a.name().to_owned())),
+            _ => None,
+        }
+    }
+
     fn put_attribute(
         &self,
         name: &str,

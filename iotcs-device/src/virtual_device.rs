@@ -87,6 +87,7 @@ struct Slot {
 struct Inner {
     endpoint_id: String,
     model: Arc<DeviceModel>,
+    /// By attribute name: those with a default or a value set or received.
     slots: Mutex<HashMap<String, Slot>>,
     /// The open update, if any (see [`crate::Update`]).
     update: SharedUpdate,
@@ -129,18 +130,22 @@ impl VirtualDevice {
         model: Arc<DeviceModel>,
         context: Arc<DeviceContext>,
     ) -> Self {
+        // Only attributes with a default start with a slot: an empty slot
+        // and none read the same, every write makes the slot it needs, and a
+        // gateway's thousands of devices do not each hold a slot for every
+        // attribute they never set.
         let slots = model
             .attributes()
             .iter()
-            .map(|a| {
-                let default = a.default_value().cloned();
-                (
+            .filter_map(|a| {
+                let default = a.default_value()?.clone();
+                Some((
                     a.name().to_owned(),
                     Slot {
-                        value: default.clone(),
-                        last_known: default,
+                        value: Some(default.clone()),
+                        last_known: Some(default),
                     },
-                )
+                ))
             })
             .collect();
         VirtualDevice {

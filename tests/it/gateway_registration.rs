@@ -239,3 +239,27 @@ fn registering_with_an_unknown_model_is_refused_with_a_clear_error() {
     assert_eq!(e.kind(), ErrorKind::Argument);
     gateway.close().unwrap();
 }
+
+#[test]
+fn devices_of_one_model_share_one_copy_of_it() {
+    let cloud = TestCloud::start("gw-shared-model");
+    let (gateway, _) = util::gateway(&cloud, "gw-shared-model", &[]);
+    let model = gateway.device_model(THERMOSTAT).unwrap().unwrap();
+    let sensors: Vec<_> = ["shared-a", "shared-b"]
+        .iter()
+        .map(|hw| {
+            let endpoint = gateway
+                .register_device(Registration::new(hw, &[THERMOSTAT]))
+                .unwrap();
+            gateway.create_virtual_device(&endpoint, &model).unwrap()
+        })
+        .collect();
+    // One copy per model, not per device: a model is several KiB, and a
+    // gateway may proxy thousands of devices.
+    assert!(std::ptr::eq(
+        sensors[0].device_model(),
+        sensors[1].device_model()
+    ));
+    assert_eq!(*sensors[0].device_model(), model);
+    gateway.close().unwrap();
+}

@@ -19,6 +19,10 @@ mod device_messages;
 // read-only change refused, actions and their responses, polling without
 // long polls.
 mod device_requests;
+// Start-up with a full store: 10,000 stored guaranteed messages restored
+// without `open` waiting for room, the start-up report and each message
+// delivered once.
+mod startup;
 // Guaranteed messages through SIGKILL: a child process killed at random
 // moments, then reopened; the cloud holds each acknowledged message once, in
 // both durability modes (sync before return, sync per interval).

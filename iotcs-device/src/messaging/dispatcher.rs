@@ -37,9 +37,15 @@
 //!
 //! At start, with `[message_persistence] enabled`, the store is opened (its
 //! failure fails the open: a device that promised durability must not run
-//! without it), what an earlier run left is queued again, the capability
-//! resources are registered ([`crate::messaging::capability`]) and the RESOURCES_REPORT
-//! announcing them is queued.
+//! without it); the RESOURCES_REPORT announcing the capability resources
+//! ([`crate::messaging::capability`]) is queued, then what an earlier run
+//! left, then the resources are registered and the threads start. Nothing at
+//! start waits for room in the queue, because nothing drains it yet: the
+//! report comes first into the empty queue and takes an ordinary place of
+//! `dispatcher_max_queue_size`, and restored messages take theirs whatever
+//! the bound ([`crate::messaging::room`]), so `open` never waits
+//! `message_queue_waittime` and drops nothing, however many messages the
+//! store holds.
 //!
 //! Every join waits at most until `D`. The one thread that can miss it is a
 //! callback thread inside a user callback that never returns: it cannot be
@@ -133,12 +139,15 @@ fn max_persisted_messages(config: &Config) -> usize {
     config.message_persistence.max_messages
 }
 
-/// Queues the RESOURCES_REPORT of the capability resources; a failure is
-/// logged (the cloud then only lacks the report, the device works).
+/// Queues the RESOURCES_REPORT of the capability resources into the empty
+/// outbox of a starting device, without waiting for room (an empty queue
+/// always has one place); a failure is logged (the cloud then only lacks the
+/// report, the device works).
 fn queue_resources_report(capabilities: &Capabilities, outbox: &Outbox) {
     match capabilities.report() {
         Ok(report) => {
-            if let Err(e) = outbox.push(vec![Outgoing::new(report)]) {
+            if let Err(e) = outbox.try_push_by(vec![Outgoing::new(report)], Instant::now()) {
+                let e = Error::from(e);
                 log::warn!(target: "iotcs::device::dispatcher", "the resources report could not be queued: {e}");
             }
         }
@@ -207,11 +216,24 @@ impl Dispatcher {
             &endpoint_id,
             clock.as_clock(),
         );
+        let counters = Arc::new(Counters::default());
+        counters.set_polling_interval(messaging.dispatcher_polling_interval);
+        let capabilities = Capabilities::new(
+            &endpoint_id,
+            config,
+            Arc::clone(&counters),
+            Arc::clone(&outbox),
+            clock.as_clock(),
+        );
+        // The start-up report goes in first, while the queue is empty, so it
+        // takes an ordinary place at once: queued after the restored
+        // messages, which may fill the queue and beyond, it would wait
+        // `message_queue_waittime` for room that only the sender (not yet
+        // running) can make, and then be dropped.
+        queue_resources_report(&capabilities, &outbox);
         // Restored messages report to the virtual devices of this run.
         outbox.restore(&restored::listener(survivors))?;
         let pool = CallbackPool::start(messaging.request_dispatcher_thread_pool_size.max(1))?;
-        let counters = Arc::new(Counters::default());
-        counters.set_polling_interval(messaging.dispatcher_polling_interval);
         let inbound = Arc::new(
             Inbound::new(
                 pool.spawner(),
@@ -247,15 +269,7 @@ impl Dispatcher {
             counters: Arc::clone(&counters),
             health: Arc::default(),
         };
-        let capabilities = Capabilities::new(
-            &endpoint_id,
-            config,
-            Arc::clone(&counters),
-            Arc::clone(&outbox),
-            clock.as_clock(),
-        );
         capabilities.register(&inbound);
-        queue_resources_report(&capabilities, &outbox);
         dispatcher.capabilities = Some(capabilities);
         let every = config.message_persistence.sync_interval;
         if let Some(store) = store.filter(|_| !every.is_zero()) {

@@ -84,7 +84,9 @@ impl Threads {
     fn spawn(&self, jobs: &Receiver<Command>) -> Result<(), Error> {
         let n = self.next_name.fetch_add(1, Ordering::SeqCst);
         let (jobs, retired) = (jobs.clone(), Arc::clone(&self.retired));
-        let worker = Worker::spawn(&format!("iotcs-callback-{n}"), move || {
+        // User callbacks run here, as deep as they like: Rust's default
+        // stack, which `RUST_MIN_STACK` changes (crate docs, "Threads").
+        let worker = Worker::spawn_with_stack(&format!("iotcs-callback-{n}"), None, move || {
             run(&jobs, &retired);
         })?;
         self.workers().push(worker);

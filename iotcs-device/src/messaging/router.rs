@@ -7,8 +7,13 @@
 //! Matching is exact, as in Oracle's JavaScript library: no prefixes, no
 //! query strings. A path nobody registered gets 404; a registered path asked
 //! with a method it does not allow gets 405.
+//!
+//! Memory: a gateway registers the same dozen paths for each of its
+//! thousands of devices of one model, so each path is kept once (interned,
+//! shared by every destination) and a route holds no allocation of its own.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// What a lookup found.
 #[derive(Debug)]
@@ -25,7 +30,7 @@ pub(crate) enum Lookup<H> {
 #[derive(Debug)]
 struct Route<H> {
     /// Upper-case HTTP methods the handler accepts.
-    methods: Vec<&'static str>,
+    methods: &'static [&'static str],
     handler: H,
 }
 
@@ -33,7 +38,9 @@ struct Route<H> {
 #[derive(Debug)]
 pub(crate) struct Router<H> {
     /// destination endpoint id → path → route.
-    routes: HashMap<String, HashMap<String, Route<H>>>,
+    routes: HashMap<String, HashMap<Arc<str>, Route<H>>>,
+    /// Every path registered, once, whatever the destinations.
+    paths: HashSet<Arc<str>>,
 }
 
 impl<H: Clone> Router<H> {
@@ -41,7 +48,18 @@ impl<H: Clone> Router<H> {
     pub(crate) fn new() -> Self {
         Router {
             routes: HashMap::new(),
+            paths: HashSet::new(),
         }
+    }
+
+    /// The shared copy of `path`.
+    fn intern(&mut self, path: &str) -> Arc<str> {
+        if let Some(known) = self.paths.get(path) {
+            return Arc::clone(known);
+        }
+        let path: Arc<str> = Arc::from(path);
+        self.paths.insert(Arc::clone(&path));
+        path
     }
 
     /// Registers `handler` for `path` at `destination`, replacing any handler
@@ -51,19 +69,14 @@ impl<H: Clone> Router<H> {
         &mut self,
         destination: &str,
         path: &str,
-        methods: &[&'static str],
+        methods: &'static [&'static str],
         handler: H,
     ) {
+        let path = self.intern(normalize(path));
         self.routes
             .entry(destination.to_owned())
             .or_default()
-            .insert(
-                normalize(path).to_owned(),
-                Route {
-                    methods: methods.to_vec(),
-                    handler,
-                },
-            );
+            .insert(path, Route { methods, handler });
     }
 
     /// Removes every route of `destination` whose path starts with `prefix`.
@@ -214,5 +227,28 @@ mod tests {
         ));
         r.unregister_prefix("EP-2", "deviceModels/");
         assert!(r.routes.is_empty());
+    }
+
+    #[test]
+    fn a_path_registered_for_many_destinations_is_kept_once() {
+        let mut r = router();
+        let path = format!("/deviceModels/{URN}/attributes/target");
+        for n in 0..100 {
+            r.register(&format!("ICD-{n}"), &path, &["PUT"], "icd");
+        }
+        let keys: Vec<&Arc<str>> = (0..100)
+            .map(|n| {
+                r.routes[format!("ICD-{n}").as_str()]
+                    .keys()
+                    .next()
+                    .expect("one route")
+            })
+            .collect();
+        assert!(keys.iter().all(|k| Arc::ptr_eq(k, keys[0])));
+        assert_eq!(r.paths.len(), 3, "the three paths of `router()`");
+        assert!(matches!(
+            r.lookup("ICD-42", "PUT", &path),
+            Lookup::Found("icd")
+        ));
     }
 }

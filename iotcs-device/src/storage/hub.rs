@@ -6,6 +6,9 @@
 //! queue in the order `sync` was called: a fixed set bounds the memory and
 //! the sockets a device spends on files (each transfer streams through one
 //! 64 KiB buffer), and with one, transfers end in the order they started.
+//! They start at the first sync, not with the device: most devices never
+//! transfer a file, and an idle thread still costs its stack and a malloc
+//! arena.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -67,7 +70,13 @@ pub(crate) struct Hub {
     pinned: Mutex<HashMap<String, StorageObject>>,
     /// Dropped at close: the thread sees a disconnected inbox.
     jobs: Mutex<Option<Sender<Job>>>,
-    /// The transfer threads, taken by `stop`.
+    /// Where the transfer threads take their jobs from.
+    inbox: Receiver<Job>,
+    /// How many transfer threads the first sync starts
+    /// (`max_concurrent_transfers`, clamped).
+    threads: usize,
+    /// The transfer threads, started at the first sync (under the `jobs`
+    /// lock, so never after `stop`), taken by `stop`.
     workers: Mutex<Vec<Worker<()>>>,
 }
 
@@ -79,13 +88,12 @@ impl std::fmt::Debug for Hub {
 
 impl Hub {
     /// The storage of a device whose REST client is `rest`, trusting
-    /// `trust_anchors`, with progress records under `state`. Starts the
-    /// transfer thread.
+    /// `trust_anchors`, with progress records under `state`. The transfer
+    /// threads start at the first sync.
     ///
     /// # Errors
     ///
-    /// As [`StorageHttp::new`]; [`Error::Io`] when the thread cannot be
-    /// spawned.
+    /// As [`StorageHttp::new`].
     pub(crate) fn start(
         rest: Arc<RestClient>,
         context: Arc<DeviceContext>,
@@ -104,24 +112,6 @@ impl Hub {
             stopping: Stop::default(),
         });
         let (jobs, inbox) = crossbeam_channel::unbounded();
-        let threads = media
-            .max_concurrent_transfers
-            .clamp(1, MAX_TRANSFER_THREADS);
-        let mut workers = Vec::with_capacity(threads);
-        for n in 1..=threads {
-            let engine = Arc::clone(&engine);
-            let inbox = inbox.clone();
-            let name = format!("iotcs-storage-{n}");
-            match Worker::spawn(&name, move || run(&engine, &inbox)) {
-                Ok(worker) => workers.push(worker),
-                Err(e) => {
-                    // The ones started see a disconnected inbox and end.
-                    drop(jobs);
-                    let _ = stop_workers(workers, Instant::now() + CLOSE_TIMEOUT_ON_FAILED_START);
-                    return Err(e);
-                }
-            }
-        }
         Ok(Arc::new(Hub {
             engine,
             prefix_disabled: media.disable_storage_object_prefix,
@@ -129,8 +119,41 @@ impl Hub {
             objects: Mutex::default(),
             pinned: Mutex::default(),
             jobs: Mutex::new(Some(jobs)),
-            workers: Mutex::new(workers),
+            inbox,
+            threads: media
+                .max_concurrent_transfers
+                .clamp(1, MAX_TRANSFER_THREADS),
+            workers: Mutex::default(),
         }))
+    }
+
+    /// Starts the transfer threads unless they run already. Called under
+    /// the `jobs` lock while the hub is open.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when not one thread could be spawned (some is enough:
+    /// the syncs then wait their turn on fewer threads).
+    fn start_workers(&self) -> Result<(), Error> {
+        let mut workers = self.workers.lock().unwrap_or_else(|e| e.into_inner());
+        if !workers.is_empty() {
+            return Ok(());
+        }
+        for n in 1..=self.threads {
+            let (engine, inbox) = (Arc::clone(&self.engine), self.inbox.clone());
+            match Worker::spawn(&format!("iotcs-storage-{n}"), move || {
+                run(&engine, &inbox);
+            }) {
+                Ok(worker) => workers.push(worker),
+                Err(e) if workers.is_empty() => return Err(e),
+                Err(e) => {
+                    log::warn!(target: "iotcs::device::storage",
+                        "running {} of {} transfer threads: {e}", workers.len(), self.threads);
+                    break;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// A new object `name` of `endpoint_id` (prefixed with it unless
@@ -245,12 +268,14 @@ impl Hub {
         objects.insert(object.uri().to_owned(), object.downgrade());
     }
 
-    /// Queues a sync; an upload holds the messages referring to the object
-    /// from now until it ends.
+    /// Queues a sync (starting the transfer threads at the first); an
+    /// upload holds the messages referring to the object from now until it
+    /// ends.
     ///
     /// # Errors
     ///
-    /// [`Error::Closed`] once the device is closing.
+    /// [`Error::Closed`] once the device is closing; [`Error::Io`] when no
+    /// transfer thread can be started.
     pub(crate) fn submit(
         &self,
         object: StorageObject,
@@ -261,6 +286,7 @@ impl Hub {
         let Some(jobs) = jobs.as_ref() else {
             return Err(Error::Closed);
         };
+        self.start_workers()?;
         let upload = matches!(direction, Direction::Upload(_));
         if upload {
             self.engine.context.expect_upload(object.uri());
@@ -308,10 +334,6 @@ impl Hub {
         self.objects.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
-
-/// How long a start that failed waits for the threads it had started (they
-/// have nothing to do but see their inbox closed).
-const CLOSE_TIMEOUT_ON_FAILED_START: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Joins `workers` by `deadline`, whose inbox is closed; the first error.
 fn stop_workers(workers: Vec<Worker<()>>, deadline: Instant) -> Result<(), Error> {
