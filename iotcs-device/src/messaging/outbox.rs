@@ -39,6 +39,7 @@ use crate::messaging::admission;
 use crate::messaging::batch_wait;
 use crate::messaging::durable::{Durable, PersistSettings};
 use crate::messaging::overflow::{Overflow, Pending};
+use crate::messaging::persist::MessageStore;
 use crate::messaging::queue::{Entry, OutboundQueue};
 use crate::messaging::room::{Place, Room};
 
@@ -314,6 +315,35 @@ impl Packed {
     }
 }
 
+/// Fills in the JSON of a restored `item` from `store`. `false` when it
+/// cannot be read: the item leaves the batch (freeing its place) but stays
+/// in the store, so the next start sends it; no listener hears of it, as it
+/// is not given up.
+fn read_back(store: &MessageStore, item: &mut Queued) -> bool {
+    let Some(key) = item.key.filter(|_| item.wire.is_empty()) else {
+        return true;
+    };
+    match store.get(key) {
+        Ok(Some(json)) => {
+            item.wire = json;
+            true
+        }
+        Ok(None) => {
+            log::warn!(target: "iotcs::device::outbox",
+                "{}: restored guaranteed message {key} is no longer stored; not sending it",
+                store.path().display()
+            );
+            false
+        }
+        Err(e) => {
+            log::error!(target: "iotcs::device::outbox",
+                "{e}; restored guaranteed message {key} stays stored for the next start"
+            );
+            false
+        }
+    }
+}
+
 /// A message as it waits in the queue: its wire JSON, written once when it
 /// is queued, and the little the dispatcher needs without parsing it back.
 ///
@@ -323,7 +353,9 @@ impl Packed {
 /// `BTreeMap`), which is what bounds a device holding thousands of messages
 /// through an outage.
 pub(crate) struct Queued {
-    /// The compact JSON of the one message.
+    /// The compact JSON of the one message; empty (no allocation) for a
+    /// message restored from the store, whose JSON `Outbox::pop_batch`
+    /// reads back under `key`.
     wire: Box<str>,
     kind: MessageType,
     /// Told about delivery or failure.
@@ -524,12 +556,14 @@ impl Outbox {
         let Some(durable) = &self.durable else {
             return Ok(0);
         };
-        // Queued as read, keeping the stored JSON: never all of them parsed
-        // at once (a restored queue costs what a live one does).
+        // Queued as read, each parsed only for its type and priority, and
+        // without its JSON: reading the tree leaves every record in sled's
+        // memory anyway, so a copy here would hold each message twice
+        // (about 3.5 MiB for 10,000). `pop_batch` reads it back.
         let mut queue = self.lock();
-        let count = durable.load(|key, wire, message| {
+        let count = durable.load(|key, _, message| {
             let item = Queued {
-                wire: wire.into(),
+                wire: Box::default(),
                 kind: message.message_type(),
                 listener: Some(Notify::Own(Arc::clone(listener))),
                 key: Some(key),
@@ -741,10 +775,15 @@ impl Outbox {
         let _ = self.wake.try_send(());
     }
 
-    /// Removes up to `max` messages, highest priority first. They keep
-    /// their places in the bound until dropped.
+    /// Removes up to `max` messages, highest priority first, each with its
+    /// JSON (read back from the store for restored ones, outside the queue
+    /// lock). They keep their places in the bound until dropped.
     pub(crate) fn pop_batch(&self, max: usize) -> Vec<Entry<Queued, Priority>> {
-        self.lock().pop_batch(max)
+        let mut batch = self.lock().pop_batch(max);
+        if let Some(durable) = &self.durable {
+            batch.retain_mut(|entry| read_back(durable.store(), &mut entry.item));
+        }
+        batch
     }
 
     /// Puts a failed batch back; returns the entries out of retries.
@@ -886,7 +925,6 @@ mod tests {
     use iotcs_core::model::capability;
 
     use super::*;
-    use crate::messaging::persist::MessageStore;
 
     fn data(n: i64) -> Message {
         Message::data("EP-1", "urn:x:attributes", [("n", n)], 0).unwrap()
@@ -1121,6 +1159,36 @@ mod tests {
             "the restored one has its listener"
         );
         assert_eq!(batch[1].item.key, Some(0));
+        drop((batch, outbox));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[cfg(feature = "persistence")] // a durable outbox needs sled
+    #[test]
+    fn restored_messages_wait_without_their_json_and_are_read_back() {
+        let dir = temp_dir("read-back");
+        let outbox = durable(&dir, 10, 100);
+        let sent = [guaranteed(1), guaranteed(2)];
+        let json: Vec<String> = sent.iter().map(Message::to_json).collect();
+        outbox
+            .push(sent.iter().cloned().map(Outgoing::new).collect())
+            .unwrap();
+        drop(outbox);
+        let outbox = durable(&dir, 10, 100);
+        let listener: Arc<dyn DeliveryListener> = Arc::new(Failed(Mutex::new(Vec::new())));
+        assert_eq!(outbox.restore(&listener).unwrap(), 2);
+        assert!(
+            !outbox.any_queued(|item, _| !item.wire().is_empty()),
+            "a restored message holds no JSON while queued"
+        );
+        // The first read fails: that message leaves the batch, stays stored.
+        let store = outbox.durable.as_ref().unwrap().store();
+        store.fail.arm("get");
+        let batch = outbox.pop_batch(10);
+        assert_eq!(batch.len(), 1);
+        assert_eq!(batch[0].item.wire(), json[1]);
+        assert_eq!(outbox.persisted(), 2);
+        assert_eq!(store.get(0).unwrap().as_deref(), Some(json[0].as_str()));
         drop((batch, outbox));
         std::fs::remove_dir_all(dir).unwrap();
     }

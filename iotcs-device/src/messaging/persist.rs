@@ -293,6 +293,36 @@ impl MessageStore {
         Ok(())
     }
 
+    /// The stored wire JSON of `key`, or `None` when nothing is stored under
+    /// it: a restored message is queued without its JSON and read back here
+    /// when the sender takes it (see `Outbox::restore`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when sled cannot read, or the record is not UTF-8.
+    pub(crate) fn get(&self, key: u64) -> Result<Option<Box<str>>, Error> {
+        if self.fail.hit("get") {
+            return Err(self.injected("get"));
+        }
+        let value = self
+            .tree
+            .get(key.to_be_bytes())
+            .map_err(|e| self.error("read a guaranteed message", e))?;
+        let Some(value) = value else {
+            return Ok(None);
+        };
+        match std::str::from_utf8(&value) {
+            Ok(json) => Ok(Some(json.into())),
+            Err(e) => Err(Error::io(
+                &self.shared.path,
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("guaranteed message {key} is not UTF-8: {e}"),
+                ),
+            )),
+        }
+    }
+
     /// Every stored message with its key, in insertion order. An entry that
     /// is not a valid message (written by an incompatible version, or
     /// damaged) is logged, deleted and skipped, so one bad record cannot
