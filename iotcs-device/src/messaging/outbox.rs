@@ -14,7 +14,10 @@
 //! [`crate::messaging::persist::MessageStore`] (when persistence is enabled)
 //! and made durable before the push returns ([`crate::messaging::durable`]);
 //! the sender deletes them once the cloud accepted them (or rejected them for
-//! good), and [`Outbox::restore`] queues what a previous run left. Bounds:
+//! good), and [`Outbox::restore`] queues what a previous run left. A stored
+//! message waits in the queue without its JSON, which the sender's
+//! [`Outbox::pop_batch`] reads back from the store: a device holding
+//! thousands through an outage keeps each once, not twice. Bounds:
 //! the dispatcher holds at most `dispatcher_max_queue_size` messages, queued
 //! or in flight until their fate is settled ([`crate::messaging::room`]), and
 //! the store at most [`PersistSettings::max_messages`]; whether a push fits is
@@ -303,10 +306,16 @@ impl From<Packed> for Outgoing {
 }
 
 impl Packed {
-    /// Its place in the queue.
+    /// Its place in the queue. A message written to the store leaves its
+    /// JSON there: `Outbox::pop_batch` reads it back, so a queue held
+    /// through an outage keeps each guaranteed message once.
     fn queue(self, place: Place) -> Queued {
         Queued {
-            wire: self.wire.json,
+            wire: if self.key.is_some() {
+                Box::default()
+            } else {
+                self.wire.json
+            },
             kind: self.wire.kind,
             listener: self.listener,
             key: self.key,
@@ -315,7 +324,9 @@ impl Packed {
     }
 }
 
-/// Fills in the JSON of a restored `item` from `store`. `false` when it
+/// Fills in the JSON of a stored `item` from `store` (about a microsecond
+/// a message, against the tens of microseconds of writing it). `false`
+/// when it
 /// cannot be read: the item leaves the batch (freeing its place) but stays
 /// in the store, so the next start sends it; no listener hears of it, as it
 /// is not given up.
@@ -330,14 +341,14 @@ fn read_back(store: &MessageStore, item: &mut Queued) -> bool {
         }
         Ok(None) => {
             log::warn!(target: "iotcs::device::outbox",
-                "{}: restored guaranteed message {key} is no longer stored; not sending it",
+                "{}: guaranteed message {key} is no longer stored; not sending it",
                 store.path().display()
             );
             false
         }
         Err(e) => {
             log::error!(target: "iotcs::device::outbox",
-                "{e}; restored guaranteed message {key} stays stored for the next start"
+                "{e}; guaranteed message {key} stays stored for the next start"
             );
             false
         }
@@ -354,8 +365,8 @@ fn read_back(store: &MessageStore, item: &mut Queued) -> bool {
 /// through an outage.
 pub(crate) struct Queued {
     /// The compact JSON of the one message; empty (no allocation) for a
-    /// message restored from the store, whose JSON `Outbox::pop_batch`
-    /// reads back under `key`.
+    /// message in the store, whose JSON `Outbox::pop_batch` reads back
+    /// under `key`.
     wire: Box<str>,
     kind: MessageType,
     /// Told about delivery or failure.
