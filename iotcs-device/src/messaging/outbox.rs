@@ -14,7 +14,10 @@
 //! [`crate::messaging::persist::MessageStore`] (when persistence is enabled)
 //! and made durable before the push returns ([`crate::messaging::durable`]);
 //! the sender deletes them once the cloud accepted them (or rejected them for
-//! good), and [`Outbox::restore`] queues what a previous run left. Bounds:
+//! good), and [`Outbox::restore`] queues what a previous run left. A stored
+//! message waits in the queue without its JSON, which the sender's
+//! [`Outbox::pop_batch`] reads back from the store: a device holding
+//! thousands through an outage keeps each once, not twice. Bounds:
 //! the dispatcher holds at most `dispatcher_max_queue_size` messages, queued
 //! or in flight until their fate is settled ([`crate::messaging::room`]), and
 //! the store at most [`PersistSettings::max_messages`]; whether a push fits is
@@ -39,6 +42,7 @@ use crate::messaging::admission;
 use crate::messaging::batch_wait;
 use crate::messaging::durable::{Durable, PersistSettings};
 use crate::messaging::overflow::{Overflow, Pending};
+use crate::messaging::persist::MessageStore;
 use crate::messaging::queue::{Entry, OutboundQueue};
 use crate::messaging::room::{Place, Room};
 
@@ -302,14 +306,51 @@ impl From<Packed> for Outgoing {
 }
 
 impl Packed {
-    /// Its place in the queue.
+    /// Its place in the queue. A message written to the store leaves its
+    /// JSON there: `Outbox::pop_batch` reads it back, so a queue held
+    /// through an outage keeps each guaranteed message once.
     fn queue(self, place: Place) -> Queued {
         Queued {
-            wire: self.wire.json,
+            wire: if self.key.is_some() {
+                Box::default()
+            } else {
+                self.wire.json
+            },
             kind: self.wire.kind,
             listener: self.listener,
             key: self.key,
             _place: place,
+        }
+    }
+}
+
+/// Fills in the JSON of a stored `item` from `store` (about a microsecond
+/// a message, against the tens of microseconds of writing it). `false`
+/// when it
+/// cannot be read: the item leaves the batch (freeing its place) but stays
+/// in the store, so the next start sends it; no listener hears of it, as it
+/// is not given up.
+fn read_back(store: &MessageStore, item: &mut Queued) -> bool {
+    let Some(key) = item.key.filter(|_| item.wire.is_empty()) else {
+        return true;
+    };
+    match store.get(key) {
+        Ok(Some(json)) => {
+            item.wire = json;
+            true
+        }
+        Ok(None) => {
+            log::warn!(target: "iotcs::device::outbox",
+                "{}: guaranteed message {key} is no longer stored; not sending it",
+                store.path().display()
+            );
+            false
+        }
+        Err(e) => {
+            log::error!(target: "iotcs::device::outbox",
+                "{e}; guaranteed message {key} stays stored for the next start"
+            );
+            false
         }
     }
 }
@@ -323,7 +364,9 @@ impl Packed {
 /// `BTreeMap`), which is what bounds a device holding thousands of messages
 /// through an outage.
 pub(crate) struct Queued {
-    /// The compact JSON of the one message.
+    /// The compact JSON of the one message; empty (no allocation) for a
+    /// message in the store, whose JSON `Outbox::pop_batch` reads back
+    /// under `key`.
     wire: Box<str>,
     kind: MessageType,
     /// Told about delivery or failure.
@@ -524,12 +567,14 @@ impl Outbox {
         let Some(durable) = &self.durable else {
             return Ok(0);
         };
-        // Queued as read, keeping the stored JSON: never all of them parsed
-        // at once (a restored queue costs what a live one does).
+        // Queued as read, each parsed only for its type and priority, and
+        // without its JSON: reading the tree leaves every record in sled's
+        // memory anyway, so a copy here would hold each message twice
+        // (about 3.5 MiB for 10,000). `pop_batch` reads it back.
         let mut queue = self.lock();
-        let count = durable.load(|key, wire, message| {
+        let count = durable.load(|key, _, message| {
             let item = Queued {
-                wire: wire.into(),
+                wire: Box::default(),
                 kind: message.message_type(),
                 listener: Some(Notify::Own(Arc::clone(listener))),
                 key: Some(key),
@@ -741,10 +786,15 @@ impl Outbox {
         let _ = self.wake.try_send(());
     }
 
-    /// Removes up to `max` messages, highest priority first. They keep
-    /// their places in the bound until dropped.
+    /// Removes up to `max` messages, highest priority first, each with its
+    /// JSON (read back from the store for restored ones, outside the queue
+    /// lock). They keep their places in the bound until dropped.
     pub(crate) fn pop_batch(&self, max: usize) -> Vec<Entry<Queued, Priority>> {
-        self.lock().pop_batch(max)
+        let mut batch = self.lock().pop_batch(max);
+        if let Some(durable) = &self.durable {
+            batch.retain_mut(|entry| read_back(durable.store(), &mut entry.item));
+        }
+        batch
     }
 
     /// Puts a failed batch back; returns the entries out of retries.
@@ -886,7 +936,6 @@ mod tests {
     use iotcs_core::model::capability;
 
     use super::*;
-    use crate::messaging::persist::MessageStore;
 
     fn data(n: i64) -> Message {
         Message::data("EP-1", "urn:x:attributes", [("n", n)], 0).unwrap()
@@ -1121,6 +1170,36 @@ mod tests {
             "the restored one has its listener"
         );
         assert_eq!(batch[1].item.key, Some(0));
+        drop((batch, outbox));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[cfg(feature = "persistence")] // a durable outbox needs sled
+    #[test]
+    fn restored_messages_wait_without_their_json_and_are_read_back() {
+        let dir = temp_dir("read-back");
+        let outbox = durable(&dir, 10, 100);
+        let sent = [guaranteed(1), guaranteed(2)];
+        let json: Vec<String> = sent.iter().map(Message::to_json).collect();
+        outbox
+            .push(sent.iter().cloned().map(Outgoing::new).collect())
+            .unwrap();
+        drop(outbox);
+        let outbox = durable(&dir, 10, 100);
+        let listener: Arc<dyn DeliveryListener> = Arc::new(Failed(Mutex::new(Vec::new())));
+        assert_eq!(outbox.restore(&listener).unwrap(), 2);
+        assert!(
+            !outbox.any_queued(|item, _| !item.wire().is_empty()),
+            "a restored message holds no JSON while queued"
+        );
+        // The first read fails: that message leaves the batch, stays stored.
+        let store = outbox.durable.as_ref().unwrap().store();
+        store.fail.arm("get");
+        let batch = outbox.pop_batch(10);
+        assert_eq!(batch.len(), 1);
+        assert_eq!(batch[0].item.wire(), json[1]);
+        assert_eq!(outbox.persisted(), 2);
+        assert_eq!(store.get(0).unwrap().as_deref(), Some(json[0].as_str()));
         drop((batch, outbox));
         std::fs::remove_dir_all(dir).unwrap();
     }
