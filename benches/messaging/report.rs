@@ -78,25 +78,12 @@ fn filesystem(dir: &Path) -> String {
         .map_or_else(|| "an unknown file system".into(), |(_, fs)| fs)
 }
 
-/// Now as `YYYY-MM-DD HH:MM UTC` (civil date from days since the epoch,
-/// Howard Hinnant's algorithm; no date crate for one line).
+/// Now as `YYYY-MM-DD HH:MM UTC`, from the core's ISO-8601 writer.
 fn utc_now() -> String {
-    let secs = SystemTime::now()
+    let ms = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs()) as i64;
-    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        rest / 3600,
-        rest % 3600 / 60
-    )
+        .map_or(0, |d| d.as_millis()) as i64;
+    let iso = iotcs_core::__private::time::format_iso8601(ms);
+    // `2026-11-30T01:14:05.123Z`: the date, and the time to the minute.
+    format!("{} {} UTC", &iso[..10], &iso[11..16])
 }

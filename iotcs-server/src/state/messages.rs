@@ -322,8 +322,8 @@ mod tests {
     use iotcs_core::message::Message;
     use iotcs_core::model::samples::TEMPERATURE_SENSOR_URN;
 
-    use super::super::test_support::{HttpStatus, limits};
-    use super::super::{Limits, Registration};
+    use super::super::Limits;
+    use super::super::test_support::{HttpStatus, limits, register_d};
     use super::*;
 
     fn setup(max_messages: usize) -> (State, String) {
@@ -336,17 +336,7 @@ mod tests {
             Vec::new(),
         )
         .unwrap();
-        let id = s
-            .register(
-                Registration {
-                    hardware_id: "D".into(),
-                    ..Registration::default()
-                },
-                1,
-            )
-            .unwrap()
-            .id
-            .clone();
+        let id = register_d(&mut s);
         (s, id)
     }
 
@@ -402,17 +392,7 @@ mod tests {
             all.len()
         };
         let mut s = open(3);
-        let d = s
-            .register(
-                Registration {
-                    hardware_id: "D".into(),
-                    ..Registration::default()
-                },
-                1,
-            )
-            .unwrap()
-            .id
-            .clone();
+        let d = register_d(&mut s);
         let again = temp(&d, 4.0);
         s.ingest(&d, vec![temp(&d, 1.0), temp(&d, 2.0)], 10)
             .unwrap();

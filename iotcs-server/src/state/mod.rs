@@ -207,6 +207,20 @@ pub(crate) mod test_support {
         }
     }
 
+    /// Registers a device of hardware id `D`; its endpoint id.
+    pub(crate) fn register_d(s: &mut State) -> String {
+        s.register(
+            Registration {
+                hardware_id: "D".into(),
+                ..Registration::default()
+            },
+            1,
+        )
+        .unwrap()
+        .id
+        .clone()
+    }
+
     pub(crate) fn limits() -> Limits {
         Limits {
             token_lifetime_ms: 3_600_000,

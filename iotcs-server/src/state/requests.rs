@@ -379,23 +379,13 @@ mod tests {
     use iotcs_core::message::{Headers, Message};
     use serde_json::json;
 
-    use super::super::test_support::{limits, state};
-    use super::super::{Limits, Registration, State};
+    use super::super::test_support::{limits, register_d, state};
+    use super::super::{Limits, State};
     use super::*;
 
     /// A state with an activated device `D` (returned id).
     fn with_device(s: &mut State) -> String {
-        let id = s
-            .register(
-                Registration {
-                    hardware_id: "D".into(),
-                    ..Registration::default()
-                },
-                1,
-            )
-            .unwrap()
-            .id
-            .clone();
+        let id = register_d(s);
         s.activate_direct(&id, b"k", Vec::new(), 1).unwrap();
         id
     }
