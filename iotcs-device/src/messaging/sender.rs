@@ -511,6 +511,18 @@ mod tests {
             .with_priority(priority)
     }
 
+    /// The `n` data value of each message of each POST so far, in order.
+    pub(super) fn posted_ns(transport: &MemoryTransport) -> Vec<Vec<i64>> {
+        posted(transport)
+            .iter()
+            .map(|b| {
+                b.iter()
+                    .map(|m| m["payload"]["data"]["n"].as_i64().unwrap())
+                    .collect()
+            })
+            .collect()
+    }
+
     pub(super) fn posted(transport: &MemoryTransport) -> Vec<Vec<serde_json::Value>> {
         transport
             .log
@@ -541,16 +553,7 @@ mod tests {
         stop_tx.send(()).unwrap();
         let exit = rig.sender.run(&stop, &wake);
         assert!(exit.unsent.is_empty() && exit.error.is_none());
-        let batches = posted(&rig.transport);
-        let order: Vec<Vec<i64>> = batches
-            .iter()
-            .map(|b| {
-                b.iter()
-                    .map(|m| m["payload"]["data"]["n"].as_i64().unwrap())
-                    .collect()
-            })
-            .collect();
-        assert_eq!(order, [vec![2, 4], vec![1, 3]]);
+        assert_eq!(posted_ns(&rig.transport), [vec![2, 4], vec![1, 3]]);
         assert_eq!(counts.delivered.load(Ordering::SeqCst), 4);
         assert!(
             rig.outbox

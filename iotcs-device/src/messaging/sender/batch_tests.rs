@@ -14,7 +14,7 @@ use crossbeam_channel::Receiver;
 use iotcs_core::message::{Headers, Message, Priority};
 
 use super::SenderExit;
-use super::tests::{Counts, Rig, data, posted, rig};
+use super::tests::{Counts, Rig, data, posted, posted_ns, rig};
 use crate::cloud::transport::memory::json;
 use crate::messaging::outbox::Outgoing;
 
@@ -177,17 +177,8 @@ fn a_highest_priority_message_ends_the_wait() {
     running.push(medium(1));
     running.push(data(2, Priority::Highest));
     assert!(running.until(|r| r.delivered() == 2));
-    let batches = posted(&running.transport);
-    let order: Vec<Vec<i64>> = batches
-        .iter()
-        .map(|b| {
-            b.iter()
-                .map(|m| m["payload"]["data"]["n"].as_i64().unwrap())
-                .collect()
-        })
-        .collect();
     // It takes the message waiting before it along, behind it.
-    assert_eq!(order, [vec![2, 1]]);
+    assert_eq!(posted_ns(&running.transport), [vec![2, 1]]);
     running.stop().unwrap();
 }
 
